@@ -1,0 +1,34 @@
+//! Values with rules, each a newtype whose only constructor is `parse`
+//! (parse, don't validate): once you hold a [`RedirectUri`], it is a valid
+//! redirect URI, and so on.
+//!
+//! - [`ClientId`]: the identifier of a registered OAuth client.
+//! - [`RedirectUri`]: RFC 6749 §3.1.2 / RFC 9700 §2.1 redirect URIs, with the
+//!   RFC 8252 §7.3 loopback any-port match.
+//! - [`Scope`]: RFC 6749 §3.3 scope sets.
+//! - [`ResourceUri`]: RFC 8707 resource indicators, compared with the
+//!   tolerance the MCP spec allows (case of scheme and host, a trailing slash).
+//! - [`CodeChallenge`], [`CodeVerifier`]: RFC 7636 PKCE values.
+
+mod client_id;
+mod pkce;
+mod redirect_uri;
+mod resource;
+mod scope;
+
+pub use client_id::ClientId;
+pub use pkce::{CodeChallenge, CodeVerifier};
+pub use redirect_uri::RedirectUri;
+pub use resource::ResourceUri;
+pub use scope::Scope;
+
+/// Why a value was refused; the text is written for the person who sent it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ParseError(pub String);
+
+impl ParseError {
+    pub(crate) fn new(msg: impl Into<String>) -> Self {
+        Self(msg.into())
+    }
+}

@@ -1,0 +1,23 @@
+//! Protocol rules of mcpgate, free of HTTP and databases.
+//!
+//! This crate imports neither axum nor sqlx (its manifest does not list
+//! them), takes the current time as an argument, and is unit-tested in
+//! process. The `mcpgate` crate wires it to HTTP and storage.
+//!
+//! # Layout
+//! - [`secret`]: `Secret<T>`, which prints `[REDACTED]` in `Debug` and `Display`.
+//! - [`crypto`]: random values, SHA-256 hashing of stored secrets, HMAC,
+//!   constant-time comparison, the PKCE S256 transform.
+//! - [`domain`]: newtypes with `parse` for every value with rules (client ids,
+//!   redirect URIs, scopes, resource indicators, PKCE challenge and verifier).
+//! - [`model`]: the records the rules decide on and the store keeps.
+//! - [`oauth`]: the authorization server: metadata (RFC 8414, RFC 9728),
+//!   registration (RFC 7591), the authorization request (RFC 6749 §4.1,
+//!   RFC 7636, RFC 8707, RFC 9207), client authentication and the token
+//!   grants (RFC 6749 §4.1.3, §6; RFC 9700), revocation (RFC 7009).
+
+pub mod crypto;
+pub mod domain;
+pub mod model;
+pub mod oauth;
+pub mod secret;

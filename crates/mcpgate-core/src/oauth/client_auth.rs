@@ -1,0 +1,238 @@
+//! Client authentication at the token and revocation endpoints
+//! (RFC 6749 §2.3, RFC 7591 §2 `token_endpoint_auth_method`).
+//!
+//! Public clients (`none`) send only `client_id`. Confidential clients may
+//! use `client_secret_basic` or `client_secret_post`, whichever they
+//! registered (clients are inconsistent about this, so both are accepted).
+//! A request may use only one method (RFC 6749 §2.3).
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+
+use super::{OAuthError, SecurityEvent, params::Params};
+use crate::crypto::{constant_time_eq, hash_secret};
+use crate::domain::ClientId;
+use crate::model::Client;
+use crate::secret::Secret;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MethodUsed {
+    Basic,
+    Post,
+    None,
+}
+
+/// The credentials a request presented.
+#[derive(Debug, Clone)]
+pub struct ClientCredentials {
+    pub client_id: ClientId,
+    pub secret: Option<Secret<String>>,
+    pub method: MethodUsed,
+}
+
+/// An `invalid_client` error that remembers whether HTTP Basic was used,
+/// because then the response must be 401 with `WWW-Authenticate: Basic`
+/// (RFC 6749 §5.2).
+#[derive(Debug, Clone)]
+pub struct ClientAuthError {
+    pub error: OAuthError,
+    pub basic: bool,
+}
+
+/// Reads client credentials from the `Authorization` header and the body.
+pub fn credentials(params: &Params, authorization: Option<&str>) -> Result<ClientCredentials, ClientAuthError> {
+    let basic = authorization
+        .map(str::trim)
+        .and_then(|h| h.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("basic"))
+        .map(|(_, rest)| rest.trim());
+    if let Some(encoded) = basic {
+        let fail = |d: &str| ClientAuthError {
+            error: OAuthError::invalid_client(d.to_string()),
+            basic: true,
+        };
+        let decoded = STANDARD
+            .decode(encoded)
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok())
+            .ok_or_else(|| fail("the Authorization: Basic header is not valid base64 of client_id:client_secret"))?;
+        let (id, secret) = decoded
+            .split_once(':')
+            .ok_or_else(|| fail("the Authorization: Basic credentials must be client_id:client_secret"))?;
+        // RFC 6749 §2.3.1: both parts are form-urlencoded before base64.
+        let id = form_decode(id);
+        let secret = form_decode(secret);
+        if params.get("client_secret").is_some() {
+            return Err(ClientAuthError {
+                error: OAuthError::invalid_request(
+                    "the client authenticated twice (Authorization: Basic and client_secret in the body); use one method",
+                ),
+                basic: true,
+            });
+        }
+        if let Some(body_id) = params.get("client_id")
+            && body_id != id
+        {
+            return Err(ClientAuthError {
+                error: OAuthError::invalid_request("client_id in the body differs from the one in Authorization: Basic"),
+                basic: true,
+            });
+        }
+        let client_id = ClientId::parse(&id).map_err(|e| fail(&e.0))?;
+        return Ok(ClientCredentials {
+            client_id,
+            secret: (!secret.is_empty()).then(|| Secret::new(secret)),
+            method: MethodUsed::Basic,
+        });
+    }
+    let Some(raw_id) = params.get("client_id") else {
+        return Err(ClientAuthError {
+            error: OAuthError::invalid_client(
+                "client authentication is missing: send client_id (public clients) or client credentials",
+            ),
+            basic: false,
+        });
+    };
+    let client_id = ClientId::parse(raw_id).map_err(|e| ClientAuthError {
+        error: OAuthError::invalid_client(e.0),
+        basic: false,
+    })?;
+    let secret = params.get("client_secret").map(|s| Secret::new(s.to_string()));
+    let method = if secret.is_some() { MethodUsed::Post } else { MethodUsed::None };
+    Ok(ClientCredentials { client_id, secret, method })
+}
+
+fn form_decode(s: &str) -> String {
+    url::form_urlencoded::parse(format!("x={s}").as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default()
+}
+
+/// Checks the credentials against the registered client.
+pub fn authenticate(creds: &ClientCredentials, client: Option<&Client>) -> Result<(), ClientAuthError> {
+    let basic = creds.method == MethodUsed::Basic;
+    let fail = |error: OAuthError| ClientAuthError { error, basic };
+    let Some(client) = client else {
+        return Err(fail(OAuthError::invalid_client(format!(
+            "no client is registered with client_id {}; register the client again",
+            creds.client_id
+        ))));
+    };
+    match (&client.secret_hash, &creds.secret) {
+        (None, None) => Ok(()),
+        (None, Some(_)) => Err(fail(OAuthError::invalid_client(
+            "this is a public client (token_endpoint_auth_method=none): it has no secret, so send client_id only",
+        ))),
+        (Some(_), None) => Err(fail(OAuthError::invalid_client(
+            "this client is confidential: authenticate with its client_secret (HTTP Basic or client_secret in the body)",
+        ))),
+        (Some(stored), Some(given)) => {
+            if constant_time_eq(hash_secret(given.expose()).as_bytes(), stored.as_bytes()) {
+                Ok(())
+            } else {
+                Err(fail(
+                    OAuthError::invalid_client("client authentication failed: wrong client_secret")
+                        .with_event(SecurityEvent::ClientAuthFailed),
+                ))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{ClientMetadata, GrantType, TokenEndpointAuthMethod};
+
+    fn client(secret: Option<&str>) -> Client {
+        Client {
+            client_id: ClientId::parse("c:1").unwrap(),
+            secret_hash: secret.map(hash_secret),
+            metadata: ClientMetadata {
+                redirect_uris: vec![],
+                token_endpoint_auth_method: if secret.is_some() {
+                    TokenEndpointAuthMethod::ClientSecretPost
+                } else {
+                    TokenEndpointAuthMethod::None
+                },
+                grant_types: vec![GrantType::AuthorizationCode],
+                response_types: vec!["code".into()],
+                client_name: None,
+                client_uri: None,
+                logo_uri: None,
+                tos_uri: None,
+                policy_uri: None,
+                scope: None,
+                contacts: vec![],
+                software_id: None,
+                software_version: None,
+                application_type: None,
+            },
+            issued_at: 0,
+            last_used_at: None,
+        }
+    }
+
+    fn basic(id: &str, secret: &str) -> String {
+        format!("Basic {}", STANDARD.encode(format!("{id}:{secret}")))
+    }
+
+    #[test]
+    fn basic_credentials_are_form_decoded() {
+        let p = Params::parse("grant_type=x").unwrap();
+        let c = credentials(&p, Some(&basic("c%3A1", "s%2Bx"))).unwrap();
+        assert_eq!(c.client_id.as_str(), "c:1");
+        assert_eq!(c.secret.as_ref().map(|s| s.expose().as_str()), Some("s+x"));
+        assert_eq!(c.method, MethodUsed::Basic);
+        assert!(authenticate(&c, Some(&client(Some("s+x")))).is_ok());
+    }
+
+    #[test]
+    fn confidential_clients_may_use_basic_or_post() {
+        let cl = client(Some("sec"));
+        let p = Params::parse("client_id=c%3A1&client_secret=sec").unwrap();
+        assert!(authenticate(&credentials(&p, None).unwrap(), Some(&cl)).is_ok());
+        let p = Params::parse("").unwrap();
+        assert!(authenticate(&credentials(&p, Some(&basic("c%3A1", "sec"))).unwrap(), Some(&cl)).is_ok());
+        let p = Params::parse("client_id=c%3A1&client_secret=wrong").unwrap();
+        let e = authenticate(&credentials(&p, None).unwrap(), Some(&cl)).unwrap_err();
+        assert_eq!(e.error.event, Some(SecurityEvent::ClientAuthFailed));
+        assert!(!e.basic);
+        let e = authenticate(&credentials(&Params::parse("").unwrap(), Some(&basic("c%3A1", "x"))).unwrap(), Some(&cl)).unwrap_err();
+        assert!(e.basic);
+        let p = Params::parse("client_id=c%3A1").unwrap();
+        assert!(authenticate(&credentials(&p, None).unwrap(), Some(&cl)).is_err());
+    }
+
+    #[test]
+    fn public_clients_send_no_secret_but_an_empty_one_is_tolerated() {
+        let cl = client(None);
+        for body in ["client_id=c%3A1", "client_id=c%3A1&client_secret="] {
+            let p = Params::parse(body).unwrap();
+            assert!(authenticate(&credentials(&p, None).unwrap(), Some(&cl)).is_ok(), "{body}");
+        }
+        // ChatGPT's seed flow: HTTP Basic with an empty secret.
+        assert!(authenticate(&credentials(&Params::parse("").unwrap(), Some(&basic("c%3A1", ""))).unwrap(), Some(&cl)).is_ok());
+        let p = Params::parse("client_id=c%3A1&client_secret=x").unwrap();
+        assert!(authenticate(&credentials(&p, None).unwrap(), Some(&cl)).is_err());
+    }
+
+    #[test]
+    fn two_methods_at_once_or_missing_id_are_refused() {
+        let p = Params::parse("client_secret=a").unwrap();
+        let e = credentials(&p, Some(&basic("c:1", "a"))).unwrap_err();
+        assert_eq!(e.error.code.as_str(), "invalid_request");
+        let e = credentials(&Params::parse("").unwrap(), None).unwrap_err();
+        assert_eq!(e.error.code.as_str(), "invalid_client");
+        let e = credentials(&Params::parse("").unwrap(), Some("Basic !!!")).unwrap_err();
+        assert!(e.basic);
+    }
+
+    #[test]
+    fn unknown_clients_fail() {
+        let p = Params::parse("client_id=nope").unwrap();
+        let e = authenticate(&credentials(&p, None).unwrap(), None).unwrap_err();
+        assert!(e.error.description.contains("nope"));
+    }
+}

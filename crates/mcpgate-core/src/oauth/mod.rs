@@ -1,0 +1,26 @@
+//! The OAuth 2.1 authorization server rules.
+//!
+//! - [`error`]: `OAuthError`, whose `Display` is the RFC error code, and the
+//!   security events logged under stable names.
+//! - [`policy`]: the server's settings as the rules see them.
+//! - [`params`]: request parameters; RFC 6749 §3.1: none may be repeated.
+//! - [`discovery`]: RFC 8414 and RFC 9728 documents and the URL consistency check.
+//! - [`register`]: RFC 7591 dynamic client registration.
+//! - [`authorize`]: the authorization request and response (RFC 6749 §4.1,
+//!   RFC 7636, RFC 8707, RFC 9207), consent, code issuance.
+//! - [`client_auth`]: client authentication (RFC 6749 §2.3).
+//! - [`token`]: the token request enum and the token response.
+//! - [`grant`]: one file per grant type.
+//! - [`tokens`]: minting access and refresh tokens.
+pub mod authorize;
+pub mod client_auth;
+pub mod discovery;
+pub mod error;
+pub mod grant;
+pub mod params;
+pub mod policy;
+pub mod register;
+pub mod token;
+pub mod tokens;
+
+pub use error::{ErrorCode, OAuthError, SecurityEvent};

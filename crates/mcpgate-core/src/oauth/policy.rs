@@ -1,0 +1,66 @@
+//! The authorization server's settings, as the protocol rules see them.
+
+use crate::domain::{RedirectUri, ResourceUri, Scope};
+
+/// Where the MCP endpoint lives below the public URL.
+pub const MCP_PATH: &str = "/v1/ai/mcp";
+
+/// Settings that the rules depend on. Built once from configuration.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    /// The issuer: the public URL, no trailing slash (RFC 8414 §2).
+    pub issuer: String,
+    /// The one protected resource: `<public_url>/v1/ai/mcp`.
+    pub resource: ResourceUri,
+    /// Scopes clients may ask for.
+    pub scopes_supported: Vec<String>,
+    /// The scope granted when a request names none (RFC 6749 §3.3).
+    pub default_scope: Scope,
+    /// Refuse authorization requests that carry no `resource` (RFC 8707).
+    pub require_resource: bool,
+    /// Redirect hosts that may omit PKCE (the ChatGPT compatibility
+    /// exception of the seed document). Exact host names, lowercase.
+    pub pkce_exempt_redirect_hosts: Vec<String>,
+    /// Authorization code lifetime, seconds (at most 600).
+    pub auth_code_ttl: i64,
+    /// Access token lifetime, seconds.
+    pub access_token_ttl: i64,
+    /// Refresh token lifetime, seconds.
+    pub refresh_token_ttl: i64,
+    /// Whether refresh tokens are issued at all.
+    pub issue_refresh_tokens: bool,
+    /// How long after a rotation the old refresh token still yields the
+    /// same successor instead of counting as reuse, seconds.
+    pub refresh_grace: i64,
+}
+
+impl Policy {
+    /// Whether a redirect URI's host is allowed to skip PKCE.
+    pub fn pkce_exempt(&self, redirect_uri: &RedirectUri) -> bool {
+        let host = redirect_uri.host();
+        !redirect_uri.is_loopback()
+            && redirect_uri.as_str().starts_with("https://")
+            && self
+                .pkce_exempt_redirect_hosts
+                .iter()
+                .any(|h| h.eq_ignore_ascii_case(host))
+    }
+
+    /// The example policy used by this crate's tests.
+    #[cfg(test)]
+    pub(crate) fn example() -> Self {
+        Self {
+            issuer: "https://gate.example".into(),
+            resource: ResourceUri::parse("https://gate.example/v1/ai/mcp").expect("valid"),
+            scopes_supported: vec!["mcp".into()],
+            default_scope: Scope::parse("mcp").expect("valid"),
+            require_resource: false,
+            pkce_exempt_redirect_hosts: vec!["chatgpt.com".into(), "chat.openai.com".into()],
+            auth_code_ttl: 60,
+            access_token_ttl: 86_400,
+            refresh_token_ttl: 30 * 86_400,
+            issue_refresh_tokens: true,
+            refresh_grace: 30,
+        }
+    }
+}

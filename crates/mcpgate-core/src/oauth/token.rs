@@ -1,0 +1,128 @@
+//! The token request (RFC 6749 §4.1.3, §6) as a tagged enum, so that an
+//! impossible combination cannot be built, and the token response (§5.1).
+
+use serde::Serialize;
+
+use super::{ErrorCode, OAuthError, params::Params};
+use crate::domain::{CodeVerifier, Scope};
+use crate::secret::Secret;
+
+#[derive(Debug, Clone)]
+pub enum TokenRequest {
+    AuthorizationCode(CodeRequest),
+    RefreshToken(RefreshRequest),
+}
+
+#[derive(Debug, Clone)]
+pub struct CodeRequest {
+    pub code: Secret<String>,
+    pub redirect_uri: Option<String>,
+    pub code_verifier: Option<CodeVerifier>,
+    pub resource: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct RefreshRequest {
+    pub refresh_token: Secret<String>,
+    pub scope: Option<Scope>,
+    pub resource: Option<String>,
+}
+
+pub fn parse(params: &Params) -> Result<TokenRequest, OAuthError> {
+    let resource = single_resource(params)?;
+    match params.get("grant_type") {
+        None => Err(OAuthError::invalid_request(
+            "the grant_type parameter is missing; use authorization_code or refresh_token",
+        )),
+        Some("authorization_code") => {
+            let code_verifier = params
+                .get("code_verifier")
+                .map(CodeVerifier::parse)
+                .transpose()
+                .map_err(|e| OAuthError::invalid_request(e.0))?;
+            Ok(TokenRequest::AuthorizationCode(CodeRequest {
+                code: Secret::new(params.require("code")?.to_string()),
+                redirect_uri: params.get("redirect_uri").map(str::to_string),
+                code_verifier,
+                resource,
+            }))
+        }
+        Some("refresh_token") => Ok(TokenRequest::RefreshToken(RefreshRequest {
+            refresh_token: Secret::new(params.require("refresh_token")?.to_string()),
+            scope: params
+                .get("scope")
+                .filter(|s| !s.trim().is_empty())
+                .map(Scope::parse)
+                .transpose()
+                .map_err(|e| OAuthError::invalid_scope(e.0))?,
+            resource,
+        })),
+        Some(other) => Err(OAuthError::new(
+            ErrorCode::UnsupportedGrantType,
+            format!("grant_type {other:?} is not supported; use authorization_code or refresh_token"),
+        )),
+    }
+}
+
+fn single_resource(params: &Params) -> Result<Option<String>, OAuthError> {
+    let values: Vec<&str> = params.get_all("resource").collect();
+    match values.as_slice() {
+        [] => Ok(None),
+        [one] => Ok(Some((*one).to_string())),
+        _ => Err(OAuthError::invalid_target("send the resource parameter once: tokens here are for one resource")),
+    }
+}
+
+/// The successful token response (RFC 6749 §5.1).
+#[derive(Debug, Clone, Serialize)]
+pub struct TokenResponse {
+    pub access_token: Secret<String>,
+    pub token_type: &'static str,
+    pub expires_in: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<Secret<String>>,
+    pub scope: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grant_types_are_dispatched_and_others_refused() {
+        let p = Params::parse("grant_type=authorization_code&code=abc&redirect_uri=x").unwrap();
+        assert!(matches!(parse(&p).unwrap(), TokenRequest::AuthorizationCode(_)));
+        let p = Params::parse("grant_type=refresh_token&refresh_token=r&scope=mcp").unwrap();
+        match parse(&p).unwrap() {
+            TokenRequest::RefreshToken(r) => assert_eq!(r.scope.unwrap().to_string(), "mcp"),
+            other => panic!("{other:?}"),
+        }
+        for (body, code) in [
+            ("grant_type=password&username=a&password=b", "unsupported_grant_type"),
+            ("grant_type=client_credentials", "unsupported_grant_type"),
+            ("code=abc", "invalid_request"),
+            ("grant_type=authorization_code", "invalid_request"),
+            ("grant_type=refresh_token", "invalid_request"),
+            ("grant_type=authorization_code&code=a&code_verifier=short", "invalid_request"),
+            ("grant_type=authorization_code&code=a&resource=https://a&resource=https://b", "invalid_target"),
+        ] {
+            let e = parse(&Params::parse(body).unwrap()).unwrap_err();
+            assert_eq!(e.code.as_str(), code, "{body}");
+        }
+    }
+
+    #[test]
+    fn the_response_serializes_the_secret_values() {
+        let r = TokenResponse {
+            access_token: Secret::new("mcp_x".into()),
+            token_type: "Bearer",
+            expires_in: 10,
+            refresh_token: None,
+            scope: "mcp".into(),
+        };
+        let v = serde_json::to_value(&r).unwrap();
+        assert_eq!(v["access_token"], "mcp_x");
+        assert!(v.get("refresh_token").is_none());
+        assert!(!format!("{r:?}").contains("mcp_x"));
+    }
+}
