@@ -1,5 +1,25 @@
 //! mcpgate: the OAuth 2.1 front door for MCP servers.
 //!
+//! The protocol rules live in the `mcpgate-core` crate (no HTTP, no
+//! database, time passed in). This crate wires them to storage, HTTP,
+//! pages and the command line.
+//!
 //! # Layout
-//! - `store`: the `Store` trait and its SQLite implementation.
+//! - [`config`]: settings from defaults, `mcpgate.toml`, `MCPGATE_*` and
+//!   flags; the start-up checks; the derived policy and URLs.
+//! - [`clock`]: the clock, read once per request (a manual one for tests).
+//! - [`store`]: the `Store` trait and its SQLite implementation.
+//! - [`auth`]: the authorization server's service layer (clock + store +
+//!   rules): registration, the authorize flow, tokens, revocation, users.
+//! - [`web`]: the sign-in, consent and error pages.
+//! - [`http`]: routes, thin handlers, the one error-to-response mapping.
+//! - [`app`]: `App::build` (binds, opens the store) and `run_until_stopped`.
+//! - [`cli`]: the `mcpgate` commands.
+pub mod app;
+pub mod auth;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod http;
 pub mod store;
+pub mod web;

@@ -1,1 +1,31 @@
-fn main() {}
+//! The `mcpgate` binary: parse the command line, set up logging, run.
+
+use clap::Parser;
+use mcpgate::cli::{Cli, run};
+use mcpgate::config::LogFormat;
+use tracing_subscriber::EnvFilter;
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let json = cli
+        .load_settings()
+        .map(|s| s.log_format == LogFormat::Json)
+        .unwrap_or(false);
+    let filter = EnvFilter::try_from_env("RUST_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+    match run(cli).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

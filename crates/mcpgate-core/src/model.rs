@@ -31,7 +31,10 @@ impl std::fmt::Debug for User {
         f.debug_struct("User")
             .field("id", &self.id)
             .field("username", &self.username)
-            .field("password_hash", &self.password_hash.as_ref().map(|_| "[REDACTED]"))
+            .field(
+                "password_hash",
+                &self.password_hash.as_ref().map(|_| "[REDACTED]"),
+            )
             .field("created_at", &self.created_at)
             .finish()
     }

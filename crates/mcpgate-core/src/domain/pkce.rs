@@ -120,7 +120,10 @@ mod tests {
         assert!(CodeVerifier::parse(&"a".repeat(129)).is_err());
         assert!(CodeVerifier::parse(&"a".repeat(128)).is_ok());
         assert!(CodeVerifier::parse(&format!("{}+", "a".repeat(43))).is_err());
-        assert_eq!(format!("{:?}", CodeVerifier::parse(VERIFIER).unwrap()), "CodeVerifier([REDACTED])");
+        assert_eq!(
+            format!("{:?}", CodeVerifier::parse(VERIFIER).unwrap()),
+            "CodeVerifier([REDACTED])"
+        );
     }
 
     proptest::proptest! {

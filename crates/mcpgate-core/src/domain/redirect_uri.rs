@@ -32,8 +32,9 @@ impl RedirectUri {
                 "redirect URI {s:?} contains white space or control characters"
             )));
         }
-        let url = Url::parse(s)
-            .map_err(|e| ParseError::new(format!("redirect URI {s:?} is not an absolute URI ({e})")))?;
+        let url = Url::parse(s).map_err(|e| {
+            ParseError::new(format!("redirect URI {s:?} is not an absolute URI ({e})"))
+        })?;
         if url.fragment().is_some() || s.contains('#') {
             return Err(ParseError::new(format!(
                 "redirect URI {s:?} has a fragment, which RFC 6749 §3.1.2 forbids"

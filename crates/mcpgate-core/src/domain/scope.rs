@@ -33,7 +33,9 @@ impl Scope {
         Ok(Self(set))
     }
 
-    pub fn from_tokens<I: IntoIterator<Item = S>, S: Into<String>>(tokens: I) -> Result<Self, ParseError> {
+    pub fn from_tokens<I: IntoIterator<Item = S>, S: Into<String>>(
+        tokens: I,
+    ) -> Result<Self, ParseError> {
         let joined: Vec<String> = tokens.into_iter().map(Into::into).collect();
         Self::parse(&joined.join(" "))
     }

@@ -93,7 +93,11 @@ pub fn unknown_client(client_id: &ClientId) -> Rejection {
 }
 
 /// Stages 1b and 2: everything once the client is known.
-pub fn validate(params: &Params, client: &Client, policy: &Policy) -> Result<AuthorizationRequest, Rejection> {
+pub fn validate(
+    params: &Params,
+    client: &Client,
+    policy: &Policy,
+) -> Result<AuthorizationRequest, Rejection> {
     let (redirect_uri, redirect_uri_explicit) = redirect_uri(params, client)?;
     let state = params.get("state").map(str::to_string);
     let fail = |error: OAuthError| {
@@ -105,7 +109,11 @@ pub fn validate(params: &Params, client: &Client, policy: &Policy) -> Result<Aut
     };
 
     match params.get("response_type") {
-        None => return Err(fail(OAuthError::invalid_request("the response_type parameter is missing; use response_type=code"))),
+        None => {
+            return Err(fail(OAuthError::invalid_request(
+                "the response_type parameter is missing; use response_type=code",
+            )));
+        }
         Some("code") => {}
         Some(other) => {
             return Err(fail(OAuthError::new(
@@ -154,7 +162,10 @@ fn redirect_uri(params: &Params, client: &Client) -> Result<(RedirectUri, bool),
         },
         Some(raw) => {
             let requested = RedirectUri::parse(raw).map_err(|e| {
-                Rejection::Page(OAuthError::invalid_request(format!("invalid redirect_uri: {}", e.0)))
+                Rejection::Page(OAuthError::invalid_request(format!(
+                    "invalid redirect_uri: {}",
+                    e.0
+                )))
             })?;
             if registered.iter().any(|r| r.matches(&requested)) {
                 Ok((requested, true))
@@ -224,8 +235,15 @@ pub fn resource(params: &Params, policy: &Policy) -> Result<ResourceUri, OAuthEr
     }
 }
 
-fn pkce(params: &Params, redirect_uri: &RedirectUri, policy: &Policy) -> Result<Option<CodeChallenge>, OAuthError> {
-    match (params.get("code_challenge"), params.get("code_challenge_method")) {
+fn pkce(
+    params: &Params,
+    redirect_uri: &RedirectUri,
+    policy: &Policy,
+) -> Result<Option<CodeChallenge>, OAuthError> {
+    match (
+        params.get("code_challenge"),
+        params.get("code_challenge_method"),
+    ) {
         (Some(c), method) => CodeChallenge::parse(c, method)
             .map(Some)
             .map_err(|e| OAuthError::invalid_request(e.0)),
@@ -291,7 +309,11 @@ pub fn issue_code(
 }
 
 /// The `Location` of the successful response (RFC 6749 §4.1.2, RFC 9207).
-pub fn success_location(request: &AuthorizationRequest, code: &Secret<String>, issuer: &str) -> String {
+pub fn success_location(
+    request: &AuthorizationRequest,
+    code: &Secret<String>,
+    issuer: &str,
+) -> String {
     let mut params = vec![("code", code.expose().as_str())];
     if let Some(s) = &request.state {
         params.push(("state", s));

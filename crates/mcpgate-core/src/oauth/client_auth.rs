@@ -40,7 +40,10 @@ pub struct ClientAuthError {
 }
 
 /// Reads client credentials from the `Authorization` header and the body.
-pub fn credentials(params: &Params, authorization: Option<&str>) -> Result<ClientCredentials, ClientAuthError> {
+pub fn credentials(
+    params: &Params,
+    authorization: Option<&str>,
+) -> Result<ClientCredentials, ClientAuthError> {
     let basic = authorization
         .map(str::trim)
         .and_then(|h| h.split_once(' '))
@@ -56,9 +59,9 @@ pub fn credentials(params: &Params, authorization: Option<&str>) -> Result<Clien
             .ok()
             .and_then(|b| String::from_utf8(b).ok())
             .ok_or_else(|| fail("the Authorization: Basic header is not valid base64 of client_id:client_secret"))?;
-        let (id, secret) = decoded
-            .split_once(':')
-            .ok_or_else(|| fail("the Authorization: Basic credentials must be client_id:client_secret"))?;
+        let (id, secret) = decoded.split_once(':').ok_or_else(|| {
+            fail("the Authorization: Basic credentials must be client_id:client_secret")
+        })?;
         // RFC 6749 §2.3.1: both parts are form-urlencoded before base64.
         let id = form_decode(id);
         let secret = form_decode(secret);
@@ -74,7 +77,9 @@ pub fn credentials(params: &Params, authorization: Option<&str>) -> Result<Clien
             && body_id != id
         {
             return Err(ClientAuthError {
-                error: OAuthError::invalid_request("client_id in the body differs from the one in Authorization: Basic"),
+                error: OAuthError::invalid_request(
+                    "client_id in the body differs from the one in Authorization: Basic",
+                ),
                 basic: true,
             });
         }
@@ -97,9 +102,19 @@ pub fn credentials(params: &Params, authorization: Option<&str>) -> Result<Clien
         error: OAuthError::invalid_client(e.0),
         basic: false,
     })?;
-    let secret = params.get("client_secret").map(|s| Secret::new(s.to_string()));
-    let method = if secret.is_some() { MethodUsed::Post } else { MethodUsed::None };
-    Ok(ClientCredentials { client_id, secret, method })
+    let secret = params
+        .get("client_secret")
+        .map(|s| Secret::new(s.to_string()));
+    let method = if secret.is_some() {
+        MethodUsed::Post
+    } else {
+        MethodUsed::None
+    };
+    Ok(ClientCredentials {
+        client_id,
+        secret,
+        method,
+    })
 }
 
 fn form_decode(s: &str) -> String {
@@ -110,7 +125,10 @@ fn form_decode(s: &str) -> String {
 }
 
 /// Checks the credentials against the registered client.
-pub fn authenticate(creds: &ClientCredentials, client: Option<&Client>) -> Result<(), ClientAuthError> {
+pub fn authenticate(
+    creds: &ClientCredentials,
+    client: Option<&Client>,
+) -> Result<(), ClientAuthError> {
     let basic = creds.method == MethodUsed::Basic;
     let fail = |error: OAuthError| ClientAuthError { error, basic };
     let Some(client) = client else {
@@ -194,12 +212,22 @@ mod tests {
         let p = Params::parse("client_id=c%3A1&client_secret=sec").unwrap();
         assert!(authenticate(&credentials(&p, None).unwrap(), Some(&cl)).is_ok());
         let p = Params::parse("").unwrap();
-        assert!(authenticate(&credentials(&p, Some(&basic("c%3A1", "sec"))).unwrap(), Some(&cl)).is_ok());
+        assert!(
+            authenticate(
+                &credentials(&p, Some(&basic("c%3A1", "sec"))).unwrap(),
+                Some(&cl)
+            )
+            .is_ok()
+        );
         let p = Params::parse("client_id=c%3A1&client_secret=wrong").unwrap();
         let e = authenticate(&credentials(&p, None).unwrap(), Some(&cl)).unwrap_err();
         assert_eq!(e.error.event, Some(SecurityEvent::ClientAuthFailed));
         assert!(!e.basic);
-        let e = authenticate(&credentials(&Params::parse("").unwrap(), Some(&basic("c%3A1", "x"))).unwrap(), Some(&cl)).unwrap_err();
+        let e = authenticate(
+            &credentials(&Params::parse("").unwrap(), Some(&basic("c%3A1", "x"))).unwrap(),
+            Some(&cl),
+        )
+        .unwrap_err();
         assert!(e.basic);
         let p = Params::parse("client_id=c%3A1").unwrap();
         assert!(authenticate(&credentials(&p, None).unwrap(), Some(&cl)).is_err());
@@ -210,10 +238,19 @@ mod tests {
         let cl = client(None);
         for body in ["client_id=c%3A1", "client_id=c%3A1&client_secret="] {
             let p = Params::parse(body).unwrap();
-            assert!(authenticate(&credentials(&p, None).unwrap(), Some(&cl)).is_ok(), "{body}");
+            assert!(
+                authenticate(&credentials(&p, None).unwrap(), Some(&cl)).is_ok(),
+                "{body}"
+            );
         }
         // ChatGPT's seed flow: HTTP Basic with an empty secret.
-        assert!(authenticate(&credentials(&Params::parse("").unwrap(), Some(&basic("c%3A1", ""))).unwrap(), Some(&cl)).is_ok());
+        assert!(
+            authenticate(
+                &credentials(&Params::parse("").unwrap(), Some(&basic("c%3A1", ""))).unwrap(),
+                Some(&cl)
+            )
+            .is_ok()
+        );
         let p = Params::parse("client_id=c%3A1&client_secret=x").unwrap();
         assert!(authenticate(&credentials(&p, None).unwrap(), Some(&cl)).is_err());
     }

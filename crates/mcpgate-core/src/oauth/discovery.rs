@@ -60,7 +60,9 @@ impl Urls {
     pub fn derive(public_url: &str, style: EndpointStyle) -> Result<Self, PublicUrlError> {
         let trimmed = public_url.trim_end_matches('/');
         let url = Url::parse(trimmed).map_err(|e| {
-            PublicUrlError(format!("public_url {public_url:?} is not an absolute URL ({e})"))
+            PublicUrlError(format!(
+                "public_url {public_url:?} is not an absolute URL ({e})"
+            ))
         })?;
         if !matches!(url.scheme(), "http" | "https") {
             return Err(PublicUrlError(format!(
@@ -86,7 +88,8 @@ impl Urls {
         };
         let resource_path = format!("{base_path}{MCP_PATH}");
         let as_metadata_path = format!("/.well-known/oauth-authorization-server{base_path}");
-        let resource_metadata_path = format!("/.well-known/oauth-protected-resource{resource_path}");
+        let resource_metadata_path =
+            format!("/.well-known/oauth-protected-resource{resource_path}");
         Ok(Self {
             resource: format!("{origin}{resource_path}"),
             authorization_endpoint: format!("{oauth}/authorize"),
@@ -119,10 +122,15 @@ impl Urls {
             ("token_endpoint", &self.token_endpoint),
             ("registration_endpoint", &self.registration_endpoint),
             ("authorization server metadata URL", &self.as_metadata),
-            ("resource_metadata (401 challenge) URL", &self.resource_metadata),
+            (
+                "resource_metadata (401 challenge) URL",
+                &self.resource_metadata,
+            ),
         ] {
             if origin_of(value).as_deref() != Some(origin.as_str()) {
-                problems.push(format!("{name} {value:?} is not on the issuer's origin {origin}"));
+                problems.push(format!(
+                    "{name} {value:?} is not on the issuer's origin {origin}"
+                ));
             }
             if value.ends_with('/') {
                 problems.push(format!("{name} {value:?} ends with a slash"));
@@ -133,12 +141,20 @@ impl Urls {
         }
         // RFC 8414 §3.1: issuer path appended to the well-known prefix.
         let issuer_path = self.issuer.strip_prefix(&origin).unwrap_or_default();
-        if self.as_metadata != format!("{origin}/.well-known/oauth-authorization-server{issuer_path}") {
-            problems.push("authorization server metadata URL is not the RFC 8414 §3.1 form of the issuer".into());
+        if self.as_metadata
+            != format!("{origin}/.well-known/oauth-authorization-server{issuer_path}")
+        {
+            problems.push(
+                "authorization server metadata URL is not the RFC 8414 §3.1 form of the issuer"
+                    .into(),
+            );
         }
         let resource_path = self.resource.strip_prefix(&origin).unwrap_or_default();
-        if self.resource_metadata != format!("{origin}/.well-known/oauth-protected-resource{resource_path}") {
-            problems.push("resource_metadata URL is not the RFC 9728 §3.1 form of the resource".into());
+        if self.resource_metadata
+            != format!("{origin}/.well-known/oauth-protected-resource{resource_path}")
+        {
+            problems
+                .push("resource_metadata URL is not the RFC 9728 §3.1 form of the resource".into());
         }
         if !self.resource.starts_with(&self.issuer) {
             problems.push(format!(
@@ -146,7 +162,11 @@ impl Urls {
                 self.resource, self.issuer
             ));
         }
-        if problems.is_empty() { Ok(()) } else { Err(problems) }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(problems)
+        }
     }
 }
 
@@ -209,7 +229,11 @@ pub struct ProtectedResourceMetadata {
     pub resource_name: String,
 }
 
-pub fn protected_resource_metadata(urls: &Urls, scopes: &[String], name: &str) -> ProtectedResourceMetadata {
+pub fn protected_resource_metadata(
+    urls: &Urls,
+    scopes: &[String],
+    name: &str,
+) -> ProtectedResourceMetadata {
     ProtectedResourceMetadata {
         resource: urls.resource.clone(),
         authorization_servers: vec![urls.issuer.clone()],
@@ -228,8 +252,14 @@ mod tests {
         let u = Urls::derive("https://api.example.com/", EndpointStyle::V1).unwrap();
         assert_eq!(u.issuer, "https://api.example.com");
         assert_eq!(u.resource, "https://api.example.com/v1/ai/mcp");
-        assert_eq!(u.authorization_endpoint, "https://api.example.com/v1/oauth/authorize");
-        assert_eq!(u.as_metadata, "https://api.example.com/.well-known/oauth-authorization-server");
+        assert_eq!(
+            u.authorization_endpoint,
+            "https://api.example.com/v1/oauth/authorize"
+        );
+        assert_eq!(
+            u.as_metadata,
+            "https://api.example.com/.well-known/oauth-authorization-server"
+        );
         assert_eq!(
             u.resource_metadata,
             "https://api.example.com/.well-known/oauth-protected-resource/v1/ai/mcp"
@@ -242,7 +272,10 @@ mod tests {
         let u = Urls::derive("https://example.com/gate", EndpointStyle::Root).unwrap();
         assert_eq!(u.issuer, "https://example.com/gate");
         assert_eq!(u.token_endpoint, "https://example.com/gate/token");
-        assert_eq!(u.as_metadata, "https://example.com/.well-known/oauth-authorization-server/gate");
+        assert_eq!(
+            u.as_metadata,
+            "https://example.com/.well-known/oauth-authorization-server/gate"
+        );
         assert_eq!(
             u.resource_metadata,
             "https://example.com/.well-known/oauth-protected-resource/gate/v1/ai/mcp"
@@ -252,7 +285,13 @@ mod tests {
 
     #[test]
     fn bad_public_urls_are_refused() {
-        for bad in ["ftp://x", "https://x/?a=1", "https://x/#f", "https://u:p@x", "x"] {
+        for bad in [
+            "ftp://x",
+            "https://x/?a=1",
+            "https://x/#f",
+            "https://u:p@x",
+            "x",
+        ] {
             assert!(Urls::derive(bad, EndpointStyle::V1).is_err(), "{bad}");
         }
     }
@@ -264,22 +303,41 @@ mod tests {
         u.token_endpoint = "https://api.example.com/v1/oauth/token/".into();
         let problems = u.check_consistency().unwrap_err();
         assert!(problems.iter().any(|p| p.contains("resource")));
-        assert!(problems.iter().any(|p| p.contains("token_endpoint") && p.contains("slash")));
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.contains("token_endpoint") && p.contains("slash"))
+        );
     }
 
     #[test]
     fn metadata_documents_carry_the_required_fields() {
         let u = Urls::derive("https://api.example.com", EndpointStyle::V1).unwrap();
-        let m = serde_json::to_value(authorization_server_metadata(&u, &["mcp".into()], true)).unwrap();
+        let m =
+            serde_json::to_value(authorization_server_metadata(&u, &["mcp".into()], true)).unwrap();
         assert_eq!(m["issuer"], "https://api.example.com");
-        assert_eq!(m["code_challenge_methods_supported"], serde_json::json!(["S256"]));
-        assert_eq!(m["grant_types_supported"], serde_json::json!(["authorization_code", "refresh_token"]));
+        assert_eq!(
+            m["code_challenge_methods_supported"],
+            serde_json::json!(["S256"])
+        );
+        assert_eq!(
+            m["grant_types_supported"],
+            serde_json::json!(["authorization_code", "refresh_token"])
+        );
         assert_eq!(m["authorization_response_iss_parameter_supported"], true);
-        let m = serde_json::to_value(authorization_server_metadata(&u, &["mcp".into()], false)).unwrap();
-        assert_eq!(m["grant_types_supported"], serde_json::json!(["authorization_code"]));
-        let p = serde_json::to_value(protected_resource_metadata(&u, &["mcp".into()], "mcpgate")).unwrap();
+        let m = serde_json::to_value(authorization_server_metadata(&u, &["mcp".into()], false))
+            .unwrap();
+        assert_eq!(
+            m["grant_types_supported"],
+            serde_json::json!(["authorization_code"])
+        );
+        let p = serde_json::to_value(protected_resource_metadata(&u, &["mcp".into()], "mcpgate"))
+            .unwrap();
         assert_eq!(p["resource"], "https://api.example.com/v1/ai/mcp");
-        assert_eq!(p["authorization_servers"], serde_json::json!(["https://api.example.com"]));
+        assert_eq!(
+            p["authorization_servers"],
+            serde_json::json!(["https://api.example.com"])
+        );
         assert_eq!(p["bearer_methods_supported"], serde_json::json!(["header"]));
     }
 }

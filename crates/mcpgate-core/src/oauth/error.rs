@@ -140,6 +140,9 @@ mod tests {
         let e = OAuthError::invalid_target("resource must be https://x/v1/ai/mcp");
         assert_eq!(e.to_string(), "invalid_target");
         assert_eq!(e.to_json()["error"], "invalid_target");
-        assert_eq!(e.to_json()["error_description"], "resource must be https://x/v1/ai/mcp");
+        assert_eq!(
+            e.to_json()["error_description"],
+            "resource must be https://x/v1/ai/mcp"
+        );
     }
 }

@@ -33,7 +33,10 @@ pub fn validate(body: &Value, scopes_supported: &[String]) -> Result<ClientMetad
             ));
         }
         Some(Value::Array(items)) if items.is_empty() => {
-            return Err(OAuthError::new(ErrorCode::InvalidRedirectUri, "redirect_uris must not be empty"));
+            return Err(OAuthError::new(
+                ErrorCode::InvalidRedirectUri,
+                "redirect_uris must not be empty",
+            ));
         }
         Some(Value::Array(items)) if items.len() > MAX_REDIRECT_URIS => {
             return Err(OAuthError::new(
@@ -45,9 +48,13 @@ pub fn validate(body: &Value, scopes_supported: &[String]) -> Result<ClientMetad
             .iter()
             .map(|v| {
                 let s = v.as_str().ok_or_else(|| {
-                    OAuthError::new(ErrorCode::InvalidRedirectUri, "each redirect_uris entry must be a string")
+                    OAuthError::new(
+                        ErrorCode::InvalidRedirectUri,
+                        "each redirect_uris entry must be a string",
+                    )
                 })?;
-                RedirectUri::parse(s).map_err(|e| OAuthError::new(ErrorCode::InvalidRedirectUri, e.0))
+                RedirectUri::parse(s)
+                    .map_err(|e| OAuthError::new(ErrorCode::InvalidRedirectUri, e.0))
             })
             .collect::<Result<Vec<_>, _>>()?,
         Some(_) => {
@@ -125,7 +132,11 @@ pub fn validate(body: &Value, scopes_supported: &[String]) -> Result<ClientMetad
     let application_type = match opt_str(obj, "application_type")? {
         None => None,
         Some(t @ ("web" | "native")) => Some(t.to_string()),
-        Some(t) => return Err(meta_err(format!("application_type {t:?} must be web or native"))),
+        Some(t) => {
+            return Err(meta_err(format!(
+                "application_type {t:?} must be web or native"
+            )));
+        }
     };
 
     let contacts = opt_str_list(obj, "contacts")?.unwrap_or_default();
@@ -162,12 +173,12 @@ fn opt_str<'a>(obj: &'a Map<String, Value>, field: &str) -> Result<Option<&'a st
 fn opt_text(obj: &Map<String, Value>, field: &str) -> Result<Option<String>, OAuthError> {
     match opt_str(obj, field)? {
         None => Ok(None),
-        Some(s) if s.chars().any(char::is_control) => {
-            Err(meta_err(format!("{field} must not contain control characters")))
-        }
-        Some(s) if s.chars().count() > MAX_TEXT => {
-            Err(meta_err(format!("{field} must be at most {MAX_TEXT} characters")))
-        }
+        Some(s) if s.chars().any(char::is_control) => Err(meta_err(format!(
+            "{field} must not contain control characters"
+        ))),
+        Some(s) if s.chars().count() > MAX_TEXT => Err(meta_err(format!(
+            "{field} must be at most {MAX_TEXT} characters"
+        ))),
         Some(s) if s.trim().is_empty() => Ok(None),
         Some(s) => Ok(Some(s.to_string())),
     }
@@ -207,7 +218,10 @@ pub fn response(client: &Client, secret: Option<&str>) -> Value {
         Ok(Value::Object(m)) => m,
         _ => Map::new(),
     };
-    body.insert("client_id".into(), Value::String(client.client_id.to_string()));
+    body.insert(
+        "client_id".into(),
+        Value::String(client.client_id.to_string()),
+    );
     body.insert("client_id_issued_at".into(), Value::from(client.issued_at));
     if let Some(secret) = secret {
         body.insert("client_secret".into(), Value::String(secret.to_string()));
@@ -246,8 +260,14 @@ mod tests {
         };
         let resp = response(&client, None);
         assert_eq!(resp["token_endpoint_auth_method"], "none");
-        assert_eq!(resp["grant_types"], json!(["authorization_code", "refresh_token"]));
-        assert_eq!(resp["redirect_uris"], json!(["http://localhost:3000/callback"]));
+        assert_eq!(
+            resp["grant_types"],
+            json!(["authorization_code", "refresh_token"])
+        );
+        assert_eq!(
+            resp["redirect_uris"],
+            json!(["http://localhost:3000/callback"])
+        );
         assert_eq!(resp["client_name"], "Insomnia Local Test");
         assert_eq!(resp["client_id"], "c1");
         assert!(resp.get("client_secret").is_none());
@@ -255,8 +275,15 @@ mod tests {
 
     #[test]
     fn defaults_follow_rfc_7591() {
-        let m = validate(&json!({"redirect_uris": ["https://a.example/cb"]}), &scopes()).unwrap();
-        assert_eq!(m.token_endpoint_auth_method, TokenEndpointAuthMethod::ClientSecretBasic);
+        let m = validate(
+            &json!({"redirect_uris": ["https://a.example/cb"]}),
+            &scopes(),
+        )
+        .unwrap();
+        assert_eq!(
+            m.token_endpoint_auth_method,
+            TokenEndpointAuthMethod::ClientSecretBasic
+        );
         assert_eq!(m.grant_types, vec![GrantType::AuthorizationCode]);
         assert_eq!(m.response_types, vec!["code".to_string()]);
     }
@@ -265,19 +292,71 @@ mod tests {
     fn each_bad_field_gets_its_own_error() {
         let cases = [
             (json!({}), "invalid_redirect_uri", "required"),
-            (json!({"redirect_uris": []}), "invalid_redirect_uri", "empty"),
-            (json!({"redirect_uris": ["javascript:alert(1)"]}), "invalid_redirect_uri", "scheme"),
-            (json!({"redirect_uris": ["http://evil.example/cb"]}), "invalid_redirect_uri", "loopback"),
-            (json!({"redirect_uris": ["https://a.example/cb#x"]}), "invalid_redirect_uri", "fragment"),
-            (json!({"redirect_uris": "https://a.example/cb"}), "invalid_redirect_uri", "array"),
-            (json!({"redirect_uris": ["https://a.example/cb"], "grant_types": ["password"]}), "invalid_client_metadata", "password"),
-            (json!({"redirect_uris": ["https://a.example/cb"], "grant_types": ["client_credentials"]}), "invalid_client_metadata", "client_credentials"),
-            (json!({"redirect_uris": ["https://a.example/cb"], "response_types": ["token"]}), "invalid_client_metadata", "token"),
-            (json!({"redirect_uris": ["https://a.example/cb"], "token_endpoint_auth_method": "private_key_jwt"}), "invalid_client_metadata", "private_key_jwt"),
-            (json!({"redirect_uris": ["https://a.example/cb"], "scope": "admin"}), "invalid_client_metadata", "admin"),
-            (json!({"redirect_uris": ["https://a.example/cb"], "client_name": 5}), "invalid_client_metadata", "client_name"),
-            (json!({"redirect_uris": ["https://a.example/cb"], "logo_uri": "javascript:x"}), "invalid_client_metadata", "logo_uri"),
-            (json!({"redirect_uris": ["https://a.example/cb"], "grant_types": ["refresh_token"]}), "invalid_client_metadata", "together"),
+            (
+                json!({"redirect_uris": []}),
+                "invalid_redirect_uri",
+                "empty",
+            ),
+            (
+                json!({"redirect_uris": ["javascript:alert(1)"]}),
+                "invalid_redirect_uri",
+                "scheme",
+            ),
+            (
+                json!({"redirect_uris": ["http://evil.example/cb"]}),
+                "invalid_redirect_uri",
+                "loopback",
+            ),
+            (
+                json!({"redirect_uris": ["https://a.example/cb#x"]}),
+                "invalid_redirect_uri",
+                "fragment",
+            ),
+            (
+                json!({"redirect_uris": "https://a.example/cb"}),
+                "invalid_redirect_uri",
+                "array",
+            ),
+            (
+                json!({"redirect_uris": ["https://a.example/cb"], "grant_types": ["password"]}),
+                "invalid_client_metadata",
+                "password",
+            ),
+            (
+                json!({"redirect_uris": ["https://a.example/cb"], "grant_types": ["client_credentials"]}),
+                "invalid_client_metadata",
+                "client_credentials",
+            ),
+            (
+                json!({"redirect_uris": ["https://a.example/cb"], "response_types": ["token"]}),
+                "invalid_client_metadata",
+                "token",
+            ),
+            (
+                json!({"redirect_uris": ["https://a.example/cb"], "token_endpoint_auth_method": "private_key_jwt"}),
+                "invalid_client_metadata",
+                "private_key_jwt",
+            ),
+            (
+                json!({"redirect_uris": ["https://a.example/cb"], "scope": "admin"}),
+                "invalid_client_metadata",
+                "admin",
+            ),
+            (
+                json!({"redirect_uris": ["https://a.example/cb"], "client_name": 5}),
+                "invalid_client_metadata",
+                "client_name",
+            ),
+            (
+                json!({"redirect_uris": ["https://a.example/cb"], "logo_uri": "javascript:x"}),
+                "invalid_client_metadata",
+                "logo_uri",
+            ),
+            (
+                json!({"redirect_uris": ["https://a.example/cb"], "grant_types": ["refresh_token"]}),
+                "invalid_client_metadata",
+                "together",
+            ),
             (json!([1, 2]), "invalid_client_metadata", "object"),
         ];
         for (body, code, needle) in cases {

@@ -59,7 +59,9 @@ pub fn parse(params: &Params) -> Result<TokenRequest, OAuthError> {
         })),
         Some(other) => Err(OAuthError::new(
             ErrorCode::UnsupportedGrantType,
-            format!("grant_type {other:?} is not supported; use authorization_code or refresh_token"),
+            format!(
+                "grant_type {other:?} is not supported; use authorization_code or refresh_token"
+            ),
         )),
     }
 }
@@ -69,7 +71,9 @@ fn single_resource(params: &Params) -> Result<Option<String>, OAuthError> {
     match values.as_slice() {
         [] => Ok(None),
         [one] => Ok(Some((*one).to_string())),
-        _ => Err(OAuthError::invalid_target("send the resource parameter once: tokens here are for one resource")),
+        _ => Err(OAuthError::invalid_target(
+            "send the resource parameter once: tokens here are for one resource",
+        )),
     }
 }
 
@@ -91,20 +95,32 @@ mod tests {
     #[test]
     fn grant_types_are_dispatched_and_others_refused() {
         let p = Params::parse("grant_type=authorization_code&code=abc&redirect_uri=x").unwrap();
-        assert!(matches!(parse(&p).unwrap(), TokenRequest::AuthorizationCode(_)));
+        assert!(matches!(
+            parse(&p).unwrap(),
+            TokenRequest::AuthorizationCode(_)
+        ));
         let p = Params::parse("grant_type=refresh_token&refresh_token=r&scope=mcp").unwrap();
         match parse(&p).unwrap() {
             TokenRequest::RefreshToken(r) => assert_eq!(r.scope.unwrap().to_string(), "mcp"),
             other => panic!("{other:?}"),
         }
         for (body, code) in [
-            ("grant_type=password&username=a&password=b", "unsupported_grant_type"),
+            (
+                "grant_type=password&username=a&password=b",
+                "unsupported_grant_type",
+            ),
             ("grant_type=client_credentials", "unsupported_grant_type"),
             ("code=abc", "invalid_request"),
             ("grant_type=authorization_code", "invalid_request"),
             ("grant_type=refresh_token", "invalid_request"),
-            ("grant_type=authorization_code&code=a&code_verifier=short", "invalid_request"),
-            ("grant_type=authorization_code&code=a&resource=https://a&resource=https://b", "invalid_target"),
+            (
+                "grant_type=authorization_code&code=a&code_verifier=short",
+                "invalid_request",
+            ),
+            (
+                "grant_type=authorization_code&code=a&resource=https://a&resource=https://b",
+                "invalid_target",
+            ),
         ] {
             let e = parse(&Params::parse(body).unwrap()).unwrap_err();
             assert_eq!(e.code.as_str(), code, "{body}");

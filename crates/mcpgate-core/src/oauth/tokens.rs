@@ -11,10 +11,10 @@
 //! same successor, although the server stores only hashes.
 
 use crate::crypto::{hash_secret, hmac_sha256, random_bytes};
+use crate::domain::Scope;
 use crate::model::{AccessToken, AuthCode, RefreshToken, UnixTime};
 use crate::oauth::policy::Policy;
 use crate::secret::Secret;
-use crate::domain::Scope;
 
 pub const ACCESS_PREFIX: &str = "mcp_";
 pub const REFRESH_PREFIX: &str = "mcpr_";
@@ -53,9 +53,24 @@ pub fn for_code(code: &AuthCode, with_refresh: bool, policy: &Policy, now: UnixT
 }
 
 /// The successor tokens of a refresh, derived from the presented token.
-pub fn for_refresh(old: &RefreshToken, presented: &str, scope: &Scope, key: &[u8], policy: &Policy, now: UnixTime) -> Minted {
+pub fn for_refresh(
+    old: &RefreshToken,
+    presented: &str,
+    scope: &Scope,
+    key: &[u8],
+    policy: &Policy,
+    now: UnixTime,
+) -> Minted {
     let (access_token, refresh_token) = derived_values(presented, key);
-    build(access_token, Some(refresh_token), &old.grant_id, old, scope, policy, now)
+    build(
+        access_token,
+        Some(refresh_token),
+        &old.grant_id,
+        old,
+        scope,
+        policy,
+        now,
+    )
 }
 
 /// The plaintext successors of a presented refresh token.
@@ -142,7 +157,9 @@ fn build(
 pub fn looks_like_access_token(s: &str) -> bool {
     s.len() == ACCESS_PREFIX.len() + 32
         && s.starts_with(ACCESS_PREFIX)
-        && s[ACCESS_PREFIX.len()..].bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        && s[ACCESS_PREFIX.len()..]
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 #[cfg(test)]

@@ -8,7 +8,10 @@ fn client(redirects: &[&str]) -> Client {
         client_id: ClientId::parse("client-1").unwrap(),
         secret_hash: None,
         metadata: ClientMetadata {
-            redirect_uris: redirects.iter().map(|r| RedirectUri::parse(r).unwrap()).collect(),
+            redirect_uris: redirects
+                .iter()
+                .map(|r| RedirectUri::parse(r).unwrap())
+                .collect(),
             token_endpoint_auth_method: TokenEndpointAuthMethod::None,
             grant_types: vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
             response_types: vec!["code".into()],
@@ -97,7 +100,12 @@ fn an_unparseable_redirect_uri_is_a_page() {
 
 #[test]
 fn a_missing_redirect_uri_uses_the_only_registered_one() {
-    let req = validate(&params(&[("redirect_uri", "")]), &client(&["https://app.example/cb"]), &Policy::example()).unwrap();
+    let req = validate(
+        &params(&[("redirect_uri", "")]),
+        &client(&["https://app.example/cb"]),
+        &Policy::example(),
+    )
+    .unwrap();
     assert_eq!(req.redirect_uri.as_str(), "https://app.example/cb");
     assert!(!req.redirect_uri_explicit);
     let e = page_error(validate(
@@ -122,21 +130,40 @@ fn loopback_redirects_match_on_any_port() {
 #[test]
 fn pkce_is_required_and_plain_is_refused() {
     let c = client(&["https://app.example/cb"]);
-    let e = redirect_error(validate(&params(&[("code_challenge", ""), ("code_challenge_method", "")]), &c, &Policy::example()));
+    let e = redirect_error(validate(
+        &params(&[("code_challenge", ""), ("code_challenge_method", "")]),
+        &c,
+        &Policy::example(),
+    ));
     assert_eq!(e.error.code, ErrorCode::InvalidRequest);
     assert!(e.error.description.contains("PKCE is required"));
     assert_eq!(e.state.as_deref(), Some("st"));
-    let e = redirect_error(validate(&params(&[("code_challenge_method", "plain")]), &c, &Policy::example()));
+    let e = redirect_error(validate(
+        &params(&[("code_challenge_method", "plain")]),
+        &c,
+        &Policy::example(),
+    ));
     assert!(e.error.description.contains("plain"));
-    let e = redirect_error(validate(&params(&[("code_challenge", "")]), &c, &Policy::example()));
+    let e = redirect_error(validate(
+        &params(&[("code_challenge", "")]),
+        &c,
+        &Policy::example(),
+    ));
     assert!(e.error.description.contains("without code_challenge"));
 }
 
 #[test]
 fn allow_listed_chatgpt_hosts_may_omit_pkce() {
-    for host in ["https://chatgpt.com/connector_platform_oauth_redirect", "https://chat.openai.com/aip/x/oauth/callback"] {
+    for host in [
+        "https://chatgpt.com/connector_platform_oauth_redirect",
+        "https://chat.openai.com/aip/x/oauth/callback",
+    ] {
         let req = validate(
-            &params(&[("redirect_uri", host), ("code_challenge", ""), ("code_challenge_method", "")]),
+            &params(&[
+                ("redirect_uri", host),
+                ("code_challenge", ""),
+                ("code_challenge_method", ""),
+            ]),
             &client(&[host]),
             &Policy::example(),
         )
@@ -145,19 +172,31 @@ fn allow_listed_chatgpt_hosts_may_omit_pkce() {
     }
     // Not a sub-domain, not another host.
     let other = "https://evilchatgpt.com/cb";
-    assert!(validate(
-        &params(&[("redirect_uri", other), ("code_challenge", ""), ("code_challenge_method", "")]),
-        &client(&[other]),
-        &Policy::example()
-    )
-    .is_err());
+    assert!(
+        validate(
+            &params(&[
+                ("redirect_uri", other),
+                ("code_challenge", ""),
+                ("code_challenge_method", "")
+            ]),
+            &client(&[other]),
+            &Policy::example()
+        )
+        .is_err()
+    );
 }
 
 #[test]
 fn scope_rules() {
     let c = client(&["https://app.example/cb"]);
     let p = Policy::example();
-    assert_eq!(validate(&params(&[("scope", "")]), &c, &p).unwrap().scope.to_string(), "mcp");
+    assert_eq!(
+        validate(&params(&[("scope", "")]), &c, &p)
+            .unwrap()
+            .scope
+            .to_string(),
+        "mcp"
+    );
     let e = redirect_error(validate(&params(&[("scope", "admin mcp")]), &c, &p));
     assert_eq!(e.error.code, ErrorCode::InvalidScope);
     assert!(e.error.description.contains("admin"));
@@ -167,25 +206,59 @@ fn scope_rules() {
 fn resource_rules() {
     let c = client(&["https://app.example/cb"]);
     let mut p = Policy::example();
-    assert!(validate(&params(&[("resource", "https://gate.example/v1/ai/mcp/")]), &c, &p).is_ok());
-    assert!(validate(&params(&[("resource", "HTTPS://GATE.example/v1/ai/mcp")]), &c, &p).is_ok());
-    let e = redirect_error(validate(&params(&[("resource", "https://gate.example/other")]), &c, &p));
+    assert!(
+        validate(
+            &params(&[("resource", "https://gate.example/v1/ai/mcp/")]),
+            &c,
+            &p
+        )
+        .is_ok()
+    );
+    assert!(
+        validate(
+            &params(&[("resource", "HTTPS://GATE.example/v1/ai/mcp")]),
+            &c,
+            &p
+        )
+        .is_ok()
+    );
+    let e = redirect_error(validate(
+        &params(&[("resource", "https://gate.example/other")]),
+        &c,
+        &p,
+    ));
     assert_eq!(e.error.code, ErrorCode::InvalidTarget);
-    assert!(e.error.description.contains("https://gate.example/v1/ai/mcp"));
+    assert!(
+        e.error
+            .description
+            .contains("https://gate.example/v1/ai/mcp")
+    );
     assert!(validate(&params(&[("resource", "")]), &c, &p).is_ok());
     p.require_resource = true;
     let e = redirect_error(validate(&params(&[("resource", "")]), &c, &p));
     assert_eq!(e.error.code, ErrorCode::InvalidTarget);
     assert!(e.error.description.contains("required"));
-    assert!(e.error.description.contains("https://gate.example/v1/ai/mcp"));
+    assert!(
+        e.error
+            .description
+            .contains("https://gate.example/v1/ai/mcp")
+    );
 }
 
 #[test]
 fn response_type_rules() {
     let c = client(&["https://app.example/cb"]);
-    let e = redirect_error(validate(&params(&[("response_type", "token")]), &c, &Policy::example()));
+    let e = redirect_error(validate(
+        &params(&[("response_type", "token")]),
+        &c,
+        &Policy::example(),
+    ));
     assert_eq!(e.error.code, ErrorCode::UnsupportedResponseType);
-    let e = redirect_error(validate(&params(&[("response_type", "")]), &c, &Policy::example()));
+    let e = redirect_error(validate(
+        &params(&[("response_type", "")]),
+        &c,
+        &Policy::example(),
+    ));
     assert_eq!(e.error.code, ErrorCode::InvalidRequest);
 }
 
@@ -210,7 +283,10 @@ fn codes_are_bound_to_the_request_and_expire() {
     assert_eq!(rec.code_hash, hash_secret(code.expose()));
     assert_eq!(rec.expires_at, 1060);
     assert_eq!(rec.user_id, "user-1");
-    assert_eq!(rec.code_challenge.as_ref().map(CodeChallenge::as_str), Some(CHALLENGE));
+    assert_eq!(
+        rec.code_challenge.as_ref().map(CodeChallenge::as_str),
+        Some(CHALLENGE)
+    );
     let loc = success_location(&req, &code, &p.issuer);
     assert!(loc.starts_with("https://app.example/cb?code="));
     assert!(loc.ends_with("&state=st&iss=https%3A%2F%2Fgate.example"));

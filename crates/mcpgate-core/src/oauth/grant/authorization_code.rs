@@ -9,7 +9,13 @@ use crate::oauth::{OAuthError, SecurityEvent};
 /// Checks a token request against the stored code. An error carrying
 /// [`SecurityEvent::CodeReplay`] means the code was already used: the
 /// caller must revoke every token issued from it (RFC 9700 §4.2.4).
-pub fn check(code: &AuthCode, req: &CodeRequest, client: &Client, policy: &Policy, now: UnixTime) -> Result<(), OAuthError> {
+pub fn check(
+    code: &AuthCode,
+    req: &CodeRequest,
+    client: &Client,
+    policy: &Policy,
+    now: UnixTime,
+) -> Result<(), OAuthError> {
     if code.used_at.is_some() {
         return Err(OAuthError::invalid_grant(
             "this authorization code was already used; the tokens issued from it are now revoked",
@@ -17,10 +23,14 @@ pub fn check(code: &AuthCode, req: &CodeRequest, client: &Client, policy: &Polic
         .with_event(SecurityEvent::CodeReplay));
     }
     if code.client_id != client.client_id {
-        return Err(OAuthError::invalid_grant("this authorization code was issued to another client"));
+        return Err(OAuthError::invalid_grant(
+            "this authorization code was issued to another client",
+        ));
     }
     if !client.allows_grant(GrantType::AuthorizationCode) {
-        return Err(OAuthError::unauthorized_client("this client did not register the authorization_code grant"));
+        return Err(OAuthError::unauthorized_client(
+            "this client did not register the authorization_code grant",
+        ));
     }
     if now >= code.expires_at {
         return Err(OAuthError::invalid_grant(
@@ -114,7 +124,8 @@ mod tests {
             redirect_uri_explicit: true,
             scope: Scope::parse("mcp").unwrap(),
             resource: p.resource.clone(),
-            code_challenge: challenge.then(|| CodeChallenge::parse(&pkce_s256(VERIFIER), Some("S256")).unwrap()),
+            code_challenge: challenge
+                .then(|| CodeChallenge::parse(&pkce_s256(VERIFIER), Some("S256")).unwrap()),
             created_at: 100,
             expires_at: 160,
             used_at: None,
@@ -135,28 +146,66 @@ mod tests {
     #[test]
     fn a_matching_request_passes() {
         let p = Policy::example();
-        check(&code(true), &req(Some(VERIFIER), CB, Some("https://gate.example/v1/ai/mcp")), &client("c1"), &p, 120).unwrap();
+        check(
+            &code(true),
+            &req(Some(VERIFIER), CB, Some("https://gate.example/v1/ai/mcp")),
+            &client("c1"),
+            &p,
+            120,
+        )
+        .unwrap();
     }
 
     #[test]
     fn each_mismatch_fails_with_its_code_and_event() {
         let p = Policy::example();
         let c = client("c1");
-        let e = check(&code(true), &req(Some(&"x".repeat(43)), CB, None), &c, &p, 120).unwrap_err();
-        assert_eq!((e.code.as_str(), e.event), ("invalid_grant", Some(SecurityEvent::PkceMismatch)));
+        let e = check(
+            &code(true),
+            &req(Some(&"x".repeat(43)), CB, None),
+            &c,
+            &p,
+            120,
+        )
+        .unwrap_err();
+        assert_eq!(
+            (e.code.as_str(), e.event),
+            ("invalid_grant", Some(SecurityEvent::PkceMismatch))
+        );
         let e = check(&code(true), &req(None, CB, None), &c, &p, 120).unwrap_err();
         assert_eq!(e.code.as_str(), "invalid_grant");
         let e = check(&code(false), &req(Some(VERIFIER), CB, None), &c, &p, 120).unwrap_err();
         assert_eq!(e.event, Some(SecurityEvent::PkceDowngrade));
-        let e = check(&code(true), &req(Some(VERIFIER), Some("https://app.example/other"), None), &c, &p, 120).unwrap_err();
+        let e = check(
+            &code(true),
+            &req(Some(VERIFIER), Some("https://app.example/other"), None),
+            &c,
+            &p,
+            120,
+        )
+        .unwrap_err();
         assert_eq!(e.event, Some(SecurityEvent::RedirectUriMismatch));
         let e = check(&code(true), &req(Some(VERIFIER), None, None), &c, &p, 120).unwrap_err();
         assert_eq!(e.code.as_str(), "invalid_request");
         let e = check(&code(true), &req(Some(VERIFIER), CB, None), &c, &p, 160).unwrap_err();
         assert!(e.description.contains("expired"));
-        let e = check(&code(true), &req(Some(VERIFIER), CB, None), &client("other"), &p, 120).unwrap_err();
+        let e = check(
+            &code(true),
+            &req(Some(VERIFIER), CB, None),
+            &client("other"),
+            &p,
+            120,
+        )
+        .unwrap_err();
         assert!(e.description.contains("another client"));
-        let e = check(&code(true), &req(Some(VERIFIER), CB, Some("https://gate.example/x")), &c, &p, 120).unwrap_err();
+        let e = check(
+            &code(true),
+            &req(Some(VERIFIER), CB, Some("https://gate.example/x")),
+            &c,
+            &p,
+            120,
+        )
+        .unwrap_err();
         assert_eq!(e.code.as_str(), "invalid_target");
         let mut used = code(true);
         used.used_at = Some(110);
@@ -166,6 +215,13 @@ mod tests {
 
     #[test]
     fn a_pkce_exempt_code_needs_no_verifier() {
-        check(&code(false), &req(None, CB, None), &client("c1"), &Policy::example(), 120).unwrap();
+        check(
+            &code(false),
+            &req(None, CB, None),
+            &client("c1"),
+            &Policy::example(),
+            120,
+        )
+        .unwrap();
     }
 }

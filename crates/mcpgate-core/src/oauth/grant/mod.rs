@@ -13,7 +13,11 @@ use crate::domain::ResourceUri;
 
 /// RFC 8707 §2.2: a `resource` in the token request must name the resource
 /// the grant is bound to.
-fn check_resource(requested: Option<&str>, bound: &ResourceUri, policy: &Policy) -> Result<(), OAuthError> {
+fn check_resource(
+    requested: Option<&str>,
+    bound: &ResourceUri,
+    policy: &Policy,
+) -> Result<(), OAuthError> {
     match requested {
         None => Ok(()),
         Some(r) if bound.names(r) && policy.resource.names(r) => Ok(()),

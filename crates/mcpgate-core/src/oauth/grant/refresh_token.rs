@@ -35,10 +35,14 @@ pub fn decide(
     now: UnixTime,
 ) -> Result<Decision, OAuthError> {
     if token.client_id != client.client_id {
-        return Err(OAuthError::invalid_grant("this refresh token was issued to another client"));
+        return Err(OAuthError::invalid_grant(
+            "this refresh token was issued to another client",
+        ));
     }
     if !client.allows_grant(GrantType::RefreshToken) {
-        return Err(OAuthError::unauthorized_client("this client did not register the refresh_token grant"));
+        return Err(OAuthError::unauthorized_client(
+            "this client did not register the refresh_token grant",
+        ));
     }
     if token.revoked_at.is_some() {
         return Err(OAuthError::invalid_grant(
@@ -46,7 +50,9 @@ pub fn decide(
         ));
     }
     if now >= token.expires_at {
-        return Err(OAuthError::invalid_grant("this refresh token has expired; sign in again"));
+        return Err(OAuthError::invalid_grant(
+            "this refresh token has expired; sign in again",
+        ));
     }
     check_resource(req.resource.as_deref(), &token.resource, policy)?;
     let scope = match &req.scope {
@@ -137,9 +143,19 @@ mod tests {
         let p = Policy::example();
         assert_eq!(
             decide(&token("a"), None, &req(None), &client(), &p, 100).unwrap(),
-            Decision::Rotate { scope: Scope::parse("mcp").unwrap() }
+            Decision::Rotate {
+                scope: Scope::parse("mcp").unwrap()
+            }
         );
-        let e = decide(&token("a"), None, &req(Some("mcp admin")), &client(), &p, 100).unwrap_err();
+        let e = decide(
+            &token("a"),
+            None,
+            &req(Some("mcp admin")),
+            &client(),
+            &p,
+            100,
+        )
+        .unwrap_err();
         assert_eq!(e.code.as_str(), "invalid_scope");
     }
 
@@ -150,8 +166,27 @@ mod tests {
         old.rotated_at = Some(100);
         old.successor_hash = Some("b".into());
         let succ = token("b");
-        assert_eq!(decide(&old, Some(&succ), &req(None), &client(), &p, 100 + p.refresh_grace).unwrap(), Decision::Replay);
-        let e = decide(&old, Some(&succ), &req(None), &client(), &p, 101 + p.refresh_grace).unwrap_err();
+        assert_eq!(
+            decide(
+                &old,
+                Some(&succ),
+                &req(None),
+                &client(),
+                &p,
+                100 + p.refresh_grace
+            )
+            .unwrap(),
+            Decision::Replay
+        );
+        let e = decide(
+            &old,
+            Some(&succ),
+            &req(None),
+            &client(),
+            &p,
+            101 + p.refresh_grace,
+        )
+        .unwrap_err();
         assert_eq!(e.event, Some(SecurityEvent::RefreshTokenReuse));
         // The successor was itself used: replaying the old one is reuse even inside the window.
         let mut used = succ.clone();
@@ -165,10 +200,25 @@ mod tests {
         let p = Policy::example();
         let mut t = token("a");
         t.revoked_at = Some(1);
-        assert!(decide(&t, None, &req(None), &client(), &p, 100).unwrap_err().description.contains("revoked"));
-        assert!(decide(&token("a"), None, &req(None), &client(), &p, 10_000).unwrap_err().description.contains("expired"));
+        assert!(
+            decide(&t, None, &req(None), &client(), &p, 100)
+                .unwrap_err()
+                .description
+                .contains("revoked")
+        );
+        assert!(
+            decide(&token("a"), None, &req(None), &client(), &p, 10_000)
+                .unwrap_err()
+                .description
+                .contains("expired")
+        );
         let mut t = token("a");
         t.client_id = ClientId::parse("c2").unwrap();
-        assert!(decide(&t, None, &req(None), &client(), &p, 100).unwrap_err().description.contains("another client"));
+        assert!(
+            decide(&t, None, &req(None), &client(), &p, 100)
+                .unwrap_err()
+                .description
+                .contains("another client")
+        );
     }
 }

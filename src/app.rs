@@ -1,0 +1,149 @@
+//! Building and running the server: [`App::build`] binds the listener
+//! (port 0 works, for tests), opens and migrates the store, loads the
+//! server key and wires the router; [`App::run_until_stopped`] serves until
+//! the shutdown future completes.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use mcpgate_core::crypto::random_bytes;
+use mcpgate_core::oauth::discovery::Urls;
+use tokio::net::TcpListener;
+
+use crate::auth::{AuthServer, Limits};
+use crate::clock::{Clock, SystemClock};
+use crate::config::Settings;
+use crate::http::{AppState, router};
+use crate::store::Store;
+use crate::store::sqlite::SqliteStore;
+use crate::web::Pages;
+
+/// How often expired rows and unused clients are cleaned up.
+const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(600);
+
+pub struct App {
+    listener: TcpListener,
+    addr: SocketAddr,
+    router: axum::Router,
+    auth: Arc<AuthServer>,
+}
+
+/// Opens the store named by a database URL and applies its migrations.
+pub async fn open_store(database_url: &str) -> anyhow::Result<Arc<dyn Store>> {
+    if database_url.starts_with("postgres://") || database_url.starts_with("postgresql://") {
+        anyhow::bail!("PostgreSQL is not supported yet; use a sqlite:// database_url");
+    }
+    let store = SqliteStore::connect(database_url)
+        .await
+        .with_context(|| format!("cannot open the database {database_url}"))?;
+    store
+        .migrate()
+        .await
+        .context("cannot apply database migrations")?;
+    Ok(Arc::new(store))
+}
+
+impl App {
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        Self::build_with_clock(settings, Arc::new(SystemClock)).await
+    }
+
+    pub async fn build_with_clock(
+        settings: Settings,
+        clock: Arc<dyn Clock>,
+    ) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind(settings.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", settings.listen))?;
+        let addr = listener.local_addr()?;
+        let resolved = settings.resolve(addr)?;
+        let store = open_store(&settings.database_url).await?;
+        let key = store
+            .server_key("server-key-v1", &random_bytes::<32>())
+            .await
+            .context("cannot load the server key")?;
+        let auth = Arc::new(AuthServer::new(
+            store,
+            resolved.policy,
+            resolved.urls,
+            clock,
+            key,
+            Limits {
+                login_session_ttl: secs(settings.login_session_ttl),
+                unused_client_ttl: secs(settings.unused_client_ttl),
+                registrations_per_minute: settings.registration_rate_limit,
+                logins_per_minute: settings.login_rate_limit,
+            },
+        ));
+        let pages = Pages::new().context("cannot load page templates")?;
+        let state = AppState::new(
+            auth.clone(),
+            pages,
+            &settings.server_name,
+            secs(settings.login_session_ttl),
+        );
+        Ok(Self {
+            listener,
+            addr,
+            router: router(state),
+            auth,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn urls(&self) -> &Urls {
+        &self.auth.urls
+    }
+
+    pub fn auth(&self) -> Arc<AuthServer> {
+        self.auth.clone()
+    }
+
+    pub fn store(&self) -> Arc<dyn Store> {
+        self.auth.store.clone()
+    }
+
+    /// Serves until `shutdown` completes, then finishes in-flight requests.
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let auth = self.auth.clone();
+        let housekeeping = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(HOUSEKEEPING_EVERY);
+            loop {
+                tick.tick().await;
+                match auth.housekeeping().await {
+                    Ok((purged, clients)) if purged + clients > 0 => {
+                        tracing::info!(purged, unused_clients_removed = clients, "housekeeping");
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::error!(error = %e, "housekeeping failed"),
+                }
+            }
+        });
+        let result = axum::serve(
+            self.listener,
+            self.router
+                .into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await;
+        housekeeping.abort();
+        result.context("server error")
+    }
+}
+
+fn secs(d: Duration) -> i64 {
+    i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
+}

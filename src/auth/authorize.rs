@@ -1,0 +1,224 @@
+//! The browser side of the authorization endpoint: validating the request
+//! against the stored client, browser sessions, CSRF tokens, sign-in with
+//! rate limits, remembered consent, and issuing the code.
+//!
+//! Browser sessions: a random cookie value. Before sign-in it only anchors
+//! the CSRF token (`HMAC(server key, cookie)`); signing in replaces it with a
+//! fresh value whose hash is stored as a login session (no fixation).
+
+use std::net::IpAddr;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use mcpgate_core::crypto::{constant_time_eq, hash_secret, hmac_sha256, random_b64};
+use mcpgate_core::model::{Client, LoginSession, User};
+use mcpgate_core::oauth::authorize::{self, AuthorizationRequest, Rejection};
+use mcpgate_core::oauth::params::Params;
+use mcpgate_core::oauth::{OAuthError, SecurityEvent};
+
+use super::{AuthServer, log_security, password, store_failure};
+
+/// A request that passed validation, with its client.
+#[derive(Debug, Clone)]
+pub struct Validated {
+    pub client: Client,
+    pub request: AuthorizationRequest,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SignInError {
+    #[error("too many sign-in attempts; wait a minute and try again")]
+    RateLimited,
+    #[error("wrong username or password")]
+    Invalid,
+    #[error("the server could not check the password; try again later")]
+    Store,
+}
+
+/// A new browser-session cookie value.
+pub fn new_cookie_value() -> String {
+    random_b64::<32>()
+}
+
+impl AuthServer {
+    /// Loads the client and validates the request (both stages).
+    pub async fn validate_authorization(&self, params: &Params) -> Result<Validated, Rejection> {
+        let client_id = authorize::client_id(params)?;
+        let client = self
+            .store
+            .client(&client_id)
+            .await
+            .map_err(|e| Rejection::Page(store_failure(e)))?
+            .ok_or_else(|| authorize::unknown_client(&client_id))?;
+        match authorize::validate(params, &client, &self.policy) {
+            Ok(request) => Ok(Validated { client, request }),
+            Err(rejection) => {
+                let err = match &rejection {
+                    Rejection::Page(e) => e,
+                    Rejection::Redirect(r) => &r.error,
+                };
+                log_security(err, client_id.as_str());
+                if matches!(rejection, Rejection::Redirect(_)) {
+                    tracing::info!(client_id = %client_id, error = %err.code, "authorization request refused: {}", err.description);
+                }
+                Err(rejection)
+            }
+        }
+    }
+
+    /// The signed-in user of a browser session cookie, if any.
+    pub async fn session_user(&self, cookie: Option<&str>) -> Result<Option<User>, OAuthError> {
+        let Some(cookie) = cookie else {
+            return Ok(None);
+        };
+        let now = self.now();
+        let Some(session) = self
+            .store
+            .login_session(&hash_secret(cookie), now)
+            .await
+            .map_err(store_failure)?
+        else {
+            return Ok(None);
+        };
+        self.store
+            .user_by_id(&session.user_id)
+            .await
+            .map_err(store_failure)
+    }
+
+    /// The CSRF token that forms rendered for this browser must carry.
+    pub fn csrf_token(&self, cookie: &str) -> String {
+        URL_SAFE_NO_PAD.encode(hmac_sha256(
+            self.key(),
+            format!("csrf\0{cookie}").as_bytes(),
+        ))
+    }
+
+    /// Whether a posted form's CSRF token belongs to this browser.
+    pub fn check_csrf(&self, cookie: Option<&str>, token: Option<&str>) -> bool {
+        let ok = match (cookie, token) {
+            (Some(c), Some(t)) => constant_time_eq(self.csrf_token(c).as_bytes(), t.as_bytes()),
+            _ => false,
+        };
+        if !ok {
+            tracing::warn!(
+                event = SecurityEvent::CsrfRejected.as_str(),
+                "form rejected: missing or wrong CSRF token"
+            );
+        }
+        ok
+    }
+
+    /// Checks a password (rate-limited per account and per address; same
+    /// time whether or not the account exists) and opens a login session.
+    /// Returns the user and the new session cookie value.
+    pub async fn sign_in(
+        &self,
+        username: &str,
+        password_plain: &str,
+        from: IpAddr,
+    ) -> Result<(User, String), SignInError> {
+        let account_key = username.to_lowercase();
+        if self.login_limiter_by_address.check_key(&from).is_err()
+            || self
+                .login_limiter_by_account
+                .check_key(&account_key)
+                .is_err()
+        {
+            tracing::warn!(event = "auth.login_rate_limited", username, address = %from, "sign-in rate limit reached");
+            return Err(SignInError::RateLimited);
+        }
+        let user = self.store.user_by_username(username).await.map_err(|e| {
+            store_failure(e);
+            SignInError::Store
+        })?;
+        let phc = user.as_ref().and_then(|u| u.password_hash.clone());
+        let ok = password::verify_async(password_plain.to_string(), phc).await;
+        let (Some(user), true) = (user, ok) else {
+            tracing::warn!(event = SecurityEvent::LoginFailed.as_str(), username, address = %from, "sign-in failed");
+            return Err(SignInError::Invalid);
+        };
+        let cookie = new_cookie_value();
+        let now = self.now();
+        let session = LoginSession {
+            session_hash: hash_secret(&cookie),
+            user_id: user.id.clone(),
+            created_at: now,
+            expires_at: now + self.login_session_ttl,
+        };
+        self.store
+            .create_login_session(&session)
+            .await
+            .map_err(|e| {
+                store_failure(e);
+                SignInError::Store
+            })?;
+        tracing::info!(event = "auth.login", username = %user.username, "signed in");
+        Ok((user, cookie))
+    }
+
+    /// Ends a login session.
+    pub async fn sign_out(&self, cookie: &str) -> Result<(), OAuthError> {
+        self.store
+            .delete_login_session(&hash_secret(cookie))
+            .await
+            .map_err(store_failure)
+    }
+
+    /// Whether the user has already approved this client for this scope.
+    pub async fn consent_given(&self, user: &User, v: &Validated) -> Result<bool, OAuthError> {
+        let consent = self
+            .store
+            .consent(&user.id, &v.request.client_id)
+            .await
+            .map_err(store_failure)?;
+        Ok(authorize::consent_covers(consent.as_ref(), &v.request))
+    }
+
+    /// The user approved: remember the consent, issue a code, and return the
+    /// redirect `Location`.
+    pub async fn approve(&self, user: &User, v: &Validated) -> Result<String, OAuthError> {
+        let now = self.now();
+        let previous = self
+            .store
+            .consent(&user.id, &v.request.client_id)
+            .await
+            .map_err(store_failure)?;
+        if !authorize::consent_covers(previous.as_ref(), &v.request) {
+            let consent =
+                authorize::consent_after_approval(previous.as_ref(), &v.request, &user.id, now);
+            self.store
+                .save_consent(&consent)
+                .await
+                .map_err(store_failure)?;
+        }
+        let (code, record) = authorize::issue_code(&v.request, &user.id, &self.policy, now);
+        self.store
+            .create_code(&record)
+            .await
+            .map_err(store_failure)?;
+        self.store
+            .touch_client(&v.request.client_id, now)
+            .await
+            .map_err(store_failure)?;
+        tracing::info!(
+            event = "oauth.code_issued",
+            client_id = %v.request.client_id,
+            user = %user.username,
+            scope = %v.request.scope,
+            pkce = v.request.code_challenge.is_some(),
+            "authorization code issued"
+        );
+        Ok(authorize::success_location(
+            &v.request,
+            &code,
+            &self.policy.issuer,
+        ))
+    }
+
+    /// The user denied: the `Location` carrying `access_denied`.
+    pub fn deny(&self, v: &Validated) -> String {
+        tracing::info!(event = "oauth.access_denied", client_id = %v.request.client_id, "user denied access");
+        authorize::denied_location(&v.request, &self.policy.issuer)
+    }
+}

@@ -1,0 +1,119 @@
+//! The authorization server's service layer: it reads the clock once per
+//! request, loads what the protocol rules need from the [`Store`], lets the
+//! rules in `mcpgate_core::oauth` decide, and commits the outcome. HTTP
+//! handlers call it; so do the CLI and the tests.
+//!
+//! - [`password`]: Argon2id hashing and constant-time sign-in.
+//! - [`register`]: dynamic client registration (RFC 7591).
+//! - [`authorize`]: the authorization request, sign-in, consent, codes.
+//! - [`token`]: the token endpoint (code exchange, refresh) and revocation.
+//! - [`users`]: user accounts (used by the CLI and first start).
+
+pub mod authorize;
+pub mod password;
+pub mod register;
+pub mod token;
+pub mod users;
+
+use std::net::IpAddr;
+use std::num::NonZeroU32;
+use std::sync::Arc;
+
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use mcpgate_core::oauth::OAuthError;
+use mcpgate_core::oauth::discovery::Urls;
+use mcpgate_core::oauth::policy::Policy;
+
+use crate::clock::Clock;
+use crate::store::{Store, StoreError};
+
+/// Shared state of the authorization server.
+pub struct AuthServer {
+    pub store: Arc<dyn Store>,
+    pub policy: Policy,
+    pub urls: Urls,
+    pub clock: Arc<dyn Clock>,
+    /// Server key: derives refresh successors and CSRF tokens.
+    key: Vec<u8>,
+    login_session_ttl: i64,
+    unused_client_ttl: i64,
+    registration_limiter: DefaultKeyedRateLimiter<IpAddr>,
+    login_limiter_by_account: DefaultKeyedRateLimiter<String>,
+    login_limiter_by_address: DefaultKeyedRateLimiter<IpAddr>,
+}
+
+/// Options of [`AuthServer::new`] that the rules do not need.
+pub struct Limits {
+    pub login_session_ttl: i64,
+    pub unused_client_ttl: i64,
+    pub registrations_per_minute: u32,
+    pub logins_per_minute: u32,
+}
+
+fn per_minute(n: u32) -> Quota {
+    Quota::per_minute(NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN))
+}
+
+impl AuthServer {
+    pub fn new(
+        store: Arc<dyn Store>,
+        policy: Policy,
+        urls: Urls,
+        clock: Arc<dyn Clock>,
+        key: Vec<u8>,
+        limits: Limits,
+    ) -> Self {
+        Self {
+            store,
+            policy,
+            urls,
+            clock,
+            key,
+            login_session_ttl: limits.login_session_ttl,
+            unused_client_ttl: limits.unused_client_ttl,
+            registration_limiter: RateLimiter::keyed(per_minute(limits.registrations_per_minute)),
+            login_limiter_by_account: RateLimiter::keyed(per_minute(limits.logins_per_minute)),
+            login_limiter_by_address: RateLimiter::keyed(per_minute(
+                limits.logins_per_minute.saturating_mul(3),
+            )),
+        }
+    }
+
+    pub fn now(&self) -> i64 {
+        self.clock.now()
+    }
+
+    pub(crate) fn key(&self) -> &[u8] {
+        &self.key
+    }
+
+    /// Periodic clean-up: expired codes, sessions and tokens, and clients
+    /// that were registered but never used.
+    pub async fn housekeeping(&self) -> Result<(u64, u64), StoreError> {
+        let now = self.now();
+        // Keep expired rows a day: refresh-token reuse detection and code
+        // replay detection need the history for a while.
+        let purged = self.store.purge_expired(now - 86_400).await?;
+        let clients = self
+            .store
+            .delete_unused_clients(now - self.unused_client_ttl)
+            .await?;
+        self.registration_limiter.retain_recent();
+        self.login_limiter_by_account.retain_recent();
+        self.login_limiter_by_address.retain_recent();
+        Ok((purged, clients))
+    }
+}
+
+/// A store failure, as the OAuth error a client sees (details go to the log).
+pub(crate) fn store_failure(e: StoreError) -> OAuthError {
+    tracing::error!(error = %e, "store failure");
+    OAuthError::server_error("the server could not complete the request; try again later")
+}
+
+/// Logs a security-relevant failure under its stable event name.
+pub(crate) fn log_security(err: &OAuthError, client_id: &str) {
+    if let Some(event) = err.event {
+        tracing::warn!(event = event.as_str(), client_id, error = %err.code, "{}", err.description);
+    }
+}

@@ -1,0 +1,57 @@
+//! Dynamic client registration (RFC 7591): validate with the core rules,
+//! give confidential clients a secret (stored only as its hash), persist.
+
+use std::net::IpAddr;
+
+use mcpgate_core::crypto::{hash_secret, random_hex, random_uuid};
+use mcpgate_core::domain::ClientId;
+use mcpgate_core::model::Client;
+use mcpgate_core::oauth::{ErrorCode, OAuthError, register};
+
+use super::{AuthServer, store_failure};
+
+/// Client secrets: `mcps_` + 64 hex characters (256 bits).
+const SECRET_PREFIX: &str = "mcps_";
+
+impl AuthServer {
+    /// Registers a client from a JSON body; returns the RFC 7591 §3.2.1
+    /// response body.
+    pub async fn register(
+        &self,
+        body: &serde_json::Value,
+        from: IpAddr,
+    ) -> Result<serde_json::Value, OAuthError> {
+        if self.registration_limiter.check_key(&from).is_err() {
+            return Err(OAuthError::new(
+                ErrorCode::TemporarilyUnavailable,
+                "too many client registrations from this address; wait a minute and try again",
+            ));
+        }
+        let metadata = register::validate(body, &self.policy.scopes_supported)?;
+        let secret = metadata
+            .token_endpoint_auth_method
+            .is_confidential()
+            .then(|| format!("{SECRET_PREFIX}{}", random_hex::<32>()));
+        let client_id =
+            ClientId::parse(&random_uuid()).map_err(|e| OAuthError::server_error(e.0))?;
+        let client = Client {
+            client_id,
+            secret_hash: secret.as_deref().map(hash_secret),
+            metadata,
+            issued_at: self.now(),
+            last_used_at: None,
+        };
+        self.store
+            .create_client(&client)
+            .await
+            .map_err(store_failure)?;
+        tracing::info!(
+            event = "oauth.client_registered",
+            client_id = %client.client_id,
+            client_name = client.metadata.client_name.as_deref().unwrap_or(""),
+            auth_method = client.metadata.token_endpoint_auth_method.as_str(),
+            "client registered"
+        );
+        Ok(register::response(&client, secret.as_deref()))
+    }
+}

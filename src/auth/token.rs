@@ -1,0 +1,294 @@
+//! The token endpoint (RFC 6749 §3.2) and revocation (RFC 7009).
+//!
+//! Code exchange: authenticate the client, load the code, let the rules
+//! check it, then redeem it and store the tokens in one transaction. A code
+//! used twice revokes its grant (RFC 9700 §4.2.4).
+//!
+//! Refresh: authenticate, load the token (and its successor), let the rules
+//! decide between rotation, grace-window replay and reuse. Rotation is a
+//! conditional update, so of two concurrent refreshes one rotates and the
+//! other sees the rotation and replays the same successor.
+
+use mcpgate_core::crypto::hash_secret;
+use mcpgate_core::model::{Client, GrantType};
+use mcpgate_core::oauth::client_auth::{self, ClientAuthError};
+use mcpgate_core::oauth::grant::refresh_token::Decision;
+use mcpgate_core::oauth::grant::{authorization_code, refresh_token};
+use mcpgate_core::oauth::params::Params;
+use mcpgate_core::oauth::token::{self, CodeRequest, RefreshRequest, TokenRequest, TokenResponse};
+use mcpgate_core::oauth::tokens::{self, Minted};
+use mcpgate_core::oauth::{ErrorCode, OAuthError, SecurityEvent};
+use mcpgate_core::secret::Secret;
+
+use super::{AuthServer, log_security, store_failure};
+
+/// A token endpoint failure: a plain OAuth error, or a client
+/// authentication failure (which may need `WWW-Authenticate: Basic`).
+#[derive(Debug)]
+pub enum TokenError {
+    OAuth(OAuthError),
+    ClientAuth(ClientAuthError),
+}
+
+impl From<OAuthError> for TokenError {
+    fn from(e: OAuthError) -> Self {
+        Self::OAuth(e)
+    }
+}
+
+/// How many times a refresh that lost a race re-reads and decides again.
+const MAX_RACE_RETRIES: usize = 3;
+
+impl AuthServer {
+    async fn authenticate_client(
+        &self,
+        params: &Params,
+        authorization: Option<&str>,
+    ) -> Result<Client, TokenError> {
+        let creds =
+            client_auth::credentials(params, authorization).map_err(TokenError::ClientAuth)?;
+        let client = self
+            .store
+            .client(&creds.client_id)
+            .await
+            .map_err(|e| TokenError::OAuth(store_failure(e)))?;
+        if let Err(e) = client_auth::authenticate(&creds, client.as_ref()) {
+            log_security(&e.error, creds.client_id.as_str());
+            return Err(TokenError::ClientAuth(e));
+        }
+        client.ok_or_else(|| TokenError::OAuth(OAuthError::invalid_client("unknown client")))
+    }
+
+    /// Handles a token request.
+    pub async fn token(
+        &self,
+        params: &Params,
+        authorization: Option<&str>,
+    ) -> Result<TokenResponse, TokenError> {
+        let client = self.authenticate_client(params, authorization).await?;
+        let request = token::parse(params)?;
+        let result = match request {
+            TokenRequest::AuthorizationCode(req) => self.exchange_code(&client, &req).await,
+            TokenRequest::RefreshToken(req) => self.refresh(&client, &req).await,
+        };
+        if let Err(e) = &result {
+            log_security(e, client.client_id.as_str());
+        }
+        Ok(result?)
+    }
+
+    async fn exchange_code(
+        &self,
+        client: &Client,
+        req: &CodeRequest,
+    ) -> Result<TokenResponse, OAuthError> {
+        let now = self.now();
+        let code_hash = hash_secret(req.code.expose());
+        let code = self
+            .store
+            .code(&code_hash)
+            .await
+            .map_err(store_failure)?
+            .ok_or_else(|| {
+                OAuthError::invalid_grant("the authorization code is unknown or has expired")
+            })?;
+        if let Err(e) = authorization_code::check(&code, req, client, &self.policy, now) {
+            if e.event == Some(SecurityEvent::CodeReplay) {
+                self.revoke_grant(&code.grant_id, "code replay").await?;
+            } else if code.client_id == client.client_id {
+                // A failed attempt by the right client burns the code, so
+                // that a verifier cannot be guessed by retrying.
+                self.store
+                    .mark_code_used(&code_hash, now)
+                    .await
+                    .map_err(store_failure)?;
+            }
+            return Err(e);
+        }
+        let with_refresh =
+            self.policy.issue_refresh_tokens && client.allows_grant(GrantType::RefreshToken);
+        let minted = tokens::for_code(&code, with_refresh, &self.policy, now);
+        let won = self
+            .store
+            .redeem_code(&code_hash, now, &minted.access, minted.refresh.as_ref())
+            .await
+            .map_err(store_failure)?;
+        if !won {
+            // Another request redeemed the code between our read and write.
+            self.revoke_grant(&code.grant_id, "code replay").await?;
+            return Err(OAuthError::invalid_grant("this authorization code was already used; the tokens issued from it are now revoked")
+                .with_event(SecurityEvent::CodeReplay));
+        }
+        self.store
+            .touch_client(&client.client_id, now)
+            .await
+            .map_err(store_failure)?;
+        tracing::info!(event = "oauth.token_issued", grant = "authorization_code", client_id = %client.client_id, "tokens issued");
+        Ok(self.response(minted, now))
+    }
+
+    async fn refresh(
+        &self,
+        client: &Client,
+        req: &RefreshRequest,
+    ) -> Result<TokenResponse, OAuthError> {
+        let presented = req.refresh_token.expose();
+        let hash = hash_secret(presented);
+        for _ in 0..MAX_RACE_RETRIES {
+            let now = self.now();
+            let token = self
+                .store
+                .refresh_token(&hash)
+                .await
+                .map_err(store_failure)?
+                .ok_or_else(|| {
+                    OAuthError::invalid_grant(
+                        "the refresh token is unknown or has expired; sign in again",
+                    )
+                })?;
+            let successor = match &token.successor_hash {
+                Some(s) => self.store.refresh_token(s).await.map_err(store_failure)?,
+                None => None,
+            };
+            match refresh_token::decide(&token, successor.as_ref(), req, client, &self.policy, now)
+            {
+                Err(e) => {
+                    if e.event == Some(SecurityEvent::RefreshTokenReuse) {
+                        self.revoke_grant(&token.grant_id, "refresh token reuse")
+                            .await?;
+                    }
+                    return Err(e);
+                }
+                Ok(Decision::Rotate { scope }) => {
+                    let minted = tokens::for_refresh(
+                        &token,
+                        presented,
+                        &scope,
+                        self.key(),
+                        &self.policy,
+                        now,
+                    );
+                    let Some(new_refresh) = &minted.refresh else {
+                        return Err(OAuthError::server_error("no refresh token was minted"));
+                    };
+                    if self
+                        .store
+                        .rotate_refresh_token(&hash, now, &minted.access, new_refresh)
+                        .await
+                        .map_err(store_failure)?
+                    {
+                        tracing::info!(event = "oauth.token_issued", grant = "refresh_token", client_id = %client.client_id, "tokens rotated");
+                        return Ok(self.response(minted, now));
+                    }
+                    // Lost a race with a concurrent refresh: decide again.
+                }
+                Ok(Decision::Replay) => {
+                    let (access, refresh) = tokens::derived_values(presented, self.key());
+                    let access_record = self
+                        .store
+                        .access_token(&hash_secret(&access))
+                        .await
+                        .map_err(store_failure)?
+                        .filter(|a| a.is_active(now))
+                        .ok_or_else(|| OAuthError::invalid_grant("this refresh token was already used and its successor is no longer valid; sign in again"))?;
+                    tracing::info!(event = "oauth.refresh_replayed", client_id = %client.client_id, "refresh repeated within the grace period; same successor returned");
+                    return Ok(TokenResponse {
+                        access_token: Secret::new(access),
+                        token_type: "Bearer",
+                        expires_in: (access_record.expires_at - now).max(0),
+                        refresh_token: Some(Secret::new(refresh)),
+                        scope: access_record.scope.to_string(),
+                    });
+                }
+            }
+        }
+        Err(OAuthError::new(
+            ErrorCode::TemporarilyUnavailable,
+            "the refresh token is being used by concurrent requests; try again",
+        ))
+    }
+
+    fn response(&self, minted: Minted, now: i64) -> TokenResponse {
+        TokenResponse {
+            token_type: "Bearer",
+            expires_in: minted.access.expires_at - now,
+            scope: minted.access.scope.to_string(),
+            access_token: minted.access_token,
+            refresh_token: minted.refresh_token,
+        }
+    }
+
+    async fn revoke_grant(&self, grant_id: &str, why: &str) -> Result<(), OAuthError> {
+        let n = self
+            .store
+            .revoke_grant(grant_id, self.now())
+            .await
+            .map_err(store_failure)?;
+        tracing::warn!(
+            event = "oauth.grant_revoked",
+            grant_id,
+            tokens = n,
+            reason = why,
+            "grant revoked"
+        );
+        Ok(())
+    }
+
+    /// RFC 7009 revocation. Unknown tokens succeed silently (§2.2); a token
+    /// of another client is refused.
+    pub async fn revoke(
+        &self,
+        params: &Params,
+        authorization: Option<&str>,
+    ) -> Result<(), TokenError> {
+        let client = self.authenticate_client(params, authorization).await?;
+        let token = params.require("token")?;
+        let hash = hash_secret(token);
+        let now = self.now();
+        let hint = params.get("token_type_hint");
+        if let Some(h) = hint
+            && !matches!(h, "access_token" | "refresh_token")
+        {
+            return Err(TokenError::OAuth(OAuthError::new(
+                ErrorCode::UnsupportedTokenType,
+                format!(
+                    "token_type_hint {h:?} is not supported; use access_token or refresh_token"
+                ),
+            )));
+        }
+        if let Some(access) = self
+            .store
+            .access_token(&hash)
+            .await
+            .map_err(|e| TokenError::OAuth(store_failure(e)))?
+        {
+            if access.client_id != client.client_id {
+                return Err(TokenError::OAuth(OAuthError::unauthorized_client(
+                    "this token was issued to another client",
+                )));
+            }
+            self.store
+                .revoke_access_token(&hash, now)
+                .await
+                .map_err(|e| TokenError::OAuth(store_failure(e)))?;
+            tracing::info!(event = "oauth.token_revoked", kind = "access_token", client_id = %client.client_id, "token revoked");
+            return Ok(());
+        }
+        if let Some(refresh) = self
+            .store
+            .refresh_token(&hash)
+            .await
+            .map_err(|e| TokenError::OAuth(store_failure(e)))?
+        {
+            if refresh.client_id != client.client_id {
+                return Err(TokenError::OAuth(OAuthError::unauthorized_client(
+                    "this token was issued to another client",
+                )));
+            }
+            // RFC 7009 §2.1: revoking a refresh token revokes its grant.
+            self.revoke_grant(&refresh.grant_id, "revoked by the client")
+                .await?;
+        }
+        Ok(())
+    }
+}

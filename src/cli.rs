@@ -1,0 +1,390 @@
+//! The command line: `mcpgate serve | init | migrate | user ... | client ...`.
+//!
+//! Every setting is also a flag (`--public-url`, `--database-url`, ...);
+//! flags win over `MCPGATE_*` variables, which win over the file.
+
+use std::io::{BufRead, IsTerminal};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand};
+use mcpgate_core::domain::ClientId;
+use serde::Serialize;
+
+use crate::app::{App, open_store};
+use crate::auth::users;
+use crate::clock::{Clock, SystemClock};
+use crate::config::{self, EndpointStyleSetting, LogFormat, Settings};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "mcpgate",
+    version,
+    about = "OAuth 2.1 front door for MCP servers"
+)]
+pub struct Cli {
+    /// Configuration file (default: ./mcpgate.toml if it exists).
+    #[arg(long, short = 'c', global = true, env = "MCPGATE_CONFIG")]
+    pub config: Option<PathBuf>,
+    #[command(flatten)]
+    pub settings: SettingFlags,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server (the default command).
+    Serve,
+    /// Write a commented mcpgate.toml.
+    Init {
+        /// Where to write it.
+        #[arg(long, default_value = config::DEFAULT_CONFIG_FILE)]
+        path: PathBuf,
+        /// Overwrite an existing file.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Manage user accounts.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Inspect and remove registered OAuth clients.
+    #[command(subcommand)]
+    Client(ClientCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a user (the password is asked for, or read from stdin).
+    Add {
+        username: String,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// List users.
+    List,
+    /// Remove a user and everything issued to them.
+    Remove { username: String },
+    /// Change a user's password (ends their browser sessions).
+    Passwd {
+        username: String,
+        #[arg(long)]
+        password_stdin: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ClientCommand {
+    /// List registered clients.
+    List,
+    /// Show one client's registration.
+    Show { client_id: String },
+    /// Remove a client and revoke everything issued to it.
+    Remove { client_id: String },
+}
+
+/// One flag per setting; unset flags leave the lower sources alone.
+#[derive(Debug, Args, Serialize, Default)]
+pub struct SettingFlags {
+    #[arg(long, global = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<SocketAddr>,
+    #[arg(long, global = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub public_url: Option<String>,
+    #[arg(long, global = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database_url: Option<String>,
+    #[arg(long, global = true, value_parser = parse_style)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub endpoint_style: Option<EndpointStyleSetting>,
+    /// Comma-separated.
+    #[arg(long, global = true, value_delimiter = ',')]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scopes: Option<Vec<String>>,
+    #[arg(long, global = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub default_scope: Option<String>,
+    #[arg(long, global = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub require_resource: Option<bool>,
+    /// Comma-separated host names.
+    #[arg(long, global = true, value_delimiter = ',')]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pkce_exempt_redirect_hosts: Option<Vec<String>>,
+    #[arg(long, global = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auth_code_ttl: Option<String>,
+    #[arg(long, global = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub access_token_ttl: Option<String>,
+    #[arg(long, global = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token_ttl: Option<String>,
+    #[arg(long, global = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issue_refresh_tokens: Option<bool>,
+    #[arg(long, global = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_grace_period: Option<String>,
+    #[arg(long, global = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub login_session_ttl: Option<String>,
+    #[arg(long, global = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unused_client_ttl: Option<String>,
+    #[arg(long, global = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub registration_rate_limit: Option<u32>,
+    #[arg(long, global = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub login_rate_limit: Option<u32>,
+    #[arg(long, global = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server_name: Option<String>,
+    #[arg(long, global = true, value_parser = parse_log_format)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_format: Option<LogFormat>,
+}
+
+fn parse_style(s: &str) -> Result<EndpointStyleSetting, String> {
+    match s {
+        "v1" => Ok(EndpointStyleSetting::V1),
+        "root" => Ok(EndpointStyleSetting::Root),
+        _ => Err("use v1 or root".into()),
+    }
+}
+
+fn parse_log_format(s: &str) -> Result<LogFormat, String> {
+    match s {
+        "text" => Ok(LogFormat::Text),
+        "json" => Ok(LogFormat::Json),
+        _ => Err("use text or json".into()),
+    }
+}
+
+impl Cli {
+    pub fn load_settings(&self) -> anyhow::Result<Settings> {
+        Ok(Settings::load(self.config.as_deref(), &self.settings)?)
+    }
+}
+
+/// Reads a password: from stdin when asked, else twice from the terminal.
+fn read_password(from_stdin: bool) -> anyhow::Result<String> {
+    let pw = if from_stdin {
+        let mut line = String::new();
+        std::io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .context("cannot read the password from stdin")?;
+        line.trim_end_matches(['\r', '\n']).to_string()
+    } else {
+        if !std::io::stdin().is_terminal() {
+            bail!("no terminal to ask for the password: pass --password-stdin and pipe it in");
+        }
+        let a = rpassword::prompt_password("Password: ")?;
+        let b = rpassword::prompt_password("Repeat password: ")?;
+        if a != b {
+            bail!("the passwords do not match");
+        }
+        a
+    };
+    if pw.is_empty() {
+        bail!("the password is empty");
+    }
+    Ok(pw)
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    match &cli.command {
+        None | Some(Command::Serve) => serve(cli.load_settings()?).await,
+        Some(Command::Init { path, force }) => {
+            if path.exists() && !force {
+                bail!(
+                    "{} already exists (use --force to overwrite)",
+                    path.display()
+                );
+            }
+            std::fs::write(path, config::example_file())
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            println!("wrote {}", path.display());
+            Ok(())
+        }
+        Some(Command::Migrate) => {
+            let s = cli.load_settings()?;
+            open_store(&s.database_url).await?;
+            println!("database {} is up to date", s.database_url);
+            Ok(())
+        }
+        Some(Command::User(cmd)) => user(cmd, &cli.load_settings()?).await,
+        Some(Command::Client(cmd)) => client(cmd, &cli.load_settings()?).await,
+    }
+}
+
+async fn user(cmd: &UserCommand, s: &Settings) -> anyhow::Result<()> {
+    let store = open_store(&s.database_url).await?;
+    let now = SystemClock.now();
+    match cmd {
+        UserCommand::Add {
+            username,
+            password_stdin,
+        } => {
+            users::check_username(username)?;
+            let pw = read_password(*password_stdin)?;
+            users::add(store.as_ref(), username, pw, now).await?;
+            println!("created user {username}");
+        }
+        UserCommand::List => {
+            let list = store.list_users().await?;
+            if list.is_empty() {
+                println!("no users");
+            }
+            for u in list {
+                println!(
+                    "{}\t{}\tcreated {}",
+                    u.username,
+                    u.id,
+                    format_time(u.created_at)
+                );
+            }
+        }
+        UserCommand::Remove { username } => {
+            users::remove(store.as_ref(), username).await?;
+            println!("removed user {username}");
+        }
+        UserCommand::Passwd {
+            username,
+            password_stdin,
+        } => {
+            if store.user_by_username(username).await?.is_none() {
+                bail!("no user named {username:?}");
+            }
+            let pw = read_password(*password_stdin)?;
+            users::set_password(store.as_ref(), username, pw).await?;
+            println!("password changed for {username}");
+        }
+    }
+    Ok(())
+}
+
+async fn client(cmd: &ClientCommand, s: &Settings) -> anyhow::Result<()> {
+    let store = open_store(&s.database_url).await?;
+    match cmd {
+        ClientCommand::List => {
+            let list = store.list_clients().await?;
+            if list.is_empty() {
+                println!("no clients");
+            }
+            for c in list {
+                println!(
+                    "{}\t{}\t{}\tregistered {}\t{}",
+                    c.client_id,
+                    c.display_name(),
+                    c.metadata.token_endpoint_auth_method.as_str(),
+                    format_time(c.issued_at),
+                    c.last_used_at.map_or("never used".to_string(), |t| format!(
+                        "last used {}",
+                        format_time(t)
+                    )),
+                );
+            }
+        }
+        ClientCommand::Show { client_id } => {
+            let id = ClientId::parse(client_id).map_err(|e| anyhow::anyhow!("{e}"))?;
+            let c = store
+                .client(&id)
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("no client with client_id {client_id}"))?;
+            let active = store
+                .count_active_access_tokens(&id, SystemClock.now())
+                .await?;
+            let mut doc = mcpgate_core::oauth::register::response(&c, None);
+            if let Some(o) = doc.as_object_mut() {
+                o.insert("confidential".into(), c.secret_hash.is_some().into());
+                o.insert("last_used_at".into(), c.last_used_at.into());
+                o.insert("active_access_tokens".into(), active.into());
+            }
+            println!("{}", serde_json::to_string_pretty(&doc)?);
+        }
+        ClientCommand::Remove { client_id } => {
+            let id = ClientId::parse(client_id).map_err(|e| anyhow::anyhow!("{e}"))?;
+            if !store.delete_client(&id).await? {
+                bail!("no client with client_id {client_id}");
+            }
+            println!("removed client {client_id}");
+        }
+    }
+    Ok(())
+}
+
+fn format_time(t: i64) -> String {
+    humantime::format_rfc3339_seconds(
+        std::time::UNIX_EPOCH + std::time::Duration::from_secs(t.max(0) as u64),
+    )
+    .to_string()
+}
+
+async fn serve(settings: Settings) -> anyhow::Result<()> {
+    let app = App::build(settings.clone()).await?;
+    let urls = app.urls().clone();
+    let first_password = users::ensure_first_user(app.store().as_ref(), SystemClock.now()).await?;
+    println!(
+        "mcpgate {} listening on {}",
+        env!("CARGO_PKG_VERSION"),
+        app.local_addr()
+    );
+    println!();
+    println!(
+        "  MCP endpoint (paste into ChatGPT, Claude, ...): {}",
+        urls.resource
+    );
+    println!(
+        "  Authorization server metadata:                 {}",
+        urls.as_metadata
+    );
+    println!(
+        "  Protected resource metadata:                   {}",
+        urls.resource_metadata
+    );
+    println!(
+        "  Sign-in page (clients open it for you):        {}",
+        urls.authorization_endpoint
+    );
+    println!(
+        "  Client registration:                           {}",
+        urls.registration_endpoint
+    );
+    println!(
+        "  Database:                                      {}",
+        settings.database_url
+    );
+    if let Some(pw) = first_password {
+        println!();
+        println!("  Created the first user: admin");
+        println!("  Password (shown only now): {pw}");
+        println!("  Change it with: mcpgate user passwd admin");
+    }
+    println!();
+    app.run_until_stopped(shutdown_signal()).await
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,327 @@
+//! Settings: defaults, then `mcpgate.toml` (or `--config FILE`), then
+//! `MCPGATE_*` environment variables, then command-line flags; later
+//! sources win. [`Settings::resolve`] checks everything once at start and
+//! derives the [`Policy`] and every advertised URL from the one public URL.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use mcpgate_core::domain::{ResourceUri, Scope};
+use mcpgate_core::oauth::discovery::{EndpointStyle, Urls};
+use mcpgate_core::oauth::policy::Policy;
+use serde::{Deserialize, Serialize};
+
+pub const DEFAULT_CONFIG_FILE: &str = "mcpgate.toml";
+
+/// Every setting. Field names are the keys in `mcpgate.toml`; the
+/// environment variable is `MCPGATE_` + the key in upper case.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// Address and port to listen on.
+    pub listen: SocketAddr,
+    /// The public base URL clients use; the issuer and the base of every
+    /// advertised URL. Default: `http://localhost:<port>` when listening on
+    /// a loopback address (required otherwise, and then it must be https).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_url: Option<String>,
+    /// `sqlite://path.db` (created if missing).
+    pub database_url: String,
+    /// Which OAuth endpoint paths the metadata advertises: `v1`
+    /// (`/v1/oauth/*`) or `root` (`/authorize`, `/token`, ...). Both are served.
+    pub endpoint_style: EndpointStyleSetting,
+    /// Scopes clients may request.
+    pub scopes: Vec<String>,
+    /// Scope granted when a request names none.
+    pub default_scope: String,
+    /// Refuse authorization requests without a `resource` parameter.
+    pub require_resource: bool,
+    /// Redirect hosts that may skip PKCE (ChatGPT compatibility).
+    pub pkce_exempt_redirect_hosts: Vec<String>,
+    /// Authorization code lifetime (at most 10 minutes).
+    #[serde(with = "humantime_serde")]
+    pub auth_code_ttl: Duration,
+    /// Access token lifetime.
+    #[serde(with = "humantime_serde")]
+    pub access_token_ttl: Duration,
+    /// Refresh token lifetime (renewed on every rotation).
+    #[serde(with = "humantime_serde")]
+    pub refresh_token_ttl: Duration,
+    /// Issue refresh tokens (turn off for the ChatGPT flow document's
+    /// "no refresh tokens" behaviour).
+    pub issue_refresh_tokens: bool,
+    /// After a refresh, how long the old refresh token still returns the same
+    /// successor (a client that lost the response, or refreshed twice at once).
+    #[serde(with = "humantime_serde")]
+    pub refresh_grace_period: Duration,
+    /// How long a browser stays signed in.
+    #[serde(with = "humantime_serde")]
+    pub login_session_ttl: Duration,
+    /// Registered clients that are never used are deleted after this long.
+    #[serde(with = "humantime_serde")]
+    pub unused_client_ttl: Duration,
+    /// Client registrations allowed per source address per minute.
+    pub registration_rate_limit: u32,
+    /// Sign-in attempts allowed per minute, per account and per source address.
+    pub login_rate_limit: u32,
+    /// Name shown on pages and in metadata.
+    pub server_name: String,
+    /// `text` or `json` log lines on stderr.
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EndpointStyleSetting {
+    V1,
+    Root,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 3333)),
+            public_url: None,
+            database_url: "sqlite://mcpgate.db".into(),
+            endpoint_style: EndpointStyleSetting::V1,
+            scopes: vec!["mcp".into()],
+            default_scope: "mcp".into(),
+            require_resource: false,
+            pkce_exempt_redirect_hosts: vec!["chatgpt.com".into(), "chat.openai.com".into()],
+            auth_code_ttl: Duration::from_secs(60),
+            access_token_ttl: Duration::from_secs(24 * 3600),
+            refresh_token_ttl: Duration::from_secs(30 * 24 * 3600),
+            issue_refresh_tokens: true,
+            refresh_grace_period: Duration::from_secs(30),
+            login_session_ttl: Duration::from_secs(12 * 3600),
+            unused_client_ttl: Duration::from_secs(7 * 24 * 3600),
+            registration_rate_limit: 30,
+            login_rate_limit: 10,
+            server_name: "mcpgate".into(),
+            log_format: LogFormat::Text,
+        }
+    }
+}
+
+/// A configuration problem, in one line for the operator.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(pub String);
+
+impl Settings {
+    /// Loads defaults < file < environment < `overrides` (the flags).
+    /// `file`: an explicit path must exist; without one, `./mcpgate.toml`
+    /// is read if present.
+    pub fn load(file: Option<&Path>, overrides: &impl Serialize) -> Result<Self, ConfigError> {
+        let mut fig = Figment::from(Serialized::defaults(Settings::default()));
+        match file {
+            Some(path) if !path.exists() => {
+                return Err(ConfigError(format!(
+                    "configuration file {} does not exist (create one with `mcpgate init`)",
+                    path.display()
+                )));
+            }
+            Some(path) => fig = fig.merge(Toml::file_exact(path)),
+            None if Path::new(DEFAULT_CONFIG_FILE).exists() => {
+                fig = fig.merge(Toml::file_exact(DEFAULT_CONFIG_FILE));
+            }
+            None => {}
+        }
+        fig = fig
+            .merge(Env::prefixed("MCPGATE_").ignore(&["CONFIG", "LOG"]))
+            .merge(Serialized::defaults(overrides));
+        fig.extract()
+            .map_err(|e| ConfigError(format!("invalid configuration: {e}")))
+    }
+
+    /// Checks the settings and derives what the server needs.
+    pub fn resolve(&self, bound: SocketAddr) -> Result<Resolved, ConfigError> {
+        let public_url = match &self.public_url {
+            Some(u) => u.clone(),
+            None if bound.ip().is_loopback() => format!("http://localhost:{}", bound.port()),
+            None => {
+                return Err(ConfigError(format!(
+                    "listening on {} (not a loopback address) requires public_url, e.g. public_url = \"https://mcp.example.com\"",
+                    self.listen
+                )));
+            }
+        };
+        if !bound.ip().is_loopback() && !public_url.starts_with("https://") {
+            return Err(ConfigError(format!(
+                "public_url {public_url:?} must be https when listening on {} (a non-loopback address): OAuth clients refuse plain http outside localhost",
+                self.listen
+            )));
+        }
+        let style = match self.endpoint_style {
+            EndpointStyleSetting::V1 => EndpointStyle::V1,
+            EndpointStyleSetting::Root => EndpointStyle::Root,
+        };
+        let urls = Urls::derive(&public_url, style).map_err(|e| ConfigError(e.0))?;
+        urls.check_consistency()
+            .map_err(|p| ConfigError(format!("advertised URLs disagree: {}", p.join("; "))))?;
+
+        if self.scopes.is_empty() {
+            return Err(ConfigError("scopes must list at least one scope".into()));
+        }
+        for s in &self.scopes {
+            Scope::parse(s).map_err(|e| ConfigError(format!("scopes: {e}")))?;
+        }
+        let default_scope = Scope::parse(&self.default_scope)
+            .map_err(|e| ConfigError(format!("default_scope: {e}")))?;
+        if !default_scope.not_in(&self.scopes).is_empty() {
+            return Err(ConfigError(format!(
+                "default_scope {:?} must be one of scopes {:?}",
+                self.default_scope, self.scopes
+            )));
+        }
+        if self.auth_code_ttl > Duration::from_secs(600) || self.auth_code_ttl.is_zero() {
+            return Err(ConfigError(
+                "auth_code_ttl must be between 1 second and 10 minutes (RFC 6749 §4.1.2)".into(),
+            ));
+        }
+        for (name, d) in [
+            ("access_token_ttl", self.access_token_ttl),
+            ("refresh_token_ttl", self.refresh_token_ttl),
+            ("login_session_ttl", self.login_session_ttl),
+            ("unused_client_ttl", self.unused_client_ttl),
+        ] {
+            if d.is_zero() {
+                return Err(ConfigError(format!("{name} must be longer than zero")));
+            }
+        }
+        if self.registration_rate_limit == 0 || self.login_rate_limit == 0 {
+            return Err(ConfigError(
+                "registration_rate_limit and login_rate_limit must be at least 1 per minute".into(),
+            ));
+        }
+        let resource = ResourceUri::parse(&urls.resource).map_err(|e| ConfigError(e.0))?;
+        let policy = Policy {
+            issuer: urls.issuer.clone(),
+            resource,
+            scopes_supported: self.scopes.clone(),
+            default_scope,
+            require_resource: self.require_resource,
+            pkce_exempt_redirect_hosts: self
+                .pkce_exempt_redirect_hosts
+                .iter()
+                .map(|h| h.to_ascii_lowercase())
+                .collect(),
+            auth_code_ttl: secs(self.auth_code_ttl),
+            access_token_ttl: secs(self.access_token_ttl),
+            refresh_token_ttl: secs(self.refresh_token_ttl),
+            issue_refresh_tokens: self.issue_refresh_tokens,
+            refresh_grace: secs(self.refresh_grace_period),
+        };
+        Ok(Resolved { urls, policy })
+    }
+}
+
+fn secs(d: Duration) -> i64 {
+    i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
+}
+
+/// What [`Settings::resolve`] derives.
+#[derive(Debug, Clone)]
+pub struct Resolved {
+    pub urls: Urls,
+    pub policy: Policy,
+}
+
+/// The commented configuration file written by `mcpgate init`.
+pub fn example_file() -> String {
+    include_str!("../mcpgate.example.toml").to_string()
+}
+
+/// Where `mcpgate init` writes by default.
+pub fn default_config_path() -> PathBuf {
+    PathBuf::from(DEFAULT_CONFIG_FILE)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn loopback() -> SocketAddr {
+        "127.0.0.1:3333".parse().unwrap()
+    }
+
+    #[test]
+    fn defaults_resolve_to_localhost_urls() {
+        let r = Settings::default().resolve(loopback()).unwrap();
+        assert_eq!(r.urls.issuer, "http://localhost:3333");
+        assert_eq!(r.urls.resource, "http://localhost:3333/v1/ai/mcp");
+        assert_eq!(r.policy.access_token_ttl, 86_400);
+        assert_eq!(r.policy.auth_code_ttl, 60);
+    }
+
+    #[test]
+    fn a_public_address_needs_an_https_public_url() {
+        let public: SocketAddr = "0.0.0.0:3333".parse().unwrap();
+        let e = Settings::default().resolve(public).unwrap_err();
+        assert!(e.0.contains("requires public_url"));
+        let s = Settings {
+            public_url: Some("http://mcp.example.com".into()),
+            ..Settings::default()
+        };
+        assert!(s.resolve(public).unwrap_err().0.contains("must be https"));
+        let s = Settings {
+            public_url: Some("https://mcp.example.com/".into()),
+            ..Settings::default()
+        };
+        assert_eq!(
+            s.resolve(public).unwrap().urls.issuer,
+            "https://mcp.example.com"
+        );
+    }
+
+    #[test]
+    fn bad_values_are_refused_with_the_setting_name() {
+        let s = Settings {
+            auth_code_ttl: Duration::from_secs(601),
+            ..Settings::default()
+        };
+        assert!(
+            s.resolve(loopback())
+                .unwrap_err()
+                .0
+                .contains("auth_code_ttl")
+        );
+        let s = Settings {
+            default_scope: "admin".into(),
+            ..Settings::default()
+        };
+        assert!(
+            s.resolve(loopback())
+                .unwrap_err()
+                .0
+                .contains("default_scope")
+        );
+        let s = Settings {
+            public_url: Some("https://x.example/?q=1".into()),
+            ..Settings::default()
+        };
+        assert!(s.resolve(loopback()).unwrap_err().0.contains("query"));
+    }
+
+    #[test]
+    fn the_example_file_parses_and_matches_the_defaults() {
+        let from_file: Settings = Figment::from(Serialized::defaults(Settings::default()))
+            .merge(Toml::string(&example_file()))
+            .extract()
+            .unwrap();
+        assert_eq!(
+            serde_json::to_value(&from_file).unwrap(),
+            serde_json::to_value(Settings::default()).unwrap()
+        );
+    }
+}

@@ -1,0 +1,307 @@
+//! `GET|POST /v1/oauth/authorize` and `GET|POST /authorize`: the browser
+//! flow (RFC 6749 §4.1.1-4.1.2).
+//!
+//! GET validates the request, then shows the sign-in page, the consent
+//! page, or (consent already given) redirects with a code. POST handles the
+//! two forms; each form re-posts the original request parameters, which are
+//! validated again, plus a CSRF token bound to the browser's cookie.
+//! After a successful sign-in the browser is sent back to GET (303), which
+//! then shows the consent page.
+
+use std::net::SocketAddr;
+
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, OriginalUri, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::Response;
+use mcpgate_core::model::User;
+use mcpgate_core::oauth::OAuthError;
+use mcpgate_core::oauth::authorize::{REQUEST_PARAMS, Rejection};
+use mcpgate_core::oauth::params::Params;
+
+use super::AppState;
+use super::html::{page, redirect};
+use crate::auth::authorize::{SignInError, Validated, new_cookie_value};
+use crate::web::{ConsentView, ErrorView, LoginView, ScopeView};
+
+pub async fn get(
+    State(app): State<AppState>,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+) -> Response {
+    let params = match Params::parse(uri.query().unwrap_or("")) {
+        Ok(p) => p,
+        Err(e) => return app.error_page(StatusCode::BAD_REQUEST, &e, None),
+    };
+    let v = match app.auth.validate_authorization(&params).await {
+        Ok(v) => v,
+        Err(r) => return app.rejection(r),
+    };
+    let cookie = app.cookie.read(&headers);
+    let user = match app.auth.session_user(cookie.as_deref()).await {
+        Ok(u) => u,
+        Err(e) => return app.error_page(StatusCode::INTERNAL_SERVER_ERROR, &e, None),
+    };
+    let ctx = FormContext::new(&app, uri.path(), &params, cookie);
+    match user {
+        None => ctx.login(&app, &v, StatusCode::OK, "", None),
+        Some(user) => match app.auth.consent_given(&user, &v).await {
+            Ok(true) => match app.auth.approve(&user, &v).await {
+                Ok(location) => redirect(StatusCode::FOUND, &location),
+                Err(e) => app.error_page(StatusCode::INTERNAL_SERVER_ERROR, &e, None),
+            },
+            Ok(false) => ctx.consent(&app, &v, &user),
+            Err(e) => app.error_page(StatusCode::INTERNAL_SERVER_ERROR, &e, None),
+        },
+    }
+}
+
+pub async fn post(
+    State(app): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let params = match std::str::from_utf8(&body)
+        .map_err(|_| OAuthError::invalid_request("the form is not UTF-8"))
+        .and_then(Params::parse)
+    {
+        Ok(p) => p,
+        Err(e) => return app.error_page(StatusCode::BAD_REQUEST, &e, None),
+    };
+    let v = match app.auth.validate_authorization(&params).await {
+        Ok(v) => v,
+        Err(r) => return app.rejection(r),
+    };
+    let cookie = app.cookie.read(&headers);
+    let retry = format!("{}?{}", uri.path(), params.encode_only(&REQUEST_PARAMS));
+    if !app
+        .auth
+        .check_csrf(cookie.as_deref(), params.get("csrf_token"))
+    {
+        let e = OAuthError::invalid_request(
+            "this form has expired or was not sent from this site (its security token is missing or wrong); start again from the application",
+        );
+        return app.error_page(StatusCode::FORBIDDEN, &e, Some(retry));
+    }
+    let ctx = FormContext::new(&app, uri.path(), &params, cookie.clone());
+    match params.get("action") {
+        Some("login") => {
+            let username = params.get("username").unwrap_or_default();
+            let password = params.get("password").unwrap_or_default();
+            match app.auth.sign_in(username, password, peer.ip()).await {
+                Ok((_, session)) => {
+                    let mut r = redirect(StatusCode::SEE_OTHER, &retry);
+                    r.headers_mut().insert(
+                        header::SET_COOKIE,
+                        app.cookie.set(&session, app.session_max_age),
+                    );
+                    r
+                }
+                Err(SignInError::Invalid) => ctx.login(
+                    &app,
+                    &v,
+                    StatusCode::UNAUTHORIZED,
+                    username,
+                    Some("Wrong username or password."),
+                ),
+                Err(SignInError::RateLimited) => ctx.login(
+                    &app,
+                    &v,
+                    StatusCode::TOO_MANY_REQUESTS,
+                    username,
+                    Some("Too many sign-in attempts. Wait a minute and try again."),
+                ),
+                Err(SignInError::Store) => app.error_page(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    &OAuthError::server_error(
+                        "the server could not check the password; try again later",
+                    ),
+                    Some(retry),
+                ),
+            }
+        }
+        Some("consent") => {
+            let user = match app.auth.session_user(cookie.as_deref()).await {
+                Ok(Some(u)) => u,
+                Ok(None) => {
+                    return ctx.login(
+                        &app,
+                        &v,
+                        StatusCode::UNAUTHORIZED,
+                        "",
+                        Some("Your session has ended. Sign in again to continue."),
+                    );
+                }
+                Err(e) => return app.error_page(StatusCode::INTERNAL_SERVER_ERROR, &e, None),
+            };
+            match params.get("decision") {
+                Some("approve") => match app.auth.approve(&user, &v).await {
+                    Ok(location) => redirect(StatusCode::SEE_OTHER, &location),
+                    Err(e) => app.error_page(StatusCode::INTERNAL_SERVER_ERROR, &e, Some(retry)),
+                },
+                Some("deny") => redirect(StatusCode::SEE_OTHER, &app.auth.deny(&v)),
+                _ => app.error_page(
+                    StatusCode::BAD_REQUEST,
+                    &OAuthError::invalid_request("the consent form must say approve or deny"),
+                    Some(retry),
+                ),
+            }
+        }
+        _ => app.error_page(
+            StatusCode::BAD_REQUEST,
+            &OAuthError::invalid_request("the form has no valid action (login or consent)"),
+            Some(retry),
+        ),
+    }
+}
+
+/// What both forms need: where they post, the request they carry, the
+/// browser cookie (created here if the browser has none) and its CSRF token.
+struct FormContext {
+    action_url: String,
+    hidden: Vec<(String, String)>,
+    cookie: String,
+    new_cookie: bool,
+    csrf: String,
+}
+
+impl FormContext {
+    fn new(app: &AppState, path: &str, params: &Params, cookie: Option<String>) -> Self {
+        let (cookie, new_cookie) = match cookie {
+            Some(c) => (c, false),
+            None => (new_cookie_value(), true),
+        };
+        Self {
+            action_url: path.to_string(),
+            hidden: params
+                .iter()
+                .filter(|(k, _)| REQUEST_PARAMS.contains(k))
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            csrf: app.auth.csrf_token(&cookie),
+            cookie,
+            new_cookie,
+        }
+    }
+
+    fn finish(&self, app: &AppState, mut resp: Response) -> Response {
+        if self.new_cookie {
+            resp.headers_mut().insert(
+                header::SET_COOKIE,
+                app.cookie.set(&self.cookie, app.session_max_age),
+            );
+        }
+        resp
+    }
+
+    fn login(
+        &self,
+        app: &AppState,
+        v: &Validated,
+        status: StatusCode,
+        username: &str,
+        error: Option<&str>,
+    ) -> Response {
+        let view = LoginView {
+            stylesheet_url: app.stylesheet_url.to_string(),
+            server_name: app.server_name.to_string(),
+            action_url: self.action_url.clone(),
+            client_name: v.client.display_name().to_string(),
+            client_id: v.client.client_id.to_string(),
+            redirect_host: v.request.redirect_uri.host().to_string(),
+            hidden: self.hidden.clone(),
+            csrf_token: self.csrf.clone(),
+            username: username.to_string(),
+            error: error.map(str::to_string),
+        };
+        let resp = match app.pages.login(&view) {
+            Ok(html) => page(status, html),
+            Err(e) => app.render_failure(e),
+        };
+        self.finish(app, resp)
+    }
+
+    fn consent(&self, app: &AppState, v: &Validated, user: &User) -> Response {
+        let view = ConsentView {
+            stylesheet_url: app.stylesheet_url.to_string(),
+            server_name: app.server_name.to_string(),
+            action_url: self.action_url.clone(),
+            client_name: v.client.display_name().to_string(),
+            client_id: v.client.client_id.to_string(),
+            client_uri: v.client.metadata.client_uri.clone(),
+            redirect_host: v.request.redirect_uri.host().to_string(),
+            redirect_is_loopback: v.request.redirect_uri.is_loopback(),
+            scopes: v
+                .request
+                .scope
+                .tokens()
+                .map(|s| ScopeView {
+                    name: s.to_string(),
+                    description: scope_description(s, &app.server_name),
+                })
+                .collect(),
+            username: user.username.clone(),
+            hidden: self.hidden.clone(),
+            csrf_token: self.csrf.clone(),
+        };
+        let resp = match app.pages.consent(&view) {
+            Ok(html) => page(StatusCode::OK, html),
+            Err(e) => app.render_failure(e),
+        };
+        self.finish(app, resp)
+    }
+}
+
+fn scope_description(scope: &str, server: &str) -> String {
+    match scope {
+        "mcp" => format!("Use the tools, resources and prompts of {server} on your behalf"),
+        "offline_access" => "Stay connected when you are not using it (refresh tokens)".into(),
+        other => format!("Access granted by the scope \u{201c}{other}\u{201d}"),
+    }
+}
+
+impl AppState {
+    fn rejection(&self, r: Rejection) -> Response {
+        match r {
+            Rejection::Page(e) => self.error_page(StatusCode::BAD_REQUEST, &e, None),
+            Rejection::Redirect(r) => {
+                redirect(StatusCode::FOUND, &r.location(&self.auth.policy.issuer))
+            }
+        }
+    }
+
+    pub(crate) fn error_page(
+        &self,
+        status: StatusCode,
+        e: &OAuthError,
+        retry_url: Option<String>,
+    ) -> Response {
+        let title = match status {
+            StatusCode::FORBIDDEN => "This form cannot be accepted",
+            s if s.is_server_error() => "Something went wrong",
+            _ => "This sign-in link cannot be used",
+        };
+        let view = ErrorView {
+            stylesheet_url: self.stylesheet_url.to_string(),
+            server_name: self.server_name.to_string(),
+            title: title.to_string(),
+            message: e.description.clone(),
+            code: Some(e.code.to_string()),
+            retry_url,
+        };
+        match self.pages.error(&view) {
+            Ok(html) => page(status, html),
+            Err(err) => self.render_failure(err),
+        }
+    }
+
+    fn render_failure(&self, e: minijinja::Error) -> Response {
+        tracing::error!(error = %e, "page rendering failed");
+        page(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "<!doctype html><title>Error</title><p>The page could not be rendered.</p>".into(),
+        )
+    }
+}

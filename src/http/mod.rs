@@ -1,0 +1,178 @@
+//! The HTTP surface: routes, shared state, and thin handlers that call the
+//! service layer (`crate::auth`).
+//!
+//! - [`discovery`]: RFC 8414 / RFC 9728 documents (public, CORS).
+//! - [`register`]: RFC 7591 registration (CORS).
+//! - [`authorize`]: the browser flow (no CORS, RFC 9700 §2.6).
+//! - [`token`]: token and revocation endpoints (CORS).
+//! - [`errors`]: the one mapping from protocol errors to responses.
+//! - [`html`]: page headers, redirects, the session cookie.
+//!
+//! OAuth endpoints are served under both `/v1/oauth/*` and the root paths;
+//! the metadata advertises one set (`endpoint_style`). When the public URL
+//! has a path, everything but the `/.well-known/*` documents lives below it.
+
+pub mod authorize;
+pub mod discovery;
+pub mod errors;
+pub mod html;
+pub mod register;
+pub mod token;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use tower_http::cors::{Any, CorsLayer};
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::auth::AuthServer;
+use crate::web::Pages;
+use html::SessionCookie;
+
+/// Largest request body accepted anywhere (forms, JSON, token requests).
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub auth: Arc<AuthServer>,
+    pub pages: Arc<Pages>,
+    pub cookie: SessionCookie,
+    pub server_name: Arc<str>,
+    pub stylesheet_url: Arc<str>,
+    pub session_max_age: i64,
+}
+
+impl AppState {
+    pub fn new(
+        auth: Arc<AuthServer>,
+        pages: Pages,
+        server_name: &str,
+        session_max_age: i64,
+    ) -> Self {
+        let https = auth.urls.issuer.starts_with("https://");
+        let stylesheet_url = format!("{}/assets/mcpgate.css", auth.urls.base_path);
+        Self {
+            auth,
+            pages: Arc::new(pages),
+            cookie: SessionCookie::new(https),
+            server_name: server_name.into(),
+            stylesheet_url: stylesheet_url.into(),
+            session_max_age,
+        }
+    }
+}
+
+/// CORS for the endpoints browser-based clients (MCP Inspector) call.
+pub fn cors() -> CorsLayer {
+    CorsLayer::new()
+        .allow_origin(Any)
+        .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::ACCEPT,
+            HeaderName::from_static("mcp-protocol-version"),
+        ])
+        .expose_headers([header::WWW_AUTHENTICATE])
+        .max_age(Duration::from_secs(86_400))
+}
+
+pub fn router(state: AppState) -> Router {
+    let urls = state.auth.urls.clone();
+    let base = urls.base_path.as_str();
+
+    let mut metadata = Router::new()
+        .route(&urls.as_metadata_path, get(discovery::authorization_server))
+        .route(
+            &urls.resource_metadata_path,
+            get(discovery::protected_resource),
+        )
+        .route(
+            "/.well-known/oauth-protected-resource",
+            get(discovery::protected_resource),
+        )
+        .route(
+            "/.well-known/openid-configuration",
+            get(discovery::openid_configuration),
+        );
+    if !base.is_empty() {
+        // Clients that append the well-known suffix to the issuer instead
+        // of inserting it (not RFC 8414, but seen in the wild).
+        metadata = metadata
+            .route(
+                &format!("{base}/.well-known/oauth-authorization-server"),
+                get(discovery::authorization_server),
+            )
+            .route(
+                &format!("{base}/.well-known/oauth-protected-resource"),
+                get(discovery::protected_resource),
+            )
+            .route(
+                &format!("{base}/.well-known/openid-configuration"),
+                get(discovery::openid_configuration),
+            );
+    }
+    let metadata = metadata.layer(cors());
+
+    let api = Router::new()
+        .route("/v1/oauth/token", post(token::token))
+        .route("/token", post(token::token))
+        .route("/v1/oauth/revoke", post(token::revoke))
+        .route("/revoke", post(token::revoke))
+        .route("/v1/oauth/register", post(register::register))
+        .route("/register", post(register::register))
+        .layer(cors());
+
+    let browser = Router::new()
+        .route(
+            "/v1/oauth/authorize",
+            get(authorize::get).post(authorize::post),
+        )
+        .route("/authorize", get(authorize::get).post(authorize::post))
+        .route("/assets/mcpgate.css", get(stylesheet));
+
+    let below_base = api.merge(browser);
+    let app = if base.is_empty() {
+        metadata.merge(below_base)
+    } else {
+        metadata.nest(base, below_base)
+    };
+    app.fallback(not_found)
+        .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
+                // The path only: query strings may carry values that do not belong in logs.
+                tracing::info_span!("http", method = %req.method(), path = %req.uri().path())
+            }),
+        )
+        .with_state(state)
+}
+
+async fn stylesheet() -> Response {
+    let mut r = crate::web::STYLESHEET.into_response();
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/css; charset=utf-8"),
+    );
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=3600"),
+    );
+    r
+}
+
+async fn not_found() -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        axum::Json(
+            serde_json::json!({"error": "not_found", "error_description": "no such endpoint"}),
+        ),
+    )
+        .into_response()
+}
