@@ -77,7 +77,11 @@ pub trait Store: Send + Sync + 'static {
     // ---- login sessions ----
     async fn create_login_session(&self, session: &LoginSession) -> StoreResult<()>;
     /// The session, if it exists and has not expired at `now`.
-    async fn login_session(&self, session_hash: &str, now: UnixTime) -> StoreResult<Option<LoginSession>>;
+    async fn login_session(
+        &self,
+        session_hash: &str,
+        now: UnixTime,
+    ) -> StoreResult<Option<LoginSession>>;
     async fn delete_login_session(&self, session_hash: &str) -> StoreResult<()>;
 
     // ---- authorization codes ----
@@ -116,7 +120,11 @@ pub trait Store: Send + Sync + 'static {
     /// Revokes one access token; returns false if it was unknown or already revoked.
     async fn revoke_access_token(&self, token_hash: &str, now: UnixTime) -> StoreResult<bool>;
     /// Number of unrevoked, unexpired access tokens of a client.
-    async fn count_active_access_tokens(&self, client_id: &ClientId, now: UnixTime) -> StoreResult<u64>;
+    async fn count_active_access_tokens(
+        &self,
+        client_id: &ClientId,
+        now: UnixTime,
+    ) -> StoreResult<u64>;
 
     // ---- maintenance ----
     /// Deletes codes, login sessions and tokens that expired before `before`.
