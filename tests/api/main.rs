@@ -2,7 +2,15 @@
 //! Each module is one area; `helpers` starts the real server on port 0
 //! with its own database.
 
+mod authorize;
+mod cli;
+mod curl_example;
 mod discovery;
 mod flow;
 mod helpers;
+mod refresh;
+mod register;
+mod restart;
+mod revoke;
 mod store_contract;
+mod token;
