@@ -369,6 +369,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         println!("  Change it with: mcpgate user passwd admin");
     }
     println!();
+    println!("Press Ctrl-C to stop.");
     app.run_until_stopped(shutdown_signal()).await
 }
 
