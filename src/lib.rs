@@ -15,6 +15,8 @@
 //! - [`http`]: routes, thin handlers, the one error-to-response mapping.
 //! - [`app`]: `App::build` (binds, opens the store) and `run_until_stopped`.
 //! - [`cli`]: the `mcpgate` commands.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
 pub mod app;
 pub mod auth;
 pub mod cli;

@@ -29,6 +29,7 @@ pub struct TestApp {
     pub urls: Urls,
     pub clock: ManualClock,
     pub store: Arc<dyn Store>,
+    pub auth: Arc<mcpgate::auth::AuthServer>,
     pub db_path: PathBuf,
     /// A client that does not follow redirects (to read `Location`).
     pub http: reqwest::Client,
@@ -66,6 +67,7 @@ async fn start(settings: Settings, dir: Arc<tempfile::TempDir>, clock: ManualClo
     let base = format!("http://127.0.0.1:{}", app.port());
     let urls = app.urls().clone();
     let store = app.store();
+    let auth = app.auth();
     let (tx, rx) = oneshot::channel::<()>();
     let handle = tokio::spawn(async move {
         app.run_until_stopped(async {
@@ -79,6 +81,7 @@ async fn start(settings: Settings, dir: Arc<tempfile::TempDir>, clock: ManualClo
         urls,
         clock,
         store,
+        auth,
         db_path,
         http: reqwest::Client::builder()
             .redirect(Policy::none())
@@ -288,6 +291,10 @@ impl Browser {
     /// The whole flow: open, sign in, approve; returns the final Location.
     pub async fn sign_in_and_approve(&self, params: &[(String, String)], username: &str, password: &str) -> String {
         let r = self.open_authorize(params).await;
+        if r.status() == StatusCode::FOUND {
+            // Already signed in, consent remembered.
+            return location(&r);
+        }
         assert_eq!(r.status(), StatusCode::OK, "the login page is shown");
         let html = r.text().await.expect("html");
         let r = self.submit_login(&html, username, password).await;

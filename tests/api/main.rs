@@ -11,6 +11,7 @@ mod helpers;
 mod refresh;
 mod register;
 mod restart;
+mod security;
 mod revoke;
 mod store_contract;
 mod token;

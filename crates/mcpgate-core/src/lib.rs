@@ -16,6 +16,8 @@
 //!   RFC 7636, RFC 8707, RFC 9207), client authentication and the token
 //!   grants (RFC 6749 §4.1.3, §6; RFC 9700), revocation (RFC 7009).
 
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
 pub mod crypto;
 pub mod domain;
 pub mod model;

@@ -50,7 +50,7 @@ pub enum Rejection {
     /// The client or redirect URI cannot be trusted: show an error page.
     Page(OAuthError),
     /// Send the error to the client's (verified) redirect URI.
-    Redirect(ErrorRedirect),
+    Redirect(Box<ErrorRedirect>),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -101,11 +101,11 @@ pub fn validate(
     let (redirect_uri, redirect_uri_explicit) = redirect_uri(params, client)?;
     let state = params.get("state").map(str::to_string);
     let fail = |error: OAuthError| {
-        Rejection::Redirect(ErrorRedirect {
+        Rejection::Redirect(Box::new(ErrorRedirect {
             redirect_uri: redirect_uri.clone(),
             error,
             state: state.clone(),
-        })
+        }))
     };
 
     match params.get("response_type") {

@@ -53,7 +53,7 @@ fn params(extra: &[(&str, &str)]) -> Params {
 
 fn redirect_error(r: Result<AuthorizationRequest, Rejection>) -> ErrorRedirect {
     match r {
-        Err(Rejection::Redirect(e)) => e,
+        Err(Rejection::Redirect(e)) => *e,
         other => panic!("expected a redirect error, got {other:?}"),
     }
 }
