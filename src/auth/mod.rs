@@ -7,9 +7,11 @@
 //! - [`register`]: dynamic client registration (RFC 7591).
 //! - [`authorize`]: the authorization request, sign-in, consent, codes.
 //! - [`token`]: the token endpoint (code exchange, refresh) and revocation.
+//! - [`bearer`]: checking access tokens at the MCP endpoint (with a cache).
 //! - [`users`]: user accounts (used by the CLI and first start).
 
 pub mod authorize;
+pub mod bearer;
 pub mod password;
 pub mod register;
 pub mod token;
@@ -40,6 +42,7 @@ pub struct AuthServer {
     registration_limiter: DefaultKeyedRateLimiter<IpAddr>,
     login_limiter_by_account: DefaultKeyedRateLimiter<String>,
     login_limiter_by_address: DefaultKeyedRateLimiter<IpAddr>,
+    pub(crate) token_cache: bearer::TokenCache,
 }
 
 /// Options of [`AuthServer::new`] that the rules do not need.
@@ -76,6 +79,7 @@ impl AuthServer {
             login_limiter_by_address: RateLimiter::keyed(per_minute(
                 limits.logins_per_minute.saturating_mul(3),
             )),
+            token_cache: bearer::TokenCache::default(),
         }
     }
 

@@ -224,6 +224,7 @@ impl AuthServer {
             .revoke_grant(grant_id, self.now())
             .await
             .map_err(store_failure)?;
+        self.token_cache.clear();
         tracing::warn!(
             event = "oauth.grant_revoked",
             grant_id,
@@ -271,6 +272,7 @@ impl AuthServer {
                 .revoke_access_token(&hash, now)
                 .await
                 .map_err(|e| TokenError::OAuth(store_failure(e)))?;
+            self.token_cache.clear();
             tracing::info!(event = "oauth.token_revoked", kind = "access_token", client_id = %client.client_id, "token revoked");
             return Ok(());
         }

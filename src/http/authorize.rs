@@ -29,10 +29,7 @@ pub async fn get(
     OriginalUri(uri): OriginalUri,
     headers: HeaderMap,
 ) -> Response {
-    let params = match Params::parse(uri.query().unwrap_or("")) {
-        Ok(p) => p,
-        Err(e) => return app.error_page(StatusCode::BAD_REQUEST, &e, None),
-    };
+    let params = Params::parse_lenient(uri.query().unwrap_or(""));
     let v = match app.auth.validate_authorization(&params).await {
         Ok(v) => v,
         Err(r) => return app.rejection(r),
@@ -65,7 +62,7 @@ pub async fn post(
 ) -> Response {
     let params = match std::str::from_utf8(&body)
         .map_err(|_| OAuthError::invalid_request("the form is not UTF-8"))
-        .and_then(Params::parse)
+        .map(Params::parse_lenient)
     {
         Ok(p) => p,
         Err(e) => return app.error_page(StatusCode::BAD_REQUEST, &e, None),

@@ -15,11 +15,14 @@
 //!   registration (RFC 7591), the authorization request (RFC 6749 §4.1,
 //!   RFC 7636, RFC 8707, RFC 9207), client authentication and the token
 //!   grants (RFC 6749 §4.1.3, §6; RFC 9700), revocation (RFC 7009).
+//! - [`mcp`]: the resource-server rules of the MCP endpoint (bearer
+//!   tokens, audience, scope, RFC 6750 / RFC 9728 challenges).
 
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod crypto;
 pub mod domain;
+pub mod mcp;
 pub mod model;
 pub mod oauth;
 pub mod secret;

@@ -77,6 +77,11 @@ impl ErrorRedirect {
 
 /// Stage 1a: the `client_id` parameter.
 pub fn client_id(params: &Params) -> Result<ClientId, Rejection> {
+    if params.repeated() == Some("client_id") {
+        return Err(Rejection::Page(OAuthError::invalid_request(
+            "the parameter \"client_id\" was sent more than once",
+        )));
+    }
     let raw = params.get("client_id").ok_or_else(|| {
         Rejection::Page(OAuthError::invalid_request(
             "the client_id parameter is missing, so this request cannot be sent back to an application",
@@ -107,6 +112,9 @@ pub fn validate(
             state: state.clone(),
         }))
     };
+    if let Some(e) = params.repeated_error() {
+        return Err(fail(e));
+    }
 
     match params.get("response_type") {
         None => {
@@ -144,6 +152,11 @@ pub fn validate(
 }
 
 fn redirect_uri(params: &Params, client: &Client) -> Result<(RedirectUri, bool), Rejection> {
+    if params.repeated() == Some("redirect_uri") {
+        return Err(Rejection::Page(OAuthError::invalid_request(
+            "the parameter \"redirect_uri\" was sent more than once",
+        )));
+    }
     let registered = &client.metadata.redirect_uris;
     let list = || {
         registered

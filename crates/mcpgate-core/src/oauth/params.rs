@@ -11,21 +11,49 @@ const REPEATABLE: [&str; 1] = ["resource"];
 #[derive(Debug, Clone, Default)]
 pub struct Params {
     pairs: Vec<(String, String)>,
+    /// The first parameter that was repeated, when parsed leniently.
+    repeated: Option<String>,
 }
 
 impl Params {
     /// Parses an urlencoded string. Fails if a parameter is repeated.
     pub fn parse(encoded: &str) -> Result<Self, OAuthError> {
+        let p = Self::parse_lenient(encoded);
+        match p.repeated {
+            Some(k) => Err(OAuthError::invalid_request(format!(
+                "the parameter {k:?} was sent more than once"
+            ))),
+            None => Ok(p),
+        }
+    }
+
+    /// Parses without failing on a repeated parameter: the first value is
+    /// kept and the name is remembered ([`Params::repeated`]), so that the
+    /// authorization endpoint can report the error to a verified redirect
+    /// URI (RFC 6749 §4.1.2.1) instead of a page.
+    pub fn parse_lenient(encoded: &str) -> Self {
         let mut pairs: Vec<(String, String)> = Vec::new();
+        let mut repeated = None;
         for (k, v) in url::form_urlencoded::parse(encoded.as_bytes()) {
             if !REPEATABLE.contains(&k.as_ref()) && pairs.iter().any(|(pk, _)| *pk == k) {
-                return Err(OAuthError::invalid_request(format!(
-                    "the parameter {k:?} was sent more than once"
-                )));
+                repeated.get_or_insert_with(|| k.into_owned());
+                continue;
             }
             pairs.push((k.into_owned(), v.into_owned()));
         }
-        Ok(Self { pairs })
+        Self { pairs, repeated }
+    }
+
+    /// The first repeated parameter, if any (only after `parse_lenient`).
+    pub fn repeated(&self) -> Option<&str> {
+        self.repeated.as_deref()
+    }
+
+    /// The error for a repeated parameter.
+    pub fn repeated_error(&self) -> Option<OAuthError> {
+        self.repeated
+            .as_ref()
+            .map(|k| OAuthError::invalid_request(format!("the parameter {k:?} was sent more than once")))
     }
 
     pub fn from_pairs<I, K, V>(pairs: I) -> Result<Self, OAuthError>

@@ -1,0 +1,7 @@
+//! Resource-server rules for the MCP endpoint.
+//!
+//! - [`bearer`]: reading the bearer token (RFC 6750 §2.1), checking it
+//!   (audience per RFC 8707 and the MCP authorization spec, expiry,
+//!   revocation, scope), and the `WWW-Authenticate` challenges of
+//!   RFC 6750 §3 with the RFC 9728 §5.1 `resource_metadata` parameter.
+pub mod bearer;
