@@ -68,7 +68,7 @@ pub fn decide(
     match token.rotated_at {
         None => Ok(Decision::Rotate { scope }),
         Some(rotated_at) => {
-            let within_grace = now - rotated_at <= policy.refresh_grace;
+            let within_grace = policy.refresh_grace > 0 && now - rotated_at <= policy.refresh_grace;
             let successor_unused = successor.is_some_and(|s| s.is_active(now));
             if within_grace && successor_unused {
                 Ok(Decision::Replay)
@@ -192,6 +192,16 @@ mod tests {
         let mut used = succ.clone();
         used.rotated_at = Some(101);
         let e = decide(&old, Some(&used), &req(None), &client(), &p, 102).unwrap_err();
+        assert_eq!(e.event, Some(SecurityEvent::RefreshTokenReuse));
+    }
+
+    #[test]
+    fn a_zero_grace_period_turns_replay_off() {
+        let mut p = Policy::example();
+        p.refresh_grace = 0;
+        let mut old = token("a");
+        old.rotated_at = Some(100);
+        let e = decide(&old, Some(&token("b")), &req(None), &client(), &p, 100).unwrap_err();
         assert_eq!(e.event, Some(SecurityEvent::RefreshTokenReuse));
     }
 
