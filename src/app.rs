@@ -19,7 +19,11 @@ use crate::config::Settings;
 use crate::http::{AppState, router};
 use crate::store::Store;
 use crate::store::sqlite::SqliteStore;
+use crate::mcp::gate::OriginPolicy;
+use crate::mcp::tools::Tools;
+use crate::mcp::McpState;
 use crate::web::Pages;
+use tokio_util::sync::CancellationToken;
 
 /// How often expired rows and unused clients are cleaned up.
 const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(600);
@@ -29,6 +33,9 @@ pub struct App {
     addr: SocketAddr,
     router: axum::Router,
     auth: Arc<AuthServer>,
+    /// Cancelled at shutdown: ends open MCP sessions and SSE streams, which
+    /// would otherwise hold graceful shutdown open forever.
+    cancel: CancellationToken,
 }
 
 /// Opens the store named by a database URL and applies its migrations.
@@ -79,17 +86,30 @@ impl App {
             },
         ));
         let pages = Pages::new().context("cannot load page templates")?;
+        let cancel = CancellationToken::new();
+        let mcp = Arc::new(McpState {
+            tools: Arc::new(Tools::builtin(auth.clock.clone())),
+            server_name: settings.server_name.clone(),
+            base_path: auth.urls.base_path.clone(),
+            origin_policy: origin_policy(&auth.urls.issuer, &settings),
+            session_owners: Default::default(),
+            session_idle: settings.mcp_session_idle_timeout,
+            sse: Default::default(),
+            cancel: cancel.clone(),
+        });
         let state = AppState::new(
             auth.clone(),
             pages,
             &settings.server_name,
             secs(settings.login_session_ttl),
+            mcp,
         );
         Ok(Self {
             listener,
             addr,
             router: router(state),
             auth,
+            cancel,
         })
     }
 
@@ -137,7 +157,13 @@ impl App {
             self.router
                 .into_make_service_with_connect_info::<SocketAddr>(),
         )
-        .with_graceful_shutdown(shutdown)
+        .with_graceful_shutdown({
+            let cancel = self.cancel.clone();
+            async move {
+                shutdown.await;
+                cancel.cancel();
+            }
+        })
         .await;
         housekeeping.abort();
         result.context("server error")
@@ -146,4 +172,32 @@ impl App {
 
 fn secs(d: Duration) -> i64 {
     i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
+}
+
+/// Who may reach the MCP endpoint, by `Host` and `Origin`: the public URL,
+/// loopback hosts (a DNS-rebinding attack never sends a loopback `Host`),
+/// loopback origins when the public URL is itself loopback (local use,
+/// MCP Inspector), and whatever the operator adds.
+fn origin_policy(issuer: &str, settings: &Settings) -> OriginPolicy {
+    let url = url::Url::parse(issuer).ok();
+    let mut hosts: Vec<String> = vec!["localhost".into(), "127.0.0.1".into(), "::1".into()];
+    let mut origins: Vec<String> = Vec::new();
+    if let Some(u) = &url {
+        if let Some(h) = u.host_str() {
+            hosts.push(h.trim_matches(['[', ']']).to_string());
+            if let Some(p) = u.port() {
+                hosts.push(format!("{h}:{p}"));
+            }
+        }
+        origins.push(u.origin().ascii_serialization());
+        let loopback = matches!(u.host(), Some(url::Host::Domain("localhost")))
+            || matches!(u.host(), Some(url::Host::Ipv4(ip)) if ip.is_loopback())
+            || matches!(u.host(), Some(url::Host::Ipv6(ip)) if ip.is_loopback());
+        if loopback {
+            origins.extend(["http://localhost:*", "http://127.0.0.1:*", "http://[::1]:*"].map(String::from));
+        }
+    }
+    hosts.extend(settings.allowed_hosts.iter().cloned());
+    origins.extend(settings.allowed_origins.iter().cloned());
+    OriginPolicy::new(hosts, origins)
 }

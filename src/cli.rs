@@ -143,6 +143,17 @@ pub struct SettingFlags {
     #[arg(long, global = true)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub login_rate_limit: Option<u32>,
+    /// Comma-separated.
+    #[arg(long, global = true, value_delimiter = ',')]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allowed_hosts: Option<Vec<String>>,
+    /// Comma-separated.
+    #[arg(long, global = true, value_delimiter = ',')]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allowed_origins: Option<Vec<String>>,
+    #[arg(long, global = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mcp_session_idle_timeout: Option<String>,
     #[arg(long, global = true)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub server_name: Option<String>,

@@ -67,6 +67,17 @@ pub struct Settings {
     pub registration_rate_limit: u32,
     /// Sign-in attempts allowed per minute, per account and per source address.
     pub login_rate_limit: u32,
+    /// Extra `Host` values the MCP endpoint accepts (the public URL's host
+    /// and loopback names are always accepted). DNS-rebinding protection.
+    pub allowed_hosts: Vec<String>,
+    /// Browser origins allowed to call the MCP endpoint, e.g.
+    /// `https://inspector.example.com` or `http://localhost:*` (the public
+    /// URL's origin is always allowed; loopback origins too when the public
+    /// URL is loopback). Requests without `Origin` are not affected.
+    pub allowed_origins: Vec<String>,
+    /// Streamable HTTP sessions idle this long are closed.
+    #[serde(with = "humantime_serde")]
+    pub mcp_session_idle_timeout: Duration,
     /// Name shown on pages and in metadata.
     pub server_name: String,
     /// `text` or `json` log lines on stderr.
@@ -107,6 +118,9 @@ impl Default for Settings {
             unused_client_ttl: Duration::from_secs(7 * 24 * 3600),
             registration_rate_limit: 30,
             login_rate_limit: 10,
+            allowed_hosts: Vec::new(),
+            allowed_origins: Vec::new(),
+            mcp_session_idle_timeout: Duration::from_secs(30 * 60),
             server_name: "mcpgate".into(),
             log_format: LogFormat::Text,
         }
@@ -194,6 +208,7 @@ impl Settings {
             ("refresh_token_ttl", self.refresh_token_ttl),
             ("login_session_ttl", self.login_session_ttl),
             ("unused_client_ttl", self.unused_client_ttl),
+            ("mcp_session_idle_timeout", self.mcp_session_idle_timeout),
         ] {
             if d.is_zero() {
                 return Err(ConfigError(format!("{name} must be longer than zero")));

@@ -11,6 +11,8 @@
 //! - [`store`]: the `Store` trait and its SQLite implementation.
 //! - [`auth`]: the authorization server's service layer (clock + store +
 //!   rules): registration, the authorize flow, tokens, revocation, users.
+//! - [`mcp`]: the protected MCP endpoint: bearer gate, Streamable HTTP
+//!   (rmcp), the legacy SSE transport, REST tool calls, the manifest.
 //! - [`web`]: the sign-in, consent and error pages.
 //! - [`http`]: routes, thin handlers, the one error-to-response mapping.
 //! - [`app`]: `App::build` (binds, opens the store) and `run_until_stopped`.
@@ -23,5 +25,6 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod http;
+pub mod mcp;
 pub mod store;
 pub mod web;

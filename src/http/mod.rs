@@ -8,6 +8,8 @@
 //! - [`errors`]: the one mapping from protocol errors to responses.
 //! - [`html`]: page headers, redirects, the session cookie.
 //!
+//! The MCP endpoint's routes come from `crate::mcp::routes`.
+//!
 //! OAuth endpoints are served under both `/v1/oauth/*` and the root paths;
 //! the metadata advertises one set (`endpoint_style`). When the public URL
 //! has a path, everything but the `/.well-known/*` documents lives below it.
@@ -31,6 +33,7 @@ use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::auth::AuthServer;
+use crate::mcp::McpState;
 use crate::web::Pages;
 use html::SessionCookie;
 
@@ -45,6 +48,7 @@ pub struct AppState {
     pub server_name: Arc<str>,
     pub stylesheet_url: Arc<str>,
     pub session_max_age: i64,
+    pub mcp: Arc<McpState>,
 }
 
 impl AppState {
@@ -53,6 +57,7 @@ impl AppState {
         pages: Pages,
         server_name: &str,
         session_max_age: i64,
+        mcp: Arc<McpState>,
     ) -> Self {
         let https = auth.urls.issuer.starts_with("https://");
         let stylesheet_url = format!("{}/assets/mcpgate.css", auth.urls.base_path);
@@ -63,6 +68,7 @@ impl AppState {
             server_name: server_name.into(),
             stylesheet_url: stylesheet_url.into(),
             session_max_age,
+            mcp,
         }
     }
 }
@@ -136,14 +142,16 @@ pub fn router(state: AppState) -> Router {
         .route("/authorize", get(authorize::get).post(authorize::post))
         .route("/assets/mcpgate.css", get(stylesheet));
 
-    let below_base = api.merge(browser);
+    let below_base = api
+        .merge(browser)
+        .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+        .merge(crate::mcp::routes(&state));
     let app = if base.is_empty() {
         metadata.merge(below_base)
     } else {
         metadata.nest(base, below_base)
     };
     app.fallback(not_found)
-        .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
         .layer(
             TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
                 // The path only: query strings may carry values that do not belong in logs.

@@ -1,0 +1,150 @@
+//! Middleware in front of every MCP route (Streamable HTTP, legacy SSE,
+//! REST tools):
+//!
+//! 1. [`check_origin`]: a present `Origin` must be allowed, else 403 (MCP
+//!    transports: DNS-rebinding protection); so must the `Host`.
+//! 2. [`require_bearer`]: the bearer token is validated and the
+//!    [`Caller`] is put into the request extensions; failures get the
+//!    RFC 6750 / RFC 9728 challenge.
+
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use mcpgate_core::mcp::bearer::BearerError;
+
+use super::McpState;
+use crate::http::AppState;
+
+/// Host and Origin allow-lists.
+#[derive(Debug, Clone)]
+pub struct OriginPolicy {
+    /// `host` or `host:port`, lowercase.
+    hosts: Vec<String>,
+    /// `scheme://host[:port]`, lowercase; `*` as the port matches any.
+    origins: Vec<String>,
+}
+
+impl OriginPolicy {
+    pub fn new(hosts: Vec<String>, origins: Vec<String>) -> Self {
+        Self {
+            hosts: hosts.into_iter().map(|h| h.to_ascii_lowercase()).collect(),
+            origins: origins.into_iter().map(|o| o.trim_end_matches('/').to_ascii_lowercase()).collect(),
+        }
+    }
+
+    pub fn hosts(&self) -> &[String] {
+        &self.hosts
+    }
+
+    pub fn origins(&self) -> &[String] {
+        &self.origins
+    }
+
+    pub fn host_allowed(&self, host: &str) -> bool {
+        let host = host.to_ascii_lowercase();
+        let bare = strip_port(&host);
+        self.hosts.iter().any(|h| *h == host || *h == bare)
+    }
+
+    pub fn origin_allowed(&self, origin: &str) -> bool {
+        let origin = origin.to_ascii_lowercase();
+        self.origins.iter().any(|o| {
+            *o == origin
+                || o.strip_suffix(":*")
+                    .is_some_and(|prefix| origin == prefix || origin.strip_prefix(prefix).is_some_and(|rest| rest.starts_with(':')))
+        })
+    }
+}
+
+fn strip_port(host: &str) -> &str {
+    if host.starts_with('[') {
+        return host.split_once(']').map_or(host, |(h, _)| &h[1..]);
+    }
+    match host.rsplit_once(':') {
+        Some((h, p)) if p.bytes().all(|b| b.is_ascii_digit()) => h,
+        _ => host,
+    }
+}
+
+fn forbidden(message: &str) -> Response {
+    let body = serde_json::json!({
+        "jsonrpc": "2.0",
+        "error": {"code": -32600, "message": message},
+    });
+    (StatusCode::FORBIDDEN, axum::Json(body)).into_response()
+}
+
+pub async fn check_origin(State(mcp): State<std::sync::Arc<McpState>>, req: Request, next: Next) -> Response {
+    if let Some(host) = req.headers().get(header::HOST).and_then(|v| v.to_str().ok())
+        && !mcp.origin_policy.host_allowed(host)
+    {
+        tracing::warn!(event = "mcp.host_rejected", host, "request with a Host that is not allowed");
+        return forbidden("Forbidden: this Host is not allowed (DNS rebinding protection); add it to allowed_hosts");
+    }
+    if let Some(origin) = req.headers().get(header::ORIGIN) {
+        let origin = origin.to_str().unwrap_or("");
+        if !mcp.origin_policy.origin_allowed(origin) {
+            tracing::warn!(event = "mcp.origin_rejected", origin, "request with an Origin that is not allowed");
+            return forbidden("Forbidden: this Origin is not allowed; add it to allowed_origins");
+        }
+    }
+    next.run(req).await
+}
+
+pub async fn require_bearer(State(app): State<AppState>, mut req: Request, next: Next) -> Response {
+    let authorization = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    match app.auth.authenticate_bearer(authorization, req.uri().query()).await {
+        Ok(caller) => {
+            req.extensions_mut().insert(caller);
+            next.run(req).await
+        }
+        Err(e) => challenge(&app, &e),
+    }
+}
+
+/// The 401/403/400 response with its `WWW-Authenticate` challenge.
+pub fn challenge(app: &AppState, e: &BearerError) -> Response {
+    let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::UNAUTHORIZED);
+    let scope = app.auth.policy.default_scope.to_string();
+    let value = e.challenge(&app.auth.urls.resource_metadata, &scope);
+    if !matches!(e, BearerError::Missing) {
+        tracing::info!(event = "mcp.token_rejected", error = %e, "{}", e.description());
+    }
+    let body = match e {
+        BearerError::Missing => serde_json::json!({"error": "unauthorized", "error_description": e.description()}),
+        other => serde_json::json!({"error": other.to_string(), "error_description": other.description()}),
+    };
+    let mut r = (status, axum::Json(body)).into_response();
+    if let Ok(v) = HeaderValue::from_str(&value) {
+        r.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+    }
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hosts_match_with_or_without_port() {
+        let p = OriginPolicy::new(vec!["mcp.example.com".into(), "localhost:3333".into()], vec![]);
+        assert!(p.host_allowed("mcp.example.com"));
+        assert!(p.host_allowed("MCP.example.com:443"));
+        assert!(p.host_allowed("localhost:3333"));
+        assert!(!p.host_allowed("localhost:4444"));
+        assert!(!p.host_allowed("evil.example.com"));
+    }
+
+    #[test]
+    fn origins_match_exactly_or_with_a_wildcard_port() {
+        let p = OriginPolicy::new(vec![], vec!["https://mcp.example.com".into(), "http://localhost:*".into()]);
+        assert!(p.origin_allowed("https://mcp.example.com"));
+        assert!(!p.origin_allowed("https://mcp.example.com:8443"));
+        assert!(p.origin_allowed("http://localhost:6274"));
+        assert!(p.origin_allowed("http://localhost"));
+        assert!(!p.origin_allowed("http://localhost.evil.com"));
+        assert!(!p.origin_allowed("http://evil.example.com"));
+        assert!(!p.origin_allowed("null"));
+    }
+}

@@ -1,0 +1,118 @@
+//! The protected MCP endpoint.
+//!
+//! - [`gate`]: Origin/Host checks and the bearer-token gate on every route.
+//! - [`sessions`]: Streamable HTTP sessions bound to the user who made them.
+//! - [`handler`]: the rmcp `ServerHandler` all transports share.
+//! - [`tools`]: the tool registry (built-in tools).
+//! - [`sse`]: the legacy HTTP+SSE transport (2024-11-05), written here.
+//! - [`rest`]: `GET /tools` and `POST /tools/{name}`.
+//! - [`manifest`]: `/.well-known/mcp/manifest.json`.
+//!
+//! Streamable HTTP (2025-03-26 to 2026-07-28) at `/v1/ai/mcp` is rmcp's
+//! `StreamableHttpService`, mounted behind the gate.
+
+pub mod gate;
+pub mod handler;
+pub mod manifest;
+pub mod rest;
+pub mod sessions;
+pub mod sse;
+pub mod tools;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::http::{HeaderName, Method, header};
+use axum::middleware::from_fn_with_state;
+use axum::routing::{get, post};
+use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
+use tokio_util::sync::CancellationToken;
+use tower_http::cors::{Any, CorsLayer};
+use tower_http::limit::RequestBodyLimitLayer;
+
+use crate::http::AppState;
+use gate::OriginPolicy;
+use handler::McpHandler;
+use tools::Tools;
+
+/// Largest request body on the MCP routes.
+pub const MAX_MCP_BODY_BYTES: usize = 4 * 1024 * 1024;
+
+pub struct McpState {
+    pub tools: Arc<Tools>,
+    pub server_name: String,
+    pub base_path: String,
+    pub origin_policy: OriginPolicy,
+    pub session_owners: sessions::SessionOwners,
+    pub session_idle: Duration,
+    pub sse: sse::SseSessions,
+    /// Cancelled at shutdown: ends SSE streams and rmcp sessions.
+    pub cancel: CancellationToken,
+}
+
+/// CORS on the MCP routes, including their 401s (browser-based clients
+/// such as MCP Inspector must read `WWW-Authenticate` and `Mcp-Session-Id`).
+fn cors() -> CorsLayer {
+    CorsLayer::new()
+        .allow_origin(Any)
+        .allow_methods([Method::GET, Method::POST, Method::DELETE, Method::OPTIONS])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::ACCEPT,
+            HeaderName::from_static("last-event-id"),
+            HeaderName::from_static("mcp-session-id"),
+            HeaderName::from_static("mcp-protocol-version"),
+            HeaderName::from_static("mcp-method"),
+            HeaderName::from_static("mcp-name"),
+        ])
+        .expose_headers([
+            header::WWW_AUTHENTICATE,
+            HeaderName::from_static("mcp-session-id"),
+            HeaderName::from_static("mcp-protocol-version"),
+        ])
+        .max_age(Duration::from_secs(86_400))
+}
+
+/// The MCP routes (below the base path), gated.
+pub fn routes(app: &AppState) -> Router<AppState> {
+    let mcp = app.mcp.clone();
+    let mut session_manager = LocalSessionManager::default();
+    session_manager.session_config.keep_alive = Some(mcp.session_idle);
+    let config = StreamableHttpServerConfig::default()
+        // Host and Origin are checked by `gate::check_origin` for every route.
+        .disable_allowed_hosts()
+        .disable_allowed_origins()
+        .with_cancellation_token(mcp.cancel.child_token())
+        .with_max_request_body_bytes(MAX_MCP_BODY_BYTES);
+    let tools = mcp.tools.clone();
+    let name = mcp.server_name.clone();
+    let streamable = StreamableHttpService::new(
+        move || Ok(McpHandler::new(tools.clone(), &name)),
+        Arc::new(session_manager),
+        config,
+    );
+
+    let streamable = Router::new()
+        .route_service("/v1/ai/mcp", streamable)
+        .layer(from_fn_with_state(mcp.clone(), sessions::bind_to_user));
+    let others: Router<AppState> = Router::new()
+        .route("/sse", get(sse::connect))
+        .route("/v1/ai/mcp/sse", get(sse::connect))
+        .route("/messages", post(sse::message))
+        .route("/messages/", post(sse::message))
+        .route("/v1/ai/mcp/messages", post(sse::message))
+        .route("/v1/ai/mcp/messages/", post(sse::message))
+        .route("/tools", get(rest::list))
+        .route("/tools/{name}", post(rest::call))
+        .with_state(mcp.clone());
+    Router::new()
+        .merge(streamable)
+        .merge(others)
+        .layer(from_fn_with_state(app.clone(), gate::require_bearer))
+        .layer(from_fn_with_state(mcp.clone(), gate::check_origin))
+        .layer(RequestBodyLimitLayer::new(MAX_MCP_BODY_BYTES))
+        .layer(cors())
+}

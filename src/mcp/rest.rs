@@ -1,0 +1,54 @@
+//! REST tool calls (the seed's `POST /tools/*`): `GET /tools` lists the
+//! tools with their input schemas; `POST /tools/{name}` runs one with a JSON
+//! object of arguments, as the token's user, and returns the MCP
+//! `CallToolResult` as JSON.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, Request, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use mcpgate_core::mcp::bearer::Caller;
+use serde_json::{Value, json};
+
+use super::McpState;
+use super::tools::ToolError;
+
+fn error(status: StatusCode, code: &str, description: String) -> Response {
+    (status, Json(json!({"error": code, "error_description": description}))).into_response()
+}
+
+pub async fn list(State(mcp): State<Arc<McpState>>) -> Response {
+    Json(json!({"tools": mcp.tools.list()})).into_response()
+}
+
+pub async fn call(State(mcp): State<Arc<McpState>>, Path(name): Path<String>, req: Request) -> Response {
+    let Some(caller) = req.extensions().get::<Caller>().cloned() else {
+        return error(StatusCode::UNAUTHORIZED, "unauthorized", "not authenticated".into());
+    };
+    if mcp.tools.get(&name).is_none() {
+        return error(StatusCode::NOT_FOUND, "unknown_tool", format!("there is no tool named {name:?}; GET /tools lists them"));
+    }
+    let body: Bytes = match axum::body::to_bytes(req.into_body(), super::sse::MAX_MESSAGE_BYTES).await {
+        Ok(b) => b,
+        Err(_) => return error(StatusCode::PAYLOAD_TOO_LARGE, "invalid_request", "the body is too large".into()),
+    };
+    let args = if body.iter().all(u8::is_ascii_whitespace) {
+        serde_json::Map::new()
+    } else {
+        match serde_json::from_slice::<Value>(&body) {
+            Ok(Value::Object(m)) => m,
+            Ok(_) => {
+                return error(StatusCode::BAD_REQUEST, "invalid_arguments", "the body must be a JSON object of arguments".into());
+            }
+            Err(e) => return error(StatusCode::BAD_REQUEST, "invalid_arguments", format!("the body is not JSON: {e}")),
+        }
+    };
+    match mcp.tools.call(&name, Some(args), &caller).await {
+        Ok(result) => Json(result).into_response(),
+        Err(ToolError::Unknown(n)) => error(StatusCode::NOT_FOUND, "unknown_tool", format!("there is no tool named {n:?}")),
+        Err(e @ ToolError::InvalidArguments { .. }) => error(StatusCode::BAD_REQUEST, "invalid_arguments", e.to_string()),
+    }
+}
