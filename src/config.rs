@@ -65,7 +65,8 @@ pub struct Settings {
     pub unused_client_ttl: Duration,
     /// Client registrations allowed per source address per minute.
     pub registration_rate_limit: u32,
-    /// Sign-in attempts allowed per minute, per account and per source address.
+    /// Sign-in attempts allowed per minute per account; each source address
+    /// may make three times as many (several users behind one address).
     pub login_rate_limit: u32,
     /// Extra `Host` values the MCP endpoint accepts (the public URL's host
     /// and loopback names are always accepted). DNS-rebinding protection.
@@ -151,8 +152,19 @@ impl Settings {
             }
             None => {}
         }
+        let (scalars, lists) = setting_keys();
+        let env_lists: figment::value::Dict = lists
+            .iter()
+            .filter_map(|key| {
+                let raw = std::env::var(format!("MCPGATE_{}", key.to_ascii_uppercase())).ok()?;
+                Some(((*key).to_string(), figment::value::Value::from(split_list(&raw))))
+            })
+            .collect();
         fig = fig
-            .merge(Env::prefixed("MCPGATE_").ignore(&["CONFIG", "LOG"]))
+            // Only known keys: other MCPGATE_* variables (a script's own,
+            // say) are not settings and must not stop the server.
+            .merge(Env::prefixed("MCPGATE_").only(&scalars.iter().map(String::as_str).collect::<Vec<_>>()))
+            .merge(Serialized::defaults(env_lists))
             .merge(Serialized::defaults(overrides));
         fig.extract()
             .map_err(|e| ConfigError(format!("invalid configuration: {e}")))
@@ -245,6 +257,38 @@ fn secs(d: Duration) -> i64 {
     i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
 }
 
+/// Settings that hold lists; in the environment they are comma-separated
+/// (`MCPGATE_SCOPES=mcp,admin`) or TOML arrays.
+const LIST_KEYS: [&str; 4] = ["scopes", "pkce_exempt_redirect_hosts", "allowed_hosts", "allowed_origins"];
+
+/// Every setting name (the keys of `mcpgate.toml`), split into scalar and
+/// list settings.
+fn setting_keys() -> (Vec<String>, Vec<&'static str>) {
+    let mut scalars = vec!["public_url".to_string()];
+    if let Ok(serde_json::Value::Object(obj)) = serde_json::to_value(Settings::default()) {
+        scalars.extend(obj.keys().filter(|k| !LIST_KEYS.contains(&k.as_str())).cloned());
+    }
+    (scalars, LIST_KEYS.to_vec())
+}
+
+/// `a, b,c` or `["a", "b"]` (TOML) into a list.
+fn split_list(raw: &str) -> Vec<String> {
+    let trimmed = raw.trim();
+    if trimmed.starts_with('[') {
+        if let Ok(v) = toml::from_str::<toml::Table>(&format!("v = {trimmed}"))
+            && let Some(toml::Value::Array(items)) = v.get("v")
+        {
+            return items.iter().filter_map(|i| i.as_str().map(str::to_string)).collect();
+        }
+    }
+    trimmed
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
 /// What [`Settings::resolve`] derives.
 #[derive(Debug, Clone)]
 pub struct Resolved {
@@ -326,6 +370,17 @@ mod tests {
             ..Settings::default()
         };
         assert!(s.resolve(loopback()).unwrap_err().0.contains("query"));
+    }
+
+    #[test]
+    fn lists_from_the_environment_are_comma_separated_or_toml() {
+        assert_eq!(split_list("mcp, admin,"), vec!["mcp", "admin"]);
+        assert_eq!(split_list(r#"["a.example", "b.example"]"#), vec!["a.example", "b.example"]);
+        assert!(split_list("").is_empty());
+        let (scalars, lists) = setting_keys();
+        assert!(scalars.contains(&"public_url".to_string()) && scalars.contains(&"listen".to_string()));
+        assert!(!scalars.contains(&"scopes".to_string()));
+        assert_eq!(lists.len(), 4);
     }
 
     #[test]

@@ -245,3 +245,26 @@ async fn clients_registered_over_http_can_be_listed_shown_and_removed() {
     assert_fails_with(&d.run(&["client", "show", &id]), "no client");
     assert_fails_with(&d.run(&["client", "remove", &id]), "no client");
 }
+
+#[tokio::test]
+async fn foreign_mcpgate_variables_are_ignored_and_lists_come_comma_separated() {
+    let d = Dir::new();
+    // Variables of the documented curl script share the prefix; they are not settings.
+    let o = d.cmd(&["migrate"]).env("MCPGATE_USER", "x").env("MCPGATE_PASSWORD", "y").output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let (mut child, lines) = serve(
+        &d,
+        &["serve", "--listen", "127.0.0.1:0"],
+        &[("MCPGATE_SCOPES", "mcp, extra"), ("MCPGATE_USER", "x")],
+    )
+    .await;
+    let port = port_of(&lines);
+    let m: serde_json::Value = reqwest::get(format!("http://127.0.0.1:{port}/.well-known/oauth-authorization-server"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(m["scopes_supported"], serde_json::json!(["mcp", "extra"]));
+    child.kill().await.unwrap();
+}

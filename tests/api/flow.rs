@@ -55,3 +55,19 @@ async fn register_sign_in_approve_exchange_and_refresh() {
     assert_eq!(r.status(), StatusCode::FOUND);
     assert!(crate::helpers::location(&r).contains("code="));
 }
+
+#[tokio::test]
+async fn turning_refresh_tokens_off_also_refuses_refresh_tokens_issued_before() {
+    let app = spawn_app().await;
+    app.add_user("alice").await;
+    let (client_id, t) = app.full_flow("alice").await;
+    let rt = t["refresh_token"].as_str().unwrap().to_string();
+    let app = app.restart_with(|s| s.issue_refresh_tokens = false).await;
+    let r = app
+        .token(&[("grant_type", "refresh_token"), ("refresh_token", &rt), ("client_id", &client_id)])
+        .await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let e: Value = r.json().await.unwrap();
+    assert_eq!(e["error"], "unsupported_grant_type");
+    assert!(e["error_description"].as_str().unwrap().contains("issue_refresh_tokens"));
+}

@@ -96,9 +96,15 @@ async fn start(settings: Settings, dir: Arc<tempfile::TempDir>, clock: ManualClo
 impl TestApp {
     /// Stops this server and starts a new one on the same database file
     /// (a new port), keeping the clock.
-    pub async fn restart(mut self) -> TestApp {
+    pub async fn restart(self) -> TestApp {
+        self.restart_with(|_| {}).await
+    }
+
+    /// Restarts on the same database with changed settings.
+    pub async fn restart_with(mut self, tweak: impl FnOnce(&mut Settings)) -> TestApp {
         self.stop().await;
-        let settings = test_settings(&self.db_path);
+        let mut settings = test_settings(&self.db_path);
+        tweak(&mut settings);
         start(settings, self._dir.clone(), self.clock.clone()).await
     }
 

@@ -40,9 +40,6 @@ pub struct Urls {
     /// RFC 9728 §3.1: `/.well-known/oauth-protected-resource` inserted
     /// between host and the resource path.
     pub resource_metadata: String,
-    /// The root form of the protected resource metadata URL.
-    pub resource_metadata_root: String,
-    pub login_page: String,
     /// Path of the AS metadata document on this server.
     pub as_metadata_path: String,
     /// Path of the path-suffixed protected resource metadata on this server.
@@ -98,8 +95,6 @@ impl Urls {
             revocation_endpoint: format!("{oauth}/revoke"),
             as_metadata: format!("{origin}{as_metadata_path}"),
             resource_metadata: format!("{origin}{resource_metadata_path}"),
-            resource_metadata_root: format!("{origin}/.well-known/oauth-protected-resource"),
-            login_page: format!("{issuer}/v1/oauth/authorize"),
             issuer,
             base_path,
             as_metadata_path,
