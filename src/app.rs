@@ -21,6 +21,7 @@ use crate::store::Store;
 use crate::store::sqlite::SqliteStore;
 use crate::mcp::gate::OriginPolicy;
 use crate::mcp::tools::Tools;
+use crate::gateway::Gateway;
 use crate::mcp::McpState;
 use crate::web::Pages;
 use tokio_util::sync::CancellationToken;
@@ -36,6 +37,7 @@ pub struct App {
     /// Cancelled at shutdown: ends open MCP sessions and SSE streams, which
     /// would otherwise hold graceful shutdown open forever.
     cancel: CancellationToken,
+    gateway: Arc<Gateway>,
 }
 
 /// Opens the store named by a database URL and applies its migrations.
@@ -87,8 +89,10 @@ impl App {
         ));
         let pages = Pages::new().context("cannot load page templates")?;
         let cancel = CancellationToken::new();
+        let gateway = Arc::new(Gateway::new(settings.upstream.clone(), cancel.child_token()));
         let mcp = Arc::new(McpState {
             tools: Arc::new(Tools::builtin(auth.clock.clone())),
+            gateway: gateway.clone(),
             server_name: settings.server_name.clone(),
             base_path: auth.urls.base_path.clone(),
             origin_policy: origin_policy(&auth.urls.issuer, &settings),
@@ -110,6 +114,7 @@ impl App {
             router: router(state),
             auth,
             cancel,
+            gateway,
         })
     }
 
@@ -129,6 +134,10 @@ impl App {
         self.auth.clone()
     }
 
+    pub fn gateway(&self) -> Arc<Gateway> {
+        self.gateway.clone()
+    }
+
     pub fn store(&self) -> Arc<dyn Store> {
         self.auth.store.clone()
     }
@@ -138,6 +147,7 @@ impl App {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
+        self.gateway.start();
         let auth = self.auth.clone();
         let housekeeping = tokio::spawn(async move {
             let mut tick = tokio::time::interval(HOUSEKEEPING_EVERY);

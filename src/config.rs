@@ -83,6 +83,10 @@ pub struct Settings {
     pub server_name: String,
     /// `text` or `json` log lines on stderr.
     pub log_format: LogFormat,
+    /// Upstream MCP servers served behind the endpoint (`[[upstream]]`
+    /// tables in the file; see `crate::gateway::config`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub upstream: Vec<crate::gateway::config::UpstreamConfig>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -124,6 +128,7 @@ impl Default for Settings {
             mcp_session_idle_timeout: Duration::from_secs(30 * 60),
             server_name: "mcpgate".into(),
             log_format: LogFormat::Text,
+            upstream: Vec::new(),
         }
     }
 }
@@ -231,6 +236,7 @@ impl Settings {
                 "registration_rate_limit and login_rate_limit must be at least 1 per minute".into(),
             ));
         }
+        crate::gateway::config::validate(&self.upstream).map_err(ConfigError)?;
         let resource = ResourceUri::parse(&urls.resource).map_err(|e| ConfigError(e.0))?;
         let policy = Policy {
             issuer: urls.issuer.clone(),

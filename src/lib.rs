@@ -13,6 +13,8 @@
 //!   rules): registration, the authorize flow, tokens, revocation, users.
 //! - [`mcp`]: the protected MCP endpoint: bearer gate, Streamable HTTP
 //!   (rmcp), the legacy SSE transport, REST tool calls, the manifest.
+//! - [`gateway`]: upstream MCP servers (stdio or HTTP, shared or per user)
+//!   merged behind the endpoint, with relays in both directions.
 //! - [`web`]: the sign-in, consent and error pages.
 //! - [`http`]: routes, thin handlers, the one error-to-response mapping.
 //! - [`app`]: `App::build` (binds, opens the store) and `run_until_stopped`.
@@ -24,6 +26,7 @@ pub mod auth;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod gateway;
 pub mod http;
 pub mod mcp;
 pub mod store;

@@ -3,29 +3,68 @@
 //! request's extensions, where the bearer gate put it (Streamable HTTP: in
 //! the `http::request::Parts` rmcp forwards; legacy SSE: the same, added by
 //! our transport).
+//!
+//! It serves the built-in tools and, through the [`Gateway`], the tools,
+//! resources, prompts, completions and logging of the upstream servers.
+//! (`logging/setLevel` is deprecated by SEP-2577 in 2026-07-28 but part of
+//! the earlier revisions served here.)
 
+#![allow(deprecated)]
+
+use std::collections::HashSet;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use axum::http::request::Parts;
 use mcpgate_core::mcp::bearer::Caller;
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, Extensions, Implementation, ListToolsResult, PaginatedRequestParams,
-    ServerCapabilities, ServerConfig, Tool,
+    CallToolRequestParams, CallToolResponse, CallToolResult, CompleteRequestParams, CompleteResult, Extensions,
+    GetPromptRequestParams, GetPromptResponse, Implementation, JsonObject, ListPromptsResult,
+    ListResourceTemplatesResult, ListResourcesResult, ListToolsResult, PaginatedRequestParams, ReadResourceRequestParams,
+    ReadResourceResponse, ServerCapabilities, ServerConfig, SetLevelRequestParams, SubscribeRequestParams, Tool,
+    UnsubscribeRequestParams,
 };
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
+use tokio_util::sync::CancellationToken;
 
 use super::tools::{ToolError, Tools};
+use crate::gateway::relay::Downstream;
+use crate::gateway::{Call, Gateway};
+
+/// Items per page of `tools/list`, `resources/list` and `prompts/list`.
+pub const PAGE_SIZE: usize = 100;
+
+static SESSIONS: AtomicU64 = AtomicU64::new(1);
 
 #[derive(Clone)]
 pub struct McpHandler {
     tools: Arc<Tools>,
+    gateway: Arc<Gateway>,
     name: Arc<str>,
+    session: u64,
 }
 
 impl McpHandler {
-    pub fn new(tools: Arc<Tools>, name: &str) -> Self {
-        Self { tools, name: name.into() }
+    pub fn new(tools: Arc<Tools>, gateway: Arc<Gateway>, name: &str) -> Self {
+        Self {
+            tools,
+            gateway,
+            name: name.into(),
+            session: SESSIONS.fetch_add(1, Ordering::Relaxed),
+        }
+    }
+
+    fn call<'a>(&self, caller: &'a Caller, context: &RequestContext<RoleServer>) -> Call<'a> {
+        Call {
+            caller,
+            downstream: Some(Downstream {
+                session: self.session,
+                peer: context.peer.clone(),
+            }),
+            progress: context.meta.get_progress_token(),
+            ct: context.ct.clone(),
+        }
     }
 }
 
@@ -37,19 +76,82 @@ pub fn caller_of(ext: &Extensions) -> Option<Caller> {
         .cloned()
 }
 
+fn require_caller(context: &RequestContext<RoleServer>) -> Result<Caller, McpError> {
+    caller_of(&context.extensions).ok_or_else(|| McpError::invalid_request("the request carries no authenticated caller", None))
+}
+
+/// All tools the caller may use: built-in first, then the upstreams'.
+pub async fn all_tools(tools: &Tools, gateway: &Gateway, caller: &Caller) -> Vec<Tool> {
+    let mut list = tools.list();
+    let mut taken: HashSet<String> = list.iter().map(|t| t.name.to_string()).collect();
+    list.extend(gateway.list_tools(caller, &mut taken).await);
+    list
+}
+
+/// Calls a tool by its exposed name, built-in or upstream.
+pub async fn call_any_tool(
+    tools: &Tools,
+    gateway: &Gateway,
+    call: &Call<'_>,
+    name: &str,
+    args: Option<JsonObject>,
+) -> Result<CallToolResult, ToolError> {
+    if tools.get(name).is_some() {
+        return tools.call(name, args, call.caller).await;
+    }
+    match gateway.call_tool(call, name, args).await {
+        Some(Ok(r)) => Ok(r),
+        Some(Err(e)) => Err(ToolError::Upstream(e.message.to_string())),
+        None => Err(ToolError::Unknown(name.to_string())),
+    }
+}
+
+/// One page of a list, with the cursor of the next page (RFC-less: the
+/// cursor is the offset, opaque to clients).
+fn page<T>(items: Vec<T>, request: Option<PaginatedRequestParams>) -> Result<(Vec<T>, Option<String>), McpError> {
+    let start = match request.and_then(|r| r.cursor) {
+        None => 0,
+        Some(c) => c
+            .parse::<usize>()
+            .map_err(|_| McpError::invalid_params(format!("invalid cursor {c:?}"), None))?,
+    };
+    let end = (start + PAGE_SIZE).min(items.len());
+    let next = (end < items.len()).then(|| end.to_string());
+    Ok((items.into_iter().skip(start).take(end.saturating_sub(start)).collect(), next))
+}
+
 impl ServerHandler for McpHandler {
     fn get_info(&self) -> ServerConfig {
-        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+        let caps = if self.gateway.is_empty() {
+            ServerCapabilities::builder().enable_tools().build()
+        } else {
+            ServerCapabilities::builder()
+                .enable_tools()
+                .enable_tool_list_changed()
+                .enable_resources()
+                .enable_resources_subscribe()
+                .enable_resources_list_changed()
+                .enable_prompts()
+                .enable_prompts_list_changed()
+                .enable_completions()
+                .enable_logging()
+                .build()
+        };
+        ServerConfig::new(caps)
             .with_server_info(Implementation::new(self.name.to_string(), env!("CARGO_PKG_VERSION")))
             .with_instructions("mcpgate: call whoami to see who you are signed in as.")
     }
 
     async fn list_tools(
         &self,
-        _request: Option<PaginatedRequestParams>,
-        _context: RequestContext<RoleServer>,
+        request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
-        Ok(ListToolsResult::with_all_items(self.tools.list()))
+        let caller = require_caller(&context)?;
+        let (items, next) = page(all_tools(&self.tools, &self.gateway, &caller).await, request)?;
+        let mut r = ListToolsResult::with_all_items(items);
+        r.next_cursor = next;
+        Ok(r)
     }
 
     async fn call_tool(
@@ -57,16 +159,105 @@ impl ServerHandler for McpHandler {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
-        let caller = caller_of(&context.extensions)
-            .ok_or_else(|| McpError::invalid_request("the request carries no authenticated caller", None))?;
-        match self.tools.call(&request.name, request.arguments, &caller).await {
+        let caller = require_caller(&context)?;
+        let call = self.call(&caller, &context);
+        match call_any_tool(&self.tools, &self.gateway, &call, &request.name, request.arguments).await {
             Ok(result) => Ok(CallToolResponse::Complete(result)),
-            Err(e @ ToolError::Unknown(_)) => Err(McpError::invalid_params(e.to_string(), None)),
-            Err(e @ ToolError::InvalidArguments { .. }) => Err(McpError::invalid_params(e.to_string(), None)),
+            Err(ToolError::Upstream(m)) => Err(McpError::internal_error(m, None)),
+            Err(e) => Err(McpError::invalid_params(e.to_string(), None)),
         }
     }
 
     fn get_tool(&self, name: &str) -> Option<Tool> {
         self.tools.get(name).cloned()
+    }
+
+    async fn list_resources(
+        &self,
+        request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, McpError> {
+        let caller = require_caller(&context)?;
+        let (items, next) = page(self.gateway.list_resources(&caller).await, request)?;
+        let mut r = ListResourcesResult::with_all_items(items);
+        r.next_cursor = next;
+        Ok(r)
+    }
+
+    async fn list_resource_templates(
+        &self,
+        request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListResourceTemplatesResult, McpError> {
+        let caller = require_caller(&context)?;
+        let (items, next) = page(self.gateway.list_resource_templates(&caller).await, request)?;
+        let mut r = ListResourceTemplatesResult::with_all_items(items);
+        r.next_cursor = next;
+        Ok(r)
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, McpError> {
+        let caller = require_caller(&context)?;
+        self.gateway
+            .read_resource(&self.call(&caller, &context), &request.uri)
+            .await
+            .map(ReadResourceResponse::Complete)
+    }
+
+    async fn subscribe(&self, request: SubscribeRequestParams, context: RequestContext<RoleServer>) -> Result<(), McpError> {
+        let caller = require_caller(&context)?;
+        self.gateway.subscribe(&self.call(&caller, &context), &request.uri).await
+    }
+
+    async fn unsubscribe(&self, request: UnsubscribeRequestParams, context: RequestContext<RoleServer>) -> Result<(), McpError> {
+        let caller = require_caller(&context)?;
+        self.gateway.unsubscribe(&self.call(&caller, &context), &request.uri).await
+    }
+
+    async fn list_prompts(
+        &self,
+        request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListPromptsResult, McpError> {
+        let caller = require_caller(&context)?;
+        let (items, next) = page(self.gateway.list_prompts(&caller).await, request)?;
+        let mut r = ListPromptsResult::with_all_items(items);
+        r.next_cursor = next;
+        Ok(r)
+    }
+
+    async fn get_prompt(&self, request: GetPromptRequestParams, context: RequestContext<RoleServer>) -> Result<GetPromptResponse, McpError> {
+        let caller = require_caller(&context)?;
+        let name = request.name.clone();
+        self.gateway
+            .get_prompt(&self.call(&caller, &context), &name, request.arguments)
+            .await
+            .unwrap_or_else(|| Err(McpError::invalid_params(format!("no prompt named {name:?}"), None)))
+            .map(GetPromptResponse::Complete)
+    }
+
+    async fn complete(&self, request: CompleteRequestParams, context: RequestContext<RoleServer>) -> Result<CompleteResult, McpError> {
+        let caller = require_caller(&context)?;
+        self.gateway.complete(&self.call(&caller, &context), request).await
+    }
+
+    async fn set_level(&self, request: SetLevelRequestParams, context: RequestContext<RoleServer>) -> Result<(), McpError> {
+        let caller = require_caller(&context)?;
+        self.gateway.set_level(&caller, request).await;
+        Ok(())
+    }
+}
+
+/// A `Call` for transports without an MCP session (REST).
+pub fn sessionless_call(caller: &Caller) -> Call<'_> {
+    Call {
+        caller,
+        downstream: None,
+        progress: None,
+        ct: CancellationToken::new(),
     }
 }

@@ -7,12 +7,14 @@
 //! - [`sse`]: the legacy HTTP+SSE transport (2024-11-05), written here.
 //! - [`rest`]: `GET /tools` and `POST /tools/{name}`.
 //! - [`manifest`]: `/.well-known/mcp/manifest.json`.
+//! - [`health`]: `/healthz`, the state of the server and its upstreams.
 //!
 //! Streamable HTTP (2025-03-26 to 2026-07-28) at `/v1/ai/mcp` is rmcp's
 //! `StreamableHttpService`, mounted behind the gate.
 
 pub mod gate;
 pub mod handler;
+pub mod health;
 pub mod manifest;
 pub mod rest;
 pub mod sessions;
@@ -42,6 +44,7 @@ pub const MAX_MCP_BODY_BYTES: usize = 4 * 1024 * 1024;
 
 pub struct McpState {
     pub tools: Arc<Tools>,
+    pub gateway: Arc<crate::gateway::Gateway>,
     pub server_name: String,
     pub base_path: String,
     pub origin_policy: OriginPolicy,
@@ -88,9 +91,10 @@ pub fn routes(app: &AppState) -> Router<AppState> {
         .with_cancellation_token(mcp.cancel.child_token())
         .with_max_request_body_bytes(MAX_MCP_BODY_BYTES);
     let tools = mcp.tools.clone();
+    let gateway = mcp.gateway.clone();
     let name = mcp.server_name.clone();
     let streamable = StreamableHttpService::new(
-        move || Ok(McpHandler::new(tools.clone(), &name)),
+        move || Ok(McpHandler::new(tools.clone(), gateway.clone(), &name)),
         Arc::new(session_manager),
         config,
     );

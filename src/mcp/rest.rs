@@ -14,23 +14,24 @@ use mcpgate_core::mcp::bearer::Caller;
 use serde_json::{Value, json};
 
 use super::McpState;
+use super::handler::{all_tools, call_any_tool, sessionless_call};
 use super::tools::ToolError;
 
 fn error(status: StatusCode, code: &str, description: String) -> Response {
     (status, Json(json!({"error": code, "error_description": description}))).into_response()
 }
 
-pub async fn list(State(mcp): State<Arc<McpState>>) -> Response {
-    Json(json!({"tools": mcp.tools.list()})).into_response()
+pub async fn list(State(mcp): State<Arc<McpState>>, req: Request) -> Response {
+    let Some(caller) = req.extensions().get::<Caller>().cloned() else {
+        return error(StatusCode::UNAUTHORIZED, "unauthorized", "not authenticated".into());
+    };
+    Json(json!({"tools": all_tools(&mcp.tools, &mcp.gateway, &caller).await})).into_response()
 }
 
 pub async fn call(State(mcp): State<Arc<McpState>>, Path(name): Path<String>, req: Request) -> Response {
     let Some(caller) = req.extensions().get::<Caller>().cloned() else {
         return error(StatusCode::UNAUTHORIZED, "unauthorized", "not authenticated".into());
     };
-    if mcp.tools.get(&name).is_none() {
-        return error(StatusCode::NOT_FOUND, "unknown_tool", format!("there is no tool named {name:?}; GET /tools lists them"));
-    }
     let body: Bytes = match axum::body::to_bytes(req.into_body(), super::sse::MAX_MESSAGE_BYTES).await {
         Ok(b) => b,
         Err(_) => return error(StatusCode::PAYLOAD_TOO_LARGE, "invalid_request", "the body is too large".into()),
@@ -46,9 +47,14 @@ pub async fn call(State(mcp): State<Arc<McpState>>, Path(name): Path<String>, re
             Err(e) => return error(StatusCode::BAD_REQUEST, "invalid_arguments", format!("the body is not JSON: {e}")),
         }
     };
-    match mcp.tools.call(&name, Some(args), &caller).await {
+    match call_any_tool(&mcp.tools, &mcp.gateway, &sessionless_call(&caller), &name, Some(args)).await {
         Ok(result) => Json(result).into_response(),
-        Err(ToolError::Unknown(n)) => error(StatusCode::NOT_FOUND, "unknown_tool", format!("there is no tool named {n:?}")),
+        Err(ToolError::Unknown(n)) => error(
+            StatusCode::NOT_FOUND,
+            "unknown_tool",
+            format!("there is no tool named {n:?}; GET /tools lists them"),
+        ),
         Err(e @ ToolError::InvalidArguments { .. }) => error(StatusCode::BAD_REQUEST, "invalid_arguments", e.to_string()),
+        Err(ToolError::Upstream(m)) => error(StatusCode::BAD_GATEWAY, "upstream_error", m),
     }
 }

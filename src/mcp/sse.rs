@@ -99,7 +99,7 @@ pub async fn connect(State(mcp): State<Arc<McpState>>, req: Request) -> Response
         );
     }
     let ct = mcp.cancel.child_token();
-    let handler = McpHandler::new(mcp.tools.clone(), &mcp.server_name);
+    let handler = McpHandler::new(mcp.tools.clone(), mcp.gateway.clone(), &mcp.server_name);
     let server_ct = ct.clone();
     let session_id = id.clone();
     tokio::spawn(async move {

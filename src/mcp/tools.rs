@@ -27,6 +27,9 @@ pub enum ToolError {
     Unknown(String),
     #[error("invalid arguments for {tool}: {message}")]
     InvalidArguments { tool: String, message: String },
+    /// An upstream failed (unavailable, timed out, or returned an error).
+    #[error("{0}")]
+    Upstream(String),
 }
 
 pub struct Tools {

@@ -1,0 +1,181 @@
+//! `[[upstream]]` entries of `mcpgate.toml`: the MCP servers the gateway
+//! serves behind the OAuth door.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Isolation {
+    /// One connection (one process) for every user.
+    #[default]
+    Shared,
+    /// One connection (one process) per user, started on first use and
+    /// stopped after `idle_timeout`; it learns who its user is.
+    PerUser,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamConfig {
+    /// Unique name (letters, digits, `-`, `_`): in logs and status.
+    pub name: String,
+    /// Namespace for its tools and prompts: `<prefix>_<tool>`. Default: the
+    /// name. An empty prefix is allowed for one upstream.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<String>,
+    /// Stdio upstream: the program to start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub args: Vec<String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub env: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cwd: Option<PathBuf>,
+    /// HTTP upstream: its Streamable HTTP endpoint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// Static headers sent to an HTTP upstream.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub headers: BTreeMap<String, String>,
+    #[serde(default)]
+    pub isolation: Isolation,
+    /// How long one request may take.
+    #[serde(default = "default_request_timeout", with = "humantime_serde")]
+    pub request_timeout: Duration,
+    /// How long starting and initializing the upstream may take.
+    #[serde(default = "default_startup_timeout", with = "humantime_serde")]
+    pub startup_timeout: Duration,
+    /// Per-user upstreams idle this long are stopped.
+    #[serde(default = "default_idle_timeout", with = "humantime_serde")]
+    pub idle_timeout: Duration,
+    /// Only these users (by username) see this upstream. Default: everyone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowed_users: Option<Vec<String>>,
+}
+
+fn default_request_timeout() -> Duration {
+    Duration::from_secs(60)
+}
+fn default_startup_timeout() -> Duration {
+    Duration::from_secs(30)
+}
+fn default_idle_timeout() -> Duration {
+    Duration::from_secs(600)
+}
+
+impl UpstreamConfig {
+    pub fn prefix(&self) -> &str {
+        self.prefix.as_deref().unwrap_or(&self.name)
+    }
+
+    /// Whether `username` may use this upstream.
+    pub fn allows(&self, username: &str) -> bool {
+        self.allowed_users
+            .as_ref()
+            .is_none_or(|list| list.iter().any(|u| u == username))
+    }
+}
+
+/// Checks the upstream list as a whole; the error names the entry.
+pub fn validate(upstreams: &[UpstreamConfig]) -> Result<(), String> {
+    let mut names = Vec::new();
+    let mut prefixes = Vec::new();
+    for u in upstreams {
+        let what = format!("upstream {:?}", u.name);
+        if u.name.is_empty() || !u.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+            return Err(format!("{what}: name must be letters, digits, - and _"));
+        }
+        if names.contains(&u.name) {
+            return Err(format!("{what}: two upstreams have this name"));
+        }
+        names.push(u.name.clone());
+        let p = u.prefix();
+        if !p.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+            return Err(format!("{what}: prefix must be letters, digits, - and _"));
+        }
+        if prefixes.iter().any(|q: &String| q == p) {
+            return Err(format!("{what}: prefix {p:?} is used by another upstream"));
+        }
+        prefixes.push(p.to_string());
+        match (&u.command, &u.url) {
+            (Some(_), Some(_)) => return Err(format!("{what}: set either command (stdio) or url (HTTP), not both")),
+            (None, None) => return Err(format!("{what}: set command (a stdio server) or url (a Streamable HTTP server)")),
+            (Some(c), None) if c.trim().is_empty() => return Err(format!("{what}: command is empty")),
+            (None, Some(url)) => {
+                let parsed = url::Url::parse(url).map_err(|e| format!("{what}: url {url:?} is not a URL ({e})"))?;
+                if !matches!(parsed.scheme(), "http" | "https") {
+                    return Err(format!("{what}: url must be http or https"));
+                }
+                if !u.args.is_empty() || !u.env.is_empty() || u.cwd.is_some() {
+                    return Err(format!("{what}: args, env and cwd apply to command upstreams only"));
+                }
+            }
+            (Some(_), None) => {
+                if !u.headers.is_empty() {
+                    return Err(format!("{what}: headers apply to url upstreams only"));
+                }
+            }
+        }
+        for (k, v) in &u.headers {
+            if axum::http::HeaderName::from_bytes(k.as_bytes()).is_err() || axum::http::HeaderValue::from_str(v).is_err() {
+                return Err(format!("{what}: header {k:?} is not a valid HTTP header"));
+            }
+        }
+        if u.request_timeout.is_zero() || u.startup_timeout.is_zero() || u.idle_timeout.is_zero() {
+            return Err(format!("{what}: timeouts must be longer than zero"));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn up(name: &str) -> UpstreamConfig {
+        toml::from_str(&format!("name = \"{name}\"\ncommand = \"server\"")).unwrap()
+    }
+
+    #[test]
+    fn defaults_and_a_valid_list() {
+        let u = up("files");
+        assert_eq!(u.prefix(), "files");
+        assert_eq!(u.isolation, Isolation::Shared);
+        assert_eq!(u.request_timeout, Duration::from_secs(60));
+        assert!(validate(&[up("a"), up("b")]).is_ok());
+    }
+
+    #[test]
+    fn problems_name_the_upstream() {
+        assert!(validate(&[up("a"), up("a")]).unwrap_err().contains("two upstreams"));
+        let mut b = up("b");
+        b.prefix = Some("a".into());
+        assert!(validate(&[up("a"), b]).unwrap_err().contains("prefix"));
+        let mut c = up("c");
+        c.url = Some("https://x.example/mcp".into());
+        assert!(validate(&[c]).unwrap_err().contains("not both"));
+        let mut d = up("d");
+        d.command = None;
+        assert!(validate(&[d]).unwrap_err().contains("set command"));
+        assert!(validate(&[up("bad name")]).unwrap_err().contains("letters"));
+        let mut e = up("e");
+        e.prefix = Some(String::new());
+        let mut f = up("f");
+        f.prefix = Some(String::new());
+        assert!(validate(&[e.clone()]).is_ok());
+        assert!(validate(&[e, f]).unwrap_err().contains("prefix"));
+    }
+
+    #[test]
+    fn allowed_users_restrict_visibility() {
+        let mut u = up("a");
+        assert!(u.allows("anyone"));
+        u.allowed_users = Some(vec!["alice".into()]);
+        assert!(u.allows("alice") && !u.allows("bob"));
+    }
+}

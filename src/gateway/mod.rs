@@ -1,0 +1,415 @@
+//! The gateway: the tools, resources and prompts of upstream MCP servers,
+//! merged into the one MCP server each signed-in user sees.
+//!
+//! - [`config`]: `[[upstream]]` settings and their validation.
+//! - [`upstream`]: one upstream's connections (shared or per user), their
+//!   supervisor (restart with backoff) and status.
+//! - [`relay`]: requests and notifications from an upstream, relayed to the
+//!   right downstream session.
+//!
+//! Naming: an upstream's tool `t` and prompt `p` appear as `<prefix>_t` and
+//! `<prefix>_p` (the prefix defaults to the upstream's name; one upstream
+//! may have an empty prefix). When two names collide, the first in
+//! configuration order wins (built-in tools first) and the collision is
+//! logged. Resource URIs are not renamed: a read goes to the upstream that
+//! serves the URI. Upstreams never see the client's access token.
+//!
+//! Sampling, roots and logging are deprecated by the 2026-07-28 revision
+//! (SEP-2577) but remain part of the revisions mcpgate serves, so the
+//! gateway relays them (hence `allow(deprecated)` in this module).
+
+#![allow(deprecated)]
+
+pub mod config;
+pub mod relay;
+pub mod upstream;
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::join_all;
+use mcpgate_core::mcp::bearer::Caller;
+use rmcp::model::{
+    CallToolRequestParams, CallToolResult, CancelledNotificationParam, ClientRequest, CompleteRequestParams,
+    CompleteResult, GetPromptRequestParams, GetPromptResult, JsonObject, Prompt, ProgressToken, Reference,
+    ReadResourceRequestParams, ReadResourceResult, Request, Resource, ResourceTemplate, ServerResult,
+    SetLevelRequestParams, SubscribeRequestParams, Tool, UnsubscribeRequestParams,
+};
+use rmcp::service::PeerRequestOptions;
+use rmcp::ErrorData as McpError;
+use tokio_util::sync::CancellationToken;
+
+use config::UpstreamConfig;
+use relay::{Downstream, service_error};
+use upstream::{Conn, Status, Upstream};
+
+/// JSON-RPC error code for an unknown resource (MCP spec).
+const RESOURCE_NOT_FOUND: i32 = -32002;
+
+/// Everything about one downstream request the gateway needs.
+pub struct Call<'a> {
+    pub caller: &'a Caller,
+    pub downstream: Option<Downstream>,
+    pub progress: Option<ProgressToken>,
+    pub ct: CancellationToken,
+}
+
+pub struct Gateway {
+    upstreams: Vec<Arc<Upstream>>,
+    cancel: CancellationToken,
+}
+
+fn exposed(prefix: &str, name: &str) -> String {
+    if prefix.is_empty() { name.to_string() } else { format!("{prefix}_{name}") }
+}
+
+impl Gateway {
+    pub fn new(configs: Vec<UpstreamConfig>, cancel: CancellationToken) -> Self {
+        Self {
+            upstreams: configs.into_iter().map(|c| Arc::new(Upstream::new(c, cancel.child_token()))).collect(),
+            cancel,
+        }
+    }
+
+    /// Starts shared upstreams and the idle reaper for per-user ones.
+    pub fn start(self: &Arc<Self>) {
+        for u in &self.upstreams {
+            u.start_shared();
+        }
+        let me = self.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(5));
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => me.upstreams.iter().for_each(|u| u.reap_idle()),
+                    _ = me.cancel.cancelled() => break,
+                }
+            }
+        });
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.upstreams.is_empty()
+    }
+
+    pub fn status(&self) -> Vec<Status> {
+        self.upstreams.iter().map(|u| u.status()).collect()
+    }
+
+    fn visible<'a>(&'a self, caller: &'a Caller) -> impl Iterator<Item = &'a Arc<Upstream>> + 'a {
+        self.upstreams.iter().filter(|u| u.cfg.allows(&caller.username))
+    }
+
+    /// Connections of every visible upstream that is available (others are
+    /// logged and skipped, so one broken upstream never hides the rest).
+    async fn conns(&self, caller: &Caller) -> Vec<(Arc<Upstream>, Conn)> {
+        let ups: Vec<Arc<Upstream>> = self.visible(caller).cloned().collect();
+        let results = join_all(ups.iter().map(|u| u.conn_for(caller))).await;
+        ups.into_iter()
+            .zip(results)
+            .filter_map(|(u, r)| match r {
+                Ok(c) => Some((u, c)),
+                Err(e) => {
+                    tracing::warn!(upstream = %u.cfg.name, error = %e.message, "upstream skipped");
+                    None
+                }
+            })
+            .collect()
+    }
+
+    async fn bounded<T>(up: &Upstream, fut: impl std::future::Future<Output = Result<T, rmcp::service::ServiceError>>) -> Result<T, McpError> {
+        match tokio::time::timeout(up.cfg.request_timeout, fut).await {
+            Ok(r) => r.map_err(|e| service_error(&up.cfg.name, e)),
+            Err(_) => Err(McpError::internal_error(
+                format!("upstream {} did not answer within {} s", up.cfg.name, up.cfg.request_timeout.as_secs()),
+                None,
+            )),
+        }
+    }
+
+    // ---- tools ----
+
+    /// The merged tool list; `taken` holds names already used (built-ins).
+    pub async fn list_tools(&self, caller: &Caller, taken: &mut HashSet<String>) -> Vec<Tool> {
+        let conns = self.conns(caller).await;
+        let lists = join_all(conns.iter().map(|(u, c)| Self::bounded(u, c.peer.list_all_tools()))).await;
+        let mut out = Vec::new();
+        for ((up, conn), list) in conns.iter().zip(lists) {
+            let tools = match list {
+                Ok(t) => t,
+                Err(e) => {
+                    tracing::warn!(upstream = %up.cfg.name, error = %e.message, "tools/list failed");
+                    continue;
+                }
+            };
+            if let Ok(mut cache) = conn.tools.lock() {
+                *cache = Some(tools.clone());
+            }
+            for mut t in tools {
+                let name = exposed(up.cfg.prefix(), &t.name);
+                if !taken.insert(name.clone()) {
+                    tracing::warn!(upstream = %up.cfg.name, tool = %name, "tool name collision: the earlier one wins");
+                    continue;
+                }
+                t.name = name.into();
+                out.push(t);
+            }
+        }
+        out
+    }
+
+    /// Which upstream serves the exposed tool name, and its own name there.
+    /// A prefixed name whose upstream is down is that upstream's error, not
+    /// an unknown tool.
+    async fn route_tool(&self, caller: &Caller, name: &str) -> Option<Result<(Arc<Upstream>, Conn, String), McpError>> {
+        for up in self.visible(caller) {
+            let prefix = up.cfg.prefix();
+            let own = if prefix.is_empty() {
+                Some(name)
+            } else {
+                name.strip_prefix(prefix).and_then(|r| r.strip_prefix('_'))
+            };
+            let Some(own) = own else { continue };
+            let conn = match up.conn_for(caller).await {
+                Ok(c) => c,
+                Err(_) if prefix.is_empty() => continue,
+                Err(e) => return Some(Err(e)),
+            };
+            let cached = conn.tools.lock().ok().and_then(|c| c.clone());
+            let tools = match cached {
+                Some(t) => t,
+                None => match Self::bounded(up, conn.peer.list_all_tools()).await {
+                    Ok(t) => {
+                        if let Ok(mut c) = conn.tools.lock() {
+                            *c = Some(t.clone());
+                        }
+                        t
+                    }
+                    Err(_) => continue,
+                },
+            };
+            if tools.iter().any(|t| t.name == own) {
+                return Some(Ok((up.clone(), conn, own.to_string())));
+            }
+        }
+        None
+    }
+
+    /// Calls an upstream tool; `None` if no upstream serves that name.
+    pub async fn call_tool(&self, call: &Call<'_>, name: &str, args: Option<JsonObject>) -> Option<Result<CallToolResult, McpError>> {
+        let (up, conn, own) = match self.route_tool(call.caller, name).await? {
+            Ok(route) => route,
+            Err(e) => return Some(Err(e)),
+        };
+        let mut params = CallToolRequestParams::new(own);
+        params.arguments = args;
+        let req = ClientRequest::CallToolRequest(Request::new(params));
+        Some(match self.send(&up, &conn, req, call).await {
+            Ok(ServerResult::CallToolResult(r)) => Ok(r),
+            Ok(other) => Err(McpError::internal_error(
+                format!("upstream {} answered tools/call with an unexpected result: {other:?}", up.cfg.name),
+                None,
+            )),
+            Err(e) => Err(e),
+        })
+    }
+
+    /// Sends a request upstream with timeout, progress relay and
+    /// cancellation (a downstream `notifications/cancelled` cancels it).
+    async fn send(&self, up: &Upstream, conn: &Conn, req: ClientRequest, call: &Call<'_>) -> Result<ServerResult, McpError> {
+        let handle = conn
+            .peer
+            .send_cancellable_request(req, PeerRequestOptions::with_timeout(up.cfg.request_timeout))
+            .await
+            .map_err(|e| service_error(&up.cfg.name, e))?;
+        let ticket = call.downstream.as_ref().map(|d| conn.relay.begin(d));
+        let upstream_token = handle.progress_token.clone();
+        if let (Some(d), Some(tok)) = (&call.downstream, &call.progress) {
+            conn.relay.map_progress(upstream_token.clone(), d.clone(), tok.clone());
+        }
+        let id = handle.id.clone();
+        let peer = handle.peer.clone();
+        let result = tokio::select! {
+            r = handle.await_response() => r.map_err(|e| service_error(&up.cfg.name, e)),
+            _ = call.ct.cancelled() => {
+                let _ = peer
+                    .notify_cancelled(CancelledNotificationParam::new(Some(id), Some("cancelled by the client".into())))
+                    .await;
+                Err(McpError::internal_error("the request was cancelled", None))
+            }
+        };
+        conn.relay.unmap_progress(&upstream_token);
+        if let Some(t) = ticket {
+            conn.relay.end(t);
+        }
+        result
+    }
+
+    // ---- resources ----
+
+    pub async fn list_resources(&self, caller: &Caller) -> Vec<Resource> {
+        let conns = self.conns(caller).await;
+        let lists = join_all(conns.iter().map(|(u, c)| Self::bounded(u, c.peer.list_all_resources()))).await;
+        let mut seen = HashSet::new();
+        conns
+            .iter()
+            .zip(lists)
+            .flat_map(|((u, _), r)| {
+                r.inspect_err(|e| tracing::warn!(upstream = %u.cfg.name, error = %e.message, "resources/list failed"))
+                    .unwrap_or_default()
+            })
+            .filter(|r| seen.insert(r.uri.clone()))
+            .collect()
+    }
+
+    pub async fn list_resource_templates(&self, caller: &Caller) -> Vec<ResourceTemplate> {
+        let conns = self.conns(caller).await;
+        let lists = join_all(conns.iter().map(|(u, c)| Self::bounded(u, c.peer.list_all_resource_templates()))).await;
+        conns
+            .iter()
+            .zip(lists)
+            .flat_map(|((u, _), r)| {
+                r.inspect_err(|e| tracing::warn!(upstream = %u.cfg.name, error = %e.message, "resources/templates/list failed"))
+                    .unwrap_or_default()
+            })
+            .collect()
+    }
+
+    /// Reads a resource from the first upstream that serves its URI.
+    pub async fn read_resource(&self, call: &Call<'_>, uri: &str) -> Result<ReadResourceResult, McpError> {
+        for (up, conn) in self.conns(call.caller).await {
+            let req = ClientRequest::ReadResourceRequest(Request::new(ReadResourceRequestParams::new(uri)));
+            match self.send(&up, &conn, req, call).await {
+                Ok(ServerResult::ReadResourceResult(r)) => return Ok(r),
+                Ok(_) => continue,
+                Err(e) if e.code.0 == RESOURCE_NOT_FOUND || e.code.0 == -32602 || e.code.0 == -32601 => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(McpError::new(
+            rmcp::model::ErrorCode(RESOURCE_NOT_FOUND),
+            format!("resource not found: {uri}"),
+            Some(serde_json::json!({"uri": uri})),
+        ))
+    }
+
+    /// Subscribes at the upstream serving `uri`.
+    pub async fn subscribe(&self, call: &Call<'_>, uri: &str) -> Result<(), McpError> {
+        let d = call.downstream.clone();
+        for (up, conn) in self.conns(call.caller).await {
+            match Self::bounded(&up, conn.peer.subscribe(SubscribeRequestParams::new(uri))).await {
+                Ok(()) => {
+                    if let Some(d) = &d {
+                        conn.relay.subscribe(uri, d);
+                    }
+                    return Ok(());
+                }
+                Err(e) if e.code.0 == RESOURCE_NOT_FOUND || e.code.0 == -32602 || e.code.0 == -32601 => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(McpError::new(rmcp::model::ErrorCode(RESOURCE_NOT_FOUND), format!("resource not found: {uri}"), None))
+    }
+
+    pub async fn unsubscribe(&self, call: &Call<'_>, uri: &str) -> Result<(), McpError> {
+        for (up, conn) in self.conns(call.caller).await {
+            if let Some(d) = &call.downstream {
+                conn.relay.unsubscribe(uri, d.session);
+            }
+            let _ = Self::bounded(&up, conn.peer.unsubscribe(UnsubscribeRequestParams::new(uri))).await;
+        }
+        Ok(())
+    }
+
+    // ---- prompts ----
+
+    pub async fn list_prompts(&self, caller: &Caller) -> Vec<Prompt> {
+        let conns = self.conns(caller).await;
+        let lists = join_all(conns.iter().map(|(u, c)| Self::bounded(u, c.peer.list_all_prompts()))).await;
+        let mut taken = HashSet::new();
+        let mut out = Vec::new();
+        for ((up, _), list) in conns.iter().zip(lists) {
+            for mut p in list.unwrap_or_default() {
+                let name = exposed(up.cfg.prefix(), &p.name);
+                if taken.insert(name.clone()) {
+                    p.name = name;
+                    out.push(p);
+                }
+            }
+        }
+        out
+    }
+
+    fn route_prompt<'a>(&'a self, caller: &'a Caller, name: &'a str) -> impl Iterator<Item = (&'a Arc<Upstream>, String)> + 'a {
+        self.visible(caller).filter_map(move |u| {
+            let p = u.cfg.prefix();
+            if p.is_empty() {
+                Some((u, name.to_string()))
+            } else {
+                name.strip_prefix(p).and_then(|r| r.strip_prefix('_')).map(|own| (u, own.to_string()))
+            }
+        })
+    }
+
+    pub async fn get_prompt(&self, call: &Call<'_>, name: &str, args: Option<JsonObject>) -> Option<Result<GetPromptResult, McpError>> {
+        for (up, own) in self.route_prompt(call.caller, name) {
+            let conn = match up.conn_for(call.caller).await {
+                Ok(c) => c,
+                Err(e) => return Some(Err(e)),
+            };
+            let mut params = GetPromptRequestParams::new(own);
+            params.arguments = args.clone();
+            match Self::bounded(up, conn.peer.get_prompt(params)).await {
+                Ok(r) => return Some(Ok(r)),
+                Err(e) if up.cfg.prefix().is_empty() && (e.code.0 == -32602 || e.code.0 == -32601) => continue,
+                Err(e) => return Some(Err(e)),
+            }
+        }
+        None
+    }
+
+    /// `completion/complete`, routed by the prompt name or resource URI.
+    pub async fn complete(&self, call: &Call<'_>, mut params: CompleteRequestParams) -> Result<CompleteResult, McpError> {
+        match &mut params.r#ref {
+            Reference::Prompt(p) => {
+                let original = p.name.clone();
+                for (up, own) in self.route_prompt(call.caller, &original) {
+                    let conn = up.conn_for(call.caller).await?;
+                    let mut attempt = params.clone();
+                    if let Reference::Prompt(pp) = &mut attempt.r#ref {
+                        pp.name = own;
+                    }
+                    match Self::bounded(up, conn.peer.complete(attempt)).await {
+                        Ok(r) => return Ok(r),
+                        Err(e) if up.cfg.prefix().is_empty() => {
+                            tracing::debug!(error = %e.message, "completion not served here");
+                            continue;
+                        }
+                        Err(e) => return Err(e),
+                    }
+                }
+                Err(McpError::invalid_params(format!("no prompt named {original}"), None))
+            }
+            _ => {
+                let mut last = None;
+                for (up, conn) in self.conns(call.caller).await {
+                    match Self::bounded(&up, conn.peer.complete(params.clone())).await {
+                        Ok(r) => return Ok(r),
+                        Err(e) => last = Some(e),
+                    }
+                }
+                Err(last.unwrap_or_else(|| McpError::invalid_params("no upstream serves this resource", None)))
+            }
+        }
+    }
+
+    /// `logging/setLevel`, passed to every available upstream of the caller.
+    pub async fn set_level(&self, caller: &Caller, params: SetLevelRequestParams) {
+        for (up, conn) in self.conns(caller).await {
+            if let Err(e) = Self::bounded(&up, conn.peer.set_level(params.clone())).await {
+                tracing::debug!(upstream = %up.cfg.name, error = %e.message, "logging/setLevel not accepted");
+            }
+        }
+    }
+}

@@ -1,0 +1,344 @@
+//! One configured upstream and its connections.
+//!
+//! A connection lives in a *slot*: one slot for a shared upstream, one per
+//! user for a per-user upstream. Each slot has a supervisor task that
+//! starts the upstream (a child process or an HTTP session), publishes the
+//! live connection, waits for it to end, and starts it again with
+//! exponential backoff (0.5 s doubling to 30 s) until the slot is closed
+//! (shutdown, or a per-user slot idle for `idle_timeout`).
+//!
+//! Requests never hang on a broken upstream: a request in flight when the
+//! upstream dies fails at once (the transport closes), a request made while
+//! it restarts fails at once with the last error, and every request has
+//! `request_timeout`.
+
+use std::collections::HashMap;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use mcpgate_core::mcp::bearer::Caller;
+use rmcp::model::Tool;
+use rmcp::service::RunningService;
+use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+use rmcp::transport::{StreamableHttpClientTransport, TokioChildProcess};
+use rmcp::{ErrorData as McpError, Peer, RoleClient, ServiceExt};
+use serde::Serialize;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use super::config::{Isolation, UpstreamConfig};
+use super::relay::{RelayHandler, RelayState};
+
+const BACKOFF_START: Duration = Duration::from_millis(500);
+const BACKOFF_MAX: Duration = Duration::from_secs(30);
+
+/// Identity passed to per-user upstreams (environment variables for a
+/// process, headers for an HTTP server).
+pub const ENV_USER_ID: &str = "MCPGATE_USER_ID";
+pub const ENV_USER_NAME: &str = "MCPGATE_USER_NAME";
+pub const HEADER_USER_ID: &str = "x-mcpgate-user-id";
+pub const HEADER_USER_NAME: &str = "x-mcpgate-user-name";
+
+/// A live connection.
+#[derive(Clone)]
+pub struct Conn {
+    pub peer: Peer<RoleClient>,
+    pub relay: Arc<RelayState>,
+    /// The upstream's tools as last listed (for routing unprefixed names).
+    pub tools: Arc<Mutex<Option<Vec<Tool>>>>,
+}
+
+struct Slot {
+    conn: watch::Sender<Option<Conn>>,
+    ct: CancellationToken,
+    last_used: Mutex<Instant>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum State {
+    /// Not started yet (per-user upstreams start on first use).
+    Idle,
+    Starting,
+    Running,
+    /// Failed or exited; waiting to start again.
+    Restarting,
+    Stopped,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Status {
+    pub name: String,
+    pub transport: &'static str,
+    pub isolation: Isolation,
+    pub state: State,
+    pub connections: usize,
+    pub restarts: u64,
+    pub last_error: Option<String>,
+}
+
+pub struct Upstream {
+    pub cfg: UpstreamConfig,
+    slots: Mutex<HashMap<String, Arc<Slot>>>,
+    status: Mutex<(State, u64, Option<String>)>,
+    cancel: CancellationToken,
+}
+
+impl Upstream {
+    pub fn new(cfg: UpstreamConfig, cancel: CancellationToken) -> Self {
+        Self {
+            cfg,
+            slots: Mutex::default(),
+            status: Mutex::new((State::Idle, 0, None)),
+            cancel,
+        }
+    }
+
+    pub fn status(&self) -> Status {
+        let (state, restarts, last_error) = self.status.lock().map(|s| s.clone()).unwrap_or((State::Stopped, 0, None));
+        Status {
+            name: self.cfg.name.clone(),
+            transport: if self.cfg.command.is_some() { "stdio" } else { "streamable_http" },
+            isolation: self.cfg.isolation,
+            state,
+            connections: self
+                .slots
+                .lock()
+                .map(|s| s.values().filter(|slot| slot.conn.borrow().is_some()).count())
+                .unwrap_or(0),
+            restarts,
+            last_error,
+        }
+    }
+
+    fn set_state(&self, state: State, error: Option<String>, restarted: bool) {
+        if let Ok(mut s) = self.status.lock() {
+            s.0 = state;
+            if restarted {
+                s.1 += 1;
+            }
+            if error.is_some() {
+                s.2 = error;
+            }
+        }
+    }
+
+    fn key_for(&self, caller: Option<&Caller>) -> String {
+        match (self.cfg.isolation, caller) {
+            (Isolation::PerUser, Some(c)) => c.user_id.clone(),
+            _ => String::new(),
+        }
+    }
+
+    /// Starts the shared connection now (shared upstreams start with the server).
+    pub fn start_shared(self: &Arc<Self>) {
+        if self.cfg.isolation == Isolation::Shared {
+            self.slot(None);
+        }
+    }
+
+    fn slot(self: &Arc<Self>, caller: Option<&Caller>) -> Arc<Slot> {
+        let key = self.key_for(caller);
+        let mut slots = match self.slots.lock() {
+            Ok(s) => s,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if let Some(s) = slots.get(&key) {
+            return s.clone();
+        }
+        let (tx, _) = watch::channel(None);
+        let slot = Arc::new(Slot {
+            conn: tx,
+            ct: self.cancel.child_token(),
+            last_used: Mutex::new(Instant::now()),
+        });
+        slots.insert(key.clone(), slot.clone());
+        let identity = caller.filter(|_| self.cfg.isolation == Isolation::PerUser).cloned();
+        tokio::spawn(supervise(self.clone(), slot.clone(), key, identity));
+        slot
+    }
+
+    /// The live connection for `caller`, starting it if needed. Waits at
+    /// most `startup_timeout` for a first start; fails at once while the
+    /// upstream is restarting after a failure.
+    pub async fn conn_for(self: &Arc<Self>, caller: &Caller) -> Result<Conn, McpError> {
+        let slot = self.slot(Some(caller));
+        if let Ok(mut t) = slot.last_used.lock() {
+            *t = Instant::now();
+        }
+        if let Some(c) = slot.conn.borrow().clone() {
+            return Ok(c);
+        }
+        let (state, _, last_error) = self.status.lock().map(|s| s.clone()).unwrap_or((State::Stopped, 0, None));
+        if state == State::Restarting {
+            return Err(self.unavailable(last_error));
+        }
+        let mut rx = slot.conn.subscribe();
+        match tokio::time::timeout(self.cfg.startup_timeout, rx.wait_for(Option::is_some)).await {
+            Ok(Ok(c)) => c.clone().ok_or_else(|| self.unavailable(None)),
+            _ => {
+                let last = self.status.lock().ok().and_then(|s| s.2.clone());
+                Err(self.unavailable(last))
+            }
+        }
+    }
+
+    fn unavailable(&self, last_error: Option<String>) -> McpError {
+        McpError::internal_error(
+            format!(
+                "upstream {} is not available{}; try again shortly",
+                self.cfg.name,
+                last_error.map(|e| format!(" ({e})")).unwrap_or_default()
+            ),
+            None,
+        )
+    }
+
+    /// Stops per-user connections idle longer than `idle_timeout`.
+    pub fn reap_idle(&self) {
+        if self.cfg.isolation != Isolation::PerUser {
+            return;
+        }
+        if let Ok(mut slots) = self.slots.lock() {
+            slots.retain(|_, slot| {
+                let idle = slot.last_used.lock().map(|t| t.elapsed()).unwrap_or_default();
+                let busy = slot.conn.borrow().as_ref().is_some_and(|c| c.relay.in_flight() > 0);
+                let keep = busy || idle < self.cfg.idle_timeout;
+                if !keep {
+                    slot.ct.cancel();
+                }
+                keep
+            });
+        }
+    }
+
+    fn drop_slot(&self, key: &str) {
+        if let Ok(mut slots) = self.slots.lock() {
+            slots.remove(key);
+        }
+    }
+}
+
+async fn supervise(up: Arc<Upstream>, slot: Arc<Slot>, key: String, identity: Option<Caller>) {
+    let name = up.cfg.name.clone();
+    let mut backoff = BACKOFF_START;
+    let mut first = true;
+    loop {
+        if slot.ct.is_cancelled() {
+            break;
+        }
+        up.set_state(if first { State::Starting } else { State::Restarting }, None, !first);
+        first = false;
+        let relay = Arc::new(RelayState::new(&name, up.cfg.isolation == Isolation::PerUser));
+        let started = Instant::now();
+        match tokio::time::timeout(up.cfg.startup_timeout, connect(&up.cfg, identity.as_ref(), relay.clone())).await {
+            Ok(Ok(running)) => {
+                tracing::info!(upstream = %name, user = identity.as_ref().map(|c| c.username.as_str()).unwrap_or(""), "upstream started");
+                let conn = Conn {
+                    peer: running.peer().clone(),
+                    relay,
+                    tools: Arc::default(),
+                };
+                slot.conn.send_replace(Some(conn));
+                up.set_state(State::Running, None, false);
+                let stop = running.cancellation_token();
+                let ct = slot.ct.clone();
+                let watcher = tokio::spawn(async move {
+                    ct.cancelled().await;
+                    stop.cancel();
+                });
+                let reason = running.waiting().await;
+                watcher.abort();
+                slot.conn.send_replace(None);
+                if slot.ct.is_cancelled() {
+                    break;
+                }
+                let msg = format!("exited ({reason:?})");
+                tracing::warn!(event = "gateway.upstream_exited", upstream = %name, "upstream {msg}");
+                up.set_state(State::Restarting, Some(msg), false);
+                if started.elapsed() > Duration::from_secs(60) {
+                    backoff = BACKOFF_START;
+                }
+            }
+            Ok(Err(e)) => {
+                tracing::warn!(event = "gateway.upstream_failed", upstream = %name, error = %e, "upstream failed to start");
+                up.set_state(State::Restarting, Some(e), false);
+            }
+            Err(_) => {
+                let e = format!("did not start within {} s", up.cfg.startup_timeout.as_secs());
+                tracing::warn!(event = "gateway.upstream_failed", upstream = %name, "upstream {e}");
+                up.set_state(State::Restarting, Some(e), false);
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(backoff) => {}
+            _ = slot.ct.cancelled() => break,
+        }
+        backoff = (backoff * 2).min(BACKOFF_MAX);
+    }
+    slot.conn.send_replace(None);
+    if up.cfg.isolation == Isolation::PerUser {
+        up.drop_slot(&key);
+        tracing::info!(upstream = %name, "per-user upstream stopped");
+        if up.slots.lock().map(|s| s.is_empty()).unwrap_or(false) {
+            up.set_state(State::Idle, None, false);
+        }
+    } else {
+        up.set_state(State::Stopped, None, false);
+    }
+}
+
+async fn connect(
+    cfg: &UpstreamConfig,
+    identity: Option<&Caller>,
+    relay: Arc<RelayState>,
+) -> Result<RunningService<RoleClient, RelayHandler>, String> {
+    let handler = RelayHandler { state: relay };
+    if let Some(command) = &cfg.command {
+        let mut cmd = tokio::process::Command::new(command);
+        cmd.args(&cfg.args).envs(&cfg.env).kill_on_drop(true);
+        if let Some(dir) = &cfg.cwd {
+            cmd.current_dir(dir);
+        }
+        if let Some(c) = identity {
+            cmd.env(ENV_USER_ID, &c.user_id).env(ENV_USER_NAME, &c.username);
+        }
+        let (transport, stderr) = TokioChildProcess::builder(cmd)
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("cannot start {command}: {e}"))?;
+        if let Some(stderr) = stderr {
+            let name = cfg.name.clone();
+            tokio::spawn(async move {
+                let mut lines = BufReader::new(stderr).lines();
+                while let Ok(Some(line)) = lines.next_line().await {
+                    tracing::info!(upstream = %name, "stderr: {line}");
+                }
+            });
+        }
+        handler.serve(transport).await.map_err(|e| format!("initialization failed: {e}"))
+    } else if let Some(url) = &cfg.url {
+        let mut headers = HashMap::new();
+        for (k, v) in &cfg.headers {
+            if let (Ok(k), Ok(v)) = (axum::http::HeaderName::from_bytes(k.as_bytes()), axum::http::HeaderValue::from_str(v)) {
+                headers.insert(k, v);
+            }
+        }
+        if let Some(c) = identity {
+            for (k, v) in [(HEADER_USER_ID, c.user_id.as_str()), (HEADER_USER_NAME, c.username.as_str())] {
+                let encoded: String = url::form_urlencoded::byte_serialize(v.as_bytes()).collect();
+                if let Ok(v) = axum::http::HeaderValue::from_str(&encoded) {
+                    headers.insert(axum::http::HeaderName::from_static(k), v);
+                }
+            }
+        }
+        let mut config = StreamableHttpClientTransportConfig::with_uri(url.as_str());
+        config.custom_headers = headers;
+        let transport = StreamableHttpClientTransport::from_config(config);
+        handler.serve(transport).await.map_err(|e| format!("initialization failed: {e}"))
+    } else {
+        Err("neither command nor url is set".into())
+    }
+}
