@@ -54,6 +54,13 @@ pub enum Command {
     /// Inspect and remove registered OAuth clients.
     #[command(subcommand)]
     Client(ClientCommand),
+    /// Show the state of a running server and its upstreams (exit code 1
+    /// if it is unreachable or an upstream is failing).
+    Status {
+        /// The server's base URL (default: from `listen`, else `public_url`).
+        #[arg(long)]
+        url: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -233,6 +240,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Some(Command::User(cmd)) => user(cmd, &cli.load_settings()?).await,
         Some(Command::Client(cmd)) => client(cmd, &cli.load_settings()?).await,
+        Some(Command::Status { url }) => status(url.clone(), &cli.load_settings()?).await,
     }
 }
 
@@ -332,6 +340,47 @@ async fn client(cmd: &ClientCommand, s: &Settings) -> anyhow::Result<()> {
     Ok(())
 }
 
+async fn status(url: Option<String>, s: &Settings) -> anyhow::Result<()> {
+    let base = match url {
+        Some(u) => u.trim_end_matches('/').to_string(),
+        None if s.listen.ip().is_unspecified() => format!("http://127.0.0.1:{}", s.listen.port()),
+        None if s.listen.ip().is_loopback() => format!("http://{}", s.listen),
+        None => s.public_url.clone().unwrap_or_else(|| format!("http://{}", s.listen)),
+    };
+    let resp = reqwest::Client::new()
+        .get(format!("{base}/healthz"))
+        .timeout(std::time::Duration::from_secs(10))
+        .send()
+        .await
+        .with_context(|| format!("mcpgate is not reachable at {base}"))?;
+    let body: serde_json::Value = resp
+        .json()
+        .await
+        .with_context(|| format!("{base}/healthz did not answer with JSON (is this mcpgate?)"))?;
+    let overall = body["status"].as_str().unwrap_or("unknown");
+    println!("mcpgate {} at {base}: {overall}", body["version"].as_str().unwrap_or("?"));
+    let ups = body["upstreams"].as_array().cloned().unwrap_or_default();
+    if ups.is_empty() {
+        println!("no upstreams configured");
+    }
+    for u in &ups {
+        println!(
+            "  {:<20} {:<16} {:<9} {:<11} connections={} restarts={}{}",
+            u["name"].as_str().unwrap_or("?"),
+            u["transport"].as_str().unwrap_or("?"),
+            u["isolation"].as_str().unwrap_or("?"),
+            u["state"].as_str().unwrap_or("?"),
+            u["connections"],
+            u["restarts"],
+            u["last_error"].as_str().map(|e| format!(" last_error={e}")).unwrap_or_default(),
+        );
+    }
+    if overall != "ok" {
+        bail!("mcpgate at {base} is {overall}");
+    }
+    Ok(())
+}
+
 fn format_time(t: i64) -> String {
     humantime::format_rfc3339_seconds(
         std::time::UNIX_EPOCH + std::time::Duration::from_secs(t.max(0) as u64),
@@ -369,6 +418,8 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         "  Client registration:                           {}",
         urls.registration_endpoint
     );
+    println!("  Legacy SSE endpoint (older clients):           {}/sse", urls.issuer);
+    println!("  Health:                                        {}/healthz", urls.issuer);
     println!(
         "  Database:                                      {}",
         settings.database_url

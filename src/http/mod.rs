@@ -105,7 +105,9 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/.well-known/openid-configuration",
             get(discovery::openid_configuration),
-        );
+        )
+        .route("/.well-known/mcp/manifest.json", get(crate::mcp::manifest::get))
+        .route("/healthz", get(crate::mcp::health::get));
     if !base.is_empty() {
         // Clients that append the well-known suffix to the issuer instead
         // of inserting it (not RFC 8414, but seen in the wild).
@@ -121,6 +123,10 @@ pub fn router(state: AppState) -> Router {
             .route(
                 &format!("{base}/.well-known/openid-configuration"),
                 get(discovery::openid_configuration),
+            )
+            .route(
+                &format!("{base}/.well-known/mcp/manifest.json"),
+                get(crate::mcp::manifest::get),
             );
     }
     let metadata = metadata.layer(cors());

@@ -29,7 +29,7 @@ pub fn manifest(app: &AppState) -> Value {
             "authorization_servers": [urls.issuer],
             "scopes": app.auth.policy.scopes_supported,
         },
-        "protocol_versions": ["2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25"],
+        "protocol_versions": ["2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25", "2026-07-28"],
     })
 }
 

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use axum::extract::{Request, State};
 use axum::http::{Method, StatusCode};
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use mcpgate_core::mcp::bearer::Caller;
 
 use super::McpState;
@@ -58,12 +58,12 @@ impl SessionOwners {
     }
 }
 
+/// Exactly rmcp's answer for an unknown session, so that a session of
+/// another user cannot be told apart from one that does not exist.
 fn not_found() -> Response {
-    let body = serde_json::json!({
-        "jsonrpc": "2.0",
-        "error": {"code": -32001, "message": "Session not found"},
-    });
-    (StatusCode::NOT_FOUND, axum::Json(body)).into_response()
+    let mut r = Response::new(axum::body::Body::from("Not Found: Session not found"));
+    *r.status_mut() = StatusCode::NOT_FOUND;
+    r
 }
 
 pub async fn bind_to_user(State(mcp): State<std::sync::Arc<McpState>>, req: Request, next: Next) -> Response {
