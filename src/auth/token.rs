@@ -77,9 +77,6 @@ impl AuthServer {
         };
         if let Err(e) = &result {
             log_security(e, client.client_id.as_str());
-            if e.event.is_none() {
-                tracing::info!(event = "oauth.token_refused", client_id = %client.client_id, error = %e.code, "{}", e.description);
-            }
         }
         Ok(result?)
     }

@@ -150,7 +150,12 @@ impl ClientHandler for RelayHandler {
             .enable_sampling()
             .enable_elicitation()
             .build();
-        ClientInfo::new(caps, Implementation::new("mcpgate", env!("CARGO_PKG_VERSION")))
+        let mut info = ClientInfo::new(caps, Implementation::new("mcpgate", env!("CARGO_PKG_VERSION")));
+        // The newest revision with an initialize handshake: on 2026-07-28
+        // sessions servers may not send sampling, elicitation or roots
+        // requests, which the gateway relays.
+        info.protocol_version = rmcp::model::ProtocolVersion::LATEST_WITH_INITIALIZE;
+        info
     }
 
     async fn create_message(

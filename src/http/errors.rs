@@ -52,6 +52,10 @@ impl From<TokenError> for JsonError {
 
 impl IntoResponse for JsonError {
     fn into_response(self) -> Response {
+        // Security events were logged where they happened, with context.
+        if self.error.event.is_none() {
+            tracing::info!(event = "oauth.request_refused", error = %self.error.code, "{}", self.error.description);
+        }
         let mut status = status_of(self.error.code);
         let rate_limited = self.error.code == ErrorCode::TemporarilyUnavailable
             && self.error.description.starts_with("too many");
