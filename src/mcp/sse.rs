@@ -160,9 +160,12 @@ pub async fn message(State(mcp): State<Arc<McpState>>, req: Request) -> Response
         return json_error(StatusCode::BAD_REQUEST, "session_id is malformed: use the URL from the endpoint event");
     }
     let sender = mcp.sse.map.lock().ok().and_then(|m| {
-        m.get(&session_id)
-            .filter(|s| s.user_id == caller.user_id)
-            .map(|s| s.to_server.clone())
+        let s = m.get(&session_id)?;
+        if s.user_id != caller.user_id {
+            tracing::warn!(event = "mcp.session_user_mismatch", user = %caller.username, "a legacy SSE session id was presented with another user's token");
+            return None;
+        }
+        Some(s.to_server.clone())
     });
     let Some(mut sender) = sender else {
         return json_error(StatusCode::NOT_FOUND, "no such session (it may have closed): open a new one with GET /sse");
