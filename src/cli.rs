@@ -61,6 +61,19 @@ pub enum Command {
         #[arg(long)]
         url: Option<String>,
     },
+    /// Check a running deployment the way MCP clients do (exit code 1 if a
+    /// check fails). Registers two test clients, which expire unused.
+    Doctor {
+        /// The public URL (the full MCP URL is accepted too).
+        #[arg(value_name = "PUBLIC_URL")]
+        url: String,
+        /// Path of the MCP endpoint below the public URL.
+        #[arg(long, default_value = crate::doctor::DEFAULT_MCP_PATH)]
+        mcp_path: String,
+        /// Register no test clients (skips the registration and authorize checks).
+        #[arg(long)]
+        no_register: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -241,6 +254,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::User(cmd)) => user(cmd, &cli.load_settings()?).await,
         Some(Command::Client(cmd)) => client(cmd, &cli.load_settings()?).await,
         Some(Command::Status { url }) => status(url.clone(), &cli.load_settings()?).await,
+        Some(Command::Doctor {
+            url,
+            mcp_path,
+            no_register,
+        }) => crate::doctor::run(url, mcp_path, *no_register).await,
     }
 }
 

@@ -238,9 +238,11 @@ impl Settings {
         }
         crate::gateway::config::validate(&self.upstream).map_err(ConfigError)?;
         let resource = ResourceUri::parse(&urls.resource).map_err(|e| ConfigError(e.0))?;
+        let sse_resource = ResourceUri::parse(&urls.sse_resource).map_err(|e| ConfigError(e.0))?;
         let policy = Policy {
             issuer: urls.issuer.clone(),
             resource,
+            other_resources: vec![sse_resource],
             scopes_supported: self.scopes.clone(),
             default_scope,
             require_resource: self.require_resource,

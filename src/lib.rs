@@ -19,6 +19,7 @@
 //! - [`http`]: routes, thin handlers, the one error-to-response mapping.
 //! - [`app`]: `App::build` (binds, opens the store) and `run_until_stopped`.
 //! - [`cli`]: the `mcpgate` commands.
+//! - [`doctor`]: `mcpgate doctor`, a client's-eye check of a running deployment.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod app;
@@ -26,6 +27,7 @@ pub mod auth;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod doctor;
 pub mod gateway;
 pub mod http;
 pub mod mcp;

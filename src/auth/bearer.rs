@@ -65,6 +65,7 @@ impl AuthServer {
         bearer::check_shape(token)?;
         let hash = hash_secret(token);
         let now = self.now();
+        let resources: Vec<&mcpgate_core::domain::ResourceUri> = self.policy.resources().collect();
         let (record, username) = match self.token_cache.get(&hash) {
             Some(hit) => hit,
             None => {
@@ -72,7 +73,7 @@ impl AuthServer {
                     tracing::error!(error = %e, "store failure while checking a token");
                     BearerError::InvalidToken("the token could not be checked; try again".into())
                 })?;
-                bearer::check(record.as_ref(), &self.policy.resource, &self.policy.default_scope, now)?;
+                bearer::check(record.as_ref(), &resources, &self.policy.default_scope, now)?;
                 let Some(record) = record else {
                     return Err(BearerError::InvalidToken("the access token is unknown".into()));
                 };
@@ -87,7 +88,7 @@ impl AuthServer {
                 (record, user.username)
             }
         };
-        bearer::check(Some(&record), &self.policy.resource, &self.policy.default_scope, now)?;
+        bearer::check(Some(&record), &resources, &self.policy.default_scope, now)?;
         Ok(Caller {
             user_id: record.user_id,
             username,

@@ -21,6 +21,7 @@ pub async fn protected_resource(State(app): State<AppState>) -> impl IntoRespons
     let a = &app.auth;
     Json(discovery::protected_resource_metadata(
         &a.urls,
+        &a.urls.resource,
         &a.policy.scopes_supported,
         &app.server_name,
     ))
@@ -36,4 +37,16 @@ pub async fn openid_configuration() -> impl IntoResponse {
             "error_description": "this server is an OAuth 2.1 authorization server, not an OpenID provider; use /.well-known/oauth-authorization-server"
         })),
     )
+}
+
+/// Metadata of the legacy SSE endpoint `<public_url>/sse`, which SSE
+/// clients treat as a resource of its own (RFC 9728 §3.3).
+pub async fn protected_resource_sse(State(app): State<AppState>) -> impl IntoResponse {
+    let a = &app.auth;
+    Json(discovery::protected_resource_metadata(
+        &a.urls,
+        &a.urls.sse_resource,
+        &a.policy.scopes_supported,
+        &app.server_name,
+    ))
 }

@@ -106,6 +106,10 @@ pub fn router(state: AppState) -> Router {
             "/.well-known/openid-configuration",
             get(discovery::openid_configuration),
         )
+        .route(
+            &urls.sse_resource_metadata_path,
+            get(discovery::protected_resource_sse),
+        )
         .route("/.well-known/mcp/manifest.json", get(crate::mcp::manifest::get))
         .route("/healthz", get(crate::mcp::health::get));
     if !base.is_empty() {

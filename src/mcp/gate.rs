@@ -80,13 +80,15 @@ pub async fn check_origin(State(mcp): State<std::sync::Arc<McpState>>, req: Requ
         && !mcp.origin_policy.host_allowed(host)
     {
         tracing::warn!(event = "mcp.host_rejected", host, "request with a Host that is not allowed");
-        return forbidden("Forbidden: this Host is not allowed (DNS rebinding protection); add it to allowed_hosts");
+        let r = forbidden("Forbidden: this Host is not allowed (DNS rebinding protection); add it to allowed_hosts");
+        return finish_rejection(req, r).await;
     }
     if let Some(origin) = req.headers().get(header::ORIGIN) {
         let origin = origin.to_str().unwrap_or("");
         if !mcp.origin_policy.origin_allowed(origin) {
             tracing::warn!(event = "mcp.origin_rejected", origin, "request with an Origin that is not allowed");
-            return forbidden("Forbidden: this Origin is not allowed; add it to allowed_origins");
+            let r = forbidden("Forbidden: this Origin is not allowed; add it to allowed_origins");
+            return finish_rejection(req, r).await;
         }
     }
     next.run(req).await
@@ -99,15 +101,50 @@ pub async fn require_bearer(State(app): State<AppState>, mut req: Request, next:
             req.extensions_mut().insert(caller);
             next.run(req).await
         }
-        Err(e) => challenge(&app, &e),
+        Err(e) => {
+            let legacy = is_legacy_sse_path(req.uri().path(), &app.auth.urls.base_path);
+            let r = challenge(&app, &e, legacy);
+            finish_rejection(req, r).await
+        }
     }
 }
 
-/// The 401/403/400 response with its `WWW-Authenticate` challenge.
-pub fn challenge(app: &AppState, e: &BearerError) -> Response {
+/// `/sse` and `/messages` (not `/v1/ai/mcp/sse`, which lies below the
+/// main resource) belong to the SSE resource.
+fn is_legacy_sse_path(path: &str, base: &str) -> bool {
+    let path = path.strip_prefix(base).unwrap_or(path);
+    path == "/sse" || path.starts_with("/messages")
+}
+
+/// Reads (a bounded amount of) the unread request body before answering
+/// early, so the connection can be reused; when that is not possible, the
+/// response says `Connection: close` instead of dropping it silently.
+async fn finish_rejection(req: Request, mut resp: Response) -> Response {
+    const DRAIN_LIMIT: usize = 64 * 1024;
+    let drained = tokio::time::timeout(
+        std::time::Duration::from_secs(2),
+        axum::body::to_bytes(req.into_body(), DRAIN_LIMIT),
+    )
+    .await
+    .is_ok_and(|r| r.is_ok());
+    if !drained {
+        resp.headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    resp
+}
+
+/// The 401/403/400 response with its `WWW-Authenticate` challenge; its
+/// `resource_metadata` names the resource of the route (RFC 9728 §5.1).
+pub fn challenge(app: &AppState, e: &BearerError, legacy_sse: bool) -> Response {
     let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::UNAUTHORIZED);
     let scope = app.auth.policy.default_scope.to_string();
-    let value = e.challenge(&app.auth.urls.resource_metadata, &scope);
+    let metadata = if legacy_sse {
+        &app.auth.urls.sse_resource_metadata
+    } else {
+        &app.auth.urls.resource_metadata
+    };
+    let value = e.challenge(metadata, &scope);
     if !matches!(e, BearerError::Missing) {
         tracing::info!(event = "mcp.token_rejected", error = %e, "{}", e.description());
     }

@@ -83,7 +83,7 @@ pub async fn bind_to_user(State(mcp): State<std::sync::Arc<McpState>>, req: Requ
         return not_found();
     }
     let is_delete = req.method() == Method::DELETE;
-    let resp = next.run(req).await;
+    let mut resp = next.run(req).await;
     if let Some(created) = resp.headers().get(SESSION_HEADER).and_then(|v| v.to_str().ok()) {
         mcp.session_owners.record(created, &caller.user_id, mcp.session_idle);
     }
@@ -92,6 +92,11 @@ pub async fn bind_to_user(State(mcp): State<std::sync::Arc<McpState>>, req: Requ
         && let Some(s) = &session
     {
         mcp.session_owners.forget(s);
+        // rmcp answers 202; the session is gone at once, and some clients
+        // (the Python SDK) accept only 200 or 204 here.
+        if resp.status() == StatusCode::ACCEPTED {
+            *resp.status_mut() = StatusCode::OK;
+        }
     }
     resp
 }

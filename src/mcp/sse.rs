@@ -86,6 +86,7 @@ pub async fn connect(State(mcp): State<Arc<McpState>>, req: Request) -> Response
     let Some(caller) = req.extensions().get::<Caller>().cloned() else {
         return json_error(StatusCode::UNAUTHORIZED, "not authenticated");
     };
+    let req_path = req.uri().path().to_string();
     let id = random_hex::<16>();
     let (to_server_tx, to_server_rx) = mpsc::channel::<RxJsonRpcMessage<RoleServer>>(64);
     let (from_server_tx, from_server_rx) = mpsc::channel::<TxJsonRpcMessage<RoleServer>>(64);
@@ -112,7 +113,10 @@ pub async fn connect(State(mcp): State<Arc<McpState>>, req: Request) -> Response
     });
     tracing::info!(event = "mcp.sse_session_opened", user = %caller.username, "legacy SSE session opened");
 
-    let endpoint = format!("{}/messages/?session_id={id}", mcp.base_path);
+    // Messages go to a path of the same resource as the stream, so that a
+    // 401 on them names the resource the client connected to (RFC 9728 §3.3).
+    let messages = if req_path.ends_with("/v1/ai/mcp/sse") { "/v1/ai/mcp/messages/" } else { "/messages/" };
+    let endpoint = format!("{}{messages}?session_id={id}", mcp.base_path);
     let guard = SessionGuard { id, mcp: mcp.clone(), ct: ct.clone() };
     let first = futures::stream::once(async move { Ok::<_, Infallible>(Event::default().event("endpoint").data(endpoint)) });
     let messages = from_server_rx.filter_map(|m| async move {

@@ -8,7 +8,8 @@ use serde_json::{Value, json};
 use crate::helpers::{TestApp, spawn_app, spawn_app_with};
 use crate::mcp_support::{
     MCP, McpClient, assert_invalid_token, bearer, header, initialize_body, insert_token,
-    missing_token_challenge, signed_in, www_authenticate,
+    metadata_url_for, missing_token_challenge, missing_token_challenge_for, signed_in,
+    www_authenticate,
 };
 
 const SESSION: &str = "0123456789abcdef0123456789abcdef";
@@ -73,14 +74,22 @@ async fn every_mcp_route_without_a_token_answers_401_with_the_exact_challenge_an
     );
     for (route, r) in each_route(&app, None, "").await {
         assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{route}");
-        assert_eq!(www_authenticate(&r), expected, "{route}");
+        assert_eq!(
+            www_authenticate(&r),
+            missing_token_challenge_for(&app, r.url().path()),
+            "{route}"
+        );
         let body: Value = r.json().await.expect("json body");
         assert_eq!(body["error"], "unauthorized", "{route}");
     }
     // Another scheme counts as no credentials too.
     for (route, r) in each_route(&app, Some("Basic YWxpY2U6cHc="), "").await {
         assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{route}");
-        assert_eq!(www_authenticate(&r), expected, "{route}");
+        assert_eq!(
+            www_authenticate(&r),
+            missing_token_challenge_for(&app, r.url().path()),
+            "{route}"
+        );
     }
 }
 
@@ -239,7 +248,7 @@ async fn a_token_without_the_mcp_scope_gets_403_insufficient_scope() {
             h,
             format!(
                 "Bearer error=\"insufficient_scope\", error_description=\"the access token lacks the scope mcp\", resource_metadata=\"{}\", scope=\"mcp\"",
-                app.urls.resource_metadata
+                metadata_url_for(&app, r.url().path())
             ),
             "{route}"
         );
@@ -526,4 +535,37 @@ async fn the_manifest_is_public_and_names_the_endpoints_metadata_and_scopes() {
     for v in ["2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25"] {
         assert!(versions.contains(&json!(v)), "{v}");
     }
+}
+
+#[tokio::test]
+async fn the_legacy_sse_endpoint_is_a_resource_of_its_own_with_matching_metadata() {
+    let app = spawn_app().await;
+    let r = app.http.get(app.url("/sse")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let h = www_authenticate(&r);
+    let url = format!("{}/.well-known/oauth-protected-resource/sse", app.urls.issuer);
+    assert!(h.contains(&format!("resource_metadata=\"{url}\"")), "{h}");
+    let m: Value = app
+        .http
+        .get(app.url("/.well-known/oauth-protected-resource/sse"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(m["resource"], format!("{}/sse", app.urls.issuer));
+    assert_eq!(m["authorization_servers"], serde_json::json!([app.urls.issuer]));
+    // A token bound to the SSE resource works on every MCP route, and one
+    // for the main resource works on /sse.
+    let (client_id, _) = signed_in(&app, "alice").await;
+    let sse_token = insert_token(&app, "alice", &client_id, "mcp", &format!("{}/sse", app.urls.issuer)).await;
+    let r = app
+        .http
+        .post(app.url("/tools/whoami"))
+        .header("authorization", bearer(&sse_token))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
 }

@@ -29,9 +29,15 @@ async fn open(app: &TestApp, path: &str, token: &str) -> (SseReader, String) {
     let mut events = SseReader::new(r);
     let first = events.next_event().await.expect("an endpoint event");
     assert_eq!(first.event.as_deref(), Some("endpoint"), "{first:?}");
+    // The message path lies below the same resource as the stream.
+    let prefix = if path == "/v1/ai/mcp/sse" {
+        "/v1/ai/mcp/messages/?session_id="
+    } else {
+        "/messages/?session_id="
+    };
     let id = first
         .data
-        .strip_prefix("/messages/?session_id=")
+        .strip_prefix(prefix)
         .unwrap_or_else(|| panic!("endpoint data {:?}", first.data));
     assert!(
         id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit()),

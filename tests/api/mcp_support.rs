@@ -59,6 +59,25 @@ pub fn missing_token_challenge(app: &TestApp) -> String {
     )
 }
 
+/// The protected resource metadata URL a route's challenge names: the
+/// legacy `/sse` and `/messages` routes are the SSE resource (RFC 9728
+/// §3.3: clients compare the metadata's `resource` with the URL they use).
+pub fn metadata_url_for(app: &TestApp, path: &str) -> String {
+    if path == "/sse" || path.starts_with("/messages") {
+        app.urls.sse_resource_metadata.clone()
+    } else {
+        app.urls.resource_metadata.clone()
+    }
+}
+
+/// The no-credentials challenge of a route.
+pub fn missing_token_challenge_for(app: &TestApp, path: &str) -> String {
+    format!(
+        "Bearer resource_metadata=\"{}\", scope=\"mcp\"",
+        metadata_url_for(app, path)
+    )
+}
+
 /// Asserts a 401 `invalid_token` challenge whose description contains `why`.
 pub fn assert_invalid_token(app: &TestApp, r: &reqwest::Response, why: &str) {
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{}", r.url());
@@ -71,7 +90,7 @@ pub fn assert_invalid_token(app: &TestApp, r: &reqwest::Response, why: &str) {
     assert!(
         h.ends_with(&format!(
             ", resource_metadata=\"{}\", scope=\"mcp\"",
-            app.urls.resource_metadata
+            metadata_url_for(app, r.url().path())
         )),
         "{h}"
     );

@@ -124,10 +124,11 @@ pub fn check_shape(token: &str) -> Result<(), BearerError> {
     }
 }
 
-/// Checks a stored token (or its absence) for this resource and scope.
+/// Checks a stored token (or its absence) for this server's resources
+/// (audience) and the scope.
 pub fn check(
     record: Option<&AccessToken>,
-    resource: &ResourceUri,
+    resources: &[&ResourceUri],
     required_scope: &Scope,
     now: UnixTime,
 ) -> Result<(), BearerError> {
@@ -140,10 +141,11 @@ pub fn check(
     if now >= t.expires_at {
         return Err(BearerError::InvalidToken("the access token has expired".into()));
     }
-    if t.resource != *resource {
+    if !resources.contains(&&t.resource) {
         return Err(BearerError::InvalidToken(format!(
-            "the access token was issued for {}, not for this resource ({resource})",
-            t.resource
+            "the access token was issued for {}, not for this server ({})",
+            t.resource,
+            resources.first().map(|r| r.as_str()).unwrap_or_default()
         )));
     }
     if !required_scope.is_subset_of(&t.scope) {
@@ -212,18 +214,22 @@ mod tests {
 
     #[test]
     fn token_checks() {
-        let res = ResourceUri::parse(RES).unwrap();
+        let main = ResourceUri::parse(RES).unwrap();
+        let sse = ResourceUri::parse("https://gate.example/sse").unwrap();
+        let res: &[&ResourceUri] = &[&main, &sse];
+        let res = res;
         let mcp = Scope::parse("mcp").unwrap();
-        assert!(check(Some(&token("mcp", RES)), &res, &mcp, 50).is_ok());
-        assert!(matches!(check(None, &res, &mcp, 50), Err(BearerError::InvalidToken(_))));
-        let e = check(Some(&token("mcp", RES)), &res, &mcp, 100).unwrap_err();
+        assert!(check(Some(&token("mcp", "https://gate.example/sse")), res, &mcp, 50).is_ok());
+        assert!(check(Some(&token("mcp", RES)), res, &mcp, 50).is_ok());
+        assert!(matches!(check(None, res, &mcp, 50), Err(BearerError::InvalidToken(_))));
+        let e = check(Some(&token("mcp", RES)), res, &mcp, 100).unwrap_err();
         assert!(e.description().contains("expired"));
         let mut revoked = token("mcp", RES);
         revoked.revoked_at = Some(1);
-        assert!(check(Some(&revoked), &res, &mcp, 50).unwrap_err().description().contains("revoked"));
-        let e = check(Some(&token("mcp", "https://other.example/v1/ai/mcp")), &res, &mcp, 50).unwrap_err();
+        assert!(check(Some(&revoked), res, &mcp, 50).unwrap_err().description().contains("revoked"));
+        let e = check(Some(&token("mcp", "https://other.example/v1/ai/mcp")), res, &mcp, 50).unwrap_err();
         assert!(matches!(e, BearerError::InvalidToken(_)) && e.description().contains("other.example"));
-        let e = check(Some(&token("other", RES)), &res, &mcp, 50).unwrap_err();
+        let e = check(Some(&token("other", RES)), res, &mcp, 50).unwrap_err();
         assert!(matches!(e, BearerError::InsufficientScope(_)));
         assert!(check_shape("mcp_0123456789abcdef0123456789abcdef").is_ok());
         assert!(check_shape("nope").is_err());

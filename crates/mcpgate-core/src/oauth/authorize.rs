@@ -223,7 +223,8 @@ fn scope(params: &Params, client: &Client, policy: &Policy) -> Result<Scope, OAu
     Ok(requested)
 }
 
-/// RFC 8707 §2: the resource the token is for. mcpgate protects one.
+/// RFC 8707 §2: the resource the token is for: the MCP endpoint (or the
+/// legacy SSE endpoint, another name of the same server).
 pub fn resource(params: &Params, policy: &Policy) -> Result<ResourceUri, OAuthError> {
     let expected = &policy.resource;
     let values: Vec<&str> = params.get_all("resource").collect();
@@ -234,8 +235,8 @@ pub fn resource(params: &Params, policy: &Policy) -> Result<ResourceUri, OAuthEr
         [] => Ok(expected.clone()),
         [one] => {
             ResourceUri::parse(one).map_err(|e| OAuthError::invalid_target(e.0))?;
-            if expected.names(one) {
-                Ok(expected.clone())
+            if let Some(ours) = policy.resource_named(one) {
+                Ok(ours.clone())
             } else {
                 Err(OAuthError::invalid_target(format!(
                     "resource {one} is not served here; the resource must be the MCP endpoint URL {expected}"

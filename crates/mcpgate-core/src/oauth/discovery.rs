@@ -40,6 +40,12 @@ pub struct Urls {
     /// RFC 9728 §3.1: `/.well-known/oauth-protected-resource` inserted
     /// between host and the resource path.
     pub resource_metadata: String,
+    /// The legacy SSE endpoint, a second resource identifier of the server.
+    pub sse_resource: String,
+    /// RFC 9728 §3.1 metadata URL of the SSE resource.
+    pub sse_resource_metadata: String,
+    /// Its path on this server.
+    pub sse_resource_metadata_path: String,
     /// Path of the AS metadata document on this server.
     pub as_metadata_path: String,
     /// Path of the path-suffixed protected resource metadata on this server.
@@ -87,6 +93,7 @@ impl Urls {
         let as_metadata_path = format!("/.well-known/oauth-authorization-server{base_path}");
         let resource_metadata_path =
             format!("/.well-known/oauth-protected-resource{resource_path}");
+        let sse_resource_metadata_path = format!("/.well-known/oauth-protected-resource{base_path}/sse");
         Ok(Self {
             resource: format!("{origin}{resource_path}"),
             authorization_endpoint: format!("{oauth}/authorize"),
@@ -95,10 +102,13 @@ impl Urls {
             revocation_endpoint: format!("{oauth}/revoke"),
             as_metadata: format!("{origin}{as_metadata_path}"),
             resource_metadata: format!("{origin}{resource_metadata_path}"),
+            sse_resource: format!("{origin}{base_path}/sse"),
+            sse_resource_metadata: format!("{origin}{sse_resource_metadata_path}"),
             issuer,
             base_path,
             as_metadata_path,
             resource_metadata_path,
+            sse_resource_metadata_path,
         })
     }
 
@@ -121,6 +131,8 @@ impl Urls {
                 "resource_metadata (401 challenge) URL",
                 &self.resource_metadata,
             ),
+            ("legacy SSE resource", &self.sse_resource),
+            ("legacy SSE resource_metadata URL", &self.sse_resource_metadata),
         ] {
             if origin_of(value).as_deref() != Some(origin.as_str()) {
                 problems.push(format!(
@@ -224,13 +236,15 @@ pub struct ProtectedResourceMetadata {
     pub resource_name: String,
 }
 
+/// RFC 9728 metadata for `resource` (the MCP endpoint, or the SSE endpoint).
 pub fn protected_resource_metadata(
     urls: &Urls,
+    resource: &str,
     scopes: &[String],
     name: &str,
 ) -> ProtectedResourceMetadata {
     ProtectedResourceMetadata {
-        resource: urls.resource.clone(),
+        resource: resource.to_string(),
         authorization_servers: vec![urls.issuer.clone()],
         scopes_supported: scopes.to_vec(),
         bearer_methods_supported: vec!["header"],
@@ -326,7 +340,7 @@ mod tests {
             m["grant_types_supported"],
             serde_json::json!(["authorization_code"])
         );
-        let p = serde_json::to_value(protected_resource_metadata(&u, &["mcp".into()], "mcpgate"))
+        let p = serde_json::to_value(protected_resource_metadata(&u, &u.resource, &["mcp".into()], "mcpgate"))
             .unwrap();
         assert_eq!(p["resource"], "https://api.example.com/v1/ai/mcp");
         assert_eq!(

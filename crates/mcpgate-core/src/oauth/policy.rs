@@ -10,8 +10,13 @@ pub const MCP_PATH: &str = "/v1/ai/mcp";
 pub struct Policy {
     /// The issuer: the public URL, no trailing slash (RFC 8414 §2).
     pub issuer: String,
-    /// The one protected resource: `<public_url>/v1/ai/mcp`.
+    /// The protected resource: `<public_url>/v1/ai/mcp`.
     pub resource: ResourceUri,
+    /// Other identifiers of the same MCP server: the legacy SSE endpoint
+    /// `<public_url>/sse`, which clients treat as a resource of its own
+    /// (RFC 9728 §3.3: the metadata's `resource` must match the URL they
+    /// connect to). Tokens for any of them are valid at every MCP route.
+    pub other_resources: Vec<ResourceUri>,
     /// Scopes clients may ask for.
     pub scopes_supported: Vec<String>,
     /// The scope granted when a request names none (RFC 6749 §3.3).
@@ -35,6 +40,21 @@ pub struct Policy {
 }
 
 impl Policy {
+    /// Every resource identifier of this server, the main one first.
+    pub fn resources(&self) -> impl Iterator<Item = &ResourceUri> {
+        std::iter::once(&self.resource).chain(self.other_resources.iter())
+    }
+
+    /// The resource a requested `resource` value names, if it is ours.
+    pub fn resource_named(&self, requested: &str) -> Option<&ResourceUri> {
+        self.resources().find(|r| r.names(requested))
+    }
+
+    /// Whether a stored resource is one of ours.
+    pub fn is_own_resource(&self, resource: &ResourceUri) -> bool {
+        self.resources().any(|r| r == resource)
+    }
+
     /// Whether a redirect URI's host is allowed to skip PKCE.
     pub fn pkce_exempt(&self, redirect_uri: &RedirectUri) -> bool {
         let host = redirect_uri.host();
@@ -52,6 +72,7 @@ impl Policy {
         Self {
             issuer: "https://gate.example".into(),
             resource: ResourceUri::parse("https://gate.example/v1/ai/mcp").expect("valid"),
+            other_resources: vec![ResourceUri::parse("https://gate.example/sse").expect("valid")],
             scopes_supported: vec!["mcp".into()],
             default_scope: Scope::parse("mcp").expect("valid"),
             require_resource: false,

@@ -20,7 +20,7 @@ fn check_resource(
 ) -> Result<(), OAuthError> {
     match requested {
         None => Ok(()),
-        Some(r) if bound.names(r) && policy.resource.names(r) => Ok(()),
+        Some(r) if policy.resource_named(r).is_some_and(|ours| ours == bound) => Ok(()),
         Some(r) => Err(OAuthError::invalid_target(format!(
             "resource {r} is not the resource this grant is for ({bound})"
         ))),
