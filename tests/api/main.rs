@@ -14,6 +14,7 @@ mod helpers;
 mod mcp_gate;
 mod mcp_rest;
 mod mcp_sse;
+mod mcp_stateless;
 mod mcp_streamable;
 mod mcp_support;
 mod refresh;
