@@ -282,12 +282,11 @@ fn setting_keys() -> (Vec<String>, Vec<&'static str>) {
 /// `a, b,c` or `["a", "b"]` (TOML) into a list.
 fn split_list(raw: &str) -> Vec<String> {
     let trimmed = raw.trim();
-    if trimmed.starts_with('[') {
-        if let Ok(v) = toml::from_str::<toml::Table>(&format!("v = {trimmed}"))
-            && let Some(toml::Value::Array(items)) = v.get("v")
-        {
-            return items.iter().filter_map(|i| i.as_str().map(str::to_string)).collect();
-        }
+    if trimmed.starts_with('[')
+        && let Ok(v) = toml::from_str::<toml::Table>(&format!("v = {trimmed}"))
+        && let Some(toml::Value::Array(items)) = v.get("v")
+    {
+        return items.iter().filter_map(|i| i.as_str().map(str::to_string)).collect();
     }
     trimmed
         .split(',')

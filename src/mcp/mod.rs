@@ -5,9 +5,9 @@
 //! - [`handler`]: the rmcp `ServerHandler` all transports share.
 //! - [`tools`]: the tool registry (built-in tools).
 //! - [`sse`]: the legacy HTTP+SSE transport (2024-11-05), written here.
-//! - [`rest`]: `GET /tools` and `POST /tools/{name}`.
-//! - [`manifest`]: `/.well-known/mcp/manifest.json`.
-//! - [`health`]: `/healthz`, the state of the server and its upstreams.
+//! - [`rest`]: the REST tool routes, `GET /tools` and `POST /tools/{name}`.
+//! - [`manifest`]: the public manifest at `/.well-known/mcp/manifest.json`.
+//! - [`health`]: the public `/healthz`, the state of the server and its upstreams.
 //!
 //! Streamable HTTP (2025-03-26 to 2026-07-28) at `/v1/ai/mcp` is rmcp's
 //! `StreamableHttpService`, mounted behind the gate.

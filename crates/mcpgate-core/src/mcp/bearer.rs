@@ -217,7 +217,6 @@ mod tests {
         let main = ResourceUri::parse(RES).unwrap();
         let sse = ResourceUri::parse("https://gate.example/sse").unwrap();
         let res: &[&ResourceUri] = &[&main, &sse];
-        let res = res;
         let mcp = Scope::parse("mcp").unwrap();
         assert!(check(Some(&token("mcp", "https://gate.example/sse")), res, &mcp, 50).is_ok());
         assert!(check(Some(&token("mcp", RES)), res, &mcp, 50).is_ok());
