@@ -18,6 +18,14 @@ pub enum Isolation {
     PerUser,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum HttpTransport {
+    #[default]
+    StreamableHttp,
+    Sse,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UpstreamConfig {
@@ -39,6 +47,11 @@ pub struct UpstreamConfig {
     /// HTTP upstream: its Streamable HTTP endpoint.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
+    /// The HTTP upstream's transport: `streamable_http` (default) or `sse`
+    /// (the legacy HTTP+SSE transport of MCP 2024-11-05; `url` is then its
+    /// event-stream URL, e.g. `http://host/sse`).
+    #[serde(default)]
+    pub transport: HttpTransport,
     /// Static headers sent to an HTTP upstream.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub headers: BTreeMap<String, String>,
@@ -116,6 +129,9 @@ pub fn validate(upstreams: &[UpstreamConfig]) -> Result<(), String> {
                 }
             }
             (Some(_), None) => {
+                if u.transport != HttpTransport::StreamableHttp {
+                    return Err(format!("{what}: transport applies to url upstreams only"));
+                }
                 if !u.headers.is_empty() {
                     return Err(format!("{what}: headers apply to url upstreams only"));
                 }

@@ -22,6 +22,7 @@
 
 pub mod config;
 pub mod relay;
+pub mod sse_client;
 pub mod upstream;
 
 use std::collections::HashSet;

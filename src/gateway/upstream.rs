@@ -28,7 +28,7 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use super::config::{Isolation, UpstreamConfig};
+use super::config::{HttpTransport, Isolation, UpstreamConfig};
 use super::relay::{RelayHandler, RelayState};
 
 const BACKOFF_START: Duration = Duration::from_millis(500);
@@ -100,7 +100,11 @@ impl Upstream {
         let (state, restarts, last_error) = self.status.lock().map(|s| s.clone()).unwrap_or((State::Stopped, 0, None));
         Status {
             name: self.cfg.name.clone(),
-            transport: if self.cfg.command.is_some() { "stdio" } else { "streamable_http" },
+            transport: match (&self.cfg.command, self.cfg.transport) {
+                (Some(_), _) => "stdio",
+                (None, HttpTransport::StreamableHttp) => "streamable_http",
+                (None, HttpTransport::Sse) => "sse",
+            },
             isolation: self.cfg.isolation,
             state,
             connections: self
@@ -333,6 +337,11 @@ async fn connect(
                     headers.insert(axum::http::HeaderName::from_static(k), v);
                 }
             }
+        }
+        if cfg.transport == HttpTransport::Sse {
+            let header_map: reqwest::header::HeaderMap = headers.into_iter().collect();
+            let transport = super::sse_client::connect(url, header_map, &cfg.name).await?;
+            return handler.serve(transport).await.map_err(|e| format!("initialization failed: {e}"));
         }
         let mut config = StreamableHttpClientTransportConfig::with_uri(url.as_str());
         config.custom_headers = headers;

@@ -9,6 +9,7 @@ mod discovery;
 mod doctor;
 mod flow;
 mod gateway;
+mod gateway_sse_upstream;
 mod gateway_support;
 mod helpers;
 mod mcp_gate;

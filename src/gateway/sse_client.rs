@@ -1,0 +1,89 @@
+//! A client for the legacy HTTP+SSE transport (MCP 2024-11-05), for
+//! upstream servers that speak nothing newer (rmcp ships no such client).
+//!
+//! `GET <url>` opens an event stream whose first `endpoint` event names the
+//! URL (relative to the stream's) to `POST` messages to; the server's
+//! messages arrive as `message` events. The result is an rmcp transport: a
+//! `(Sink, Stream)` pair of channels, with one task reading the stream and
+//! one posting outgoing messages. When the stream ends, the transport
+//! closes and the supervisor restarts the upstream.
+
+use futures::channel::mpsc;
+use futures::{SinkExt, StreamExt};
+use reqwest::header::{ACCEPT, HeaderMap};
+use rmcp::RoleClient;
+use rmcp::service::{RxJsonRpcMessage, TxJsonRpcMessage};
+use sse_stream::SseStream;
+
+pub type Transport = (mpsc::Sender<TxJsonRpcMessage<RoleClient>>, mpsc::Receiver<RxJsonRpcMessage<RoleClient>>);
+
+/// Opens the stream and waits for the `endpoint` event.
+pub async fn connect(url: &str, headers: HeaderMap, name: &str) -> Result<Transport, String> {
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(|e| e.to_string())?;
+    let resp = client
+        .get(url)
+        .headers(headers.clone())
+        .header(ACCEPT, "text/event-stream")
+        .send()
+        .await
+        .map_err(|e| format!("cannot reach {url}: {e}"))?;
+    if !resp.status().is_success() {
+        return Err(format!("GET {url} answered {}", resp.status()));
+    }
+    let mut events = SseStream::from_byte_stream(resp.bytes_stream());
+    let endpoint = loop {
+        match events.next().await {
+            Some(Ok(e)) if e.event.as_deref() == Some("endpoint") => break e.data.unwrap_or_default(),
+            Some(Ok(_)) => continue,
+            Some(Err(e)) => return Err(format!("the event stream of {url} failed: {e}")),
+            None => return Err(format!("the event stream of {url} ended before its endpoint event")),
+        }
+    };
+    let post_url = url::Url::parse(url)
+        .and_then(|base| base.join(endpoint.trim()))
+        .map_err(|e| format!("the endpoint event {endpoint:?} is not a URL: {e}"))?;
+
+    let (mut to_rmcp, from_upstream) = mpsc::channel::<RxJsonRpcMessage<RoleClient>>(64);
+    let (to_upstream, mut from_rmcp) = mpsc::channel::<TxJsonRpcMessage<RoleClient>>(64);
+    let reader_name = name.to_string();
+    tokio::spawn(async move {
+        while let Some(event) = events.next().await {
+            let Ok(event) = event else { break };
+            if event.event.as_deref().is_some_and(|e| e != "message") {
+                continue;
+            }
+            let Some(data) = event.data else { continue };
+            match serde_json::from_str::<RxJsonRpcMessage<RoleClient>>(&data) {
+                Ok(msg) => {
+                    if to_rmcp.send(msg).await.is_err() {
+                        break;
+                    }
+                }
+                Err(e) => tracing::warn!(upstream = %reader_name, error = %e, "unreadable message from a legacy SSE upstream"),
+            }
+        }
+        tracing::debug!(upstream = %reader_name, "legacy SSE stream ended");
+    });
+    let writer_name = name.to_string();
+    tokio::spawn(async move {
+        while let Some(msg) = from_rmcp.next().await {
+            match client.post(post_url.clone()).headers(headers.clone()).json(&msg).send().await {
+                Ok(r) if r.status().is_success() => {}
+                Ok(r) => {
+                    tracing::warn!(upstream = %writer_name, status = %r.status(), "legacy SSE upstream refused a message");
+                    if r.status() == reqwest::StatusCode::NOT_FOUND {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(upstream = %writer_name, error = %e, "cannot post to a legacy SSE upstream");
+                    break;
+                }
+            }
+        }
+    });
+    Ok((to_upstream, from_upstream))
+}
