@@ -89,7 +89,9 @@ impl App {
         ));
         let pages = Pages::new().context("cannot load page templates")?;
         let cancel = CancellationToken::new();
-        let gateway = Arc::new(Gateway::new(settings.upstream.clone(), cancel.child_token()));
+        let gateway = Arc::new(
+            Gateway::new(settings.upstream.clone(), cancel.child_token(), &auth.urls.issuer).map_err(anyhow::Error::msg)?,
+        );
         let mcp = Arc::new(McpState {
             tools: Arc::new(Tools::builtin(auth.clock.clone())),
             gateway: gateway.clone(),

@@ -1,6 +1,5 @@
 //! Discovery checks: the 401 challenge, protected resource metadata,
-//! authorization server metadata, the OpenID configuration, and the
-//! cross-document URL consistency and transport checks.
+//! authorization server metadata.
 
 use serde_json::{Map, Value};
 use url::Url;
@@ -10,7 +9,7 @@ use super::{AsDoc, Check, CheckResult, Ctx, Findings};
 
 const NO_OAUTH: &str = "Claude: \"no authorization required\" (or it cannot connect) / ChatGPT: \"OAuth not supported\"; the client never starts the OAuth flow";
 
-/// 1. `POST <mcp>` without a token must get 401 with a Bearer challenge
+/// Check 1: `POST <mcp>` without a token must get 401 with a Bearer challenge
 /// naming the protected resource metadata on the public host.
 pub(super) async fn challenge(ctx: &mut Ctx) -> CheckResult {
     let mut f = Findings::new(Check::Challenge);
@@ -131,7 +130,7 @@ pub(super) async fn challenge(ctx: &mut Ctx) -> CheckResult {
     f.finish()
 }
 
-/// 2. The protected resource metadata at the challenge URL and both
+/// Check 2: The protected resource metadata at the challenge URL and both
 /// well-known locations.
 pub(super) async fn protected_resource(ctx: &mut Ctx) -> CheckResult {
     let mut f = Findings::new(Check::ProtectedResource);
@@ -151,6 +150,8 @@ pub(super) async fn protected_resource(ctx: &mut Ctx) -> CheckResult {
     );
     let mut served = Vec::new();
     let mut missing = Vec::new();
+    // Wrong `resource` values and the documents that carry them.
+    let mut bad: Vec<(String, Vec<String>)> = Vec::new();
     for (label, url) in &urls {
         let doc = match ctx.http.get_doc(url).await.and_then(|r| {
             if r.status == 200 && !r.content_type().ends_with("json") {
@@ -178,17 +179,10 @@ pub(super) async fn protected_resource(ctx: &mut Ctx) -> CheckResult {
             Some(r) => {
                 ctx.resources.push((url.clone(), r.to_string()));
                 if r != t.mcp_url {
-                    let why = if r.trim_end_matches('/') == t.mcp_url {
-                        "has a trailing slash"
-                    } else {
-                        "is not the MCP URL"
-                    };
-                    f.fail(format!("{url}: resource {r:?} {why} ({:?} expected)", t.mcp_url))
-                        .says(says_resource.clone())
-                        .fix(format!(
-                            "set resource to exactly {} (same scheme and host, no trailing slash; mcpgate derives it from public_url)",
-                            t.mcp_url
-                        ));
+                    match bad.iter_mut().find(|(v, _)| v == r) {
+                        Some((_, docs)) => docs.push(url.clone()),
+                        None => bad.push((r.to_string(), vec![url.clone()])),
+                    }
                 }
             }
         }
@@ -209,6 +203,23 @@ pub(super) async fn protected_resource(ctx: &mut Ctx) -> CheckResult {
         if ctx.scopes_supported.is_empty() {
             ctx.scopes_supported = list_field(&doc, "scopes_supported");
         }
+    }
+    for (r, docs) in &bad {
+        let why = if r.trim_end_matches('/') == t.mcp_url {
+            "has a trailing slash"
+        } else {
+            "is not the MCP URL"
+        };
+        f.fail(format!(
+            "resource {r:?} {why} ({:?} expected) in {}",
+            t.mcp_url,
+            docs.join(", ")
+        ))
+        .says(says_resource.clone())
+        .fix(format!(
+            "set resource to exactly {} (same scheme and host, no trailing slash; mcpgate derives it from public_url)",
+            t.mcp_url
+        ));
     }
     for (label, why) in &missing {
         if *label == "challenge" {
@@ -254,7 +265,7 @@ pub(super) async fn protected_resource(ctx: &mut Ctx) -> CheckResult {
     f.finish()
 }
 
-/// 3. RFC 8414 metadata of every authorization server.
+/// Check 3: RFC 8414 metadata of every authorization server.
 pub(super) async fn authorization_server(ctx: &mut Ctx) -> CheckResult {
     let mut f = Findings::new(Check::AuthorizationServer);
     let mut servers = ctx.authorization_servers.clone();
@@ -275,7 +286,7 @@ pub(super) async fn authorization_server(ctx: &mut Ctx) -> CheckResult {
         let meta_url = well_known(&url, "oauth-authorization-server");
         let doc = match ctx.http.get_doc(&meta_url).await.and_then(|r| r.json_doc()) {
             Ok(d) => d,
-            Err(e) => match openid_fallback(ctx, &url).await {
+            Err(e) => match super::openid::fallback(ctx, &url).await {
                 Some((oidc_url, d)) => {
                     f.warn(format!(
                         "{meta_url} {e}; only OpenID discovery at {oidc_url}"
@@ -302,28 +313,6 @@ pub(super) async fn authorization_server(ctx: &mut Ctx) -> CheckResult {
         });
     }
     f.finish()
-}
-
-async fn openid_fallback(ctx: &Ctx, issuer: &Url) -> Option<(String, Map<String, Value>)> {
-    for u in openid_urls(issuer) {
-        if let Ok(d) = ctx.http.get_doc(&u).await.and_then(|r| r.json_doc()) {
-            return Some((u, d));
-        }
-    }
-    None
-}
-
-/// MCP 2025-11-25 "AS metadata discovery": the OpenID locations for an issuer.
-fn openid_urls(issuer: &Url) -> Vec<String> {
-    let mut v = vec![well_known(issuer, "openid-configuration")];
-    let path = issuer.path().trim_end_matches('/');
-    if !path.is_empty() {
-        v.push(format!(
-            "{}{path}/.well-known/openid-configuration",
-            issuer.origin().ascii_serialization()
-        ));
-    }
-    v
 }
 
 fn validate_as(f: &mut Findings, server: &str, doc: &Map<String, Value>) {
@@ -424,189 +413,4 @@ fn validate_as(f: &mut Findings, server: &str, doc: &Map<String, Value>) {
         )),
         methods
     ));
-}
-
-/// 4. `/.well-known/openid-configuration`: absent is fine, but a 200 must
-/// be a complete document.
-pub(super) async fn openid_configuration(ctx: &Ctx) -> CheckResult {
-    let mut f = Findings::new(Check::OpenIdConfiguration);
-    // (URL, the issuer it must carry): ChatGPT asks the MCP origin
-    // directly; other clients use the locations of each issuer.
-    let mut urls: Vec<(String, String)> = vec![(
-        format!("{}/.well-known/openid-configuration", ctx.t.origin),
-        ctx.t.origin.clone(),
-    )];
-    let issuers: Vec<String> = if ctx.authorization_servers.is_empty() {
-        vec![ctx.t.origin.clone()]
-    } else {
-        ctx.authorization_servers.clone()
-    };
-    for i in issuers {
-        if let Ok(u) = Url::parse(&i) {
-            for w in openid_urls(&u) {
-                match urls.iter_mut().find(|(x, _)| *x == w) {
-                    Some(entry) => entry.1 = i.clone(),
-                    None => urls.push((w, i.clone())),
-                }
-            }
-        }
-    }
-    let fix = "answer 404 there (an OAuth-only server is not an OpenID provider), or serve a complete document: issuer, authorization_endpoint, token_endpoint, jwks_uri, response_types_supported, subject_types_supported, id_token_signing_alg_values_supported";
-    let says = "a partial or invalid document breaks ChatGPT's discovery";
-    for (url, issuer) in urls {
-        let r = match ctx.http.get_doc(&url).await {
-            Ok(r) => r,
-            Err(e) => {
-                f.warn(e);
-                continue;
-            }
-        };
-        if r.status >= 500 {
-            f.warn(format!("{url} answers {}", r.status))
-                .says(says)
-                .fix(fix);
-            continue;
-        }
-        if r.status != 200 {
-            f.ok(format!(
-                "{url}: {} (fine: not an OpenID provider)",
-                r.status
-            ));
-            continue;
-        }
-        let Some(doc) = r.object() else {
-            f.fail(format!(
-                "{url} answers 200 with a body that is not JSON (content type {:?})",
-                r.content_type()
-            ))
-            .says(says)
-            .fix(fix);
-            continue;
-        };
-        let missing: Vec<&str> = [
-            "issuer",
-            "authorization_endpoint",
-            "token_endpoint",
-            "jwks_uri",
-            "response_types_supported",
-            "subject_types_supported",
-            "id_token_signing_alg_values_supported",
-        ]
-        .into_iter()
-        .filter(|k| doc.get(*k).is_none_or(Value::is_null))
-        .collect();
-        if !missing.is_empty() {
-            f.fail(format!("{url} is partial: no {}", missing.join(", ")))
-                .says(says)
-                .fix(fix);
-        }
-        if let Some(i) = str_field(&doc, "issuer")
-            && i != issuer
-        {
-            f.fail(format!("{url}: issuer {i:?} is not {issuer:?}"))
-                .says("clients discard the document (OpenID Discovery §4.3) and ChatGPT's discovery fails")
-                .fix(format!("set issuer to exactly {issuer:?}, or answer 404"));
-        }
-        if !list_field(&doc, "code_challenge_methods_supported")
-            .iter()
-            .any(|m| m == "S256")
-        {
-            f.warn(format!("{url} lacks code_challenge_methods_supported S256"))
-                .says("MCP clients that read this document refuse to continue without PKCE S256")
-                .fix("add \"code_challenge_methods_supported\": [\"S256\"]");
-        }
-        f.ok(format!("{url}: a complete OpenID configuration"));
-    }
-    f.finish()
-}
-
-/// 9. Issuer, resource, `authorization_servers` and the challenge URL agree.
-pub(super) fn consistency(ctx: &Ctx) -> CheckResult {
-    let mut f = Findings::new(Check::Consistency);
-    let t = &ctx.t;
-    let says = "clients compare these URLs character for character and stop at the first mismatch";
-    let https = t.base_url.scheme() == "https";
-    let mut urls: Vec<(String, &str)> = Vec::new();
-    if let Some(c) = &ctx.challenge_url {
-        urls.push(("the challenge's resource_metadata".into(), c));
-        if let Ok(u) = Url::parse(c)
-            && !same_origin(&u, &t.base_url)
-        {
-            f.fail(format!(
-                "resource_metadata {c} is not on the public origin {}",
-                t.origin
-            ))
-            .says(says)
-            .fix(format!(
-                "derive every URL from one public URL (mcpgate: public_url = \"{}\")",
-                t.base
-            ));
-        }
-    }
-    for (doc, r) in &ctx.resources {
-        urls.push((format!("resource in {doc}"), r));
-        if *r != t.mcp_url {
-            f.fail(format!(
-                "resource {r:?} (in {doc}) is not the MCP URL {:?}",
-                t.mcp_url
-            ))
-            .says(says)
-            .fix(format!("advertise exactly {} everywhere", t.mcp_url));
-        }
-    }
-    for s in &ctx.authorization_servers {
-        urls.push(("an authorization_servers entry".into(), s));
-    }
-    for d in &ctx.as_docs {
-        let issuer = str_field(&d.doc, "issuer").unwrap_or("");
-        urls.push((format!("issuer in {}", d.url), issuer));
-        if issuer != d.server {
-            f.fail(format!(
-                "authorization_servers lists {:?} but its metadata says issuer {issuer:?}",
-                d.server
-            ))
-            .says(says)
-            .fix("use one string for both (no trailing slash, same scheme, host and port)");
-        }
-    }
-    if urls.is_empty() {
-        return f.skip("no URLs were discovered");
-    }
-    for (what, u) in &urls {
-        if u.ends_with('/') {
-            f.fail(format!("{what} {u:?} ends with a slash"))
-                .says(says)
-                .fix("drop the trailing slash (mcpgate: public_url without a trailing slash is normalised)");
-        }
-        if https && u.starts_with("http://") {
-            f.fail(format!("{what} {u:?} is http under an https public URL"))
-                .says(says)
-                .fix("advertise https URLs only (behind a TLS proxy: set the public URL to https)");
-        }
-    }
-    f.ok(format!(
-        "issuer {:?}, resource {:?}, challenge {:?} agree",
-        ctx.authorization_servers
-            .first()
-            .map_or("?", String::as_str),
-        t.mcp_url,
-        ctx.challenge_url.as_deref().unwrap_or("none")
-    ));
-    f.finish()
-}
-
-/// 10. https, unless the server is on loopback.
-pub(super) fn transport(ctx: &Ctx) -> CheckResult {
-    let mut f = Findings::new(Check::Transport);
-    let u = &ctx.t.base_url;
-    if u.scheme() == "https" {
-        f.ok("https");
-    } else if is_loopback(u) {
-        f.ok("plain http on a loopback address (fine for local use; clients need https anywhere else)");
-    } else {
-        f.warn(format!("plain http on {}, not a loopback address", u.host_str().unwrap_or("?")))
-            .says("ChatGPT and Claude refuse OAuth servers without https")
-            .fix("serve the public URL over https (e.g. behind a TLS-terminating proxy; mcpgate: public_url = \"https://…\")");
-    }
-    f.finish()
 }

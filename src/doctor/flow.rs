@@ -17,7 +17,7 @@ const CODE_CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
 const CORS_SAYS: &str =
     "MCP Inspector and other browser-based clients fail with a CORS error (\"Failed to fetch\")";
 
-/// 5. CORS preflights from MCP Inspector's origin, and a readable 401.
+/// Check 5: CORS preflights from MCP Inspector's origin, and a readable 401.
 pub(super) async fn cors(ctx: &Ctx) -> CheckResult {
     let mut f = Findings::new(Check::Cors);
     let origin = ctx.opts.origin.as_str();
@@ -55,15 +55,10 @@ pub(super) async fn cors(ctx: &Ctx) -> CheckResult {
         "authorization, content-type, mcp-protocol-version",
         true,
     ));
+    let fix = "answer OPTIONS preflights from any origin with Access-Control-Allow-Origin: * and Access-Control-Allow-Headers: authorization, content-type, mcp-protocol-version on the metadata documents and the token, registration and MCP endpoints (never on /authorize)";
+    // Endpoints whose preflight got no Access-Control-Allow-Origin at all.
+    let mut without = Vec::new();
     for (what, url, method, headers, strict) in &targets {
-        let fix = format!(
-            "answer OPTIONS preflights on {url} with Access-Control-Allow-Origin: * (or the client's origin){} (never on /authorize)",
-            if headers.is_empty() {
-                String::new()
-            } else {
-                format!(" and Access-Control-Allow-Headers: {headers}")
-            }
-        );
         let r = match ctx.http.preflight(url, origin, method, headers).await {
             Ok(r) => r,
             Err(e) => {
@@ -74,12 +69,7 @@ pub(super) async fn cors(ctx: &Ctx) -> CheckResult {
         let acao = r.header("access-control-allow-origin");
         match acao {
             None => {
-                f.fail(format!(
-                    "{what} ({url}): a preflight from {origin} gets {} without Access-Control-Allow-Origin",
-                    r.status
-                ))
-                .says(CORS_SAYS)
-                .fix(fix);
+                without.push(format!("{what} {url} ({})", r.status));
                 continue;
             }
             Some(a) if a != "*" && a != origin => {
@@ -123,6 +113,14 @@ pub(super) async fn cors(ctx: &Ctx) -> CheckResult {
             .fix(fix);
         }
     }
+    if !without.is_empty() {
+        f.fail(format!(
+            "preflights from {origin} get no Access-Control-Allow-Origin: {}",
+            without.join(", ")
+        ))
+        .says(CORS_SAYS)
+        .fix(fix);
+    }
     // The 401 itself must be readable by the page.
     match ctx.http.post_initialize(&ctx.t.mcp_url, Some(origin)).await {
         Err(e) => {
@@ -165,7 +163,7 @@ pub(super) async fn cors(ctx: &Ctx) -> CheckResult {
     f.finish()
 }
 
-/// 6. RFC 7591 registration of a public and a `client_secret_post` client.
+/// Check 6: RFC 7591 registration of a public and a `client_secret_post` client.
 pub(super) async fn registration(ctx: &mut Ctx) -> CheckResult {
     let f = Findings::new(Check::Registration);
     if !ctx.opts.register {
@@ -262,7 +260,7 @@ pub(super) async fn registration(ctx: &mut Ctx) -> CheckResult {
                         .fix("register and echo the method the client asked for");
                 }
             }
-            if !str_field(&doc, "client_secret").is_some_and(|s| !s.is_empty()) {
+            if str_field(&doc, "client_secret").is_none_or(|s| s.is_empty()) {
                 f.fail("no client_secret for a client_secret_post client")
                     .says("Claude cannot authenticate at the token endpoint")
                     .fix("return a client_secret for confidential registrations");
@@ -285,7 +283,7 @@ pub(super) async fn registration(ctx: &mut Ctx) -> CheckResult {
     r
 }
 
-/// 7. The authorization endpoint shows a page (or redirects with 302/303)
+/// Check 7: The authorization endpoint shows a page (or redirects with 302/303)
 /// for a valid request, and never redirects to an unregistered URI.
 pub(super) async fn authorize(ctx: &Ctx) -> CheckResult {
     let f = Findings::new(Check::Authorize);
@@ -409,7 +407,7 @@ pub(super) async fn authorize(ctx: &Ctx) -> CheckResult {
     f.finish()
 }
 
-/// 8. `/.well-known/mcp/manifest.json` (only ChatGPT's older flow reads it).
+/// Check 8: `/.well-known/mcp/manifest.json` (only ChatGPT's older flow reads it).
 pub(super) async fn manifest(ctx: &Ctx) -> CheckResult {
     let mut f = Findings::new(Check::Manifest);
     let mut urls = vec![format!("{}/.well-known/mcp/manifest.json", ctx.t.origin)];

@@ -6,23 +6,30 @@
 //! things only some clients need are warnings.
 //!
 //! - [`discovery`]: the 401 challenge, protected resource metadata (RFC
-//!   9728), authorization server metadata (RFC 8414), the OpenID
-//!   configuration, URL consistency, https.
+//!   9728), authorization server metadata (RFC 8414).
+//! - [`openid`]: the OpenID configuration (absent, or complete).
 //! - [`flow`]: CORS, client registration (RFC 7591), the authorization
 //!   endpoint, the manifest.
+//! - [`consistency`]: every advertised URL agrees; https.
+//! - [`findings`]: how a check's findings become a [`CheckResult`].
 //! - [`http`]: the HTTP client and small parsers.
 //!
 //! [`check`] returns the results (used by the tests); [`run`] prints them.
 
+mod consistency;
 mod discovery;
+mod findings;
 mod flow;
 mod http;
+mod openid;
 
 use std::time::Duration;
 
 use anyhow::bail;
 use serde_json::{Map, Value};
 use url::Url;
+
+use findings::Findings;
 
 /// Where the MCP endpoint is below the public URL (mcpgate's path).
 pub const DEFAULT_MCP_PATH: &str = "/v1/ai/mcp";
@@ -262,13 +269,13 @@ pub async fn check(base: &str, options: &Options) -> Vec<CheckResult> {
             Check::Challenge => discovery::challenge(&mut ctx).await,
             Check::ProtectedResource => discovery::protected_resource(&mut ctx).await,
             Check::AuthorizationServer => discovery::authorization_server(&mut ctx).await,
-            Check::OpenIdConfiguration => discovery::openid_configuration(&ctx).await,
+            Check::OpenIdConfiguration => openid::openid_configuration(&ctx).await,
             Check::Cors => flow::cors(&ctx).await,
             Check::Registration => flow::registration(&mut ctx).await,
             Check::Authorize => flow::authorize(&ctx).await,
             Check::Manifest => flow::manifest(&ctx).await,
-            Check::Consistency => discovery::consistency(&ctx),
-            Check::Transport => discovery::transport(&ctx),
+            Check::Consistency => consistency::consistency(&ctx),
+            Check::Transport => consistency::transport(&ctx),
         });
     }
     out
@@ -345,123 +352,6 @@ pub async fn run(url: &str, mcp_path: &str, no_register: bool) -> anyhow::Result
     Ok(())
 }
 
-/// One problem found by a check.
-struct Item {
-    status: Status,
-    message: String,
-    clients: Option<String>,
-    fix: Option<String>,
-}
-
-impl Item {
-    fn says(&mut self, s: impl Into<String>) -> &mut Self {
-        self.clients = Some(s.into());
-        self
-    }
-
-    fn fix(&mut self, s: impl Into<String>) -> &mut Self {
-        self.fix = Some(s.into());
-        self
-    }
-}
-
-/// Collects what one check found and turns it into a [`CheckResult`]:
-/// the worst status wins; the details of passing parts are shown only
-/// when nothing is wrong.
-struct Findings {
-    check: Check,
-    items: Vec<Item>,
-    ok: Vec<String>,
-}
-
-impl Findings {
-    fn new(check: Check) -> Self {
-        Self {
-            check,
-            items: Vec::new(),
-            ok: Vec::new(),
-        }
-    }
-
-    fn ok(&mut self, s: impl Into<String>) {
-        self.ok.push(s.into());
-    }
-
-    fn push(&mut self, status: Status, message: String) -> &mut Item {
-        self.items.push(Item {
-            status,
-            message,
-            clients: None,
-            fix: None,
-        });
-        let last = self.items.len() - 1;
-        &mut self.items[last]
-    }
-
-    fn fail(&mut self, message: impl Into<String>) -> &mut Item {
-        self.push(Status::Fail, message.into())
-    }
-
-    fn warn(&mut self, message: impl Into<String>) -> &mut Item {
-        self.push(Status::Warn, message.into())
-    }
-
-    fn has_failures(&self) -> bool {
-        self.items.iter().any(|i| i.status == Status::Fail)
-    }
-
-    fn skip(self, why: impl Into<String>) -> CheckResult {
-        CheckResult {
-            check: self.check,
-            name: self.check.name(),
-            status: Status::Skip,
-            detail: format!("skipped: {}", why.into()),
-            clients: None,
-            hint: None,
-        }
-    }
-
-    fn finish(self) -> CheckResult {
-        let status = self
-            .items
-            .iter()
-            .map(|i| i.status)
-            .max()
-            .unwrap_or(Status::Pass);
-        // Failures first, then warnings.
-        let mut items: Vec<&Item> = self.items.iter().collect();
-        items.sort_by_key(|i| std::cmp::Reverse(i.status));
-        let joined = |pick: fn(&Item) -> Option<&String>| {
-            let mut seen: Vec<&str> = Vec::new();
-            for i in &items {
-                if let Some(s) = pick(i)
-                    && !seen.contains(&s.as_str())
-                {
-                    seen.push(s);
-                }
-            }
-            (!seen.is_empty()).then(|| seen.join(" "))
-        };
-        let detail = if items.is_empty() {
-            self.ok.join("; ")
-        } else {
-            items
-                .iter()
-                .map(|i| i.message.as_str())
-                .collect::<Vec<_>>()
-                .join("; ")
-        };
-        CheckResult {
-            check: self.check,
-            name: self.check.name(),
-            status,
-            detail,
-            clients: joined(|i| i.clients.as_ref()),
-            hint: joined(|i| i.fix.as_ref()),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -494,23 +384,5 @@ mod tests {
         );
         assert!(Target::new("ftp://x", DEFAULT_MCP_PATH).is_err());
         assert!(Target::new("mcp.example.com", DEFAULT_MCP_PATH).is_err());
-    }
-
-    #[test]
-    fn findings_report_the_worst_status_and_every_problem() {
-        let mut f = Findings::new(Check::Cors);
-        f.ok("fine");
-        f.warn("w").fix("fix w");
-        f.fail("f").says("client f").fix("fix f");
-        let r = f.finish();
-        assert_eq!(r.status, Status::Fail);
-        assert_eq!(r.detail, "f; w");
-        assert_eq!(r.hint.as_deref(), Some("fix f fix w"));
-        assert_eq!(r.clients.as_deref(), Some("client f"));
-        let mut f = Findings::new(Check::Cors);
-        f.ok("a");
-        f.ok("b");
-        let r = f.finish();
-        assert_eq!((r.status, r.detail.as_str()), (Status::Pass, "a; b"));
     }
 }

@@ -57,6 +57,10 @@ pub struct UpstreamConfig {
     pub headers: BTreeMap<String, String>,
     #[serde(default)]
     pub isolation: Isolation,
+    /// Per-user HTTP upstreams: also send the identity as a short-lived
+    /// signed JWT (see `crate::gateway::identity`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity_jwt: Option<super::identity::IdentityJwtConfig>,
     /// How long one request may take.
     #[serde(default = "default_request_timeout", with = "humantime_serde")]
     pub request_timeout: Duration,
@@ -141,6 +145,9 @@ pub fn validate(upstreams: &[UpstreamConfig]) -> Result<(), String> {
             if axum::http::HeaderName::from_bytes(k.as_bytes()).is_err() || axum::http::HeaderValue::from_str(v).is_err() {
                 return Err(format!("{what}: header {k:?} is not a valid HTTP header"));
             }
+        }
+        if u.identity_jwt.is_some() && (u.url.is_none() || u.isolation != Isolation::PerUser) {
+            return Err(format!("{what}: identity_jwt needs a url upstream with isolation = \"per_user\""));
         }
         if u.request_timeout.is_zero() || u.startup_timeout.is_zero() || u.idle_timeout.is_zero() {
             return Err(format!("{what}: timeouts must be longer than zero"));

@@ -21,6 +21,7 @@
 #![allow(deprecated)]
 
 pub mod config;
+pub mod identity;
 pub mod relay;
 pub mod sse_client;
 pub mod upstream;
@@ -66,11 +67,13 @@ fn exposed(prefix: &str, name: &str) -> String {
 }
 
 impl Gateway {
-    pub fn new(configs: Vec<UpstreamConfig>, cancel: CancellationToken) -> Self {
-        Self {
-            upstreams: configs.into_iter().map(|c| Arc::new(Upstream::new(c, cancel.child_token()))).collect(),
-            cancel,
-        }
+    /// Fails if an upstream's identity key cannot be loaded.
+    pub fn new(configs: Vec<UpstreamConfig>, cancel: CancellationToken, issuer: &str) -> Result<Self, String> {
+        let upstreams = configs
+            .into_iter()
+            .map(|c| Upstream::new(c, cancel.child_token(), issuer).map(Arc::new))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self { upstreams, cancel })
     }
 
     /// Starts shared upstreams and the idle reaper for per-user ones.

@@ -14,18 +14,39 @@ use reqwest::header::{ACCEPT, HeaderMap};
 use rmcp::RoleClient;
 use rmcp::service::{RxJsonRpcMessage, TxJsonRpcMessage};
 use sse_stream::SseStream;
+use std::sync::Arc;
+
+use mcpgate_core::mcp::bearer::Caller;
+
+use super::identity::JwtSigner;
 
 pub type Transport = (mpsc::Sender<TxJsonRpcMessage<RoleClient>>, mpsc::Receiver<RxJsonRpcMessage<RoleClient>>);
 
 /// Opens the stream and waits for the `endpoint` event.
-pub async fn connect(url: &str, headers: HeaderMap, name: &str) -> Result<Transport, String> {
+/// `identity`: for a per-user upstream with `identity_jwt`, a fresh signed
+/// token goes on the stream request and on every message.
+pub async fn connect(
+    url: &str,
+    headers: HeaderMap,
+    identity: Option<(Arc<JwtSigner>, Caller)>,
+    name: &str,
+) -> Result<Transport, String> {
+    let with_identity = move |h: &HeaderMap| -> HeaderMap {
+        let mut h = h.clone();
+        if let Some((signer, caller)) = &identity
+            && let Some((k, v)) = signer.header_for(caller)
+        {
+            h.insert(k, v);
+        }
+        h
+    };
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .map_err(|e| e.to_string())?;
     let resp = client
         .get(url)
-        .headers(headers.clone())
+        .headers(with_identity(&headers))
         .header(ACCEPT, "text/event-stream")
         .send()
         .await
@@ -70,7 +91,7 @@ pub async fn connect(url: &str, headers: HeaderMap, name: &str) -> Result<Transp
     let writer_name = name.to_string();
     tokio::spawn(async move {
         while let Some(msg) = from_rmcp.next().await {
-            match client.post(post_url.clone()).headers(headers.clone()).json(&msg).send().await {
+            match client.post(post_url.clone()).headers(with_identity(&headers)).json(&msg).send().await {
                 Ok(r) if r.status().is_success() => {}
                 Ok(r) => {
                     tracing::warn!(upstream = %writer_name, status = %r.status(), "legacy SSE upstream refused a message");

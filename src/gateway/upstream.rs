@@ -29,6 +29,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use super::config::{HttpTransport, Isolation, UpstreamConfig};
+use super::identity::{JwtClient, JwtSigner};
 use super::relay::{RelayHandler, RelayState};
 
 const BACKOFF_START: Duration = Duration::from_millis(500);
@@ -81,19 +82,27 @@ pub struct Status {
 
 pub struct Upstream {
     pub cfg: UpstreamConfig,
+    signer: Option<Arc<JwtSigner>>,
     slots: Mutex<HashMap<String, Arc<Slot>>>,
     status: Mutex<(State, u64, Option<String>)>,
     cancel: CancellationToken,
 }
 
 impl Upstream {
-    pub fn new(cfg: UpstreamConfig, cancel: CancellationToken) -> Self {
-        Self {
+    pub fn new(cfg: UpstreamConfig, cancel: CancellationToken, issuer: &str) -> Result<Self, String> {
+        let signer = match (&cfg.identity_jwt, &cfg.url) {
+            (Some(j), Some(url)) => Some(Arc::new(
+                JwtSigner::new(j, issuer, url).map_err(|e| format!("upstream {:?}: {e}", cfg.name))?,
+            )),
+            _ => None,
+        };
+        Ok(Self {
             cfg,
+            signer,
             slots: Mutex::default(),
             status: Mutex::new((State::Idle, 0, None)),
             cancel,
-        }
+        })
     }
 
     pub fn status(&self) -> Status {
@@ -237,7 +246,7 @@ async fn supervise(up: Arc<Upstream>, slot: Arc<Slot>, key: String, identity: Op
         first = false;
         let relay = Arc::new(RelayState::new(&name, up.cfg.isolation == Isolation::PerUser));
         let started = Instant::now();
-        match tokio::time::timeout(up.cfg.startup_timeout, connect(&up.cfg, identity.as_ref(), relay.clone())).await {
+        match tokio::time::timeout(up.cfg.startup_timeout, connect(&up.cfg, identity.as_ref(), up.signer.clone(), relay.clone())).await {
             Ok(Ok(running)) => {
                 tracing::info!(upstream = %name, user = identity.as_ref().map(|c| c.username.as_str()).unwrap_or(""), "upstream started");
                 let conn = Conn {
@@ -297,6 +306,7 @@ async fn supervise(up: Arc<Upstream>, slot: Arc<Slot>, key: String, identity: Op
 async fn connect(
     cfg: &UpstreamConfig,
     identity: Option<&Caller>,
+    signer: Option<Arc<JwtSigner>>,
     relay: Arc<RelayState>,
 ) -> Result<RunningService<RoleClient, RelayHandler>, String> {
     let handler = RelayHandler { state: relay };
@@ -338,13 +348,19 @@ async fn connect(
                 }
             }
         }
+        let signed = signer.zip(identity.cloned());
         if cfg.transport == HttpTransport::Sse {
             let header_map: reqwest::header::HeaderMap = headers.into_iter().collect();
-            let transport = super::sse_client::connect(url, header_map, &cfg.name).await?;
+            let transport = super::sse_client::connect(url, header_map, signed, &cfg.name).await?;
             return handler.serve(transport).await.map_err(|e| format!("initialization failed: {e}"));
         }
         let mut config = StreamableHttpClientTransportConfig::with_uri(url.as_str());
         config.custom_headers = headers;
+        if let Some((signer, caller)) = signed {
+            let client = JwtClient { inner: reqwest::Client::new(), signer, caller };
+            let transport = StreamableHttpClientTransport::with_client(client, config);
+            return handler.serve(transport).await.map_err(|e| format!("initialization failed: {e}"));
+        }
         let transport = StreamableHttpClientTransport::from_config(config);
         handler.serve(transport).await.map_err(|e| format!("initialization failed: {e}"))
     } else {

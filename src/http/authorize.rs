@@ -207,7 +207,7 @@ impl FormContext {
             action_url: self.action_url.clone(),
             client_name: v.client.display_name().to_string(),
             client_id: v.client.client_id.to_string(),
-            redirect_host: v.request.redirect_uri.host().to_string(),
+            redirect_host: v.request.redirect_uri.display_host(),
             hidden: self.hidden.clone(),
             csrf_token: self.csrf.clone(),
             username: username.to_string(),
@@ -228,7 +228,7 @@ impl FormContext {
             client_name: v.client.display_name().to_string(),
             client_id: v.client.client_id.to_string(),
             client_uri: v.client.metadata.client_uri.clone(),
-            redirect_host: v.request.redirect_uri.host().to_string(),
+            redirect_host: v.request.redirect_uri.display_host(),
             redirect_is_loopback: v.request.redirect_uri.is_loopback(),
             scopes: v
                 .request
@@ -284,7 +284,7 @@ impl AppState {
             stylesheet_url: self.stylesheet_url.to_string(),
             server_name: self.server_name.to_string(),
             title: title.to_string(),
-            message: e.description.clone(),
+            message: sentence(&e.description),
             code: Some(e.code.to_string()),
             retry_url,
         };
@@ -301,4 +301,17 @@ impl AppState {
             "<!doctype html><title>Error</title><p>The page could not be rendered.</p>".into(),
         )
     }
+}
+
+/// An error description as a sentence for a page: capitalized, with a full stop.
+fn sentence(description: &str) -> String {
+    let mut chars = description.chars();
+    let mut s = match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect::<String>(),
+        None => String::new(),
+    };
+    if !s.ends_with(['.', '!', '?']) {
+        s.push('.');
+    }
+    s
 }

@@ -163,7 +163,7 @@ async fn an_unknown_client_id_gets_an_html_error_page_and_never_a_redirect() {
     let html = assert_error_page(r, StatusCode::BAD_REQUEST).await;
     assert!(
         html.contains(
-            "no application is registered with client_id 00000000-0000-4000-8000-000000000000"
+            "No application is registered with client_id 00000000-0000-4000-8000-000000000000"
         ),
         "{html}"
     );
@@ -177,7 +177,7 @@ async fn a_missing_client_id_gets_an_html_error_page_and_never_a_redirect() {
     let r = app.browser().open_authorize(&params).await;
     let html = assert_error_page(r, StatusCode::BAD_REQUEST).await;
     assert!(
-        html.contains("the client_id parameter is missing"),
+        html.contains("The client_id parameter is missing"),
         "{html}"
     );
     assert!(html.contains("<code>invalid_request</code>"), "{html}");
@@ -193,7 +193,7 @@ async fn a_redirect_uri_mismatch_gets_a_page_naming_the_registered_uri_not_a_red
     assert!(html.contains("mismatch"), "{html}");
     assert!(
         html.contains(
-            "redirect URI mismatch: https://evil.example.com/cb is not registered for this client. It must exactly match one of: https://app.example.com/cb"
+            "Redirect URI mismatch: https://evil.example.com/cb is not registered for this client. It must exactly match one of: https://app.example.com/cb"
         ),
         "{html}"
     );
@@ -209,7 +209,7 @@ async fn a_loopback_redirect_with_another_path_is_a_mismatch_page() {
     )
     .await;
     assert!(
-        html.contains("redirect URI mismatch: http://127.0.0.1:1/other"),
+        html.contains("Redirect URI mismatch: http://127.0.0.1:1/other"),
         "{html}"
     );
 }
@@ -225,7 +225,7 @@ async fn a_repeated_client_id_gets_an_error_page() {
     )
     .await;
     assert!(
-        html.contains("the parameter &quot;client_id&quot; was sent more than once"),
+        html.contains("The parameter &quot;client_id&quot; was sent more than once"),
         "{html}"
     );
 }
@@ -431,7 +431,7 @@ async fn a_loopback_redirect_registered_without_a_port_accepts_any_port() {
     let redirect = "http://localhost:53123/callback";
     let params = app.auth_params(&client_id, redirect);
     let html = assert_login_page(app.browser().open_authorize(&params).await).await;
-    assert!(html.contains("<strong>localhost</strong>"), "{html}");
+    assert!(html.contains("<strong>localhost:53123</strong>"), "{html}");
 
     let loc = app
         .browser()
@@ -481,7 +481,7 @@ async fn the_login_page_names_the_client_and_carries_the_request_in_one_form() {
         "{html}"
     );
     assert!(
-        html.contains("You will be sent back to <strong>127.0.0.1</strong>."),
+        html.contains("You will be sent back to <strong>127.0.0.1:1</strong>."),
         "{html}"
     );
     assert_eq!(html.matches("<form").count(), 1);
@@ -737,7 +737,7 @@ async fn the_consent_page_names_the_client_redirect_host_and_scope_and_warns_abo
         "{html}"
     );
     assert!(
-        html.contains("You will be sent back to <strong>127.0.0.1</strong>."),
+        html.contains("You will be sent back to <strong>127.0.0.1:1</strong>."),
         "{html}"
     );
     assert!(html.contains("<strong>alice</strong>"), "{html}");
@@ -965,7 +965,7 @@ async fn a_consent_form_tampered_to_an_unregistered_redirect_uri_gets_an_error_p
     let r = browser.post_form(&form_action(&html), &form).await;
     let page = assert_error_page(r, StatusCode::BAD_REQUEST).await;
     assert!(
-        page.contains("redirect URI mismatch: https://evil.example/cb"),
+        page.contains("Redirect URI mismatch: https://evil.example/cb"),
         "{page}"
     );
     assert!(!page.contains("code="), "{page}");

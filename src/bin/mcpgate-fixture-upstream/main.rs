@@ -27,21 +27,50 @@
 //!   whenever a call of it is cancelled.
 //!
 //! Arguments: `--fail-start` makes the process exit with code 2 at once, as an
-//! upstream that cannot start.
+//! upstream that cannot start. `--conformance` serves, instead of all the
+//! above, the fixtures of the official MCP conformance suite (`test_*` tools
+//! and prompts, `test://` resources; see `conformance.rs`).
 
 // Sampling, roots, logging and resources/subscribe are deprecated by SEP-2577
 // (protocol 2026-07-28) in rmcp 3.x, but they are what sessions opened with
 // `initialize` speak, and the gateway has to carry them.
 #![allow(deprecated)]
 
+mod conformance;
 mod server;
 mod tools;
 
-use rmcp::ServiceExt;
+use rmcp::{ServerHandler, ServiceExt};
 
+use crate::conformance::Conformance;
 use crate::server::{Fixture, SERVER_NAME};
 
+/// Serves `server` on stdin/stdout until the session ends; returns the exit code.
+async fn serve(server: impl ServerHandler) -> i32 {
+    let service = match server
+        .serve((tokio::io::stdin(), tokio::io::stdout()))
+        .await
+    {
+        Ok(service) => service,
+        Err(e) => {
+            tracing::error!(error = %e, "the MCP session did not start");
+            return 1;
+        }
+    };
+    match service.waiting().await {
+        Ok(reason) => {
+            tracing::info!(?reason, "the MCP session ended");
+            0
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "the MCP session failed");
+            1
+        }
+    }
+}
+
 fn main() {
+    let conformance = std::env::args().skip(1).any(|a| a == "--conformance");
     if std::env::args().skip(1).any(|a| a == "--fail-start") {
         eprintln!("{SERVER_NAME}: --fail-start given, exiting with code 2");
         std::process::exit(2);
@@ -66,25 +95,10 @@ fn main() {
         }
     };
     let code = runtime.block_on(async {
-        let service = match Fixture::new()
-            .serve((tokio::io::stdin(), tokio::io::stdout()))
-            .await
-        {
-            Ok(service) => service,
-            Err(e) => {
-                tracing::error!(error = %e, "the MCP session did not start");
-                return 1;
-            }
-        };
-        match service.waiting().await {
-            Ok(reason) => {
-                tracing::info!(?reason, "the MCP session ended");
-                0
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "the MCP session failed");
-                1
-            }
+        if conformance {
+            serve(Conformance::new()).await
+        } else {
+            serve(Fixture::new()).await
         }
     });
     // Exit right away: tokio's stdin reader is a blocking thread the runtime

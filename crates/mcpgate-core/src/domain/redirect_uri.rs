@@ -78,6 +78,15 @@ impl RedirectUri {
         self.url.host_str().unwrap_or_default()
     }
 
+    /// What to show a user as the destination: the host, plus the port for
+    /// loopback URIs, where the port is what tells local applications apart.
+    pub fn display_host(&self) -> String {
+        match (self.is_loopback(), self.url.port()) {
+            (true, Some(p)) => format!("{}:{p}", self.host()),
+            _ => self.host().to_string(),
+        }
+    }
+
     /// The path of the URI (for host + path-prefix allow-lists).
     pub fn path(&self) -> &str {
         self.url.path()
@@ -204,6 +213,13 @@ mod tests {
         assert!(!lo.matches(&r("http://127.0.0.1:49152/callback")));
         let lo_ip = r("http://127.0.0.1:1234/cb");
         assert!(lo_ip.matches(&r("http://127.0.0.1:9999/cb")));
+    }
+
+    #[test]
+    fn the_displayed_host_has_the_port_only_for_loopback() {
+        assert_eq!(r("http://localhost:53123/callback").display_host(), "localhost:53123");
+        assert_eq!(r("http://localhost/callback").display_host(), "localhost");
+        assert_eq!(r("https://app.example:8443/cb").display_host(), "app.example");
     }
 
     #[test]
