@@ -131,7 +131,8 @@ pub fn router(state: AppState) -> Router {
             .route(
                 &format!("{base}/.well-known/mcp/manifest.json"),
                 get(crate::mcp::manifest::get),
-            );
+            )
+            .route(&format!("{base}/healthz"), get(crate::mcp::health::get));
     }
     let metadata = metadata.layer(cors());
 

@@ -147,6 +147,9 @@ async fn a_public_url_with_a_path_serves_metadata_at_the_rfc_8414_inserted_locat
     let r = app.http.get(app.url("/.well-known/oauth-protected-resource/gate/v1/ai/mcp")).send().await.unwrap();
     let m: Value = r.json().await.unwrap();
     assert_eq!(m["resource"], "http://localhost:9999/gate/v1/ai/mcp");
+    // The health endpoint is served below the path too (the banner prints it there).
+    let r = app.http.get(app.url("/gate/healthz")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
     // The OAuth endpoints live below the path.
     let r = app.http.post(app.url("/gate/v1/oauth/token")).form(&[("grant_type", "x")]).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
