@@ -227,8 +227,12 @@ impl Upstream {
         }
     }
 
-    fn drop_slot(&self, key: &str) {
-        if let Ok(mut slots) = self.slots.lock() {
+    /// Removes `slot` from the map, but only if it is still the one under
+    /// `key` (a new slot may have been made for the user since).
+    fn drop_slot(&self, key: &str, slot: &Arc<Slot>) {
+        if let Ok(mut slots) = self.slots.lock()
+            && slots.get(key).is_some_and(|s| Arc::ptr_eq(s, slot))
+        {
             slots.remove(key);
         }
     }
@@ -293,7 +297,7 @@ async fn supervise(up: Arc<Upstream>, slot: Arc<Slot>, key: String, identity: Op
     }
     slot.conn.send_replace(None);
     if up.cfg.isolation == Isolation::PerUser {
-        up.drop_slot(&key);
+        up.drop_slot(&key, &slot);
         tracing::info!(upstream = %name, "per-user upstream stopped");
         if up.slots.lock().map(|s| s.is_empty()).unwrap_or(false) {
             up.set_state(State::Idle, None, false);
