@@ -16,13 +16,13 @@ use tokio::net::TcpListener;
 use crate::auth::{AuthServer, Limits};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Settings;
+use crate::gateway::Gateway;
 use crate::http::{AppState, router};
-use crate::store::Store;
-use crate::store::sqlite::SqliteStore;
+use crate::mcp::McpState;
 use crate::mcp::gate::OriginPolicy;
 use crate::mcp::tools::Tools;
-use crate::gateway::Gateway;
-use crate::mcp::McpState;
+use crate::store::Store;
+use crate::store::sqlite::SqliteStore;
 use crate::web::Pages;
 use tokio_util::sync::CancellationToken;
 
@@ -90,7 +90,12 @@ impl App {
         let pages = Pages::new().context("cannot load page templates")?;
         let cancel = CancellationToken::new();
         let gateway = Arc::new(
-            Gateway::new(settings.upstream.clone(), cancel.child_token(), &auth.urls.issuer).map_err(anyhow::Error::msg)?,
+            Gateway::new(
+                settings.upstream.clone(),
+                cancel.child_token(),
+                &auth.urls.issuer,
+            )
+            .map_err(anyhow::Error::msg)?,
         );
         let mcp = Arc::new(McpState {
             tools: Arc::new(Tools::builtin(auth.clock.clone())),
@@ -206,7 +211,9 @@ fn origin_policy(issuer: &str, settings: &Settings) -> OriginPolicy {
             || matches!(u.host(), Some(url::Host::Ipv4(ip)) if ip.is_loopback())
             || matches!(u.host(), Some(url::Host::Ipv6(ip)) if ip.is_loopback());
         if loopback {
-            origins.extend(["http://localhost:*", "http://127.0.0.1:*", "http://[::1]:*"].map(String::from));
+            origins.extend(
+                ["http://localhost:*", "http://127.0.0.1:*", "http://[::1]:*"].map(String::from),
+            );
         }
     }
     hosts.extend(settings.allowed_hosts.iter().cloned());

@@ -363,7 +363,10 @@ async fn status(url: Option<String>, s: &Settings) -> anyhow::Result<()> {
         Some(u) => u.trim_end_matches('/').to_string(),
         None if s.listen.ip().is_unspecified() => format!("http://127.0.0.1:{}", s.listen.port()),
         None if s.listen.ip().is_loopback() => format!("http://{}", s.listen),
-        None => s.public_url.clone().unwrap_or_else(|| format!("http://{}", s.listen)),
+        None => s
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", s.listen)),
     };
     let resp = reqwest::Client::new()
         .get(format!("{base}/healthz"))
@@ -376,7 +379,10 @@ async fn status(url: Option<String>, s: &Settings) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("{base}/healthz did not answer with JSON (is this mcpgate?)"))?;
     let overall = body["status"].as_str().unwrap_or("unknown");
-    println!("mcpgate {} at {base}: {overall}", body["version"].as_str().unwrap_or("?"));
+    println!(
+        "mcpgate {} at {base}: {overall}",
+        body["version"].as_str().unwrap_or("?")
+    );
     let ups = body["upstreams"].as_array().cloned().unwrap_or_default();
     if ups.is_empty() {
         println!("no upstreams configured");
@@ -390,7 +396,10 @@ async fn status(url: Option<String>, s: &Settings) -> anyhow::Result<()> {
             u["state"].as_str().unwrap_or("?"),
             u["connections"],
             u["restarts"],
-            u["last_error"].as_str().map(|e| format!(" last_error={e}")).unwrap_or_default(),
+            u["last_error"]
+                .as_str()
+                .map(|e| format!(" last_error={e}"))
+                .unwrap_or_default(),
         );
     }
     if overall != "ok" {
@@ -436,8 +445,14 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         "  Client registration:                           {}",
         urls.registration_endpoint
     );
-    println!("  Legacy SSE endpoint (older clients):           {}/sse", urls.issuer);
-    println!("  Health:                                        {}/healthz", urls.issuer);
+    println!(
+        "  Legacy SSE endpoint (older clients):           {}/sse",
+        urls.issuer
+    );
+    println!(
+        "  Health:                                        {}/healthz",
+        urls.issuer
+    );
     println!(
         "  Database:                                      {}",
         settings.database_url

@@ -162,13 +162,19 @@ impl Settings {
             .iter()
             .filter_map(|key| {
                 let raw = std::env::var(format!("MCPGATE_{}", key.to_ascii_uppercase())).ok()?;
-                Some(((*key).to_string(), figment::value::Value::from(split_list(&raw))))
+                Some((
+                    (*key).to_string(),
+                    figment::value::Value::from(split_list(&raw)),
+                ))
             })
             .collect();
         fig = fig
             // Only known keys: other MCPGATE_* variables (a script's own,
             // say) are not settings and must not stop the server.
-            .merge(Env::prefixed("MCPGATE_").only(&scalars.iter().map(String::as_str).collect::<Vec<_>>()))
+            .merge(
+                Env::prefixed("MCPGATE_")
+                    .only(&scalars.iter().map(String::as_str).collect::<Vec<_>>()),
+            )
             .merge(Serialized::defaults(env_lists))
             .merge(Serialized::defaults(overrides));
         fig.extract()
@@ -267,14 +273,23 @@ fn secs(d: Duration) -> i64 {
 
 /// Settings that hold lists; in the environment they are comma-separated
 /// (`MCPGATE_SCOPES=mcp,admin`) or TOML arrays.
-const LIST_KEYS: [&str; 4] = ["scopes", "pkce_exempt_redirect_hosts", "allowed_hosts", "allowed_origins"];
+const LIST_KEYS: [&str; 4] = [
+    "scopes",
+    "pkce_exempt_redirect_hosts",
+    "allowed_hosts",
+    "allowed_origins",
+];
 
 /// Every setting name (the keys of `mcpgate.toml`), split into scalar and
 /// list settings.
 fn setting_keys() -> (Vec<String>, Vec<&'static str>) {
     let mut scalars = vec!["public_url".to_string()];
     if let Ok(serde_json::Value::Object(obj)) = serde_json::to_value(Settings::default()) {
-        scalars.extend(obj.keys().filter(|k| !LIST_KEYS.contains(&k.as_str())).cloned());
+        scalars.extend(
+            obj.keys()
+                .filter(|k| !LIST_KEYS.contains(&k.as_str()))
+                .cloned(),
+        );
     }
     (scalars, LIST_KEYS.to_vec())
 }
@@ -286,7 +301,10 @@ fn split_list(raw: &str) -> Vec<String> {
         && let Ok(v) = toml::from_str::<toml::Table>(&format!("v = {trimmed}"))
         && let Some(toml::Value::Array(items)) = v.get("v")
     {
-        return items.iter().filter_map(|i| i.as_str().map(str::to_string)).collect();
+        return items
+            .iter()
+            .filter_map(|i| i.as_str().map(str::to_string))
+            .collect();
     }
     trimmed
         .split(',')
@@ -382,10 +400,15 @@ mod tests {
     #[test]
     fn lists_from_the_environment_are_comma_separated_or_toml() {
         assert_eq!(split_list("mcp, admin,"), vec!["mcp", "admin"]);
-        assert_eq!(split_list(r#"["a.example", "b.example"]"#), vec!["a.example", "b.example"]);
+        assert_eq!(
+            split_list(r#"["a.example", "b.example"]"#),
+            vec!["a.example", "b.example"]
+        );
         assert!(split_list("").is_empty());
         let (scalars, lists) = setting_keys();
-        assert!(scalars.contains(&"public_url".to_string()) && scalars.contains(&"listen".to_string()));
+        assert!(
+            scalars.contains(&"public_url".to_string()) && scalars.contains(&"listen".to_string())
+        );
         assert!(!scalars.contains(&"scopes".to_string()));
         assert_eq!(lists.len(), 4);
     }

@@ -20,7 +20,10 @@
 //! - [`app`]: `App::build` (binds, opens the store) and `run_until_stopped`.
 //! - [`cli`]: the `mcpgate` commands.
 //! - [`doctor`]: `mcpgate doctor`, a client's-eye check of a running deployment.
-#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
 
 pub mod app;
 pub mod auth;

@@ -45,7 +45,14 @@ impl TokenCache {
                     map.clear();
                 }
             }
-            map.insert(hash, Entry { token, username, fetched: Instant::now() });
+            map.insert(
+                hash,
+                Entry {
+                    token,
+                    username,
+                    fetched: Instant::now(),
+                },
+            );
         }
     }
 
@@ -59,7 +66,11 @@ impl TokenCache {
 
 impl AuthServer {
     /// Validates the bearer token of a request to the MCP endpoint.
-    pub async fn authenticate_bearer(&self, authorization: Option<&str>, query: Option<&str>) -> Result<Caller, BearerError> {
+    pub async fn authenticate_bearer(
+        &self,
+        authorization: Option<&str>,
+        query: Option<&str>,
+    ) -> Result<Caller, BearerError> {
         bearer::check_query(query)?;
         let token = bearer::token_from_header(authorization)?;
         bearer::check_shape(token)?;
@@ -75,7 +86,9 @@ impl AuthServer {
                 })?;
                 bearer::check(record.as_ref(), &resources, &self.policy.default_scope, now)?;
                 let Some(record) = record else {
-                    return Err(BearerError::InvalidToken("the access token is unknown".into()));
+                    return Err(BearerError::InvalidToken(
+                        "the access token is unknown".into(),
+                    ));
                 };
                 let user = self
                     .store
@@ -83,8 +96,11 @@ impl AuthServer {
                     .await
                     .ok()
                     .flatten()
-                    .ok_or_else(|| BearerError::InvalidToken("the user of this token no longer exists".into()))?;
-                self.token_cache.put(hash.clone(), record.clone(), user.username.clone());
+                    .ok_or_else(|| {
+                        BearerError::InvalidToken("the user of this token no longer exists".into())
+                    })?;
+                self.token_cache
+                    .put(hash.clone(), record.clone(), user.username.clone());
                 (record, user.username)
             }
         };

@@ -69,10 +69,12 @@ impl AuthServer {
         let request = token::parse(params)?;
         let result = match request {
             TokenRequest::AuthorizationCode(req) => self.exchange_code(&client, &req).await,
-            TokenRequest::RefreshToken(_) if !self.policy.issue_refresh_tokens => Err(OAuthError::new(
-                ErrorCode::UnsupportedGrantType,
-                "refresh tokens are turned off on this server (issue_refresh_tokens = false); sign in again",
-            )),
+            TokenRequest::RefreshToken(_) if !self.policy.issue_refresh_tokens => {
+                Err(OAuthError::new(
+                    ErrorCode::UnsupportedGrantType,
+                    "refresh tokens are turned off on this server (issue_refresh_tokens = false); sign in again",
+                ))
+            }
             TokenRequest::RefreshToken(req) => self.refresh(&client, &req).await,
         };
         if let Err(e) = &result {

@@ -104,7 +104,12 @@ pub fn validate(upstreams: &[UpstreamConfig]) -> Result<(), String> {
     let mut prefixes = Vec::new();
     for u in upstreams {
         let what = format!("upstream {:?}", u.name);
-        if u.name.is_empty() || !u.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+        if u.name.is_empty()
+            || !u
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
             return Err(format!("{what}: name must be letters, digits, - and _"));
         }
         if names.contains(&u.name) {
@@ -112,7 +117,10 @@ pub fn validate(upstreams: &[UpstreamConfig]) -> Result<(), String> {
         }
         names.push(u.name.clone());
         let p = u.prefix();
-        if !p.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+        if !p
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
             return Err(format!("{what}: prefix must be letters, digits, - and _"));
         }
         if prefixes.iter().any(|q: &String| q == p) {
@@ -120,16 +128,29 @@ pub fn validate(upstreams: &[UpstreamConfig]) -> Result<(), String> {
         }
         prefixes.push(p.to_string());
         match (&u.command, &u.url) {
-            (Some(_), Some(_)) => return Err(format!("{what}: set either command (stdio) or url (HTTP), not both")),
-            (None, None) => return Err(format!("{what}: set command (a stdio server) or url (a Streamable HTTP server)")),
-            (Some(c), None) if c.trim().is_empty() => return Err(format!("{what}: command is empty")),
+            (Some(_), Some(_)) => {
+                return Err(format!(
+                    "{what}: set either command (stdio) or url (HTTP), not both"
+                ));
+            }
+            (None, None) => {
+                return Err(format!(
+                    "{what}: set command (a stdio server) or url (a Streamable HTTP server)"
+                ));
+            }
+            (Some(c), None) if c.trim().is_empty() => {
+                return Err(format!("{what}: command is empty"));
+            }
             (None, Some(url)) => {
-                let parsed = url::Url::parse(url).map_err(|e| format!("{what}: url {url:?} is not a URL ({e})"))?;
+                let parsed = url::Url::parse(url)
+                    .map_err(|e| format!("{what}: url {url:?} is not a URL ({e})"))?;
                 if !matches!(parsed.scheme(), "http" | "https") {
                     return Err(format!("{what}: url must be http or https"));
                 }
                 if !u.args.is_empty() || !u.env.is_empty() || u.cwd.is_some() {
-                    return Err(format!("{what}: args, env and cwd apply to command upstreams only"));
+                    return Err(format!(
+                        "{what}: args, env and cwd apply to command upstreams only"
+                    ));
                 }
             }
             (Some(_), None) => {
@@ -142,12 +163,16 @@ pub fn validate(upstreams: &[UpstreamConfig]) -> Result<(), String> {
             }
         }
         for (k, v) in &u.headers {
-            if axum::http::HeaderName::from_bytes(k.as_bytes()).is_err() || axum::http::HeaderValue::from_str(v).is_err() {
+            if axum::http::HeaderName::from_bytes(k.as_bytes()).is_err()
+                || axum::http::HeaderValue::from_str(v).is_err()
+            {
                 return Err(format!("{what}: header {k:?} is not a valid HTTP header"));
             }
         }
         if u.identity_jwt.is_some() && (u.url.is_none() || u.isolation != Isolation::PerUser) {
-            return Err(format!("{what}: identity_jwt needs a url upstream with isolation = \"per_user\""));
+            return Err(format!(
+                "{what}: identity_jwt needs a url upstream with isolation = \"per_user\""
+            ));
         }
         if u.request_timeout.is_zero() || u.startup_timeout.is_zero() || u.idle_timeout.is_zero() {
             return Err(format!("{what}: timeouts must be longer than zero"));
@@ -175,7 +200,11 @@ mod tests {
 
     #[test]
     fn problems_name_the_upstream() {
-        assert!(validate(&[up("a"), up("a")]).unwrap_err().contains("two upstreams"));
+        assert!(
+            validate(&[up("a"), up("a")])
+                .unwrap_err()
+                .contains("two upstreams")
+        );
         let mut b = up("b");
         b.prefix = Some("a".into());
         assert!(validate(&[up("a"), b]).unwrap_err().contains("prefix"));

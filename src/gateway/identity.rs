@@ -101,12 +101,16 @@ impl JwtSigner {
                 .trim_ascii()
                 .to_vec(),
             (None, Some(var)) => std::env::var(var)
-                .map_err(|_| format!("identity_jwt.key_env: the environment variable {var} is not set"))?
+                .map_err(|_| {
+                    format!("identity_jwt.key_env: the environment variable {var} is not set")
+                })?
                 .into_bytes(),
             _ => return Err("identity_jwt needs exactly one of key_file and key_env".into()),
         };
         if key.len() < MIN_KEY_BYTES {
-            return Err(format!("identity_jwt key must be at least {MIN_KEY_BYTES} bytes long"));
+            return Err(format!(
+                "identity_jwt key must be at least {MIN_KEY_BYTES} bytes long"
+            ));
         }
         if cfg.ttl.is_zero() {
             return Err("identity_jwt.ttl must be longer than zero".into());
@@ -116,7 +120,10 @@ impl JwtSigner {
         Ok(Self {
             key: EncodingKey::from_secret(&key),
             issuer: issuer.to_string(),
-            audience: cfg.audience.clone().unwrap_or_else(|| upstream_url.to_string()),
+            audience: cfg
+                .audience
+                .clone()
+                .unwrap_or_else(|| upstream_url.to_string()),
             ttl: cfg.ttl,
             header,
         })
@@ -138,7 +145,9 @@ impl JwtSigner {
             jti: mcpgate_core::crypto::random_hex::<16>(),
         };
         match jsonwebtoken::encode(&Header::default(), &claims, &self.key) {
-            Ok(t) => HeaderValue::from_str(&t).ok().map(|v| (self.header.clone(), v)),
+            Ok(t) => HeaderValue::from_str(&t)
+                .ok()
+                .map(|v| (self.header.clone(), v)),
             Err(e) => {
                 tracing::error!(error = %e, "cannot sign an identity token");
                 None
@@ -156,7 +165,10 @@ pub struct JwtClient {
 }
 
 impl JwtClient {
-    fn with_identity(&self, mut headers: HashMap<HeaderName, HeaderValue>) -> HashMap<HeaderName, HeaderValue> {
+    fn with_identity(
+        &self,
+        mut headers: HashMap<HeaderName, HeaderValue>,
+    ) -> HashMap<HeaderName, HeaderValue> {
         if let Some((k, v)) = self.signer.header_for(&self.caller) {
             headers.insert(k, v);
         }
@@ -176,7 +188,9 @@ impl StreamableHttpClient for JwtClient {
         custom_headers: HashMap<HeaderName, HeaderValue>,
     ) -> Result<StreamableHttpPostResponse, StreamableHttpError<Self::Error>> {
         let headers = self.with_identity(custom_headers);
-        self.inner.post_message(uri, message, session_id, auth_header, headers).await
+        self.inner
+            .post_message(uri, message, session_id, auth_header, headers)
+            .await
     }
 
     async fn delete_session(
@@ -187,7 +201,9 @@ impl StreamableHttpClient for JwtClient {
         custom_headers: HashMap<HeaderName, HeaderValue>,
     ) -> Result<(), StreamableHttpError<Self::Error>> {
         let headers = self.with_identity(custom_headers);
-        self.inner.delete_session(uri, session_id, auth_header, headers).await
+        self.inner
+            .delete_session(uri, session_id, auth_header, headers)
+            .await
     }
 
     async fn get_stream(
@@ -199,7 +215,9 @@ impl StreamableHttpClient for JwtClient {
         custom_headers: HashMap<HeaderName, HeaderValue>,
     ) -> Result<BoxStream<'static, Result<Sse, SseError>>, StreamableHttpError<Self::Error>> {
         let headers = self.with_identity(custom_headers);
-        self.inner.get_stream(uri, session_id, last_event_id, auth_header, headers).await
+        self.inner
+            .get_stream(uri, session_id, last_event_id, auth_header, headers)
+            .await
     }
 }
 
@@ -215,7 +233,8 @@ mod tests {
         // SAFETY: a variable name no other test reads or writes.
         unsafe { std::env::set_var("MCPGATE_TEST_JWT_KEY", &key) };
         let cfg: IdentityJwtConfig = toml::from_str("key_env = \"MCPGATE_TEST_JWT_KEY\"").unwrap();
-        let signer = JwtSigner::new(&cfg, "https://gate.example", "https://up.example/mcp").unwrap();
+        let signer =
+            JwtSigner::new(&cfg, "https://gate.example", "https://up.example/mcp").unwrap();
         let caller = Caller {
             user_id: "u1".into(),
             username: "alice".into(),
@@ -229,24 +248,50 @@ mod tests {
         let mut v = Validation::new(Algorithm::HS256);
         v.set_audience(&["https://up.example/mcp"]);
         v.set_issuer(&["https://gate.example"]);
-        let data = jsonwebtoken::decode::<serde_json::Value>(value.to_str().unwrap(), &DecodingKey::from_secret(key.as_bytes()), &v).unwrap();
+        let data = jsonwebtoken::decode::<serde_json::Value>(
+            value.to_str().unwrap(),
+            &DecodingKey::from_secret(key.as_bytes()),
+            &v,
+        )
+        .unwrap();
         assert_eq!(data.claims["sub"], "u1");
         assert_eq!(data.claims["preferred_username"], "alice");
         let exp = data.claims["exp"].as_u64().unwrap();
         let iat = data.claims["iat"].as_u64().unwrap();
         assert_eq!(exp - iat, 60);
-        assert!(jsonwebtoken::decode::<serde_json::Value>(value.to_str().unwrap(), &DecodingKey::from_secret(b"another key another key another key!"), &v).is_err());
+        assert!(
+            jsonwebtoken::decode::<serde_json::Value>(
+                value.to_str().unwrap(),
+                &DecodingKey::from_secret(b"another key another key another key!"),
+                &v
+            )
+            .is_err()
+        );
     }
 
     #[test]
     fn short_or_missing_keys_are_refused() {
-        let cfg: IdentityJwtConfig = toml::from_str("key_env = \"MCPGATE_TEST_NO_SUCH_VAR\"").unwrap();
-        assert!(JwtSigner::new(&cfg, "i", "u").unwrap_err().contains("not set"));
+        let cfg: IdentityJwtConfig =
+            toml::from_str("key_env = \"MCPGATE_TEST_NO_SUCH_VAR\"").unwrap();
+        assert!(
+            JwtSigner::new(&cfg, "i", "u")
+                .unwrap_err()
+                .contains("not set")
+        );
         let cfg: IdentityJwtConfig = toml::from_str("").unwrap();
-        assert!(JwtSigner::new(&cfg, "i", "u").unwrap_err().contains("exactly one"));
+        assert!(
+            JwtSigner::new(&cfg, "i", "u")
+                .unwrap_err()
+                .contains("exactly one")
+        );
         // SAFETY: a variable name no other test reads or writes.
         unsafe { std::env::set_var("MCPGATE_TEST_SHORT_KEY", "short") };
-        let cfg: IdentityJwtConfig = toml::from_str("key_env = \"MCPGATE_TEST_SHORT_KEY\"").unwrap();
-        assert!(JwtSigner::new(&cfg, "i", "u").unwrap_err().contains("at least 32"));
+        let cfg: IdentityJwtConfig =
+            toml::from_str("key_env = \"MCPGATE_TEST_SHORT_KEY\"").unwrap();
+        assert!(
+            JwtSigner::new(&cfg, "i", "u")
+                .unwrap_err()
+                .contains("at least 32")
+        );
     }
 }

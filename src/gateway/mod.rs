@@ -32,14 +32,15 @@ use std::time::Duration;
 
 use futures::future::join_all;
 use mcpgate_core::mcp::bearer::Caller;
+use rmcp::ErrorData as McpError;
 use rmcp::model::{
-    CallToolRequestParams, CallToolResult, CancelledNotificationParam, ClientRequest, CompleteRequestParams,
-    CompleteResult, GetPromptRequestParams, GetPromptResult, JsonObject, Prompt, ProgressToken, Reference,
-    ReadResourceRequestParams, ReadResourceResult, Request, Resource, ResourceTemplate, ServerResult,
-    SetLevelRequestParams, SubscribeRequestParams, Tool, UnsubscribeRequestParams,
+    CallToolRequestParams, CallToolResult, CancelledNotificationParam, ClientRequest,
+    CompleteRequestParams, CompleteResult, GetPromptRequestParams, GetPromptResult, JsonObject,
+    ProgressToken, Prompt, ReadResourceRequestParams, ReadResourceResult, Reference, Request,
+    Resource, ResourceTemplate, ServerResult, SetLevelRequestParams, SubscribeRequestParams, Tool,
+    UnsubscribeRequestParams,
 };
 use rmcp::service::PeerRequestOptions;
-use rmcp::ErrorData as McpError;
 use tokio_util::sync::CancellationToken;
 
 use config::UpstreamConfig;
@@ -63,12 +64,20 @@ pub struct Gateway {
 }
 
 fn exposed(prefix: &str, name: &str) -> String {
-    if prefix.is_empty() { name.to_string() } else { format!("{prefix}_{name}") }
+    if prefix.is_empty() {
+        name.to_string()
+    } else {
+        format!("{prefix}_{name}")
+    }
 }
 
 impl Gateway {
     /// Fails if an upstream's identity key cannot be loaded.
-    pub fn new(configs: Vec<UpstreamConfig>, cancel: CancellationToken, issuer: &str) -> Result<Self, String> {
+    pub fn new(
+        configs: Vec<UpstreamConfig>,
+        cancel: CancellationToken,
+        issuer: &str,
+    ) -> Result<Self, String> {
         let upstreams = configs
             .into_iter()
             .map(|c| Upstream::new(c, cancel.child_token(), issuer).map(Arc::new))
@@ -102,7 +111,9 @@ impl Gateway {
     }
 
     fn visible<'a>(&'a self, caller: &'a Caller) -> impl Iterator<Item = &'a Arc<Upstream>> + 'a {
-        self.upstreams.iter().filter(|u| u.cfg.allows(&caller.username))
+        self.upstreams
+            .iter()
+            .filter(|u| u.cfg.allows(&caller.username))
     }
 
     /// Connections of every visible upstream that is available (others are
@@ -122,11 +133,18 @@ impl Gateway {
             .collect()
     }
 
-    async fn bounded<T>(up: &Upstream, fut: impl std::future::Future<Output = Result<T, rmcp::service::ServiceError>>) -> Result<T, McpError> {
+    async fn bounded<T>(
+        up: &Upstream,
+        fut: impl std::future::Future<Output = Result<T, rmcp::service::ServiceError>>,
+    ) -> Result<T, McpError> {
         match tokio::time::timeout(up.cfg.request_timeout, fut).await {
             Ok(r) => r.map_err(|e| service_error(&up.cfg.name, e)),
             Err(_) => Err(McpError::internal_error(
-                format!("upstream {} did not answer within {} s", up.cfg.name, up.cfg.request_timeout.as_secs()),
+                format!(
+                    "upstream {} did not answer within {} s",
+                    up.cfg.name,
+                    up.cfg.request_timeout.as_secs()
+                ),
                 None,
             )),
         }
@@ -137,7 +155,12 @@ impl Gateway {
     /// The merged tool list; `taken` holds names already used (built-ins).
     pub async fn list_tools(&self, caller: &Caller, taken: &mut HashSet<String>) -> Vec<Tool> {
         let conns = self.conns(caller).await;
-        let lists = join_all(conns.iter().map(|(u, c)| Self::bounded(u, c.peer.list_all_tools()))).await;
+        let lists = join_all(
+            conns
+                .iter()
+                .map(|(u, c)| Self::bounded(u, c.peer.list_all_tools())),
+        )
+        .await;
         let mut out = Vec::new();
         for ((up, conn), list) in conns.iter().zip(lists) {
             let tools = match list {
@@ -166,7 +189,11 @@ impl Gateway {
     /// Which upstream serves the exposed tool name, and its own name there.
     /// A prefixed name whose upstream is down is that upstream's error, not
     /// an unknown tool.
-    async fn route_tool(&self, caller: &Caller, name: &str) -> Option<Result<(Arc<Upstream>, Conn, String), McpError>> {
+    async fn route_tool(
+        &self,
+        caller: &Caller,
+        name: &str,
+    ) -> Option<Result<(Arc<Upstream>, Conn, String), McpError>> {
         for up in self.visible(caller) {
             let prefix = up.cfg.prefix();
             let own = if prefix.is_empty() {
@@ -201,7 +228,12 @@ impl Gateway {
     }
 
     /// Calls an upstream tool; `None` if no upstream serves that name.
-    pub async fn call_tool(&self, call: &Call<'_>, name: &str, args: Option<JsonObject>) -> Option<Result<CallToolResult, McpError>> {
+    pub async fn call_tool(
+        &self,
+        call: &Call<'_>,
+        name: &str,
+        args: Option<JsonObject>,
+    ) -> Option<Result<CallToolResult, McpError>> {
         let (up, conn, own) = match self.route_tool(call.caller, name).await? {
             Ok(route) => route,
             Err(e) => return Some(Err(e)),
@@ -212,7 +244,10 @@ impl Gateway {
         Some(match self.send(&up, &conn, req, call).await {
             Ok(ServerResult::CallToolResult(r)) => Ok(r),
             Ok(other) => Err(McpError::internal_error(
-                format!("upstream {} answered tools/call with an unexpected result: {other:?}", up.cfg.name),
+                format!(
+                    "upstream {} answered tools/call with an unexpected result: {other:?}",
+                    up.cfg.name
+                ),
                 None,
             )),
             Err(e) => Err(e),
@@ -221,17 +256,43 @@ impl Gateway {
 
     /// Sends a request upstream with timeout, progress relay and
     /// cancellation (a downstream `notifications/cancelled` cancels it).
-    async fn send(&self, up: &Upstream, conn: &Conn, req: ClientRequest, call: &Call<'_>) -> Result<ServerResult, McpError> {
-        let handle = conn
-            .peer
-            .send_cancellable_request(req, PeerRequestOptions::with_timeout(up.cfg.request_timeout))
-            .await
-            .map_err(|e| service_error(&up.cfg.name, e))?;
+    async fn send(
+        &self,
+        up: &Upstream,
+        conn: &Conn,
+        req: ClientRequest,
+        call: &Call<'_>,
+    ) -> Result<ServerResult, McpError> {
+        // The session is registered, and the progress token mapped, before the
+        // upstream can act on the request: it may log, report progress or ask
+        // the client at once.
         let ticket = call.downstream.as_ref().map(|d| conn.relay.begin(d));
+        let gate = match (&call.downstream, &call.progress) {
+            (Some(_), Some(_)) => Some(conn.relay.hold_progress().await),
+            _ => None,
+        };
+        let handle = match conn
+            .peer
+            .send_cancellable_request(
+                req,
+                PeerRequestOptions::with_timeout(up.cfg.request_timeout),
+            )
+            .await
+        {
+            Ok(handle) => handle,
+            Err(e) => {
+                if let Some(t) = ticket {
+                    conn.relay.end(t);
+                }
+                return Err(service_error(&up.cfg.name, e));
+            }
+        };
         let upstream_token = handle.progress_token.clone();
         if let (Some(d), Some(tok)) = (&call.downstream, &call.progress) {
-            conn.relay.map_progress(upstream_token.clone(), d.clone(), tok.clone());
+            conn.relay
+                .map_progress(upstream_token.clone(), d.clone(), tok.clone());
         }
+        drop(gate);
         let id = handle.id.clone();
         let peer = handle.peer.clone();
         let result = tokio::select! {
@@ -243,6 +304,7 @@ impl Gateway {
                 Err(McpError::internal_error("the request was cancelled", None))
             }
         };
+        conn.relay.settle().await;
         conn.relay.unmap_progress(&upstream_token);
         if let Some(t) = ticket {
             conn.relay.end(t);
@@ -254,7 +316,12 @@ impl Gateway {
 
     pub async fn list_resources(&self, caller: &Caller) -> Vec<Resource> {
         let conns = self.conns(caller).await;
-        let lists = join_all(conns.iter().map(|(u, c)| Self::bounded(u, c.peer.list_all_resources()))).await;
+        let lists = join_all(
+            conns
+                .iter()
+                .map(|(u, c)| Self::bounded(u, c.peer.list_all_resources())),
+        )
+        .await;
         let mut seen = HashSet::new();
         conns
             .iter()
@@ -269,7 +336,12 @@ impl Gateway {
 
     pub async fn list_resource_templates(&self, caller: &Caller) -> Vec<ResourceTemplate> {
         let conns = self.conns(caller).await;
-        let lists = join_all(conns.iter().map(|(u, c)| Self::bounded(u, c.peer.list_all_resource_templates()))).await;
+        let lists = join_all(
+            conns
+                .iter()
+                .map(|(u, c)| Self::bounded(u, c.peer.list_all_resource_templates())),
+        )
+        .await;
         conns
             .iter()
             .zip(lists)
@@ -281,13 +353,25 @@ impl Gateway {
     }
 
     /// Reads a resource from the first upstream that serves its URI.
-    pub async fn read_resource(&self, call: &Call<'_>, uri: &str) -> Result<ReadResourceResult, McpError> {
+    pub async fn read_resource(
+        &self,
+        call: &Call<'_>,
+        uri: &str,
+    ) -> Result<ReadResourceResult, McpError> {
         for (up, conn) in self.conns(call.caller).await {
-            let req = ClientRequest::ReadResourceRequest(Request::new(ReadResourceRequestParams::new(uri)));
+            let req = ClientRequest::ReadResourceRequest(Request::new(
+                ReadResourceRequestParams::new(uri),
+            ));
             match self.send(&up, &conn, req, call).await {
                 Ok(ServerResult::ReadResourceResult(r)) => return Ok(r),
                 Ok(_) => continue,
-                Err(e) if e.code.0 == RESOURCE_NOT_FOUND || e.code.0 == -32602 || e.code.0 == -32601 => continue,
+                Err(e)
+                    if e.code.0 == RESOURCE_NOT_FOUND
+                        || e.code.0 == -32602
+                        || e.code.0 == -32601 =>
+                {
+                    continue;
+                }
                 Err(e) => return Err(e),
             }
         }
@@ -309,11 +393,21 @@ impl Gateway {
                     }
                     return Ok(());
                 }
-                Err(e) if e.code.0 == RESOURCE_NOT_FOUND || e.code.0 == -32602 || e.code.0 == -32601 => continue,
+                Err(e)
+                    if e.code.0 == RESOURCE_NOT_FOUND
+                        || e.code.0 == -32602
+                        || e.code.0 == -32601 =>
+                {
+                    continue;
+                }
                 Err(e) => return Err(e),
             }
         }
-        Err(McpError::new(rmcp::model::ErrorCode(RESOURCE_NOT_FOUND), format!("resource not found: {uri}"), None))
+        Err(McpError::new(
+            rmcp::model::ErrorCode(RESOURCE_NOT_FOUND),
+            format!("resource not found: {uri}"),
+            None,
+        ))
     }
 
     pub async fn unsubscribe(&self, call: &Call<'_>, uri: &str) -> Result<(), McpError> {
@@ -321,7 +415,11 @@ impl Gateway {
             if let Some(d) = &call.downstream {
                 conn.relay.unsubscribe(uri, d.session);
             }
-            let _ = Self::bounded(&up, conn.peer.unsubscribe(UnsubscribeRequestParams::new(uri))).await;
+            let _ = Self::bounded(
+                &up,
+                conn.peer.unsubscribe(UnsubscribeRequestParams::new(uri)),
+            )
+            .await;
         }
         Ok(())
     }
@@ -330,7 +428,12 @@ impl Gateway {
 
     pub async fn list_prompts(&self, caller: &Caller) -> Vec<Prompt> {
         let conns = self.conns(caller).await;
-        let lists = join_all(conns.iter().map(|(u, c)| Self::bounded(u, c.peer.list_all_prompts()))).await;
+        let lists = join_all(
+            conns
+                .iter()
+                .map(|(u, c)| Self::bounded(u, c.peer.list_all_prompts())),
+        )
+        .await;
         let mut taken = HashSet::new();
         let mut out = Vec::new();
         for ((up, _), list) in conns.iter().zip(lists) {
@@ -345,18 +448,29 @@ impl Gateway {
         out
     }
 
-    fn route_prompt<'a>(&'a self, caller: &'a Caller, name: &'a str) -> impl Iterator<Item = (&'a Arc<Upstream>, String)> + 'a {
+    fn route_prompt<'a>(
+        &'a self,
+        caller: &'a Caller,
+        name: &'a str,
+    ) -> impl Iterator<Item = (&'a Arc<Upstream>, String)> + 'a {
         self.visible(caller).filter_map(move |u| {
             let p = u.cfg.prefix();
             if p.is_empty() {
                 Some((u, name.to_string()))
             } else {
-                name.strip_prefix(p).and_then(|r| r.strip_prefix('_')).map(|own| (u, own.to_string()))
+                name.strip_prefix(p)
+                    .and_then(|r| r.strip_prefix('_'))
+                    .map(|own| (u, own.to_string()))
             }
         })
     }
 
-    pub async fn get_prompt(&self, call: &Call<'_>, name: &str, args: Option<JsonObject>) -> Option<Result<GetPromptResult, McpError>> {
+    pub async fn get_prompt(
+        &self,
+        call: &Call<'_>,
+        name: &str,
+        args: Option<JsonObject>,
+    ) -> Option<Result<GetPromptResult, McpError>> {
         for (up, own) in self.route_prompt(call.caller, name) {
             let conn = match up.conn_for(call.caller).await {
                 Ok(c) => c,
@@ -366,7 +480,11 @@ impl Gateway {
             params.arguments = args.clone();
             match Self::bounded(up, conn.peer.get_prompt(params)).await {
                 Ok(r) => return Some(Ok(r)),
-                Err(e) if up.cfg.prefix().is_empty() && (e.code.0 == -32602 || e.code.0 == -32601) => continue,
+                Err(e)
+                    if up.cfg.prefix().is_empty() && (e.code.0 == -32602 || e.code.0 == -32601) =>
+                {
+                    continue;
+                }
                 Err(e) => return Some(Err(e)),
             }
         }
@@ -374,7 +492,11 @@ impl Gateway {
     }
 
     /// `completion/complete`, routed by the prompt name or resource URI.
-    pub async fn complete(&self, call: &Call<'_>, mut params: CompleteRequestParams) -> Result<CompleteResult, McpError> {
+    pub async fn complete(
+        &self,
+        call: &Call<'_>,
+        mut params: CompleteRequestParams,
+    ) -> Result<CompleteResult, McpError> {
         match &mut params.r#ref {
             Reference::Prompt(p) => {
                 let original = p.name.clone();
@@ -393,7 +515,10 @@ impl Gateway {
                         Err(e) => return Err(e),
                     }
                 }
-                Err(McpError::invalid_params(format!("no prompt named {original}"), None))
+                Err(McpError::invalid_params(
+                    format!("no prompt named {original}"),
+                    None,
+                ))
             }
             _ => {
                 let mut last = None;
@@ -403,7 +528,9 @@ impl Gateway {
                         Err(e) => last = Some(e),
                     }
                 }
-                Err(last.unwrap_or_else(|| McpError::invalid_params("no upstream serves this resource", None)))
+                Err(last.unwrap_or_else(|| {
+                    McpError::invalid_params("no upstream serves this resource", None)
+                }))
             }
         }
     }

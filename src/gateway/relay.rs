@@ -3,7 +3,8 @@
 //!
 //! - `sampling/createMessage`, `elicitation/create`, `roots/list`: asked of
 //!   the downstream session whose request is in flight on this connection
-//!   (the most recent one), and the answer goes back up.
+//!   (the most recent one), as part of that request (on its response stream,
+//!   for Streamable HTTP; see [`ask_downstream`]), and the answer goes back up.
 //! - progress: rmcp gives every request it sends its own progress token;
 //!   [`RelayState::map_progress`] maps it back to the downstream session and
 //!   the token that session chose.
@@ -12,15 +13,23 @@
 //!   flight, or, for a per-user connection, to that user's sessions.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use rmcp::model::{
-    ClientCapabilities, ClientInfo, CreateMessageRequestParams, CreateMessageResult, ElicitRequestParams,
-    ElicitResult, Implementation, ListRootsResult, LoggingMessageNotificationParam, ProgressNotificationParam,
-    ProgressToken, ResourceUpdatedNotificationParam,
+    ClientCapabilities, ClientInfo, ClientResult, CreateMessageRequest, CreateMessageRequestParams,
+    CreateMessageResult, ElicitRequest, ElicitRequestParams, ElicitResult, GetExtensions,
+    Implementation, ListRootsRequest, ListRootsResult, LoggingMessageNotificationParam,
+    ProgressNotificationParam, ProgressToken, RequestId, ResourceUpdatedNotificationParam,
+    ServerRequest,
 };
-use rmcp::service::{NotificationContext, RequestContext, ServiceError};
+use rmcp::model::{JsonRpcMessage, ServerNotification};
+use rmcp::service::{
+    NotificationContext, OriginatingRequestId, RequestContext, RxJsonRpcMessage, ServiceError,
+    TxJsonRpcMessage,
+};
+use rmcp::transport::{IntoTransport, Transport};
 use rmcp::{ClientHandler, ErrorData as McpError, Peer, RoleClient, RoleServer};
 
 /// A downstream MCP session (one per connected client session).
@@ -28,6 +37,9 @@ use rmcp::{ClientHandler, ErrorData as McpError, Peer, RoleClient, RoleServer};
 pub struct Downstream {
     pub session: u64,
     pub peer: Peer<RoleServer>,
+    /// The request of that session the gateway is serving; requests the
+    /// upstream makes meanwhile are sent to the client as part of it.
+    pub request: Option<RequestId>,
 }
 
 pub struct RelayState {
@@ -38,6 +50,80 @@ pub struct RelayState {
     progress: Mutex<HashMap<ProgressToken, (Downstream, ProgressToken)>>,
     listeners: Mutex<HashMap<u64, Peer<RoleServer>>>,
     subscriptions: Mutex<HashMap<String, HashMap<u64, Peer<RoleServer>>>>,
+    /// Held while a request is sent upstream and its progress token mapped
+    /// ([`RelayState::hold_progress`]).
+    progress_gate: tokio::sync::Mutex<()>,
+    /// Progress and log notifications received from the upstream (counted
+    /// by [`Counted`] as they arrive, in order with the responses) and
+    /// relayed (counted when their handler is done), for
+    /// [`RelayState::settle`].
+    received: AtomicU64,
+    relayed: AtomicU64,
+    relayed_changed: tokio::sync::Notify,
+}
+
+/// Counts a notification as relayed when dropped (whatever became of it).
+struct Relayed<'a>(&'a RelayState);
+
+impl Drop for Relayed<'_> {
+    fn drop(&mut self) {
+        self.0.relayed.fetch_add(1, Ordering::SeqCst);
+        self.0.relayed_changed.notify_waiters();
+    }
+}
+
+/// How long [`RelayState::settle`] waits at most.
+const SETTLE_LIMIT: Duration = Duration::from_millis(200);
+
+/// An upstream connection's transport that counts, as they arrive, the
+/// notifications [`RelayState::settle`] waits for.
+pub struct Counted<T> {
+    inner: T,
+    state: Arc<RelayState>,
+}
+
+/// Wraps an upstream transport in [`Counted`].
+pub fn counted<T, E, A>(
+    transport: T,
+    state: Arc<RelayState>,
+) -> Counted<impl Transport<RoleClient, Error = E>>
+where
+    T: IntoTransport<RoleClient, E, A>,
+    E: std::error::Error + Send + Sync + 'static,
+{
+    Counted {
+        inner: transport.into_transport(),
+        state,
+    }
+}
+
+impl<T: Transport<RoleClient>> Transport<RoleClient> for Counted<T> {
+    type Error = T::Error;
+
+    fn send(
+        &mut self,
+        item: TxJsonRpcMessage<RoleClient>,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send + 'static {
+        self.inner.send(item)
+    }
+
+    async fn receive(&mut self) -> Option<RxJsonRpcMessage<RoleClient>> {
+        let message = self.inner.receive().await;
+        if let Some(JsonRpcMessage::Notification(n)) = &message
+            && matches!(
+                n.notification,
+                ServerNotification::ProgressNotification(_)
+                    | ServerNotification::LoggingMessageNotification(_)
+            )
+        {
+            self.state.received.fetch_add(1, Ordering::SeqCst);
+        }
+        message
+    }
+
+    fn close(&mut self) -> impl Future<Output = Result<(), Self::Error>> + Send {
+        self.inner.close()
+    }
 }
 
 /// Turns a failure talking to a peer into a JSON-RPC error.
@@ -45,11 +131,64 @@ pub fn service_error(upstream: &str, e: ServiceError) -> McpError {
     match e {
         ServiceError::McpError(e) => e,
         ServiceError::Timeout { timeout } => McpError::internal_error(
-            format!("upstream {upstream} did not answer within {} s", timeout.as_secs()),
+            format!(
+                "upstream {upstream} did not answer within {} s",
+                timeout.as_secs()
+            ),
             None,
         ),
         other => McpError::internal_error(format!("upstream {upstream} failed: {other}"), None),
     }
+}
+
+/// Aborts a task when dropped (the upstream gave up on its request).
+struct AbortOnDrop(tokio::task::AbortHandle);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Sends a request of the upstream on to the downstream client, as part of
+/// the downstream request `d.request`.
+///
+/// rmcp marks a request sent from inside a request handler with that
+/// handler's request id (a task-local, SEP-2260), and its Streamable HTTP
+/// server sends the request on the response stream of the request with that
+/// id. Inside a [`RelayHandler`] method that id is the upstream's request id,
+/// which means nothing in the downstream session: the request would go to
+/// the standalone GET stream (a client without one never sees it, and the
+/// call hangs until `request_timeout`) or to the stream of an unrelated
+/// request that happens to have the same id. In a task of its own the
+/// task-local is unset, so the marker set here, the downstream request's id,
+/// is the one the transport sees.
+async fn ask_downstream(
+    d: &Downstream,
+    mut request: ServerRequest,
+) -> Result<ClientResult, McpError> {
+    if let Some(id) = &d.request {
+        request
+            .extensions_mut()
+            .insert(OriginatingRequestId(id.clone()));
+    }
+    let peer = d.peer.clone();
+    let task = tokio::spawn(async move { peer.send_request(request).await });
+    let _abort = AbortOnDrop(task.abort_handle());
+    match task.await {
+        Ok(r) => r.map_err(|e| service_error("client", e)),
+        Err(e) => Err(McpError::internal_error(
+            format!("relaying a request to the client failed: {e}"),
+            None,
+        )),
+    }
+}
+
+fn unexpected(what: &str, reply: ClientResult) -> McpError {
+    McpError::internal_error(
+        format!("the client answered {what} with an unexpected result: {reply:?}"),
+        None,
+    )
 }
 
 impl RelayState {
@@ -62,6 +201,46 @@ impl RelayState {
             progress: Mutex::default(),
             listeners: Mutex::default(),
             subscriptions: Mutex::default(),
+            progress_gate: tokio::sync::Mutex::new(()),
+            received: AtomicU64::new(0),
+            relayed: AtomicU64::new(0),
+            relayed_changed: tokio::sync::Notify::new(),
+        }
+    }
+
+    /// Hold this while sending a request upstream and mapping its progress
+    /// token: the upstream may report progress as soon as it has the request,
+    /// before the token is mapped, and [`RelayHandler::on_progress`] waits
+    /// for the guard, so it finds the mapping.
+    pub async fn hold_progress(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.progress_gate.lock().await
+    }
+
+    /// Call when an upstream response arrived, before [`Self::end`] and
+    /// [`Self::unmap_progress`]: waits until the progress and log
+    /// notifications the upstream sent before its response have been
+    /// relayed. rmcp receives messages in order but handles each
+    /// notification in a task of its own, and the task waiting for the
+    /// response may well run first (tokio's LIFO slot): the relay would then
+    /// find the request ended (a log message dropped, the last progress
+    /// notification lost or sent after the response). Everything received
+    /// until now has had its handler started, so waiting for the counts to
+    /// meet is enough; [`SETTLE_LIMIT`] bounds the wait.
+    pub async fn settle(&self) {
+        let target = self.received.load(Ordering::SeqCst);
+        let deadline = tokio::time::Instant::now() + SETTLE_LIMIT;
+        loop {
+            let changed = self.relayed_changed.notified();
+            if self.relayed.load(Ordering::SeqCst) >= target {
+                return;
+            }
+            if tokio::time::timeout_at(deadline, changed).await.is_err() {
+                // A notification that never reached its handler must not
+                // make every later call wait: count it as relayed.
+                tracing::debug!(upstream = %self.upstream, "relayed notifications did not catch up");
+                self.relayed.fetch_max(target, Ordering::SeqCst);
+                return;
+            }
         }
     }
 
@@ -87,7 +266,12 @@ impl RelayState {
         self.in_flight.lock().map(|v| v.len()).unwrap_or(0)
     }
 
-    pub fn map_progress(&self, upstream_token: ProgressToken, d: Downstream, downstream_token: ProgressToken) {
+    pub fn map_progress(
+        &self,
+        upstream_token: ProgressToken,
+        d: Downstream,
+        downstream_token: ProgressToken,
+    ) {
         if let Ok(mut m) = self.progress.lock() {
             m.insert(upstream_token, (d, downstream_token));
         }
@@ -101,7 +285,9 @@ impl RelayState {
 
     pub fn subscribe(&self, uri: &str, d: &Downstream) {
         if let Ok(mut m) = self.subscriptions.lock() {
-            m.entry(uri.to_string()).or_default().insert(d.session, d.peer.clone());
+            m.entry(uri.to_string())
+                .or_default()
+                .insert(d.session, d.peer.clone());
         }
     }
 
@@ -132,7 +318,10 @@ impl RelayState {
 
     fn no_session(&self, what: &str) -> McpError {
         McpError::internal_error(
-            format!("upstream {} asked for {what}, but no client request is in flight to ask", self.upstream),
+            format!(
+                "upstream {} asked for {what}, but no client request is in flight to ask",
+                self.upstream
+            ),
             None,
         )
     }
@@ -150,7 +339,10 @@ impl ClientHandler for RelayHandler {
             .enable_sampling()
             .enable_elicitation()
             .build();
-        let mut info = ClientInfo::new(caps, Implementation::new("mcpgate", env!("CARGO_PKG_VERSION")));
+        let mut info = ClientInfo::new(
+            caps,
+            Implementation::new("mcpgate", env!("CARGO_PKG_VERSION")),
+        );
         // The newest revision with an initialize handshake: on 2026-07-28
         // sessions servers may not send sampling, elicitation or roots
         // requests, which the gateway relays.
@@ -163,11 +355,19 @@ impl ClientHandler for RelayHandler {
         params: CreateMessageRequestParams,
         _context: RequestContext<RoleClient>,
     ) -> Result<CreateMessageResult, McpError> {
-        let d = self.state.current().ok_or_else(|| self.state.no_session("sampling"))?;
-        d.peer
-            .create_message(params)
-            .await
-            .map_err(|e| service_error("client", e))
+        let d = self
+            .state
+            .current()
+            .ok_or_else(|| self.state.no_session("sampling"))?;
+        match ask_downstream(
+            &d,
+            ServerRequest::CreateMessageRequest(CreateMessageRequest::new(params)),
+        )
+        .await?
+        {
+            ClientResult::CreateMessageResult(r) => Ok(*r),
+            other => Err(unexpected("sampling/createMessage", other)),
+        }
     }
 
     async fn create_elicitation(
@@ -175,19 +375,43 @@ impl ClientHandler for RelayHandler {
         params: ElicitRequestParams,
         _context: RequestContext<RoleClient>,
     ) -> Result<ElicitResult, McpError> {
-        let d = self.state.current().ok_or_else(|| self.state.no_session("elicitation"))?;
-        d.peer
-            .create_elicitation(params)
-            .await
-            .map_err(|e| service_error("client", e))
+        let d = self
+            .state
+            .current()
+            .ok_or_else(|| self.state.no_session("elicitation"))?;
+        match ask_downstream(&d, ServerRequest::ElicitRequest(ElicitRequest::new(params))).await? {
+            ClientResult::ElicitResult(r) => Ok(r),
+            other => Err(unexpected("elicitation/create", other)),
+        }
     }
 
-    async fn list_roots(&self, _context: RequestContext<RoleClient>) -> Result<ListRootsResult, McpError> {
-        let d = self.state.current().ok_or_else(|| self.state.no_session("roots"))?;
-        d.peer.list_roots().await.map_err(|e| service_error("client", e))
+    async fn list_roots(
+        &self,
+        _context: RequestContext<RoleClient>,
+    ) -> Result<ListRootsResult, McpError> {
+        let d = self
+            .state
+            .current()
+            .ok_or_else(|| self.state.no_session("roots"))?;
+        match ask_downstream(
+            &d,
+            ServerRequest::ListRootsRequest(ListRootsRequest::default()),
+        )
+        .await?
+        {
+            ClientResult::ListRootsResult(r) => Ok(r),
+            other => Err(unexpected("roots/list", other)),
+        }
     }
 
-    async fn on_progress(&self, params: ProgressNotificationParam, _context: NotificationContext<RoleClient>) {
+    async fn on_progress(
+        &self,
+        params: ProgressNotificationParam,
+        _context: NotificationContext<RoleClient>,
+    ) {
+        let _relayed = Relayed(&self.state);
+        // Wait until a request being sent has its token mapped.
+        drop(self.state.hold_progress().await);
         let target = self
             .state
             .progress
@@ -201,7 +425,12 @@ impl ClientHandler for RelayHandler {
         }
     }
 
-    async fn on_logging_message(&self, params: LoggingMessageNotificationParam, _context: NotificationContext<RoleClient>) {
+    async fn on_logging_message(
+        &self,
+        params: LoggingMessageNotificationParam,
+        _context: NotificationContext<RoleClient>,
+    ) {
+        let _relayed = Relayed(&self.state);
         if let Some(d) = self.state.current() {
             let _ = d.peer.notify_logging_message(params).await;
         } else if self.state.per_user {
@@ -213,7 +442,11 @@ impl ClientHandler for RelayHandler {
         }
     }
 
-    async fn on_resource_updated(&self, params: ResourceUpdatedNotificationParam, _context: NotificationContext<RoleClient>) {
+    async fn on_resource_updated(
+        &self,
+        params: ResourceUpdatedNotificationParam,
+        _context: NotificationContext<RoleClient>,
+    ) {
         let peers: Vec<Peer<RoleServer>> = self
             .state
             .subscriptions

@@ -20,7 +20,10 @@ use mcpgate_core::mcp::bearer::Caller;
 
 use super::identity::JwtSigner;
 
-pub type Transport = (mpsc::Sender<TxJsonRpcMessage<RoleClient>>, mpsc::Receiver<RxJsonRpcMessage<RoleClient>>);
+pub type Transport = (
+    mpsc::Sender<TxJsonRpcMessage<RoleClient>>,
+    mpsc::Receiver<RxJsonRpcMessage<RoleClient>>,
+);
 
 /// Opens the stream and waits for the `endpoint` event.
 /// `identity`: for a per-user upstream with `identity_jwt`, a fresh signed
@@ -57,10 +60,16 @@ pub async fn connect(
     let mut events = SseStream::from_byte_stream(resp.bytes_stream());
     let endpoint = loop {
         match events.next().await {
-            Some(Ok(e)) if e.event.as_deref() == Some("endpoint") => break e.data.unwrap_or_default(),
+            Some(Ok(e)) if e.event.as_deref() == Some("endpoint") => {
+                break e.data.unwrap_or_default();
+            }
             Some(Ok(_)) => continue,
             Some(Err(e)) => return Err(format!("the event stream of {url} failed: {e}")),
-            None => return Err(format!("the event stream of {url} ended before its endpoint event")),
+            None => {
+                return Err(format!(
+                    "the event stream of {url} ended before its endpoint event"
+                ));
+            }
         }
     };
     let post_url = url::Url::parse(url)
@@ -83,7 +92,9 @@ pub async fn connect(
                         break;
                     }
                 }
-                Err(e) => tracing::warn!(upstream = %reader_name, error = %e, "unreadable message from a legacy SSE upstream"),
+                Err(e) => {
+                    tracing::warn!(upstream = %reader_name, error = %e, "unreadable message from a legacy SSE upstream")
+                }
             }
         }
         tracing::debug!(upstream = %reader_name, "legacy SSE stream ended");
@@ -91,7 +102,13 @@ pub async fn connect(
     let writer_name = name.to_string();
     tokio::spawn(async move {
         while let Some(msg) = from_rmcp.next().await {
-            match client.post(post_url.clone()).headers(with_identity(&headers)).json(&msg).send().await {
+            match client
+                .post(post_url.clone())
+                .headers(with_identity(&headers))
+                .json(&msg)
+                .send()
+                .await
+            {
                 Ok(r) if r.status().is_success() => {}
                 Ok(r) => {
                     tracing::warn!(upstream = %writer_name, status = %r.status(), "legacy SSE upstream refused a message");

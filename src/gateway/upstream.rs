@@ -30,7 +30,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::config::{HttpTransport, Isolation, UpstreamConfig};
 use super::identity::{JwtClient, JwtSigner};
-use super::relay::{RelayHandler, RelayState};
+use super::relay::{RelayHandler, RelayState, counted};
 
 const BACKOFF_START: Duration = Duration::from_millis(500);
 const BACKOFF_MAX: Duration = Duration::from_secs(30);
@@ -89,10 +89,15 @@ pub struct Upstream {
 }
 
 impl Upstream {
-    pub fn new(cfg: UpstreamConfig, cancel: CancellationToken, issuer: &str) -> Result<Self, String> {
+    pub fn new(
+        cfg: UpstreamConfig,
+        cancel: CancellationToken,
+        issuer: &str,
+    ) -> Result<Self, String> {
         let signer = match (&cfg.identity_jwt, &cfg.url) {
             (Some(j), Some(url)) => Some(Arc::new(
-                JwtSigner::new(j, issuer, url).map_err(|e| format!("upstream {:?}: {e}", cfg.name))?,
+                JwtSigner::new(j, issuer, url)
+                    .map_err(|e| format!("upstream {:?}: {e}", cfg.name))?,
             )),
             _ => None,
         };
@@ -106,7 +111,11 @@ impl Upstream {
     }
 
     pub fn status(&self) -> Status {
-        let (state, restarts, last_error) = self.status.lock().map(|s| s.clone()).unwrap_or((State::Stopped, 0, None));
+        let (state, restarts, last_error) =
+            self.status
+                .lock()
+                .map(|s| s.clone())
+                .unwrap_or((State::Stopped, 0, None));
         Status {
             name: self.cfg.name.clone(),
             transport: match (&self.cfg.command, self.cfg.transport) {
@@ -119,7 +128,11 @@ impl Upstream {
             connections: self
                 .slots
                 .lock()
-                .map(|s| s.values().filter(|slot| slot.conn.borrow().is_some()).count())
+                .map(|s| {
+                    s.values()
+                        .filter(|slot| slot.conn.borrow().is_some())
+                        .count()
+                })
                 .unwrap_or(0),
             restarts,
             last_error,
@@ -168,7 +181,9 @@ impl Upstream {
             last_used: Mutex::new(Instant::now()),
         });
         slots.insert(key.clone(), slot.clone());
-        let identity = caller.filter(|_| self.cfg.isolation == Isolation::PerUser).cloned();
+        let identity = caller
+            .filter(|_| self.cfg.isolation == Isolation::PerUser)
+            .cloned();
         tokio::spawn(supervise(self.clone(), slot.clone(), key, identity));
         slot
     }
@@ -184,7 +199,11 @@ impl Upstream {
         if let Some(c) = slot.conn.borrow().clone() {
             return Ok(c);
         }
-        let (state, _, last_error) = self.status.lock().map(|s| s.clone()).unwrap_or((State::Stopped, 0, None));
+        let (state, _, last_error) =
+            self.status
+                .lock()
+                .map(|s| s.clone())
+                .unwrap_or((State::Stopped, 0, None));
         if state == State::Restarting {
             return Err(self.unavailable(last_error));
         }
@@ -216,8 +235,16 @@ impl Upstream {
         }
         if let Ok(mut slots) = self.slots.lock() {
             slots.retain(|_, slot| {
-                let idle = slot.last_used.lock().map(|t| t.elapsed()).unwrap_or_default();
-                let busy = slot.conn.borrow().as_ref().is_some_and(|c| c.relay.in_flight() > 0);
+                let idle = slot
+                    .last_used
+                    .lock()
+                    .map(|t| t.elapsed())
+                    .unwrap_or_default();
+                let busy = slot
+                    .conn
+                    .borrow()
+                    .as_ref()
+                    .is_some_and(|c| c.relay.in_flight() > 0);
                 let keep = busy || idle < self.cfg.idle_timeout;
                 if !keep {
                     slot.ct.cancel();
@@ -246,11 +273,27 @@ async fn supervise(up: Arc<Upstream>, slot: Arc<Slot>, key: String, identity: Op
         if slot.ct.is_cancelled() {
             break;
         }
-        up.set_state(if first { State::Starting } else { State::Restarting }, None, !first);
+        up.set_state(
+            if first {
+                State::Starting
+            } else {
+                State::Restarting
+            },
+            None,
+            !first,
+        );
         first = false;
-        let relay = Arc::new(RelayState::new(&name, up.cfg.isolation == Isolation::PerUser));
+        let relay = Arc::new(RelayState::new(
+            &name,
+            up.cfg.isolation == Isolation::PerUser,
+        ));
         let started = Instant::now();
-        match tokio::time::timeout(up.cfg.startup_timeout, connect(&up.cfg, identity.as_ref(), up.signer.clone(), relay.clone())).await {
+        match tokio::time::timeout(
+            up.cfg.startup_timeout,
+            connect(&up.cfg, identity.as_ref(), up.signer.clone(), relay.clone()),
+        )
+        .await
+        {
             Ok(Ok(running)) => {
                 tracing::info!(upstream = %name, user = identity.as_ref().map(|c| c.username.as_str()).unwrap_or(""), "upstream started");
                 let conn = Conn {
@@ -284,7 +327,10 @@ async fn supervise(up: Arc<Upstream>, slot: Arc<Slot>, key: String, identity: Op
                 up.set_state(State::Restarting, Some(e), false);
             }
             Err(_) => {
-                let e = format!("did not start within {} s", up.cfg.startup_timeout.as_secs());
+                let e = format!(
+                    "did not start within {} s",
+                    up.cfg.startup_timeout.as_secs()
+                );
                 tracing::warn!(event = "gateway.upstream_failed", upstream = %name, "upstream {e}");
                 up.set_state(State::Restarting, Some(e), false);
             }
@@ -313,7 +359,9 @@ async fn connect(
     signer: Option<Arc<JwtSigner>>,
     relay: Arc<RelayState>,
 ) -> Result<RunningService<RoleClient, RelayHandler>, String> {
-    let handler = RelayHandler { state: relay };
+    let handler = RelayHandler {
+        state: relay.clone(),
+    };
     if let Some(command) = &cfg.command {
         let mut cmd = tokio::process::Command::new(command);
         cmd.args(&cfg.args).envs(&cfg.env).kill_on_drop(true);
@@ -321,7 +369,8 @@ async fn connect(
             cmd.current_dir(dir);
         }
         if let Some(c) = identity {
-            cmd.env(ENV_USER_ID, &c.user_id).env(ENV_USER_NAME, &c.username);
+            cmd.env(ENV_USER_ID, &c.user_id)
+                .env(ENV_USER_NAME, &c.username);
         }
         let (transport, stderr) = TokioChildProcess::builder(cmd)
             .stderr(Stdio::piped())
@@ -336,16 +385,25 @@ async fn connect(
                 }
             });
         }
-        handler.serve(transport).await.map_err(|e| format!("initialization failed: {e}"))
+        handler
+            .serve(counted(transport, relay))
+            .await
+            .map_err(|e| format!("initialization failed: {e}"))
     } else if let Some(url) = &cfg.url {
         let mut headers = HashMap::new();
         for (k, v) in &cfg.headers {
-            if let (Ok(k), Ok(v)) = (axum::http::HeaderName::from_bytes(k.as_bytes()), axum::http::HeaderValue::from_str(v)) {
+            if let (Ok(k), Ok(v)) = (
+                axum::http::HeaderName::from_bytes(k.as_bytes()),
+                axum::http::HeaderValue::from_str(v),
+            ) {
                 headers.insert(k, v);
             }
         }
         if let Some(c) = identity {
-            for (k, v) in [(HEADER_USER_ID, c.user_id.as_str()), (HEADER_USER_NAME, c.username.as_str())] {
+            for (k, v) in [
+                (HEADER_USER_ID, c.user_id.as_str()),
+                (HEADER_USER_NAME, c.username.as_str()),
+            ] {
                 let encoded: String = url::form_urlencoded::byte_serialize(v.as_bytes()).collect();
                 if let Ok(v) = axum::http::HeaderValue::from_str(&encoded) {
                     headers.insert(axum::http::HeaderName::from_static(k), v);
@@ -356,17 +414,30 @@ async fn connect(
         if cfg.transport == HttpTransport::Sse {
             let header_map: reqwest::header::HeaderMap = headers.into_iter().collect();
             let transport = super::sse_client::connect(url, header_map, signed, &cfg.name).await?;
-            return handler.serve(transport).await.map_err(|e| format!("initialization failed: {e}"));
+            return handler
+                .serve(counted(transport, relay))
+                .await
+                .map_err(|e| format!("initialization failed: {e}"));
         }
         let mut config = StreamableHttpClientTransportConfig::with_uri(url.as_str());
         config.custom_headers = headers;
         if let Some((signer, caller)) = signed {
-            let client = JwtClient { inner: reqwest::Client::new(), signer, caller };
+            let client = JwtClient {
+                inner: reqwest::Client::new(),
+                signer,
+                caller,
+            };
             let transport = StreamableHttpClientTransport::with_client(client, config);
-            return handler.serve(transport).await.map_err(|e| format!("initialization failed: {e}"));
+            return handler
+                .serve(counted(transport, relay))
+                .await
+                .map_err(|e| format!("initialization failed: {e}"));
         }
         let transport = StreamableHttpClientTransport::from_config(config);
-        handler.serve(transport).await.map_err(|e| format!("initialization failed: {e}"))
+        handler
+            .serve(counted(transport, relay))
+            .await
+            .map_err(|e| format!("initialization failed: {e}"))
     } else {
         Err("neither command nor url is set".into())
     }

@@ -110,7 +110,10 @@ pub fn router(state: AppState) -> Router {
             &urls.sse_resource_metadata_path,
             get(discovery::protected_resource_sse),
         )
-        .route("/.well-known/mcp/manifest.json", get(crate::mcp::manifest::get))
+        .route(
+            "/.well-known/mcp/manifest.json",
+            get(crate::mcp::manifest::get),
+        )
         .route("/healthz", get(crate::mcp::health::get));
     if !base.is_empty() {
         // Clients that append the well-known suffix to the issuer instead

@@ -29,7 +29,10 @@ impl OriginPolicy {
     pub fn new(hosts: Vec<String>, origins: Vec<String>) -> Self {
         Self {
             hosts: hosts.into_iter().map(|h| h.to_ascii_lowercase()).collect(),
-            origins: origins.into_iter().map(|o| o.trim_end_matches('/').to_ascii_lowercase()).collect(),
+            origins: origins
+                .into_iter()
+                .map(|o| o.trim_end_matches('/').to_ascii_lowercase())
+                .collect(),
         }
     }
 
@@ -51,8 +54,12 @@ impl OriginPolicy {
         let origin = origin.to_ascii_lowercase();
         self.origins.iter().any(|o| {
             *o == origin
-                || o.strip_suffix(":*")
-                    .is_some_and(|prefix| origin == prefix || origin.strip_prefix(prefix).is_some_and(|rest| rest.starts_with(':')))
+                || o.strip_suffix(":*").is_some_and(|prefix| {
+                    origin == prefix
+                        || origin
+                            .strip_prefix(prefix)
+                            .is_some_and(|rest| rest.starts_with(':'))
+                })
         })
     }
 }
@@ -75,18 +82,35 @@ fn forbidden(message: &str) -> Response {
     (StatusCode::FORBIDDEN, axum::Json(body)).into_response()
 }
 
-pub async fn check_origin(State(mcp): State<std::sync::Arc<McpState>>, req: Request, next: Next) -> Response {
-    if let Some(host) = req.headers().get(header::HOST).and_then(|v| v.to_str().ok())
+pub async fn check_origin(
+    State(mcp): State<std::sync::Arc<McpState>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    if let Some(host) = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
         && !mcp.origin_policy.host_allowed(host)
     {
-        tracing::warn!(event = "mcp.host_rejected", host, "request with a Host that is not allowed");
-        let r = forbidden("Forbidden: this Host is not allowed (DNS rebinding protection); add it to allowed_hosts");
+        tracing::warn!(
+            event = "mcp.host_rejected",
+            host,
+            "request with a Host that is not allowed"
+        );
+        let r = forbidden(
+            "Forbidden: this Host is not allowed (DNS rebinding protection); add it to allowed_hosts",
+        );
         return finish_rejection(req, r).await;
     }
     if let Some(origin) = req.headers().get(header::ORIGIN) {
         let origin = origin.to_str().unwrap_or("");
         if !mcp.origin_policy.origin_allowed(origin) {
-            tracing::warn!(event = "mcp.origin_rejected", origin, "request with an Origin that is not allowed");
+            tracing::warn!(
+                event = "mcp.origin_rejected",
+                origin,
+                "request with an Origin that is not allowed"
+            );
             let r = forbidden("Forbidden: this Origin is not allowed; add it to allowed_origins");
             return finish_rejection(req, r).await;
         }
@@ -95,8 +119,15 @@ pub async fn check_origin(State(mcp): State<std::sync::Arc<McpState>>, req: Requ
 }
 
 pub async fn require_bearer(State(app): State<AppState>, mut req: Request, next: Next) -> Response {
-    let authorization = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
-    match app.auth.authenticate_bearer(authorization, req.uri().query()).await {
+    let authorization = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    match app
+        .auth
+        .authenticate_bearer(authorization, req.uri().query())
+        .await
+    {
         Ok(caller) => {
             req.extensions_mut().insert(caller);
             next.run(req).await
@@ -149,8 +180,12 @@ pub fn challenge(app: &AppState, e: &BearerError, legacy_sse: bool) -> Response 
         tracing::info!(event = "mcp.token_rejected", error = %e, "{}", e.description());
     }
     let body = match e {
-        BearerError::Missing => serde_json::json!({"error": "unauthorized", "error_description": e.description()}),
-        other => serde_json::json!({"error": other.to_string(), "error_description": other.description()}),
+        BearerError::Missing => {
+            serde_json::json!({"error": "unauthorized", "error_description": e.description()})
+        }
+        other => {
+            serde_json::json!({"error": other.to_string(), "error_description": other.description()})
+        }
     };
     let mut r = (status, axum::Json(body)).into_response();
     if let Ok(v) = HeaderValue::from_str(&value) {
@@ -165,7 +200,10 @@ mod tests {
 
     #[test]
     fn hosts_match_with_or_without_port() {
-        let p = OriginPolicy::new(vec!["mcp.example.com".into(), "localhost:3333".into()], vec![]);
+        let p = OriginPolicy::new(
+            vec!["mcp.example.com".into(), "localhost:3333".into()],
+            vec![],
+        );
         assert!(p.host_allowed("mcp.example.com"));
         assert!(p.host_allowed("MCP.example.com:443"));
         assert!(p.host_allowed("localhost:3333"));
@@ -175,7 +213,13 @@ mod tests {
 
     #[test]
     fn origins_match_exactly_or_with_a_wildcard_port() {
-        let p = OriginPolicy::new(vec![], vec!["https://mcp.example.com".into(), "http://localhost:*".into()]);
+        let p = OriginPolicy::new(
+            vec![],
+            vec![
+                "https://mcp.example.com".into(),
+                "http://localhost:*".into(),
+            ],
+        );
         assert!(p.origin_allowed("https://mcp.example.com"));
         assert!(!p.origin_allowed("https://mcp.example.com:8443"));
         assert!(p.origin_allowed("http://localhost:6274"));

@@ -18,11 +18,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use axum::http::request::Parts;
 use mcpgate_core::mcp::bearer::Caller;
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, CompleteRequestParams, CompleteResult, Extensions,
-    GetPromptRequestParams, GetPromptResponse, Implementation, JsonObject, ListPromptsResult,
-    ListResourceTemplatesResult, ListResourcesResult, ListToolsResult, PaginatedRequestParams, ReadResourceRequestParams,
-    ReadResourceResponse, ServerCapabilities, ServerConfig, SetLevelRequestParams, SubscribeRequestParams, Tool,
-    UnsubscribeRequestParams,
+    CallToolRequestParams, CallToolResponse, CallToolResult, CompleteRequestParams, CompleteResult,
+    Extensions, GetPromptRequestParams, GetPromptResponse, Implementation, JsonObject,
+    ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult, ListToolsResult,
+    PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse, ServerCapabilities,
+    ServerConfig, SetLevelRequestParams, SubscribeRequestParams, Tool, UnsubscribeRequestParams,
 };
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
@@ -61,6 +61,7 @@ impl McpHandler {
             downstream: Some(Downstream {
                 session: self.session,
                 peer: context.peer.clone(),
+                request: Some(context.id.clone()),
             }),
             progress: context.meta.get_progress_token(),
             ct: context.ct.clone(),
@@ -77,7 +78,9 @@ pub fn caller_of(ext: &Extensions) -> Option<Caller> {
 }
 
 fn require_caller(context: &RequestContext<RoleServer>) -> Result<Caller, McpError> {
-    caller_of(&context.extensions).ok_or_else(|| McpError::invalid_request("the request carries no authenticated caller", None))
+    caller_of(&context.extensions).ok_or_else(|| {
+        McpError::invalid_request("the request carries no authenticated caller", None)
+    })
 }
 
 /// All tools the caller may use: built-in first, then the upstreams'.
@@ -108,7 +111,10 @@ pub async fn call_any_tool(
 
 /// One page of a list, with the cursor of the next page (RFC-less: the
 /// cursor is the offset, opaque to clients).
-fn page<T>(items: Vec<T>, request: Option<PaginatedRequestParams>) -> Result<(Vec<T>, Option<String>), McpError> {
+fn page<T>(
+    items: Vec<T>,
+    request: Option<PaginatedRequestParams>,
+) -> Result<(Vec<T>, Option<String>), McpError> {
     let start = match request.and_then(|r| r.cursor) {
         None => 0,
         Some(c) => c
@@ -117,7 +123,14 @@ fn page<T>(items: Vec<T>, request: Option<PaginatedRequestParams>) -> Result<(Ve
     };
     let end = (start + PAGE_SIZE).min(items.len());
     let next = (end < items.len()).then(|| end.to_string());
-    Ok((items.into_iter().skip(start).take(end.saturating_sub(start)).collect(), next))
+    Ok((
+        items
+            .into_iter()
+            .skip(start)
+            .take(end.saturating_sub(start))
+            .collect(),
+        next,
+    ))
 }
 
 impl ServerHandler for McpHandler {
@@ -138,7 +151,10 @@ impl ServerHandler for McpHandler {
                 .build()
         };
         ServerConfig::new(caps)
-            .with_server_info(Implementation::new(self.name.to_string(), env!("CARGO_PKG_VERSION")))
+            .with_server_info(Implementation::new(
+                self.name.to_string(),
+                env!("CARGO_PKG_VERSION"),
+            ))
             .with_instructions("mcpgate: call whoami to see who you are signed in as.")
     }
 
@@ -148,7 +164,10 @@ impl ServerHandler for McpHandler {
         context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
         let caller = require_caller(&context)?;
-        let (items, next) = page(all_tools(&self.tools, &self.gateway, &caller).await, request)?;
+        let (items, next) = page(
+            all_tools(&self.tools, &self.gateway, &caller).await,
+            request,
+        )?;
         let mut r = ListToolsResult::with_all_items(items);
         r.next_cursor = next;
         Ok(r)
@@ -161,7 +180,15 @@ impl ServerHandler for McpHandler {
     ) -> Result<CallToolResponse, McpError> {
         let caller = require_caller(&context)?;
         let call = self.call(&caller, &context);
-        match call_any_tool(&self.tools, &self.gateway, &call, &request.name, request.arguments).await {
+        match call_any_tool(
+            &self.tools,
+            &self.gateway,
+            &call,
+            &request.name,
+            request.arguments,
+        )
+        .await
+        {
             Ok(result) => Ok(CallToolResponse::Complete(result)),
             Err(ToolError::Upstream(m)) => Err(McpError::internal_error(m, None)),
             Err(e) => Err(McpError::invalid_params(e.to_string(), None)),
@@ -208,14 +235,26 @@ impl ServerHandler for McpHandler {
             .map(ReadResourceResponse::Complete)
     }
 
-    async fn subscribe(&self, request: SubscribeRequestParams, context: RequestContext<RoleServer>) -> Result<(), McpError> {
+    async fn subscribe(
+        &self,
+        request: SubscribeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), McpError> {
         let caller = require_caller(&context)?;
-        self.gateway.subscribe(&self.call(&caller, &context), &request.uri).await
+        self.gateway
+            .subscribe(&self.call(&caller, &context), &request.uri)
+            .await
     }
 
-    async fn unsubscribe(&self, request: UnsubscribeRequestParams, context: RequestContext<RoleServer>) -> Result<(), McpError> {
+    async fn unsubscribe(
+        &self,
+        request: UnsubscribeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), McpError> {
         let caller = require_caller(&context)?;
-        self.gateway.unsubscribe(&self.call(&caller, &context), &request.uri).await
+        self.gateway
+            .unsubscribe(&self.call(&caller, &context), &request.uri)
+            .await
     }
 
     async fn list_prompts(
@@ -230,22 +269,41 @@ impl ServerHandler for McpHandler {
         Ok(r)
     }
 
-    async fn get_prompt(&self, request: GetPromptRequestParams, context: RequestContext<RoleServer>) -> Result<GetPromptResponse, McpError> {
+    async fn get_prompt(
+        &self,
+        request: GetPromptRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<GetPromptResponse, McpError> {
         let caller = require_caller(&context)?;
         let name = request.name.clone();
         self.gateway
             .get_prompt(&self.call(&caller, &context), &name, request.arguments)
             .await
-            .unwrap_or_else(|| Err(McpError::invalid_params(format!("no prompt named {name:?}"), None)))
+            .unwrap_or_else(|| {
+                Err(McpError::invalid_params(
+                    format!("no prompt named {name:?}"),
+                    None,
+                ))
+            })
             .map(GetPromptResponse::Complete)
     }
 
-    async fn complete(&self, request: CompleteRequestParams, context: RequestContext<RoleServer>) -> Result<CompleteResult, McpError> {
+    async fn complete(
+        &self,
+        request: CompleteRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CompleteResult, McpError> {
         let caller = require_caller(&context)?;
-        self.gateway.complete(&self.call(&caller, &context), request).await
+        self.gateway
+            .complete(&self.call(&caller, &context), request)
+            .await
     }
 
-    async fn set_level(&self, request: SetLevelRequestParams, context: RequestContext<RoleServer>) -> Result<(), McpError> {
+    async fn set_level(
+        &self,
+        request: SetLevelRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), McpError> {
         let caller = require_caller(&context)?;
         self.gateway.set_level(&caller, request).await;
         Ok(())

@@ -13,8 +13,14 @@ use crate::http::AppState;
 
 pub async fn get(State(app): State<AppState>) -> Response {
     let upstreams = app.mcp.gateway.status();
-    let degraded = upstreams.iter().any(|u| u.state == UpstreamState::Restarting);
-    let status = if degraded { StatusCode::SERVICE_UNAVAILABLE } else { StatusCode::OK };
+    let degraded = upstreams
+        .iter()
+        .any(|u| u.state == UpstreamState::Restarting);
+    let status = if degraded {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        StatusCode::OK
+    };
     (
         status,
         Json(json!({

@@ -10,7 +10,10 @@ use crate::http::AppState;
 
 pub fn manifest(app: &AppState) -> Value {
     let urls = &app.auth.urls;
-    let origin = urls.issuer.strip_suffix(&urls.base_path).unwrap_or(&urls.issuer);
+    let origin = urls
+        .issuer
+        .strip_suffix(&urls.base_path)
+        .unwrap_or(&urls.issuer);
     json!({
         "schema_version": "2025-06-18",
         "name": app.server_name.as_ref(),

@@ -18,43 +18,86 @@ use super::handler::{all_tools, call_any_tool, sessionless_call};
 use super::tools::ToolError;
 
 fn error(status: StatusCode, code: &str, description: String) -> Response {
-    (status, Json(json!({"error": code, "error_description": description}))).into_response()
+    (
+        status,
+        Json(json!({"error": code, "error_description": description})),
+    )
+        .into_response()
 }
 
 pub async fn list(State(mcp): State<Arc<McpState>>, req: Request) -> Response {
     let Some(caller) = req.extensions().get::<Caller>().cloned() else {
-        return error(StatusCode::UNAUTHORIZED, "unauthorized", "not authenticated".into());
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "not authenticated".into(),
+        );
     };
     Json(json!({"tools": all_tools(&mcp.tools, &mcp.gateway, &caller).await})).into_response()
 }
 
-pub async fn call(State(mcp): State<Arc<McpState>>, Path(name): Path<String>, req: Request) -> Response {
+pub async fn call(
+    State(mcp): State<Arc<McpState>>,
+    Path(name): Path<String>,
+    req: Request,
+) -> Response {
     let Some(caller) = req.extensions().get::<Caller>().cloned() else {
-        return error(StatusCode::UNAUTHORIZED, "unauthorized", "not authenticated".into());
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "not authenticated".into(),
+        );
     };
-    let body: Bytes = match axum::body::to_bytes(req.into_body(), super::sse::MAX_MESSAGE_BYTES).await {
-        Ok(b) => b,
-        Err(_) => return error(StatusCode::PAYLOAD_TOO_LARGE, "invalid_request", "the body is too large".into()),
-    };
+    let body: Bytes =
+        match axum::body::to_bytes(req.into_body(), super::sse::MAX_MESSAGE_BYTES).await {
+            Ok(b) => b,
+            Err(_) => {
+                return error(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "invalid_request",
+                    "the body is too large".into(),
+                );
+            }
+        };
     let args = if body.iter().all(u8::is_ascii_whitespace) {
         serde_json::Map::new()
     } else {
         match serde_json::from_slice::<Value>(&body) {
             Ok(Value::Object(m)) => m,
             Ok(_) => {
-                return error(StatusCode::BAD_REQUEST, "invalid_arguments", "the body must be a JSON object of arguments".into());
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_arguments",
+                    "the body must be a JSON object of arguments".into(),
+                );
             }
-            Err(e) => return error(StatusCode::BAD_REQUEST, "invalid_arguments", format!("the body is not JSON: {e}")),
+            Err(e) => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_arguments",
+                    format!("the body is not JSON: {e}"),
+                );
+            }
         }
     };
-    match call_any_tool(&mcp.tools, &mcp.gateway, &sessionless_call(&caller), &name, Some(args)).await {
+    match call_any_tool(
+        &mcp.tools,
+        &mcp.gateway,
+        &sessionless_call(&caller),
+        &name,
+        Some(args),
+    )
+    .await
+    {
         Ok(result) => Json(result).into_response(),
         Err(ToolError::Unknown(n)) => error(
             StatusCode::NOT_FOUND,
             "unknown_tool",
             format!("there is no tool named {n:?}; GET /tools lists them"),
         ),
-        Err(e @ ToolError::InvalidArguments { .. }) => error(StatusCode::BAD_REQUEST, "invalid_arguments", e.to_string()),
+        Err(e @ ToolError::InvalidArguments { .. }) => {
+            error(StatusCode::BAD_REQUEST, "invalid_arguments", e.to_string())
+        }
         Err(ToolError::Upstream(m)) => error(StatusCode::BAD_GATEWAY, "upstream_error", m),
     }
 }

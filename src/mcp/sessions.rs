@@ -66,7 +66,11 @@ fn not_found() -> Response {
     r
 }
 
-pub async fn bind_to_user(State(mcp): State<std::sync::Arc<McpState>>, req: Request, next: Next) -> Response {
+pub async fn bind_to_user(
+    State(mcp): State<std::sync::Arc<McpState>>,
+    req: Request,
+    next: Next,
+) -> Response {
     let Some(caller) = req.extensions().get::<Caller>().cloned() else {
         return next.run(req).await;
     };
@@ -84,8 +88,13 @@ pub async fn bind_to_user(State(mcp): State<std::sync::Arc<McpState>>, req: Requ
     }
     let is_delete = req.method() == Method::DELETE;
     let mut resp = next.run(req).await;
-    if let Some(created) = resp.headers().get(SESSION_HEADER).and_then(|v| v.to_str().ok()) {
-        mcp.session_owners.record(created, &caller.user_id, mcp.session_idle);
+    if let Some(created) = resp
+        .headers()
+        .get(SESSION_HEADER)
+        .and_then(|v| v.to_str().ok())
+    {
+        mcp.session_owners
+            .record(created, &caller.user_id, mcp.session_idle);
     }
     if is_delete
         && resp.status().is_success()

@@ -104,21 +104,36 @@ pub async fn connect(State(mcp): State<Arc<McpState>>, req: Request) -> Response
     let server_ct = ct.clone();
     let session_id = id.clone();
     tokio::spawn(async move {
-        match handler.serve_with_ct((from_server_tx, to_server_rx), server_ct).await {
+        match handler
+            .serve_with_ct((from_server_tx, to_server_rx), server_ct)
+            .await
+        {
             Ok(running) => {
                 let _ = running.waiting().await;
             }
-            Err(e) => tracing::debug!(session = %session_id, error = %e, "legacy SSE session ended before initialization"),
+            Err(e) => {
+                tracing::debug!(session = %session_id, error = %e, "legacy SSE session ended before initialization")
+            }
         }
     });
     tracing::info!(event = "mcp.sse_session_opened", user = %caller.username, "legacy SSE session opened");
 
     // Messages go to a path of the same resource as the stream, so that a
     // 401 on them names the resource the client connected to (RFC 9728 §3.3).
-    let messages = if req_path.ends_with("/v1/ai/mcp/sse") { "/v1/ai/mcp/messages/" } else { "/messages/" };
+    let messages = if req_path.ends_with("/v1/ai/mcp/sse") {
+        "/v1/ai/mcp/messages/"
+    } else {
+        "/messages/"
+    };
     let endpoint = format!("{}{messages}?session_id={id}", mcp.base_path);
-    let guard = SessionGuard { id, mcp: mcp.clone(), ct: ct.clone() };
-    let first = futures::stream::once(async move { Ok::<_, Infallible>(Event::default().event("endpoint").data(endpoint)) });
+    let guard = SessionGuard {
+        id,
+        mcp: mcp.clone(),
+        ct: ct.clone(),
+    };
+    let first = futures::stream::once(async move {
+        Ok::<_, Infallible>(Event::default().event("endpoint").data(endpoint))
+    });
     let messages = from_server_rx.filter_map(|m| async move {
         match serde_json::to_string(&m) {
             Ok(json) => Some(Ok(Event::default().event("message").data(json))),
@@ -138,12 +153,16 @@ pub async fn connect(State(mcp): State<Arc<McpState>>, req: Request) -> Response
     sse_response(stream)
 }
 
-fn sse_response(stream: impl Stream<Item = Result<Event, Infallible>> + Send + 'static) -> Response {
+fn sse_response(
+    stream: impl Stream<Item = Result<Event, Infallible>> + Send + 'static,
+) -> Response {
     let mut r = Sse::new(stream)
         .keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
         .into_response();
-    r.headers_mut()
-        .insert("x-accel-buffering", axum::http::HeaderValue::from_static("no"));
+    r.headers_mut().insert(
+        "x-accel-buffering",
+        axum::http::HeaderValue::from_static("no"),
+    );
     r
 }
 
@@ -158,10 +177,16 @@ pub async fn message(State(mcp): State<Arc<McpState>>, req: Request) -> Response
             .map(|(_, v)| v.into_owned())
     });
     let Some(session_id) = session_id else {
-        return json_error(StatusCode::BAD_REQUEST, "session_id is missing: use the URL from the endpoint event");
+        return json_error(
+            StatusCode::BAD_REQUEST,
+            "session_id is missing: use the URL from the endpoint event",
+        );
     };
     if session_id.len() != 32 || !session_id.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return json_error(StatusCode::BAD_REQUEST, "session_id is malformed: use the URL from the endpoint event");
+        return json_error(
+            StatusCode::BAD_REQUEST,
+            "session_id is malformed: use the URL from the endpoint event",
+        );
     }
     let sender = mcp.sse.map.lock().ok().and_then(|m| {
         let s = m.get(&session_id)?;
@@ -172,7 +197,10 @@ pub async fn message(State(mcp): State<Arc<McpState>>, req: Request) -> Response
         Some(s.to_server.clone())
     });
     let Some(mut sender) = sender else {
-        return json_error(StatusCode::NOT_FOUND, "no such session (it may have closed): open a new one with GET /sse");
+        return json_error(
+            StatusCode::NOT_FOUND,
+            "no such session (it may have closed): open a new one with GET /sse",
+        );
     };
     let (parts, body) = req.into_parts();
     let bytes = match axum::body::to_bytes(Body::new(body), MAX_MESSAGE_BYTES).await {
@@ -181,7 +209,12 @@ pub async fn message(State(mcp): State<Arc<McpState>>, req: Request) -> Response
     };
     let mut msg: RxJsonRpcMessage<RoleServer> = match serde_json::from_slice(&bytes) {
         Ok(m) => m,
-        Err(e) => return json_error(StatusCode::BAD_REQUEST, &format!("the body is not a JSON-RPC message: {e}")),
+        Err(e) => {
+            return json_error(
+                StatusCode::BAD_REQUEST,
+                &format!("the body is not a JSON-RPC message: {e}"),
+            );
+        }
     };
     match &mut msg {
         JsonRpcMessage::Request(r) => {
@@ -193,7 +226,10 @@ pub async fn message(State(mcp): State<Arc<McpState>>, req: Request) -> Response
         _ => {}
     }
     if sender.send(msg).await.is_err() {
-        return json_error(StatusCode::NOT_FOUND, "the session has closed: open a new one with GET /sse");
+        return json_error(
+            StatusCode::NOT_FOUND,
+            "the session has closed: open a new one with GET /sse",
+        );
     }
     (StatusCode::ACCEPTED, "Accepted").into_response()
 }

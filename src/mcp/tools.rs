@@ -19,7 +19,8 @@ use serde_json::{Value, json};
 use crate::clock::Clock;
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
-type Handler = Arc<dyn Fn(Caller, Value) -> BoxFuture<Result<CallToolResult, ToolError>> + Send + Sync>;
+type Handler =
+    Arc<dyn Fn(Caller, Value) -> BoxFuture<Result<CallToolResult, ToolError>> + Send + Sync>;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ToolError {
@@ -48,13 +49,18 @@ struct EchoArgs {
 }
 
 fn rfc3339(t: i64) -> String {
-    humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + std::time::Duration::from_secs(t.max(0) as u64)).to_string()
+    humantime::format_rfc3339_seconds(
+        std::time::UNIX_EPOCH + std::time::Duration::from_secs(t.max(0) as u64),
+    )
+    .to_string()
 }
 
 impl Tools {
     /// The built-in tools.
     pub fn builtin(clock: Arc<dyn Clock>) -> Self {
-        let mut t = Self { entries: Vec::new() };
+        let mut t = Self {
+            entries: Vec::new(),
+        };
         t.add::<NoArgs, _, _>(
             "whoami",
             "Who you are to this server: the signed-in user, the client application, the granted scopes and when the access token expires.",
@@ -85,14 +91,23 @@ impl Tools {
             true,
             move |_, _| {
                 let now = clock.now();
-                async move { Ok(CallToolResult::success(vec![ContentBlock::text(rfc3339(now))])) }
+                async move {
+                    Ok(CallToolResult::success(vec![ContentBlock::text(rfc3339(
+                        now,
+                    ))]))
+                }
             },
         );
         t
     }
 
-    fn add<A, F, Fut>(&mut self, name: &'static str, description: &'static str, read_only: bool, f: F)
-    where
+    fn add<A, F, Fut>(
+        &mut self,
+        name: &'static str,
+        description: &'static str,
+        read_only: bool,
+        f: F,
+    ) where
         A: DeserializeOwned + JsonSchema + Send + 'static,
         F: Fn(Caller, A) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<CallToolResult, ToolError>> + Send + 'static,
@@ -106,10 +121,11 @@ impl Tools {
         let handler: Handler = Arc::new(move |caller, value| {
             let f = f.clone();
             Box::pin(async move {
-                let args: A = serde_json::from_value(value).map_err(|e| ToolError::InvalidArguments {
-                    tool: name.to_string(),
-                    message: e.to_string(),
-                })?;
+                let args: A =
+                    serde_json::from_value(value).map_err(|e| ToolError::InvalidArguments {
+                        tool: name.to_string(),
+                        message: e.to_string(),
+                    })?;
                 f(caller, args).await
             })
         });
@@ -121,11 +137,19 @@ impl Tools {
     }
 
     pub fn get(&self, name: &str) -> Option<&Tool> {
-        self.entries.iter().find(|(t, _)| t.name == name).map(|(t, _)| t)
+        self.entries
+            .iter()
+            .find(|(t, _)| t.name == name)
+            .map(|(t, _)| t)
     }
 
     /// Runs a tool as `caller`. Missing arguments count as `{}`.
-    pub async fn call(&self, name: &str, args: Option<JsonObject>, caller: &Caller) -> Result<CallToolResult, ToolError> {
+    pub async fn call(
+        &self,
+        name: &str,
+        args: Option<JsonObject>,
+        caller: &Caller,
+    ) -> Result<CallToolResult, ToolError> {
         let handler = self
             .entries
             .iter()
@@ -167,15 +191,30 @@ mod tests {
     async fn arguments_are_validated_against_the_types() {
         let tools = Tools::builtin(Arc::new(ManualClock::starting_now()));
         let args = |v: Value| v.as_object().cloned();
-        let r = tools.call("echo", args(json!({"text": "hi"})), &caller()).await.unwrap();
+        let r = tools
+            .call("echo", args(json!({"text": "hi"})), &caller())
+            .await
+            .unwrap();
         assert_eq!(serde_json::to_value(&r.content).unwrap()[0]["text"], "hi");
-        let e = tools.call("echo", args(json!({})), &caller()).await.unwrap_err();
+        let e = tools
+            .call("echo", args(json!({})), &caller())
+            .await
+            .unwrap_err();
         assert!(matches!(e, ToolError::InvalidArguments { .. }) && e.to_string().contains("text"));
-        let e = tools.call("echo", args(json!({"text": 5})), &caller()).await.unwrap_err();
+        let e = tools
+            .call("echo", args(json!({"text": 5})), &caller())
+            .await
+            .unwrap_err();
         assert!(e.to_string().contains("invalid type"));
-        let e = tools.call("whoami", args(json!({"x": 1})), &caller()).await.unwrap_err();
+        let e = tools
+            .call("whoami", args(json!({"x": 1})), &caller())
+            .await
+            .unwrap_err();
         assert!(e.to_string().contains("unknown field"));
-        assert_eq!(tools.call("nope", None, &caller()).await.unwrap_err(), ToolError::Unknown("nope".into()));
+        assert_eq!(
+            tools.call("nope", None, &caller()).await.unwrap_err(),
+            ToolError::Unknown("nope".into())
+        );
         let echo = tools.get("echo").unwrap();
         assert_eq!(echo.input_schema["required"], json!(["text"]));
     }

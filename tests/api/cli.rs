@@ -18,7 +18,9 @@ impl Dir {
 
     fn cmd(&self, args: &[&str]) -> Command {
         let mut c = Command::new(BIN);
-        c.args(args).current_dir(self.0.path()).env_remove("MCPGATE_CONFIG");
+        c.args(args)
+            .current_dir(self.0.path())
+            .env_remove("MCPGATE_CONFIG");
         for (k, _) in std::env::vars() {
             if k.starts_with("MCPGATE_") {
                 c.env_remove(k);
@@ -59,10 +61,20 @@ fn stderr(o: &Output) -> String {
 
 /// A failing command prints one clear `error:` line and exits non-zero.
 fn assert_fails_with(o: &Output, needle: &str) {
-    assert!(!o.status.success(), "expected failure, got success: {}", stdout(o));
+    assert!(
+        !o.status.success(),
+        "expected failure, got success: {}",
+        stdout(o)
+    );
     let err = stderr(o);
-    let line = err.lines().find(|l| l.starts_with("error: ")).unwrap_or_else(|| panic!("no error line in {err:?}"));
-    assert!(line.contains(needle), "{line:?} does not mention {needle:?}");
+    let line = err
+        .lines()
+        .find(|l| l.starts_with("error: "))
+        .unwrap_or_else(|| panic!("no error line in {err:?}"));
+    assert!(
+        line.contains(needle),
+        "{line:?} does not mention {needle:?}"
+    );
 }
 
 #[test]
@@ -82,17 +94,44 @@ fn init_writes_a_commented_config_and_refuses_to_overwrite_it() {
 #[test]
 fn users_are_added_listed_changed_and_removed() {
     let d = Dir::new();
-    let o = d.run_with_stdin(&["user", "add", "alice", "--password-stdin"], "a long password\n");
+    let o = d.run_with_stdin(
+        &["user", "add", "alice", "--password-stdin"],
+        "a long password\n",
+    );
     assert!(o.status.success(), "{}", stderr(&o));
     let list = stdout(&d.run(&["user", "list"]));
     assert!(list.starts_with("alice\t"), "{list}");
-    assert_fails_with(&d.run_with_stdin(&["user", "add", "alice", "--password-stdin"], "another password\n"), "already exists");
-    assert_fails_with(&d.run_with_stdin(&["user", "add", "bob", "--password-stdin"], "short\n"), "at least 8");
-    assert_fails_with(&d.run_with_stdin(&["user", "add", "bad name", "--password-stdin"], "a long password\n"), "invalid username");
+    assert_fails_with(
+        &d.run_with_stdin(
+            &["user", "add", "alice", "--password-stdin"],
+            "another password\n",
+        ),
+        "already exists",
+    );
+    assert_fails_with(
+        &d.run_with_stdin(&["user", "add", "bob", "--password-stdin"], "short\n"),
+        "at least 8",
+    );
+    assert_fails_with(
+        &d.run_with_stdin(
+            &["user", "add", "bad name", "--password-stdin"],
+            "a long password\n",
+        ),
+        "invalid username",
+    );
     assert_fails_with(&d.run(&["user", "add", "carol"]), "--password-stdin");
-    let o = d.run_with_stdin(&["user", "passwd", "alice", "--password-stdin"], "a new long password\n");
+    let o = d.run_with_stdin(
+        &["user", "passwd", "alice", "--password-stdin"],
+        "a new long password\n",
+    );
     assert!(o.status.success(), "{}", stderr(&o));
-    assert_fails_with(&d.run_with_stdin(&["user", "passwd", "nobody", "--password-stdin"], "a new long password\n"), "no user");
+    assert_fails_with(
+        &d.run_with_stdin(
+            &["user", "passwd", "nobody", "--password-stdin"],
+            "a new long password\n",
+        ),
+        "no user",
+    );
     assert!(d.run(&["user", "remove", "alice"]).status.success());
     assert_eq!(stdout(&d.run(&["user", "list"])).trim(), "no users");
     assert_fails_with(&d.run(&["user", "remove", "alice"]), "no user");
@@ -108,27 +147,51 @@ fn the_password_never_comes_from_the_command_line() {
 #[test]
 fn a_public_listen_address_needs_an_https_public_url() {
     let d = Dir::new();
-    assert_fails_with(&d.run(&["serve", "--listen", "0.0.0.0:0"]), "requires public_url");
     assert_fails_with(
-        &d.run(&["serve", "--listen", "0.0.0.0:0", "--public-url", "http://mcp.example.com"]),
+        &d.run(&["serve", "--listen", "0.0.0.0:0"]),
+        "requires public_url",
+    );
+    assert_fails_with(
+        &d.run(&[
+            "serve",
+            "--listen",
+            "0.0.0.0:0",
+            "--public-url",
+            "http://mcp.example.com",
+        ]),
         "must be https",
     );
     // The same through the environment.
-    let o = d.cmd(&["serve"]).env("MCPGATE_LISTEN", "0.0.0.0:0").stdin(Stdio::null()).output().unwrap();
+    let o = d
+        .cmd(&["serve"])
+        .env("MCPGATE_LISTEN", "0.0.0.0:0")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
     assert_fails_with(&o, "requires public_url");
 }
 
 #[test]
 fn invalid_settings_fail_with_one_clear_line() {
     let d = Dir::new();
-    assert_fails_with(&d.run(&["serve", "--auth-code-ttl", "11m", "--listen", "127.0.0.1:0"]), "auth_code_ttl");
-    assert_fails_with(&d.run(&["--config", "missing.toml", "migrate"]), "does not exist");
+    assert_fails_with(
+        &d.run(&["serve", "--auth-code-ttl", "11m", "--listen", "127.0.0.1:0"]),
+        "auth_code_ttl",
+    );
+    assert_fails_with(
+        &d.run(&["--config", "missing.toml", "migrate"]),
+        "does not exist",
+    );
     std::fs::write(d.0.path().join("mcpgate.toml"), "no_such_setting = 1\n").unwrap();
     assert_fails_with(&d.run(&["migrate"]), "no_such_setting");
 }
 
 /// Starts `mcpgate serve` and returns the child and its first output lines.
-async fn serve(d: &Dir, args: &[&str], env: &[(&str, &str)]) -> (tokio::process::Child, Vec<String>) {
+async fn serve(
+    d: &Dir,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> (tokio::process::Child, Vec<String>) {
     let mut cmd = tokio::process::Command::from(d.cmd(args));
     for (k, v) in env {
         cmd.env(k, v);
@@ -151,12 +214,18 @@ async fn serve(d: &Dir, args: &[&str], env: &[(&str, &str)]) -> (tokio::process:
             }
         }
     };
-    tokio::time::timeout(Duration::from_secs(20), read).await.expect("serve prints its banner");
+    tokio::time::timeout(Duration::from_secs(20), read)
+        .await
+        .expect("serve prints its banner");
     (child, out)
 }
 
 fn port_of(lines: &[String]) -> u16 {
-    lines[0].rsplit(':').next().and_then(|p| p.trim().parse().ok()).expect("port in first line")
+    lines[0]
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.trim().parse().ok())
+        .expect("port in first line")
 }
 
 #[tokio::test]
@@ -165,25 +234,52 @@ async fn serve_prints_the_urls_and_the_first_admin_password_once() {
     let (mut child, lines) = serve(&d, &["serve", "--listen", "127.0.0.1:0"], &[]).await;
     let text = lines.join("\n");
     let port = port_of(&lines);
-    assert!(text.contains(&format!("http://localhost:{port}/v1/ai/mcp")), "{text}");
-    assert!(text.contains(&format!("http://localhost:{port}/.well-known/oauth-authorization-server")));
-    assert!(text.contains(&format!("http://localhost:{port}/.well-known/oauth-protected-resource/v1/ai/mcp")));
+    assert!(
+        text.contains(&format!("http://localhost:{port}/v1/ai/mcp")),
+        "{text}"
+    );
+    assert!(text.contains(&format!(
+        "http://localhost:{port}/.well-known/oauth-authorization-server"
+    )));
+    assert!(text.contains(&format!(
+        "http://localhost:{port}/.well-known/oauth-protected-resource/v1/ai/mcp"
+    )));
     assert!(text.contains(&format!("http://localhost:{port}/v1/oauth/authorize")));
-    let pw_line = lines.iter().find(|l| l.contains("Password (shown only now):")).expect("password shown");
+    let pw_line = lines
+        .iter()
+        .find(|l| l.contains("Password (shown only now):"))
+        .expect("password shown");
     let password = pw_line.rsplit(' ').next().unwrap().to_string();
     assert!(password.len() >= 16);
-    assert!(d.0.path().join("mcpgate.db").exists(), "the SQLite file is in the working directory");
+    assert!(
+        d.0.path().join("mcpgate.db").exists(),
+        "the SQLite file is in the working directory"
+    );
 
     // The printed password signs in.
     let r = reqwest::Client::new()
-        .get(format!("http://127.0.0.1:{port}/.well-known/oauth-authorization-server"))
+        .get(format!(
+            "http://127.0.0.1:{port}/.well-known/oauth-authorization-server"
+        ))
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-    let store = mcpgate::app::open_store(&format!("sqlite://{}", d.0.path().join("mcpgate.db").display())).await.unwrap();
-    let admin = store.user_by_username("admin").await.unwrap().expect("admin exists");
-    assert!(mcpgate::auth::password::verify(&password, admin.password_hash.as_deref()));
+    let store = mcpgate::app::open_store(&format!(
+        "sqlite://{}",
+        d.0.path().join("mcpgate.db").display()
+    ))
+    .await
+    .unwrap();
+    let admin = store
+        .user_by_username("admin")
+        .await
+        .unwrap()
+        .expect("admin exists");
+    assert!(mcpgate::auth::password::verify(
+        &password,
+        admin.password_hash.as_deref()
+    ));
     child.kill().await.unwrap();
 
     // A second start has users: no new password.
@@ -201,10 +297,23 @@ async fn flags_win_over_the_environment_which_wins_over_the_file() {
     )
     .unwrap();
     let (mut c, lines) = serve(&d, &["serve"], &[]).await;
-    assert!(lines.join("\n").contains("http://file.localhost:1/v1/ai/mcp"));
+    assert!(
+        lines
+            .join("\n")
+            .contains("http://file.localhost:1/v1/ai/mcp")
+    );
     c.kill().await.unwrap();
-    let (mut c, lines) = serve(&d, &["serve"], &[("MCPGATE_PUBLIC_URL", "http://env.localhost:2")]).await;
-    assert!(lines.join("\n").contains("http://env.localhost:2/v1/ai/mcp"));
+    let (mut c, lines) = serve(
+        &d,
+        &["serve"],
+        &[("MCPGATE_PUBLIC_URL", "http://env.localhost:2")],
+    )
+    .await;
+    assert!(
+        lines
+            .join("\n")
+            .contains("http://env.localhost:2/v1/ai/mcp")
+    );
     c.kill().await.unwrap();
     let (mut c, lines) = serve(
         &d,
@@ -212,7 +321,11 @@ async fn flags_win_over_the_environment_which_wins_over_the_file() {
         &[("MCPGATE_PUBLIC_URL", "http://env.localhost:2")],
     )
     .await;
-    assert!(lines.join("\n").contains("http://flag.localhost:3/v1/ai/mcp"));
+    assert!(
+        lines
+            .join("\n")
+            .contains("http://flag.localhost:3/v1/ai/mcp")
+    );
     c.kill().await.unwrap();
 }
 
@@ -234,10 +347,17 @@ async fn clients_registered_over_http_can_be_listed_shown_and_removed() {
     child.kill().await.unwrap();
 
     let list = stdout(&d.run(&["client", "list"]));
-    assert!(list.contains(&id) && list.contains("CLI test") && list.contains("never used"), "{list}");
-    let show: serde_json::Value = serde_json::from_str(&stdout(&d.run(&["client", "show", &id]))).unwrap();
+    assert!(
+        list.contains(&id) && list.contains("CLI test") && list.contains("never used"),
+        "{list}"
+    );
+    let show: serde_json::Value =
+        serde_json::from_str(&stdout(&d.run(&["client", "show", &id]))).unwrap();
     assert_eq!(show["client_id"], id.as_str());
-    assert_eq!(show["redirect_uris"], serde_json::json!(["https://app.example/cb"]));
+    assert_eq!(
+        show["redirect_uris"],
+        serde_json::json!(["https://app.example/cb"])
+    );
     assert_eq!(show["active_access_tokens"], 0);
     assert!(show.get("client_secret").is_none());
     assert!(d.run(&["client", "remove", &id]).status.success());
@@ -250,7 +370,12 @@ async fn clients_registered_over_http_can_be_listed_shown_and_removed() {
 async fn foreign_mcpgate_variables_are_ignored_and_lists_come_comma_separated() {
     let d = Dir::new();
     // Variables of the documented curl script share the prefix; they are not settings.
-    let o = d.cmd(&["migrate"]).env("MCPGATE_USER", "x").env("MCPGATE_PASSWORD", "y").output().unwrap();
+    let o = d
+        .cmd(&["migrate"])
+        .env("MCPGATE_USER", "x")
+        .env("MCPGATE_PASSWORD", "y")
+        .output()
+        .unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
     let (mut child, lines) = serve(
         &d,
@@ -259,12 +384,14 @@ async fn foreign_mcpgate_variables_are_ignored_and_lists_come_comma_separated() 
     )
     .await;
     let port = port_of(&lines);
-    let m: serde_json::Value = reqwest::get(format!("http://127.0.0.1:{port}/.well-known/oauth-authorization-server"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let m: serde_json::Value = reqwest::get(format!(
+        "http://127.0.0.1:{port}/.well-known/oauth-authorization-server"
+    ))
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
     assert_eq!(m["scopes_supported"], serde_json::json!(["mcp", "extra"]));
     child.kill().await.unwrap();
 }

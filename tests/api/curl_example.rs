@@ -19,7 +19,10 @@ async fn the_documented_curl_flow_registers_signs_in_exchanges_and_refreshes() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "script failed:\n{stdout}\n{stderr}");
-    assert!(stdout.contains("OK: use it as  Authorization: Bearer mcp_"), "{stdout}");
+    assert!(
+        stdout.contains("OK: use it as  Authorization: Bearer mcp_"),
+        "{stdout}"
+    );
     // The client it registered is stored and was used.
     let clients = app.store.list_clients().await.unwrap();
     assert_eq!(clients.len(), 1);

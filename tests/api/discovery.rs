@@ -8,21 +8,46 @@ use crate::helpers::spawn_app;
 #[tokio::test]
 async fn authorization_server_metadata_has_every_required_field_and_an_exact_issuer() {
     let app = spawn_app().await;
-    let r = app.http.get(app.url("/.well-known/oauth-authorization-server")).send().await.unwrap();
+    let r = app
+        .http
+        .get(app.url("/.well-known/oauth-authorization-server"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
-    assert!(r.headers()["content-type"].to_str().unwrap().starts_with("application/json"));
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/json")
+    );
     let m: Value = r.json().await.unwrap();
     let issuer = app.urls.issuer.clone();
     assert_eq!(m["issuer"], issuer.as_str());
     assert!(!issuer.ends_with('/'));
-    assert_eq!(m["authorization_endpoint"], format!("{issuer}/v1/oauth/authorize"));
+    assert_eq!(
+        m["authorization_endpoint"],
+        format!("{issuer}/v1/oauth/authorize")
+    );
     assert_eq!(m["token_endpoint"], format!("{issuer}/v1/oauth/token"));
-    assert_eq!(m["registration_endpoint"], format!("{issuer}/v1/oauth/register"));
-    assert_eq!(m["revocation_endpoint"], format!("{issuer}/v1/oauth/revoke"));
+    assert_eq!(
+        m["registration_endpoint"],
+        format!("{issuer}/v1/oauth/register")
+    );
+    assert_eq!(
+        m["revocation_endpoint"],
+        format!("{issuer}/v1/oauth/revoke")
+    );
     assert_eq!(m["scopes_supported"], serde_json::json!(["mcp"]));
     assert_eq!(m["response_types_supported"], serde_json::json!(["code"]));
-    assert_eq!(m["grant_types_supported"], serde_json::json!(["authorization_code", "refresh_token"]));
-    assert_eq!(m["code_challenge_methods_supported"], serde_json::json!(["S256"]));
+    assert_eq!(
+        m["grant_types_supported"],
+        serde_json::json!(["authorization_code", "refresh_token"])
+    );
+    assert_eq!(
+        m["code_challenge_methods_supported"],
+        serde_json::json!(["S256"])
+    );
     assert_eq!(
         m["token_endpoint_auth_methods_supported"],
         serde_json::json!(["none", "client_secret_basic", "client_secret_post"])
@@ -42,7 +67,10 @@ async fn protected_resource_metadata_is_served_path_suffixed_and_at_the_root() {
         let m: Value = r.json().await.unwrap();
         assert_eq!(m["resource"], app.resource());
         assert_eq!(m["resource"], format!("{}/v1/ai/mcp", app.urls.issuer));
-        assert_eq!(m["authorization_servers"], serde_json::json!([app.urls.issuer]));
+        assert_eq!(
+            m["authorization_servers"],
+            serde_json::json!([app.urls.issuer])
+        );
         assert_eq!(m["scopes_supported"], serde_json::json!(["mcp"]));
         assert_eq!(m["bearer_methods_supported"], serde_json::json!(["header"]));
     }
@@ -51,7 +79,12 @@ async fn protected_resource_metadata_is_served_path_suffixed_and_at_the_root() {
 #[tokio::test]
 async fn openid_configuration_is_a_clean_404_never_a_partial_document() {
     let app = spawn_app().await;
-    let r = app.http.get(app.url("/.well-known/openid-configuration")).send().await.unwrap();
+    let r = app
+        .http
+        .get(app.url("/.well-known/openid-configuration"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
     let body: Value = r.json().await.unwrap();
     assert!(body.get("issuer").is_none());
@@ -73,7 +106,10 @@ async fn metadata_answers_cors_preflights_from_browser_clients() {
             .request(reqwest::Method::OPTIONS, app.url(path))
             .header("Origin", "http://localhost:6274")
             .header("Access-Control-Request-Method", "POST")
-            .header("Access-Control-Request-Headers", "content-type, mcp-protocol-version")
+            .header(
+                "Access-Control-Request-Headers",
+                "content-type, mcp-protocol-version",
+            )
             .send()
             .await
             .unwrap();
@@ -106,7 +142,10 @@ async fn the_authorization_endpoint_has_no_cors() {
 
 #[tokio::test]
 async fn root_endpoint_style_advertises_the_root_paths() {
-    let app = crate::helpers::spawn_app_with(|s| s.endpoint_style = mcpgate::config::EndpointStyleSetting::Root).await;
+    let app = crate::helpers::spawn_app_with(|s| {
+        s.endpoint_style = mcpgate::config::EndpointStyleSetting::Root
+    })
+    .await;
     let m: Value = app
         .http
         .get(app.url("/.well-known/oauth-authorization-server"))
@@ -116,9 +155,15 @@ async fn root_endpoint_style_advertises_the_root_paths() {
         .json()
         .await
         .unwrap();
-    assert_eq!(m["authorization_endpoint"], format!("{}/authorize", app.urls.issuer));
+    assert_eq!(
+        m["authorization_endpoint"],
+        format!("{}/authorize", app.urls.issuer)
+    );
     assert_eq!(m["token_endpoint"], format!("{}/token", app.urls.issuer));
-    assert_eq!(m["registration_endpoint"], format!("{}/register", app.urls.issuer));
+    assert_eq!(
+        m["registration_endpoint"],
+        format!("{}/register", app.urls.issuer)
+    );
 }
 
 #[tokio::test]
@@ -133,24 +178,49 @@ async fn turning_refresh_tokens_off_removes_the_grant_from_metadata() {
         .json()
         .await
         .unwrap();
-    assert_eq!(m["grant_types_supported"], serde_json::json!(["authorization_code"]));
+    assert_eq!(
+        m["grant_types_supported"],
+        serde_json::json!(["authorization_code"])
+    );
 }
 
 #[tokio::test]
 async fn a_public_url_with_a_path_serves_metadata_at_the_rfc_8414_inserted_location() {
-    let app = crate::helpers::spawn_app_with(|s| s.public_url = Some("http://localhost:9999/gate".into())).await;
-    let r = app.http.get(app.url("/.well-known/oauth-authorization-server/gate")).send().await.unwrap();
+    let app = crate::helpers::spawn_app_with(|s| {
+        s.public_url = Some("http://localhost:9999/gate".into())
+    })
+    .await;
+    let r = app
+        .http
+        .get(app.url("/.well-known/oauth-authorization-server/gate"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     let m: Value = r.json().await.unwrap();
     assert_eq!(m["issuer"], "http://localhost:9999/gate");
-    assert_eq!(m["token_endpoint"], "http://localhost:9999/gate/v1/oauth/token");
-    let r = app.http.get(app.url("/.well-known/oauth-protected-resource/gate/v1/ai/mcp")).send().await.unwrap();
+    assert_eq!(
+        m["token_endpoint"],
+        "http://localhost:9999/gate/v1/oauth/token"
+    );
+    let r = app
+        .http
+        .get(app.url("/.well-known/oauth-protected-resource/gate/v1/ai/mcp"))
+        .send()
+        .await
+        .unwrap();
     let m: Value = r.json().await.unwrap();
     assert_eq!(m["resource"], "http://localhost:9999/gate/v1/ai/mcp");
     // The health endpoint is served below the path too (the banner prints it there).
     let r = app.http.get(app.url("/gate/healthz")).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     // The OAuth endpoints live below the path.
-    let r = app.http.post(app.url("/gate/v1/oauth/token")).form(&[("grant_type", "x")]).send().await.unwrap();
+    let r = app
+        .http
+        .post(app.url("/gate/v1/oauth/token"))
+        .form(&[("grant_type", "x")])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
 }

@@ -8,8 +8,8 @@ use axum::http::request::Parts;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use reqwest::StatusCode;
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, ListToolsResult, PaginatedRequestParams,
-    ServerCapabilities, ServerConfig, Tool,
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, ListToolsResult,
+    PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
 };
 use rmcp::service::RequestContext;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
@@ -32,19 +32,42 @@ impl ServerHandler for Upstream {
         ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
     }
 
-    async fn list_tools(&self, _r: Option<PaginatedRequestParams>, _c: RequestContext<RoleServer>) -> Result<ListToolsResult, McpError> {
-        Ok(ListToolsResult::with_all_items(vec![Tool::new("who", "the verified identity", Arc::new(serde_json::Map::new()))]))
+    async fn list_tools(
+        &self,
+        _r: Option<PaginatedRequestParams>,
+        _c: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, McpError> {
+        Ok(ListToolsResult::with_all_items(vec![Tool::new(
+            "who",
+            "the verified identity",
+            Arc::new(serde_json::Map::new()),
+        )]))
     }
 
-    async fn call_tool(&self, _r: CallToolRequestParams, ctx: RequestContext<RoleServer>) -> Result<CallToolResponse, McpError> {
-        let parts = ctx.extensions.get::<Parts>().ok_or_else(|| McpError::internal_error("no request parts", None))?;
-        let h = |n: &str| parts.headers.get(n).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    async fn call_tool(
+        &self,
+        _r: CallToolRequestParams,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, McpError> {
+        let parts = ctx
+            .extensions
+            .get::<Parts>()
+            .ok_or_else(|| McpError::internal_error("no request parts", None))?;
+        let h = |n: &str| {
+            parts
+                .headers
+                .get(n)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_string()
+        };
         let token = h("x-mcpgate-identity");
         let mut v = Validation::new(Algorithm::HS256);
         v.set_audience(&[&self.audience]);
-        let verified = jsonwebtoken::decode::<Value>(&token, &DecodingKey::from_secret(KEY.as_bytes()), &v)
-            .map(|d| d.claims)
-            .map_err(|e| McpError::internal_error(format!("bad identity token: {e}"), None))?;
+        let verified =
+            jsonwebtoken::decode::<Value>(&token, &DecodingKey::from_secret(KEY.as_bytes()), &v)
+                .map(|d| d.claims)
+                .map_err(|e| McpError::internal_error(format!("bad identity token: {e}"), None))?;
         let text = json!({
             "user_header": h("x-mcpgate-user-name"),
             "id_header": h("x-mcpgate-user-id"),
@@ -52,15 +75,22 @@ impl ServerHandler for Upstream {
             "authorization": h("authorization"),
         })
         .to_string();
-        Ok(CallToolResponse::Complete(CallToolResult::success(vec![ContentBlock::text(text)])))
+        Ok(CallToolResponse::Complete(CallToolResult::success(vec![
+            ContentBlock::text(text),
+        ])))
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_per_user_http_upstream_gets_verifiable_identity_and_never_the_token() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://127.0.0.1:{}/mcp", listener.local_addr().unwrap().port());
-    let handler = Upstream { audience: url.clone() };
+    let url = format!(
+        "http://127.0.0.1:{}/mcp",
+        listener.local_addr().unwrap().port()
+    );
+    let handler = Upstream {
+        audience: url.clone(),
+    };
     let service = StreamableHttpService::new(
         move || Ok(handler.clone()),
         Arc::new(LocalSessionManager::default()),
@@ -97,8 +127,14 @@ async fn a_per_user_http_upstream_gets_verifiable_identity_and_never_the_token()
     assert_eq!(seen["jwt"]["preferred_username"], "alice");
     assert_eq!(seen["jwt"]["iss"], app.urls.issuer.as_str());
     assert_eq!(seen["jwt"]["aud"], url.as_str());
-    assert_eq!(seen["jwt"]["exp"].as_u64().unwrap() - seen["jwt"]["iat"].as_u64().unwrap(), 30);
-    assert_eq!(seen["authorization"], "", "the client's access token never reaches the upstream");
+    assert_eq!(
+        seen["jwt"]["exp"].as_u64().unwrap() - seen["jwt"]["iat"].as_u64().unwrap(),
+        30
+    );
+    assert_eq!(
+        seen["authorization"], "",
+        "the client's access token never reaches the upstream"
+    );
 }
 
 #[tokio::test]

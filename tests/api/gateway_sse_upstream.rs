@@ -31,8 +31,16 @@ async fn a_legacy_sse_upstream_is_served_with_its_own_credentials() {
         .json()
         .await
         .unwrap();
-    let names: Vec<&str> = tools["tools"].as_array().unwrap().iter().filter_map(|t| t["name"].as_str()).collect();
-    assert!(names.contains(&"legacy_echo") && names.contains(&"legacy_whoami"), "{names:?}");
+    let names: Vec<&str> = tools["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|t| t["name"].as_str())
+        .collect();
+    assert!(
+        names.contains(&"legacy_echo") && names.contains(&"legacy_whoami"),
+        "{names:?}"
+    );
 
     let r = gateway
         .http
@@ -60,7 +68,15 @@ async fn a_legacy_sse_upstream_is_served_with_its_own_credentials() {
         .unwrap();
     assert_eq!(v["structuredContent"]["user"], "svc", "{v}");
 
-    let health: Value = gateway.http.get(gateway.url("/healthz")).send().await.unwrap().json().await.unwrap();
+    let health: Value = gateway
+        .http
+        .get(gateway.url("/healthz"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(health["upstreams"][0]["transport"], "sse");
     assert_eq!(health["upstreams"][0]["state"], "running");
 }

@@ -160,7 +160,11 @@ impl TestApp {
     }
 
     /// Registers a confidential client; returns (client_id, client_secret).
-    pub async fn register_confidential(&self, redirect_uri: &str, method: &str) -> (String, String) {
+    pub async fn register_confidential(
+        &self,
+        redirect_uri: &str,
+        method: &str,
+    ) -> (String, String) {
         let r = self
             .register(json!({
                 "client_name": "Confidential",
@@ -207,7 +211,9 @@ impl TestApp {
     /// returns the code from the redirect.
     pub async fn authorize(&self, username: &str, params: &[(String, String)]) -> String {
         let browser = self.browser();
-        let loc = browser.sign_in_and_approve(params, username, PASSWORD).await;
+        let loc = browser
+            .sign_in_and_approve(params, username, PASSWORD)
+            .await;
         query_param(&loc, "code").expect("code in redirect")
     }
 
@@ -225,7 +231,9 @@ impl TestApp {
     pub async fn full_flow(&self, user: &str) -> (String, Value) {
         let redirect = "http://127.0.0.1:1/callback";
         let client_id = self.register_public(redirect).await;
-        let code = self.authorize(user, &self.auth_params(&client_id, redirect)).await;
+        let code = self
+            .authorize(user, &self.auth_params(&client_id, redirect))
+            .await;
         let r = self
             .token(&[
                 ("grant_type", "authorization_code"),
@@ -280,7 +288,12 @@ impl Browser {
     }
 
     /// Signs in on the login page in `html` and returns the response to the POST.
-    pub async fn submit_login(&self, html: &str, username: &str, password: &str) -> reqwest::Response {
+    pub async fn submit_login(
+        &self,
+        html: &str,
+        username: &str,
+        password: &str,
+    ) -> reqwest::Response {
         let mut form = hidden_inputs(html);
         form.push(("username".into(), username.into()));
         form.push(("password".into(), password.into()));
@@ -295,7 +308,12 @@ impl Browser {
     }
 
     /// The whole flow: open, sign in, approve; returns the final Location.
-    pub async fn sign_in_and_approve(&self, params: &[(String, String)], username: &str, password: &str) -> String {
+    pub async fn sign_in_and_approve(
+        &self,
+        params: &[(String, String)],
+        username: &str,
+        password: &str,
+    ) -> String {
         let r = self.open_authorize(params).await;
         if r.status() == StatusCode::FOUND {
             // Already signed in, consent remembered.
@@ -304,7 +322,11 @@ impl Browser {
         assert_eq!(r.status(), StatusCode::OK, "the login page is shown");
         let html = r.text().await.expect("html");
         let r = self.submit_login(&html, username, password).await;
-        assert_eq!(r.status(), StatusCode::SEE_OTHER, "sign-in redirects back to authorize");
+        assert_eq!(
+            r.status(),
+            StatusCode::SEE_OTHER,
+            "sign-in redirects back to authorize"
+        );
         let back = location(&r);
         let r = self.get(&back).await;
         if r.status() == StatusCode::FOUND {

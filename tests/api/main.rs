@@ -23,7 +23,7 @@ mod profiles;
 mod refresh;
 mod register;
 mod restart;
-mod security;
 mod revoke;
+mod security;
 mod store_contract;
 mod token;

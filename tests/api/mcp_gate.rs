@@ -543,7 +543,10 @@ async fn the_legacy_sse_endpoint_is_a_resource_of_its_own_with_matching_metadata
     let r = app.http.get(app.url("/sse")).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     let h = www_authenticate(&r);
-    let url = format!("{}/.well-known/oauth-protected-resource/sse", app.urls.issuer);
+    let url = format!(
+        "{}/.well-known/oauth-protected-resource/sse",
+        app.urls.issuer
+    );
     assert!(h.contains(&format!("resource_metadata=\"{url}\"")), "{h}");
     let m: Value = app
         .http
@@ -555,11 +558,21 @@ async fn the_legacy_sse_endpoint_is_a_resource_of_its_own_with_matching_metadata
         .await
         .unwrap();
     assert_eq!(m["resource"], format!("{}/sse", app.urls.issuer));
-    assert_eq!(m["authorization_servers"], serde_json::json!([app.urls.issuer]));
+    assert_eq!(
+        m["authorization_servers"],
+        serde_json::json!([app.urls.issuer])
+    );
     // A token bound to the SSE resource works on every MCP route, and one
     // for the main resource works on /sse.
     let (client_id, _) = signed_in(&app, "alice").await;
-    let sse_token = insert_token(&app, "alice", &client_id, "mcp", &format!("{}/sse", app.urls.issuer)).await;
+    let sse_token = insert_token(
+        &app,
+        "alice",
+        &client_id,
+        "mcp",
+        &format!("{}/sse", app.urls.issuer),
+    )
+    .await;
     let r = app
         .http
         .post(app.url("/tools/whoami"))

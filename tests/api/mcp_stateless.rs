@@ -56,7 +56,10 @@ async fn stateless_requests_work_without_a_session_and_know_the_caller() {
     .await
     .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
-    assert!(r.headers().get("mcp-session-id").is_none(), "no session in 2026-07-28");
+    assert!(
+        r.headers().get("mcp-session-id").is_none(),
+        "no session in 2026-07-28"
+    );
     let m = message(&r.text().await.unwrap());
     let versions = m["result"]["supportedVersions"].as_array().unwrap();
     assert!(versions.iter().any(|v| v == V), "{m}");

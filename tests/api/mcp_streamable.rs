@@ -134,7 +134,10 @@ async fn a_session_presented_with_another_users_token_is_not_found_and_stays_usa
         .send("tools/call", json!({"name": "whoami", "arguments": {}}))
         .await;
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
-    assert_eq!(stolen_headers.get("content-type"), r.headers().get("content-type"));
+    assert_eq!(
+        stolen_headers.get("content-type"),
+        r.headers().get("content-type")
+    );
     assert_eq!(stolen_body, r.text().await.unwrap());
     // A GET (standalone stream) and a DELETE with the stolen id fail the same way.
     let r = app

@@ -65,7 +65,11 @@ async fn security_failures_are_logged_by_event_name_and_no_secret_reaches_the_lo
         .unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let mut banner = Vec::new();
-    while let Some(line) = tokio::time::timeout(Duration::from_secs(20), lines.next_line()).await.unwrap().unwrap() {
+    while let Some(line) = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
+        .await
+        .unwrap()
+        .unwrap()
+    {
         let done = line.starts_with("Press Ctrl-C");
         banner.push(line);
         if done {
@@ -81,7 +85,10 @@ async fn security_failures_are_logged_by_event_name_and_no_secret_reaches_the_lo
         .to_string();
     let base = format!("http://127.0.0.1:{port}");
     let issuer = format!("http://localhost:{port}");
-    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
     let browser = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .cookie_store(true)
@@ -108,11 +115,17 @@ async fn security_failures_are_logged_by_event_name_and_no_secret_reaches_the_lo
         ("code_challenge_method".into(), "S256".into()),
         ("resource".into(), format!("{issuer}/v1/ai/mcp")),
     ];
-    let b = crate::helpers::Browser { http: browser, base: base.clone() };
+    let b = crate::helpers::Browser {
+        http: browser,
+        base: base.clone(),
+    };
     // A redirect URI mismatch.
     let mut bad = params.clone();
     bad[2].1 = "https://evil.example/cb".into();
-    assert_eq!(b.open_authorize(&bad).await.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(
+        b.open_authorize(&bad).await.status(),
+        StatusCode::BAD_REQUEST
+    );
     // A failed sign-in.
     let html = b.open_authorize(&params).await.text().await.unwrap();
     b.submit_login(&html, "admin", "not the password").await;
@@ -128,11 +141,23 @@ async fn security_failures_are_logged_by_event_name_and_no_secret_reaches_the_lo
             ("code_verifier", verifier.to_string()),
         ]
     };
-    let t: Value = http.post(format!("{base}/token")).form(&form(VERIFIER)).send().await.unwrap().json().await.unwrap();
+    let t: Value = http
+        .post(format!("{base}/token"))
+        .form(&form(VERIFIER))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let access = t["access_token"].as_str().unwrap().to_string();
     let refresh = t["refresh_token"].as_str().unwrap().to_string();
     // Code replay.
-    http.post(format!("{base}/token")).form(&form(VERIFIER)).send().await.unwrap();
+    http.post(format!("{base}/token"))
+        .form(&form(VERIFIER))
+        .send()
+        .await
+        .unwrap();
     // A PKCE mismatch on a fresh code.
     let loc = b.sign_in_and_approve(&params, "admin", &admin_pw).await;
     let code2 = query_param(&loc, "code").unwrap();
@@ -152,7 +177,13 @@ async fn security_failures_are_logged_by_event_name_and_no_secret_reaches_the_lo
 
     child.start_kill().unwrap();
     let mut log = String::new();
-    child.stderr.take().unwrap().read_to_string(&mut log).await.unwrap();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut log)
+        .await
+        .unwrap();
     let _ = child.wait().await;
 
     for event in [
@@ -165,8 +196,19 @@ async fn security_failures_are_logged_by_event_name_and_no_secret_reaches_the_lo
     ] {
         assert!(log.contains(event), "the log has no {event} event:\n{log}");
     }
-    for secret in [&admin_pw, &code, &code2, &access, &refresh, &"not the password".to_string(), &VERIFIER.to_string()] {
-        assert!(!log.contains(secret.as_str()), "a secret reached the log: {secret}");
+    for secret in [
+        &admin_pw,
+        &code,
+        &code2,
+        &access,
+        &refresh,
+        &"not the password".to_string(),
+        &VERIFIER.to_string(),
+    ] {
+        assert!(
+            !log.contains(secret.as_str()),
+            "a secret reached the log: {secret}"
+        );
     }
     assert!(!log.contains(PASSWORD));
 }

@@ -18,7 +18,10 @@
 //! - [`mcp`]: the resource-server rules of the MCP endpoint (bearer
 //!   tokens, audience, scope, RFC 6750 / RFC 9728 challenges).
 
-#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
 
 pub mod crypto;
 pub mod domain;

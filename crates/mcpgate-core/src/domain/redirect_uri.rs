@@ -217,9 +217,15 @@ mod tests {
 
     #[test]
     fn the_displayed_host_has_the_port_only_for_loopback() {
-        assert_eq!(r("http://localhost:53123/callback").display_host(), "localhost:53123");
+        assert_eq!(
+            r("http://localhost:53123/callback").display_host(),
+            "localhost:53123"
+        );
         assert_eq!(r("http://localhost/callback").display_host(), "localhost");
-        assert_eq!(r("https://app.example:8443/cb").display_host(), "app.example");
+        assert_eq!(
+            r("https://app.example:8443/cb").display_host(),
+            "app.example"
+        );
     }
 
     #[test]

@@ -50,14 +50,20 @@ impl BearerError {
 
     pub fn description(&self) -> &str {
         match self {
-            Self::Missing => "this endpoint needs an OAuth access token: Authorization: Bearer <token>",
+            Self::Missing => {
+                "this endpoint needs an OAuth access token: Authorization: Bearer <token>"
+            }
             Self::InvalidRequest(d) | Self::InvalidToken(d) | Self::InsufficientScope(d) => d,
         }
     }
 
     /// The `WWW-Authenticate` header value.
     pub fn challenge(&self, resource_metadata: &str, scope: &str) -> String {
-        let base = format!("resource_metadata=\"{}\", scope=\"{}\"", quote_safe(resource_metadata), quote_safe(scope));
+        let base = format!(
+            "resource_metadata=\"{}\", scope=\"{}\"",
+            quote_safe(resource_metadata),
+            quote_safe(scope)
+        );
         match self {
             Self::Missing => format!("Bearer {base}"),
             other => format!(
@@ -72,7 +78,13 @@ impl BearerError {
 /// without `"` and `\`.
 fn quote_safe(s: &str) -> String {
     s.chars()
-        .map(|c| if c == '"' || c == '\\' || !(' '..='~').contains(&c) { '\'' } else { c })
+        .map(|c| {
+            if c == '"' || c == '\\' || !(' '..='~').contains(&c) {
+                '\''
+            } else {
+                c
+            }
+        })
         .collect()
 }
 
@@ -84,7 +96,9 @@ pub fn token_from_header(authorization: Option<&str>) -> Result<&str, BearerErro
     };
     let Some((scheme, token)) = value.split_once(' ') else {
         return if value.eq_ignore_ascii_case("bearer") {
-            Err(BearerError::InvalidToken("the Authorization header has no token after Bearer".into()))
+            Err(BearerError::InvalidToken(
+                "the Authorization header has no token after Bearer".into(),
+            ))
         } else {
             Err(BearerError::Missing)
         };
@@ -94,7 +108,9 @@ pub fn token_from_header(authorization: Option<&str>) -> Result<&str, BearerErro
     }
     let token = token.trim();
     if token.is_empty() {
-        return Err(BearerError::InvalidToken("the Authorization header has no token after Bearer".into()));
+        return Err(BearerError::InvalidToken(
+            "the Authorization header has no token after Bearer".into(),
+        ));
     }
     Ok(token)
 }
@@ -133,13 +149,19 @@ pub fn check(
     now: UnixTime,
 ) -> Result<(), BearerError> {
     let Some(t) = record else {
-        return Err(BearerError::InvalidToken("the access token is unknown".into()));
+        return Err(BearerError::InvalidToken(
+            "the access token is unknown".into(),
+        ));
     };
     if t.revoked_at.is_some() {
-        return Err(BearerError::InvalidToken("the access token has been revoked".into()));
+        return Err(BearerError::InvalidToken(
+            "the access token has been revoked".into(),
+        ));
     }
     if now >= t.expires_at {
-        return Err(BearerError::InvalidToken("the access token has expired".into()));
+        return Err(BearerError::InvalidToken(
+            "the access token has expired".into(),
+        ));
     }
     if !resources.contains(&&t.resource) {
         return Err(BearerError::InvalidToken(format!(
@@ -187,8 +209,11 @@ mod tests {
 
     #[test]
     fn invalid_and_insufficient_challenges_carry_their_codes() {
-        let c = BearerError::InvalidToken("the access token has expired".into()).challenge(PRM, "mcp");
-        assert!(c.starts_with("Bearer error=\"invalid_token\", error_description=\"the access token has expired\""));
+        let c =
+            BearerError::InvalidToken("the access token has expired".into()).challenge(PRM, "mcp");
+        assert!(c.starts_with(
+            "Bearer error=\"invalid_token\", error_description=\"the access token has expired\""
+        ));
         assert!(c.ends_with(&format!("resource_metadata=\"{PRM}\", scope=\"mcp\"")));
         let c = BearerError::InsufficientScope("x\"y".into()).challenge(PRM, "mcp");
         assert!(c.contains("error=\"insufficient_scope\"") && c.contains("x'y"));
@@ -200,9 +225,18 @@ mod tests {
         assert_eq!(token_from_header(Some("Bearer mcp_abc")), Ok("mcp_abc"));
         assert_eq!(token_from_header(Some("bearer  mcp_abc ")), Ok("mcp_abc"));
         assert_eq!(token_from_header(None), Err(BearerError::Missing));
-        assert_eq!(token_from_header(Some("Basic abc")), Err(BearerError::Missing));
-        assert!(matches!(token_from_header(Some("Bearer")), Err(BearerError::InvalidToken(_))));
-        assert!(matches!(token_from_header(Some("Bearer   ")), Err(BearerError::InvalidToken(_))));
+        assert_eq!(
+            token_from_header(Some("Basic abc")),
+            Err(BearerError::Missing)
+        );
+        assert!(matches!(
+            token_from_header(Some("Bearer")),
+            Err(BearerError::InvalidToken(_))
+        ));
+        assert!(matches!(
+            token_from_header(Some("Bearer   ")),
+            Err(BearerError::InvalidToken(_))
+        ));
     }
 
     #[test]
@@ -218,16 +252,40 @@ mod tests {
         let sse = ResourceUri::parse("https://gate.example/sse").unwrap();
         let res: &[&ResourceUri] = &[&main, &sse];
         let mcp = Scope::parse("mcp").unwrap();
-        assert!(check(Some(&token("mcp", "https://gate.example/sse")), res, &mcp, 50).is_ok());
+        assert!(
+            check(
+                Some(&token("mcp", "https://gate.example/sse")),
+                res,
+                &mcp,
+                50
+            )
+            .is_ok()
+        );
         assert!(check(Some(&token("mcp", RES)), res, &mcp, 50).is_ok());
-        assert!(matches!(check(None, res, &mcp, 50), Err(BearerError::InvalidToken(_))));
+        assert!(matches!(
+            check(None, res, &mcp, 50),
+            Err(BearerError::InvalidToken(_))
+        ));
         let e = check(Some(&token("mcp", RES)), res, &mcp, 100).unwrap_err();
         assert!(e.description().contains("expired"));
         let mut revoked = token("mcp", RES);
         revoked.revoked_at = Some(1);
-        assert!(check(Some(&revoked), res, &mcp, 50).unwrap_err().description().contains("revoked"));
-        let e = check(Some(&token("mcp", "https://other.example/v1/ai/mcp")), res, &mcp, 50).unwrap_err();
-        assert!(matches!(e, BearerError::InvalidToken(_)) && e.description().contains("other.example"));
+        assert!(
+            check(Some(&revoked), res, &mcp, 50)
+                .unwrap_err()
+                .description()
+                .contains("revoked")
+        );
+        let e = check(
+            Some(&token("mcp", "https://other.example/v1/ai/mcp")),
+            res,
+            &mcp,
+            50,
+        )
+        .unwrap_err();
+        assert!(
+            matches!(e, BearerError::InvalidToken(_)) && e.description().contains("other.example")
+        );
         let e = check(Some(&token("other", RES)), res, &mcp, 50).unwrap_err();
         assert!(matches!(e, BearerError::InsufficientScope(_)));
         assert!(check_shape("mcp_0123456789abcdef0123456789abcdef").is_ok());

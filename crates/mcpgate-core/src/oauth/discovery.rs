@@ -93,7 +93,8 @@ impl Urls {
         let as_metadata_path = format!("/.well-known/oauth-authorization-server{base_path}");
         let resource_metadata_path =
             format!("/.well-known/oauth-protected-resource{resource_path}");
-        let sse_resource_metadata_path = format!("/.well-known/oauth-protected-resource{base_path}/sse");
+        let sse_resource_metadata_path =
+            format!("/.well-known/oauth-protected-resource{base_path}/sse");
         Ok(Self {
             resource: format!("{origin}{resource_path}"),
             authorization_endpoint: format!("{oauth}/authorize"),
@@ -132,7 +133,10 @@ impl Urls {
                 &self.resource_metadata,
             ),
             ("legacy SSE resource", &self.sse_resource),
-            ("legacy SSE resource_metadata URL", &self.sse_resource_metadata),
+            (
+                "legacy SSE resource_metadata URL",
+                &self.sse_resource_metadata,
+            ),
         ] {
             if origin_of(value).as_deref() != Some(origin.as_str()) {
                 problems.push(format!(
@@ -340,8 +344,13 @@ mod tests {
             m["grant_types_supported"],
             serde_json::json!(["authorization_code"])
         );
-        let p = serde_json::to_value(protected_resource_metadata(&u, &u.resource, &["mcp".into()], "mcpgate"))
-            .unwrap();
+        let p = serde_json::to_value(protected_resource_metadata(
+            &u,
+            &u.resource,
+            &["mcp".into()],
+            "mcpgate",
+        ))
+        .unwrap();
         assert_eq!(p["resource"], "https://api.example.com/v1/ai/mcp");
         assert_eq!(
             p["authorization_servers"],

@@ -51,9 +51,9 @@ impl Params {
 
     /// The error for a repeated parameter.
     pub fn repeated_error(&self) -> Option<OAuthError> {
-        self.repeated
-            .as_ref()
-            .map(|k| OAuthError::invalid_request(format!("the parameter {k:?} was sent more than once")))
+        self.repeated.as_ref().map(|k| {
+            OAuthError::invalid_request(format!("the parameter {k:?} was sent more than once"))
+        })
     }
 
     pub fn from_pairs<I, K, V>(pairs: I) -> Result<Self, OAuthError>

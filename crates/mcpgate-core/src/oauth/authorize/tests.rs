@@ -307,10 +307,20 @@ fn repeated_parameters_redirect_unless_they_are_client_id_or_redirect_uri() {
     let base = "response_type=code&client_id=client-1&redirect_uri=https%3A%2F%2Fapp.example%2Fcb&state=st&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256";
     let p = Params::parse_lenient(&format!("{base}&scope=mcp&scope=mcp"));
     let e = redirect_error(validate(&p, &c, &Policy::example()));
-    assert!(e.error.description.contains("\"scope\" was sent more than once"));
+    assert!(
+        e.error
+            .description
+            .contains("\"scope\" was sent more than once")
+    );
     assert_eq!(e.state.as_deref(), Some("st"));
-    let p = Params::parse_lenient(&format!("{base}&redirect_uri=https%3A%2F%2Fapp.example%2Fcb"));
-    assert!(page_error(validate(&p, &c, &Policy::example())).description.contains("redirect_uri"));
+    let p = Params::parse_lenient(&format!(
+        "{base}&redirect_uri=https%3A%2F%2Fapp.example%2Fcb"
+    ));
+    assert!(
+        page_error(validate(&p, &c, &Policy::example()))
+            .description
+            .contains("redirect_uri")
+    );
     let p = Params::parse_lenient(&format!("{base}&client_id=other"));
     assert!(matches!(client_id(&p), Err(Rejection::Page(_))));
 }
