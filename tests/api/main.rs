@@ -10,6 +10,7 @@ mod doctor;
 mod flow;
 mod gateway;
 mod gateway_identity;
+mod gateway_shutdown;
 mod gateway_sse_upstream;
 mod gateway_support;
 mod helpers;
