@@ -15,7 +15,7 @@ use tokio::net::TcpListener;
 
 use crate::auth::{AuthServer, Limits};
 use crate::clock::{Clock, SystemClock};
-use crate::config::Settings;
+use crate::config::{Settings, secs};
 use crate::gateway::Gateway;
 use crate::http::{AppState, router};
 use crate::mcp::McpState;
@@ -185,10 +185,6 @@ impl App {
         housekeeping.abort();
         result.context("server error")
     }
-}
-
-fn secs(d: Duration) -> i64 {
-    i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
 }
 
 /// Who may reach the MCP endpoint, by `Host` and `Origin`: the public URL,

@@ -285,7 +285,7 @@ async fn user(cmd: &UserCommand, s: &Settings) -> anyhow::Result<()> {
                     "{}\t{}\tcreated {}",
                     u.username,
                     u.id,
-                    format_time(u.created_at)
+                    crate::clock::rfc3339(u.created_at)
                 );
             }
         }
@@ -322,10 +322,10 @@ async fn client(cmd: &ClientCommand, s: &Settings) -> anyhow::Result<()> {
                     c.client_id,
                     c.display_name(),
                     c.metadata.token_endpoint_auth_method.as_str(),
-                    format_time(c.issued_at),
+                    crate::clock::rfc3339(c.issued_at),
                     c.last_used_at.map_or("never used".to_string(), |t| format!(
                         "last used {}",
-                        format_time(t)
+                        crate::clock::rfc3339(t)
                     )),
                 );
             }
@@ -406,13 +406,6 @@ async fn status(url: Option<String>, s: &Settings) -> anyhow::Result<()> {
         bail!("mcpgate at {base} is {overall}");
     }
     Ok(())
-}
-
-fn format_time(t: i64) -> String {
-    humantime::format_rfc3339_seconds(
-        std::time::UNIX_EPOCH + std::time::Duration::from_secs(t.max(0) as u64),
-    )
-    .to_string()
 }
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {

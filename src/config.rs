@@ -267,7 +267,8 @@ impl Settings {
     }
 }
 
-fn secs(d: Duration) -> i64 {
+/// A duration in whole seconds, as the rules and the store count time.
+pub(crate) fn secs(d: Duration) -> i64 {
     i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
 }
 

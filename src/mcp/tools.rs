@@ -16,7 +16,7 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
-use crate::clock::Clock;
+use crate::clock::{Clock, rfc3339};
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 type Handler =
@@ -46,13 +46,6 @@ struct NoArgs {}
 struct EchoArgs {
     /// The text to send back.
     text: String,
-}
-
-fn rfc3339(t: i64) -> String {
-    humantime::format_rfc3339_seconds(
-        std::time::UNIX_EPOCH + std::time::Duration::from_secs(t.max(0) as u64),
-    )
-    .to_string()
 }
 
 impl Tools {
