@@ -29,7 +29,7 @@
 //! Arguments: `--fail-start` makes the process exit with code 2 at once, as an
 //! upstream that cannot start. `--conformance` serves, instead of all the
 //! above, the fixtures of the official MCP conformance suite (`test_*` tools
-//! and prompts, `test://` resources; see `conformance.rs`).
+//! and prompts, `test://` resources; see `conformance/`).
 
 // Sampling, roots, logging and resources/subscribe are deprecated by SEP-2577
 // (protocol 2026-07-28) in rmcp 3.x, but they are what sessions opened with
