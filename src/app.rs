@@ -15,6 +15,7 @@ use tokio::net::TcpListener;
 
 use crate::auth::{AuthServer, Limits};
 use crate::clock::{Clock, SystemClock};
+use crate::cluster::Cluster;
 use crate::config::{Settings, secs};
 use crate::gateway::Gateway;
 use crate::http::{AppState, router};
@@ -22,6 +23,7 @@ use crate::mcp::McpState;
 use crate::mcp::gate::OriginPolicy;
 use crate::mcp::tools::Tools;
 use crate::store::Store;
+use crate::store::postgres::{PgStore, display_url, is_postgres_url};
 use crate::store::sqlite::SqliteStore;
 use crate::web::Pages;
 use tokio_util::sync::CancellationToken;
@@ -40,10 +42,19 @@ pub struct App {
     gateway: Arc<Gateway>,
 }
 
-/// Opens the store named by a database URL and applies its migrations.
+/// Opens the store named by a database URL and applies its migrations:
+/// PostgreSQL for `postgres://` and `postgresql://` URLs, SQLite otherwise.
 pub async fn open_store(database_url: &str) -> anyhow::Result<Arc<dyn Store>> {
-    if database_url.starts_with("postgres://") || database_url.starts_with("postgresql://") {
-        anyhow::bail!("PostgreSQL is not supported yet; use a sqlite:// database_url");
+    if is_postgres_url(database_url) {
+        // The error names the server and database, never the password.
+        let store = PgStore::connect(database_url).await?;
+        store.migrate().await.with_context(|| {
+            format!(
+                "cannot apply database migrations to PostgreSQL at {}",
+                display_url(database_url)
+            )
+        })?;
+        return Ok(Arc::new(store));
     }
     let store = SqliteStore::connect(database_url)
         .await
@@ -53,6 +64,16 @@ pub async fn open_store(database_url: &str) -> anyhow::Result<Arc<dyn Store>> {
         .await
         .context("cannot apply database migrations")?;
     Ok(Arc::new(store))
+}
+
+/// A database URL fit for messages: a PostgreSQL URL as `host:port/database`
+/// (no password), a SQLite URL as it is.
+pub fn database_label(database_url: &str) -> String {
+    if is_postgres_url(database_url) {
+        format!("PostgreSQL at {}", display_url(database_url))
+    } else {
+        database_url.to_string()
+    }
 }
 
 impl App {
@@ -89,6 +110,16 @@ impl App {
         ));
         let pages = Pages::new().context("cannot load page templates")?;
         let cancel = CancellationToken::new();
+        let cluster = Arc::new(Cluster {
+            instance_id: settings
+                .instance_id
+                .clone()
+                .unwrap_or_else(crate::cluster::default_instance_id),
+            bus: crate::cluster::open_bus(&settings.database_url, cancel.child_token()).await?,
+            store: auth.store.clone(),
+            clock: auth.clock.clone(),
+        });
+        auth.attach_bus(cluster.bus.clone(), cancel.child_token());
         let gateway = Arc::new(
             Gateway::new(
                 settings.upstream.clone(),
@@ -107,13 +138,29 @@ impl App {
             session_idle: settings.mcp_session_idle_timeout,
             sse: Default::default(),
             cancel: cancel.clone(),
+            cluster: cluster.clone(),
+            session_manager: McpState::new_session_manager(settings.mcp_session_idle_timeout),
         });
-        let state = AppState::new(
+        mcp.start_cluster_tasks();
+        tracing::info!(
+            instance = %cluster.instance_id,
+            shared = cluster.shared(),
+            "instance started"
+        );
+        let mut state = AppState::new(
             auth.clone(),
             pages,
             &settings.server_name,
             secs(settings.login_session_ttl),
             mcp,
+        );
+        state.federation = Arc::new(
+            crate::federation::Federation::new(
+                &settings.identity_provider,
+                settings.password_login,
+                format!("{}/oauth/callback", auth.urls.issuer.trim_end_matches('/')),
+            )
+            .map_err(anyhow::Error::msg)?,
         );
         Ok(Self {
             listener,
@@ -169,8 +216,16 @@ impl App {
                 }
             }
         });
+        // TCP_NODELAY: a streamed answer (an SSE event, then the end of the
+        // chunked body) is several small writes; with Nagle's algorithm the
+        // last one waits for the client's delayed ACK, about 40 ms per request.
+        let listener = axum::serve::ListenerExt::tap_io(self.listener, |tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+            }
+        });
         let result = axum::serve(
-            self.listener,
+            listener,
             self.router
                 .into_make_service_with_connect_info::<SocketAddr>(),
         )

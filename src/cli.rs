@@ -95,6 +95,25 @@ pub enum UserCommand {
         #[arg(long)]
         password_stdin: bool,
     },
+    /// Show a user and the identity-provider accounts linked to them.
+    Show { username: String },
+    /// Let an identity-provider account sign in as this user
+    /// (`--subject`: the provider's `sub`, or GitHub's numeric id).
+    Link {
+        username: String,
+        /// The `id` of an `[[identity_provider]]`.
+        #[arg(long)]
+        provider: String,
+        #[arg(long)]
+        subject: String,
+    },
+    /// Remove a link made by `user link` or by a first sign-in.
+    Unlink {
+        #[arg(long)]
+        provider: String,
+        #[arg(long)]
+        subject: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -177,9 +196,15 @@ pub struct SettingFlags {
     #[arg(long, global = true)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub server_name: Option<String>,
+    #[arg(long, global = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub instance_id: Option<String>,
     #[arg(long, global = true, value_parser = parse_log_format)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub log_format: Option<LogFormat>,
+    #[arg(long, global = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub password_login: Option<bool>,
 }
 
 fn parse_style(s: &str) -> Result<EndpointStyleSetting, String> {
@@ -248,7 +273,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Migrate) => {
             let s = cli.load_settings()?;
             open_store(&s.database_url).await?;
-            println!("database {} is up to date", s.database_url);
+            println!(
+                "database {} is up to date",
+                crate::app::database_label(&s.database_url)
+            );
             Ok(())
         }
         Some(Command::User(cmd)) => user(cmd, &cli.load_settings()?).await,
@@ -289,8 +317,29 @@ async fn user(cmd: &UserCommand, s: &Settings) -> anyhow::Result<()> {
                 );
             }
         }
+        UserCommand::Show { username } => {
+            crate::federation::users::show(store.as_ref(), username).await?;
+        }
+        UserCommand::Link {
+            username,
+            provider,
+            subject,
+        } => {
+            if !s.identity_provider.iter().any(|p| &p.id == provider) {
+                bail!("no [[identity_provider]] with id {provider:?} is configured");
+            }
+            crate::federation::users::link(store.as_ref(), username, provider, subject, now)
+                .await?;
+            println!("linked {provider} account {subject} to user {username}");
+        }
+        UserCommand::Unlink { provider, subject } => {
+            crate::federation::users::unlink(store.as_ref(), provider, subject).await?;
+            println!("unlinked {provider} account {subject}");
+        }
         UserCommand::Remove { username } => {
             users::remove(store.as_ref(), username).await?;
+            // Running instances forget the user's cached tokens at once.
+            crate::cluster::announce_revocation(&s.database_url).await?;
             println!("removed user {username}");
         }
         UserCommand::Passwd {
@@ -352,6 +401,7 @@ async fn client(cmd: &ClientCommand, s: &Settings) -> anyhow::Result<()> {
             if !store.delete_client(&id).await? {
                 bail!("no client with client_id {client_id}");
             }
+            crate::cluster::announce_revocation(&s.database_url).await?;
             println!("removed client {client_id}");
         }
     }

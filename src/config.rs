@@ -28,7 +28,9 @@ pub struct Settings {
     /// a loopback address (required otherwise, and then it must be https).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub public_url: Option<String>,
-    /// `sqlite://path.db` (created if missing).
+    /// `sqlite://path.db` (created if missing), or
+    /// `postgres://user:password@host:port/database` (the database must
+    /// exist; several instances may share it). Migrations run at start.
     pub database_url: String,
     /// Which OAuth endpoint paths the metadata advertises: `v1`
     /// (`/v1/oauth/*`) or `root` (`/authorize`, `/token`, ...). Both are served.
@@ -81,8 +83,21 @@ pub struct Settings {
     pub mcp_session_idle_timeout: Duration,
     /// Name shown on pages and in metadata.
     pub server_name: String,
+    /// This instance's name in the logs and in the database, when several
+    /// instances share one (docs/scaling.md). Default: the host name, the
+    /// process id and four random hex digits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance_id: Option<String>,
     /// `text` or `json` log lines on stderr.
     pub log_format: LogFormat,
+    /// Show the username and password form on the sign-in page. Turn it
+    /// off when everyone signs in through an `[[identity_provider]]`.
+    pub password_login: bool,
+    /// Upstream identity providers users may sign in with
+    /// (`[[identity_provider]]` tables; see `crate::federation::config`
+    /// and docs/identity-providers.md).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub identity_provider: Vec<crate::federation::config::IdentityProviderConfig>,
     /// Upstream MCP servers served behind the endpoint (`[[upstream]]`
     /// tables in the file; see `crate::gateway::config`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -127,7 +142,10 @@ impl Default for Settings {
             allowed_origins: Vec::new(),
             mcp_session_idle_timeout: Duration::from_secs(30 * 60),
             server_name: "mcpgate".into(),
+            instance_id: None,
             log_format: LogFormat::Text,
+            password_login: true,
+            identity_provider: Vec::new(),
             upstream: Vec::new(),
         }
     }
@@ -243,6 +261,8 @@ impl Settings {
             ));
         }
         crate::gateway::config::validate(&self.upstream).map_err(ConfigError)?;
+        crate::federation::config::validate(&self.identity_provider, self.password_login)
+            .map_err(ConfigError)?;
         let resource = ResourceUri::parse(&urls.resource).map_err(|e| ConfigError(e.0))?;
         let sse_resource = ResourceUri::parse(&urls.sse_resource).map_err(|e| ConfigError(e.0))?;
         let policy = Policy {
@@ -284,7 +304,7 @@ const LIST_KEYS: [&str; 4] = [
 /// Every setting name (the keys of `mcpgate.toml`), split into scalar and
 /// list settings.
 fn setting_keys() -> (Vec<String>, Vec<&'static str>) {
-    let mut scalars = vec!["public_url".to_string()];
+    let mut scalars = vec!["public_url".to_string(), "instance_id".to_string()];
     if let Ok(serde_json::Value::Object(obj)) = serde_json::to_value(Settings::default()) {
         scalars.extend(
             obj.keys()

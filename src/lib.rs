@@ -11,6 +11,8 @@
 //! - [`store`]: the `Store` trait and its SQLite implementation.
 //! - [`auth`]: the authorization server's service layer (clock + store +
 //!   rules): registration, the authorize flow, tokens, revocation, users.
+//! - [`federation`]: sign-in through upstream identity providers (OpenID
+//!   Connect, plain OAuth 2.0) at `/oauth/callback`.
 //! - [`mcp`]: the protected MCP endpoint: bearer gate, Streamable HTTP
 //!   (rmcp), the legacy SSE transport, REST tool calls, the manifest.
 //! - [`gateway`]: upstream MCP servers (stdio or HTTP, shared or per user)
@@ -19,6 +21,8 @@
 //! - [`http`]: routes, thin handlers, the one error-to-response mapping.
 //! - [`app`]: `App::build` (binds, opens the store) and `run_until_stopped`.
 //! - [`cli`]: the `mcpgate` commands.
+//! - [`cluster`]: several instances on one database: the event bus
+//!   (PostgreSQL `LISTEN`/`NOTIFY`) and shared MCP session state.
 //! - [`doctor`]: `mcpgate doctor`, a client's-eye check of a running deployment.
 #![cfg_attr(
     not(test),
@@ -29,8 +33,10 @@ pub mod app;
 pub mod auth;
 pub mod cli;
 pub mod clock;
+pub mod cluster;
 pub mod config;
 pub mod doctor;
+pub mod federation;
 pub mod gateway;
 pub mod http;
 pub mod mcp;

@@ -138,6 +138,17 @@ impl AuthServer {
             tracing::warn!(event = SecurityEvent::LoginFailed.as_str(), username, address = %from, "sign-in failed");
             return Err(SignInError::Invalid);
         };
+        let cookie = self
+            .open_login_session(&user)
+            .await
+            .map_err(|_| SignInError::Store)?;
+        tracing::info!(event = "auth.login", username = %user.username, "signed in");
+        Ok((user, cookie))
+    }
+
+    /// Opens a login session for a user who has proved who they are (a
+    /// password, or an identity provider); returns the new cookie value.
+    pub async fn open_login_session(&self, user: &User) -> Result<String, OAuthError> {
         let cookie = new_cookie_value();
         let now = self.now();
         let session = LoginSession {
@@ -149,12 +160,8 @@ impl AuthServer {
         self.store
             .create_login_session(&session)
             .await
-            .map_err(|e| {
-                store_failure(e);
-                SignInError::Store
-            })?;
-        tracing::info!(event = "auth.login", username = %user.username, "signed in");
-        Ok((user, cookie))
+            .map_err(store_failure)?;
+        Ok(cookie)
     }
 
     /// Ends a login session.

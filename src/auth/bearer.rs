@@ -1,19 +1,28 @@
 //! Checking bearer tokens at the MCP endpoint, with a small in-memory cache
-//! in front of the store. A cache entry lives at most
-//! [`CACHE_TTL`]; every revocation made through this process (revocation
-//! endpoint, code replay, refresh reuse) clears the cache at once, so
-//! revocation takes effect immediately on this instance. Expiry is checked
+//! in front of the store. A cache entry lives at most [`CACHE_TTL`].
+//!
+//! Revocation takes effect at once on this instance and within a second on
+//! the others: every revocation made through this process (revocation
+//! endpoint, code replay, refresh reuse) clears the cache and publishes
+//! [`Event::TokensRevoked`] on the cluster bus; every instance clears its
+//! cache when that event (or a `Resync`) arrives. While the bus is not
+//! receiving (its PostgreSQL listener is reconnecting) the cache is not
+//! used. A lookup that started before a clear does not put its (possibly
+//! stale) result into the cache (a generation counter). Expiry is checked
 //! against the clock on every request, cached or not.
 
 use std::collections::HashMap;
-use std::sync::RwLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock, RwLock};
 use std::time::{Duration, Instant};
 
 use mcpgate_core::crypto::hash_secret;
 use mcpgate_core::mcp::bearer::{self, BearerError, Caller};
 use mcpgate_core::model::AccessToken;
+use tokio_util::sync::CancellationToken;
 
 use super::AuthServer;
+use crate::cluster::bus::{self as cluster_bus, Bus, Event};
 
 /// How long a token looked up in the store is trusted without a new lookup.
 pub const CACHE_TTL: Duration = Duration::from_secs(10);
@@ -22,6 +31,9 @@ const MAX_ENTRIES: usize = 100_000;
 #[derive(Default)]
 pub struct TokenCache {
     entries: RwLock<HashMap<String, Entry>>,
+    /// Bumped by every clear.
+    generation: AtomicU64,
+    bus: OnceLock<Arc<dyn Bus>>,
 }
 
 struct Entry {
@@ -31,14 +43,53 @@ struct Entry {
 }
 
 impl TokenCache {
+    /// Connects the cache to the cluster bus: clears on `TokensRevoked` and
+    /// `Resync` until `cancel`, and announces this instance's clears.
+    pub fn attach(self: &Arc<Self>, bus: Arc<dyn Bus>, cancel: CancellationToken) {
+        let mut rx = bus.subscribe();
+        if self.bus.set(bus).is_err() {
+            return;
+        }
+        let cache = Arc::downgrade(self);
+        tokio::spawn(async move {
+            loop {
+                let event = tokio::select! {
+                    _ = cancel.cancelled() => return,
+                    e = cluster_bus::next(&mut rx) => e,
+                };
+                let Some(cache) = cache.upgrade() else { return };
+                match event {
+                    Some(Event::TokensRevoked | Event::Resync) => cache.clear_local(),
+                    Some(_) => {}
+                    None => return,
+                }
+            }
+        });
+    }
+
+    fn usable(&self) -> bool {
+        self.bus.get().is_none_or(|b| b.connected())
+    }
+
     fn get(&self, hash: &str) -> Option<(AccessToken, String)> {
+        if !self.usable() {
+            return None;
+        }
         let map = self.entries.read().ok()?;
         let e = map.get(hash)?;
         (e.fetched.elapsed() < CACHE_TTL).then(|| (e.token.clone(), e.username.clone()))
     }
 
-    fn put(&self, hash: String, token: AccessToken, username: String) {
+    fn generation(&self) -> u64 {
+        self.generation.load(Ordering::SeqCst)
+    }
+
+    /// Caches a lookup made at `generation`, unless the cache was cleared since.
+    fn put(&self, generation: u64, hash: String, token: AccessToken, username: String) {
         if let Ok(mut map) = self.entries.write() {
+            if self.generation() != generation || !self.usable() {
+                return;
+            }
             if map.len() >= MAX_ENTRIES {
                 map.retain(|_, e| e.fetched.elapsed() < CACHE_TTL);
                 if map.len() >= MAX_ENTRIES {
@@ -56,9 +107,23 @@ impl TokenCache {
         }
     }
 
-    /// Forgets every cached token.
+    /// Forgets every cached token here and tells the other instances to do
+    /// the same.
     pub fn clear(&self) {
+        self.clear_local();
+        if let Some(bus) = self.bus.get().filter(|b| b.shared()).cloned() {
+            tokio::spawn(async move {
+                if let Err(e) = bus.publish(Event::TokensRevoked).await {
+                    tracing::error!(error = %e, "cannot tell the other instances about a revocation");
+                }
+            });
+        }
+    }
+
+    /// Forgets every cached token on this instance only.
+    pub fn clear_local(&self) {
         if let Ok(mut map) = self.entries.write() {
+            self.generation.fetch_add(1, Ordering::SeqCst);
             map.clear();
         }
     }
@@ -80,6 +145,7 @@ impl AuthServer {
         let (record, username) = match self.token_cache.get(&hash) {
             Some(hit) => hit,
             None => {
+                let generation = self.token_cache.generation();
                 let record = self.store.access_token(&hash).await.map_err(|e| {
                     tracing::error!(error = %e, "store failure while checking a token");
                     BearerError::InvalidToken("the token could not be checked; try again".into())
@@ -99,8 +165,12 @@ impl AuthServer {
                     .ok_or_else(|| {
                         BearerError::InvalidToken("the user of this token no longer exists".into())
                     })?;
-                self.token_cache
-                    .put(hash.clone(), record.clone(), user.username.clone());
+                self.token_cache.put(
+                    generation,
+                    hash.clone(),
+                    record.clone(),
+                    user.username.clone(),
+                );
                 (record, user.username)
             }
         };

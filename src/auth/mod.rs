@@ -42,7 +42,7 @@ pub struct AuthServer {
     registration_limiter: DefaultKeyedRateLimiter<IpAddr>,
     login_limiter_by_account: DefaultKeyedRateLimiter<String>,
     login_limiter_by_address: DefaultKeyedRateLimiter<IpAddr>,
-    pub(crate) token_cache: bearer::TokenCache,
+    pub(crate) token_cache: Arc<bearer::TokenCache>,
 }
 
 /// Options of [`AuthServer::new`] that the rules do not need.
@@ -79,12 +79,21 @@ impl AuthServer {
             login_limiter_by_address: RateLimiter::keyed(per_minute(
                 limits.logins_per_minute.saturating_mul(3),
             )),
-            token_cache: bearer::TokenCache::default(),
+            token_cache: Default::default(),
         }
     }
 
     pub fn now(&self) -> i64 {
         self.clock.now()
+    }
+
+    /// Connects the token cache to the cluster bus (see [`bearer`]).
+    pub fn attach_bus(
+        &self,
+        bus: Arc<dyn crate::cluster::Bus>,
+        cancel: tokio_util::sync::CancellationToken,
+    ) {
+        self.token_cache.attach(bus, cancel);
     }
 
     pub(crate) fn key(&self) -> &[u8] {

@@ -6,7 +6,9 @@
 //! two forms; each form re-posts the original request parameters, which are
 //! validated again, plus a CSRF token bound to the browser's cookie.
 //! After a successful sign-in the browser is sent back to GET (303), which
-//! then shows the consent page.
+//! then shows the consent page. The login form's provider buttons post
+//! `provider=<id>`; that sign-in continues at the provider
+//! (`super::federation`) and comes back to GET the same way.
 
 use std::net::SocketAddr;
 
@@ -22,7 +24,7 @@ use mcpgate_core::oauth::params::Params;
 use super::AppState;
 use super::html::{page, redirect};
 use crate::auth::authorize::{SignInError, Validated, new_cookie_value};
-use crate::web::{ConsentView, ErrorView, LoginView, ScopeView};
+use crate::web::{ConsentView, ErrorView, LoginView, ProviderButton, ScopeView};
 
 pub async fn get(
     State(app): State<AppState>,
@@ -84,6 +86,16 @@ pub async fn post(
     }
     let ctx = FormContext::new(&app, uri.path(), &params, cookie.clone());
     match params.get("action") {
+        Some("login") if params.has("provider") => {
+            super::federation::start(&app, params.get("provider").unwrap_or_default(), &retry).await
+        }
+        Some("login") if !app.federation.password_login() => app.error_page(
+            StatusCode::BAD_REQUEST,
+            &OAuthError::invalid_request(
+                "sign-in with a password is turned off on this server; choose an identity provider",
+            ),
+            Some(retry),
+        ),
         Some("login") => {
             let username = params.get("username").unwrap_or_default();
             let password = params.get("password").unwrap_or_default();
@@ -212,6 +224,16 @@ impl FormContext {
             csrf_token: self.csrf.clone(),
             username: username.to_string(),
             error: error.map(str::to_string),
+            password_login: app.federation.password_login(),
+            providers: app
+                .federation
+                .providers()
+                .iter()
+                .map(|p| ProviderButton {
+                    id: p.id().to_string(),
+                    display_name: p.display_name().to_string(),
+                })
+                .collect(),
         };
         let resp = match app.pages.login(&view) {
             Ok(html) => page(status, html),

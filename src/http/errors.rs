@@ -6,12 +6,27 @@
 //!   `server_error` 500; `temporarily_unavailable` 503 (429 for rate limits);
 //!   everything else 400.
 //! - Authorization endpoint errors that cannot be redirected: an HTML page.
+//! - Failed federated sign-ins (`/oauth/callback`): an HTML page whose
+//!   status is [`federation_status`].
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use mcpgate_core::federation::FederationError;
 use mcpgate_core::oauth::{ErrorCode, OAuthError};
 
 use crate::auth::token::TokenError;
+
+/// The status of the error page after a failed federated sign-in.
+pub fn federation_status(e: &FederationError) -> StatusCode {
+    match e {
+        FederationError::Denied
+        | FederationError::UserNotAllowed { .. }
+        | FederationError::NoAccount => StatusCode::FORBIDDEN,
+        FederationError::ProviderUnavailable { .. } => StatusCode::BAD_GATEWAY,
+        FederationError::Server => StatusCode::INTERNAL_SERVER_ERROR,
+        _ => StatusCode::BAD_REQUEST,
+    }
+}
 
 pub fn status_of(code: ErrorCode) -> StatusCode {
     match code {

@@ -4,6 +4,8 @@
 //! - [`discovery`]: RFC 8414 / RFC 9728 documents (public, CORS).
 //! - [`register`]: RFC 7591 registration (CORS).
 //! - [`authorize`]: the browser flow (no CORS, RFC 9700 §2.6).
+//! - [`federation`]: `GET /oauth/callback`, where identity providers send
+//!   the browser back, and the start of a provider sign-in.
 //! - [`token`]: token and revocation endpoints (CORS).
 //! - [`errors`]: the one mapping from protocol errors to responses.
 //! - [`html`]: page headers, redirects, the session cookie.
@@ -17,6 +19,7 @@
 pub mod authorize;
 pub mod discovery;
 pub mod errors;
+pub mod federation;
 pub mod html;
 pub mod register;
 pub mod token;
@@ -30,7 +33,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use tower_http::cors::{Any, CorsLayer};
 use tower_http::limit::RequestBodyLimitLayer;
-use tower_http::trace::TraceLayer;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
 use crate::auth::AuthServer;
 use crate::mcp::McpState;
@@ -49,6 +52,8 @@ pub struct AppState {
     pub stylesheet_url: Arc<str>,
     pub session_max_age: i64,
     pub mcp: Arc<McpState>,
+    /// Upstream identity providers (none unless configured).
+    pub federation: Arc<crate::federation::Federation>,
 }
 
 impl AppState {
@@ -69,6 +74,7 @@ impl AppState {
             stylesheet_url: stylesheet_url.into(),
             session_max_age,
             mcp,
+            federation: Arc::new(crate::federation::Federation::none()),
         }
     }
 }
@@ -154,6 +160,7 @@ pub fn router(state: AppState) -> Router {
             get(authorize::get).post(authorize::post),
         )
         .route("/authorize", get(authorize::get).post(authorize::post))
+        .route("/oauth/callback", get(federation::callback))
         .route("/assets/mcpgate.css", get(stylesheet));
 
     let below_base = api
@@ -165,12 +172,17 @@ pub fn router(state: AppState) -> Router {
     } else {
         metadata.nest(base, below_base)
     };
+    let instance: Arc<str> = state.mcp.cluster.instance_id.as_str().into();
     app.fallback(not_found)
         .layer(
-            TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
-                // The path only: query strings may carry values that do not belong in logs.
-                tracing::info_span!("http", method = %req.method(), path = %req.uri().path())
-            }),
+            TraceLayer::new_for_http()
+                .make_span_with(move |req: &axum::http::Request<_>| {
+                    // The path only: query strings may carry values that do not belong in logs.
+                    // The instance tells apart the servers behind one load balancer.
+                    tracing::info_span!("http", instance = %instance, method = %req.method(), path = %req.uri().path())
+                })
+                // One line per request (status and latency) at info.
+                .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
         )
         .with_state(state)
 }

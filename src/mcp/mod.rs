@@ -10,7 +10,9 @@
 //! - [`health`]: the public `/healthz`, the state of the server and its upstreams.
 //!
 //! Streamable HTTP (2025-03-26 to 2026-07-28) at `/v1/ai/mcp` is rmcp's
-//! `StreamableHttpService`, mounted behind the gate.
+//! `StreamableHttpService`, mounted behind the gate. With several instances
+//! on one database (`crate::cluster`, shared mode) it gets a session store
+//! in the database, so that any instance can continue a session.
 
 pub mod gate;
 pub mod handler;
@@ -53,6 +55,35 @@ pub struct McpState {
     pub sse: sse::SseSessions,
     /// Cancelled at shutdown: ends SSE streams and rmcp sessions.
     pub cancel: CancellationToken,
+    /// The other instances, if any, and the store the transports share.
+    pub cluster: Arc<crate::cluster::Cluster>,
+    /// rmcp's in-memory Streamable HTTP sessions of this instance.
+    pub session_manager: Arc<LocalSessionManager>,
+}
+
+impl McpState {
+    /// rmcp's session manager, closing sessions idle for `idle`.
+    pub fn new_session_manager(idle: Duration) -> Arc<LocalSessionManager> {
+        let mut session_manager = LocalSessionManager::default();
+        session_manager.session_config.keep_alive = Some(idle);
+        Arc::new(session_manager)
+    }
+
+    /// Starts what the transports need from the other instances (shared
+    /// mode): closing sessions deleted elsewhere, taking SSE messages
+    /// queued elsewhere, the SSE heartbeat. Ends at shutdown.
+    pub fn start_cluster_tasks(self: &Arc<Self>) {
+        if !self.cluster.shared() {
+            return;
+        }
+        sessions::follow_closures(
+            self.cluster.bus.clone(),
+            self.session_manager.clone(),
+            Arc::downgrade(self),
+            self.cancel.clone(),
+        );
+        sse::start_cluster_tasks(self);
+    }
 }
 
 /// CORS on the MCP routes, including their 401s (browser-based clients
@@ -82,20 +113,26 @@ fn cors() -> CorsLayer {
 /// The MCP routes (below the base path), gated.
 pub fn routes(app: &AppState) -> Router<AppState> {
     let mcp = app.mcp.clone();
-    let mut session_manager = LocalSessionManager::default();
-    session_manager.session_config.keep_alive = Some(mcp.session_idle);
-    let config = StreamableHttpServerConfig::default()
+    let mut config = StreamableHttpServerConfig::default()
         // Host and Origin are checked by `gate::check_origin` for every route.
         .disable_allowed_hosts()
         .disable_allowed_origins()
         .with_cancellation_token(mcp.cancel.child_token())
         .with_max_request_body_bytes(MAX_MCP_BODY_BYTES);
+    if mcp.cluster.shared() {
+        config.session_store = Some(Arc::new(
+            crate::cluster::session_store::DbSessionStore::new(
+                mcp.cluster.clone(),
+                mcp.session_idle,
+            ),
+        ));
+    }
     let tools = mcp.tools.clone();
     let gateway = mcp.gateway.clone();
     let name = mcp.server_name.clone();
     let streamable = StreamableHttpService::new(
         move || Ok(McpHandler::new(tools.clone(), gateway.clone(), &name)),
-        Arc::new(session_manager),
+        mcp.session_manager.clone(),
         config,
     );
 

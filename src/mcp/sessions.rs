@@ -4,9 +4,16 @@
 //! of the `initialize` response) and answers `404` when the same session
 //! id arrives with another user's token, exactly as for an unknown session,
 //! so it reveals nothing.
+//!
+//! With several instances (`crate::cluster`, shared mode) the owner is also
+//! recorded in the database before the `initialize` response leaves, so
+//! that every instance refuses another user's token, and a request is
+//! recorded there at most once a minute (the session's idle clock). A
+//! successful `DELETE` is announced on the bus: every instance closes its
+//! copy of the session.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::extract::{Request, State};
@@ -14,32 +21,54 @@ use axum::http::{Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::Response;
 use mcpgate_core::mcp::bearer::Caller;
+use rmcp::transport::streamable_http_server::session::SessionManager;
+use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use tokio_util::sync::CancellationToken;
 
 use super::McpState;
+use crate::cluster::bus::{self as cluster_bus, Event};
+use crate::cluster::{Bus, Cluster};
 
 pub const SESSION_HEADER: &str = "mcp-session-id";
+/// How often a session's use is written to the database (shared mode).
+const TOUCH_EVERY: Duration = Duration::from_secs(60);
+
+struct Owner {
+    user_id: String,
+    seen: Instant,
+    /// When the database last heard of a request for the session.
+    touched: Instant,
+}
 
 #[derive(Default)]
 pub struct SessionOwners {
-    map: Mutex<HashMap<String, (String, Instant)>>,
+    map: Mutex<HashMap<String, Owner>>,
 }
 
 impl SessionOwners {
-    /// The owner of a session, refreshing its last-seen time.
-    fn owner(&self, session: &str) -> Option<String> {
+    /// The owner of a session, refreshing its last-seen time; and whether
+    /// the database should hear of this request.
+    fn owner(&self, session: &str) -> Option<(String, bool)> {
         let mut map = self.map.lock().ok()?;
         let entry = map.get_mut(session)?;
-        entry.1 = Instant::now();
-        Some(entry.0.clone())
+        entry.seen = Instant::now();
+        let touch = entry.touched.elapsed() >= TOUCH_EVERY;
+        if touch {
+            entry.touched = Instant::now();
+        }
+        Some((entry.user_id.clone(), touch))
     }
 
     fn record(&self, session: &str, user_id: &str, idle: Duration) {
         if let Ok(mut map) = self.map.lock() {
             if map.len() % 256 == 0 {
-                map.retain(|_, (_, seen)| seen.elapsed() < idle * 2);
+                map.retain(|_, o| o.seen.elapsed() < idle * 2);
             }
-            map.entry(session.to_string())
-                .or_insert_with(|| (user_id.to_string(), Instant::now()));
+            map.entry(session.to_string()).or_insert_with(|| Owner {
+                user_id: user_id.to_string(),
+                seen: Instant::now(),
+                touched: Instant::now(),
+            });
         }
     }
 
@@ -66,11 +95,37 @@ fn not_found() -> Response {
     r
 }
 
-pub async fn bind_to_user(
-    State(mcp): State<std::sync::Arc<McpState>>,
-    req: Request,
-    next: Next,
-) -> Response {
+fn unavailable() -> Response {
+    let mut r = Response::new(axum::body::Body::from(
+        "Service Unavailable: the session could not be checked; try again",
+    ));
+    *r.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+    r
+}
+
+/// The owner of a session this instance has not seen, from the database
+/// (shared mode only). `Err` when the database failed.
+async fn owner_from_store(mcp: &McpState, session: &str) -> Result<Option<String>, ()> {
+    let cluster = &mcp.cluster;
+    if !cluster.shared() {
+        return Ok(None);
+    }
+    match cluster.store.mcp_session(session).await {
+        Ok(rec) => {
+            let owner = rec.and_then(|r| r.user_id);
+            if let Some(o) = &owner {
+                mcp.session_owners.record(session, o, mcp.session_idle);
+            }
+            Ok(owner)
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "cannot read a session's owner");
+            Err(())
+        }
+    }
+}
+
+pub async fn bind_to_user(State(mcp): State<Arc<McpState>>, req: Request, next: Next) -> Response {
     let Some(caller) = req.extensions().get::<Caller>().cloned() else {
         return next.run(req).await;
     };
@@ -79,12 +134,31 @@ pub async fn bind_to_user(
         .get(SESSION_HEADER)
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
-    if let Some(s) = &session
-        && let Some(owner) = mcp.session_owners.owner(s)
-        && owner != caller.user_id
-    {
-        tracing::warn!(event = "mcp.session_user_mismatch", user = %caller.username, "a session id was presented with another user's token");
-        return not_found();
+    let cluster = mcp.cluster.clone();
+    if let Some(s) = &session {
+        let owner = match mcp.session_owners.owner(s) {
+            Some((owner, touch)) => {
+                if touch && cluster.shared() {
+                    touch_session(&cluster, s).await;
+                }
+                Some(owner)
+            }
+            None => match owner_from_store(&mcp, s).await {
+                Ok(owner) => {
+                    if owner.is_some() {
+                        touch_session(&cluster, s).await;
+                    }
+                    owner
+                }
+                Err(()) => return unavailable(),
+            },
+        };
+        if let Some(owner) = owner
+            && owner != caller.user_id
+        {
+            tracing::warn!(event = "mcp.session_user_mismatch", user = %caller.username, "a session id was presented with another user's token");
+            return not_found();
+        }
     }
     let is_delete = req.method() == Method::DELETE;
     let mut resp = next.run(req).await;
@@ -92,15 +166,38 @@ pub async fn bind_to_user(
         .headers()
         .get(SESSION_HEADER)
         .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
     {
         mcp.session_owners
-            .record(created, &caller.user_id, mcp.session_idle);
+            .record(&created, &caller.user_id, mcp.session_idle);
+        if cluster.shared()
+            && session.as_deref() != Some(created.as_str())
+            && let Err(e) = cluster
+                .store
+                .bind_mcp_session(&created, &caller.user_id, cluster.clock.now())
+                .await
+        {
+            // Other instances will not restore it; this one serves it.
+            tracing::error!(error = %e, "cannot record a session's owner");
+        }
     }
     if is_delete
         && resp.status().is_success()
         && let Some(s) = &session
     {
         mcp.session_owners.forget(s);
+        if cluster.shared() {
+            if let Err(e) = cluster.store.delete_mcp_session(s).await {
+                tracing::error!(error = %e, "cannot delete a session");
+            }
+            if let Err(e) = cluster
+                .bus
+                .publish(Event::McpSessionClosed(s.clone()))
+                .await
+            {
+                tracing::error!(error = %e, "cannot tell the other instances about a closed session");
+            }
+        }
         // rmcp answers 202; the session is gone at once, and some clients
         // (the Python SDK) accept only 200 or 204 here.
         if resp.status() == StatusCode::ACCEPTED {
@@ -108,4 +205,46 @@ pub async fn bind_to_user(
         }
     }
     resp
+}
+
+async fn touch_session(cluster: &Cluster, session: &str) {
+    if let Err(e) = cluster
+        .store
+        .touch_mcp_session(session, cluster.clock.now())
+        .await
+    {
+        tracing::warn!(error = %e, "cannot record a session's use");
+    }
+}
+
+/// Closes this instance's copy of sessions deleted on another instance,
+/// until `cancel`.
+pub fn follow_closures(
+    bus: Arc<dyn Bus>,
+    manager: Arc<LocalSessionManager>,
+    mcp: std::sync::Weak<McpState>,
+    cancel: CancellationToken,
+) {
+    let mut rx = bus.subscribe();
+    tokio::spawn(async move {
+        loop {
+            let event = tokio::select! {
+                _ = cancel.cancelled() => return,
+                e = cluster_bus::next(&mut rx) => e,
+            };
+            match event {
+                Some(Event::McpSessionClosed(id)) => {
+                    if let Some(mcp) = mcp.upgrade() {
+                        mcp.session_owners.forget(&id);
+                    }
+                    let id: rmcp::transport::streamable_http_server::session::SessionId = id.into();
+                    if let Err(e) = manager.close_session(&id).await {
+                        tracing::debug!(error = %e, "closing a session deleted elsewhere");
+                    }
+                }
+                Some(_) => {}
+                None => return,
+            }
+        }
+    });
 }

@@ -8,6 +8,17 @@
 //! Sessions belong to the user whose token opened them: a POST with another
 //! user's token gets 404, like an unknown session. Every POST is
 //! authenticated again (the bearer gate runs on both routes).
+//!
+//! **Several instances** (`crate::cluster`, shared mode): the POST may land
+//! on an instance other than the one holding the stream. The session is
+//! then also a row in the database (its user and holding instance, kept
+//! alive by that instance's heartbeat every [`HEARTBEAT`]); every POST,
+//! wherever it lands, queues the message in the database with its caller
+//! and wakes the holder (directly, or by a `NOTIFY` naming the session),
+//! whose pump takes the session's messages in order and hands them to the
+//! handler. Queuing every message, even on the holder, keeps a client's
+//! messages in the order it sent them. A session whose holder stopped
+//! beating for [`STALE_AFTER`] gets 404.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -26,18 +37,30 @@ use mcpgate_core::mcp::bearer::Caller;
 use rmcp::model::{GetExtensions, JsonRpcMessage};
 use rmcp::service::{RxJsonRpcMessage, TxJsonRpcMessage};
 use rmcp::{RoleServer, ServiceExt};
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use super::McpState;
 use super::handler::McpHandler;
+use crate::cluster::bus::{self as cluster_bus, Event as BusEvent};
+use crate::cluster::caller;
+use crate::store::SseSessionRecord;
 
 /// Largest message accepted on `POST /messages/`.
 pub const MAX_MESSAGE_BYTES: usize = 4 * 1024 * 1024;
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
+/// How often an instance marks the SSE sessions it holds as alive.
+pub const HEARTBEAT: Duration = Duration::from_secs(5);
+/// A session not marked alive for this long (seconds) is gone.
+pub const STALE_AFTER: i64 = 20;
+/// Sessions of instances gone this long (seconds) are deleted.
+const PURGE_AFTER: i64 = 300;
 
 struct Session {
     user_id: String,
     to_server: mpsc::Sender<RxJsonRpcMessage<RoleServer>>,
+    /// Wakes the pump (shared mode).
+    wake: Arc<Notify>,
 }
 
 #[derive(Default)]
@@ -59,6 +82,25 @@ impl SseSessions {
             m.remove(id);
         }
     }
+
+    fn wake(&self, id: &str) -> bool {
+        let Ok(m) = self.map.lock() else { return false };
+        match m.get(id) {
+            Some(s) => {
+                s.wake.notify_one();
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn wake_all(&self) {
+        if let Ok(m) = self.map.lock() {
+            for s in m.values() {
+                s.wake.notify_one();
+            }
+        }
+    }
 }
 
 /// Removes the session and stops its server when the stream is dropped
@@ -73,12 +115,28 @@ impl Drop for SessionGuard {
     fn drop(&mut self) {
         self.mcp.sse.remove(&self.id);
         self.ct.cancel();
+        if self.mcp.cluster.shared() {
+            let store = self.mcp.cluster.store.clone();
+            let id = self.id.clone();
+            tokio::spawn(async move {
+                if let Err(e) = store.delete_sse_session(&id).await {
+                    tracing::warn!(error = %e, "cannot delete a closed SSE session");
+                }
+            });
+        }
         tracing::debug!(session = %self.id, "legacy SSE session closed");
     }
 }
 
 fn json_error(status: StatusCode, message: &str) -> Response {
     (status, axum::Json(serde_json::json!({"error": message}))).into_response()
+}
+
+fn no_session() -> Response {
+    json_error(
+        StatusCode::NOT_FOUND,
+        "no such session (it may have closed): open a new one with GET /sse",
+    )
 }
 
 /// `GET /sse`: opens a session.
@@ -88,18 +146,47 @@ pub async fn connect(State(mcp): State<Arc<McpState>>, req: Request) -> Response
     };
     let req_path = req.uri().path().to_string();
     let id = random_hex::<16>();
+    let cluster = mcp.cluster.clone();
+    if cluster.shared() {
+        let now = cluster.clock.now();
+        let record = SseSessionRecord {
+            session_id: id.clone(),
+            user_id: caller.user_id.clone(),
+            instance_id: cluster.instance_id.clone(),
+            created_at: now,
+            seen_at: now,
+        };
+        if let Err(e) = cluster.store.create_sse_session(&record).await {
+            tracing::error!(error = %e, "cannot record an SSE session");
+            return json_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the session could not be opened; try again",
+            );
+        }
+    }
     let (to_server_tx, to_server_rx) = mpsc::channel::<RxJsonRpcMessage<RoleServer>>(64);
     let (from_server_tx, from_server_rx) = mpsc::channel::<TxJsonRpcMessage<RoleServer>>(64);
+    let wake = Arc::new(Notify::new());
     if let Ok(mut m) = mcp.sse.map.lock() {
         m.insert(
             id.clone(),
             Session {
                 user_id: caller.user_id.clone(),
-                to_server: to_server_tx,
+                to_server: to_server_tx.clone(),
+                wake: wake.clone(),
             },
         );
     }
     let ct = mcp.cancel.child_token();
+    if cluster.shared() {
+        tokio::spawn(pump(
+            mcp.clone(),
+            id.clone(),
+            wake,
+            to_server_tx,
+            ct.clone(),
+        ));
+    }
     let handler = McpHandler::new(mcp.tools.clone(), mcp.gateway.clone(), &mcp.server_name);
     let server_ct = ct.clone();
     let session_id = id.clone();
@@ -166,6 +253,120 @@ fn sse_response(
     r
 }
 
+/// Hands the caller to the handler the way rmcp's Streamable HTTP transport
+/// does: in the message's extensions (`handler::caller_of` reads both).
+fn attach<T: Send + Sync + Clone + 'static>(msg: &mut RxJsonRpcMessage<RoleServer>, value: T) {
+    match msg {
+        JsonRpcMessage::Request(r) => {
+            r.request.extensions_mut().insert(value);
+        }
+        JsonRpcMessage::Notification(n) => {
+            n.notification.extensions_mut().insert(value);
+        }
+        _ => {}
+    }
+}
+
+/// Shared mode: takes the session's queued messages, in order, whenever
+/// woken, and hands them to the handler with their callers.
+async fn pump(
+    mcp: Arc<McpState>,
+    id: String,
+    wake: Arc<Notify>,
+    mut to_server: mpsc::Sender<RxJsonRpcMessage<RoleServer>>,
+    ct: CancellationToken,
+) {
+    loop {
+        tokio::select! {
+            _ = ct.cancelled() => return,
+            _ = wake.notified() => {}
+        }
+        let queued = match mcp.cluster.store.take_sse_messages(&id).await {
+            Ok(q) => q,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot take queued SSE messages");
+                continue;
+            }
+        };
+        for m in queued {
+            let (Some(caller), Ok(mut msg)) = (
+                caller::from_json(&m.caller),
+                serde_json::from_str::<RxJsonRpcMessage<RoleServer>>(&m.message),
+            ) else {
+                tracing::error!(
+                    message_id = m.id,
+                    "a queued SSE message does not parse; dropped"
+                );
+                continue;
+            };
+            attach(&mut msg, caller);
+            if to_server.send(msg).await.is_err() {
+                return;
+            }
+        }
+    }
+}
+
+/// Shared mode: wakes the pumps of this instance's sessions when messages
+/// are queued elsewhere, and keeps those sessions alive in the database.
+pub fn start_cluster_tasks(mcp: &Arc<McpState>) {
+    let mut rx = mcp.cluster.bus.subscribe();
+    let weak = Arc::downgrade(mcp);
+    let cancel = mcp.cancel.clone();
+    tokio::spawn(async move {
+        loop {
+            let event = tokio::select! {
+                _ = cancel.cancelled() => return,
+                e = cluster_bus::next(&mut rx) => e,
+            };
+            let Some(mcp) = weak.upgrade() else { return };
+            match event {
+                Some(BusEvent::SseMessage(id)) => {
+                    mcp.sse.wake(&id);
+                }
+                Some(BusEvent::Resync) => mcp.sse.wake_all(),
+                Some(_) => {}
+                None => return,
+            }
+        }
+    });
+    let weak = Arc::downgrade(mcp);
+    let cancel = mcp.cancel.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(HEARTBEAT);
+        let mut beats: u64 = 0;
+        loop {
+            tokio::select! {
+                _ = cancel.cancelled() => return,
+                _ = tick.tick() => {}
+            }
+            let Some(mcp) = weak.upgrade() else { return };
+            let c = &mcp.cluster;
+            let now = c.clock.now();
+            if let Err(e) = c.store.heartbeat_sse_sessions(&c.instance_id, now).await {
+                tracing::warn!(error = %e, "SSE session heartbeat failed");
+            }
+            beats += 1;
+            // About once a minute: forget sessions of instances gone a while
+            // and Streamable HTTP sessions idle past their timeout.
+            if beats.is_multiple_of(12) {
+                let idle = crate::config::secs(mcp.session_idle);
+                match c
+                    .store
+                    .purge_cluster_sessions(now - idle - 120, now - PURGE_AFTER)
+                    .await
+                {
+                    Ok(n) if n > 0 => {
+                        tracing::info!(sessions = n, "expired shared sessions removed")
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "cannot remove expired shared sessions"),
+                }
+            }
+        }
+    });
+}
+
 /// `POST /messages/?session_id=<id>`: one JSON-RPC message for a session.
 pub async fn message(State(mcp): State<Arc<McpState>>, req: Request) -> Response {
     let Some(caller) = req.extensions().get::<Caller>().cloned() else {
@@ -188,19 +389,38 @@ pub async fn message(State(mcp): State<Arc<McpState>>, req: Request) -> Response
             "session_id is malformed: use the URL from the endpoint event",
         );
     }
-    let sender = mcp.sse.map.lock().ok().and_then(|m| {
+    let mismatch = || {
+        tracing::warn!(event = "mcp.session_user_mismatch", user = %caller.username, "a legacy SSE session id was presented with another user's token");
+    };
+    let local = mcp.sse.map.lock().ok().and_then(|m| {
         let s = m.get(&session_id)?;
-        if s.user_id != caller.user_id {
-            tracing::warn!(event = "mcp.session_user_mismatch", user = %caller.username, "a legacy SSE session id was presented with another user's token");
-            return None;
-        }
-        Some(s.to_server.clone())
+        Some((s.user_id.clone(), s.to_server.clone()))
     });
-    let Some(mut sender) = sender else {
-        return json_error(
-            StatusCode::NOT_FOUND,
-            "no such session (it may have closed): open a new one with GET /sse",
-        );
+    let sender = match local {
+        Some((owner, _)) if owner != caller.user_id => {
+            mismatch();
+            return no_session();
+        }
+        Some((_, sender)) => Some(sender),
+        None if mcp.cluster.shared() => {
+            let c = &mcp.cluster;
+            match c.store.sse_session(&session_id).await {
+                Ok(Some(s)) if s.user_id != caller.user_id => {
+                    mismatch();
+                    return no_session();
+                }
+                Ok(Some(s)) if s.seen_at >= c.clock.now() - STALE_AFTER => None,
+                Ok(_) => return no_session(),
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot look up an SSE session");
+                    return json_error(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "the session could not be checked; try again",
+                    );
+                }
+            }
+        }
+        None => return no_session(),
     };
     let (parts, body) = req.into_parts();
     let bytes = match axum::body::to_bytes(Body::new(body), MAX_MESSAGE_BYTES).await {
@@ -216,20 +436,52 @@ pub async fn message(State(mcp): State<Arc<McpState>>, req: Request) -> Response
             );
         }
     };
-    match &mut msg {
-        JsonRpcMessage::Request(r) => {
-            r.request.extensions_mut().insert(parts);
-        }
-        JsonRpcMessage::Notification(n) => {
-            n.notification.extensions_mut().insert(parts);
-        }
-        _ => {}
+    if mcp.cluster.shared() {
+        return queue(&mcp, &session_id, &caller, &bytes).await;
     }
+    attach(&mut msg, parts);
+    let Some(mut sender) = sender else {
+        return no_session();
+    };
     if sender.send(msg).await.is_err() {
         return json_error(
             StatusCode::NOT_FOUND,
             "the session has closed: open a new one with GET /sse",
         );
+    }
+    (StatusCode::ACCEPTED, "Accepted").into_response()
+}
+
+/// Shared mode: queues the message for the session's holder and wakes it.
+async fn queue(mcp: &McpState, session_id: &str, caller: &Caller, body: &[u8]) -> Response {
+    let c = &mcp.cluster;
+    let Ok(text) = std::str::from_utf8(body) else {
+        return json_error(StatusCode::BAD_REQUEST, "the body is not UTF-8");
+    };
+    match c
+        .store
+        .push_sse_message(session_id, &caller::to_json(caller), text, c.clock.now())
+        .await
+    {
+        Ok(Some(_)) => {}
+        Ok(None) => return no_session(),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot queue an SSE message");
+            return json_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the message could not be delivered; try again",
+            );
+        }
+    }
+    if !mcp.sse.wake(session_id)
+        && let Err(e) = c
+            .bus
+            .publish(BusEvent::SseMessage(session_id.to_string()))
+            .await
+    {
+        // Queued: the holder takes it at its next wake-up (a later message
+        // or a resync).
+        tracing::error!(error = %e, "cannot notify the instance holding an SSE session");
     }
     (StatusCode::ACCEPTED, "Accepted").into_response()
 }

@@ -2,9 +2,9 @@
 //!
 //! [`Store`] is everything mcpgate persists: users, clients, authorization
 //! codes, consents, access and refresh tokens, login sessions and server
-//! keys. It is implemented on SQLite ([`sqlite::SqliteStore`]); a PostgreSQL
-//! implementation will follow and run the same contract test suite
-//! (`tests/api/store_contract.rs`).
+//! keys. It is implemented on SQLite ([`sqlite::SqliteStore`]) and on
+//! PostgreSQL ([`postgres::PgStore`], which several instances can share);
+//! both run the same contract test suite (`tests/api/store_contract.rs`).
 //!
 //! The store holds no protocol rules. It offers the atomic steps the rules
 //! need: redeeming a code and storing its tokens in one transaction
@@ -12,6 +12,8 @@
 //! been rotated yet ([`Store::rotate_refresh_token`]), so that two requests
 //! racing on the same code or token cannot both win.
 
+pub mod cluster;
+pub mod postgres;
 pub mod sqlite;
 
 use async_trait::async_trait;
@@ -19,6 +21,9 @@ use mcpgate_core::domain::ClientId;
 use mcpgate_core::model::{
     AccessToken, AuthCode, Client, Consent, LoginSession, RefreshToken, UnixTime, User,
 };
+
+pub use cluster::{McpSessionRecord, SseMessageRecord, SseSessionRecord};
+pub use mcpgate_core::federation::{PendingLogin, UserIdentity};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -134,4 +139,76 @@ pub trait Store: Send + Sync + 'static {
     /// The key stored under `name`; if there is none, stores `candidate`
     /// and returns it. Instances sharing a database agree on the key.
     async fn server_key(&self, name: &str, candidate: &[u8]) -> StoreResult<Vec<u8>>;
+
+    // ---- federated sign-in (`crate::federation`) ----
+    /// Stores a sign-in that went to an identity provider.
+    async fn create_pending_login(&self, login: &PendingLogin) -> StoreResult<()>;
+    /// Atomically removes and returns the pending sign-in with this state
+    /// hash, if it was started by the browser with this binding hash;
+    /// `None`, changing nothing, otherwise. Expiry is the caller's check.
+    async fn take_pending_login(
+        &self,
+        state_hash: &str,
+        browser_hash: &str,
+    ) -> StoreResult<Option<PendingLogin>>;
+    async fn identity(&self, provider_id: &str, subject: &str)
+    -> StoreResult<Option<UserIdentity>>;
+    /// The user's linked identities, ordered by provider and subject.
+    async fn identities_of_user(&self, user_id: &str) -> StoreResult<Vec<UserIdentity>>;
+    /// Fails with `Conflict` if the identity is already linked (to anyone).
+    async fn link_identity(&self, identity: &UserIdentity) -> StoreResult<()>;
+    /// Returns false if the identity was not linked.
+    async fn unlink_identity(&self, provider_id: &str, subject: &str) -> StoreResult<bool>;
+    /// In one transaction: creates the user and links the identity to it.
+    /// Fails with `Conflict`, storing nothing, if the username is taken or
+    /// the identity is already linked.
+    async fn create_federated_user(&self, user: &User, identity: &UserIdentity) -> StoreResult<()>;
+
+    // ---- cluster: state the instances share (`crate::cluster`) ----
+    /// Records the owner of a Streamable HTTP session; a session keeps its
+    /// first owner.
+    async fn bind_mcp_session(
+        &self,
+        session_id: &str,
+        user_id: &str,
+        now: UnixTime,
+    ) -> StoreResult<()>;
+    /// Stores (or replaces) a Streamable HTTP session's rmcp state.
+    async fn save_mcp_session_state(
+        &self,
+        session_id: &str,
+        state: &str,
+        now: UnixTime,
+    ) -> StoreResult<()>;
+    async fn mcp_session(&self, session_id: &str) -> StoreResult<Option<McpSessionRecord>>;
+    /// Records a request for the session at `now`.
+    async fn touch_mcp_session(&self, session_id: &str, now: UnixTime) -> StoreResult<()>;
+    async fn delete_mcp_session(&self, session_id: &str) -> StoreResult<()>;
+    /// Fails with `Conflict` if the session id exists.
+    async fn create_sse_session(&self, session: &SseSessionRecord) -> StoreResult<()>;
+    async fn sse_session(&self, session_id: &str) -> StoreResult<Option<SseSessionRecord>>;
+    /// Removes the session and its queued messages.
+    async fn delete_sse_session(&self, session_id: &str) -> StoreResult<()>;
+    /// Marks every SSE session held by `instance_id` as seen at `now`;
+    /// returns how many.
+    async fn heartbeat_sse_sessions(&self, instance_id: &str, now: UnixTime) -> StoreResult<u64>;
+    /// Queues a message for the session; returns its id, or `None` (storing
+    /// nothing) if the session does not exist.
+    async fn push_sse_message(
+        &self,
+        session_id: &str,
+        caller: &str,
+        message: &str,
+        now: UnixTime,
+    ) -> StoreResult<Option<i64>>;
+    /// Removes and returns the session's queued messages, oldest first.
+    async fn take_sse_messages(&self, session_id: &str) -> StoreResult<Vec<SseMessageRecord>>;
+    /// Deletes Streamable HTTP sessions last seen before `mcp_seen_before`
+    /// and SSE sessions (with their messages) last seen before
+    /// `sse_seen_before`; returns how many sessions.
+    async fn purge_cluster_sessions(
+        &self,
+        mcp_seen_before: UnixTime,
+        sse_seen_before: UnixTime,
+    ) -> StoreResult<u64>;
 }

@@ -27,7 +27,10 @@
 //! - Each form carries `<input type="hidden" name="action" value="login">` (or
 //!   `consent`), `<input type="hidden" name="csrf_token" value="…">` and one
 //!   `<input type="hidden" name="{k}" value="{v}">` per entry of `hidden`.
-//! - Login: fields `username` and `password`, submit `<button type="submit">Sign in</button>`.
+//! - Login: fields `username` and `password`, submit `<button type="submit">Sign in</button>`
+//!   (both left out when `password_login` is false); then, per identity
+//!   provider, `<button type="submit" name="provider" value="{id}" formnovalidate>`
+//!   (the same form, so the CSRF token and the request go with it).
 //! - Consent: `<button type="submit" name="decision" value="approve">Allow</button>`
 //!   and `<button type="submit" name="decision" value="deny">Deny</button>`.
 
@@ -75,6 +78,19 @@ pub struct LoginView {
     pub username: String,
     /// Message shown above the form, e.g. "Wrong username or password.".
     pub error: Option<String>,
+    /// Whether the username and password fields are shown.
+    pub password_login: bool,
+    /// One "Sign in with ..." button per identity provider.
+    pub providers: Vec<ProviderButton>,
+}
+
+/// An identity provider on the sign-in page.
+#[derive(Debug, Serialize)]
+pub struct ProviderButton {
+    /// Posted as `provider`.
+    pub id: String,
+    /// "Sign in with {display_name}".
+    pub display_name: String,
 }
 
 /// The consent page, shown to a signed-in user.
@@ -241,6 +257,8 @@ mod tests {
             csrf_token: "csrf-tok-1".into(),
             username: String::new(),
             error: None,
+            password_login: true,
+            providers: Vec::new(),
         }
     }
 
@@ -527,12 +545,17 @@ mod tests {
             csrf_token: h(),
             username: h(),
             error: Some(h()),
+            password_login: true,
+            providers: vec![ProviderButton {
+                id: h(),
+                display_name: h(),
+            }],
         };
         let html = p.login(&login).expect("render");
         assert_escaped(&html);
         // Every field was rendered (escaped) somewhere.
         let escaped = "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;";
-        assert_eq!(html.matches(escaped).count(), 13, "{html}");
+        assert_eq!(html.matches(escaped).count(), 15, "{html}");
 
         let consent = ConsentView {
             stylesheet_url: h(),

@@ -4,7 +4,7 @@
 //! (`Arc<dyn Store>`; or the [`TestDb`], to reopen it), and instantiated for
 //! every backend by [`store_contract_tests!`], which generates one test per
 //! contract. Every test gets its own fresh, migrated database. A new backend
-//! is one more line: `store_contract_tests!(postgres, make_postgres_store);`.
+//! is one more line, as `store_contract_tests!(postgres, make_postgres_store);`.
 //!
 //! SQLite-only behaviour (URL forms, pragmas, corrupt rows) is tested at the
 //! end of the file.
@@ -13,6 +13,9 @@ use std::any::Any;
 use std::sync::Arc;
 
 use futures::future::BoxFuture;
+// The contracts of the state several instances share.
+use crate::cluster_store::*;
+use mcpgate::store::postgres::PgStore;
 use mcpgate::store::sqlite::SqliteStore;
 use mcpgate::store::{Store, StoreError};
 use mcpgate_core::domain::{ClientId, CodeChallenge, RedirectUri, ResourceUri, Scope};
@@ -56,6 +59,24 @@ async fn make_sqlite_store() -> TestDb {
     }
 }
 
+/// A fresh PostgreSQL database (`crate::pg_support`), dropped with the
+/// [`TestDb`].
+async fn make_postgres_store() -> TestDb {
+    let pg = crate::pg_support::PgTestDb::create().await;
+    let url = pg.url().to_string();
+    TestDb {
+        open: Box::new(move || {
+            let url = url.clone();
+            Box::pin(async move {
+                let store = PgStore::connect(&url).await.expect("connect");
+                store.migrate().await.expect("migrate");
+                Arc::new(store) as Arc<dyn Store>
+            })
+        }),
+        _guard: Box::new(pg),
+    }
+}
+
 /// Generates, in a module named `$backend`, one test per contract function,
 /// each on a fresh database made by `$make` (an `async fn() -> TestDb`).
 macro_rules! store_contract_tests {
@@ -94,12 +115,21 @@ macro_rules! store_contract_tests {
                 purging_removes_exactly_what_expired_before_the_cutoff,
                 the_first_server_key_stored_under_a_name_wins,
                 migrating_again_is_harmless,
+                a_shared_mcp_session_keeps_its_first_owner_and_its_state_in_either_order,
+                sse_messages_queue_in_order_for_an_existing_session_only,
+                the_sse_heartbeat_and_purge_touch_only_their_sessions,
+                a_pending_login_is_taken_once_and_only_with_its_browser_hash,
+                expired_pending_logins_are_purged,
+                identities_are_linked_listed_and_unlinked,
+                a_federated_user_and_its_identity_are_stored_together_or_not_at_all,
+                identities_go_with_their_user,
             );
 
             store_contract_tests!(@concurrent $make;
                 concurrent_redeems_of_one_code_let_exactly_one_win,
                 concurrent_rotations_of_one_refresh_token_let_exactly_one_win,
                 concurrent_first_requests_for_a_server_key_agree_on_one_key,
+                concurrent_takes_of_one_pending_login_let_exactly_one_win,
             );
 
             store_contract_tests!(@db $make;
@@ -131,17 +161,18 @@ macro_rules! store_contract_tests {
 }
 
 store_contract_tests!(sqlite, make_sqlite_store);
+store_contract_tests!(postgres, make_postgres_store);
 
 // ---------------------------------------------------------------------------
-// Fixtures
+// Fixtures (some shared with `store_race`)
 // ---------------------------------------------------------------------------
 
-const NOW: UnixTime = 1_700_000_000;
+pub(crate) const NOW: UnixTime = 1_700_000_000;
 const HOUR: i64 = 3600;
 const DAY: i64 = 24 * HOUR;
 const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
 
-fn cid(s: &str) -> ClientId {
+pub(crate) fn cid(s: &str) -> ClientId {
     ClientId::parse(s).unwrap()
 }
 
@@ -149,7 +180,7 @@ fn scope(s: &str) -> Scope {
     Scope::parse(s).unwrap()
 }
 
-fn user(id: &str, username: &str) -> User {
+pub(crate) fn user(id: &str, username: &str) -> User {
     User {
         id: id.into(),
         username: username.into(),
@@ -159,7 +190,7 @@ fn user(id: &str, username: &str) -> User {
 }
 
 /// A confidential client with every metadata field set.
-fn client(id: &str) -> Client {
+pub(crate) fn client(id: &str) -> Client {
     Client {
         client_id: cid(id),
         secret_hash: Some(format!("{id:0>64}")),
@@ -215,7 +246,7 @@ fn public_client(id: &str, issued_at: UnixTime) -> Client {
     }
 }
 
-fn code(hash: &str, grant: &str, client_id: &str, user_id: &str) -> AuthCode {
+pub(crate) fn code(hash: &str, grant: &str, client_id: &str, user_id: &str) -> AuthCode {
     AuthCode {
         code_hash: hash.into(),
         grant_id: grant.into(),
@@ -232,7 +263,7 @@ fn code(hash: &str, grant: &str, client_id: &str, user_id: &str) -> AuthCode {
     }
 }
 
-fn access(hash: &str, grant: &str, client_id: &str, user_id: &str) -> AccessToken {
+pub(crate) fn access(hash: &str, grant: &str, client_id: &str, user_id: &str) -> AccessToken {
     AccessToken {
         token_hash: hash.into(),
         grant_id: grant.into(),
@@ -246,7 +277,7 @@ fn access(hash: &str, grant: &str, client_id: &str, user_id: &str) -> AccessToke
     }
 }
 
-fn refresh(hash: &str, grant: &str, client_id: &str, user_id: &str) -> RefreshToken {
+pub(crate) fn refresh(hash: &str, grant: &str, client_id: &str, user_id: &str) -> RefreshToken {
     RefreshToken {
         token_hash: hash.into(),
         grant_id: grant.into(),
@@ -281,7 +312,7 @@ fn consent(user_id: &str, client_id: &str, s: &str) -> Consent {
 }
 
 /// Users `u1` (alice) and `u2` (bob), clients `c1` and `c2`.
-async fn seed(store: &dyn Store) {
+pub(crate) async fn seed(store: &dyn Store) {
     store.create_user(&user("u1", "alice")).await.unwrap();
     store.create_user(&user("u2", "bob")).await.unwrap();
     store.create_client(&client("c1")).await.unwrap();
@@ -290,7 +321,7 @@ async fn seed(store: &dyn Store) {
 
 /// Issues tokens the only way a store accepts them: a code of the grant,
 /// redeemed. The code's hash is `code-<access hash>`.
-async fn issue(
+pub(crate) async fn issue(
     store: &dyn Store,
     access: &AccessToken,
     refresh: Option<&RefreshToken>,
@@ -1518,4 +1549,167 @@ mod sqlite_only {
         assert!(holds_everything(&store, "u1", "c1", "x").await);
         assert_eq!(store.count_users().await.unwrap(), 2);
     }
+}
+
+// ---------------------------------------------------------------------------
+// Federated sign-in (`crate::federation`)
+// ---------------------------------------------------------------------------
+
+fn pending(
+    state_hash: &str,
+    browser_hash: &str,
+    expires_at: UnixTime,
+) -> mcpgate::store::PendingLogin {
+    mcpgate::store::PendingLogin {
+        state_hash: state_hash.into(),
+        provider_id: "corp".into(),
+        browser_hash: browser_hash.into(),
+        return_to: "/v1/oauth/authorize?client_id=c&state=%22x%22".into(),
+        created_at: NOW,
+        expires_at,
+    }
+}
+
+fn identity(provider: &str, subject: &str, user_id: &str) -> mcpgate::store::UserIdentity {
+    mcpgate::store::UserIdentity {
+        provider_id: provider.into(),
+        subject: subject.into(),
+        user_id: user_id.into(),
+        email: Some("ann@example.com".into()),
+        created_at: NOW,
+    }
+}
+
+async fn a_pending_login_is_taken_once_and_only_with_its_browser_hash(store: Arc<dyn Store>) {
+    let p = pending("s1", "b1", NOW + 600);
+    store.create_pending_login(&p).await.unwrap();
+    store
+        .create_pending_login(&pending("s2", "b2", NOW + 600))
+        .await
+        .unwrap();
+    // Another browser gets nothing and changes nothing.
+    assert_eq!(store.take_pending_login("s1", "b2").await.unwrap(), None);
+    assert_eq!(store.take_pending_login("s1", "b1").await.unwrap(), Some(p));
+    assert_eq!(
+        store.take_pending_login("s1", "b1").await.unwrap(),
+        None,
+        "once"
+    );
+    assert!(
+        store
+            .take_pending_login("s2", "b2")
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert_eq!(store.take_pending_login("nope", "b1").await.unwrap(), None);
+}
+
+async fn expired_pending_logins_are_purged(store: Arc<dyn Store>) {
+    store
+        .create_pending_login(&pending("old", "b", NOW - 10))
+        .await
+        .unwrap();
+    store
+        .create_pending_login(&pending("new", "b", NOW + 600))
+        .await
+        .unwrap();
+    store.purge_expired(NOW).await.unwrap();
+    assert_eq!(store.take_pending_login("old", "b").await.unwrap(), None);
+    assert!(
+        store
+            .take_pending_login("new", "b")
+            .await
+            .unwrap()
+            .is_some()
+    );
+}
+
+async fn identities_are_linked_listed_and_unlinked(store: Arc<dyn Store>) {
+    store.create_user(&user("u1", "ann")).await.unwrap();
+    store.create_user(&user("u2", "bob")).await.unwrap();
+    let a = identity("corp", "sub-1", "u1");
+    let b = identity("github", "4242", "u1");
+    store.link_identity(&b).await.unwrap();
+    store.link_identity(&a).await.unwrap();
+    assert_eq!(
+        store.identity("corp", "sub-1").await.unwrap(),
+        Some(a.clone())
+    );
+    assert_eq!(store.identity("corp", "4242").await.unwrap(), None);
+    assert_eq!(
+        store.identities_of_user("u1").await.unwrap(),
+        vec![a.clone(), b.clone()]
+    );
+    assert!(store.identities_of_user("u2").await.unwrap().is_empty());
+    // One identity, one user.
+    assert!(matches!(
+        store.link_identity(&identity("corp", "sub-1", "u2")).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert!(store.unlink_identity("corp", "sub-1").await.unwrap());
+    assert!(!store.unlink_identity("corp", "sub-1").await.unwrap());
+    assert_eq!(store.identities_of_user("u1").await.unwrap(), vec![b]);
+}
+
+async fn a_federated_user_and_its_identity_are_stored_together_or_not_at_all(
+    store: Arc<dyn Store>,
+) {
+    let mut ann = user("u1", "ann");
+    ann.password_hash = None;
+    store
+        .create_federated_user(&ann, &identity("corp", "s1", "u1"))
+        .await
+        .unwrap();
+    assert_eq!(store.user_by_id("u1").await.unwrap(), Some(ann));
+    assert_eq!(
+        store.identity("corp", "s1").await.unwrap().unwrap().user_id,
+        "u1"
+    );
+    // A taken username: nothing stored, not even the identity.
+    let taken = user("u2", "ann");
+    assert!(matches!(
+        store
+            .create_federated_user(&taken, &identity("corp", "s2", "u2"))
+            .await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(store.identity("corp", "s2").await.unwrap(), None);
+    // An identity already linked: the user is not created either.
+    let other = user("u3", "ann-2");
+    assert!(matches!(
+        store
+            .create_federated_user(&other, &identity("corp", "s1", "u3"))
+            .await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(store.user_by_id("u3").await.unwrap(), None);
+    assert_eq!(store.count_users().await.unwrap(), 1);
+}
+
+async fn identities_go_with_their_user(store: Arc<dyn Store>) {
+    store.create_user(&user("u1", "ann")).await.unwrap();
+    store
+        .link_identity(&identity("corp", "s1", "u1"))
+        .await
+        .unwrap();
+    assert!(store.delete_user("u1").await.unwrap());
+    assert_eq!(store.identity("corp", "s1").await.unwrap(), None);
+}
+
+async fn concurrent_takes_of_one_pending_login_let_exactly_one_win(store: Arc<dyn Store>) {
+    store
+        .create_pending_login(&pending("s1", "b1", NOW + 600))
+        .await
+        .unwrap();
+    let takes = (0..8).map(|_| {
+        let store = store.clone();
+        tokio::spawn(async move { store.take_pending_login("s1", "b1").await.unwrap() })
+    });
+    let won = futures::future::join_all(takes)
+        .await
+        .into_iter()
+        .filter(|r| r.as_ref().unwrap().is_some())
+        .count();
+    assert_eq!(won, 1);
 }

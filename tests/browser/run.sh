@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
-# Real-browser tests of mcpgate's sign-in and consent pages, and the
-# mcp-remote stdio bridge. The one entry point (scripts/test calls it):
+# Real-browser tests of mcpgate's sign-in and consent pages, sign-in through
+# a real OpenID Connect provider, and the mcp-remote stdio bridge. The one
+# entry point (scripts/test calls it):
 #   1. installs Debian's Chromium (apt-get) when /usr/bin/chromium is missing;
 #   2. installs the pinned npm packages (tests/browser/package-lock.json:
-#      playwright-core, mcp-remote); skipped while the lock file and the Node
+#      playwright-core, mcp-remote, oidc-provider); skipped while the lock file and the Node
 #      version are unchanged (stamp in tests/browser/.deps/);
 #   3. uses the already built target/debug/mcpgate (builds nothing: the
 #      caller runs cargo first);
 #   4. starts it in a fresh temporary directory on a free port, reads the
-#      port from its banner, adds the users alice and bob;
+#      port from its banner, adds the users alice and bob; then starts
+#      oidc-provider (tests/browser/oidc-provider.mjs) and a second mcpgate
+#      that offers it as an identity provider (federation.test.mjs);
 #   5. runs the tests (node --test): sign-in, consent, deny, CSRF, layout at
 #      phone and desktop widths, screenshots into docs/images/, mcp-remote;
 #   6. stops it, and
@@ -28,12 +31,16 @@ FAILED=0
 SUMMARY_PRINTED=""
 WORK=""
 SERVER_PID=""
+FED_PID=""
+OP_PID=""
 cleanup() {
   local rc=$?
-  if [[ -n "$SERVER_PID" ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
-    kill "$SERVER_PID" 2>/dev/null || true
-    wait "$SERVER_PID" 2>/dev/null || true
-  fi
+  for pid in "$SERVER_PID" "$FED_PID" "$OP_PID"; do
+    if [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null; then
+      kill "$pid" 2>/dev/null || true
+      wait "$pid" 2>/dev/null || true
+    fi
+  done
   if [[ -z "$WORK" ]]; then :; elif [[ -n "${KEEP_BROWSER_WORK:-}" ]]; then echo "browser: kept $WORK"; else rm -rf "$WORK"; fi
   if [[ -z "$SUMMARY_PRINTED" ]]; then
     echo "browser: stopped early (exit $rc)"
@@ -132,6 +139,54 @@ issuer="$(curl -fsS "http://127.0.0.1:$PORT/.well-known/oauth-authorization-serv
 [[ "$issuer" == "$BROWSER_TEST_ISSUER" ]] || { echo "browser: issuer is \"$issuer\", expected $BROWSER_TEST_ISSUER" >&2; exit 1; }
 echo "browser: mcpgate listening on 127.0.0.1:$PORT, issuer $issuer, users alice and bob ($(elapsed "$t"))"
 
+# ------------------------------------------- 4b. oidc-provider + a 2nd mcpgate
+# A real OpenID Connect provider (npm oidc-provider, tests/browser/oidc-provider.mjs)
+# and a second mcpgate that offers it on its sign-in page (federation.test.mjs).
+# mcpgate's port is chosen first: the provider must know the callback URL.
+t=$(now)
+FED_WORK="$WORK/federation"
+mkdir -p "$FED_WORK"
+FED_PORT="$(node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')"
+OP_CLIENT_SECRET="op-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
+printf '%s\n' "$OP_CLIENT_SECRET" > "$FED_WORK/op-client-secret"
+(cd "$HERE" && exec env OP_REDIRECT_URI="http://localhost:$FED_PORT/oauth/callback" \
+  OP_CLIENT_ID=mcpgate-browser OP_CLIENT_SECRET="$OP_CLIENT_SECRET" \
+  node oidc-provider.mjs >"$FED_WORK/op.out" 2>"$FED_WORK/op.err") &
+OP_PID=$!
+for _ in $(seq 1 200); do
+  grep -q '^oidc-provider listening on ' "$FED_WORK/op.out" 2>/dev/null && break
+  kill -0 "$OP_PID" 2>/dev/null || break
+  sleep 0.05
+done
+OP_ISSUER="$(sed -n 's/^oidc-provider listening on //p' "$FED_WORK/op.out" | head -n1)"
+[[ -n "$OP_ISSUER" ]] || { echo "browser: oidc-provider did not start" >&2; cat "$FED_WORK/op.out" "$FED_WORK/op.err" >&2; exit 1; }
+cat > "$FED_WORK/mcpgate.toml" <<TOML
+listen = "127.0.0.1:$FED_PORT"
+
+[[identity_provider]]
+id = "testop"
+kind = "oidc"
+display_name = "Test OP"
+issuer = "$OP_ISSUER"
+client_id = "mcpgate-browser"
+client_secret_file = "op-client-secret"
+TOML
+(cd "$FED_WORK" && exec "${server_env[@]}" "$MCPGATE" serve >"$FED_WORK/server.out" 2>"$FED_WORK/server.err") &
+FED_PID=$!
+for _ in $(seq 1 300); do
+  grep -q '^Press Ctrl-C to stop\.' "$FED_WORK/server.out" 2>/dev/null && break
+  kill -0 "$FED_PID" 2>/dev/null || break
+  sleep 0.05
+done
+if ! grep -q '^Press Ctrl-C to stop\.' "$FED_WORK/server.out" 2>/dev/null; then
+  echo "browser: the second mcpgate (identity provider) did not start" >&2
+  cat "$FED_WORK/server.out" "$FED_WORK/server.err" >&2
+  exit 1
+fi
+export BROWSER_TEST_FED_ISSUER="http://localhost:$FED_PORT"
+export BROWSER_TEST_OP_ISSUER="$OP_ISSUER"
+echo "browser: oidc-provider at $OP_ISSUER, mcpgate with it at $BROWSER_TEST_FED_ISSUER ($(elapsed "$t"))"
+
 # ---------------------------------------------------------------- 5. tests
 t=$(now)
 set +e
@@ -159,6 +214,8 @@ elif [[ $FAILED -gt 0 ]]; then
   tail -n 40 "$WORK/server.err"
 fi
 cp "$WORK/server.err" "$RESULTS/mcpgate.log" 2>/dev/null || true
+cp "$FED_WORK/server.err" "$RESULTS/mcpgate-federation.log" 2>/dev/null || true
+cp "$FED_WORK/op.err" "$RESULTS/oidc-provider.log" 2>/dev/null || true
 SUMMARY_PRINTED=1
 echo "browser: $PASSED passed, $FAILED failed"
 [[ $FAILED -eq 0 ]]

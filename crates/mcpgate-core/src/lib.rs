@@ -15,6 +15,9 @@
 //!   registration (RFC 7591), the authorization request (RFC 6749 §4.1,
 //!   RFC 7636, RFC 8707, RFC 9207), client authentication and the token
 //!   grants (RFC 6749 §4.1.3, §6; RFC 9700), revocation (RFC 7009).
+//! - [`federation`]: sign-in through upstream identity providers (OpenID
+//!   Connect, plain OAuth 2.0): restrictions, usernames, derived PKCE
+//!   verifier and nonce, failures with stable event names.
 //! - [`mcp`]: the resource-server rules of the MCP endpoint (bearer
 //!   tokens, audience, scope, RFC 6750 / RFC 9728 challenges).
 
@@ -25,6 +28,7 @@
 
 pub mod crypto;
 pub mod domain;
+pub mod federation;
 pub mod mcp;
 pub mod model;
 pub mod oauth;

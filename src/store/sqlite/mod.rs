@@ -12,6 +12,8 @@
 //! [`StoreError::Corrupt`].
 
 mod clients;
+mod cluster;
+mod identities;
 mod tokens;
 mod users;
 
@@ -28,7 +30,10 @@ use sqlx::sqlite::{
 };
 use sqlx::{Row, SqlitePool};
 
-use super::{Store, StoreError, StoreResult};
+use super::{
+    McpSessionRecord, PendingLogin, SseMessageRecord, SseSessionRecord, Store, StoreError,
+    StoreResult, UserIdentity,
+};
 
 /// How long a connection waits for another connection's write lock.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -280,6 +285,7 @@ impl Store for SqliteStore {
         for sql in [
             "DELETE FROM auth_codes WHERE expires_at < ?",
             "DELETE FROM login_sessions WHERE expires_at < ?",
+            "DELETE FROM federation_logins WHERE expires_at < ?",
             "DELETE FROM access_tokens WHERE expires_at < ?",
             "DELETE FROM refresh_tokens WHERE expires_at < ?",
         ] {
@@ -310,5 +316,81 @@ impl Store for SqliteStore {
             .await
             .map_err(db)?;
         col(&row, "key")
+    }
+
+    // ---- federated sign-in ----
+    async fn create_pending_login(&self, login: &PendingLogin) -> StoreResult<()> {
+        identities::create_pending_login(&self.pool, login).await
+    }
+    async fn take_pending_login(
+        &self,
+        state_hash: &str,
+        browser_hash: &str,
+    ) -> StoreResult<Option<PendingLogin>> {
+        identities::take_pending_login(&self.pool, state_hash, browser_hash).await
+    }
+    async fn identity(&self, provider: &str, subject: &str) -> StoreResult<Option<UserIdentity>> {
+        identities::identity(&self.pool, provider, subject).await
+    }
+    async fn identities_of_user(&self, user_id: &str) -> StoreResult<Vec<UserIdentity>> {
+        identities::identities_of_user(&self.pool, user_id).await
+    }
+    async fn link_identity(&self, identity: &UserIdentity) -> StoreResult<()> {
+        identities::link_identity(&self.pool, identity).await
+    }
+    async fn unlink_identity(&self, provider: &str, subject: &str) -> StoreResult<bool> {
+        identities::unlink_identity(&self.pool, provider, subject).await
+    }
+    async fn create_federated_user(&self, user: &User, id: &UserIdentity) -> StoreResult<()> {
+        identities::create_federated_user(&self.pool, user, id).await
+    }
+
+    // ---- cluster ----
+    async fn bind_mcp_session(&self, id: &str, user_id: &str, now: UnixTime) -> StoreResult<()> {
+        cluster::bind_mcp_session(&self.pool, id, user_id, now).await
+    }
+    async fn save_mcp_session_state(
+        &self,
+        id: &str,
+        state: &str,
+        now: UnixTime,
+    ) -> StoreResult<()> {
+        cluster::save_mcp_session_state(&self.pool, id, state, now).await
+    }
+    async fn mcp_session(&self, id: &str) -> StoreResult<Option<McpSessionRecord>> {
+        cluster::mcp_session(&self.pool, id).await
+    }
+    async fn touch_mcp_session(&self, id: &str, now: UnixTime) -> StoreResult<()> {
+        cluster::touch_mcp_session(&self.pool, id, now).await
+    }
+    async fn delete_mcp_session(&self, id: &str) -> StoreResult<()> {
+        cluster::delete_mcp_session(&self.pool, id).await
+    }
+    async fn create_sse_session(&self, session: &SseSessionRecord) -> StoreResult<()> {
+        cluster::create_sse_session(&self.pool, session).await
+    }
+    async fn sse_session(&self, id: &str) -> StoreResult<Option<SseSessionRecord>> {
+        cluster::sse_session(&self.pool, id).await
+    }
+    async fn delete_sse_session(&self, id: &str) -> StoreResult<()> {
+        cluster::delete_sse_session(&self.pool, id).await
+    }
+    async fn heartbeat_sse_sessions(&self, instance: &str, now: UnixTime) -> StoreResult<u64> {
+        cluster::heartbeat_sse_sessions(&self.pool, instance, now).await
+    }
+    async fn push_sse_message(
+        &self,
+        id: &str,
+        caller: &str,
+        message: &str,
+        now: UnixTime,
+    ) -> StoreResult<Option<i64>> {
+        cluster::push_sse_message(&self.pool, id, caller, message, now).await
+    }
+    async fn take_sse_messages(&self, id: &str) -> StoreResult<Vec<SseMessageRecord>> {
+        cluster::take_sse_messages(&self.pool, id).await
+    }
+    async fn purge_cluster_sessions(&self, mcp: UnixTime, sse: UnixTime) -> StoreResult<u64> {
+        cluster::purge_cluster_sessions(&self.pool, mcp, sse).await
     }
 }

@@ -1,0 +1,135 @@
+//! The events instances tell each other, and the in-process bus.
+//!
+//! An [`Event`] travels as a short text (the payload of a PostgreSQL
+//! `NOTIFY`, at most 8000 bytes): `revoked`, `mcp-closed:<session id>`,
+//! `sse:<session id>`. Anything larger (an SSE message) goes through a
+//! table and the event only names where to look.
+
+use async_trait::async_trait;
+use tokio::sync::broadcast;
+
+/// Events buffered per subscriber before it lags (a lagging subscriber is
+/// treated as having missed events: see [`Event::Resync`]).
+pub const CAPACITY: usize = 1024;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// Tokens were revoked, or users or clients removed: forget cached tokens.
+    TokensRevoked,
+    /// A Streamable HTTP session was deleted: close it here too.
+    McpSessionClosed(String),
+    /// A message was queued for a legacy SSE session: its holder takes it.
+    SseMessage(String),
+    /// Events may have been missed (the listener reconnected, or lagged):
+    /// forget cached tokens and look for queued messages.
+    Resync,
+}
+
+impl Event {
+    pub fn to_payload(&self) -> String {
+        match self {
+            Event::TokensRevoked => "revoked".into(),
+            Event::McpSessionClosed(id) => format!("mcp-closed:{id}"),
+            Event::SseMessage(id) => format!("sse:{id}"),
+            Event::Resync => "resync".into(),
+        }
+    }
+
+    pub fn parse(payload: &str) -> Option<Self> {
+        match payload.split_once(':') {
+            None if payload == "revoked" => Some(Event::TokensRevoked),
+            None if payload == "resync" => Some(Event::Resync),
+            Some(("mcp-closed", id)) if !id.is_empty() => Some(Event::McpSessionClosed(id.into())),
+            Some(("sse", id)) if !id.is_empty() => Some(Event::SseMessage(id.into())),
+            _ => None,
+        }
+    }
+}
+
+/// Delivers events to every instance sharing the database.
+#[async_trait]
+pub trait Bus: Send + Sync + 'static {
+    /// Sends `event` to every instance, this one included.
+    async fn publish(&self, event: Event) -> anyhow::Result<()>;
+    /// Events from now on.
+    fn subscribe(&self) -> broadcast::Receiver<Event>;
+    /// Whether events from other instances are arriving now. While not,
+    /// caches must not be trusted.
+    fn connected(&self) -> bool;
+    /// Whether other instances can share the database.
+    fn shared(&self) -> bool;
+}
+
+/// The bus of a single instance: events stay in the process.
+pub struct LocalBus {
+    tx: broadcast::Sender<Event>,
+}
+
+impl Default for LocalBus {
+    fn default() -> Self {
+        Self {
+            tx: broadcast::channel(CAPACITY).0,
+        }
+    }
+}
+
+#[async_trait]
+impl Bus for LocalBus {
+    async fn publish(&self, event: Event) -> anyhow::Result<()> {
+        // No subscriber is not an error.
+        let _ = self.tx.send(event);
+        Ok(())
+    }
+    fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.tx.subscribe()
+    }
+    fn connected(&self) -> bool {
+        true
+    }
+    fn shared(&self) -> bool {
+        false
+    }
+}
+
+/// The next event for a subscriber; a lag becomes [`Event::Resync`];
+/// `None` when the bus is gone.
+pub async fn next(rx: &mut broadcast::Receiver<Event>) -> Option<Event> {
+    match rx.recv().await {
+        Ok(e) => Some(e),
+        Err(broadcast::error::RecvError::Lagged(_)) => Some(Event::Resync),
+        Err(broadcast::error::RecvError::Closed) => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_round_trip_through_their_payload() {
+        for e in [
+            Event::TokensRevoked,
+            Event::Resync,
+            Event::McpSessionClosed("abc".into()),
+            Event::SseMessage("0123".into()),
+        ] {
+            assert_eq!(Event::parse(&e.to_payload()), Some(e));
+        }
+    }
+
+    #[test]
+    fn unknown_payloads_are_ignored() {
+        for p in ["", "sse:", "nope", "mcp-closed:", "other:x"] {
+            assert_eq!(Event::parse(p), None, "{p}");
+        }
+    }
+
+    #[tokio::test]
+    async fn the_local_bus_delivers_to_subscribers() {
+        let bus = LocalBus::default();
+        let mut rx = bus.subscribe();
+        bus.publish(Event::TokensRevoked).await.unwrap();
+        assert_eq!(next(&mut rx).await, Some(Event::TokensRevoked));
+        assert!(!bus.shared());
+    }
+}

@@ -1,0 +1,316 @@
+//! Authorization codes, access tokens and refresh tokens.
+//!
+//! [`redeem_code`] and [`rotate_refresh_token`] are the two races of the
+//! protocol, which instances sharing the database can run at the same
+//! moment. Each runs in one transaction whose first statement is the
+//! conditional `UPDATE` that claims the code or token (`... AND used_at IS
+//! NULL`, `... AND rotated_at IS NULL AND revoked_at IS NULL`). The `UPDATE`
+//! locks the row: a concurrent claim waits for the first transaction to end
+//! and, under READ COMMITTED, re-checks its condition against the committed
+//! row, so it changes nothing. Only the request whose `UPDATE` changed a
+//! row goes on to store tokens; the other rolls back, storing nothing.
+
+use mcpgate_core::domain::{ClientId, CodeChallenge, RedirectUri, ResourceUri, Scope};
+use mcpgate_core::model::{AccessToken, AuthCode, RefreshToken, UnixTime};
+use sqlx::postgres::PgRow;
+use sqlx::{PgConnection, PgPool};
+
+use super::{begin, col, count, db, insert_error, parsed, parsed_opt};
+use crate::store::StoreResult;
+
+// ---- authorization codes ----
+
+pub(super) async fn create_code(pool: &PgPool, code: &AuthCode) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO auth_codes (code_hash, grant_id, client_id, user_id, redirect_uri, \
+         redirect_uri_explicit, scope, resource, code_challenge, created_at, expires_at, used_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+    )
+    .bind(&code.code_hash)
+    .bind(&code.grant_id)
+    .bind(code.client_id.as_str())
+    .bind(&code.user_id)
+    .bind(code.redirect_uri.as_str())
+    .bind(code.redirect_uri_explicit)
+    .bind(code.scope.to_string())
+    .bind(code.resource.as_str())
+    .bind(code.code_challenge.as_ref().map(CodeChallenge::as_str))
+    .bind(code.created_at)
+    .bind(code.expires_at)
+    .bind(code.used_at)
+    .execute(pool)
+    .await
+    .map_err(|e| insert_error(e, || "authorization code".to_string()))?;
+    Ok(())
+}
+
+pub(super) async fn code(pool: &PgPool, code_hash: &str) -> StoreResult<Option<AuthCode>> {
+    let row = sqlx::query(
+        "SELECT code_hash, grant_id, client_id, user_id, redirect_uri, redirect_uri_explicit, \
+         scope, resource, code_challenge, created_at, expires_at, used_at \
+         FROM auth_codes WHERE code_hash = $1",
+    )
+    .bind(code_hash)
+    .fetch_optional(pool)
+    .await
+    .map_err(db)?;
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    Ok(Some(AuthCode {
+        code_hash: col(&row, "code_hash")?,
+        grant_id: col(&row, "grant_id")?,
+        client_id: parsed(&row, "client_id", ClientId::parse)?,
+        user_id: col(&row, "user_id")?,
+        redirect_uri: parsed(&row, "redirect_uri", RedirectUri::parse)?,
+        redirect_uri_explicit: col(&row, "redirect_uri_explicit")?,
+        scope: parsed(&row, "scope", Scope::parse)?,
+        resource: parsed(&row, "resource", ResourceUri::parse)?,
+        code_challenge: parsed_opt(&row, "code_challenge", |s| {
+            CodeChallenge::parse(s, Some("S256"))
+        })?,
+        created_at: col(&row, "created_at")?,
+        expires_at: col(&row, "expires_at")?,
+        used_at: col(&row, "used_at")?,
+    }))
+}
+
+pub(super) async fn redeem_code(
+    pool: &PgPool,
+    code_hash: &str,
+    now: UnixTime,
+    access: &AccessToken,
+    refresh: Option<&RefreshToken>,
+) -> StoreResult<bool> {
+    let mut tx = begin(pool).await?;
+    let claimed =
+        sqlx::query("UPDATE auth_codes SET used_at = $1 WHERE code_hash = $2 AND used_at IS NULL")
+            .bind(now)
+            .bind(code_hash)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?
+            .rows_affected();
+    if claimed != 1 {
+        tx.rollback().await.map_err(db)?;
+        return Ok(false);
+    }
+    insert_access_token(&mut tx, access).await?;
+    if let Some(refresh) = refresh {
+        insert_refresh_token(&mut tx, refresh).await?;
+    }
+    tx.commit().await.map_err(db)?;
+    Ok(true)
+}
+
+pub(super) async fn mark_code_used(
+    pool: &PgPool,
+    code_hash: &str,
+    now: UnixTime,
+) -> StoreResult<()> {
+    sqlx::query("UPDATE auth_codes SET used_at = $1 WHERE code_hash = $2 AND used_at IS NULL")
+        .bind(now)
+        .bind(code_hash)
+        .execute(pool)
+        .await
+        .map_err(db)?;
+    Ok(())
+}
+
+// ---- tokens ----
+
+async fn insert_access_token(conn: &mut PgConnection, t: &AccessToken) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO access_tokens (token_hash, grant_id, client_id, user_id, scope, resource, \
+         created_at, expires_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(&t.token_hash)
+    .bind(&t.grant_id)
+    .bind(t.client_id.as_str())
+    .bind(&t.user_id)
+    .bind(t.scope.to_string())
+    .bind(t.resource.as_str())
+    .bind(t.created_at)
+    .bind(t.expires_at)
+    .bind(t.revoked_at)
+    .execute(conn)
+    .await
+    .map_err(|e| insert_error(e, || "access token".to_string()))?;
+    Ok(())
+}
+
+async fn insert_refresh_token(conn: &mut PgConnection, t: &RefreshToken) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO refresh_tokens (token_hash, grant_id, client_id, user_id, scope, resource, \
+         created_at, expires_at, rotated_at, successor_hash, revoked_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+    )
+    .bind(&t.token_hash)
+    .bind(&t.grant_id)
+    .bind(t.client_id.as_str())
+    .bind(&t.user_id)
+    .bind(t.scope.to_string())
+    .bind(t.resource.as_str())
+    .bind(t.created_at)
+    .bind(t.expires_at)
+    .bind(t.rotated_at)
+    .bind(&t.successor_hash)
+    .bind(t.revoked_at)
+    .execute(conn)
+    .await
+    .map_err(|e| insert_error(e, || "refresh token".to_string()))?;
+    Ok(())
+}
+
+fn access_token_from_row(row: &PgRow) -> StoreResult<AccessToken> {
+    Ok(AccessToken {
+        token_hash: col(row, "token_hash")?,
+        grant_id: col(row, "grant_id")?,
+        client_id: parsed(row, "client_id", ClientId::parse)?,
+        user_id: col(row, "user_id")?,
+        scope: parsed(row, "scope", Scope::parse)?,
+        resource: parsed(row, "resource", ResourceUri::parse)?,
+        created_at: col(row, "created_at")?,
+        expires_at: col(row, "expires_at")?,
+        revoked_at: col(row, "revoked_at")?,
+    })
+}
+
+fn refresh_token_from_row(row: &PgRow) -> StoreResult<RefreshToken> {
+    Ok(RefreshToken {
+        token_hash: col(row, "token_hash")?,
+        grant_id: col(row, "grant_id")?,
+        client_id: parsed(row, "client_id", ClientId::parse)?,
+        user_id: col(row, "user_id")?,
+        scope: parsed(row, "scope", Scope::parse)?,
+        resource: parsed(row, "resource", ResourceUri::parse)?,
+        created_at: col(row, "created_at")?,
+        expires_at: col(row, "expires_at")?,
+        rotated_at: col(row, "rotated_at")?,
+        successor_hash: col(row, "successor_hash")?,
+        revoked_at: col(row, "revoked_at")?,
+    })
+}
+
+pub(super) async fn access_token(
+    pool: &PgPool,
+    token_hash: &str,
+) -> StoreResult<Option<AccessToken>> {
+    sqlx::query(
+        "SELECT token_hash, grant_id, client_id, user_id, scope, resource, created_at, \
+         expires_at, revoked_at FROM access_tokens WHERE token_hash = $1",
+    )
+    .bind(token_hash)
+    .fetch_optional(pool)
+    .await
+    .map_err(db)?
+    .as_ref()
+    .map(access_token_from_row)
+    .transpose()
+}
+
+pub(super) async fn refresh_token(
+    pool: &PgPool,
+    token_hash: &str,
+) -> StoreResult<Option<RefreshToken>> {
+    sqlx::query(
+        "SELECT token_hash, grant_id, client_id, user_id, scope, resource, created_at, \
+         expires_at, rotated_at, successor_hash, revoked_at \
+         FROM refresh_tokens WHERE token_hash = $1",
+    )
+    .bind(token_hash)
+    .fetch_optional(pool)
+    .await
+    .map_err(db)?
+    .as_ref()
+    .map(refresh_token_from_row)
+    .transpose()
+}
+
+pub(super) async fn rotate_refresh_token(
+    pool: &PgPool,
+    old_hash: &str,
+    now: UnixTime,
+    access: &AccessToken,
+    refresh: &RefreshToken,
+) -> StoreResult<bool> {
+    let mut tx = begin(pool).await?;
+    let claimed = sqlx::query(
+        "UPDATE refresh_tokens SET rotated_at = $1, successor_hash = $2 \
+         WHERE token_hash = $3 AND rotated_at IS NULL AND revoked_at IS NULL",
+    )
+    .bind(now)
+    .bind(&refresh.token_hash)
+    .bind(old_hash)
+    .execute(&mut *tx)
+    .await
+    .map_err(db)?
+    .rows_affected();
+    if claimed != 1 {
+        tx.rollback().await.map_err(db)?;
+        return Ok(false);
+    }
+    insert_access_token(&mut tx, access).await?;
+    insert_refresh_token(&mut tx, refresh).await?;
+    tx.commit().await.map_err(db)?;
+    Ok(true)
+}
+
+pub(super) async fn revoke_grant(pool: &PgPool, grant_id: &str, now: UnixTime) -> StoreResult<u64> {
+    let mut tx = begin(pool).await?;
+    let mut revoked = 0;
+    for sql in [
+        "UPDATE access_tokens SET revoked_at = $1 WHERE grant_id = $2 AND revoked_at IS NULL",
+        "UPDATE refresh_tokens SET revoked_at = $1 WHERE grant_id = $2 AND revoked_at IS NULL",
+    ] {
+        revoked += sqlx::query(sql)
+            .bind(now)
+            .bind(grant_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?
+            .rows_affected();
+    }
+    sqlx::query("UPDATE auth_codes SET used_at = $1 WHERE grant_id = $2 AND used_at IS NULL")
+        .bind(now)
+        .bind(grant_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+    tx.commit().await.map_err(db)?;
+    Ok(revoked)
+}
+
+pub(super) async fn revoke_access_token(
+    pool: &PgPool,
+    token_hash: &str,
+    now: UnixTime,
+) -> StoreResult<bool> {
+    let revoked = sqlx::query(
+        "UPDATE access_tokens SET revoked_at = $1 WHERE token_hash = $2 AND revoked_at IS NULL",
+    )
+    .bind(now)
+    .bind(token_hash)
+    .execute(pool)
+    .await
+    .map_err(db)?
+    .rows_affected();
+    Ok(revoked > 0)
+}
+
+pub(super) async fn count_active_access_tokens(
+    pool: &PgPool,
+    client_id: &ClientId,
+    now: UnixTime,
+) -> StoreResult<u64> {
+    let n: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM access_tokens \
+         WHERE client_id = $1 AND revoked_at IS NULL AND expires_at > $2",
+    )
+    .bind(client_id.as_str())
+    .bind(now)
+    .fetch_one(pool)
+    .await
+    .map_err(db)?;
+    count(n)
+}

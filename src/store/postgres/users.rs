@@ -1,0 +1,167 @@
+//! Users and their login sessions.
+
+use mcpgate_core::model::{LoginSession, UnixTime, User};
+use sqlx::PgPool;
+use sqlx::postgres::PgRow;
+
+use super::{begin, col, count, db, insert_error};
+use crate::store::StoreResult;
+
+/// `SELECT` of every user column, followed by the rest of the query.
+macro_rules! select_users {
+    ($rest:literal) => {
+        concat!(
+            "SELECT id, username, password_hash, created_at FROM users ",
+            $rest
+        )
+    };
+}
+
+fn user_from_row(row: &PgRow) -> StoreResult<User> {
+    Ok(User {
+        id: col(row, "id")?,
+        username: col(row, "username")?,
+        password_hash: col(row, "password_hash")?,
+        created_at: col(row, "created_at")?,
+    })
+}
+
+pub(super) async fn create_user(pool: &PgPool, user: &User) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO users (id, username, password_hash, created_at) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(&user.id)
+    .bind(&user.username)
+    .bind(&user.password_hash)
+    .bind(user.created_at)
+    .execute(pool)
+    .await
+    .map_err(|e| insert_error(e, || format!("user {:?}", user.username)))?;
+    Ok(())
+}
+
+pub(super) async fn user_by_id(pool: &PgPool, id: &str) -> StoreResult<Option<User>> {
+    sqlx::query(select_users!("WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(pool)
+        .await
+        .map_err(db)?
+        .as_ref()
+        .map(user_from_row)
+        .transpose()
+}
+
+pub(super) async fn user_by_username(pool: &PgPool, username: &str) -> StoreResult<Option<User>> {
+    sqlx::query(select_users!("WHERE username = $1"))
+        .bind(username)
+        .fetch_optional(pool)
+        .await
+        .map_err(db)?
+        .as_ref()
+        .map(user_from_row)
+        .transpose()
+}
+
+pub(super) async fn list_users(pool: &PgPool) -> StoreResult<Vec<User>> {
+    sqlx::query(select_users!("ORDER BY username"))
+        .fetch_all(pool)
+        .await
+        .map_err(db)?
+        .iter()
+        .map(user_from_row)
+        .collect()
+}
+
+pub(super) async fn count_users(pool: &PgPool) -> StoreResult<u64> {
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users")
+        .fetch_one(pool)
+        .await
+        .map_err(db)?;
+    count(n)
+}
+
+pub(super) async fn set_password(
+    pool: &PgPool,
+    user_id: &str,
+    password_hash: &str,
+) -> StoreResult<bool> {
+    let mut tx = begin(pool).await?;
+    let updated = sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
+        .bind(password_hash)
+        .bind(user_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?
+        .rows_affected();
+    if updated == 0 {
+        tx.rollback().await.map_err(db)?;
+        return Ok(false);
+    }
+    sqlx::query("DELETE FROM login_sessions WHERE user_id = $1")
+        .bind(user_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+    tx.commit().await.map_err(db)?;
+    Ok(true)
+}
+
+pub(super) async fn delete_user(pool: &PgPool, user_id: &str) -> StoreResult<bool> {
+    // Sessions, consents, codes and tokens go with the user (ON DELETE CASCADE).
+    let deleted = sqlx::query("DELETE FROM users WHERE id = $1")
+        .bind(user_id)
+        .execute(pool)
+        .await
+        .map_err(db)?
+        .rows_affected();
+    Ok(deleted > 0)
+}
+
+pub(super) async fn create_login_session(pool: &PgPool, session: &LoginSession) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO login_sessions (session_hash, user_id, created_at, expires_at) \
+         VALUES ($1, $2, $3, $4)",
+    )
+    .bind(&session.session_hash)
+    .bind(&session.user_id)
+    .bind(session.created_at)
+    .bind(session.expires_at)
+    .execute(pool)
+    .await
+    .map_err(|e| insert_error(e, || "login session".to_string()))?;
+    Ok(())
+}
+
+pub(super) async fn login_session(
+    pool: &PgPool,
+    session_hash: &str,
+    now: UnixTime,
+) -> StoreResult<Option<LoginSession>> {
+    let row = sqlx::query(
+        "SELECT session_hash, user_id, created_at, expires_at FROM login_sessions \
+         WHERE session_hash = $1 AND expires_at > $2",
+    )
+    .bind(session_hash)
+    .bind(now)
+    .fetch_optional(pool)
+    .await
+    .map_err(db)?;
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    Ok(Some(LoginSession {
+        session_hash: col(&row, "session_hash")?,
+        user_id: col(&row, "user_id")?,
+        created_at: col(&row, "created_at")?,
+        expires_at: col(&row, "expires_at")?,
+    }))
+}
+
+pub(super) async fn delete_login_session(pool: &PgPool, session_hash: &str) -> StoreResult<()> {
+    sqlx::query("DELETE FROM login_sessions WHERE session_hash = $1")
+        .bind(session_hash)
+        .execute(pool)
+        .await
+        .map_err(db)?;
+    Ok(())
+}
