@@ -1,0 +1,91 @@
+//! The HTTP client mcpgate uses to talk to identity providers: reqwest
+//! (the project's one HTTP client) behind the `oauth2` crate's
+//! `AsyncHttpClient` interface, so that `openidconnect`/`oauth2` need no
+//! HTTP client of their own. Redirects are not followed (RFC 9700 §4.11:
+//! an endpoint that redirects is not the endpoint that was configured), and
+//! every request has a timeout.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+/// Largest provider response read (metadata, JWKS, token, user-info).
+const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct HttpError(pub String);
+
+/// Builds the client: no redirects, a connect and a total timeout.
+pub fn build(timeout: Duration) -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(timeout)
+        .timeout(timeout)
+        .user_agent(concat!("mcpgate/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .unwrap_or_default()
+}
+
+/// The client as the `oauth2`/`openidconnect` crates call it. (A named
+/// type with a boxed `Send` future: a closure's future would not be
+/// provably `Send` for every lifetime, which axum handlers need.)
+pub struct Http<'a>(pub &'a reqwest::Client);
+
+impl<'c> oauth2::AsyncHttpClient<'c> for Http<'_> {
+    type Error = HttpError;
+    type Future =
+        Pin<Box<dyn Future<Output = Result<oauth2::HttpResponse, HttpError>> + Send + 'c>>;
+
+    fn call(&'c self, request: oauth2::HttpRequest) -> Self::Future {
+        Box::pin(send(self.0, request))
+    }
+}
+
+/// Sends one `oauth2` request with `client`.
+pub async fn send(
+    client: &reqwest::Client,
+    request: oauth2::HttpRequest,
+) -> Result<oauth2::HttpResponse, HttpError> {
+    let request = reqwest::Request::try_from(request)
+        .map_err(|e| HttpError(format!("invalid request: {e}")))?;
+    let mut response = client
+        .execute(request)
+        .await
+        .map_err(|e| HttpError(describe(&e)))?;
+    let mut builder = http::Response::builder().status(response.status());
+    if let Some(headers) = builder.headers_mut() {
+        *headers = std::mem::take(response.headers_mut());
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| HttpError(describe(&e)))?
+    {
+        if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
+            return Err(HttpError("the response is larger than 1 MiB".into()));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    builder
+        .body(body)
+        .map_err(|e| HttpError(format!("invalid response: {e}")))
+}
+
+/// A reqwest error without the URL's query (which may carry a code).
+pub fn describe(e: &reqwest::Error) -> String {
+    let what = if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "connection failed"
+    } else if e.is_body() || e.is_decode() {
+        "could not read the response"
+    } else {
+        "request failed"
+    };
+    match e.url() {
+        Some(u) => format!("{what}: {}{}", u.origin().ascii_serialization(), u.path()),
+        None => what.to_string(),
+    }
+}
