@@ -1,0 +1,74 @@
+//! The ceiling of bench/run's workload 1: a bare axum handler that parses
+//! the same JSON-RPC `tools/call` request the MCP servers get and answers
+//! the same result, with no MCP layer, no session and no authentication. It
+//! is what this machine can do for one such request with the same HTTP
+//! stack (hyper + axum + tokio) that mcpgate uses.
+//!
+//!     mcpgate-bench-ceiling PORT
+
+use axum::Json;
+use axum::Router;
+use axum::http::StatusCode;
+use axum::routing::post;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+#[derive(Deserialize)]
+struct Request {
+    jsonrpc: String,
+    id: Value,
+    method: String,
+    #[serde(default)]
+    params: Params,
+}
+
+#[derive(Deserialize, Default)]
+struct Params {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    arguments: serde_json::Map<String, Value>,
+}
+
+async fn mcp(Json(req): Json<Request>) -> (StatusCode, Json<Value>) {
+    let text = req.params.arguments.get("text").and_then(Value::as_str);
+    match (
+        req.jsonrpc.as_str(),
+        req.method.as_str(),
+        req.params.name.as_str(),
+        text,
+    ) {
+        ("2.0", "tools/call", "echo", Some(text)) => (
+            StatusCode::OK,
+            Json(json!({
+                "jsonrpc": "2.0",
+                "id": req.id,
+                "result": {"content": [{"type": "text", "text": text}], "isError": false},
+            })),
+        ),
+        _ => (
+            StatusCode::BAD_REQUEST,
+            Json(json!({
+                "jsonrpc": "2.0",
+                "id": req.id,
+                "error": {"code": -32601, "message": "only tools/call of echo"},
+            })),
+        ),
+    }
+}
+
+#[tokio::main]
+async fn main() -> std::io::Result<()> {
+    let port: u16 = std::env::args()
+        .nth(1)
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(3409);
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+    let app = Router::new().route("/mcp", post(mcp));
+    eprintln!("ceiling on 127.0.0.1:{port}");
+    // TCP_NODELAY, as mcpgate sets it.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
+    axum::serve(listener, app).await
+}

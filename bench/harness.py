@@ -1,0 +1,692 @@
+#!/usr/bin/env python3
+"""The benchmark harness bench/run calls once everything is built and
+installed. Standard library only.
+
+It starts every server on loopback (pinned to core 0 when the machine has
+two or more cores), runs each workload against each target, alternating the
+targets from one repetition to the next so that drift of the machine hits all
+alike, and writes a Markdown report: medians over the repetitions and the
+ratios to mcpgate. Load generators run on core 1.
+
+Full mode writes the report between the markers of docs/benchmarks.md;
+--smoke runs mcpgate's workloads only (and the ceiling), briefly, prints the
+report and checks only that every workload worked (2xx answers, non-zero
+throughput), never how fast.
+"""
+
+import argparse
+import datetime
+import http.client
+import json
+import os
+import platform
+import re
+import secrets
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = ROOT / "bench"
+BEGIN = "<!-- bench:results:begin -->"
+END = "<!-- bench:results:end -->"
+ECHO = "hello bench"
+CALL = (
+    '{"jsonrpc":"2.0","id":__ID__,"method":"tools/call",'
+    '"params":{"name":"%s","arguments":{"text":"' + ECHO + '"}%s}}'
+)
+STATELESS_META = (
+    ',"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28",'
+    '"io.modelcontextprotocol/clientCapabilities":{}}'
+)
+SESSION_VERSION = "2025-06-18"
+CONNECTIONS = 64
+
+
+class BenchError(Exception):
+    pass
+
+
+def log(msg):
+    print(f"bench: {msg}", file=sys.stderr, flush=True)
+
+
+# ------------------------------------------------------------------ machine
+
+
+def cores():
+    return len(os.sched_getaffinity(0))
+
+
+def pin(core, cmd):
+    if cores() >= 2 and shutil.which("taskset"):
+        return ["taskset", "-c", str(core)] + cmd
+    return cmd
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def cpu_model():
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor() or "unknown"
+
+
+def mem_total():
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemTotal:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+def process_tree(pid):
+    """pid and all its descendants."""
+    children = {}
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            stat = (d / "stat").read_text()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        children.setdefault(ppid, []).append(int(d.name))
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo.extend(children.get(p, []))
+    return out
+
+
+def cpu_seconds(pid):
+    """User + system CPU time of pid and its descendants."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for p in process_tree(pid):
+        try:
+            f = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(f[11]) + int(f[12])  # utime, stime
+    return total / tick
+
+
+# ------------------------------------------------------------------ servers
+
+
+class Server:
+    def __init__(self, name, cmd, port, cwd=None, env=None, ready_path="/"):
+        self.name, self.cmd, self.port = name, cmd, port
+        self.cwd, self.env, self.ready_path = cwd, env, ready_path
+        self.proc = None
+        self.log_path = None
+
+    def start(self, work):
+        self.log_path = Path(work) / f"{self.name}.log"
+        env = dict(os.environ, RUST_LOG="warn", **(self.env or {}))
+        self.proc = subprocess.Popen(
+            pin(0, self.cmd),
+            cwd=self.cwd or work,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=open(self.log_path, "wb"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise BenchError(f"{self.name} exited: {self.tail()}")
+            try:
+                c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=2)
+                c.request("GET", self.ready_path)
+                c.getresponse().read()
+                c.close()
+                return self
+            except OSError:
+                time.sleep(0.05)
+        raise BenchError(f"{self.name} did not start: {self.tail()}")
+
+    def tail(self):
+        try:
+            return self.log_path.read_text(errors="replace")[-2000:]
+        except OSError:
+            return ""
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGTERM)
+                self.proc.wait(timeout=10)
+            except (ProcessLookupError, subprocess.TimeoutExpired):
+                try:
+                    os.killpg(self.proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                self.proc.wait()
+
+
+# ------------------------------------------------------------------ MCP
+
+
+def post(port, path, body, headers):
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    h = {
+        "Content-Type": "application/json",
+        "Accept": "application/json, text/event-stream",
+        **headers,
+    }
+    c.request("POST", path, body=body.encode(), headers=h)
+    r = c.getresponse()
+    data = r.read().decode(errors="replace")
+    hdrs = {k.lower(): v for k, v in r.getheaders()}
+    c.close()
+    return r.status, hdrs, data
+
+
+def jsonrpc_message(body):
+    """The JSON-RPC message of a JSON or SSE response body."""
+    try:
+        return json.loads(body)
+    except ValueError:
+        for line in body.splitlines():
+            if line.startswith("data:") and line[5:].strip():
+                try:
+                    return json.loads(line[5:].strip())
+                except ValueError:
+                    continue
+    raise BenchError(f"no JSON-RPC message in {body[:300]!r}")
+
+
+class Target:
+    """One server answering tools/call of an echo tool over Streamable HTTP."""
+
+    def __init__(self, label, port, path="/mcp", tool="echo", token=None,
+                 stateless=False, session=True):
+        self.label, self.port, self.path, self.tool = label, port, path, tool
+        self.token, self.stateless, self.session = token, stateless, session
+        self.sid = None
+        self.pid = None
+
+    def auth(self):
+        return {"Authorization": f"Bearer {self.token}"} if self.token else {}
+
+    def open_session(self):
+        if self.stateless or not self.session:
+            return
+        status, hdrs, body = post(
+            self.port, self.path,
+            json.dumps({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+                "protocolVersion": SESSION_VERSION, "capabilities": {},
+                "clientInfo": {"name": "mcpgate-bench", "version": "0"}}}),
+            self.auth())
+        if status != 200 or "mcp-session-id" not in hdrs:
+            raise BenchError(f"{self.label}: initialize answered {status}: {body[:300]}")
+        self.sid = hdrs["mcp-session-id"]
+        jsonrpc_message(body)
+        status, _, body = post(
+            self.port, self.path,
+            '{"jsonrpc":"2.0","method":"notifications/initialized"}',
+            {**self.auth(), "Mcp-Session-Id": self.sid,
+             "MCP-Protocol-Version": SESSION_VERSION})
+        if status not in (200, 202):
+            raise BenchError(f"{self.label}: initialized answered {status}: {body[:300]}")
+
+    def wrk_env(self):
+        env = {
+            "BENCH_BODY": CALL % (self.tool, STATELESS_META if self.stateless else ""),
+            "BENCH_TOKEN": self.token or "",
+            "BENCH_SESSION": self.sid or "",
+            "BENCH_VERSION": "2026-07-28" if self.stateless else (
+                SESSION_VERSION if self.sid else ""),
+            "BENCH_HEADERS": f"Mcp-Method: tools/call|Mcp-Name: {self.tool}"
+            if self.stateless else "",
+        }
+        return env
+
+    def check(self):
+        """One request by hand: it must answer the echo."""
+        env = self.wrk_env()
+        headers = dict(self.auth())
+        if env["BENCH_SESSION"]:
+            headers["Mcp-Session-Id"] = env["BENCH_SESSION"]
+        if env["BENCH_VERSION"]:
+            headers["MCP-Protocol-Version"] = env["BENCH_VERSION"]
+        for h in filter(None, env["BENCH_HEADERS"].split("|")):
+            k, v = h.split(":", 1)
+            headers[k.strip()] = v.strip()
+        status, hdrs, body = post(self.port, self.path,
+                                  env["BENCH_BODY"].replace("__ID__", "1"), headers)
+        msg = jsonrpc_message(body)
+        text = json.dumps(msg.get("result", {}))
+        if status != 200 or ECHO not in text or msg.get("result", {}).get("isError"):
+            raise BenchError(f"{self.label}: tools/call answered {status}: {body[:400]}")
+        return hdrs.get("content-type", "").split(";")[0]
+
+
+def wrk(target, seconds):
+    env = dict(os.environ, **target.wrk_env())
+    cmd = pin(1, ["wrk", "-t1", f"-c{CONNECTIONS}", f"-d{seconds}s", "--timeout", "10s",
+                  "-s", str(BENCH / "wrk" / "jsonrpc.lua"),
+                  f"http://127.0.0.1:{target.port}{target.path}"])
+    cpu0 = cpu_seconds(target.pid)
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    cpu1 = cpu_seconds(target.pid)
+    line = next((l for l in out.stdout.splitlines() if l.startswith("WRK_JSON ")), None)
+    if out.returncode != 0 or line is None:
+        raise BenchError(f"wrk failed against {target.label}: {out.stdout}{out.stderr}")
+    r = json.loads(line[len("WRK_JSON "):])
+    socket_errors = r["connect_errors"] + r["read_errors"] + r["write_errors"] + r["timeouts"]
+    if r["requests"] == 0 or r["non2xx"] > 0 or socket_errors > r["requests"] // 100:
+        raise BenchError(f"{target.label}: {r['requests']} requests, {r['non2xx']} non-2xx, "
+                         f"{socket_errors} socket errors")
+    r["rps"] = r["requests"] / (r["duration_us"] / 1e6)
+    r["cpu_us_per_req"] = (cpu1 - cpu0) * 1e6 / r["requests"]
+    return r
+
+
+def loadgen(bins, *args):
+    cmd = pin(1, [str(bins / "mcpgate-bench-loadgen"), *map(str, args)])
+    out = subprocess.run(cmd, capture_output=True, text=True)
+    if out.returncode != 0:
+        raise BenchError(f"loadgen {args[0]} failed: {out.stderr.strip()[-2000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+# ------------------------------------------------------------------ runs
+
+
+def alternate(targets, reps, run_one):
+    """Runs run_one(target) reps times per target, rotating the order."""
+    results = {t.label: [] for t in targets}
+    for rep in range(reps):
+        order = targets[rep % len(targets):] + targets[:rep % len(targets)]
+        for t in order:
+            r = run_one(t)
+            results[t.label].append(r)
+            log(f"  rep {rep + 1}/{reps} {t.label}: " + ", ".join(
+                f"{k}={v:.1f}" if isinstance(v, float) else f"{k}={v}"
+                for k, v in r.items() if k in ("rps", "p50_us", "p99_us", "cpu_us_per_req",
+                                               "cached_us", "lookup_us")))
+    return results
+
+
+def median(runs, key):
+    return statistics.median(r[key] for r in runs)
+
+
+def mcpgate_cmd(bins, port, db, config=None):
+    cmd = [str(bins / "mcpgate")]
+    if config:
+        cmd += ["--config", str(config)]
+    return cmd + ["serve", "--listen", f"127.0.0.1:{port}", "--database-url", f"sqlite://{db}"]
+
+
+def add_user(bins, db, name, password):
+    out = subprocess.run(
+        [str(bins / "mcpgate"), "--database-url", f"sqlite://{db}", "user", "add", name,
+         "--password-stdin"], input=password + "\n", capture_output=True, text=True,
+        env=dict(os.environ, RUST_LOG="warn"))
+    if out.returncode != 0:
+        raise BenchError(f"mcpgate user add: {out.stderr}")
+
+
+def versions(smoke):
+    v = {}
+    try:
+        v["mcpgate"] = subprocess.run(
+            ["git", "-C", str(ROOT), "describe", "--always", "--dirty"],
+            capture_output=True, text=True).stdout.strip()
+    except OSError:
+        v["mcpgate"] = "?"
+    w = subprocess.run(["wrk", "-v"], capture_output=True, text=True)
+    v["wrk"] = (w.stdout + w.stderr).split("\n")[0].split(" [")[0]
+    if smoke:
+        return v
+    nm = BENCH / "node_modules"
+    for pkg in ("@modelcontextprotocol/sdk", "supergateway"):
+        v[pkg] = json.loads((nm / pkg / "package.json").read_text())["version"]
+    v["node"] = subprocess.run(["node", "--version"], capture_output=True, text=True).stdout.strip()
+    for venv, pkg in ((".venv-fastmcp", "fastmcp"), (".venv-mcp-proxy", "mcp-proxy")):
+        out = subprocess.run(
+            [str(BENCH / venv / "bin" / "python"), "-c",
+             "import importlib.metadata as m, sys, platform; "
+             f"print(m.version('{pkg}'), m.version('mcp'), m.version('uvicorn'), "
+             "platform.python_version())"], capture_output=True, text=True).stdout.split()
+        v[pkg] = f"{out[0]} (mcp {out[1]}, uvicorn {out[2]}, Python {out[3]})"
+    return v
+
+
+# ------------------------------------------------------------------ report
+
+
+def fmt_rate(x):
+    return f"{x:,.0f}"
+
+
+def fmt_us(x):
+    return f"{x:,.0f}" if x >= 100 else f"{x:.1f}"
+
+
+def ratio(a, b):
+    return f"{a / b:.1f}×" if b else "n/a"
+
+
+def rate_table(results, base, extra_cols=()):
+    rows = ["| Target | Requests/s | p50 (µs) | p99 (µs) | CPU per request (µs) | mcpgate ÷ target |",
+            "|---|---:|---:|---:|---:|---:|"]
+    base_rps = median(results[base], "rps")
+    for label, runs in results.items():
+        rps = median(runs, "rps")
+        rows.append(f"| {label} | {fmt_rate(rps)} | {fmt_us(median(runs, 'p50_us'))} | "
+                    f"{fmt_us(median(runs, 'p99_us'))} | {fmt_us(median(runs, 'cpu_us_per_req'))} | "
+                    f"{'—' if label == base else ratio(base_rps, rps)} |")
+    return "\n".join(rows)
+
+
+def goal(ok, text):
+    return f"| {text} | {'met' if ok else '**missed**'} |"
+
+
+def report(ctx, r):
+    w1, w2, w3, w4, w5 = r["w1"], r["w2"], r["w3"], r["w4"], r["w5"]
+    out = []
+    out.append(f"Run of {ctx['date']} on {ctx['cores']} cores ({ctx['cpu']}), "
+               f"{ctx['mem'] / 2**30:.0f} GiB RAM, {platform.system()} {platform.release()}; "
+               f"{ctx['reps']} repetitions of {ctx['seconds']} s per target and workload, "
+               f"medians shown; {ctx['pinning']}.")
+    out.append("")
+    out.append("Command: `" + ctx["command"] + "`")
+    out.append("")
+    out.append("Versions: " + "; ".join(f"{k} {v}" for k, v in ctx["versions"].items()) + ".")
+    out.append("")
+    out.append(f"### 1. Authenticated `tools/call` over Streamable HTTP, {CONNECTIONS} connections")
+    out.append("")
+    out.append(rate_table(w1, "mcpgate"))
+    out.append("")
+    out.append("Response content types: " + ", ".join(
+        f"{k} `{v}`" for k, v in r["content_types"].items()) + ".")
+    out.append("")
+    out.append("### 2. Cost of the bearer check (mcpgate, in process)")
+    out.append("")
+    out.append("| Path | µs per request |")
+    out.append("|---|---:|")
+    out.append(f"| Cached token (every request after the first within 10 s) | "
+               f"{median(w2, 'cached_us'):.2f} |")
+    out.append(f"| First use of a token (SQLite lookup of the token and its user) | "
+               f"{median(w2, 'lookup_us'):.1f} |")
+    out.append("")
+    out.append(f"### 3. Token endpoint: `refresh_token` grants with rotation, SQLite, "
+               f"{CONNECTIONS} connections")
+    out.append("")
+    out.append("| Target | Grants/s | p50 (µs) | p99 (µs) | CPU per grant (µs) |")
+    out.append("|---|---:|---:|---:|---:|")
+    out.append(f"| mcpgate | {fmt_rate(median(w3, 'rps'))} | {fmt_us(median(w3, 'p50_us'))} | "
+               f"{fmt_us(median(w3, 'p99_us'))} | {fmt_us(median(w3, 'cpu_us_per_req'))} |")
+    out.append("")
+    out.append(f"### 4. Gateway: `tools/call` to a stdio upstream, {CONNECTIONS} connections")
+    out.append("")
+    out.append(rate_table(w4, "mcpgate → stdio"))
+    out.append("")
+    out.append("### 5. Scale (mcpgate)")
+    out.append("")
+    out.append("| Idle sessions | Count | Server RSS | Bytes per session |")
+    out.append("|---|---:|---:|---:|")
+    for kind, res in w5["idle"].items():
+        for p in res["points"]:
+            out.append(f"| {kind} | {p['sessions']:,} | {p['rss_bytes'] / 2**20:.1f} MiB | "
+                       f"{p['bytes_per_session']:,.0f} |")
+    out.append("")
+    out.append("| Start-up | Time to first served request | Idle RSS |")
+    out.append("|---|---:|---:|")
+    for label, runs in w5["startup"].items():
+        out.append(f"| {label} | {median(runs, 'startup_ms'):.1f} ms | "
+                   f"{median(runs, 'idle_rss_bytes') / 2**20:.1f} MiB |")
+    out.append("")
+    if not ctx["smoke"]:
+        m = median(w1["mcpgate"], "rps")
+        per_session = max(p["bytes_per_session"] for res in w5["idle"].values()
+                          for p in res["points"])
+        out.append("### Goals")
+        out.append("")
+        out.append("| Goal | This run |")
+        out.append("|---|---|")
+        out.append(goal(m >= 10 * median(w1["TypeScript SDK"], "rps"),
+                        f"Workload 1 ≥ 10× the TypeScript SDK: "
+                        f"{ratio(m, median(w1['TypeScript SDK'], 'rps'))}"))
+        out.append(goal(m >= 30 * median(w1["FastMCP"], "rps"),
+                        f"Workload 1 ≥ 30× FastMCP: {ratio(m, median(w1['FastMCP'], 'rps'))}"))
+        c = median(w1["ceiling (bare axum)"], "rps")
+        out.append(goal(m >= 0.7 * c, f"Workload 1 ≥ 0.7× the bare axum ceiling: {m / c:.2f}×"))
+        out.append(goal(median(w2, "cached_us") < 5,
+                        f"Auth overhead < 5 µs per request: {median(w2, 'cached_us'):.2f} µs"))
+        out.append(goal(median(w3, "rps") >= 5000,
+                        f"≥ 5,000 refresh grants/s on SQLite: {fmt_rate(median(w3, 'rps'))}"))
+        g = median(w4["mcpgate → stdio"], "rps")
+        s = median(w4["supergateway"], "rps")
+        out.append(goal(g >= 5 * s, f"Gateway ≥ 5× supergateway: {ratio(g, s)}"))
+        out.append(goal(per_session < 16 * 1024,
+                        f"< 16 KiB per idle session: at most {per_session / 1024:.1f} KiB"))
+        st = median(w5["startup"]["existing database"], "startup_ms")
+        out.append(goal(st < 100, f"Start-up < 100 ms: {st:.1f} ms"))
+        out.append("")
+    return "\n".join(out)
+
+
+# ------------------------------------------------------------------ main
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--bin", required=True, type=Path)
+    ap.add_argument("--smoke", action="store_true")
+    ap.add_argument("--reps", type=int)
+    ap.add_argument("--seconds", type=int)
+    ap.add_argument("--command", default="bench/run")
+    ap.add_argument("--out", type=Path)
+    a = ap.parse_args()
+    smoke = a.smoke
+    reps = a.reps or (1 if smoke else 3)
+    seconds = a.seconds or (2 if smoke else 10)
+    counts = [100, 500] if smoke else [1000, 10000]
+    bins = a.bin.resolve()
+    work = Path(tempfile.mkdtemp(prefix="mcpgate-bench-"))
+    servers = []
+    token = "bench_" + secrets.token_hex(16)
+    ctx = {
+        "smoke": smoke, "reps": reps, "seconds": seconds, "command": a.command,
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "cores": os.cpu_count(), "cpu": cpu_model(), "mem": mem_total(),
+        "pinning": "servers on core 0, load generators on core 1 (taskset), sharing the machine"
+        if cores() >= 2 and shutil.which("taskset") else "no pinning (fewer than 2 cores)",
+        "versions": versions(smoke),
+    }
+    r = {"content_types": {}}
+
+    def start(server):
+        servers.append(server.start(work))
+        return server
+
+    try:
+        # ---- mcpgate, its user and tokens (a real OAuth flow)
+        mdir = work / "mcpgate"
+        mdir.mkdir()
+        db = mdir / "mcpgate.db"
+        password = secrets.token_urlsafe(16)
+        add_user(bins, db, "bench", password)
+        mport = free_port()
+        base = f"http://localhost:{mport}"
+        mg = start(Server("mcpgate", mcpgate_cmd(bins, mport, db), mport, cwd=mdir,
+                          ready_path="/healthz"))
+        tokens = work / "tokens.json"
+        setup = loadgen(bins, "setup", "--base", base, "--user", "bench", "--password", password,
+                        "--grants", CONNECTIONS, "--out", tokens)
+        access = setup["access_token"]
+        log(f"OAuth flow done: {setup['grants']} grants for client {setup['client_id']}")
+
+        # ---- workload 2 first: tokens fresh from the flow, not yet cached
+        log("workload 2: bearer check cost")
+        w2 = []
+        for i in range(reps):
+            w2.append(loadgen(bins, "auth-cost", "--database-url", f"sqlite://{db}",
+                              "--tokens", tokens, "--public-url", base,
+                              "--iterations", 20000 if smoke else 500000))
+            # New tokens for the next repetition's lookups.
+            if i + 1 < reps:
+                loadgen(bins, "setup", "--base", base, "--user", "bench", "--password", password,
+                        "--grants", CONNECTIONS, "--out", work / f"tokens{i}.json")
+                tokens_next = work / f"tokens{i}.json"
+                data = json.loads(tokens_next.read_text())
+                old = json.loads(tokens.read_text())
+                old["access_tokens"] = data["access_tokens"]
+                tokens.write_text(json.dumps(old))
+            log(f"  rep {i + 1}/{reps}: cached {w2[-1]['cached_us']:.2f} µs, "
+                f"lookup {w2[-1]['lookup_us']:.1f} µs")
+        r["w2"] = w2
+
+        # ---- workload 1
+        log("workload 1: authenticated tools/call")
+        cport = free_port()
+        start(Server("ceiling", [str(bins / "mcpgate-bench-ceiling"), str(cport)], cport))
+        t1 = [Target("mcpgate", mport, "/v1/ai/mcp", token=access),
+              Target("mcpgate, stateless 2026-07-28", mport, "/v1/ai/mcp", token=access,
+                     stateless=True)]
+        if not smoke:
+            tport, fport = free_port(), free_port()
+            start(Server("ts-sdk", ["node", str(BENCH / "peers" / "ts-sdk.mjs"), str(tport), token],
+                         tport, ready_path="/healthz"))
+            start(Server("fastmcp", [str(BENCH / ".venv-fastmcp" / "bin" / "python"),
+                                     str(BENCH / "peers" / "fastmcp_peer.py"), str(fport), token],
+                         fport))
+            t1 += [Target("TypeScript SDK", tport, token=token),
+                   Target("FastMCP", fport, token=token)]
+        t1.append(Target("ceiling (bare axum)", cport, session=False))
+        by_port = {s.port: s for s in servers}
+        for t in t1:
+            t.pid = by_port[t.port].proc.pid
+            t.open_session()
+            r["content_types"][t.label] = t.check()
+            wrk(t, 1 if smoke else 2)  # warm-up
+        r["w1"] = alternate(t1, reps, lambda t: wrk(t, seconds))
+
+        # ---- workload 3
+        log("workload 3: refresh_token grants")
+
+        def refresh(_t):
+            c0 = cpu_seconds(mg.proc.pid)
+            res = loadgen(bins, "refresh", "--tokens", tokens, "--connections", CONNECTIONS,
+                          "--duration", seconds)
+            res["cpu_us_per_req"] = (cpu_seconds(mg.proc.pid) - c0) * 1e6 / res["requests"]
+            return res
+
+        r["w3"] = alternate([Target("mcpgate", mport)], reps, refresh)["mcpgate"]
+
+        # ---- workload 4
+        log("workload 4: gateway to a stdio upstream")
+        upstream = bins / "mcpgate-fixture-upstream"
+        gdir = work / "gateway"
+        gdir.mkdir()
+        gdb = gdir / "mcpgate.db"
+        (gdir / "mcpgate.toml").write_text(
+            f'[[upstream]]\nname = "up"\ncommand = "{upstream}"\n')
+        add_user(bins, gdb, "bench", password)
+        gport = free_port()
+        start(Server("mcpgate-gateway", mcpgate_cmd(bins, gport, gdb, gdir / "mcpgate.toml"),
+                     gport, cwd=gdir, ready_path="/healthz"))
+        gbase = f"http://localhost:{gport}"
+        gsetup = loadgen(bins, "setup", "--base", gbase, "--user", "bench", "--password",
+                         password, "--grants", 1, "--out", work / "gtokens.json")
+        t4 = [Target("mcpgate → stdio", gport, "/v1/ai/mcp", tool="up_echo",
+                     token=gsetup["access_token"])]
+        if not smoke:
+            sport, pport = free_port(), free_port()
+            start(Server("supergateway", [
+                "node", str(BENCH / "node_modules" / "supergateway" / "dist" / "index.js"),
+                "--stdio", str(upstream), "--outputTransport", "streamableHttp", "--stateful",
+                "--port", str(sport), "--streamableHttpPath", "/mcp", "--logLevel", "none"],
+                sport))
+            start(Server("mcp-proxy", [
+                str(BENCH / ".venv-mcp-proxy" / "bin" / "mcp-proxy"), "--port", str(pport),
+                "--host", "127.0.0.1", "--log-level", "WARNING", str(upstream)], pport))
+            t4 += [Target("supergateway", sport), Target("mcp-proxy", pport)]
+        by_port = {s.port: s for s in servers}
+        for t in t4:
+            t.pid = by_port[t.port].proc.pid
+            t.open_session()
+            r["content_types"][t.label] = t.check()
+            wrk(t, 1 if smoke else 2)
+        r["w4"] = alternate(t4, reps, lambda t: wrk(t, seconds))
+        for s in list(servers):
+            s.stop()
+        servers.clear()
+
+        # ---- workload 5: idle sessions, each kind on a fresh process
+        log("workload 5: idle sessions and start-up")
+        w5 = {"idle": {}, "startup": {}}
+        for kind, label in (("streamable", "Streamable HTTP GET stream"),
+                            ("sse", "legacy SSE stream")):
+            s = start(Server("mcpgate-idle-" + kind, mcpgate_cmd(bins, mport, db), mport,
+                             cwd=mdir, ready_path="/healthz"))
+            w5["idle"][label] = loadgen(bins, "idle", "--base", base, "--token", access,
+                                        "--kind", kind, "--pid", s.proc.pid,
+                                        "--counts", ",".join(map(str, counts)))
+            for p in w5["idle"][label]["points"]:
+                log(f"  {label}: {p['sessions']} sessions, {p['bytes_per_session']:.0f} B each")
+            s.stop()
+            servers.remove(s)
+        sport = free_port()
+        runs = []
+        for i in range(max(reps, 3)):
+            runs.append(loadgen(bins, "startup", "--url", f"http://127.0.0.1:{sport}/healthz", "--",
+                                *pin(0, mcpgate_cmd(bins, sport, db))))
+        w5["startup"]["existing database"] = runs
+        runs = []
+        for i in range(max(reps, 3)):
+            fresh = work / f"fresh{i}.db"
+            runs.append(loadgen(bins, "startup", "--url", f"http://127.0.0.1:{sport}/healthz", "--",
+                                *pin(0, mcpgate_cmd(bins, sport, fresh))))
+        w5["startup"]["new database (migrations, first user's Argon2 hash)"] = runs
+        for label, rr in w5["startup"].items():
+            log(f"  start-up, {label}: {median(rr, 'startup_ms'):.1f} ms")
+        r["w5"] = w5
+    except BenchError as e:
+        log(f"FAILED: {e}")
+        for s in servers:
+            if s.proc and s.proc.poll() is not None:
+                log(f"{s.name} log: {s.tail()}")
+        return 1
+    finally:
+        for s in servers:
+            s.stop()
+        if not os.environ.get("KEEP_BENCH_WORK"):
+            shutil.rmtree(work, ignore_errors=True)
+
+    text = report(ctx, r)
+    if a.out:
+        doc = a.out.read_text() if a.out.exists() else f"{BEGIN}\n{END}\n"
+        if BEGIN not in doc or END not in doc:
+            log(f"{a.out} lacks the markers {BEGIN} / {END}")
+            return 1
+        head, rest = doc.split(BEGIN, 1)
+        _, tail = rest.split(END, 1)
+        a.out.write_text(f"{head}{BEGIN}\n{text}\n{END}{tail}")
+        log(f"wrote {a.out}")
+    print(text)
+    log("smoke: every workload ran" if smoke else "done")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
