@@ -5,6 +5,8 @@
 //! keys. It is implemented on SQLite ([`sqlite::SqliteStore`]) and on
 //! PostgreSQL ([`postgres::PgStore`], which several instances can share);
 //! both run the same contract test suite (`tests/api/store_contract.rs`).
+//! Both keep their SQL in modules with the same functions, and [`delegate`]
+//! writes the one trait implementation that calls them for either backend.
 //!
 //! The store holds no protocol rules. It offers the atomic steps the rules
 //! need: redeeming a code and storing its tokens in one transaction
@@ -13,6 +15,7 @@
 //! racing on the same code or token cannot both win.
 
 pub mod cluster;
+mod delegate;
 pub mod postgres;
 pub mod sqlite;
 

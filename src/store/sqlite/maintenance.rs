@@ -1,0 +1,54 @@
+//! Migrations, the purge of expired rows, and server keys on SQLite.
+
+use mcpgate_core::model::UnixTime;
+use sqlx::SqlitePool;
+
+use super::{begin_write, col, db};
+use crate::store::{StoreError, StoreResult};
+
+pub(super) async fn migrate(pool: &SqlitePool) -> StoreResult<()> {
+    sqlx::migrate!("./migrations/sqlite")
+        .run(pool)
+        .await
+        .map_err(|e| StoreError::Database(format!("migration failed: {e}")))
+}
+
+pub(super) async fn purge_expired(pool: &SqlitePool, before: UnixTime) -> StoreResult<u64> {
+    let mut tx = begin_write(pool).await?;
+    let mut purged = 0;
+    for sql in [
+        "DELETE FROM auth_codes WHERE expires_at < ?",
+        "DELETE FROM login_sessions WHERE expires_at < ?",
+        "DELETE FROM federation_logins WHERE expires_at < ?",
+        "DELETE FROM access_tokens WHERE expires_at < ?",
+        "DELETE FROM refresh_tokens WHERE expires_at < ?",
+    ] {
+        purged += sqlx::query(sql)
+            .bind(before)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?
+            .rows_affected();
+    }
+    tx.commit().await.map_err(db)?;
+    Ok(purged)
+}
+
+pub(super) async fn server_key(
+    pool: &SqlitePool,
+    name: &str,
+    candidate: &[u8],
+) -> StoreResult<Vec<u8>> {
+    sqlx::query("INSERT INTO server_keys (name, key) VALUES (?, ?) ON CONFLICT (name) DO NOTHING")
+        .bind(name)
+        .bind(candidate)
+        .execute(pool)
+        .await
+        .map_err(db)?;
+    let row = sqlx::query("SELECT key FROM server_keys WHERE name = ?")
+        .bind(name)
+        .fetch_one(pool)
+        .await
+        .map_err(db)?;
+    col(&row, "key")
+}
