@@ -1,4 +1,4 @@
-//! rmcp's `SessionStore` on the [`Store`]: after a Streamable HTTP
+//! rmcp's `SessionStore` on the [`Store`](crate::store::Store): after a Streamable HTTP
 //! `initialize`, rmcp stores the client's initialize parameters here; a
 //! request for the session that reaches an instance without it in memory
 //! makes rmcp load them and replay the handshake, so the session goes on

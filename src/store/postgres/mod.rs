@@ -1,4 +1,4 @@
-//! The [`Store`] on PostgreSQL.
+//! The [`Store`](crate::store::Store) on PostgreSQL.
 //!
 //! One connection pool (16 connections) per instance; several instances may
 //! share the database. Migrations (`migrations/postgres`) run under sqlx's

@@ -1,4 +1,4 @@
-//! The [`Store`] on SQLite.
+//! The [`Store`](crate::store::Store) on SQLite.
 //!
 //! One database file, opened in WAL mode with foreign keys enforced, a
 //! 10-second busy timeout and `synchronous = NORMAL`. Every write that spans
