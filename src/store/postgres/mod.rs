@@ -14,9 +14,10 @@
 //! and parsed back on reading; a row that does not parse back is reported as
 //! [`StoreError::Corrupt`]. Times are `BIGINT` Unix seconds.
 //!
-//! Layout, as in `sqlite`: this file connects, migrates and delegates each
-//! [`Store`] method to the file of its area (`users`, `clients`, `tokens`,
-//! `identities`, `cluster`).
+//! Layout, as in `sqlite`: this file connects; each area's SQL is in its
+//! own file (`users`, `clients`, `tokens`, `identities`, `cluster`,
+//! `maintenance`), and `store::delegate` writes the `Store` impl that calls
+//! them.
 
 mod clients;
 mod cluster;
@@ -64,7 +65,7 @@ pub fn display_url(url: &str) -> String {
     }
 }
 
-/// A [`Store`] backed by a PostgreSQL database.
+/// A [`Store`](crate::store::Store) backed by a PostgreSQL database.
 #[derive(Debug, Clone)]
 pub struct PgStore {
     pool: PgPool,
@@ -73,7 +74,7 @@ pub struct PgStore {
 impl PgStore {
     /// Connects to the database named by `url` (`postgres://user:password@
     /// host:port/database?options`). Does not migrate; call
-    /// [`Store::migrate`]. Errors name the server and database, never the
+    /// [`Store::migrate`](crate::store::Store::migrate). Errors name the server and database, never the
     /// password.
     pub async fn connect(url: &str) -> StoreResult<Self> {
         let options = PgConnectOptions::from_str(url)

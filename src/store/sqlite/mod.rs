@@ -38,7 +38,7 @@ use super::{
 /// How long a connection waits for another connection's write lock.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// A [`Store`] backed by a SQLite database.
+/// A [`Store`](crate::store::Store) backed by a SQLite database.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
@@ -48,7 +48,7 @@ impl SqliteStore {
     /// Opens (creating it if missing) the database named by `url`:
     /// `sqlite://path.db`, `sqlite:path.db`, a plain file path, or
     /// `sqlite::memory:` for a private in-memory database. Does not migrate;
-    /// call [`Store::migrate`].
+    /// call [`Store::migrate`](crate::store::Store::migrate).
     pub async fn connect(url: &str) -> StoreResult<Self> {
         let base = if url.starts_with("sqlite:") {
             SqliteConnectOptions::from_str(url).map_err(|e| {
