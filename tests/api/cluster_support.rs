@@ -6,6 +6,8 @@
 
 use std::time::{Duration, Instant};
 
+use mcpgate::config::Settings;
+
 use crate::helpers::{TestApp, spawn_app_with};
 use crate::pg_support::PgTestDb;
 
@@ -14,13 +16,18 @@ pub const PUBLIC_URL: &str = "http://localhost:7777";
 
 /// Two servers on one fresh PostgreSQL database, with one public URL.
 pub async fn two_instances() -> (PgTestDb, TestApp, TestApp) {
+    two_instances_with(|_| {}).await
+}
+
+/// [`two_instances`], with `tweak` applied to both servers' settings.
+pub async fn two_instances_with(tweak: impl Fn(&mut Settings)) -> (PgTestDb, TestApp, TestApp) {
     let db = PgTestDb::create().await;
     let start = |name: &'static str| {
-        let url = db.url().to_string();
-        spawn_app_with(move |s| {
-            s.database_url = url;
+        spawn_app_with(|s| {
+            s.database_url = db.url().to_string();
             s.public_url = Some(PUBLIC_URL.into());
             s.instance_id = Some(name.into());
+            tweak(s);
         })
     };
     let a = start("a").await;

@@ -8,7 +8,6 @@
 
 use std::time::Duration;
 
-use mcpgate::config::Settings;
 use mcpgate::store::Store;
 use mcpgate::store::postgres::PgStore;
 use mcpgate_core::crypto::hash_secret;
@@ -16,7 +15,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tokio::sync::Barrier;
 
-use crate::cluster_support::PUBLIC_URL;
+use crate::cluster_support::two_instances_with;
 use crate::helpers::{PASSWORD, TestApp, VERIFIER, location, query_param, spawn_app_with};
 use crate::mcp_support::McpClient;
 use crate::pg_support::PgTestDb;
@@ -25,27 +24,6 @@ use crate::token::{
 };
 
 const VERSION: &str = "2025-06-18";
-
-/// Two servers on one fresh PostgreSQL database with one public URL, after
-/// `tweak` changed the settings of both.
-async fn two_instances_with(tweak: impl Fn(&mut Settings)) -> (PgTestDb, TestApp, TestApp) {
-    let db = PgTestDb::create().await;
-    let mut apps = Vec::new();
-    for name in ["a", "b"] {
-        apps.push(
-            spawn_app_with(|s| {
-                s.database_url = db.url().to_string();
-                s.public_url = Some(PUBLIC_URL.into());
-                s.instance_id = Some(name.into());
-                tweak(s);
-            })
-            .await,
-        );
-    }
-    let b = apps.pop().unwrap();
-    let a = apps.pop().unwrap();
-    (db, a, b)
-}
 
 /// `whoami` over a new MCP session on `app`; returns its structured result.
 async fn whoami(app: &TestApp, token: &str) -> Value {
