@@ -17,14 +17,14 @@ const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
 pub struct HttpError(pub String);
 
 /// Builds the client: no redirects, a connect and a total timeout.
-pub fn build(timeout: Duration) -> reqwest::Client {
+pub fn build(timeout: Duration) -> Result<reqwest::Client, String> {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(timeout)
         .timeout(timeout)
         .user_agent(concat!("mcpgate/", env!("CARGO_PKG_VERSION")))
         .build()
-        .unwrap_or_default()
+        .map_err(|e| format!("cannot build the HTTP client for identity providers: {e}"))
 }
 
 /// The client as the `oauth2`/`openidconnect` crates call it. (A named

@@ -141,7 +141,7 @@ impl Federation {
         }
         Ok(Self {
             providers,
-            http: http_client::build(PROVIDER_TIMEOUT),
+            http: http_client::build(PROVIDER_TIMEOUT)?,
             callback_url,
             password_login,
         })
