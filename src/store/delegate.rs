@@ -3,7 +3,9 @@
 //! Each backend (`sqlite`, `postgres`) keeps its SQL in modules of the same
 //! names and functions (`users`, `clients`, `tokens`, `identities`,
 //! `cluster`, `maintenance`), each taking the backend's pool as its first
-//! argument. [`store_impl!`] writes the trait implementation that delegates
+//! argument; the token endpoint's two writes (`redeem_code`,
+//! `rotate_refresh_token`) take the store itself, so that SQLite can send
+//! them to its group-commit writer. [`store_impl!`] writes the trait implementation that delegates
 //! every method to them, once for both backends, so that a new `Store`
 //! method is added here once and then as a function in each backend.
 //! Names in the expansion (the record types, `StoreResult`, the modules)
@@ -101,7 +103,7 @@ macro_rules! store_impl {
                 access: &AccessToken,
                 refresh: Option<&RefreshToken>,
             ) -> StoreResult<bool> {
-                tokens::redeem_code(&self.pool, code_hash, now, access, refresh).await
+                tokens::redeem_code(self, code_hash, now, access, refresh).await
             }
             async fn mark_code_used(&self, code_hash: &str, now: UnixTime) -> StoreResult<()> {
                 tokens::mark_code_used(&self.pool, code_hash, now).await
@@ -121,7 +123,7 @@ macro_rules! store_impl {
                 access: &AccessToken,
                 refresh: &RefreshToken,
             ) -> StoreResult<bool> {
-                tokens::rotate_refresh_token(&self.pool, old_hash, now, access, refresh).await
+                tokens::rotate_refresh_token(self, old_hash, now, access, refresh).await
             }
             async fn revoke_grant(&self, grant_id: &str, now: UnixTime) -> StoreResult<u64> {
                 tokens::revoke_grant(&self.pool, grant_id, now).await

@@ -28,7 +28,7 @@ use mcpgate_core::model::{
 pub use cluster::{McpSessionRecord, SseMessageRecord, SseSessionRecord};
 pub use mcpgate_core::federation::{PendingLogin, UserIdentity};
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     /// A unique value (a username, a client id) already exists.
     #[error("{0} already exists")]

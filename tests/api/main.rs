@@ -36,6 +36,7 @@ mod register;
 mod restart;
 mod revoke;
 mod security;
+mod sqlite_group_commit;
 mod store_contract;
 mod store_race;
 mod token;

@@ -15,7 +15,7 @@ use mcpgate_core::model::{AccessToken, AuthCode, RefreshToken, UnixTime};
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, PgPool};
 
-use super::{begin, col, count, db, insert_error, parsed, parsed_opt};
+use super::{PgStore, begin, col, count, db, insert_error, parsed, parsed_opt};
 use crate::store::StoreResult;
 
 // ---- authorization codes ----
@@ -76,13 +76,13 @@ pub(super) async fn code(pool: &PgPool, code_hash: &str) -> StoreResult<Option<A
 }
 
 pub(super) async fn redeem_code(
-    pool: &PgPool,
+    store: &PgStore,
     code_hash: &str,
     now: UnixTime,
     access: &AccessToken,
     refresh: Option<&RefreshToken>,
 ) -> StoreResult<bool> {
-    let mut tx = begin(pool).await?;
+    let mut tx = begin(&store.pool).await?;
     let claimed =
         sqlx::query("UPDATE auth_codes SET used_at = $1 WHERE code_hash = $2 AND used_at IS NULL")
             .bind(now)
@@ -228,13 +228,13 @@ pub(super) async fn refresh_token(
 }
 
 pub(super) async fn rotate_refresh_token(
-    pool: &PgPool,
+    store: &PgStore,
     old_hash: &str,
     now: UnixTime,
     access: &AccessToken,
     refresh: &RefreshToken,
 ) -> StoreResult<bool> {
-    let mut tx = begin(pool).await?;
+    let mut tx = begin(&store.pool).await?;
     let claimed = sqlx::query(
         "UPDATE refresh_tokens SET rotated_at = $1, successor_hash = $2 \
          WHERE token_hash = $3 AND rotated_at IS NULL AND revoked_at IS NULL",

@@ -7,6 +7,10 @@
 //! hold a read snapshot and wait on each other to write (which SQLite would
 //! report as `SQLITE_BUSY` without waiting).
 //!
+//! The token endpoint's writes (code redemption, refresh rotation) go
+//! through a group-commit writer on its own connection ([`writer`]), except
+//! on an in-memory database, which exists only on the pool's one connection.
+//!
 //! Values with rules are stored as their strings (scopes in canonical form)
 //! and parsed back on reading; a row that does not parse back is reported as
 //! [`StoreError::Corrupt`].
@@ -17,6 +21,9 @@ mod identities;
 mod maintenance;
 mod tokens;
 mod users;
+mod writer;
+
+pub use writer::WriterStats;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -42,6 +49,8 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// The group-commit writer; `None` on an in-memory database.
+    writer: Option<writer::Writer>,
 }
 
 impl SqliteStore {
@@ -75,12 +84,20 @@ impl SqliteStore {
                 .idle_timeout(None)
                 .max_lifetime(None)
         } else {
-            SqlitePoolOptions::new().max_connections(8)
+            SqlitePoolOptions::new()
+                .max_connections(8)
+                // A connection to a local file does not go stale; testing
+                // it costs a round trip to its thread on every acquire.
+                .test_before_acquire(false)
         };
-        let pool = pool_options.connect_with(options).await.map_err(|e| {
-            StoreError::Database(format!("cannot open SQLite database {url:?}: {e}"))
-        })?;
-        Ok(Self { pool })
+        let pool = pool_options
+            .connect_with(options.clone())
+            .await
+            .map_err(|e| {
+                StoreError::Database(format!("cannot open SQLite database {url:?}: {e}"))
+            })?;
+        let writer = (!in_memory).then(|| writer::Writer::start(options));
+        Ok(Self { pool, writer })
     }
 
     /// The connection pool, for maintenance and tests.
@@ -88,8 +105,24 @@ impl SqliteStore {
         &self.pool
     }
 
-    /// Closes every connection, waiting for those in use to be returned.
+    /// What the group-commit writer has done (`None` on an in-memory
+    /// database, which has none).
+    pub fn writer_stats(&self) -> Option<&WriterStats> {
+        self.writer.as_ref().map(writer::Writer::stats)
+    }
+
+    /// Jobs waiting for the group-commit writer, not counting the batch
+    /// it is running.
+    pub fn writer_queued(&self) -> usize {
+        self.writer.as_ref().map_or(0, writer::Writer::queued)
+    }
+
+    /// Closes every connection, waiting for those in use to be returned
+    /// and for the writes already queued.
     pub async fn close(&self) {
+        if let Some(writer) = &self.writer {
+            writer.close().await;
+        }
         self.pool.close().await;
     }
 }

@@ -4,13 +4,16 @@
 //! protocol. Each runs in one `BEGIN IMMEDIATE` transaction whose first
 //! statement is the conditional `UPDATE` that claims the code or token;
 //! only the request whose `UPDATE` changed a row goes on to store tokens.
+//! The `*_in` forms run inside a transaction of the caller's, which the
+//! store's group-commit writer ([`super::writer`]) shares among many.
 
 use mcpgate_core::domain::{ClientId, CodeChallenge, RedirectUri, ResourceUri, Scope};
 use mcpgate_core::model::{AccessToken, AuthCode, RefreshToken, UnixTime};
 use sqlx::sqlite::SqliteRow;
 use sqlx::{SqliteConnection, SqlitePool};
 
-use super::{begin_write, col, count, db, insert_error, parsed, parsed_opt};
+use super::writer::Job;
+use super::{SqliteStore, begin_write, col, count, db, insert_error, parsed, parsed_opt};
 use crate::store::StoreResult;
 
 // ---- authorization codes ----
@@ -71,30 +74,55 @@ pub(super) async fn code(pool: &SqlitePool, code_hash: &str) -> StoreResult<Opti
 }
 
 pub(super) async fn redeem_code(
-    pool: &SqlitePool,
+    store: &SqliteStore,
     code_hash: &str,
     now: UnixTime,
     access: &AccessToken,
     refresh: Option<&RefreshToken>,
 ) -> StoreResult<bool> {
-    let mut tx = begin_write(pool).await?;
+    if let Some(writer) = &store.writer {
+        return writer
+            .submit(Job::Redeem {
+                code_hash: code_hash.to_string(),
+                now,
+                access: access.clone(),
+                refresh: refresh.cloned(),
+            })
+            .await;
+    }
+    let mut tx = begin_write(&store.pool).await?;
+    if !redeem_code_in(&mut tx, code_hash, now, access, refresh).await? {
+        tx.rollback().await.map_err(db)?;
+        return Ok(false);
+    }
+    tx.commit().await.map_err(db)?;
+    Ok(true)
+}
+
+/// Claims the code and stores its tokens, inside the caller's write
+/// transaction; `false` (and nothing written) if the code was used.
+pub(super) async fn redeem_code_in(
+    conn: &mut SqliteConnection,
+    code_hash: &str,
+    now: UnixTime,
+    access: &AccessToken,
+    refresh: Option<&RefreshToken>,
+) -> StoreResult<bool> {
     let claimed =
         sqlx::query("UPDATE auth_codes SET used_at = ? WHERE code_hash = ? AND used_at IS NULL")
             .bind(now)
             .bind(code_hash)
-            .execute(&mut *tx)
+            .execute(&mut *conn)
             .await
             .map_err(db)?
             .rows_affected();
     if claimed != 1 {
-        tx.rollback().await.map_err(db)?;
         return Ok(false);
     }
-    insert_access_token(&mut tx, access).await?;
+    insert_access_token(conn, access).await?;
     if let Some(refresh) = refresh {
-        insert_refresh_token(&mut tx, refresh).await?;
+        insert_refresh_token(conn, refresh).await?;
     }
-    tx.commit().await.map_err(db)?;
     Ok(true)
 }
 
@@ -223,13 +251,41 @@ pub(super) async fn refresh_token(
 }
 
 pub(super) async fn rotate_refresh_token(
-    pool: &SqlitePool,
+    store: &SqliteStore,
     old_hash: &str,
     now: UnixTime,
     access: &AccessToken,
     refresh: &RefreshToken,
 ) -> StoreResult<bool> {
-    let mut tx = begin_write(pool).await?;
+    if let Some(writer) = &store.writer {
+        return writer
+            .submit(Job::Rotate {
+                old_hash: old_hash.to_string(),
+                now,
+                access: access.clone(),
+                refresh: refresh.clone(),
+            })
+            .await;
+    }
+    let mut tx = begin_write(&store.pool).await?;
+    if !rotate_refresh_token_in(&mut tx, old_hash, now, access, refresh).await? {
+        tx.rollback().await.map_err(db)?;
+        return Ok(false);
+    }
+    tx.commit().await.map_err(db)?;
+    Ok(true)
+}
+
+/// Claims the refresh token for its successor and stores the new tokens,
+/// inside the caller's write transaction; `false` (and nothing written) if
+/// the token was rotated or revoked.
+pub(super) async fn rotate_refresh_token_in(
+    conn: &mut SqliteConnection,
+    old_hash: &str,
+    now: UnixTime,
+    access: &AccessToken,
+    refresh: &RefreshToken,
+) -> StoreResult<bool> {
     let claimed = sqlx::query(
         "UPDATE refresh_tokens SET rotated_at = ?, successor_hash = ? \
          WHERE token_hash = ? AND rotated_at IS NULL AND revoked_at IS NULL",
@@ -237,17 +293,15 @@ pub(super) async fn rotate_refresh_token(
     .bind(now)
     .bind(&refresh.token_hash)
     .bind(old_hash)
-    .execute(&mut *tx)
+    .execute(&mut *conn)
     .await
     .map_err(db)?
     .rows_affected();
     if claimed != 1 {
-        tx.rollback().await.map_err(db)?;
         return Ok(false);
     }
-    insert_access_token(&mut tx, access).await?;
-    insert_refresh_token(&mut tx, refresh).await?;
-    tx.commit().await.map_err(db)?;
+    insert_access_token(conn, access).await?;
+    insert_refresh_token(conn, refresh).await?;
     Ok(true)
 }
 
