@@ -5,6 +5,11 @@ use mcpgate::cli::{Cli, run};
 use mcpgate::config::LogFormat;
 use tracing_subscriber::EnvFilter;
 
+/// mimalloc: the request paths allocate and free many small objects
+/// (JSON values, channel slots, futures); see docs/benchmarks.md.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();

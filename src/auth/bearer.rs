@@ -44,8 +44,14 @@ struct Entry {
 
 impl TokenCache {
     /// Connects the cache to the cluster bus: clears on `TokensRevoked` and
-    /// `Resync` until `cancel`, and announces this instance's clears.
-    pub fn attach(self: &Arc<Self>, bus: Arc<dyn Bus>, cancel: CancellationToken) {
+    /// `Resync` until `cancel` (and then `also`, the client cache), and
+    /// announces this instance's clears.
+    pub fn attach(
+        self: &Arc<Self>,
+        bus: Arc<dyn Bus>,
+        cancel: CancellationToken,
+        also: Option<Arc<super::client_cache::ClientCache>>,
+    ) {
         let mut rx = bus.subscribe();
         if self.bus.set(bus).is_err() {
             return;
@@ -59,7 +65,12 @@ impl TokenCache {
                 };
                 let Some(cache) = cache.upgrade() else { return };
                 match event {
-                    Some(Event::TokensRevoked | Event::Resync) => cache.clear_local(),
+                    Some(Event::TokensRevoked | Event::Resync) => {
+                        cache.clear_local();
+                        if let Some(clients) = &also {
+                            clients.clear();
+                        }
+                    }
                     Some(_) => {}
                     None => return,
                 }

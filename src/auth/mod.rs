@@ -12,6 +12,7 @@
 
 pub mod authorize;
 pub mod bearer;
+pub mod client_cache;
 pub mod password;
 pub mod register;
 pub mod token;
@@ -43,6 +44,8 @@ pub struct AuthServer {
     login_limiter_by_account: DefaultKeyedRateLimiter<String>,
     login_limiter_by_address: DefaultKeyedRateLimiter<IpAddr>,
     pub(crate) token_cache: Arc<bearer::TokenCache>,
+    /// Clients as the token endpoint last read them (see [`client_cache`]).
+    pub(crate) client_cache: Arc<client_cache::ClientCache>,
 }
 
 /// Options of [`AuthServer::new`] that the rules do not need.
@@ -80,6 +83,7 @@ impl AuthServer {
                 limits.logins_per_minute.saturating_mul(3),
             )),
             token_cache: Default::default(),
+            client_cache: Default::default(),
         }
     }
 
@@ -93,7 +97,8 @@ impl AuthServer {
         bus: Arc<dyn crate::cluster::Bus>,
         cancel: tokio_util::sync::CancellationToken,
     ) {
-        self.token_cache.attach(bus, cancel);
+        self.token_cache
+            .attach(bus, cancel, Some(self.client_cache.clone()));
     }
 
     pub(crate) fn key(&self) -> &[u8] {
@@ -111,6 +116,9 @@ impl AuthServer {
             .store
             .delete_unused_clients(now - self.unused_client_ttl)
             .await?;
+        if clients > 0 {
+            self.client_cache.clear();
+        }
         self.registration_limiter.retain_recent();
         self.login_limiter_by_account.retain_recent();
         self.login_limiter_by_address.retain_recent();

@@ -47,11 +47,20 @@ impl AuthServer {
     ) -> Result<Client, TokenError> {
         let creds =
             client_auth::credentials(params, authorization).map_err(TokenError::ClientAuth)?;
-        let client = self
-            .store
-            .client(&creds.client_id)
-            .await
-            .map_err(|e| TokenError::OAuth(store_failure(e)))?;
+        let client = match self.client_cache.get(&creds.client_id) {
+            Some(hit) => Some(hit),
+            None => {
+                let read = self
+                    .store
+                    .client(&creds.client_id)
+                    .await
+                    .map_err(|e| TokenError::OAuth(store_failure(e)))?;
+                if let Some(c) = &read {
+                    self.client_cache.put(c);
+                }
+                read
+            }
+        };
         if let Err(e) = client_auth::authenticate(&creds, client.as_ref()) {
             log_security(&e.error, creds.client_id.as_str());
             return Err(TokenError::ClientAuth(e));

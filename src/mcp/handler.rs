@@ -8,6 +8,11 @@
 //! resources, prompts, completions and logging of the upstream servers.
 //! (`logging/setLevel` is deprecated by SEP-2577 in 2026-07-28 but part of
 //! the earlier revisions served here.)
+//!
+//! The methods that reach the gateway run their bodies in a boxed future:
+//! rmcp spawns a task per request whose future embeds the handler's, and
+//! the gateway's futures are kilobytes large (`call_tool` about 10 KiB),
+//! which every spawn would otherwise copy (docs/benchmarks.md).
 
 #![allow(deprecated)]
 
@@ -178,21 +183,24 @@ impl ServerHandler for McpHandler {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
-        let caller = require_caller(&context)?;
-        let call = self.call(&caller, &context);
-        match call_any_tool(
-            &self.tools,
-            &self.gateway,
-            &call,
-            &request.name,
-            request.arguments,
-        )
+        Box::pin(async move {
+            let caller = require_caller(&context)?;
+            let call = self.call(&caller, &context);
+            match call_any_tool(
+                &self.tools,
+                &self.gateway,
+                &call,
+                &request.name,
+                request.arguments,
+            )
+            .await
+            {
+                Ok(result) => Ok(CallToolResponse::Complete(result)),
+                Err(ToolError::Upstream(m)) => Err(McpError::internal_error(m, None)),
+                Err(e) => Err(McpError::invalid_params(e.to_string(), None)),
+            }
+        })
         .await
-        {
-            Ok(result) => Ok(CallToolResponse::Complete(result)),
-            Err(ToolError::Upstream(m)) => Err(McpError::internal_error(m, None)),
-            Err(e) => Err(McpError::invalid_params(e.to_string(), None)),
-        }
     }
 
     fn get_tool(&self, name: &str) -> Option<Tool> {
@@ -204,11 +212,14 @@ impl ServerHandler for McpHandler {
         request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, McpError> {
-        let caller = require_caller(&context)?;
-        let (items, next) = page(self.gateway.list_resources(&caller).await, request)?;
-        let mut r = ListResourcesResult::with_all_items(items);
-        r.next_cursor = next;
-        Ok(r)
+        Box::pin(async move {
+            let caller = require_caller(&context)?;
+            let (items, next) = page(self.gateway.list_resources(&caller).await, request)?;
+            let mut r = ListResourcesResult::with_all_items(items);
+            r.next_cursor = next;
+            Ok(r)
+        })
+        .await
     }
 
     async fn list_resource_templates(
@@ -216,11 +227,14 @@ impl ServerHandler for McpHandler {
         request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListResourceTemplatesResult, McpError> {
-        let caller = require_caller(&context)?;
-        let (items, next) = page(self.gateway.list_resource_templates(&caller).await, request)?;
-        let mut r = ListResourceTemplatesResult::with_all_items(items);
-        r.next_cursor = next;
-        Ok(r)
+        Box::pin(async move {
+            let caller = require_caller(&context)?;
+            let (items, next) = page(self.gateway.list_resource_templates(&caller).await, request)?;
+            let mut r = ListResourceTemplatesResult::with_all_items(items);
+            r.next_cursor = next;
+            Ok(r)
+        })
+        .await
     }
 
     async fn read_resource(
@@ -228,11 +242,14 @@ impl ServerHandler for McpHandler {
         request: ReadResourceRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, McpError> {
-        let caller = require_caller(&context)?;
-        self.gateway
-            .read_resource(&self.call(&caller, &context), &request.uri)
-            .await
-            .map(ReadResourceResponse::Complete)
+        Box::pin(async move {
+            let caller = require_caller(&context)?;
+            self.gateway
+                .read_resource(&self.call(&caller, &context), &request.uri)
+                .await
+                .map(ReadResourceResponse::Complete)
+        })
+        .await
     }
 
     async fn subscribe(
@@ -240,10 +257,13 @@ impl ServerHandler for McpHandler {
         request: SubscribeRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<(), McpError> {
-        let caller = require_caller(&context)?;
-        self.gateway
-            .subscribe(&self.call(&caller, &context), &request.uri)
-            .await
+        Box::pin(async move {
+            let caller = require_caller(&context)?;
+            self.gateway
+                .subscribe(&self.call(&caller, &context), &request.uri)
+                .await
+        })
+        .await
     }
 
     async fn unsubscribe(
@@ -251,10 +271,13 @@ impl ServerHandler for McpHandler {
         request: UnsubscribeRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<(), McpError> {
-        let caller = require_caller(&context)?;
-        self.gateway
-            .unsubscribe(&self.call(&caller, &context), &request.uri)
-            .await
+        Box::pin(async move {
+            let caller = require_caller(&context)?;
+            self.gateway
+                .unsubscribe(&self.call(&caller, &context), &request.uri)
+                .await
+        })
+        .await
     }
 
     async fn list_prompts(
@@ -262,11 +285,14 @@ impl ServerHandler for McpHandler {
         request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListPromptsResult, McpError> {
-        let caller = require_caller(&context)?;
-        let (items, next) = page(self.gateway.list_prompts(&caller).await, request)?;
-        let mut r = ListPromptsResult::with_all_items(items);
-        r.next_cursor = next;
-        Ok(r)
+        Box::pin(async move {
+            let caller = require_caller(&context)?;
+            let (items, next) = page(self.gateway.list_prompts(&caller).await, request)?;
+            let mut r = ListPromptsResult::with_all_items(items);
+            r.next_cursor = next;
+            Ok(r)
+        })
+        .await
     }
 
     async fn get_prompt(
@@ -274,18 +300,21 @@ impl ServerHandler for McpHandler {
         request: GetPromptRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<GetPromptResponse, McpError> {
-        let caller = require_caller(&context)?;
-        let name = request.name.clone();
-        self.gateway
-            .get_prompt(&self.call(&caller, &context), &name, request.arguments)
-            .await
-            .unwrap_or_else(|| {
-                Err(McpError::invalid_params(
-                    format!("no prompt named {name:?}"),
-                    None,
-                ))
-            })
-            .map(GetPromptResponse::Complete)
+        Box::pin(async move {
+            let caller = require_caller(&context)?;
+            let name = request.name.clone();
+            self.gateway
+                .get_prompt(&self.call(&caller, &context), &name, request.arguments)
+                .await
+                .unwrap_or_else(|| {
+                    Err(McpError::invalid_params(
+                        format!("no prompt named {name:?}"),
+                        None,
+                    ))
+                })
+                .map(GetPromptResponse::Complete)
+        })
+        .await
     }
 
     async fn complete(
@@ -293,10 +322,13 @@ impl ServerHandler for McpHandler {
         request: CompleteRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CompleteResult, McpError> {
-        let caller = require_caller(&context)?;
-        self.gateway
-            .complete(&self.call(&caller, &context), request)
-            .await
+        Box::pin(async move {
+            let caller = require_caller(&context)?;
+            self.gateway
+                .complete(&self.call(&caller, &context), request)
+                .await
+        })
+        .await
     }
 
     async fn set_level(
@@ -304,9 +336,12 @@ impl ServerHandler for McpHandler {
         request: SetLevelRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<(), McpError> {
-        let caller = require_caller(&context)?;
-        self.gateway.set_level(&caller, request).await;
-        Ok(())
+        Box::pin(async move {
+            let caller = require_caller(&context)?;
+            self.gateway.set_level(&caller, request).await;
+            Ok(())
+        })
+        .await
     }
 }
 

@@ -16,6 +16,27 @@ use super::writer::Job;
 use super::{SqliteStore, begin_write, col, count, db, insert_error, parsed, parsed_opt};
 use crate::store::StoreResult;
 
+/// Inserts an access token if the statement before changed exactly one
+/// row (see [`redeem_code_in`]); a macro so that `concat!` makes the
+/// queries `'static` literals.
+macro_rules! insert_access_if_changed {
+    () => {
+        "INSERT INTO access_tokens (token_hash, grant_id, client_id, user_id, scope, resource, \
+         created_at, expires_at, revoked_at) \
+         SELECT ?, ?, ?, ?, ?, ?, ?, ?, ? WHERE changes() = 1;"
+    };
+}
+
+/// Inserts a refresh token if the statement before changed exactly one
+/// row.
+macro_rules! insert_refresh_if_changed {
+    () => {
+        "INSERT INTO refresh_tokens (token_hash, grant_id, client_id, user_id, scope, resource, \
+         created_at, expires_at, rotated_at, successor_hash, revoked_at) \
+         SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? WHERE changes() = 1;"
+    };
+}
+
 // ---- authorization codes ----
 
 pub(super) async fn create_code(pool: &SqlitePool, code: &AuthCode) -> StoreResult<()> {
@@ -101,6 +122,11 @@ pub(super) async fn redeem_code(
 
 /// Claims the code and stores its tokens, inside the caller's write
 /// transaction; `false` (and nothing written) if the code was used.
+///
+/// One command to the connection's thread: the claim and the inserts are
+/// one multi-statement query, each insert guarded by `changes() = 1` (the
+/// rows changed by the statement before it, SQLite's `changes()`), so that
+/// nothing is inserted unless the claim changed the code's row.
 pub(super) async fn redeem_code_in(
     conn: &mut SqliteConnection,
     code_hash: &str,
@@ -108,22 +134,42 @@ pub(super) async fn redeem_code_in(
     access: &AccessToken,
     refresh: Option<&RefreshToken>,
 ) -> StoreResult<bool> {
-    let claimed =
-        sqlx::query("UPDATE auth_codes SET used_at = ? WHERE code_hash = ? AND used_at IS NULL")
-            .bind(now)
-            .bind(code_hash)
-            .execute(&mut *conn)
-            .await
-            .map_err(db)?
-            .rows_affected();
-    if claimed != 1 {
-        return Ok(false);
+    macro_rules! claim {
+        () => {
+            "UPDATE auth_codes SET used_at = ? WHERE code_hash = ? AND used_at IS NULL;"
+        };
     }
-    insert_access_token(conn, access).await?;
-    if let Some(refresh) = refresh {
-        insert_refresh_token(conn, refresh).await?;
+    let sql = match refresh {
+        Some(_) => concat!(
+            claim!(),
+            insert_access_if_changed!(),
+            insert_refresh_if_changed!()
+        ),
+        None => concat!(claim!(), insert_access_if_changed!()),
+    };
+    let query = bind_access(sqlx::query(sql).bind(now).bind(code_hash), access);
+    let query = match refresh {
+        Some(r) => bind_refresh(query, r),
+        None => query,
+    };
+    let changed = query
+        .execute(&mut *conn)
+        .await
+        .map_err(|e| insert_error(e, || "access or refresh token".to_string()))?
+        .rows_affected();
+    claimed_all(changed, if refresh.is_some() { 3 } else { 2 })
+}
+
+/// The rows a guarded claim-and-insert query changed: all of them (the
+/// claim and every insert) or none.
+fn claimed_all(changed: u64, all: u64) -> StoreResult<bool> {
+    match changed {
+        0 => Ok(false),
+        n if n == all => Ok(true),
+        n => Err(crate::store::StoreError::Database(format!(
+            "a claim changed {n} rows instead of 0 or {all}"
+        ))),
     }
-    Ok(true)
 }
 
 pub(super) async fn mark_code_used(
@@ -142,47 +188,34 @@ pub(super) async fn mark_code_used(
 
 // ---- tokens ----
 
-async fn insert_access_token(conn: &mut SqliteConnection, t: &AccessToken) -> StoreResult<()> {
-    sqlx::query(
-        "INSERT INTO access_tokens (token_hash, grant_id, client_id, user_id, scope, resource, \
-         created_at, expires_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(&t.token_hash)
-    .bind(&t.grant_id)
-    .bind(t.client_id.as_str())
-    .bind(&t.user_id)
-    .bind(t.scope.to_string())
-    .bind(t.resource.as_str())
-    .bind(t.created_at)
-    .bind(t.expires_at)
-    .bind(t.revoked_at)
-    .execute(conn)
-    .await
-    .map_err(|e| insert_error(e, || "access token".to_string()))?;
-    Ok(())
+type Query<'q> = sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>;
+
+/// Binds the columns of `INSERT_ACCESS_IF_CHANGED`, in order.
+fn bind_access<'q>(q: Query<'q>, t: &'q AccessToken) -> Query<'q> {
+    q.bind(&t.token_hash)
+        .bind(&t.grant_id)
+        .bind(t.client_id.as_str())
+        .bind(&t.user_id)
+        .bind(t.scope.to_string())
+        .bind(t.resource.as_str())
+        .bind(t.created_at)
+        .bind(t.expires_at)
+        .bind(t.revoked_at)
 }
 
-async fn insert_refresh_token(conn: &mut SqliteConnection, t: &RefreshToken) -> StoreResult<()> {
-    sqlx::query(
-        "INSERT INTO refresh_tokens (token_hash, grant_id, client_id, user_id, scope, resource, \
-         created_at, expires_at, rotated_at, successor_hash, revoked_at) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(&t.token_hash)
-    .bind(&t.grant_id)
-    .bind(t.client_id.as_str())
-    .bind(&t.user_id)
-    .bind(t.scope.to_string())
-    .bind(t.resource.as_str())
-    .bind(t.created_at)
-    .bind(t.expires_at)
-    .bind(t.rotated_at)
-    .bind(&t.successor_hash)
-    .bind(t.revoked_at)
-    .execute(conn)
-    .await
-    .map_err(|e| insert_error(e, || "refresh token".to_string()))?;
-    Ok(())
+/// Binds the columns of `INSERT_REFRESH_IF_CHANGED`, in order.
+fn bind_refresh<'q>(q: Query<'q>, t: &'q RefreshToken) -> Query<'q> {
+    q.bind(&t.token_hash)
+        .bind(&t.grant_id)
+        .bind(t.client_id.as_str())
+        .bind(&t.user_id)
+        .bind(t.scope.to_string())
+        .bind(t.resource.as_str())
+        .bind(t.created_at)
+        .bind(t.expires_at)
+        .bind(t.rotated_at)
+        .bind(&t.successor_hash)
+        .bind(t.revoked_at)
 }
 
 fn access_token_from_row(row: &SqliteRow) -> StoreResult<AccessToken> {
@@ -278,7 +311,7 @@ pub(super) async fn rotate_refresh_token(
 
 /// Claims the refresh token for its successor and stores the new tokens,
 /// inside the caller's write transaction; `false` (and nothing written) if
-/// the token was rotated or revoked.
+/// the token was rotated or revoked. One command, as [`redeem_code_in`].
 pub(super) async fn rotate_refresh_token_in(
     conn: &mut SqliteConnection,
     old_hash: &str,
@@ -286,23 +319,22 @@ pub(super) async fn rotate_refresh_token_in(
     access: &AccessToken,
     refresh: &RefreshToken,
 ) -> StoreResult<bool> {
-    let claimed = sqlx::query(
+    let sql = concat!(
         "UPDATE refresh_tokens SET rotated_at = ?, successor_hash = ? \
-         WHERE token_hash = ? AND rotated_at IS NULL AND revoked_at IS NULL",
-    )
-    .bind(now)
-    .bind(&refresh.token_hash)
-    .bind(old_hash)
-    .execute(&mut *conn)
-    .await
-    .map_err(db)?
-    .rows_affected();
-    if claimed != 1 {
-        return Ok(false);
-    }
-    insert_access_token(conn, access).await?;
-    insert_refresh_token(conn, refresh).await?;
-    Ok(true)
+         WHERE token_hash = ? AND rotated_at IS NULL AND revoked_at IS NULL;",
+        insert_access_if_changed!(),
+        insert_refresh_if_changed!()
+    );
+    let query = sqlx::query(sql)
+        .bind(now)
+        .bind(&refresh.token_hash)
+        .bind(old_hash);
+    let changed = bind_refresh(bind_access(query, access), refresh)
+        .execute(&mut *conn)
+        .await
+        .map_err(|e| insert_error(e, || "access or refresh token".to_string()))?
+        .rows_affected();
+    claimed_all(changed, 3)
 }
 
 pub(super) async fn revoke_grant(
