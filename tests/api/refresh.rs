@@ -338,3 +338,91 @@ async fn chatgpt_posting_the_same_refresh_twice_in_a_row_keeps_the_session() {
     let next = expect_tokens(refresh(&app, &s(&second, "refresh_token"), &client_id).await).await;
     assert!(next["access_token"].is_string());
 }
+
+/// The token endpoint caches clients (`src/auth/client_cache.rs`): a
+/// client removed behind the running server's back (as `mcpgate client
+/// remove` does from another process) is still in that cache, but its
+/// refresh tokens went with it, so it obtains nothing; and a confidential
+/// client's wrong secret is refused on a cache hit as on a miss.
+#[tokio::test]
+async fn a_cached_client_that_was_removed_obtains_nothing() {
+    let app = spawn_app().await;
+    let (client_id, _at, rt1) = signed_in(&app).await;
+    // The grant reads the client into the cache.
+    let t2 = expect_tokens(refresh(&app, &rt1, &client_id).await).await;
+    let rt2 = s(&t2, "refresh_token");
+
+    let id = mcpgate_core::domain::ClientId::parse(&client_id).unwrap();
+    assert!(app.store.delete_client(&id).await.unwrap());
+    assert!(
+        app.store
+            .refresh_token(&hash_secret(&rt2))
+            .await
+            .unwrap()
+            .is_none(),
+        "the client's tokens are removed with it"
+    );
+    // Cached: the client passes and the token is unknown (`invalid_grant`);
+    // not cached: the client is unknown (`invalid_client`). Never tokens.
+    let r = refresh(&app, &rt2, &client_id).await;
+    let status = r.status();
+    let body: Value = r.json().await.unwrap();
+    assert!(
+        matches!(
+            (status, body["error"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("invalid_grant"))
+                | (StatusCode::UNAUTHORIZED, Some("invalid_client"))
+        ),
+        "{status} {body}"
+    );
+    assert!(body.get("access_token").is_none(), "{body}");
+}
+
+#[tokio::test]
+async fn a_cached_confidential_client_still_needs_its_secret() {
+    let app = spawn_app().await;
+    app.add_user("alice").await;
+    let (client_id, secret) = app
+        .register_confidential(crate::token::REDIRECT, "client_secret_post")
+        .await;
+    let code = crate::token::code_for(&app, "alice", &client_id).await;
+    let resource = app.resource();
+    let t = expect_tokens(
+        app.token(&[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", crate::token::REDIRECT),
+            ("code_verifier", crate::helpers::VERIFIER),
+            ("resource", &resource),
+            ("client_id", &client_id),
+            ("client_secret", &secret),
+        ])
+        .await,
+    )
+    .await;
+    // The client is cached now; a wrong secret is refused all the same.
+    let rt = s(&t, "refresh_token");
+    expect_error(
+        app.token(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &rt),
+            ("client_id", &client_id),
+            ("client_secret", "not-the-secret"),
+        ])
+        .await,
+        StatusCode::UNAUTHORIZED,
+        "invalid_client",
+        "",
+    )
+    .await;
+    expect_tokens(
+        app.token(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &rt),
+            ("client_id", &client_id),
+            ("client_secret", &secret),
+        ])
+        .await,
+    )
+    .await;
+}
