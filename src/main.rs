@@ -5,10 +5,10 @@ use mcpgate::cli::{Cli, run};
 use mcpgate::config::LogFormat;
 use tracing_subscriber::EnvFilter;
 
-/// mimalloc: the request paths allocate and free many small objects
-/// (JSON values, channel slots, futures); see docs/benchmarks.md.
+/// jemalloc: the request paths allocate and free many small objects (JSON
+/// values, channel blocks, futures); see docs/benchmarks.md.
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
