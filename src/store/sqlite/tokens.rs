@@ -190,7 +190,7 @@ pub(super) async fn mark_code_used(
 
 type Query<'q> = sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>;
 
-/// Binds the columns of `INSERT_ACCESS_IF_CHANGED`, in order.
+/// Binds the columns of `insert_access_if_changed!`, in order.
 fn bind_access<'q>(q: Query<'q>, t: &'q AccessToken) -> Query<'q> {
     q.bind(&t.token_hash)
         .bind(&t.grant_id)
@@ -203,7 +203,7 @@ fn bind_access<'q>(q: Query<'q>, t: &'q AccessToken) -> Query<'q> {
         .bind(t.revoked_at)
 }
 
-/// Binds the columns of `INSERT_REFRESH_IF_CHANGED`, in order.
+/// Binds the columns of `insert_refresh_if_changed!`, in order.
 fn bind_refresh<'q>(q: Query<'q>, t: &'q RefreshToken) -> Query<'q> {
     q.bind(&t.token_hash)
         .bind(&t.grant_id)
