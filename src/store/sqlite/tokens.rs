@@ -139,25 +139,28 @@ pub(super) async fn redeem_code_in(
             "UPDATE auth_codes SET used_at = ? WHERE code_hash = ? AND used_at IS NULL;"
         };
     }
-    let sql = match refresh {
-        Some(_) => concat!(
-            claim!(),
-            insert_access_if_changed!(),
-            insert_refresh_if_changed!()
+    let with_claim = |sql| bind_access(sqlx::query(sql).bind(now).bind(code_hash), access);
+    // The query, and the rows it changes when the claim succeeds.
+    let (query, all) = match refresh {
+        Some(r) => {
+            let sql = concat!(
+                claim!(),
+                insert_access_if_changed!(),
+                insert_refresh_if_changed!()
+            );
+            (bind_refresh(with_claim(sql), r), 3)
+        }
+        None => (
+            with_claim(concat!(claim!(), insert_access_if_changed!())),
+            2,
         ),
-        None => concat!(claim!(), insert_access_if_changed!()),
-    };
-    let query = bind_access(sqlx::query(sql).bind(now).bind(code_hash), access);
-    let query = match refresh {
-        Some(r) => bind_refresh(query, r),
-        None => query,
     };
     let changed = query
         .execute(&mut *conn)
         .await
         .map_err(|e| insert_error(e, || "access or refresh token".to_string()))?
         .rows_affected();
-    claimed_all(changed, if refresh.is_some() { 3 } else { 2 })
+    claimed_all(changed, all)
 }
 
 /// The rows a guarded claim-and-insert query changed: all of them (the
