@@ -40,8 +40,8 @@ async fn wait_for(what: &str, done: impl Fn() -> bool) {
 
 /// Runs `job(store, i)` for `i` in `0..n` while another connection holds
 /// the write lock: job 0 is taken by the writer (and waits on the lock),
-/// jobs `1..n` queue up behind it, then the lock is released. Returns each
-/// job's result, in order.
+/// jobs `1..n` queue up behind it in that order, then the lock is
+/// released. Returns each job's result, in order.
 async fn behind_the_lock<F, Fut>(
     store: &Arc<SqliteStore>,
     url: &str,
@@ -64,8 +64,12 @@ where
         stats.jobs.load(Ordering::Relaxed) == taken + 1
     })
     .await;
-    tasks.extend((1..n).map(|i| tokio::spawn(job(store.clone(), i))));
-    wait_for("the other jobs queue up", || store.writer_queued() == n - 1).await;
+    // One at a time, so that the queue's order is the jobs' order (tasks
+    // spawned together reach the queue in any order).
+    for i in 1..n {
+        tasks.push(tokio::spawn(job(store.clone(), i)));
+        wait_for("the job queues up", || store.writer_queued() == i).await;
+    }
     sqlx::query("COMMIT")
         .execute(&mut lock)
         .await
