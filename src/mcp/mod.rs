@@ -118,7 +118,12 @@ pub fn routes(app: &AppState) -> Router<AppState> {
         .disable_allowed_hosts()
         .disable_allowed_origins()
         .with_cancellation_token(mcp.cancel.child_token())
-        .with_max_request_body_bytes(MAX_MCP_BODY_BYTES);
+        .with_max_request_body_bytes(MAX_MCP_BODY_BYTES)
+        // Stateless (2026-07-28) requests get their answer as one JSON body
+        // when the handler sends nothing before it; a request that reports
+        // progress or logs first is answered as an event stream, so nothing
+        // is lost. Requests in a session are unaffected (always a stream).
+        .with_json_response(true);
     if mcp.cluster.shared() {
         config.session_store = Some(Arc::new(
             crate::cluster::session_store::DbSessionStore::new(

@@ -92,3 +92,84 @@ async fn stateless_requests_still_need_a_token() {
         .unwrap();
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
 }
+
+/// A stateless `tools/call` (with `Mcp-Name`), its response's content type
+/// and body.
+async fn stateless_call(
+    app: &crate::helpers::TestApp,
+    token: &str,
+    name: &str,
+    params: Value,
+) -> (String, String) {
+    let r = app
+        .http
+        .post(app.url(MCP))
+        .header("authorization", bearer(token))
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", V)
+        .header("mcp-method", "tools/call")
+        .header("mcp-name", name)
+        .json(&json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": params}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let ct = r
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    (ct, r.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn a_stateless_answer_with_nothing_before_it_is_one_json_body() {
+    let app = spawn_app().await;
+    let (_, token) = signed_in(&app, "alice").await;
+    let (ct, body) = stateless_call(
+        &app,
+        &token,
+        "echo",
+        json!({"name": "echo", "arguments": {"text": "hi"}, "_meta": meta()}),
+    )
+    .await;
+    assert!(ct.starts_with("application/json"), "{ct}: {body}");
+    let m: Value = serde_json::from_str(&body).expect("the body is one JSON-RPC message");
+    assert_eq!(m["id"], 7, "{m}");
+    assert_eq!(m["result"]["content"][0]["text"], "hi", "{m}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stateless_call_that_reports_progress_is_answered_as_an_event_stream_with_every_step() {
+    use crate::gateway_support::{fixture, spawn_gateway};
+    let app = spawn_gateway(vec![fixture("fx", "")]).await;
+    let (_, token) = signed_in(&app, "alice").await;
+    let mut m = meta();
+    m["progressToken"] = json!("p-1");
+    let (ct, body) = stateless_call(
+        &app,
+        &token,
+        "fx_slow",
+        json!({"name": "fx_slow", "arguments": {"steps": 3, "step_ms": 10}, "_meta": m}),
+    )
+    .await;
+    assert!(ct.starts_with("text/event-stream"), "{ct}: {body}");
+    let messages: Vec<Value> = body
+        .lines()
+        .filter_map(|l| l.strip_prefix("data:"))
+        .map(str::trim)
+        .filter_map(|d| serde_json::from_str(d).ok())
+        .collect();
+    let mut steps: Vec<f64> = messages
+        .iter()
+        .filter(|m| m["method"] == "notifications/progress")
+        .inspect(|m| assert_eq!(m["params"]["progressToken"], "p-1", "{m}"))
+        .filter_map(|m| m["params"]["progress"].as_f64())
+        .collect();
+    steps.sort_by(f64::total_cmp);
+    assert_eq!(steps, vec![1.0, 2.0, 3.0], "{body}");
+    let last = messages.last().expect("messages");
+    assert_eq!(last["id"], 7, "the result comes last: {body}");
+    assert_eq!(last["result"]["content"][0]["text"], "done", "{body}");
+}
