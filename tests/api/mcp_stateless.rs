@@ -5,8 +5,8 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::spawn_app;
-use crate::mcp_support::{MCP, bearer, signed_in};
+use crate::helpers::{TestApp, spawn_app};
+use crate::mcp_support::{MCP, bearer, parse_sse, signed_in};
 
 const V: &str = "2026-07-28";
 
@@ -30,24 +30,34 @@ fn message(body: &str) -> Value {
         .unwrap_or_else(|| panic!("no JSON-RPC message in {body:?}"))
 }
 
+/// A stateless POST of `body` with the 2026-07-28 headers (`Mcp-Name`
+/// when `name` is given).
+fn post(
+    app: &TestApp,
+    token: &str,
+    method: &str,
+    name: Option<&str>,
+    body: &Value,
+) -> reqwest::RequestBuilder {
+    let rb = app
+        .http
+        .post(app.url(MCP))
+        .header("authorization", bearer(token))
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", V)
+        .header("mcp-method", method)
+        .json(body);
+    match name {
+        Some(n) => rb.header("mcp-name", n),
+        None => rb,
+    }
+}
+
 #[tokio::test]
 async fn stateless_requests_work_without_a_session_and_know_the_caller() {
     let app = spawn_app().await;
     let (_, token) = signed_in(&app, "alice").await;
-    let post = |method: &'static str, name: Option<&'static str>, body: Value| {
-        let mut rb = app
-            .http
-            .post(app.url(MCP))
-            .header("authorization", bearer(&token))
-            .header("accept", "application/json, text/event-stream")
-            .header("mcp-protocol-version", V)
-            .header("mcp-method", method)
-            .json(&body);
-        if let Some(n) = name {
-            rb = rb.header("mcp-name", n);
-        }
-        rb.send()
-    };
+    let post = |method, name, body: Value| post(&app, &token, method, name, &body).send();
     let r = post(
         "server/discover",
         None,
@@ -95,21 +105,9 @@ async fn stateless_requests_still_need_a_token() {
 
 /// A stateless `tools/call` (with `Mcp-Name`), its response's content type
 /// and body.
-async fn stateless_call(
-    app: &crate::helpers::TestApp,
-    token: &str,
-    name: &str,
-    params: Value,
-) -> (String, String) {
-    let r = app
-        .http
-        .post(app.url(MCP))
-        .header("authorization", bearer(token))
-        .header("accept", "application/json, text/event-stream")
-        .header("mcp-protocol-version", V)
-        .header("mcp-method", "tools/call")
-        .header("mcp-name", name)
-        .json(&json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": params}))
+async fn stateless_call(app: &TestApp, token: &str, name: &str, params: Value) -> (String, String) {
+    let body = json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": params});
+    let r = post(app, token, "tools/call", Some(name), &body)
         .send()
         .await
         .unwrap();
@@ -155,11 +153,10 @@ async fn a_stateless_call_that_reports_progress_is_answered_as_an_event_stream_w
     )
     .await;
     assert!(ct.starts_with("text/event-stream"), "{ct}: {body}");
-    let messages: Vec<Value> = body
-        .lines()
-        .filter_map(|l| l.strip_prefix("data:"))
-        .map(str::trim)
-        .filter_map(|d| serde_json::from_str(d).ok())
+    let messages: Vec<Value> = parse_sse(&body)
+        .iter()
+        .filter(|e| !e.data.is_empty())
+        .map(|e| e.json())
         .collect();
     let mut steps: Vec<f64> = messages
         .iter()
