@@ -140,6 +140,7 @@ impl App {
             cancel: cancel.clone(),
             cluster: cluster.clone(),
             session_manager: McpState::new_session_manager(settings.mcp_session_idle_timeout),
+            inline: Default::default(),
         });
         mcp.start_cluster_tasks();
         tracing::info!(

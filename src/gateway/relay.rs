@@ -20,9 +20,9 @@ use std::time::Duration;
 use rmcp::model::{
     ClientCapabilities, ClientInfo, ClientResult, CreateMessageRequest, CreateMessageRequestParams,
     CreateMessageResult, ElicitRequest, ElicitRequestParams, ElicitResult, GetExtensions,
-    Implementation, ListRootsRequest, ListRootsResult, LoggingMessageNotificationParam,
-    ProgressNotificationParam, ProgressToken, RequestId, ResourceUpdatedNotificationParam,
-    ServerRequest,
+    Implementation, ListRootsRequest, ListRootsResult, LoggingMessageNotification,
+    LoggingMessageNotificationParam, ProgressNotification, ProgressNotificationParam,
+    ProgressToken, RequestId, ResourceUpdatedNotificationParam, ServerRequest,
 };
 use rmcp::model::{JsonRpcMessage, ServerNotification};
 use rmcp::service::{
@@ -32,14 +32,49 @@ use rmcp::service::{
 use rmcp::transport::{IntoTransport, Transport};
 use rmcp::{ClientHandler, ErrorData as McpError, Peer, RoleClient, RoleServer};
 
+use crate::mcp::inline::reply::RequestStream;
+
 /// A downstream MCP session (one per connected client session).
 #[derive(Clone)]
 pub struct Downstream {
     pub session: u64,
+    /// The session's peer: notifications unrelated to a request (list
+    /// changes, resource updates) go through it.
     pub peer: Peer<RoleServer>,
     /// The request of that session the gateway is serving; requests the
     /// upstream makes meanwhile are sent to the client as part of it.
     pub request: Option<RequestId>,
+    /// That request's response stream, when it is served inline
+    /// (`crate::mcp::inline`); otherwise its messages go through `peer`.
+    pub inline: Option<RequestStream>,
+}
+
+impl Downstream {
+    async fn notify_progress(&self, p: ProgressNotificationParam) {
+        match &self.inline {
+            Some(s) => {
+                s.notify(ServerNotification::ProgressNotification(
+                    ProgressNotification::new(p),
+                ));
+            }
+            None => {
+                let _ = self.peer.notify_progress(p).await;
+            }
+        }
+    }
+
+    async fn notify_logging_message(&self, p: LoggingMessageNotificationParam) {
+        match &self.inline {
+            Some(s) => {
+                s.notify(ServerNotification::LoggingMessageNotification(
+                    LoggingMessageNotification::new(p),
+                ));
+            }
+            None => {
+                let _ = self.peer.notify_logging_message(p).await;
+            }
+        }
+    }
 }
 
 pub struct RelayState {
@@ -167,6 +202,9 @@ async fn ask_downstream(
     d: &Downstream,
     mut request: ServerRequest,
 ) -> Result<ClientResult, McpError> {
+    if let Some(s) = &d.inline {
+        return s.ask(request).await;
+    }
     if let Some(id) = &d.request {
         request
             .extensions_mut()
@@ -421,7 +459,7 @@ impl ClientHandler for RelayHandler {
         if let Some((d, token)) = target {
             let mut p = params;
             p.progress_token = token;
-            let _ = d.peer.notify_progress(p).await;
+            d.notify_progress(p).await;
         }
     }
 
@@ -432,7 +470,7 @@ impl ClientHandler for RelayHandler {
     ) {
         let _relayed = Relayed(&self.state);
         if let Some(d) = self.state.current() {
-            let _ = d.peer.notify_logging_message(params).await;
+            d.notify_logging_message(params).await;
         } else if self.state.per_user {
             for (session, peer) in self.state.listeners() {
                 if peer.notify_logging_message(params.clone()).await.is_err() {

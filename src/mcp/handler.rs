@@ -17,22 +17,26 @@
 #![allow(deprecated)]
 
 use std::collections::HashSet;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use axum::http::request::Parts;
 use mcpgate_core::mcp::bearer::Caller;
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, CompleteRequestParams, CompleteResult,
-    Extensions, GetPromptRequestParams, GetPromptResponse, Implementation, JsonObject,
-    ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult, ListToolsResult,
-    PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse, ServerCapabilities,
-    ServerConfig, SetLevelRequestParams, SubscribeRequestParams, Tool, UnsubscribeRequestParams,
+    Extensions, GetPromptRequestParams, GetPromptResponse, Implementation, InitializeRequestParams,
+    InitializeResult, JsonObject, ListPromptsResult, ListResourceTemplatesResult,
+    ListResourcesResult, ListToolsResult, PaginatedRequestParams, ReadResourceRequestParams,
+    ReadResourceResponse, ServerCapabilities, ServerConfig, SetLevelRequestParams,
+    SubscribeRequestParams, Tool, UnsubscribeRequestParams,
 };
-use rmcp::service::RequestContext;
+use rmcp::service::{NotificationContext, RequestContext};
 use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
 use tokio_util::sync::CancellationToken;
 
+use super::inline::manager::SessionTag;
+use super::inline::registry::{InlineSessions, Registration};
+use super::inline::reply::RequestStream;
 use super::tools::{ToolError, Tools};
 use crate::gateway::relay::Downstream;
 use crate::gateway::{Call, Gateway};
@@ -48,6 +52,12 @@ pub struct McpHandler {
     gateway: Arc<Gateway>,
     name: Arc<str>,
     session: u64,
+    /// Where a Streamable HTTP session registers for inline dispatch
+    /// (`super::inline`); `None` on the other transports.
+    inline: Option<Arc<InlineSessions>>,
+    /// The session's registration, dropped with the last clone of the
+    /// handler rmcp holds.
+    registration: Arc<OnceLock<Registration>>,
 }
 
 impl McpHandler {
@@ -57,6 +67,35 @@ impl McpHandler {
             gateway,
             name: name.into(),
             session: SESSIONS.fetch_add(1, Ordering::Relaxed),
+            inline: None,
+            registration: Arc::default(),
+        }
+    }
+
+    /// A handler for a Streamable HTTP session, which registers itself in
+    /// `inline` when initialized.
+    pub fn for_session(
+        tools: Arc<Tools>,
+        gateway: Arc<Gateway>,
+        name: &str,
+        inline: Arc<InlineSessions>,
+    ) -> Self {
+        Self {
+            inline: Some(inline),
+            ..Self::new(tools, gateway, name)
+        }
+    }
+
+    /// The copy the registry holds: the same session, without the
+    /// registration (which would otherwise keep itself alive).
+    fn detached(&self) -> Self {
+        Self {
+            tools: self.tools.clone(),
+            gateway: self.gateway.clone(),
+            name: self.name.clone(),
+            session: self.session,
+            inline: None,
+            registration: Arc::default(),
         }
     }
 
@@ -67,6 +106,7 @@ impl McpHandler {
                 session: self.session,
                 peer: context.peer.clone(),
                 request: Some(context.id.clone()),
+                inline: context.extensions.get::<RequestStream>().cloned(),
             }),
             progress: context.meta.get_progress_token(),
             ct: context.ct.clone(),
@@ -161,6 +201,30 @@ impl ServerHandler for McpHandler {
                 env!("CARGO_PKG_VERSION"),
             ))
             .with_instructions("mcpgate: call whoami to see who you are signed in as.")
+    }
+
+    async fn initialize(
+        &self,
+        request: InitializeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<InitializeResult, McpError> {
+        context.peer.set_peer_info(request.clone());
+        let result = self.negotiate_initialize(&request)?;
+        if let (Some(inline), Some(SessionTag(id))) =
+            (&self.inline, context.extensions.get::<SessionTag>())
+        {
+            // Ready for inline requests at `notifications/initialized`
+            // (which rmcp replays for a session restored from the store).
+            let registration = inline.register(id.clone(), self.detached(), context.peer.clone());
+            let _ = self.registration.set(registration);
+        }
+        Ok(result)
+    }
+
+    async fn on_initialized(&self, _context: NotificationContext<RoleServer>) {
+        if let Some(r) = self.registration.get() {
+            r.ready();
+        }
     }
 
     async fn list_tools(

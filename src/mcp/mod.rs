@@ -3,6 +3,8 @@
 //! - [`gate`]: Origin/Host checks and the bearer-token gate on every route.
 //! - [`sessions`]: Streamable HTTP sessions bound to the user who made them.
 //! - [`handler`]: the rmcp `ServerHandler` all transports share.
+//! - [`inline`]: requests of established Streamable HTTP sessions, served
+//!   in the HTTP task instead of through rmcp's session worker.
 //! - [`tools`]: the tool registry (built-in tools).
 //! - [`sse`]: the legacy HTTP+SSE transport (2024-11-05), written here.
 //! - [`rest`]: the REST tool routes, `GET /tools` and `POST /tools/{name}`.
@@ -10,13 +12,15 @@
 //! - [`health`]: the public `/healthz`, the state of the server and its upstreams.
 //!
 //! Streamable HTTP (2025-03-26 to 2026-07-28) at `/v1/ai/mcp` is rmcp's
-//! `StreamableHttpService`, mounted behind the gate. With several instances
+//! `StreamableHttpService`, mounted behind the gate, with [`inline`] in
+//! front of it for the requests of established sessions. With several instances
 //! on one database (`crate::cluster`, shared mode) it gets a session store
 //! in the database, so that any instance can continue a session.
 
 pub mod gate;
 pub mod handler;
 pub mod health;
+pub mod inline;
 pub mod manifest;
 pub mod rest;
 pub mod sessions;
@@ -30,7 +34,6 @@ use axum::Router;
 use axum::http::{HeaderName, Method, header};
 use axum::middleware::from_fn_with_state;
 use axum::routing::{get, post};
-use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use tokio_util::sync::CancellationToken;
 use tower_http::cors::{Any, CorsLayer};
@@ -58,15 +61,15 @@ pub struct McpState {
     /// The other instances, if any, and the store the transports share.
     pub cluster: Arc<crate::cluster::Cluster>,
     /// rmcp's in-memory Streamable HTTP sessions of this instance.
-    pub session_manager: Arc<LocalSessionManager>,
+    pub session_manager: Arc<inline::manager::TaggedSessions>,
+    /// Those of them that take requests inline.
+    pub inline: Arc<inline::registry::InlineSessions>,
 }
 
 impl McpState {
     /// rmcp's session manager, closing sessions idle for `idle`.
-    pub fn new_session_manager(idle: Duration) -> Arc<LocalSessionManager> {
-        let mut session_manager = LocalSessionManager::default();
-        session_manager.session_config.keep_alive = Some(idle);
-        Arc::new(session_manager)
+    pub fn new_session_manager(idle: Duration) -> Arc<inline::manager::TaggedSessions> {
+        Arc::new(inline::manager::TaggedSessions::new(idle))
     }
 
     /// Starts what the transports need from the other instances (shared
@@ -135,14 +138,23 @@ pub fn routes(app: &AppState) -> Router<AppState> {
     let tools = mcp.tools.clone();
     let gateway = mcp.gateway.clone();
     let name = mcp.server_name.clone();
+    let inline = mcp.inline.clone();
     let streamable = StreamableHttpService::new(
-        move || Ok(McpHandler::new(tools.clone(), gateway.clone(), &name)),
+        move || {
+            Ok(McpHandler::for_session(
+                tools.clone(),
+                gateway.clone(),
+                &name,
+                inline.clone(),
+            ))
+        },
         mcp.session_manager.clone(),
         config,
     );
 
     let streamable = Router::new()
         .route_service("/v1/ai/mcp", streamable)
+        .layer(from_fn_with_state(mcp.clone(), inline::dispatch))
         .layer(from_fn_with_state(mcp.clone(), sessions::bind_to_user));
     let others: Router<AppState> = Router::new()
         .route("/sse", get(sse::connect))

@@ -16,13 +16,13 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use super::inline::manager::TaggedSessions;
 use axum::extract::{Request, State};
 use axum::http::{Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::Response;
 use mcpgate_core::mcp::bearer::Caller;
 use rmcp::transport::streamable_http_server::session::SessionManager;
-use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use tokio_util::sync::CancellationToken;
 
 use super::McpState;
@@ -221,7 +221,7 @@ async fn touch_session(cluster: &Cluster, session: &str) {
 /// until `cancel`.
 pub fn follow_closures(
     bus: Arc<dyn Bus>,
-    manager: Arc<LocalSessionManager>,
+    manager: Arc<TaggedSessions>,
     mcp: std::sync::Weak<McpState>,
     cancel: CancellationToken,
 ) {

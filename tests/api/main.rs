@@ -23,6 +23,7 @@ mod gateway_sse_upstream;
 mod gateway_support;
 mod helpers;
 mod mcp_gate;
+mod mcp_inline;
 mod mcp_rest;
 mod mcp_sse;
 mod mcp_stateless;

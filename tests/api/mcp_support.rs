@@ -318,6 +318,19 @@ pub struct McpClient {
     next_id: i64,
 }
 
+/// The JSON-RPC response with `id` in a POST's answer, which the server may
+/// give as one `application/json` body or in a `text/event-stream`.
+pub async fn response_message(r: reqwest::Response, id: i64) -> Value {
+    let ct = header(&r, "content-type").unwrap_or_default();
+    if ct.starts_with("application/json") {
+        let m: Value = r.json().await.expect("json");
+        assert_eq!(m["id"], json!(id));
+        return m;
+    }
+    assert!(ct.starts_with("text/event-stream"), "{ct}");
+    SseReader::new(r).message_with_id(id).await
+}
+
 impl McpClient {
     pub fn new(app: &TestApp, token: &str) -> Self {
         Self {
@@ -403,14 +416,7 @@ impl McpClient {
     pub async fn request(&mut self, method: &str, params: Value) -> Value {
         let (r, id) = self.send(method, params).await;
         assert_eq!(r.status(), StatusCode::OK, "{method}");
-        let ct = header(&r, "content-type").unwrap_or_default();
-        if ct.starts_with("application/json") {
-            let m: Value = r.json().await.expect("json");
-            assert_eq!(m["id"], json!(id));
-            return m;
-        }
-        assert!(ct.starts_with("text/event-stream"), "{ct}");
-        SseReader::new(r).message_with_id(id).await
+        response_message(r, id).await
     }
 
     /// `tools/call` and its JSON-RPC response message.

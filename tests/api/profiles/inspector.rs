@@ -10,7 +10,7 @@ use super::{USER, authorize_in, local, path_of, pkce};
 use crate::helpers::{TestApp, spawn_app};
 use crate::mcp_support::{
     MCP, McpClient, SseReader, header, initialize_body, initialized_notification,
-    missing_token_challenge,
+    missing_token_challenge, response_message,
 };
 
 /// The Inspector page's origin.
@@ -305,7 +305,7 @@ async fn mcp_inspector_reads_every_response_of_its_flow_from_the_browser() {
         .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     assert_mcp_cors(&r);
-    let m = SseReader::new(r).message_with_id(2).await;
+    let m = response_message(r, 2).await;
     assert_eq!(m["result"]["isError"], false, "{m}");
     assert_eq!(m["result"]["structuredContent"]["user"], USER);
     assert_eq!(m["result"]["structuredContent"]["client_id"], client_id);

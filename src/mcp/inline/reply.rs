@@ -1,0 +1,228 @@
+//! Serving one client request inline, in the task of the HTTP connection
+//! that brought it, and the response it gets.
+//!
+//! The handler runs with a [`RequestStream`] in its context: what it sends
+//! the client as part of the request (progress, log messages, and the
+//! sampling, elicitation and roots requests the gateway relays) goes on
+//! this request's response (MCP 2025-06-18 and 2025-11-25, *Transports*,
+//! "Sending Messages to the Server": such messages SHOULD relate to the
+//! originating request). The answer is one `application/json` body when
+//! the handler sends nothing before its result, or else a
+//! `text/event-stream` whose last event is the result (the client accepts
+//! both). Streams of inline requests carry no event ids: they are not
+//! resumable with `Last-Event-ID`.
+//!
+//! If the client goes away before the result, the request is cancelled
+//! (its token, as for `notifications/cancelled`) and its handler runs to
+//! its end in a task of its own, so that the gateway's bookkeeping and
+//! the upstream's cancellation happen as they would otherwise.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use futures::channel::mpsc;
+use futures::{FutureExt, Stream, StreamExt};
+use rmcp::model::{
+    ClientRequest, ClientResult, RequestId, ServerJsonRpcMessage, ServerNotification, ServerRequest,
+};
+use rmcp::service::{RequestContext, Service};
+use rmcp::{ErrorData as McpError, RoleServer};
+use tokio_util::sync::CancellationToken;
+
+use super::registry::InlineSession;
+
+const KEEP_ALIVE: Duration = Duration::from_secs(15);
+
+/// What the handler sends the client as part of an inline request.
+#[derive(Clone)]
+pub struct RequestStream {
+    tx: mpsc::UnboundedSender<ServerJsonRpcMessage>,
+    session: Arc<InlineSession>,
+}
+
+/// Removes a request to the client from the session when its caller stops
+/// waiting (answered, timed out or cancelled).
+struct Forget<'a> {
+    session: &'a InlineSession,
+    id: RequestId,
+}
+
+impl Drop for Forget<'_> {
+    fn drop(&mut self) {
+        self.session.forget_answer(&self.id);
+    }
+}
+
+impl RequestStream {
+    /// Sends a notification; `false` when the response is gone.
+    pub fn notify(&self, notification: ServerNotification) -> bool {
+        self.tx
+            .unbounded_send(ServerJsonRpcMessage::notification(notification))
+            .is_ok()
+    }
+
+    /// Sends a request to the client and waits for its answer, which the
+    /// client POSTs to the session.
+    pub async fn ask(&self, request: ServerRequest) -> Result<ClientResult, McpError> {
+        let (id, answer) = self.session.expect_answer();
+        let _forget = Forget {
+            session: &self.session,
+            id: id.clone(),
+        };
+        if self
+            .tx
+            .unbounded_send(ServerJsonRpcMessage::request(request, id))
+            .is_err()
+        {
+            return Err(McpError::internal_error(
+                "the client's request has ended; nothing can be asked as part of it",
+                None,
+            ));
+        }
+        match answer.await {
+            Ok(answer) => answer,
+            Err(_) => Err(McpError::internal_error(
+                "the session closed before the client answered",
+                None,
+            )),
+        }
+    }
+}
+
+type Work = Pin<Box<dyn Future<Output = ServerJsonRpcMessage> + Send>>;
+
+/// The handler's future. Dropped unfinished (the client went away), it
+/// cancels the request and finishes in a task of its own.
+struct InFlight {
+    work: Option<Work>,
+    ct: CancellationToken,
+}
+
+impl Future for InFlight {
+    type Output = ServerJsonRpcMessage;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let Some(work) = self.work.as_mut() else {
+            return Poll::Pending;
+        };
+        let out = work.poll_unpin(cx);
+        if out.is_ready() {
+            self.work = None;
+        }
+        out
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        if let Some(work) = self.work.take() {
+            self.ct.cancel();
+            tokio::spawn(work);
+        }
+    }
+}
+
+/// Serves `request` (id `id`) of `session` with `context` (the caller in
+/// its extensions) and answers it.
+pub async fn serve(
+    session: Arc<InlineSession>,
+    id: RequestId,
+    request: ClientRequest,
+    mut context: RequestContext<RoleServer>,
+) -> Response {
+    let (tx, mut rx) = mpsc::unbounded();
+    let ct = CancellationToken::new();
+    context.ct = ct.clone();
+    context.extensions.insert(RequestStream {
+        tx,
+        session: session.clone(),
+    });
+    session.begin(&id, ct.clone());
+    let work: Work = Box::pin(async move {
+        let result = session.handler.handle_request(request, context).await;
+        session.end(&id);
+        match result {
+            Ok(result) => ServerJsonRpcMessage::response(result, id),
+            Err(error) => ServerJsonRpcMessage::error(error, Some(id)),
+        }
+    });
+    let mut work = InFlight {
+        work: Some(work),
+        ct,
+    };
+
+    let first = tokio::select! {
+        biased;
+        Some(m) = rx.next() => m,
+        result = &mut work => {
+            // Anything sent just before the result goes first.
+            let mut before = Vec::new();
+            while let Ok(m) = rx.try_recv() {
+                before.push(m);
+            }
+            if before.is_empty() {
+                return json(&result);
+            }
+            before.push(result);
+            return events(futures::stream::iter(before));
+        }
+    };
+    let rest = futures::stream::unfold(Some((rx, work)), |state| async move {
+        let (mut rx, mut work) = state?;
+        tokio::select! {
+            biased;
+            Some(m) = rx.next() => Some((m, Some((rx, work)))),
+            result = &mut work => Some((result, None)),
+        }
+    });
+    events(futures::stream::once(async move { first }).chain(rest))
+}
+
+/// One JSON-RPC message as an `application/json` body.
+pub fn json(message: &ServerJsonRpcMessage) -> Response {
+    match serde_json::to_vec(message) {
+        Ok(body) => {
+            let mut r = Response::new(Body::from(body));
+            r.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+            r
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "cannot serialize a response");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the response could not be serialized",
+            )
+                .into_response()
+        }
+    }
+}
+
+/// Messages as a `text/event-stream`, one event each.
+fn events(messages: impl Stream<Item = ServerJsonRpcMessage> + Send + 'static) -> Response {
+    let stream = messages.filter_map(|m| async move {
+        match serde_json::to_string(&m) {
+            Ok(data) => Some(Ok::<_, Infallible>(Event::default().data(data))),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot serialize a server message");
+                None
+            }
+        }
+    });
+    let mut r = Sse::new(stream)
+        .keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
+        .into_response();
+    r.headers_mut()
+        .insert("x-accel-buffering", HeaderValue::from_static("no"));
+    r
+}
