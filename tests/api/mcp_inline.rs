@@ -184,11 +184,18 @@ async fn an_upstreams_request_to_the_client_comes_on_the_response_and_its_answer
     assert_eq!(again.status(), StatusCode::ACCEPTED);
 }
 
-async fn cancellable_app() -> (
-    crate::helpers::TestApp,
-    tempfile::TempDir,
-    std::path::PathBuf,
-) {
+/// A long `fx_slow` call (request id `id`) of a fixture upstream that logs
+/// its cancellations, running once its first progress notification came;
+/// with the app, the client, the call's event stream and the log's path.
+struct LongCall {
+    _app: crate::helpers::TestApp,
+    _dir: tempfile::TempDir,
+    log: std::path::PathBuf,
+    client: McpClient,
+    events: SseReader,
+}
+
+async fn long_call(id: i64) -> LongCall {
     let dir = tempfile::tempdir().expect("tempdir");
     let log = dir.path().join("cancel.log");
     let app = spawn_gateway(vec![fixture(
@@ -199,26 +206,12 @@ async fn cancellable_app() -> (
         ),
     )])
     .await;
-    (app, dir, log)
-}
-
-async fn wait_for_cancellation(log: &std::path::Path) {
-    poll("the upstream's cancellation log", WAIT, || async {
-        (std::fs::read_to_string(log).unwrap_or_default() == "cancelled\n").then_some(())
-    })
-    .await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn cancelled_notification_for_an_inline_request_cancels_it_at_the_upstream() {
-    let (app, _dir, log) = cancellable_app().await;
     let (_, at) = signed_in(&app, "alice").await;
-    let mut c = McpClient::new(&app, &at);
-    c.initialize("2025-06-18").await;
-
-    let r = c
+    let mut client = McpClient::new(&app, &at);
+    client.initialize("2025-06-18").await;
+    let r = client
         .post(&call(
-            5,
+            id,
             "fx_slow",
             json!({"steps": 400, "step_ms": 50}),
             Some("p"),
@@ -230,8 +223,27 @@ async fn cancelled_notification_for_an_inline_request_cancels_it_at_the_upstream
     let first = events.next_event().await.expect("progress").json();
     assert_eq!(first["method"], "notifications/progress");
     assert!(!log.exists(), "nothing cancelled yet");
+    LongCall {
+        _app: app,
+        _dir: dir,
+        log,
+        client,
+        events,
+    }
+}
 
-    let r = c
+async fn wait_for_cancellation(log: &std::path::Path) {
+    poll("the upstream's cancellation log", WAIT, || async {
+        (std::fs::read_to_string(log).unwrap_or_default() == "cancelled\n").then_some(())
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn cancelled_notification_for_an_inline_request_cancels_it_at_the_upstream() {
+    let call = long_call(5).await;
+    let r = call
+        .client
         .post(
             &json!({"jsonrpc": "2.0", "method": "notifications/cancelled",
                       "params": {"requestId": 5, "reason": "the test cancels"}}),
@@ -240,33 +252,25 @@ async fn cancelled_notification_for_an_inline_request_cancels_it_at_the_upstream
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::ACCEPTED);
-    wait_for_cancellation(&log).await;
+    wait_for_cancellation(&call.log).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_client_that_goes_away_mid_call_cancels_it_at_the_upstream() {
-    let (app, _dir, log) = cancellable_app().await;
-    let (_, at) = signed_in(&app, "alice").await;
-    let mut c = McpClient::new(&app, &at);
-    c.initialize("2025-06-18").await;
-
-    let r = c
-        .post(&call(
-            6,
-            "fx_slow",
-            json!({"steps": 400, "step_ms": 50}),
-            Some("p"),
-        ))
-        .send()
-        .await
-        .unwrap();
-    let mut events = SseReader::new(r);
-    events.next_event().await.expect("progress");
+    let LongCall {
+        _app,
+        _dir,
+        log,
+        mut client,
+        events,
+    } = long_call(6).await;
     drop(events);
     wait_for_cancellation(&log).await;
 
     // The session and the upstream go on serving.
-    let m = c.call_tool("fx_echo", json!({"text": "still here"})).await;
+    let m = client
+        .call_tool("fx_echo", json!({"text": "still here"}))
+        .await;
     assert_eq!(m["result"]["content"][0]["text"], "still here", "{m}");
 }
 

@@ -114,7 +114,7 @@ pub async fn dispatch(State(mcp): State<Arc<McpState>>, req: Request, next: Next
             context.extensions = std::mem::take(request.extensions_mut());
             context.extensions.insert(caller);
             context.extensions.insert(parts);
-            reply::serve(session, r.id, request, context).await
+            reply::serve(session, r.id, request, context, mcp.cancel.child_token()).await
         }
         JsonRpcMessage::Response(r) => {
             if session.answer(&r.id, Ok(r.result)) {

@@ -131,15 +131,16 @@ impl Drop for InFlight {
 }
 
 /// Serves `request` (id `id`) of `session` with `context` (the caller in
-/// its extensions) and answers it.
+/// its extensions) and answers it. `ct` cancels the request (a child of
+/// the server's shutdown token).
 pub async fn serve(
     session: Arc<InlineSession>,
     id: RequestId,
     request: ClientRequest,
     mut context: RequestContext<RoleServer>,
+    ct: CancellationToken,
 ) -> Response {
     let (tx, mut rx) = mpsc::unbounded();
-    let ct = CancellationToken::new();
     context.ct = ct.clone();
     context.extensions.insert(RequestStream {
         tx,
