@@ -1,5 +1,6 @@
-//! Middleware in front of every MCP route (Streamable HTTP, legacy SSE,
-//! REST tools):
+//! The middleware in front of every MCP route (Streamable HTTP, legacy SSE,
+//! REST tools), [`guard`], runs two checks in turn (in one layer: axum
+//! clones the inner service of every layer for every request):
 //!
 //! 1. [`check_origin`]: a present `Origin` must be allowed, else 403 (MCP
 //!    transports: DNS-rebinding protection); so must the `Host`.
@@ -13,8 +14,10 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use mcpgate_core::mcp::bearer::BearerError;
 
+use std::sync::Arc;
+
 use super::McpState;
-use crate::http::AppState;
+use crate::auth::AuthServer;
 
 /// Host and Origin allow-lists.
 #[derive(Debug, Clone)]
@@ -82,11 +85,26 @@ fn forbidden(message: &str) -> Response {
     (StatusCode::FORBIDDEN, axum::Json(body)).into_response()
 }
 
-pub async fn check_origin(
-    State(mcp): State<std::sync::Arc<McpState>>,
-    req: Request,
-    next: Next,
-) -> Response {
+/// What [`guard`] needs: the Host/Origin policy and the authorization
+/// server.
+pub struct Gate {
+    pub mcp: Arc<McpState>,
+    pub auth: Arc<AuthServer>,
+}
+
+/// The middleware: [`check_origin`], then [`require_bearer`].
+pub async fn guard(State(gate): State<Arc<Gate>>, req: Request, next: Next) -> Response {
+    if let Some(r) = check_origin(&gate.mcp, &req) {
+        return finish_rejection(req, r).await;
+    }
+    match require_bearer(&gate.auth, req).await {
+        Ok(req) => next.run(req).await,
+        Err(r) => r,
+    }
+}
+
+/// The 403 for a `Host` or `Origin` that is not allowed, if it is not.
+pub fn check_origin(mcp: &McpState, req: &Request) -> Option<Response> {
     if let Some(host) = req
         .headers()
         .get(header::HOST)
@@ -98,10 +116,9 @@ pub async fn check_origin(
             host,
             "request with a Host that is not allowed"
         );
-        let r = forbidden(
+        return Some(forbidden(
             "Forbidden: this Host is not allowed (DNS rebinding protection); add it to allowed_hosts",
-        );
-        return finish_rejection(req, r).await;
+        ));
     }
     if let Some(origin) = req.headers().get(header::ORIGIN) {
         let origin = origin.to_str().unwrap_or("");
@@ -111,31 +128,32 @@ pub async fn check_origin(
                 origin,
                 "request with an Origin that is not allowed"
             );
-            let r = forbidden("Forbidden: this Origin is not allowed; add it to allowed_origins");
-            return finish_rejection(req, r).await;
+            return Some(forbidden(
+                "Forbidden: this Origin is not allowed; add it to allowed_origins",
+            ));
         }
     }
-    next.run(req).await
+    None
 }
 
-pub async fn require_bearer(State(app): State<AppState>, mut req: Request, next: Next) -> Response {
+/// The request with its [`Caller`] in the extensions, or the challenge.
+pub async fn require_bearer(auth: &AuthServer, mut req: Request) -> Result<Request, Response> {
     let authorization = req
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
-    match app
-        .auth
+    match auth
         .authenticate_bearer(authorization, req.uri().query())
         .await
     {
         Ok(caller) => {
             req.extensions_mut().insert(caller);
-            next.run(req).await
+            Ok(req)
         }
         Err(e) => {
-            let legacy = is_legacy_sse_path(req.uri().path(), &app.auth.urls.base_path);
-            let r = challenge(&app, &e, legacy);
-            finish_rejection(req, r).await
+            let legacy = is_legacy_sse_path(req.uri().path(), &auth.urls.base_path);
+            let r = challenge(auth, &e, legacy);
+            Err(finish_rejection(req, r).await)
         }
     }
 }
@@ -167,13 +185,13 @@ async fn finish_rejection(req: Request, mut resp: Response) -> Response {
 
 /// The 401/403/400 response with its `WWW-Authenticate` challenge; its
 /// `resource_metadata` names the resource of the route (RFC 9728 §5.1).
-pub fn challenge(app: &AppState, e: &BearerError, legacy_sse: bool) -> Response {
+pub fn challenge(auth: &AuthServer, e: &BearerError, legacy_sse: bool) -> Response {
     let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::UNAUTHORIZED);
-    let scope = app.auth.policy.default_scope.to_string();
+    let scope = auth.policy.default_scope.to_string();
     let metadata = if legacy_sse {
-        &app.auth.urls.sse_resource_metadata
+        &auth.urls.sse_resource_metadata
     } else {
-        &app.auth.urls.resource_metadata
+        &auth.urls.resource_metadata
     };
     let value = e.challenge(metadata, &scope);
     if !matches!(e, BearerError::Missing) {

@@ -113,6 +113,37 @@ fn cors() -> CorsLayer {
         .max_age(Duration::from_secs(86_400))
 }
 
+/// rmcp's Streamable HTTP service behind an `Arc`: axum clones a route's
+/// service for every request, and cloning rmcp's clones its configuration
+/// (a cancellation token among it, whose clone takes a lock), even for the
+/// requests [`inline`] serves without it. (For the same reason the
+/// middleware are few: [`gate::guard`] and [`sessions::bind_to_user`],
+/// which hands on to [`inline::dispatch`].)
+#[derive(Clone)]
+struct Shared(Arc<StreamableHttpService<McpHandler, inline::manager::TaggedSessions>>);
+
+impl tower::Service<axum::extract::Request> for Shared {
+    type Response = axum::response::Response;
+    type Error = std::convert::Infallible;
+    type Future = futures::future::BoxFuture<'static, Result<Self::Response, Self::Error>>;
+
+    fn poll_ready(
+        &mut self,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: axum::extract::Request) -> Self::Future {
+        let service = self.0.clone();
+        Box::pin(async move {
+            Ok(axum::response::IntoResponse::into_response(
+                service.handle(req).await,
+            ))
+        })
+    }
+}
+
 /// The MCP routes (below the base path), gated.
 pub fn routes(app: &AppState) -> Router<AppState> {
     let mcp = app.mcp.clone();
@@ -153,8 +184,7 @@ pub fn routes(app: &AppState) -> Router<AppState> {
     );
 
     let streamable = Router::new()
-        .route_service("/v1/ai/mcp", streamable)
-        .layer(from_fn_with_state(mcp.clone(), inline::dispatch))
+        .route_service("/v1/ai/mcp", Shared(Arc::new(streamable)))
         .layer(from_fn_with_state(mcp.clone(), sessions::bind_to_user));
     let others: Router<AppState> = Router::new()
         .route("/sse", get(sse::connect))
@@ -169,8 +199,13 @@ pub fn routes(app: &AppState) -> Router<AppState> {
     Router::new()
         .merge(streamable)
         .merge(others)
-        .layer(from_fn_with_state(app.clone(), gate::require_bearer))
-        .layer(from_fn_with_state(mcp.clone(), gate::check_origin))
+        .layer(from_fn_with_state(
+            Arc::new(gate::Gate {
+                mcp: mcp.clone(),
+                auth: app.auth.clone(),
+            }),
+            gate::guard,
+        ))
         .layer(RequestBodyLimitLayer::new(MAX_MCP_BODY_BYTES))
         .layer(cors())
 }

@@ -161,7 +161,7 @@ pub async fn bind_to_user(State(mcp): State<Arc<McpState>>, req: Request, next: 
         }
     }
     let is_delete = req.method() == Method::DELETE;
-    let mut resp = next.run(req).await;
+    let mut resp = super::inline::dispatch(&mcp, req, next).await;
     if let Some(created) = resp
         .headers()
         .get(SESSION_HEADER)

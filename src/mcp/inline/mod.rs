@@ -34,12 +34,11 @@ pub mod manager;
 pub mod registry;
 pub mod reply;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
 use axum::body::Bytes;
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -57,8 +56,10 @@ const PROTOCOL_HEADER: &str = "mcp-protocol-version";
 /// At most this often a session's inline requests reset rmcp's idle clock.
 const TOUCH_AT_MOST_EVERY: Duration = Duration::from_secs(30);
 
-/// The middleware; see the module documentation.
-pub async fn dispatch(State(mcp): State<Arc<McpState>>, req: Request, next: Next) -> Response {
+/// Serves `req` inline or hands it to `next` (rmcp); see the module
+/// documentation. Called by `sessions::bind_to_user` once the session's
+/// owner is checked.
+pub async fn dispatch(mcp: &McpState, req: Request, next: Next) -> Response {
     let Some(session_id) = req
         .headers()
         .get(SESSION_HEADER)
