@@ -372,3 +372,27 @@ async fn a_deleted_session_takes_no_more_inline_requests() {
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
     assert_eq!(r.text().await.unwrap(), "Not Found: Session not found");
 }
+
+#[tokio::test]
+async fn an_oversized_chunked_message_in_a_session_is_refused_as_too_large() {
+    let app = spawn_app_with(|_| {}).await;
+    let (_, at) = signed_in(&app, "alice").await;
+    let mut c = McpClient::new(&app, &at);
+    c.initialize("2025-06-18").await;
+    // No Content-Length: the limit is only found while reading.
+    let chunk = axum::body::Bytes::from(vec![b' '; 64 * 1024]);
+    let chunks = (0..(mcpgate::mcp::MAX_MCP_BODY_BYTES / chunk.len() + 2))
+        .map(move |_| Ok::<_, std::io::Error>(chunk.clone()));
+    let r = c
+        .post(&json!({}))
+        .body(reqwest::Body::wrap_stream(futures::stream::iter(chunks)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(r.text().await.unwrap().contains("at most 4194304 bytes"));
+
+    // The session is unharmed.
+    let m = c.call_tool("echo", json!({"text": "after"})).await;
+    assert_eq!(m["result"]["content"][0]["text"], "after", "{m}");
+}

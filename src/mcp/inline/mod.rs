@@ -84,13 +84,7 @@ pub async fn dispatch(mcp: &McpState, req: Request, next: Next) -> Response {
     let (parts, body) = req.into_parts();
     let bytes = match axum::body::to_bytes(body, super::MAX_MCP_BODY_BYTES).await {
         Ok(b) => b,
-        Err(_) => {
-            return (
-                StatusCode::BAD_REQUEST,
-                "Bad Request: the request body could not be read",
-            )
-                .into_response();
-        }
+        Err(e) => return unreadable_body(e),
     };
     let pass = |parts: axum::http::request::Parts, bytes: Bytes| {
         next.run(Request::from_parts(parts, Body::from(bytes)))
@@ -149,6 +143,31 @@ pub async fn dispatch(mcp: &McpState, req: Request, next: Next) -> Response {
             _ => pass(parts, bytes).await,
         },
         _ => pass(parts, bytes).await,
+    }
+}
+
+/// The answer to a body that could not be read: too large (a chunked body
+/// past the limit), or cut off.
+fn unreadable_body(e: axum::Error) -> Response {
+    let too_large = std::iter::successors(Some(&e as &(dyn std::error::Error + 'static)), |e| {
+        e.source()
+    })
+    .any(|e| e.is::<http_body_util::LengthLimitError>());
+    if too_large {
+        (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "Payload Too Large: an MCP message may have at most {} bytes",
+                super::MAX_MCP_BODY_BYTES
+            ),
+        )
+            .into_response()
+    } else {
+        (
+            StatusCode::BAD_REQUEST,
+            "Bad Request: the request body could not be read",
+        )
+            .into_response()
     }
 }
 
