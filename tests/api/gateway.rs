@@ -415,16 +415,7 @@ async fn progress_of_an_upstream_tool_reaches_the_client_with_the_clients_token(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn cancelling_a_call_in_the_client_cancels_it_at_the_upstream() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let log = dir.path().join("cancel.log");
-    let app = spawn_gateway(vec![fixture(
-        "fx",
-        &format!(
-            "env = {{ FIXTURE_CANCEL_LOG = {:?} }}",
-            log.display().to_string()
-        ),
-    )])
-    .await;
+    let (app, _dir, log) = spawn_gateway_logging_cancellations().await;
     let (_, at) = signed_in(&app, "alice").await;
     let (client, mut events) = connect(&app, &at).await;
 
@@ -446,10 +437,7 @@ async fn cancelling_a_call_in_the_client_cancels_it_at_the_upstream() {
         .await
         .expect("notifications/cancelled sent");
 
-    poll("the upstream's cancellation log", WAIT, || async {
-        (std::fs::read_to_string(&log).unwrap_or_default() == "cancelled\n").then_some(())
-    })
-    .await;
+    wait_for_cancellation(&log).await;
     // The upstream connection stays usable.
     assert_eq!(
         call_text(&client, "fx_echo", json!({"text": "still here"})).await,

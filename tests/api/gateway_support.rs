@@ -8,6 +8,7 @@
 #![allow(dead_code, deprecated)]
 
 use std::future::Future;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use mcpgate::gateway::config::UpstreamConfig;
@@ -59,6 +60,32 @@ pub const WAIT: Duration = Duration::from_secs(10);
 /// (`prefix = ""`, `isolation = "per_user"`, …).
 pub fn fixture(name: &str, extra: &str) -> UpstreamConfig {
     upstream(&format!("name = {name:?}\ncommand = {FIXTURE:?}\n{extra}"))
+}
+
+/// A gateway whose fixture upstream `fx` appends `cancelled` to a log file
+/// whenever a call is cancelled; with the directory holding the log (keep
+/// it) and the log's path.
+pub async fn spawn_gateway_logging_cancellations() -> (TestApp, tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = dir.path().join("cancel.log");
+    let app = spawn_gateway(vec![fixture(
+        "fx",
+        &format!(
+            "env = {{ FIXTURE_CANCEL_LOG = {:?} }}",
+            log.display().to_string()
+        ),
+    )])
+    .await;
+    (app, dir, log)
+}
+
+/// Waits until the fixture of [`spawn_gateway_logging_cancellations`] has
+/// logged one cancellation.
+pub async fn wait_for_cancellation(log: &Path) {
+    poll("the upstream's cancellation log", WAIT, || async {
+        (std::fs::read_to_string(log).unwrap_or_default() == "cancelled\n").then_some(())
+    })
+    .await;
 }
 
 /// An upstream config from TOML, as in an `[[upstream]]` table.

@@ -10,7 +10,9 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::gateway_support::{WAIT, fixture, poll, spawn_gateway};
+use crate::gateway_support::{
+    WAIT, fixture, spawn_gateway, spawn_gateway_logging_cancellations, wait_for_cancellation,
+};
 use crate::helpers::spawn_app_with;
 use crate::mcp_support::{McpClient, SseReader, header, signed_in};
 
@@ -196,16 +198,7 @@ struct LongCall {
 }
 
 async fn long_call(id: i64) -> LongCall {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let log = dir.path().join("cancel.log");
-    let app = spawn_gateway(vec![fixture(
-        "fx",
-        &format!(
-            "env = {{ FIXTURE_CANCEL_LOG = {:?} }}",
-            log.display().to_string()
-        ),
-    )])
-    .await;
+    let (app, dir, log) = spawn_gateway_logging_cancellations().await;
     let (_, at) = signed_in(&app, "alice").await;
     let mut client = McpClient::new(&app, &at);
     client.initialize("2025-06-18").await;
@@ -230,13 +223,6 @@ async fn long_call(id: i64) -> LongCall {
         client,
         events,
     }
-}
-
-async fn wait_for_cancellation(log: &std::path::Path) {
-    poll("the upstream's cancellation log", WAIT, || async {
-        (std::fs::read_to_string(log).unwrap_or_default() == "cancelled\n").then_some(())
-    })
-    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
