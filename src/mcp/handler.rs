@@ -90,12 +90,9 @@ impl McpHandler {
     /// registration (which would otherwise keep itself alive).
     fn detached(&self) -> Self {
         Self {
-            tools: self.tools.clone(),
-            gateway: self.gateway.clone(),
-            name: self.name.clone(),
-            session: self.session,
             inline: None,
             registration: Arc::default(),
+            ..self.clone()
         }
     }
 

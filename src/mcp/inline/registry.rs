@@ -172,14 +172,6 @@ impl InlineSessions {
             m.remove(id);
         }
     }
-
-    pub fn len(&self) -> usize {
-        self.map.read().map(|m| m.len()).unwrap_or(0)
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
 }
 
 /// A registered session, held by the session's handler in rmcp: when rmcp
