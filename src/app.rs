@@ -134,7 +134,6 @@ impl App {
             server_name: settings.server_name.clone(),
             base_path: auth.urls.base_path.clone(),
             origin_policy: origin_policy(&auth.urls.issuer, &settings),
-            session_owners: Default::default(),
             session_idle: settings.mcp_session_idle_timeout,
             sse: Default::default(),
             cancel: cancel.clone(),

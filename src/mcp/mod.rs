@@ -53,7 +53,6 @@ pub struct McpState {
     pub server_name: String,
     pub base_path: String,
     pub origin_policy: OriginPolicy,
-    pub session_owners: sessions::SessionOwners,
     pub session_idle: Duration,
     pub sse: sse::SseSessions,
     /// Cancelled at shutdown: ends SSE streams and rmcp sessions.
@@ -82,7 +81,6 @@ impl McpState {
         sessions::follow_closures(
             self.cluster.bus.clone(),
             self.session_manager.clone(),
-            Arc::downgrade(self),
             self.cancel.clone(),
         );
         sse::start_cluster_tasks(self);

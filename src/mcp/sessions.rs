@@ -35,23 +35,30 @@ const TOUCH_EVERY: Duration = Duration::from_secs(60);
 
 struct Owner {
     user_id: String,
-    seen: Instant,
     /// When the database last heard of a request for the session.
     touched: Instant,
 }
 
+/// The user each Streamable HTTP session of this instance belongs to.
+///
+/// An entry lives exactly as long as the session: it is removed when the
+/// session is deleted, and [`SessionOwners::retain`] (run by the session
+/// manager as sessions are created, see `TaggedSessions`) drops the entries
+/// of sessions rmcp no longer holds. Nothing is dropped on a timer: a
+/// session kept alive without requests (by notifications the server sends)
+/// keeps its owner. A session whose owner is unknown is refused
+/// ([`bind_to_user`] fails closed).
 #[derive(Default)]
 pub struct SessionOwners {
     map: Mutex<HashMap<String, Owner>>,
 }
 
 impl SessionOwners {
-    /// The owner of a session, refreshing its last-seen time; and whether
-    /// the database should hear of this request.
+    /// The owner of a session; and whether the database should hear of
+    /// this request (shared mode: at most once per [`TOUCH_EVERY`]).
     fn owner(&self, session: &str) -> Option<(String, bool)> {
         let mut map = self.map.lock().ok()?;
         let entry = map.get_mut(session)?;
-        entry.seen = Instant::now();
         let touch = entry.touched.elapsed() >= TOUCH_EVERY;
         if touch {
             entry.touched = Instant::now();
@@ -59,14 +66,10 @@ impl SessionOwners {
         Some((entry.user_id.clone(), touch))
     }
 
-    fn record(&self, session: &str, user_id: &str, idle: Duration) {
+    fn record(&self, session: &str, user_id: &str) {
         if let Ok(mut map) = self.map.lock() {
-            if map.len() % 256 == 0 {
-                map.retain(|_, o| o.seen.elapsed() < idle * 2);
-            }
             map.entry(session.to_string()).or_insert_with(|| Owner {
                 user_id: user_id.to_string(),
-                seen: Instant::now(),
                 touched: Instant::now(),
             });
         }
@@ -75,6 +78,13 @@ impl SessionOwners {
     fn forget(&self, session: &str) {
         if let Ok(mut map) = self.map.lock() {
             map.remove(session);
+        }
+    }
+
+    /// Keeps the owners of the sessions for which `alive` holds.
+    pub fn retain(&self, alive: impl Fn(&str) -> bool) {
+        if let Ok(mut map) = self.map.lock() {
+            map.retain(|id, _| alive(id));
         }
     }
 
@@ -114,7 +124,7 @@ async fn owner_from_store(mcp: &McpState, session: &str) -> Result<Option<String
         Ok(rec) => {
             let owner = rec.and_then(|r| r.user_id);
             if let Some(o) = &owner {
-                mcp.session_owners.record(session, o, mcp.session_idle);
+                mcp.session_manager.owners.record(session, o);
             }
             Ok(owner)
         }
@@ -136,7 +146,7 @@ pub async fn bind_to_user(State(mcp): State<Arc<McpState>>, req: Request, next: 
         .map(str::to_string);
     let cluster = mcp.cluster.clone();
     if let Some(s) = &session {
-        let owner = match mcp.session_owners.owner(s) {
+        let owner = match mcp.session_manager.owners.owner(s) {
             Some((owner, touch)) => {
                 if touch && cluster.shared() {
                     touch_session(&cluster, s).await;
@@ -153,11 +163,15 @@ pub async fn bind_to_user(State(mcp): State<Arc<McpState>>, req: Request, next: 
                 Err(()) => return unavailable(),
             },
         };
-        if let Some(owner) = owner
-            && owner != caller.user_id
-        {
-            tracing::warn!(event = "mcp.session_user_mismatch", user = %caller.username, "a session id was presented with another user's token");
-            return not_found();
+        match owner {
+            Some(owner) if owner == caller.user_id => {}
+            Some(_) => {
+                tracing::warn!(event = "mcp.session_user_mismatch", user = ?caller.username, "a session id was presented with another user's token");
+                return not_found();
+            }
+            // Fail closed: a session whose owner is unknown is served to
+            // nobody (it is unknown to rmcp as well, or its owner was lost).
+            None => return not_found(),
         }
     }
     let is_delete = req.method() == Method::DELETE;
@@ -168,8 +182,7 @@ pub async fn bind_to_user(State(mcp): State<Arc<McpState>>, req: Request, next: 
         .and_then(|v| v.to_str().ok())
         .map(str::to_string)
     {
-        mcp.session_owners
-            .record(&created, &caller.user_id, mcp.session_idle);
+        mcp.session_manager.owners.record(&created, &caller.user_id);
         if cluster.shared()
             && session.as_deref() != Some(created.as_str())
             && let Err(e) = cluster
@@ -185,7 +198,7 @@ pub async fn bind_to_user(State(mcp): State<Arc<McpState>>, req: Request, next: 
         && resp.status().is_success()
         && let Some(s) = &session
     {
-        mcp.session_owners.forget(s);
+        mcp.session_manager.owners.forget(s);
         if cluster.shared() {
             if let Err(e) = cluster.store.delete_mcp_session(s).await {
                 tracing::error!(error = %e, "cannot delete a session");
@@ -219,12 +232,7 @@ async fn touch_session(cluster: &Cluster, session: &str) {
 
 /// Closes this instance's copy of sessions deleted on another instance,
 /// until `cancel`.
-pub fn follow_closures(
-    bus: Arc<dyn Bus>,
-    manager: Arc<TaggedSessions>,
-    mcp: std::sync::Weak<McpState>,
-    cancel: CancellationToken,
-) {
+pub fn follow_closures(bus: Arc<dyn Bus>, manager: Arc<TaggedSessions>, cancel: CancellationToken) {
     let mut rx = bus.subscribe();
     tokio::spawn(async move {
         loop {
@@ -234,9 +242,7 @@ pub fn follow_closures(
             };
             match event {
                 Some(Event::McpSessionClosed(id)) => {
-                    if let Some(mcp) = mcp.upgrade() {
-                        mcp.session_owners.forget(&id);
-                    }
+                    manager.owners.forget(&id);
                     let id: rmcp::transport::streamable_http_server::session::SessionId = id.into();
                     if let Err(e) = manager.close_session(&id).await {
                         tracing::debug!(error = %e, "closing a session deleted elsewhere");

@@ -1,7 +1,9 @@
 //! rmcp's in-memory session manager, with one addition: the `initialize`
 //! request it hands to a new (or restored) session carries the session's id
 //! ([`SessionTag`]), so that the handler can register the session for
-//! inline dispatch ([`super::registry`]). Everything else is delegated.
+//! inline dispatch ([`super::registry`]); and it holds each session's owner
+//! ([`SessionOwners`]) for as long as rmcp holds the session. Everything
+//! else is delegated.
 
 use futures::Stream;
 use rmcp::model::{ClientJsonRpcMessage, GetExtensions, ServerJsonRpcMessage};
@@ -12,7 +14,14 @@ use rmcp::transport::streamable_http_server::session::{
     EventStore, RestoreOutcome, ServerSseMessage, SessionId, SessionManager,
 };
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
+
+use crate::mcp::sessions::SessionOwners;
+
+/// Every this many new sessions, the owners of sessions rmcp no longer
+/// holds (closed when idle, or ended by shutdown) are dropped.
+const PRUNE_EVERY: u64 = 256;
 
 /// The id of the session an `initialize` request opens, in its extensions.
 #[derive(Debug, Clone)]
@@ -21,6 +30,9 @@ pub struct SessionTag(pub SessionId);
 /// [`LocalSessionManager`] that tags `initialize` with the session id.
 pub struct TaggedSessions {
     inner: LocalSessionManager,
+    /// The user of each session (`crate::mcp::sessions`).
+    pub owners: SessionOwners,
+    created: AtomicU64,
 }
 
 impl TaggedSessions {
@@ -29,7 +41,17 @@ impl TaggedSessions {
     pub fn new(idle: Duration) -> Self {
         let mut inner = LocalSessionManager::default();
         inner.session_config.keep_alive = Some(idle);
-        Self { inner }
+        Self {
+            inner,
+            owners: SessionOwners::default(),
+            created: AtomicU64::new(0),
+        }
+    }
+
+    /// Drops the owners of sessions rmcp no longer holds.
+    async fn prune_owners(&self) {
+        let sessions = self.inner.sessions.read().await;
+        self.owners.retain(|id| sessions.contains_key(id));
     }
 
     /// Resets the session's idle clock, as a request through rmcp would;
@@ -48,10 +70,11 @@ impl SessionManager for TaggedSessions {
     type Error = LocalSessionManagerError;
     type Transport = <LocalSessionManager as SessionManager>::Transport;
 
-    fn create_session(
-        &self,
-    ) -> impl Future<Output = Result<(SessionId, Self::Transport), Self::Error>> + Send {
-        self.inner.create_session()
+    async fn create_session(&self) -> Result<(SessionId, Self::Transport), Self::Error> {
+        if self.created.fetch_add(1, Ordering::Relaxed) % PRUNE_EVERY == PRUNE_EVERY - 1 {
+            self.prune_owners().await;
+        }
+        self.inner.create_session().await
     }
 
     async fn initialize_session(
