@@ -266,11 +266,8 @@ impl Gateway {
         // The session is registered, and the progress token mapped, before the
         // upstream can act on the request: it may log, report progress or ask
         // the client at once.
-        let ticket = call.downstream.as_ref().map(|d| conn.relay.begin(d));
-        let gate = match (&call.downstream, &call.progress) {
-            (Some(_), Some(_)) => Some(conn.relay.hold_progress().await),
-            _ => None,
-        };
+        let ticket = conn.relay.begin(call.downstream.as_ref());
+        let gate = conn.relay.hold_progress().await;
         let handle = match conn
             .peer
             .send_cancellable_request(
@@ -281,19 +278,19 @@ impl Gateway {
         {
             Ok(handle) => handle,
             Err(e) => {
-                if let Some(t) = ticket {
-                    conn.relay.end(t);
-                }
+                conn.relay.end(ticket);
                 return Err(service_error(&up.cfg.name, e));
             }
         };
         let upstream_token = handle.progress_token.clone();
+        conn.relay.sent(ticket, handle.id.clone());
         if let (Some(d), Some(tok)) = (&call.downstream, &call.progress) {
             conn.relay
                 .map_progress(upstream_token.clone(), d.clone(), tok.clone());
         }
         drop(gate);
         let id = handle.id.clone();
+        let id_sent = id.clone();
         let peer = handle.peer.clone();
         let result = tokio::select! {
             r = handle.await_response() => r.map_err(|e| service_error(&up.cfg.name, e)),
@@ -306,9 +303,8 @@ impl Gateway {
         };
         conn.relay.settle().await;
         conn.relay.unmap_progress(&upstream_token);
-        if let Some(t) = ticket {
-            conn.relay.end(t);
-        }
+        conn.relay.answered(&id_sent);
+        conn.relay.end(ticket);
         result
     }
 

@@ -2,15 +2,29 @@
 //! upstream sends a request or notification.
 //!
 //! - `sampling/createMessage`, `elicitation/create`, `roots/list`: asked of
-//!   the downstream session whose request is in flight on this connection
-//!   (the most recent one), as part of that request (on its response stream,
-//!   for Streamable HTTP; see [`ask_downstream`]), and the answer goes back up.
+//!   the downstream session whose request caused them ([`RelayState::origin`]),
+//!   as part of that request (on its response stream, for Streamable HTTP;
+//!   see [`ask_downstream`]), and the answer goes back up. MCP defines no
+//!   wire field relating such a request to the call that caused it
+//!   (SEP-2260 leaves it to the transport, and rmcp's client merges the
+//!   streams it arrives on), so the origin is the one downstream session
+//!   all requests in flight on the connection belong to (on a per-user
+//!   connection: the most recent call, all being the user's). Anything else
+//!   (calls of several sessions in flight, a request of mcpgate's own such
+//!   as a list, a REST call, or nothing) is ambiguous: the upstream gets a
+//!   JSON-RPC error, the event is logged, and nobody is asked. Never a
+//!   guess: one user's prompt must not reach another user. (A progress
+//!   token is no evidence: rmcp numbers its tokens from zero on both sides,
+//!   so an upstream's own token may equal one of the gateway's.) An
+//!   upstream that asks its clients and serves several users at once
+//!   belongs in `isolation = "per_user"`.
 //! - progress: rmcp gives every request it sends its own progress token;
 //!   [`RelayState::map_progress`] maps it back to the downstream session and
 //!   the token that session chose.
 //! - list changes and resource updates: to the sessions that used (or
-//!   subscribed through) this connection. Log messages: to the session in
-//!   flight, or, for a per-user connection, to that user's sessions.
+//!   subscribed through) this connection. Log messages: to the origin as
+//!   above, or, for a per-user connection, to that user's sessions; on a
+//!   shared connection a log message of unknown origin is dropped.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -24,7 +38,7 @@ use rmcp::model::{
     LoggingMessageNotificationParam, ProgressNotification, ProgressNotificationParam,
     ProgressToken, RequestId, ResourceUpdatedNotificationParam, ServerRequest,
 };
-use rmcp::model::{JsonRpcMessage, ServerNotification};
+use rmcp::model::{ClientNotification, JsonRpcMessage, ServerNotification};
 use rmcp::service::{
     NotificationContext, OriginatingRequestId, RequestContext, RxJsonRpcMessage, ServiceError,
     TxJsonRpcMessage,
@@ -77,15 +91,33 @@ impl Downstream {
     }
 }
 
+/// A downstream request in flight on an upstream connection.
+struct InFlight {
+    ticket: u64,
+    /// The downstream session that made it; `None` for a request no client
+    /// can be asked about (a REST tool call).
+    downstream: Option<Downstream>,
+    /// The id rmcp gave the request it sent upstream, once sent.
+    upstream: Option<RequestId>,
+}
+
 pub struct RelayState {
     upstream: String,
     per_user: bool,
     seq: AtomicU64,
-    in_flight: Mutex<Vec<(u64, Downstream)>>,
+    in_flight: Mutex<Vec<InFlight>>,
+    /// The requests sent on the connection and not yet answered (nor
+    /// cancelled), as the transport saw them ([`Counted`]), with when they
+    /// were sent: every request, including those the gateway does not track
+    /// in `in_flight` (lists, pings). One older than `stale_after` (the
+    /// connection's request timeout: nobody waits for its answer any more)
+    /// is forgotten.
+    outstanding: Mutex<HashMap<RequestId, std::time::Instant>>,
+    stale_after: Duration,
     progress: Mutex<HashMap<ProgressToken, (Downstream, ProgressToken)>>,
     listeners: Mutex<HashMap<u64, Peer<RoleServer>>>,
     subscriptions: Mutex<HashMap<String, HashMap<u64, Peer<RoleServer>>>>,
-    /// Held while a request is sent upstream and its progress token mapped
+    /// Held while a request is sent upstream and recorded
     /// ([`RelayState::hold_progress`]).
     progress_gate: tokio::sync::Mutex<()>,
     /// Progress and log notifications received from the upstream (counted
@@ -95,6 +127,39 @@ pub struct RelayState {
     received: AtomicU64,
     relayed: AtomicU64,
     relayed_changed: tokio::sync::Notify,
+}
+
+/// Why a request of the upstream cannot be relayed.
+#[derive(Debug, PartialEq, Eq)]
+pub enum NoOrigin {
+    /// No downstream request is in flight on the connection.
+    Idle,
+    /// Requests of several sessions, or of mcpgate itself, are in flight.
+    Ambiguous,
+    /// The request that caused it came from no client that can be asked
+    /// (a REST call).
+    NoClient,
+}
+
+impl NoOrigin {
+    fn describe(&self) -> &'static str {
+        match self {
+            NoOrigin::Idle => "no client request is in flight on this upstream connection",
+            NoOrigin::Ambiguous => {
+                "requests of several clients are in flight on this shared upstream connection, \
+                 and MCP does not say which one a request belongs to (configure the upstream \
+                 with isolation = \"per_user\" if it asks its clients)"
+            }
+            NoOrigin::NoClient => "the request that caused it came from no MCP client session",
+        }
+    }
+
+    fn event(&self) -> &'static str {
+        match self {
+            NoOrigin::Ambiguous => "gateway.relay_origin_ambiguous",
+            NoOrigin::Idle | NoOrigin::NoClient => "gateway.relay_no_origin",
+        }
+    }
 }
 
 /// Counts a notification as relayed when dropped (whatever became of it).
@@ -139,19 +204,39 @@ impl<T: Transport<RoleClient>> Transport<RoleClient> for Counted<T> {
         &mut self,
         item: TxJsonRpcMessage<RoleClient>,
     ) -> impl Future<Output = Result<(), Self::Error>> + Send + 'static {
+        match &item {
+            JsonRpcMessage::Request(r) => self.state.sending(&r.id),
+            JsonRpcMessage::Notification(n) => {
+                if let ClientNotification::CancelledNotification(c) = &n.notification
+                    && let Some(id) = &c.params.request_id
+                {
+                    self.state.answered(id);
+                }
+            }
+            _ => {}
+        }
         self.inner.send(item)
     }
 
     async fn receive(&mut self) -> Option<RxJsonRpcMessage<RoleClient>> {
         let message = self.inner.receive().await;
-        if let Some(JsonRpcMessage::Notification(n)) = &message
-            && matches!(
-                n.notification,
-                ServerNotification::ProgressNotification(_)
-                    | ServerNotification::LoggingMessageNotification(_)
-            )
-        {
-            self.state.received.fetch_add(1, Ordering::SeqCst);
+        match &message {
+            Some(JsonRpcMessage::Notification(n))
+                if matches!(
+                    n.notification,
+                    ServerNotification::ProgressNotification(_)
+                        | ServerNotification::LoggingMessageNotification(_)
+                ) =>
+            {
+                self.state.received.fetch_add(1, Ordering::SeqCst);
+            }
+            Some(JsonRpcMessage::Response(r)) => self.state.answered(&r.id),
+            Some(JsonRpcMessage::Error(e)) => {
+                if let Some(id) = &e.id {
+                    self.state.answered(id);
+                }
+            }
+            _ => {}
         }
         message
     }
@@ -230,12 +315,15 @@ fn unexpected(what: &str, reply: ClientResult) -> McpError {
 }
 
 impl RelayState {
-    pub fn new(upstream: &str, per_user: bool) -> Self {
+    /// `stale_after`: the connection's request timeout.
+    pub fn new(upstream: &str, per_user: bool, stale_after: Duration) -> Self {
         Self {
             upstream: upstream.to_string(),
             per_user,
             seq: AtomicU64::new(0),
             in_flight: Mutex::default(),
+            outstanding: Mutex::default(),
+            stale_after,
             progress: Mutex::default(),
             listeners: Mutex::default(),
             subscriptions: Mutex::default(),
@@ -246,10 +334,10 @@ impl RelayState {
         }
     }
 
-    /// Hold this while sending a request upstream and mapping its progress
-    /// token: the upstream may report progress as soon as it has the request,
-    /// before the token is mapped, and [`RelayHandler::on_progress`] waits
-    /// for the guard, so it finds the mapping.
+    /// Hold this while sending a request upstream and recording it
+    /// ([`Self::sent`]): the upstream may report progress, or ask the
+    /// client, as soon as it has the request, and [`RelayHandler`] waits
+    /// for the guard before it looks the request up.
     pub async fn hold_progress(&self) -> tokio::sync::MutexGuard<'_, ()> {
         self.progress_gate.lock().await
     }
@@ -282,26 +370,118 @@ impl RelayState {
         }
     }
 
-    /// Records a downstream request in flight; returns its ticket.
-    pub fn begin(&self, d: &Downstream) -> u64 {
-        let id = self.seq.fetch_add(1, Ordering::Relaxed);
+    /// Records a request in flight, made by the downstream session `d` (or
+    /// by no client session: `None`); returns its ticket.
+    pub fn begin(&self, d: Option<&Downstream>) -> u64 {
+        let ticket = self.seq.fetch_add(1, Ordering::Relaxed);
         if let Ok(mut v) = self.in_flight.lock() {
-            v.push((id, d.clone()));
+            v.push(InFlight {
+                ticket,
+                downstream: d.cloned(),
+                upstream: None,
+            });
         }
-        if let Ok(mut l) = self.listeners.lock() {
+        if let Some(d) = d
+            && let Ok(mut l) = self.listeners.lock()
+        {
             l.insert(d.session, d.peer.clone());
         }
-        id
+        ticket
+    }
+
+    /// Records the id of the request sent for `ticket`.
+    pub fn sent(&self, ticket: u64, id: RequestId) {
+        if let Ok(mut v) = self.in_flight.lock()
+            && let Some(f) = v.iter_mut().find(|f| f.ticket == ticket)
+        {
+            f.upstream = Some(id);
+        }
     }
 
     pub fn end(&self, ticket: u64) {
         if let Ok(mut v) = self.in_flight.lock() {
-            v.retain(|(id, _)| *id != ticket);
+            v.retain(|f| f.ticket != ticket);
+        }
+    }
+
+    fn sending(&self, id: &RequestId) {
+        if let Ok(mut o) = self.outstanding.lock() {
+            if o.len() >= 64 {
+                let stale = self.stale_after;
+                o.retain(|_, at| at.elapsed() < stale);
+            }
+            o.insert(id.clone(), std::time::Instant::now());
+        }
+    }
+
+    /// The request `id` was answered, cancelled or given up on.
+    pub fn answered(&self, id: &RequestId) {
+        if let Ok(mut o) = self.outstanding.lock() {
+            o.remove(id);
         }
     }
 
     pub fn in_flight(&self) -> usize {
         self.in_flight.lock().map(|v| v.len()).unwrap_or(0)
+    }
+
+    /// The downstream session a request (or log message) of the upstream
+    /// belongs to. See the module documentation for the rules.
+    pub fn origin(&self) -> Result<Downstream, NoOrigin> {
+        let in_flight = self.in_flight.lock().map_err(|_| NoOrigin::Idle)?;
+        let outstanding = self.outstanding.lock().map_err(|_| NoOrigin::Idle)?;
+        // The calls the upstream may be serving: sent and not answered.
+        let live: Vec<&InFlight> = in_flight
+            .iter()
+            .filter(|f| {
+                f.upstream
+                    .as_ref()
+                    .is_some_and(|id| outstanding.contains_key(id))
+            })
+            .collect();
+        let last = live.last().ok_or(NoOrigin::Idle)?;
+        if !self.per_user {
+            // Something mcpgate sent that no tracked call accounts for (a
+            // list, a ping) may be what the upstream is serving.
+            let untracked = outstanding
+                .iter()
+                .filter(|(_, at)| at.elapsed() < self.stale_after)
+                .count()
+                > live.len();
+            if untracked {
+                return Err(NoOrigin::Ambiguous);
+            }
+            let mut sessions = live
+                .iter()
+                .map(|f| f.downstream.as_ref().map(|d| d.session));
+            let first = sessions.next().flatten();
+            if sessions.any(|s| s.is_none() || s != first) {
+                return Err(NoOrigin::Ambiguous);
+            }
+        }
+        last.downstream.clone().ok_or(NoOrigin::NoClient)
+    }
+
+    /// [`Self::origin`], logging and turning a failure into the JSON-RPC
+    /// error the upstream gets (`-32602`, as SEP-2260 has clients answer a
+    /// request associated with no request of theirs).
+    fn origin_for(&self, what: &str) -> Result<Downstream, McpError> {
+        self.origin().map_err(|why| {
+            tracing::warn!(
+                event = why.event(),
+                upstream = %self.upstream,
+                request = what,
+                "an upstream request cannot be related to the client request that caused it; refused"
+            );
+            McpError::invalid_params(
+                format!(
+                    "mcpgate does not relay this {what} request of upstream {}: {}",
+                    self.upstream,
+                    why.describe()
+                ),
+                None,
+            )
+        })
     }
 
     pub fn map_progress(
@@ -337,10 +517,6 @@ impl RelayState {
         }
     }
 
-    fn current(&self) -> Option<Downstream> {
-        self.in_flight.lock().ok()?.last().map(|(_, d)| d.clone())
-    }
-
     fn listeners(&self) -> Vec<(u64, Peer<RoleServer>)> {
         self.listeners
             .lock()
@@ -353,21 +529,20 @@ impl RelayState {
             l.remove(&session);
         }
     }
-
-    fn no_session(&self, what: &str) -> McpError {
-        McpError::internal_error(
-            format!(
-                "upstream {} asked for {what}, but no client request is in flight to ask",
-                self.upstream
-            ),
-            None,
-        )
-    }
 }
 
 #[derive(Clone)]
 pub struct RelayHandler {
     pub state: std::sync::Arc<RelayState>,
+}
+
+impl RelayHandler {
+    /// The origin of a request of the upstream, once requests being sent
+    /// are recorded (see [`RelayState::hold_progress`]).
+    async fn origin(&self, what: &str) -> Result<Downstream, McpError> {
+        drop(self.state.hold_progress().await);
+        self.state.origin_for(what)
+    }
 }
 
 impl ClientHandler for RelayHandler {
@@ -393,10 +568,7 @@ impl ClientHandler for RelayHandler {
         params: CreateMessageRequestParams,
         _context: RequestContext<RoleClient>,
     ) -> Result<CreateMessageResult, McpError> {
-        let d = self
-            .state
-            .current()
-            .ok_or_else(|| self.state.no_session("sampling"))?;
+        let d = self.origin("sampling/createMessage").await?;
         match ask_downstream(
             &d,
             ServerRequest::CreateMessageRequest(CreateMessageRequest::new(params)),
@@ -413,10 +585,7 @@ impl ClientHandler for RelayHandler {
         params: ElicitRequestParams,
         _context: RequestContext<RoleClient>,
     ) -> Result<ElicitResult, McpError> {
-        let d = self
-            .state
-            .current()
-            .ok_or_else(|| self.state.no_session("elicitation"))?;
+        let d = self.origin("elicitation/create").await?;
         match ask_downstream(&d, ServerRequest::ElicitRequest(ElicitRequest::new(params))).await? {
             ClientResult::ElicitResult(r) => Ok(r),
             other => Err(unexpected("elicitation/create", other)),
@@ -427,10 +596,7 @@ impl ClientHandler for RelayHandler {
         &self,
         _context: RequestContext<RoleClient>,
     ) -> Result<ListRootsResult, McpError> {
-        let d = self
-            .state
-            .current()
-            .ok_or_else(|| self.state.no_session("roots"))?;
+        let d = self.origin("roots/list").await?;
         match ask_downstream(
             &d,
             ServerRequest::ListRootsRequest(ListRootsRequest::default()),
@@ -469,7 +635,8 @@ impl ClientHandler for RelayHandler {
         _context: NotificationContext<RoleClient>,
     ) {
         let _relayed = Relayed(&self.state);
-        if let Some(d) = self.state.current() {
+        drop(self.state.hold_progress().await);
+        if let Ok(d) = self.state.origin() {
             d.notify_logging_message(params).await;
         } else if self.state.per_user {
             for (session, peer) in self.state.listeners() {
@@ -477,6 +644,8 @@ impl ClientHandler for RelayHandler {
                     self.state.forget_listener(session);
                 }
             }
+        } else {
+            tracing::debug!(upstream = %self.state.upstream, "a log message of unknown origin on a shared connection was dropped");
         }
     }
 

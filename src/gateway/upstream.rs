@@ -286,6 +286,7 @@ async fn supervise(up: Arc<Upstream>, slot: Arc<Slot>, key: String, identity: Op
         let relay = Arc::new(RelayState::new(
             &name,
             up.cfg.isolation == Isolation::PerUser,
+            up.cfg.request_timeout,
         ));
         let started = Instant::now();
         match tokio::time::timeout(

@@ -43,6 +43,9 @@ struct SlowArgs {
 struct SampleArgs {
     /// The user message to ask the client's model.
     prompt: String,
+    /// Wait this long (at most 10 s) before asking, so that calls overlap.
+    #[serde(default)]
+    delay_ms: u64,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -173,6 +176,9 @@ impl Fixture {
         Parameters(args): Parameters<SampleArgs>,
         ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, McpError> {
+        if args.delay_ms > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(args.delay_ms.min(10_000))).await;
+        }
         let params =
             CreateMessageRequestParams::new(vec![SamplingMessage::user_text(args.prompt)], 100);
         match ctx.peer.create_message(params).await {
