@@ -19,6 +19,8 @@
 //!   merged behind the endpoint, with relays in both directions.
 //! - [`web`]: the sign-in, consent and error pages.
 //! - [`http`]: routes, thin handlers, the one error-to-response mapping.
+//! - [`logging`]: the subscriber, and escaping so that a log line cannot be
+//!   forged.
 //! - [`app`]: `App::build` (binds, opens the store) and `run_until_stopped`.
 //! - [`cli`]: the `mcpgate` commands.
 //! - [`cluster`]: several instances on one database: the event bus
@@ -39,6 +41,7 @@ pub mod doctor;
 pub mod federation;
 pub mod gateway;
 pub mod http;
+pub mod logging;
 pub mod mcp;
 pub mod store;
 pub mod web;

@@ -3,7 +3,6 @@
 use clap::Parser;
 use mcpgate::cli::{Cli, run};
 use mcpgate::config::LogFormat;
-use tracing_subscriber::EnvFilter;
 
 /// jemalloc: the request paths allocate and free many small objects (JSON
 /// values, channel blocks, futures); see docs/benchmarks.md.
@@ -17,16 +16,7 @@ async fn main() -> std::process::ExitCode {
         .load_settings()
         .map(|s| s.log_format == LogFormat::Json)
         .unwrap_or(false);
-    let filter = EnvFilter::try_from_env("RUST_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr);
-    if json {
-        builder.json().init();
-    } else {
-        builder.init();
-    }
+    mcpgate::logging::init(json);
     match run(cli).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {

@@ -59,7 +59,7 @@ impl AuthServer {
                 };
                 log_security(err, client_id.as_str());
                 if matches!(rejection, Rejection::Redirect(_)) {
-                    tracing::info!(client_id = %client_id, error = %err.code, "authorization request refused: {}", err.description);
+                    tracing::info!(client_id = ?client_id, error = %err.code, description = ?err.description, "authorization request refused");
                 }
                 Err(rejection)
             }
@@ -125,7 +125,7 @@ impl AuthServer {
                 .check_key(&account_key)
                 .is_err()
         {
-            tracing::warn!(event = "auth.login_rate_limited", username, address = %from, "sign-in rate limit reached");
+            tracing::warn!(event = "auth.login_rate_limited", username = ?username, address = %from, "sign-in rate limit reached");
             return Err(SignInError::RateLimited);
         }
         let user = self.store.user_by_username(username).await.map_err(|e| {
@@ -135,14 +135,14 @@ impl AuthServer {
         let phc = user.as_ref().and_then(|u| u.password_hash.clone());
         let ok = password::verify_async(password_plain.to_string(), phc).await;
         let (Some(user), true) = (user, ok) else {
-            tracing::warn!(event = SecurityEvent::LoginFailed.as_str(), username, address = %from, "sign-in failed");
+            tracing::warn!(event = SecurityEvent::LoginFailed.as_str(), username = ?username, address = %from, "sign-in failed");
             return Err(SignInError::Invalid);
         };
         let cookie = self
             .open_login_session(&user)
             .await
             .map_err(|_| SignInError::Store)?;
-        tracing::info!(event = "auth.login", username = %user.username, "signed in");
+        tracing::info!(event = "auth.login", username = ?user.username, "signed in");
         Ok((user, cookie))
     }
 
@@ -210,7 +210,7 @@ impl AuthServer {
             .map_err(store_failure)?;
         tracing::info!(
             event = "oauth.code_issued",
-            client_id = %v.request.client_id,
+            client_id = ?v.request.client_id,
             user = %user.username,
             scope = %v.request.scope,
             pkce = v.request.code_challenge.is_some(),
@@ -225,7 +225,7 @@ impl AuthServer {
 
     /// The user denied: the `Location` carrying `access_denied`.
     pub fn deny(&self, v: &Validated) -> String {
-        tracing::info!(event = "oauth.access_denied", client_id = %v.request.client_id, "user denied access");
+        tracing::info!(event = "oauth.access_denied", client_id = ?v.request.client_id, "user denied access");
         authorize::denied_location(&v.request, &self.policy.issuer)
     }
 }

@@ -135,6 +135,6 @@ pub(crate) fn store_failure(e: StoreError) -> OAuthError {
 /// Logs a security-relevant failure under its stable event name.
 pub(crate) fn log_security(err: &OAuthError, client_id: &str) {
     if let Some(event) = err.event {
-        tracing::warn!(event = event.as_str(), client_id, error = %err.code, "{}", err.description);
+        tracing::warn!(event = event.as_str(), client_id = ?client_id, error = %err.code, description = ?err.description, "request refused");
     }
 }

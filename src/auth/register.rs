@@ -47,8 +47,8 @@ impl AuthServer {
             .map_err(store_failure)?;
         tracing::info!(
             event = "oauth.client_registered",
-            client_id = %client.client_id,
-            client_name = client.metadata.client_name.as_deref().unwrap_or(""),
+            client_id = ?client.client_id,
+            client_name = ?client.metadata.client_name.as_deref().unwrap_or(""),
             auth_method = client.metadata.token_endpoint_auth_method.as_str(),
             "client registered"
         );

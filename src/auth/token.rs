@@ -138,7 +138,7 @@ impl AuthServer {
             .touch_client(&client.client_id, now)
             .await
             .map_err(store_failure)?;
-        tracing::info!(event = "oauth.token_issued", grant = "authorization_code", client_id = %client.client_id, "tokens issued");
+        tracing::info!(event = "oauth.token_issued", grant = "authorization_code", client_id = ?client.client_id, "tokens issued");
         Ok(self.response(minted, now))
     }
 
@@ -192,7 +192,7 @@ impl AuthServer {
                         .await
                         .map_err(store_failure)?
                     {
-                        tracing::info!(event = "oauth.token_issued", grant = "refresh_token", client_id = %client.client_id, "tokens rotated");
+                        tracing::info!(event = "oauth.token_issued", grant = "refresh_token", client_id = ?client.client_id, "tokens rotated");
                         return Ok(self.response(minted, now));
                     }
                     // Lost a race with a concurrent refresh: decide again.
@@ -206,7 +206,7 @@ impl AuthServer {
                         .map_err(store_failure)?
                         .filter(|a| a.is_active(now))
                         .ok_or_else(|| OAuthError::invalid_grant("this refresh token was already used and its successor is no longer valid; sign in again"))?;
-                    tracing::info!(event = "oauth.refresh_replayed", client_id = %client.client_id, "refresh repeated within the grace period; same successor returned");
+                    tracing::info!(event = "oauth.refresh_replayed", client_id = ?client.client_id, "refresh repeated within the grace period; same successor returned");
                     return Ok(TokenResponse {
                         access_token: Secret::new(access),
                         token_type: "Bearer",
@@ -288,7 +288,7 @@ impl AuthServer {
                 .await
                 .map_err(|e| TokenError::OAuth(store_failure(e)))?;
             self.token_cache.clear();
-            tracing::info!(event = "oauth.token_revoked", kind = "access_token", client_id = %client.client_id, "token revoked");
+            tracing::info!(event = "oauth.token_revoked", kind = "access_token", client_id = ?client.client_id, "token revoked");
             return Ok(());
         }
         if let Some(refresh) = self

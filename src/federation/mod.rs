@@ -309,7 +309,7 @@ impl Federation {
             .open_login_session(&user)
             .await
             .map_err(|_| fail(FederationError::Server, p, back))?;
-        tracing::info!(event = "federation.login", provider = %provider.id(), username = %user.username, "signed in through the identity provider");
+        tracing::info!(event = "federation.login", provider = %provider.id(), username = ?user.username, "signed in through the identity provider");
         Ok(Finished {
             user,
             session_cookie,

@@ -59,7 +59,7 @@ pub async fn resolve(
         };
         match store.create_federated_user(&user, &link).await {
             Ok(()) => {
-                tracing::info!(event = "federation.user_created", provider = %provider.id(), username = %user.username, "user created on first sign-in");
+                tracing::info!(event = "federation.user_created", provider = %provider.id(), username = ?user.username, "user created on first sign-in");
                 return Ok(user);
             }
             Err(StoreError::Conflict(_)) => {

@@ -69,7 +69,7 @@ impl IntoResponse for JsonError {
     fn into_response(self) -> Response {
         // Security events were logged where they happened, with context.
         if self.error.event.is_none() {
-            tracing::info!(event = "oauth.request_refused", error = %self.error.code, "{}", self.error.description);
+            tracing::info!(event = "oauth.request_refused", error = %self.error.code, description = ?self.error.description, "request refused");
         }
         let mut status = status_of(self.error.code);
         let rate_limited = self.error.code == ErrorCode::TemporarilyUnavailable

@@ -203,7 +203,7 @@ pub async fn connect(State(mcp): State<Arc<McpState>>, req: Request) -> Response
             }
         }
     });
-    tracing::info!(event = "mcp.sse_session_opened", user = %caller.username, "legacy SSE session opened");
+    tracing::info!(event = "mcp.sse_session_opened", user = ?caller.username, "legacy SSE session opened");
 
     // Messages go to a path of the same resource as the stream, so that a
     // 401 on them names the resource the client connected to (RFC 9728 §3.3).
@@ -390,7 +390,7 @@ pub async fn message(State(mcp): State<Arc<McpState>>, req: Request) -> Response
         );
     }
     let mismatch = || {
-        tracing::warn!(event = "mcp.session_user_mismatch", user = %caller.username, "a legacy SSE session id was presented with another user's token");
+        tracing::warn!(event = "mcp.session_user_mismatch", user = ?caller.username, "a legacy SSE session id was presented with another user's token");
     };
     let local = mcp.sse.map.lock().ok().and_then(|m| {
         let s = m.get(&session_id)?;

@@ -232,8 +232,9 @@ impl Logs {
     pub fn capture() -> Self {
         static INSTALLED: std::sync::Once = std::sync::Once::new();
         INSTALLED.call_once(|| {
+            // The binary's own writer (`mcpgate::logging`): escaping included.
             let subscriber = tracing_subscriber::fmt()
-                .with_writer(|| LogWriter)
+                .with_writer(mcpgate::logging::Escaping::new(|| LogWriter, false))
                 .with_ansi(false)
                 .with_env_filter("mcpgate=info,mcpgate_core=info,warn")
                 .finish();

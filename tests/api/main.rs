@@ -22,6 +22,8 @@ mod gateway_shutdown;
 mod gateway_sse_upstream;
 mod gateway_support;
 mod helpers;
+mod isolation;
+mod log_forging;
 mod mcp_gate;
 mod mcp_inline;
 mod mcp_rest;
