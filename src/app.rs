@@ -125,6 +125,10 @@ impl App {
                 settings.upstream.clone(),
                 cancel.child_token(),
                 &auth.urls.issuer,
+                crate::gateway::env::Protected::new(
+                    &settings.upstream,
+                    &settings.identity_provider,
+                ),
             )
             .map_err(anyhow::Error::msg)?,
         );

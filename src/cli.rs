@@ -418,9 +418,14 @@ async fn status(url: Option<String>, s: &Settings) -> anyhow::Result<()> {
             .clone()
             .unwrap_or_else(|| format!("http://{}", s.listen)),
     };
-    let resp = reqwest::Client::new()
+    let http = crate::outbound::Outbound::request_response(
+        crate::outbound::Redirects::Never,
+        std::time::Duration::from_secs(10),
+    )
+    .build()
+    .map_err(anyhow::Error::msg)?;
+    let resp = http
         .get(format!("{base}/healthz"))
-        .timeout(std::time::Duration::from_secs(10))
         .send()
         .await
         .with_context(|| format!("mcpgate is not reachable at {base}"))?;

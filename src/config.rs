@@ -261,6 +261,11 @@ impl Settings {
             ));
         }
         crate::gateway::config::validate(&self.upstream).map_err(ConfigError)?;
+        crate::gateway::env::validate(
+            &self.upstream,
+            &crate::gateway::env::Protected::new(&self.upstream, &self.identity_provider),
+        )
+        .map_err(ConfigError)?;
         crate::federation::config::validate(&self.identity_provider, self.password_login)
             .map_err(ConfigError)?;
         let resource = ResourceUri::parse(&urls.resource).map_err(|e| ConfigError(e.0))?;

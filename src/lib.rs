@@ -26,6 +26,8 @@
 //! - [`cluster`]: several instances on one database: the event bus
 //!   (PostgreSQL `LISTEN`/`NOTIFY`) and shared MCP session state.
 //! - [`doctor`]: `mcpgate doctor`, a client's-eye check of a running deployment.
+//! - [`outbound`]: the one builder of outbound HTTP clients (redirects,
+//!   timeouts, response sizes).
 #![cfg_attr(
     not(test),
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
@@ -43,5 +45,6 @@ pub mod gateway;
 pub mod http;
 pub mod logging;
 pub mod mcp;
+pub mod outbound;
 pub mod store;
 pub mod web;

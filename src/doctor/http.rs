@@ -4,15 +4,17 @@ use std::error::Error as _;
 use std::time::Duration;
 
 use reqwest::header::{self, HeaderMap};
-use reqwest::redirect::Policy;
 use reqwest::{Method, RequestBuilder};
 use serde_json::{Map, Value, json};
 use url::{Host, Url};
 
+use crate::outbound::{Outbound, Redirects};
+
 const USER_AGENT: &str = concat!("mcpgate-doctor/", env!("CARGO_PKG_VERSION"));
 
-/// Two clients: documents are fetched following redirects (as browsers
-/// and SDK `fetch` do); everything else sees redirects as they are.
+/// Two clients, both built by [`crate::outbound`]: documents are fetched
+/// following same-origin redirects (as browsers and SDK `fetch` do, but
+/// never to another origin); everything else sees redirects as they are.
 pub(super) struct Http {
     follow: reqwest::Client,
     manual: reqwest::Client,
@@ -26,17 +28,15 @@ pub(super) struct Reply {
 }
 
 impl Http {
-    pub fn new(timeout: Duration) -> reqwest::Result<Self> {
-        let build = |policy| {
-            reqwest::Client::builder()
-                .redirect(policy)
-                .timeout(timeout)
+    pub fn new(timeout: Duration) -> Result<Self, String> {
+        let build = |redirects| {
+            Outbound::request_response(redirects, timeout)
                 .user_agent(USER_AGENT)
                 .build()
         };
         Ok(Self {
-            follow: build(Policy::limited(5))?,
-            manual: build(Policy::none())?,
+            follow: build(Redirects::SameOriginDocuments)?,
+            manual: build(Redirects::Never)?,
         })
     }
 

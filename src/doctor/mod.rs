@@ -242,7 +242,7 @@ pub async fn check(base: &str, options: &Options) -> Vec<CheckResult> {
         Ok(h) => h,
         Err(e) => {
             let mut f = Findings::new(Check::Transport);
-            f.fail(format!("cannot build an HTTP client: {e}"));
+            f.fail(e);
             return vec![f.finish()];
         }
     };

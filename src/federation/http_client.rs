@@ -1,13 +1,17 @@
 //! The HTTP client mcpgate uses to talk to identity providers: reqwest
 //! (the project's one HTTP client) behind the `oauth2` crate's
 //! `AsyncHttpClient` interface, so that `openidconnect`/`oauth2` need no
-//! HTTP client of their own. Redirects are not followed (RFC 9700 §4.11:
-//! an endpoint that redirects is not the endpoint that was configured), and
-//! every request has a timeout.
+//! HTTP client of their own. The client is built by [`crate::outbound`]:
+//! redirects are not followed (RFC 9700 §4.11: an endpoint that redirects
+//! is not the endpoint that was configured; above all, a redirect to
+//! another origin would carry the client secret or a code there), a
+//! redirect answer is an error, and every request has a timeout.
 
 use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
+
+use crate::outbound::{self, Outbound, ReadError, Redirects};
 
 /// Largest provider response read (metadata, JWKS, token, user-info).
 const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
@@ -18,13 +22,9 @@ pub struct HttpError(pub String);
 
 /// Builds the client: no redirects, a connect and a total timeout.
 pub fn build(timeout: Duration) -> Result<reqwest::Client, String> {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .connect_timeout(timeout)
-        .timeout(timeout)
-        .user_agent(concat!("mcpgate/", env!("CARGO_PKG_VERSION")))
+    Outbound::request_response(Redirects::Never, timeout)
         .build()
-        .map_err(|e| format!("cannot build the HTTP client for identity providers: {e}"))
+        .map_err(|e| format!("identity providers: {e}"))
 }
 
 /// The client as the `oauth2`/`openidconnect` crates call it. (A named
@@ -53,21 +53,19 @@ pub async fn send(
         .execute(request)
         .await
         .map_err(|e| HttpError(describe(&e)))?;
+    if let Some(refused) = outbound::refused_redirect(&response) {
+        return Err(HttpError(refused));
+    }
     let mut builder = http::Response::builder().status(response.status());
     if let Some(headers) = builder.headers_mut() {
         *headers = std::mem::take(response.headers_mut());
     }
-    let mut body = Vec::new();
-    while let Some(chunk) = response
-        .chunk()
+    let body = outbound::read_capped(response, MAX_RESPONSE_BYTES)
         .await
-        .map_err(|e| HttpError(describe(&e)))?
-    {
-        if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
-            return Err(HttpError("the response is larger than 1 MiB".into()));
-        }
-        body.extend_from_slice(&chunk);
-    }
+        .map_err(|e| match e {
+            ReadError::Http(e) => HttpError(describe(&e)),
+            ReadError::TooLarge(_) => HttpError("the response is larger than 1 MiB".into()),
+        })?;
     builder
         .body(body)
         .map_err(|e| HttpError(format!("invalid response: {e}")))

@@ -151,7 +151,9 @@ impl Federation {
     pub fn none() -> Self {
         Self {
             providers: Vec::new(),
-            http: reqwest::Client::new(),
+            // No providers: the client is never used (and a client that
+            // cannot be built leaves the default, which is never used either).
+            http: http_client::build(PROVIDER_TIMEOUT).unwrap_or_default(),
             callback_url: String::new(),
             password_login: true,
         }

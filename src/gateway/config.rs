@@ -40,8 +40,13 @@ pub struct UpstreamConfig {
     pub command: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub args: Vec<String>,
+    /// Variables set for a stdio upstream (see `crate::gateway::env`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub env: BTreeMap<String, String>,
+    /// Variables of mcpgate's own environment passed to a stdio upstream
+    /// besides the allowlist (never mcpgate's secrets).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub inherit_env: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cwd: Option<PathBuf>,
     /// HTTP upstream: its Streamable HTTP endpoint.
@@ -147,9 +152,13 @@ pub fn validate(upstreams: &[UpstreamConfig]) -> Result<(), String> {
                 if !matches!(parsed.scheme(), "http" | "https") {
                     return Err(format!("{what}: url must be http or https"));
                 }
-                if !u.args.is_empty() || !u.env.is_empty() || u.cwd.is_some() {
+                if !u.args.is_empty()
+                    || !u.env.is_empty()
+                    || !u.inherit_env.is_empty()
+                    || u.cwd.is_some()
+                {
                     return Err(format!(
-                        "{what}: args, env and cwd apply to command upstreams only"
+                        "{what}: args, env, inherit_env and cwd apply to command upstreams only"
                     ));
                 }
             }

@@ -2,6 +2,7 @@
 //! merged into the one MCP server each signed-in user sees.
 //!
 //! - [`config`]: `[[upstream]]` settings and their validation.
+//! - [`env`]: the clean environment of stdio upstreams.
 //! - [`upstream`]: one upstream's connections (shared or per user), their
 //!   supervisor (restart with backoff) and status.
 //! - [`relay`]: requests and notifications from an upstream, relayed to the
@@ -21,6 +22,7 @@
 #![allow(deprecated)]
 
 pub mod config;
+pub mod env;
 pub mod identity;
 pub mod relay;
 pub mod sse_client;
@@ -72,15 +74,20 @@ fn exposed(prefix: &str, name: &str) -> String {
 }
 
 impl Gateway {
-    /// Fails if an upstream's identity key cannot be loaded.
+    /// Fails if an upstream's identity key cannot be loaded. `protected`:
+    /// the variables stdio upstreams never inherit (see [`env`]).
     pub fn new(
         configs: Vec<UpstreamConfig>,
         cancel: CancellationToken,
         issuer: &str,
+        protected: env::Protected,
     ) -> Result<Self, String> {
+        let protected = Arc::new(protected);
         let upstreams = configs
             .into_iter()
-            .map(|c| Upstream::new(c, cancel.child_token(), issuer).map(Arc::new))
+            .map(|c| {
+                Upstream::new(c, cancel.child_token(), issuer, protected.clone()).map(Arc::new)
+            })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Self { upstreams, cancel })
     }

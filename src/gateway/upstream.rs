@@ -29,8 +29,10 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use super::config::{HttpTransport, Isolation, UpstreamConfig};
+use super::env::{Protected, child_env};
 use super::identity::{JwtClient, JwtSigner};
 use super::relay::{RelayHandler, RelayState, counted};
+use crate::outbound::Outbound;
 
 const BACKOFF_START: Duration = Duration::from_millis(500);
 const BACKOFF_MAX: Duration = Duration::from_secs(30);
@@ -83,6 +85,8 @@ pub struct Status {
 pub struct Upstream {
     pub cfg: UpstreamConfig,
     signer: Option<Arc<JwtSigner>>,
+    /// Variables never inherited by a stdio upstream.
+    protected: Arc<Protected>,
     slots: Mutex<HashMap<String, Arc<Slot>>>,
     status: Mutex<(State, u64, Option<String>)>,
     cancel: CancellationToken,
@@ -93,6 +97,7 @@ impl Upstream {
         cfg: UpstreamConfig,
         cancel: CancellationToken,
         issuer: &str,
+        protected: Arc<Protected>,
     ) -> Result<Self, String> {
         let signer = match (&cfg.identity_jwt, &cfg.url) {
             (Some(j), Some(url)) => Some(Arc::new(
@@ -104,6 +109,7 @@ impl Upstream {
         Ok(Self {
             cfg,
             signer,
+            protected,
             slots: Mutex::default(),
             status: Mutex::new((State::Idle, 0, None)),
             cancel,
@@ -291,7 +297,13 @@ async fn supervise(up: Arc<Upstream>, slot: Arc<Slot>, key: String, identity: Op
         let started = Instant::now();
         match tokio::time::timeout(
             up.cfg.startup_timeout,
-            connect(&up.cfg, identity.as_ref(), up.signer.clone(), relay.clone()),
+            connect(
+                &up.cfg,
+                &up.protected,
+                identity.as_ref(),
+                up.signer.clone(),
+                relay.clone(),
+            ),
         )
         .await
         {
@@ -356,6 +368,7 @@ async fn supervise(up: Arc<Upstream>, slot: Arc<Slot>, key: String, identity: Op
 
 async fn connect(
     cfg: &UpstreamConfig,
+    protected: &Protected,
     identity: Option<&Caller>,
     signer: Option<Arc<JwtSigner>>,
     relay: Arc<RelayState>,
@@ -365,13 +378,12 @@ async fn connect(
     };
     if let Some(command) = &cfg.command {
         let mut cmd = tokio::process::Command::new(command);
-        cmd.args(&cfg.args).envs(&cfg.env).kill_on_drop(true);
+        cmd.args(&cfg.args)
+            .env_clear()
+            .envs(child_env(cfg, protected, identity, std::env::vars_os()))
+            .kill_on_drop(true);
         if let Some(dir) = &cfg.cwd {
             cmd.current_dir(dir);
-        }
-        if let Some(c) = identity {
-            cmd.env(ENV_USER_ID, &c.user_id)
-                .env(ENV_USER_NAME, &c.username);
         }
         let (transport, stderr) = TokioChildProcess::builder(cmd)
             .stderr(Stdio::piped())
@@ -414,17 +426,21 @@ async fn connect(
         let signed = signer.zip(identity.cloned());
         if cfg.transport == HttpTransport::Sse {
             let header_map: reqwest::header::HeaderMap = headers.into_iter().collect();
-            let transport = super::sse_client::connect(url, header_map, signed, &cfg.name).await?;
-            return handler
-                .serve(counted(transport, relay))
-                .await
-                .map_err(|e| format!("initialization failed: {e}"));
+            let (transport, fault) =
+                super::sse_client::connect(url, header_map, signed, &cfg.name).await?;
+            return handler.serve(counted(transport, relay)).await.map_err(|e| {
+                fault
+                    .take()
+                    .unwrap_or_else(|| format!("initialization failed: {e}"))
+            });
         }
         let mut config = StreamableHttpClientTransportConfig::with_uri(url.as_str());
         config.custom_headers = headers;
+        // Never rmcp's default client: every outbound client is ours.
+        let client = Outbound::upstream().build()?;
         if let Some((signer, caller)) = signed {
             let client = JwtClient {
-                inner: reqwest::Client::new(),
+                inner: client,
                 signer,
                 caller,
             };
@@ -432,14 +448,31 @@ async fn connect(
             return handler
                 .serve(counted(transport, relay))
                 .await
-                .map_err(|e| format!("initialization failed: {e}"));
+                .map_err(|e| http_init_error(&e.to_string()));
         }
-        let transport = StreamableHttpClientTransport::from_config(config);
+        let transport = StreamableHttpClientTransport::with_client(client, config);
         handler
             .serve(counted(transport, relay))
             .await
-            .map_err(|e| format!("initialization failed: {e}"))
+            .map_err(|e| http_init_error(&e.to_string()))
     } else {
         Err("neither command nor url is set".into())
+    }
+}
+
+/// A Streamable HTTP upstream's failed initialization. rmcp reports a
+/// redirect the client did not follow (`crate::outbound`) only as an
+/// unexpected `HTTP 3xx`; the status says why it was not followed.
+fn http_init_error(e: &str) -> String {
+    let redirected = ["HTTP 301", "HTTP 302", "HTTP 303", "HTTP 307", "HTTP 308"]
+        .iter()
+        .any(|s| e.contains(s));
+    if redirected {
+        format!(
+            "initialization failed: the upstream answered with a redirect that mcpgate does not \
+             follow (only same-origin 307 and 308 are followed) ({e})"
+        )
+    } else {
+        format!("initialization failed: {e}")
     }
 }
