@@ -62,7 +62,7 @@ impl SessionOwners {
     fn record(&self, session: &str, user_id: &str, idle: Duration) {
         if let Ok(mut map) = self.map.lock() {
             if map.len() % 256 == 0 {
-                map.retain(|_, o| o.seen.elapsed() < idle * 2);
+                map.retain(|_, o| o.seen.elapsed() < idle.saturating_mul(2));
             }
             map.entry(session.to_string()).or_insert_with(|| Owner {
                 user_id: user_id.to_string(),
