@@ -92,7 +92,10 @@ impl App {
         let resolved = settings.resolve(addr)?;
         let store = open_store(&settings.database_url).await?;
         let key = store
-            .server_key("server-key-v1", &random_bytes::<32>())
+            .server_key(
+                crate::auth::operator::SERVER_KEY_NAME,
+                &random_bytes::<32>(),
+            )
             .await
             .context("cannot load the server key")?;
         let auth = Arc::new(AuthServer::new(

@@ -424,8 +424,11 @@ async fn status(url: Option<String>, s: &Settings) -> anyhow::Result<()> {
     )
     .build()
     .map_err(anyhow::Error::msg)?;
-    let resp = http
-        .get(format!("{base}/healthz"))
+    let mut request = http.get(format!("{base}/healthz?details"));
+    if let Some(token) = operator_token(s).await {
+        request = request.bearer_auth(token);
+    }
+    let resp = request
         .send()
         .await
         .with_context(|| format!("mcpgate is not reachable at {base}"))?;
@@ -438,8 +441,16 @@ async fn status(url: Option<String>, s: &Settings) -> anyhow::Result<()> {
         "mcpgate {} at {base}: {overall}",
         body["version"].as_str().unwrap_or("?")
     );
-    let ups = body["upstreams"].as_array().cloned().unwrap_or_default();
-    if ups.is_empty() {
+    let ups = match body["upstreams"].as_array() {
+        Some(ups) => ups.clone(),
+        None => {
+            println!(
+                "upstream details withheld: they need the operator token, derived from the server key in the server's database (run mcpgate status with the server's configuration or --database-url)"
+            );
+            Vec::new()
+        }
+    };
+    if ups.is_empty() && body["upstreams"].is_array() {
         println!("no upstreams configured");
     }
     for u in &ups {
@@ -461,6 +472,32 @@ async fn status(url: Option<String>, s: &Settings) -> anyhow::Result<()> {
         bail!("mcpgate at {base} is {overall}");
     }
     Ok(())
+}
+
+/// The operator token of the server whose database the settings name
+/// (`crate::auth::operator`), if that database exists and can be read.
+async fn operator_token(s: &Settings) -> Option<String> {
+    let url = s.database_url.as_str();
+    if !crate::store::postgres::is_postgres_url(url) {
+        // Never create a SQLite file just to look for a key.
+        let path = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+            .unwrap_or(url);
+        let path = path.split('?').next().unwrap_or(path);
+        if path.contains(":memory:") || !std::path::Path::new(path).exists() {
+            return None;
+        }
+    }
+    let store = open_store(url).await.ok()?;
+    let key = store
+        .server_key(
+            crate::auth::operator::SERVER_KEY_NAME,
+            &mcpgate_core::crypto::random_bytes::<32>(),
+        )
+        .await
+        .ok()?;
+    Some(crate::auth::operator::operator_token(&key))
 }
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {

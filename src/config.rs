@@ -14,6 +14,8 @@ use mcpgate_core::oauth::discovery::{EndpointStyle, Urls};
 use mcpgate_core::oauth::policy::Policy;
 use serde::{Deserialize, Serialize};
 
+pub mod bounds;
+
 pub const DEFAULT_CONFIG_FILE: &str = "mcpgate.toml";
 
 /// Every setting. Field names are the keys in `mcpgate.toml`; the
@@ -239,22 +241,7 @@ impl Settings {
                 self.default_scope, self.scopes
             )));
         }
-        if self.auth_code_ttl > Duration::from_secs(600) || self.auth_code_ttl.is_zero() {
-            return Err(ConfigError(
-                "auth_code_ttl must be between 1 second and 10 minutes (RFC 6749 §4.1.2)".into(),
-            ));
-        }
-        for (name, d) in [
-            ("access_token_ttl", self.access_token_ttl),
-            ("refresh_token_ttl", self.refresh_token_ttl),
-            ("login_session_ttl", self.login_session_ttl),
-            ("unused_client_ttl", self.unused_client_ttl),
-            ("mcp_session_idle_timeout", self.mcp_session_idle_timeout),
-        ] {
-            if d.is_zero() {
-                return Err(ConfigError(format!("{name} must be longer than zero")));
-            }
-        }
+        bounds::check_settings(self)?;
         if self.registration_rate_limit == 0 || self.login_rate_limit == 0 {
             return Err(ConfigError(
                 "registration_rate_limit and login_rate_limit must be at least 1 per minute".into(),

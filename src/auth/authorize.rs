@@ -155,7 +155,7 @@ impl AuthServer {
             session_hash: hash_secret(&cookie),
             user_id: user.id.clone(),
             created_at: now,
-            expires_at: now + self.login_session_ttl,
+            expires_at: now.saturating_add(self.login_session_ttl),
         };
         self.store
             .create_login_session(&session)

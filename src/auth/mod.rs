@@ -9,10 +9,12 @@
 //! - [`token`]: the token endpoint (code exchange, refresh) and revocation.
 //! - [`bearer`]: checking access tokens at the MCP endpoint (with a cache).
 //! - [`users`]: user accounts (used by the CLI and first start).
+//! - [`operator`]: the operator token of the detailed health report.
 
 pub mod authorize;
 pub mod bearer;
 pub mod client_cache;
+pub mod operator;
 pub mod password;
 pub mod register;
 pub mod token;
@@ -114,7 +116,7 @@ impl AuthServer {
         let purged = self.store.purge_expired(now - 86_400).await?;
         let clients = self
             .store
-            .delete_unused_clients(now - self.unused_client_ttl)
+            .delete_unused_clients(now.saturating_sub(self.unused_client_ttl))
             .await?;
         if clients > 0 {
             self.client_cache.clear();

@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::config::bounds::{MAX_IDENTITY_JWT_TTL, MAX_LIFETIME, MAX_WAIT, Zero, check};
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum Isolation {
@@ -183,8 +185,16 @@ pub fn validate(upstreams: &[UpstreamConfig]) -> Result<(), String> {
                 "{what}: identity_jwt needs a url upstream with isolation = \"per_user\""
             ));
         }
-        if u.request_timeout.is_zero() || u.startup_timeout.is_zero() || u.idle_timeout.is_zero() {
-            return Err(format!("{what}: timeouts must be longer than zero"));
+        let mut durations = vec![
+            ("request_timeout", u.request_timeout, MAX_WAIT),
+            ("startup_timeout", u.startup_timeout, MAX_WAIT),
+            ("idle_timeout", u.idle_timeout, MAX_LIFETIME),
+        ];
+        if let Some(jwt) = &u.identity_jwt {
+            durations.push(("identity_jwt.ttl", jwt.ttl, MAX_IDENTITY_JWT_TTL));
+        }
+        for (name, value, max) in durations {
+            check(name, value, max, Zero::Refused).map_err(|e| format!("{what}: {e}"))?;
         }
     }
     Ok(())
@@ -230,6 +240,33 @@ mod tests {
         f.prefix = Some(String::new());
         assert!(validate(&[e.clone()]).is_ok());
         assert!(validate(&[e, f]).unwrap_err().contains("prefix"));
+    }
+
+    #[test]
+    fn every_upstream_duration_is_bounded_and_not_zero() {
+        let parse = |extra: &str| -> UpstreamConfig {
+            toml::from_str(&format!("name = \"u\"\ncommand = \"server\"\n{extra}")).unwrap()
+        };
+        for (key, max) in [
+            ("request_timeout", "1day"),
+            ("startup_timeout", "1day"),
+            ("idle_timeout", "10years"),
+        ] {
+            assert!(
+                validate(&[parse(&format!("{key} = \"{max}\""))]).is_ok(),
+                "{key}"
+            );
+            let e = validate(&[parse(&format!("{key} = \"{max} 1s\""))]).unwrap_err();
+            assert!(
+                e.starts_with(&format!("upstream \"u\": {key} is {max} 1s (")),
+                "{e}"
+            );
+            assert!(e.contains(&format!("the maximum is {max} (")), "{e}");
+            let e = validate(&[parse(&format!("{key} = \"1000000years\""))]).unwrap_err();
+            assert!(e.contains(key) && e.contains("the maximum"), "{e}");
+            let e = validate(&[parse(&format!("{key} = \"0s\""))]).unwrap_err();
+            assert_eq!(e, format!("upstream \"u\": {key} must be longer than zero"));
+        }
     }
 
     #[test]

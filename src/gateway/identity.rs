@@ -141,7 +141,7 @@ impl JwtSigner {
             sub: &caller.user_id,
             preferred_username: &caller.username,
             iat: now,
-            exp: now + self.ttl.as_secs(),
+            exp: now.saturating_add(self.ttl.as_secs()),
             jti: mcpgate_core::crypto::random_hex::<16>(),
         };
         match jsonwebtoken::encode(&Header::default(), &claims, &self.key) {

@@ -264,6 +264,7 @@ impl FormContext {
             username: user.username.clone(),
             hidden: self.hidden.clone(),
             csrf_token: self.csrf.clone(),
+            logout_url: super::logout::logout_path(&self.action_url),
         };
         let resp = match app.pages.consent(&view) {
             Ok(html) => page(StatusCode::OK, html),

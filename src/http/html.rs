@@ -95,6 +95,11 @@ impl SessionCookie {
         ))
         .unwrap_or_else(|_| HeaderValue::from_static(""))
     }
+
+    /// A `Set-Cookie` that removes the cookie (sign-out).
+    pub fn expire(&self) -> HeaderValue {
+        self.set("", 0)
+    }
 }
 
 #[cfg(test)]
@@ -115,6 +120,10 @@ mod tests {
             HeaderValue::from_static("a=1; __Host-mcpgate_session=abc"),
         );
         assert_eq!(c.read(&h).as_deref(), Some("abc"));
+        assert_eq!(
+            c.expire().to_str().unwrap(),
+            "__Host-mcpgate_session=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0; Secure"
+        );
         let plain = SessionCookie::new(false);
         assert!(!plain.set("x", 1).to_str().unwrap().contains("Secure"));
         assert_eq!(plain.read(&h), None);

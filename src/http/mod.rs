@@ -6,6 +6,7 @@
 //! - [`authorize`]: the browser flow (no CORS, RFC 9700 §2.6).
 //! - [`federation`]: `GET /oauth/callback`, where identity providers send
 //!   the browser back, and the start of a provider sign-in.
+//! - [`logout`]: sign-out of the browser session (a CSRF-protected form).
 //! - [`token`]: token and revocation endpoints (CORS).
 //! - [`errors`]: the one mapping from protocol errors to responses.
 //! - [`html`]: page headers, redirects, the session cookie.
@@ -21,6 +22,7 @@ pub mod discovery;
 pub mod errors;
 pub mod federation;
 pub mod html;
+pub mod logout;
 pub mod register;
 pub mod token;
 
@@ -160,6 +162,8 @@ pub fn router(state: AppState) -> Router {
             get(authorize::get).post(authorize::post),
         )
         .route("/authorize", get(authorize::get).post(authorize::post))
+        .route("/v1/oauth/logout", post(logout::post))
+        .route("/logout", post(logout::post))
         .route("/oauth/callback", get(federation::callback))
         .route("/assets/mcpgate.css", get(stylesheet));
 

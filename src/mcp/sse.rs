@@ -353,7 +353,10 @@ pub fn start_cluster_tasks(mcp: &Arc<McpState>) {
                 let idle = crate::config::secs(mcp.session_idle);
                 match c
                     .store
-                    .purge_cluster_sessions(now - idle - 120, now - PURGE_AFTER)
+                    .purge_cluster_sessions(
+                        now.saturating_sub(idle).saturating_sub(120),
+                        now - PURGE_AFTER,
+                    )
                     .await
                 {
                     Ok(n) if n > 0 => {

@@ -32,7 +32,10 @@
 //!   provider, `<button type="submit" name="provider" value="{id}" formnovalidate>`
 //!   (the same form, so the CSRF token and the request go with it).
 //! - Consent: `<button type="submit" name="decision" value="approve">Allow</button>`
-//!   and `<button type="submit" name="decision" value="deny">Deny</button>`.
+//!   and `<button type="submit" name="decision" value="deny">Deny</button>`; then
+//!   `<button type="submit" class="link" formaction="{logout_url}" formnovalidate>Sign out</button>`
+//!   ("Not you?"), which posts the same form (CSRF token and request) to the
+//!   sign-out endpoint.
 
 use minijinja::{AutoEscape, Environment, Output, State, UndefinedBehavior, Value};
 use serde::Serialize;
@@ -120,6 +123,8 @@ pub struct ConsentView {
     pub hidden: Vec<(String, String)>,
     /// The anti-CSRF token, posted back as `csrf_token`.
     pub csrf_token: String,
+    /// Where the "Not you? Sign out" button posts the form.
+    pub logout_url: String,
 }
 
 /// One requested scope on the consent page.
@@ -289,6 +294,7 @@ mod tests {
                 ("state", "s-1"),
             ]),
             csrf_token: "csrf-tok-2".into(),
+            logout_url: "/logout".into(),
         }
     }
 
@@ -416,6 +422,9 @@ mod tests {
         assert!(
             html.contains(r#"<button type="submit" name="decision" value="deny">Deny</button>"#)
         );
+        assert!(html.contains(
+            r#"Not you? <button type="submit" class="link" formaction="/logout" formnovalidate>Sign out</button>"#
+        ));
         assert!(html.contains(r#"<strong class="client-name">Claude Desktop</strong>"#));
         assert!(html.contains("<code>c_123</code>"));
         assert!(html.contains("You will be sent back to <strong>app.example.com</strong>."));
@@ -573,10 +582,11 @@ mod tests {
             username: h(),
             hidden: vec![(h(), h())],
             csrf_token: h(),
+            logout_url: h(),
         };
         let html = p.consent(&consent).expect("render");
         assert_escaped(&html);
-        assert_eq!(html.matches(escaped).count(), 15, "{html}");
+        assert_eq!(html.matches(escaped).count(), 16, "{html}");
 
         let error = ErrorView {
             stylesheet_url: h(),

@@ -184,19 +184,50 @@ async fn a_missing_client_id_gets_an_html_error_page_and_never_a_redirect() {
 }
 
 #[tokio::test]
-async fn a_redirect_uri_mismatch_gets_a_page_naming_the_registered_uri_not_a_redirect() {
+async fn a_redirect_uri_mismatch_gets_a_page_that_does_not_list_the_registered_uris() {
     let app = spawn_app().await;
     let client_id = app.register_public("https://app.example.com/cb").await;
-    let params = app.auth_params(&client_id, "https://evil.example.com/cb");
+    let params = app.auth_params(&client_id, "https://evil.example.com/cb?a=1&b='x'");
     let r = app.browser().open_authorize(&params).await;
     let html = assert_error_page(r, StatusCode::BAD_REQUEST).await;
-    assert!(html.contains("mismatch"), "{html}");
     assert!(
         html.contains(
-            "Redirect URI mismatch: https://evil.example.com/cb is not registered for this client. It must exactly match one of: https://app.example.com/cb"
+            "Redirect URI mismatch: https://evil.example.com/cb?a=1&amp;b=&#x27;x&#x27; is not registered for this client"
         ),
         "{html}"
     );
+    assert!(
+        !html.contains("app.example.com"),
+        "the registered redirect URI is not revealed: {html}"
+    );
+}
+
+#[tokio::test]
+async fn a_missing_redirect_uri_with_several_registered_does_not_list_them() {
+    let app = spawn_app().await;
+    let r = app
+        .register(serde_json::json!({
+            "redirect_uris": ["https://app.example.com/cb", "https://app.example.com/cb2"],
+            "token_endpoint_auth_method": "none",
+        }))
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let client_id = r.json::<Value>().await.unwrap()["client_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let params: Vec<(String, String)> = app
+        .auth_params(&client_id, "https://app.example.com/cb")
+        .into_iter()
+        .filter(|(k, _)| k != "redirect_uri")
+        .collect();
+    let r = app.browser().open_authorize(&params).await;
+    let html = assert_error_page(r, StatusCode::BAD_REQUEST).await;
+    assert!(
+        html.contains("registered more than one redirect URI"),
+        "{html}"
+    );
+    assert!(!html.contains("app.example.com"), "{html}");
 }
 
 #[tokio::test]

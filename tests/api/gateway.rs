@@ -813,8 +813,16 @@ async fn an_upstream_that_cannot_start_hides_none_of_the_others_and_is_reported_
     // `mcpgate status` reports it and fails.
     let dir = tempfile::tempdir().expect("tempdir");
     let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_mcpgate"));
-    cmd.args(["status", "--url", &app.base])
-        .current_dir(dir.path());
+    // The server's database: `status` derives the operator token from its key.
+    let database_url = format!("sqlite://{}", app.db_path.display());
+    cmd.args([
+        "status",
+        "--url",
+        &app.base,
+        "--database-url",
+        &database_url,
+    ])
+    .current_dir(dir.path());
     for (k, _) in std::env::vars() {
         if k.starts_with("MCPGATE_") {
             cmd.env_remove(k);

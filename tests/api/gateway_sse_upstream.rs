@@ -70,7 +70,8 @@ async fn a_legacy_sse_upstream_is_served_with_its_own_credentials() {
 
     let health: Value = gateway
         .http
-        .get(gateway.url("/healthz"))
+        .get(gateway.url("/healthz?details"))
+        .bearer_auth(gateway.auth.operator_token())
         .send()
         .await
         .unwrap()

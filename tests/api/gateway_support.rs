@@ -1,6 +1,6 @@
 //! Helpers for the gateway tests (`gateway` module): upstream configs of the
 //! fixture upstream, a real rmcp client over Streamable HTTP whose handler
-//! answers the server's requests and records its notifications, `/healthz`,
+//! answers the server's requests and records its notifications, `/healthz?details`,
 //! polling, and the legacy SSE transport.
 
 // Sampling, roots, logging and resources/subscribe are deprecated by SEP-2577
@@ -360,11 +360,12 @@ pub fn whoami_env(text: &str) -> (String, String, u32) {
 
 // ---- health ----
 
-/// `GET /healthz`: status code and body.
+/// `GET /healthz?details` as an operator: status code and body.
 pub async fn healthz(app: &TestApp) -> (StatusCode, Value) {
     let r = app
         .http
-        .get(app.url("/healthz"))
+        .get(app.url("/healthz?details"))
+        .bearer_auth(app.auth.operator_token())
         .send()
         .await
         .expect("GET /healthz");

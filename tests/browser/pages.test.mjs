@@ -1,6 +1,6 @@
 // mcpgate's sign-in and consent pages in a real browser (headless Debian
 // Chromium driven by playwright-core): the whole authorization flow, a wrong
-// password, Deny, a form without its CSRF token, the layout at phone and
+// password, Deny, a form without its CSRF token, sign-out, the layout at phone and
 // desktop widths, and the screenshots in docs/images/.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -185,6 +185,37 @@ describe('sign-in and consent pages in Chromium', () => {
       assert.ok(!/[?&]code=/.test(page.url()), 'no code');
       assert.equal(callback.requests.length, 0, 'nothing reached the client');
       assert.equal(await page.locator('form').count(), 0, 'the error page has no form');
+    } finally {
+      await context.close();
+      await callback.close();
+    }
+  });
+
+  test('"Not you? Sign out" on the consent page ends the session and returns to the sign-in page of the same request', async () => {
+    const { callback, request } = await setUp('Sign-out Client');
+    const { context, page } = await toConsentPage(request);
+    try {
+      const session = (await context.cookies()).find((c) => c.name === COOKIE);
+      assert.ok(session, 'signed in: a session cookie');
+      const text = await page.locator('main').innerText();
+      assert.match(text, /Not you\?/, text);
+      const [res] = await Promise.all([
+        page.waitForNavigation({ waitUntil: 'load' }),
+        button(page, 'Sign out').click(),
+      ]);
+      assert.equal(res.status(), 200);
+      assert.ok(await isLoginPage(page), `the sign-in page again, at ${page.url()}`);
+      const url = new URL(page.url());
+      assert.equal(url.pathname, '/v1/oauth/authorize');
+      assert.equal(url.searchParams.get('state'), request.state, 'the same authorization request');
+      assert.equal(url.searchParams.get('client_id'), request.url.searchParams.get('client_id'));
+      const after = (await context.cookies()).find((c) => c.name === COOKIE);
+      assert.notEqual(after?.value, session.value, 'the session cookie is gone');
+      // The old session no longer opens the consent page.
+      await context.addCookies([{ ...session }]);
+      await page.goto(request.url.href);
+      assert.ok(await isLoginPage(page), 'the old session cookie signs no one in');
+      assert.equal(callback.requests.length, 0, 'nothing reached the client');
     } finally {
       await context.close();
       await callback.close();

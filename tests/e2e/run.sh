@@ -185,13 +185,16 @@ GW_PORT="$STARTED_PORT"
 export E2E_GW_ISSUER="http://localhost:$GW_PORT"
 export E2E_GW_ADDR="http://127.0.0.1:$GW_PORT"
 export E2E_GW_USER="admin" E2E_GW_PASSWORD="$STARTED_ADMIN_PASSWORD"
-# Shared upstreams start with mcpgate; wait until both run (/healthz).
-running() { curl -fsS "$E2E_GW_ADDR/healthz" 2>/dev/null | grep -o '"state":"running"' | wc -l; }
+# Shared upstreams start with mcpgate; wait until both run. The public
+# /healthz names no upstreams: `mcpgate status`, run with the gateway's
+# configuration and database, reads the details with the operator token.
+gw_status() { (cd "$GATEWAY" && "${server_env[@]}" "$MCPGATE" status --url "$E2E_GW_ADDR" 2>&1) || true; }
+running() { gw_status | grep -c ' running ' || true; }
 for _ in $(seq 1 300); do
   [[ "$(running)" -eq 2 ]] && break
   sleep 0.05
 done
-[[ "$(running)" -eq 2 ]] || { echo "e2e: the gateway's upstreams are not running: $(curl -sS "$E2E_GW_ADDR/healthz" || true)" >&2; cat "$GATEWAY/server.err" >&2; exit 1; }
+[[ "$(running)" -eq 2 ]] || { echo "e2e: the gateway's upstreams are not running: $(gw_status)" >&2; cat "$GATEWAY/server.err" >&2; exit 1; }
 echo "e2e: mcpgate (gateway: conformance fixtures, server-everything) listening on $E2E_GW_ADDR ($(elapsed "$t"))"
 
 # ---------------------------------------------------------------- 5. suites

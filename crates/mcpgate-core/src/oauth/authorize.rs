@@ -157,21 +157,16 @@ fn redirect_uri(params: &Params, client: &Client) -> Result<(RedirectUri, bool),
             "the parameter \"redirect_uri\" was sent more than once",
         )));
     }
+    // The pages never list the registered redirect URIs: the page is shown
+    // to whoever opens the link, and the list tells an attacker which
+    // callbacks to aim at.
     let registered = &client.metadata.redirect_uris;
-    let list = || {
-        registered
-            .iter()
-            .map(RedirectUri::as_str)
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
     match params.get("redirect_uri") {
         None => match registered.as_slice() {
             [only] => Ok((only.clone(), false)),
-            _ => Err(Rejection::Page(OAuthError::invalid_request(format!(
-                "the redirect_uri parameter is required because this client registered several: {}",
-                list()
-            )))),
+            _ => Err(Rejection::Page(OAuthError::invalid_request(
+                "the redirect_uri parameter is required because this client registered more than one redirect URI",
+            ))),
         },
         Some(raw) => {
             let requested = RedirectUri::parse(raw).map_err(|e| {
@@ -185,8 +180,7 @@ fn redirect_uri(params: &Params, client: &Client) -> Result<(RedirectUri, bool),
             } else {
                 Err(Rejection::Page(
                     OAuthError::invalid_request(format!(
-                        "redirect URI mismatch: {raw} is not registered for this client. It must exactly match one of: {}",
-                        list()
+                        "redirect URI mismatch: {raw} is not registered for this client; the application must send one of the redirect URIs it registered, exactly"
                     ))
                     .with_event(SecurityEvent::RedirectUriMismatch),
                 ))
@@ -316,7 +310,7 @@ pub fn issue_code(
         resource: request.resource.clone(),
         code_challenge: request.code_challenge.clone(),
         created_at: now,
-        expires_at: now + policy.auth_code_ttl,
+        expires_at: now.saturating_add(policy.auth_code_ttl),
         used_at: None,
     };
     (Secret::new(code), record)

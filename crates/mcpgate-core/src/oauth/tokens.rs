@@ -128,7 +128,7 @@ fn build(
         scope: scope.clone(),
         resource: src.resource().clone(),
         created_at: now,
-        expires_at: now + policy.access_token_ttl,
+        expires_at: now.saturating_add(policy.access_token_ttl),
         revoked_at: None,
     };
     let refresh = refresh_token.as_ref().map(|t| RefreshToken {
@@ -139,7 +139,7 @@ fn build(
         scope: scope.clone(),
         resource: src.resource().clone(),
         created_at: now,
-        expires_at: now + policy.refresh_token_ttl,
+        expires_at: now.saturating_add(policy.refresh_token_ttl),
         rotated_at: None,
         successor_hash: None,
         revoked_at: None,

@@ -84,7 +84,16 @@ fn a_redirect_uri_mismatch_is_a_page_never_a_redirect() {
     ));
     assert_eq!(e.code, ErrorCode::InvalidRequest);
     assert!(e.description.contains("mismatch"));
-    assert!(e.description.contains("https://app.example/cb"));
+    assert!(
+        e.description
+            .contains("https://evil.example/cb is not registered")
+    );
+    // The registered URIs are not revealed to whoever opened the link.
+    assert!(
+        !e.description.contains("https://app.example/cb"),
+        "{}",
+        e.description
+    );
     assert_eq!(e.event, Some(SecurityEvent::RedirectUriMismatch));
 }
 
@@ -113,7 +122,8 @@ fn a_missing_redirect_uri_uses_the_only_registered_one() {
         &client(&["https://app.example/cb", "https://app.example/cb2"]),
         &Policy::example(),
     ));
-    assert!(e.description.contains("several"));
+    assert!(e.description.contains("more than one"), "{}", e.description);
+    assert!(!e.description.contains("app.example"), "{}", e.description);
 }
 
 #[test]
@@ -323,4 +333,22 @@ fn repeated_parameters_redirect_unless_they_are_client_id_or_redirect_uri() {
     );
     let p = Params::parse_lenient(&format!("{base}&client_id=other"));
     assert!(matches!(client_id(&p), Err(Rejection::Page(_))));
+}
+
+#[test]
+fn huge_lifetimes_saturate_instead_of_wrapping_into_the_past() {
+    let mut p = Policy::example();
+    p.auth_code_ttl = i64::MAX;
+    p.access_token_ttl = i64::MAX;
+    p.refresh_token_ttl = i64::MAX;
+    let now = 1_800_000_000;
+    let req = validate(&params(&[]), &client(&["https://app.example/cb"]), &p).unwrap();
+    let (_, rec) = issue_code(&req, "user-1", &p, now);
+    assert_eq!(rec.expires_at, i64::MAX);
+    let minted = crate::oauth::tokens::for_code(&rec, true, &p, now);
+    assert_eq!(minted.access.expires_at, i64::MAX);
+    assert_eq!(
+        minted.refresh.as_ref().map(|r| r.expires_at),
+        Some(i64::MAX)
+    );
 }
