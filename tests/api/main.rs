@@ -40,4 +40,5 @@ mod security;
 mod sqlite_group_commit;
 mod store_contract;
 mod store_race;
+mod stream_revocation;
 mod token;
