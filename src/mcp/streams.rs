@@ -301,3 +301,85 @@ async fn recheck(streams: &OpenStreams, auth: &AuthServer) {
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::response::IntoResponse;
+    use futures::StreamExt;
+    use std::convert::Infallible;
+
+    fn event_stream(body: Body) -> Response {
+        let mut r = body.into_response();
+        r.headers_mut().insert(
+            header::CONTENT_TYPE,
+            axum::http::HeaderValue::from_static("text/event-stream"),
+        );
+        r
+    }
+
+    #[tokio::test]
+    async fn other_responses_are_neither_registered_nor_wrapped() {
+        let streams = Arc::new(OpenStreams::default());
+        let json = axum::Json(serde_json::json!({"ok": true})).into_response();
+        let r = watch(&streams, "h".into(), 100, json);
+        assert!(streams.is_empty());
+        let body = axum::body::to_bytes(r.into_body(), 1024).await.unwrap();
+        assert_eq!(&body[..], b"{\"ok\":true}");
+    }
+
+    #[tokio::test]
+    async fn a_stream_is_registered_while_its_body_lives_and_ends_when_ended() {
+        let streams = Arc::new(OpenStreams::default());
+        // A body that never ends by itself.
+        let endless = futures::stream::pending::<Result<Bytes, Infallible>>();
+        let r = watch(
+            &streams,
+            "h1".into(),
+            100,
+            event_stream(Body::from_stream(endless)),
+        );
+        let other = watch(
+            &streams,
+            "h2".into(),
+            100,
+            event_stream(Body::from("data: x\n\n")),
+        );
+        assert_eq!(streams.len(), 2);
+        drop(other);
+        assert_eq!(streams.len(), 1, "a dropped body leaves the registry");
+        assert_eq!(streams.tokens(), ["h1"]);
+
+        let mut data = r.into_body().into_data_stream();
+        let next = tokio::time::timeout(Duration::from_millis(50), data.next()).await;
+        assert!(next.is_err(), "the stream is open");
+        let ender = tokio::spawn({
+            let streams = streams.clone();
+            async move { streams.end_where(|o| o.token_hash == "h1") }
+        });
+        assert_eq!(ender.await.unwrap(), 1);
+        let next = tokio::time::timeout(Duration::from_secs(5), data.next()).await;
+        assert!(
+            matches!(next, Ok(None)),
+            "the body ends cleanly once its stream is ended"
+        );
+        assert!(streams.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_stream_ended_for_expiry_ends_at_its_expires_at_and_not_before() {
+        let streams = Arc::new(OpenStreams::default());
+        let r = watch(
+            &streams,
+            "h".into(),
+            100,
+            event_stream(Body::from_stream(futures::stream::pending::<
+                Result<Bytes, Infallible>,
+            >())),
+        );
+        assert_eq!(streams.end_where(|o| 99 >= o.expires_at), 0);
+        assert_eq!(streams.end_where(|o| 100 >= o.expires_at), 1);
+        let body = axum::body::to_bytes(r.into_body(), 1024).await.unwrap();
+        assert!(body.is_empty());
+    }
+}
