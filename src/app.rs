@@ -147,8 +147,10 @@ impl App {
             cluster: cluster.clone(),
             session_manager: McpState::new_session_manager(settings.mcp_session_idle_timeout),
             inline: Default::default(),
+            streams: Default::default(),
         });
         mcp.start_cluster_tasks();
+        crate::mcp::streams::start(mcp.streams.clone(), auth.clone(), cancel.child_token());
         tracing::info!(
             instance = %cluster.instance_id,
             shared = cluster.shared(),

@@ -10,6 +10,10 @@
 //! used. A lookup that started before a clear does not put its (possibly
 //! stale) result into the cache (a generation counter). Expiry is checked
 //! against the clock on every request, cached or not.
+//!
+//! Every clear, local or announced by the bus, is also signalled to
+//! [`AuthServer::token_changes`]: the MCP layer re-checks the tokens of its
+//! open streams at once (`mcp::streams`).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -19,6 +23,7 @@ use std::time::{Duration, Instant};
 use mcpgate_core::crypto::hash_secret;
 use mcpgate_core::mcp::bearer::{self, BearerError, Caller};
 use mcpgate_core::model::AccessToken;
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use super::AuthServer;
@@ -34,6 +39,8 @@ pub struct TokenCache {
     /// Bumped by every clear.
     generation: AtomicU64,
     bus: OnceLock<Arc<dyn Bus>>,
+    /// Counts the clears, for those who wait for one.
+    changes: watch::Sender<u64>,
 }
 
 struct Entry {
@@ -137,10 +144,23 @@ impl TokenCache {
             self.generation.fetch_add(1, Ordering::SeqCst);
             map.clear();
         }
+        self.changes.send_modify(|n| *n = n.wrapping_add(1));
     }
 }
 
 impl AuthServer {
+    /// Changes each time tokens may have been revoked, here or (through the
+    /// cluster bus) on another instance.
+    pub fn token_changes(&self) -> watch::Receiver<u64> {
+        self.token_cache.changes.subscribe()
+    }
+
+    /// Forgets the tokens cached on this instance (a revocation this
+    /// instance learnt of by itself, e.g. from the store).
+    pub fn forget_cached_tokens(&self) {
+        self.token_cache.clear_local();
+    }
+
     /// Validates the bearer token of a request to the MCP endpoint.
     pub async fn authenticate_bearer(
         &self,

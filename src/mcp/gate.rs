@@ -7,12 +7,15 @@
 //! 2. [`require_bearer`]: the bearer token is validated and the
 //!    [`Caller`] is put into the request extensions; failures get the
 //!    RFC 6750 / RFC 9728 challenge.
+//!
+//! An event-stream response then ends when the token that opened it is
+//! revoked or expires (`super::streams`).
 
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use mcpgate_core::mcp::bearer::BearerError;
+use mcpgate_core::mcp::bearer::{BearerError, Caller};
 
 use std::sync::Arc;
 
@@ -98,7 +101,19 @@ pub async fn guard(State(gate): State<Arc<Gate>>, req: Request, next: Next) -> R
         return finish_rejection(req, r).await;
     }
     match require_bearer(&gate.auth, req).await {
-        Ok(req) => next.run(req).await,
+        Ok(req) => {
+            let token = req
+                .extensions()
+                .get::<Caller>()
+                .map(|c| (c.token_hash.clone(), c.expires_at));
+            let resp = next.run(req).await;
+            match token {
+                Some((hash, expires_at)) => {
+                    super::streams::watch(&gate.mcp.streams, hash, expires_at, resp)
+                }
+                None => resp,
+            }
+        }
         Err(r) => r,
     }
 }

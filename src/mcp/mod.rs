@@ -7,6 +7,7 @@
 //!   in the HTTP task instead of through rmcp's session worker.
 //! - [`tools`]: the tool registry (built-in tools).
 //! - [`sse`]: the legacy HTTP+SSE transport (2024-11-05), written here.
+//! - [`streams`]: open event streams end when their token is revoked or expires.
 //! - [`rest`]: the REST tool routes, `GET /tools` and `POST /tools/{name}`.
 //! - [`manifest`]: the public manifest at `/.well-known/mcp/manifest.json`.
 //! - [`health`]: the public `/healthz`, the state of the server and its upstreams.
@@ -25,6 +26,7 @@ pub mod manifest;
 pub mod rest;
 pub mod sessions;
 pub mod sse;
+pub mod streams;
 pub mod tools;
 
 use std::sync::Arc;
@@ -63,6 +65,8 @@ pub struct McpState {
     pub session_manager: Arc<inline::manager::TaggedSessions>,
     /// Those of them that take requests inline.
     pub inline: Arc<inline::registry::InlineSessions>,
+    /// The open event streams, ended with their token ([`streams`]).
+    pub streams: Arc<streams::OpenStreams>,
 }
 
 impl McpState {

@@ -135,6 +135,13 @@ macro_rules! store_impl {
             ) -> StoreResult<bool> {
                 tokens::revoke_access_token(&self.pool, token_hash, now).await
             }
+            async fn active_access_tokens(
+                &self,
+                token_hashes: &[String],
+                now: UnixTime,
+            ) -> StoreResult<Vec<String>> {
+                tokens::active_access_tokens(&self.pool, token_hashes, now).await
+            }
             async fn count_active_access_tokens(
                 &self,
                 client_id: &ClientId,

@@ -127,6 +127,14 @@ pub trait Store: Send + Sync + 'static {
     async fn revoke_grant(&self, grant_id: &str, now: UnixTime) -> StoreResult<u64>;
     /// Revokes one access token; returns false if it was unknown or already revoked.
     async fn revoke_access_token(&self, token_hash: &str, now: UnixTime) -> StoreResult<bool>;
+    /// Of `token_hashes`, those of access tokens that exist, are not revoked
+    /// and expire after `now` (in any order): one query for the tokens of
+    /// all open streams (`mcp::streams`).
+    async fn active_access_tokens(
+        &self,
+        token_hashes: &[String],
+        now: UnixTime,
+    ) -> StoreResult<Vec<String>>;
     /// Number of unrevoked, unexpired access tokens of a client.
     async fn count_active_access_tokens(
         &self,

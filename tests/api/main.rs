@@ -47,4 +47,5 @@ mod settings_bounds;
 mod sqlite_group_commit;
 mod store_contract;
 mod store_race;
+mod stream_revocation;
 mod token;

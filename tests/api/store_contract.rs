@@ -112,6 +112,7 @@ macro_rules! store_contract_tests {
                 revoking_a_grant_revokes_its_tokens_and_code_and_no_other_grant,
                 revoking_an_access_token_succeeds_once,
                 only_unrevoked_unexpired_tokens_of_the_client_count_as_active,
+                of_many_tokens_only_the_unrevoked_unexpired_existing_ones_are_active,
                 purging_removes_exactly_what_expired_before_the_cutoff,
                 the_first_server_key_stored_under_a_name_wins,
                 migrating_again_is_harmless,
@@ -1138,6 +1139,62 @@ async fn only_unrevoked_unexpired_tokens_of_the_client_count_as_active(store: Ar
             .unwrap(),
         0
     );
+}
+
+async fn of_many_tokens_only_the_unrevoked_unexpired_existing_ones_are_active(
+    store: Arc<dyn Store>,
+) {
+    seed(&*store).await;
+    let none: Vec<String> = Vec::new();
+    assert!(
+        store
+            .active_access_tokens(&none, NOW)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    issue(&*store, &access("a1", "g1", "c1", "u1"), None).await;
+    let short = AccessToken {
+        expires_at: NOW + 60,
+        ..access("a2", "g2", "c2", "u2")
+    };
+    issue(&*store, &short, None).await;
+    issue(&*store, &access("a3", "g3", "c1", "u1"), None).await;
+    store.revoke_access_token("a3", NOW).await.unwrap();
+    issue(&*store, &access("a4", "g4", "c2", "u1"), None).await;
+    store.revoke_grant("g4", NOW).await.unwrap();
+    issue(&*store, &access("a5", "g5", "c2", "u2"), None).await;
+    store.delete_user("u2").await.unwrap();
+
+    let active = |hashes: Vec<String>, now| {
+        let store = store.clone();
+        async move {
+            let mut a = store.active_access_tokens(&hashes, now).await.unwrap();
+            a.sort();
+            a
+        }
+    };
+    let asked: Vec<String> = ["a1", "a2", "a3", "a4", "a5", "unknown"]
+        .map(String::from)
+        .to_vec();
+    // u2's tokens went with u2.
+    assert_eq!(active(asked.clone(), NOW).await, ["a1"]);
+    issue(&*store, &access("a6", "g6", "c2", "u1"), None).await;
+    let short = AccessToken {
+        expires_at: NOW + 60,
+        ..access("a7", "g7", "c1", "u1")
+    };
+    issue(&*store, &short, None).await;
+    let asked: Vec<String> = ["a1", "a6", "a7"].map(String::from).to_vec();
+    assert_eq!(active(asked.clone(), NOW + 59).await, ["a1", "a6", "a7"]);
+    assert_eq!(active(asked.clone(), NOW + 60).await, ["a1", "a6"]);
+    store.delete_client(&cid("c2")).await.unwrap();
+    assert_eq!(active(asked, NOW).await, ["a1", "a7"]);
+    // More hashes than one query of a backend binds.
+    let mut many: Vec<String> = (0..1200).map(|i| format!("x{i}")).collect();
+    many.push("a7".into());
+    many.insert(0, "a1".into());
+    assert_eq!(active(many, NOW).await, ["a1", "a7"]);
 }
 
 // ---------------------------------------------------------------------------

@@ -314,3 +314,22 @@ pub(super) async fn count_active_access_tokens(
     .map_err(db)?;
     count(n)
 }
+
+pub(super) async fn active_access_tokens(
+    pool: &PgPool,
+    token_hashes: &[String],
+    now: UnixTime,
+) -> StoreResult<Vec<String>> {
+    if token_hashes.is_empty() {
+        return Ok(Vec::new());
+    }
+    sqlx::query_scalar(
+        "SELECT token_hash FROM access_tokens \
+         WHERE token_hash = ANY($1) AND revoked_at IS NULL AND expires_at > $2",
+    )
+    .bind(token_hashes)
+    .bind(now)
+    .fetch_all(pool)
+    .await
+    .map_err(db)
+}

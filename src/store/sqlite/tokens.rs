@@ -402,3 +402,28 @@ pub(super) async fn count_active_access_tokens(
     .map_err(db)?;
     count(n)
 }
+
+/// Hashes per query of [`active_access_tokens`], well below SQLite's limit
+/// on bound parameters.
+const HASHES_PER_QUERY: usize = 500;
+
+pub(super) async fn active_access_tokens(
+    pool: &SqlitePool,
+    token_hashes: &[String],
+    now: UnixTime,
+) -> StoreResult<Vec<String>> {
+    let mut active = Vec::new();
+    for chunk in token_hashes.chunks(HASHES_PER_QUERY) {
+        let marks = vec!["?"; chunk.len()].join(", ");
+        let sql = format!(
+            "SELECT token_hash FROM access_tokens \
+             WHERE token_hash IN ({marks}) AND revoked_at IS NULL AND expires_at > ?"
+        );
+        let mut q = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql));
+        for h in chunk {
+            q = q.bind(h);
+        }
+        active.extend(q.bind(now).fetch_all(pool).await.map_err(db)?);
+    }
+    Ok(active)
+}

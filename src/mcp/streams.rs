@@ -1,0 +1,385 @@
+//! Long-lived responses end with the token that opened them.
+//!
+//! A revoked or expired access token must stop working (RFC 7009 §2.1: the
+//! invalidation takes place immediately; RFC 6750 §3.1 `invalid_token`),
+//! including for the event streams it already opened: the legacy SSE
+//! stream (`GET /sse`, `GET /v1/ai/mcp/sse`), the Streamable HTTP GET
+//! stream of a session, and the event stream answering a POST (a tool call
+//! in progress). Each of them would otherwise keep delivering to the holder
+//! of a dead token for as long as the connection lives.
+//!
+//! The bearer gate (`gate::guard`) hands every `text/event-stream` response
+//! to [`watch`], which registers it in [`OpenStreams`] under the hash and
+//! expiry of the token that authenticated its request, and wraps its body
+//! in an [`EndingBody`]: when the stream is ended, the body finishes at
+//! once (the client sees the end of the stream) and drops what it wrapped.
+//! Dropping a legacy SSE stream closes its session (`sse::SessionGuard`);
+//! dropping a Streamable HTTP GET stream leaves rmcp's session in place
+//! (still bound to its user: a new GET with a valid token of that user
+//! opens a new stream); dropping a POST's stream cancels its request.
+//!
+//! The watcher ([`start`]) checks the tokens of the open streams
+//!
+//! - at once whenever tokens may have been revoked
+//!   ([`AuthServer::token_changes`]: every revocation made by this
+//!   instance, and every `TokensRevoked` or `Resync` of the cluster bus,
+//!   which other instances and `mcpgate user remove` / `client remove` on
+//!   PostgreSQL announce), and
+//! - every [`RECHECK_EVERY`] otherwise. This covers expiry, and the changes
+//!   no notification reaches: on SQLite the CLI runs in another process
+//!   with no way to tell the server, and on PostgreSQL a notification can
+//!   be lost while the listener reconnects.
+//!
+//! A check ends the streams whose token has expired by the clock, then asks
+//! the store, in one query for all of them ([`Store::active_access_tokens`]),
+//! which of the other tokens are still active (present, unrevoked,
+//! unexpired: removing a user or a client deletes its tokens), and ends
+//! the streams of the others. Nothing is queried while no stream is open.
+//! A store failure ends nothing (it is logged; the next check tries again).
+//! A token found dead this way also clears this instance's token cache, so
+//! that a new request with it is refused at once rather than after the
+//! cache's lifetime.
+//!
+//! [`Store::active_access_tokens`]: crate::store::Store::active_access_tokens
+
+use std::collections::{HashMap, HashSet};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::http::header;
+use axum::response::Response;
+use futures::task::AtomicWaker;
+use http_body::{Frame, SizeHint};
+use mcpgate_core::model::UnixTime;
+use tokio_util::sync::CancellationToken;
+
+use crate::auth::AuthServer;
+
+/// How often the tokens of open streams are checked when nothing announced
+/// a revocation.
+pub const RECHECK_EVERY: Duration = Duration::from_millis(500);
+/// The least time between two checks, however many revocations arrive.
+const MIN_GAP: Duration = Duration::from_millis(50);
+
+/// The open event streams of this instance, by the token that opened them.
+#[derive(Default)]
+pub struct OpenStreams {
+    next_id: AtomicU64,
+    map: Mutex<HashMap<u64, Open>>,
+}
+
+struct Open {
+    token_hash: String,
+    expires_at: UnixTime,
+    end: Arc<EndSignal>,
+}
+
+/// Set once to end a stream; wakes its body.
+#[derive(Default)]
+struct EndSignal {
+    ended: AtomicBool,
+    waker: AtomicWaker,
+}
+
+impl EndSignal {
+    fn end(&self) {
+        self.ended.store(true, Ordering::Release);
+        self.waker.wake();
+    }
+
+    fn is_ended(&self) -> bool {
+        self.ended.load(Ordering::Acquire)
+    }
+}
+
+impl OpenStreams {
+    /// Number of open streams.
+    pub fn len(&self) -> usize {
+        self.map.lock().map(|m| m.len()).unwrap_or(0)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn register(self: &Arc<Self>, token_hash: String, expires_at: UnixTime) -> Registration {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let end = Arc::new(EndSignal::default());
+        if let Ok(mut m) = self.map.lock() {
+            m.insert(
+                id,
+                Open {
+                    token_hash,
+                    expires_at,
+                    end: end.clone(),
+                },
+            );
+        }
+        Registration {
+            id,
+            streams: self.clone(),
+            end,
+        }
+    }
+
+    fn remove(&self, id: u64) {
+        if let Ok(mut m) = self.map.lock() {
+            m.remove(&id);
+        }
+    }
+
+    /// Ends (and forgets) the streams for which `dead` holds; returns how
+    /// many.
+    fn end_where(&self, dead: impl Fn(&Open) -> bool) -> usize {
+        let Ok(mut m) = self.map.lock() else { return 0 };
+        let before = m.len();
+        m.retain(|_, open| {
+            if dead(open) {
+                open.end.end();
+                false
+            } else {
+                true
+            }
+        });
+        before - m.len()
+    }
+
+    /// The distinct tokens of the open streams.
+    fn tokens(&self) -> Vec<String> {
+        let Ok(m) = self.map.lock() else {
+            return Vec::new();
+        };
+        let set: HashSet<&String> = m.values().map(|o| &o.token_hash).collect();
+        set.into_iter().cloned().collect()
+    }
+}
+
+/// One stream's entry in [`OpenStreams`], removed when the stream's body is
+/// dropped (it ended, the client went away, or it was ended).
+struct Registration {
+    id: u64,
+    streams: Arc<OpenStreams>,
+    end: Arc<EndSignal>,
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        self.streams.remove(self.id);
+    }
+}
+
+/// A response body that finishes as soon as its stream is ended, dropping
+/// the body it wraps.
+pub struct EndingBody {
+    inner: Option<Body>,
+    registration: Registration,
+}
+
+impl http_body::Body for EndingBody {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
+        let this = &mut *self;
+        let end = &this.registration.end;
+        if !end.is_ended() {
+            end.waker.register(cx.waker());
+        }
+        if end.is_ended() {
+            this.inner = None;
+            return Poll::Ready(None);
+        }
+        match this.inner.as_mut() {
+            Some(body) => Pin::new(body).poll_frame(cx),
+            None => Poll::Ready(None),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.as_ref().is_none_or(|b| b.is_end_stream())
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        // Unknown: the body may end early.
+        SizeHint::default()
+    }
+}
+
+/// `resp`, registered and made to end with its token (`token_hash`, valid
+/// until `expires_at`) when it is an event stream; other responses as they
+/// are.
+pub fn watch(
+    streams: &Arc<OpenStreams>,
+    token_hash: String,
+    expires_at: UnixTime,
+    resp: Response,
+) -> Response {
+    let is_stream = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("text/event-stream"));
+    if !is_stream || resp.headers().contains_key(header::CONTENT_LENGTH) {
+        return resp;
+    }
+    let registration = streams.register(token_hash, expires_at);
+    resp.map(|inner| {
+        Body::new(EndingBody {
+            inner: Some(inner),
+            registration,
+        })
+    })
+}
+
+/// Starts the watcher of `streams` (see the module documentation); it
+/// stops at `cancel`.
+pub fn start(streams: Arc<OpenStreams>, auth: Arc<AuthServer>, cancel: CancellationToken) {
+    let mut changes = auth.token_changes();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(RECHECK_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = cancel.cancelled() => return,
+                _ = tick.tick() => {}
+                changed = changes.changed() => {
+                    if changed.is_err() {
+                        return;
+                    }
+                }
+            }
+            if streams.is_empty() {
+                continue;
+            }
+            recheck(&streams, &auth).await;
+            tokio::time::sleep(MIN_GAP).await;
+        }
+    });
+}
+
+/// One check of every open stream's token.
+async fn recheck(streams: &OpenStreams, auth: &AuthServer) {
+    let now = auth.now();
+    let expired = streams.end_where(|o| now >= o.expires_at);
+    if expired > 0 {
+        tracing::info!(
+            event = "mcp.streams_ended",
+            streams = expired,
+            reason = "token expired",
+            "event streams ended: their access token expired"
+        );
+    }
+    let tokens = streams.tokens();
+    if tokens.is_empty() {
+        return;
+    }
+    let active: HashSet<String> = match auth.store.active_access_tokens(&tokens, now).await {
+        Ok(active) => active.into_iter().collect(),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot check the tokens of open event streams");
+            return;
+        }
+    };
+    let checked: HashSet<String> = tokens.into_iter().collect();
+    // Only the tokens checked: a stream opened meanwhile waits for the next check.
+    let revoked =
+        streams.end_where(|o| checked.contains(&o.token_hash) && !active.contains(&o.token_hash));
+    if revoked > 0 {
+        auth.forget_cached_tokens();
+        tracing::info!(
+            event = "mcp.streams_ended",
+            streams = revoked,
+            reason = "token revoked",
+            "event streams ended: their access token was revoked or removed"
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::response::IntoResponse;
+    use futures::StreamExt;
+    use std::convert::Infallible;
+
+    fn event_stream(body: Body) -> Response {
+        let mut r = body.into_response();
+        r.headers_mut().insert(
+            header::CONTENT_TYPE,
+            axum::http::HeaderValue::from_static("text/event-stream"),
+        );
+        r
+    }
+
+    #[tokio::test]
+    async fn other_responses_are_neither_registered_nor_wrapped() {
+        let streams = Arc::new(OpenStreams::default());
+        let json = axum::Json(serde_json::json!({"ok": true})).into_response();
+        let r = watch(&streams, "h".into(), 100, json);
+        assert!(streams.is_empty());
+        let body = axum::body::to_bytes(r.into_body(), 1024).await.unwrap();
+        assert_eq!(&body[..], b"{\"ok\":true}");
+    }
+
+    #[tokio::test]
+    async fn a_stream_is_registered_while_its_body_lives_and_ends_when_ended() {
+        let streams = Arc::new(OpenStreams::default());
+        // A body that never ends by itself.
+        let endless = futures::stream::pending::<Result<Bytes, Infallible>>();
+        let r = watch(
+            &streams,
+            "h1".into(),
+            100,
+            event_stream(Body::from_stream(endless)),
+        );
+        let other = watch(
+            &streams,
+            "h2".into(),
+            100,
+            event_stream(Body::from("data: x\n\n")),
+        );
+        assert_eq!(streams.len(), 2);
+        drop(other);
+        assert_eq!(streams.len(), 1, "a dropped body leaves the registry");
+        assert_eq!(streams.tokens(), ["h1"]);
+
+        let mut data = r.into_body().into_data_stream();
+        let next = tokio::time::timeout(Duration::from_millis(50), data.next()).await;
+        assert!(next.is_err(), "the stream is open");
+        let ender = tokio::spawn({
+            let streams = streams.clone();
+            async move { streams.end_where(|o| o.token_hash == "h1") }
+        });
+        assert_eq!(ender.await.unwrap(), 1);
+        let next = tokio::time::timeout(Duration::from_secs(5), data.next()).await;
+        assert!(
+            matches!(next, Ok(None)),
+            "the body ends cleanly once its stream is ended"
+        );
+        assert!(streams.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_stream_ended_for_expiry_ends_at_its_expires_at_and_not_before() {
+        let streams = Arc::new(OpenStreams::default());
+        let r = watch(
+            &streams,
+            "h".into(),
+            100,
+            event_stream(Body::from_stream(futures::stream::pending::<
+                Result<Bytes, Infallible>,
+            >())),
+        );
+        assert_eq!(streams.end_where(|o| 99 >= o.expires_at), 0);
+        assert_eq!(streams.end_where(|o| 100 >= o.expires_at), 1);
+        let body = axum::body::to_bytes(r.into_body(), 1024).await.unwrap();
+        assert!(body.is_empty());
+    }
+}
