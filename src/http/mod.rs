@@ -9,6 +9,8 @@
 //! - [`token`]: token and revocation endpoints (CORS).
 //! - [`errors`]: the one mapping from protocol errors to responses.
 //! - [`html`]: page headers, redirects, the session cookie.
+//! - [`server`]: the accept loop: connection cap, header, body and
+//!   keep-alive timeouts, graceful shutdown.
 //!
 //! The MCP endpoint's routes come from `crate::mcp::routes`.
 //!
@@ -22,6 +24,7 @@ pub mod errors;
 pub mod federation;
 pub mod html;
 pub mod register;
+pub mod server;
 pub mod token;
 
 use std::sync::Arc;
