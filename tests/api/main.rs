@@ -3,6 +3,7 @@
 //! with its own database.
 
 mod authorize;
+mod body_limits;
 mod cli;
 mod cluster_mcp;
 mod cluster_store;
@@ -22,6 +23,7 @@ mod gateway_shutdown;
 mod gateway_sse_upstream;
 mod gateway_support;
 mod helpers;
+mod limits;
 mod mcp_gate;
 mod mcp_inline;
 mod mcp_rest;
