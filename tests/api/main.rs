@@ -23,6 +23,7 @@ mod gateway_shutdown;
 mod gateway_sse_upstream;
 mod gateway_support;
 mod helpers;
+mod hostile_input;
 mod limits;
 mod mcp_gate;
 mod mcp_inline;
