@@ -468,4 +468,43 @@ mod tests {
             serde_json::to_value(Settings::default()).unwrap()
         );
     }
+
+    #[test]
+    fn zero_timeouts_and_a_zero_connection_cap_are_refused() {
+        for (name, s) in [
+            (
+                "header_read_timeout",
+                Settings {
+                    header_read_timeout: Duration::ZERO,
+                    ..Settings::default()
+                },
+            ),
+            (
+                "body_read_timeout",
+                Settings {
+                    body_read_timeout: Duration::ZERO,
+                    ..Settings::default()
+                },
+            ),
+            (
+                "keep_alive_timeout",
+                Settings {
+                    keep_alive_timeout: Duration::ZERO,
+                    ..Settings::default()
+                },
+            ),
+            (
+                "max_connections",
+                Settings {
+                    max_connections: 0,
+                    ..Settings::default()
+                },
+            ),
+        ] {
+            assert!(
+                s.resolve(loopback()).unwrap_err().0.contains(name),
+                "{name}"
+            );
+        }
+    }
 }

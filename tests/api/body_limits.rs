@@ -126,7 +126,8 @@ async fn announce(app: &TestApp, route: &Route, length: usize) -> u16 {
 /// Sends `length` bytes of body in chunks, without Content-Length.
 async fn chunked(app: &TestApp, route: &Route, length: usize) -> StatusCode {
     let chunk = axum::body::Bytes::from(vec![b' '; 64 * 1024]);
-    let chunks = (0..length.div_ceil(chunk.len())).map(move |_| Ok::<_, std::io::Error>(chunk.clone()));
+    let chunks =
+        (0..length.div_ceil(chunk.len())).map(move |_| Ok::<_, std::io::Error>(chunk.clone()));
     let mut rb = app.http.post(app.url(&route.path));
     for (k, v) in &route.headers {
         rb = rb.header(*k, v);
@@ -187,7 +188,11 @@ async fn assert_jsonrpc_error(r: reqwest::Response, code: i64, what: &str) {
     assert_eq!(body["id"], Value::Null, "{what}: {body}");
     assert_eq!(body["error"]["code"], code, "{what}: {body}");
     let message = body["error"]["message"].as_str().unwrap();
-    let prefix = if code == -32700 { "Parse error" } else { "Invalid Request" };
+    let prefix = if code == -32700 {
+        "Parse error"
+    } else {
+        "Invalid Request"
+    };
     assert!(message.starts_with(prefix), "{what}: {body}");
 }
 
@@ -228,7 +233,9 @@ async fn invalid_json_on_every_mcp_transport_gets_the_json_rpc_parse_error() {
             .unwrap();
         assert_jsonrpc_error(r, -32700, what).await;
         // JSON, but not a JSON-RPC message.
-        let r = send(path, headers.clone(), "{\"hello\": [1, 2]}").await.unwrap();
+        let r = send(path, headers.clone(), "{\"hello\": [1, 2]}")
+            .await
+            .unwrap();
         assert_jsonrpc_error(r, -32600, what).await;
     }
 

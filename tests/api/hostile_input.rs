@@ -97,12 +97,9 @@ fn request(method: &str, path: &str, headers: &[(&str, Vec<u8>)], body: &[u8]) -
         out.extend_from_slice(v);
         out.extend_from_slice(b"\r\n");
     }
-    if !headers
-        .iter()
-        .any(|(k, _)| {
-            k.eq_ignore_ascii_case("content-length") || k.eq_ignore_ascii_case("transfer-encoding")
-        })
-    {
+    if !headers.iter().any(|(k, _)| {
+        k.eq_ignore_ascii_case("content-length") || k.eq_ignore_ascii_case("transfer-encoding")
+    }) {
         out.extend_from_slice(format!("Content-Length: {}\r\n", body.len()).as_bytes());
     }
     out.extend_from_slice(b"\r\n");
@@ -136,17 +133,37 @@ fn cases(app: &TestApp, token: &str, rng: &mut Rng) -> Vec<Case> {
                 h
             };
             let len = rng.below(2048);
-            add("random bytes as JSON", with(&[("Content-Type", b"application/json")]), rng.bytes(len));
+            add(
+                "random bytes as JSON",
+                with(&[("Content-Type", b"application/json")]),
+                rng.bytes(len),
+            );
             let len = rng.below(2048);
             add(
                 "random bytes as a form",
                 with(&[("Content-Type", b"application/x-www-form-urlencoded")]),
                 rng.bytes(len),
             );
-            add("bad UTF-8 form", with(&[("Content-Type", b"application/x-www-form-urlencoded")]), bad_utf8.to_vec());
-            add("bad UTF-8 JSON", with(&[("Content-Type", b"application/json")]), bad_utf8.to_vec());
-            add("nested arrays", with(&[("Content-Type", b"application/json")]), nested_small.clone().into_bytes());
-            add("nested objects", with(&[("Content-Type", b"application/json")]), nested_objects.clone().into_bytes());
+            add(
+                "bad UTF-8 form",
+                with(&[("Content-Type", b"application/x-www-form-urlencoded")]),
+                bad_utf8.to_vec(),
+            );
+            add(
+                "bad UTF-8 JSON",
+                with(&[("Content-Type", b"application/json")]),
+                bad_utf8.to_vec(),
+            );
+            add(
+                "nested arrays",
+                with(&[("Content-Type", b"application/json")]),
+                nested_small.clone().into_bytes(),
+            );
+            add(
+                "nested objects",
+                with(&[("Content-Type", b"application/json")]),
+                nested_objects.clone().into_bytes(),
+            );
             add(
                 "a JSON-RPC message as text/plain",
                 with(&[("Content-Type", b"text/plain")]),
@@ -168,11 +185,22 @@ fn cases(app: &TestApp, token: &str, rng: &mut Rng) -> Vec<Case> {
                 br#"{"redirect_uris":"x","client_name":[1],"grant_types":{},"token_endpoint_auth_method":7}"#.to_vec(),
             );
             add("no content type", h.clone(), rng.bytes(64));
-            add("a content type of garbage", with(&[("Content-Type", b"\xff;;=;charset=\x01")]), b"a=b".to_vec());
-            add("multipart without a boundary", with(&[("Content-Type", b"multipart/form-data")]), b"--x\r\n".to_vec());
+            add(
+                "a content type of garbage",
+                with(&[("Content-Type", b"\xff;;=;charset=\x01")]),
+                b"a=b".to_vec(),
+            );
+            add(
+                "multipart without a boundary",
+                with(&[("Content-Type", b"multipart/form-data")]),
+                b"--x\r\n".to_vec(),
+            );
             add(
                 "a truncated body",
-                with(&[("Content-Type", b"application/json"), ("Content-Length", b"1000")]),
+                with(&[
+                    ("Content-Type", b"application/json"),
+                    ("Content-Length", b"1000"),
+                ]),
                 b"{\"jsonrpc\":\"2.0\",".to_vec(),
             );
             add(
@@ -195,17 +223,28 @@ fn cases(app: &TestApp, token: &str, rng: &mut Rng) -> Vec<Case> {
                     ("Mcp-Method", b"tools/call"),
                     ("Mcp-Name", b"\x01\x02"),
                 ]),
-                br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo"}}"#.to_vec(),
+                br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo"}}"#
+                    .to_vec(),
             );
-            add("an Origin that is not allowed", with(&[("Origin", b"null")]), Vec::new());
+            add(
+                "an Origin that is not allowed",
+                with(&[("Origin", b"null")]),
+                Vec::new(),
+            );
             add(
                 "a malformed chunked body",
-                with(&[("Content-Type", b"application/json"), ("Transfer-Encoding", b"chunked")]),
+                with(&[
+                    ("Content-Type", b"application/json"),
+                    ("Transfer-Encoding", b"chunked"),
+                ]),
                 b"zz\r\n{}\r\n0\r\n\r\n".to_vec(),
             );
             add(
                 "a chunked body cut short",
-                with(&[("Content-Type", b"application/json"), ("Transfer-Encoding", b"chunked")]),
+                with(&[
+                    ("Content-Type", b"application/json"),
+                    ("Transfer-Encoding", b"chunked"),
+                ]),
                 b"ff\r\n{\"jsonrpc\"".to_vec(),
             );
         }
@@ -223,7 +262,10 @@ fn cases(app: &TestApp, token: &str, rng: &mut Rng) -> Vec<Case> {
                 &path,
                 &[
                     ("Authorization", b"Bearer".to_vec()),
-                    ("Authorization", format!("Bearer {}", "A".repeat(6000)).into_bytes()),
+                    (
+                        "Authorization",
+                        format!("Bearer {}", "A".repeat(6000)).into_bytes(),
+                    ),
                     ("Authorization", b"Basic !!!\xff".to_vec()),
                 ],
                 b"",
@@ -236,13 +278,21 @@ fn cases(app: &TestApp, token: &str, rng: &mut Rng) -> Vec<Case> {
             true,
         );
         let many: Vec<(&str, Vec<u8>)> = (0..300).map(|_| ("X-Many", b"1".to_vec())).collect();
-        add_raw("three hundred headers", request(method, &path, &many, b""), true);
+        add_raw(
+            "three hundred headers",
+            request(method, &path, &many, b""),
+            true,
+        );
         let query = format!(
             "{path}{}%ff%fe=%zz&&&=;&redirect_uri=%00&state={}",
             if path.contains('?') { "&" } else { "?" },
             "s".repeat(4000)
         );
-        add_raw("a query of garbage", request(method, &query, &[], b""), false);
+        add_raw(
+            "a query of garbage",
+            request(method, &query, &[], b""),
+            false,
+        );
         add_raw(
             "a truncated head",
             format!("{method} {path} HTTP/1.1\r\nHost: loc").into_bytes(),
@@ -366,7 +416,12 @@ async fn hostile_input_on_every_route_gets_no_5xx_no_panic_and_no_error_log() {
         }
     }
     eprintln!("{} hostile requests; statuses: {statuses:?}", cases.len());
-    assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
     assert!(
         statuses.range(400..500).map(|(_, n)| n).sum::<usize>() > cases.len() / 2,
         "{statuses:?}"

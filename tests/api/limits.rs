@@ -12,8 +12,7 @@ use tokio::net::TcpStream;
 
 use crate::helpers::{TestApp, spawn_app_with};
 use crate::mcp_support::{
-    MCP, McpClient, SseReader, bearer, header, initialize_body, initialized_notification,
-    signed_in,
+    MCP, McpClient, SseReader, bearer, header, initialize_body, initialized_notification, signed_in,
 };
 
 /// Connects to the app's port.
@@ -102,9 +101,7 @@ async fn hundreds_of_half_sent_requests_are_closed_after_the_timeouts_while_a_cl
             panic!("half-open connection {i} (kind {}) is still open", i % 4);
         };
         assert!(
-            text.is_empty()
-                || text.starts_with("HTTP/1.1 408")
-                || text.starts_with("HTTP/1.1 400"),
+            text.is_empty() || text.starts_with("HTTP/1.1 408") || text.starts_with("HTTP/1.1 400"),
             "connection {i}: {text:?}"
         );
     }
@@ -136,7 +133,11 @@ async fn a_kept_alive_connection_is_closed_after_the_keep_alive_timeout_and_not_
 
     // Idle past the keep-alive timeout: closed.
     let started = Instant::now();
-    assert!(closed_within(&mut tcp, Duration::from_secs(5)).await.is_some());
+    assert!(
+        closed_within(&mut tcp, Duration::from_secs(5))
+            .await
+            .is_some()
+    );
     assert!(started.elapsed() >= Duration::from_millis(1500));
 }
 

@@ -80,10 +80,9 @@ pub enum BodyError {
 impl BodyError {
     /// Classifies the error of reading a body (`axum::body::to_bytes`).
     pub fn of(e: &axum::Error) -> Self {
-        let mut chain = std::iter::successors(
-            Some(e as &(dyn std::error::Error + 'static)),
-            |e| e.source(),
-        );
+        let mut chain = std::iter::successors(Some(e as &(dyn std::error::Error + 'static)), |e| {
+            e.source()
+        });
         let mut found = Self::Unreadable;
         for e in &mut chain {
             if e.is::<http_body_util::LengthLimitError>() {
