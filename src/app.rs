@@ -18,6 +18,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::cluster::Cluster;
 use crate::config::{Settings, secs};
 use crate::gateway::Gateway;
+use crate::http::server::ServeLimits;
 use crate::http::{AppState, router};
 use crate::mcp::McpState;
 use crate::mcp::gate::OriginPolicy;
@@ -40,6 +41,7 @@ pub struct App {
     /// would otherwise hold graceful shutdown open forever.
     cancel: CancellationToken,
     gateway: Arc<Gateway>,
+    limits: ServeLimits,
 }
 
 /// Opens the store named by a database URL and applies its migrations:
@@ -178,6 +180,12 @@ impl App {
             auth,
             cancel,
             gateway,
+            limits: ServeLimits {
+                header_read_timeout: settings.header_read_timeout,
+                body_read_timeout: settings.body_read_timeout,
+                keep_alive_timeout: settings.keep_alive_timeout,
+                max_connections: usize::try_from(settings.max_connections).unwrap_or(usize::MAX),
+            },
         })
     }
 
@@ -225,20 +233,9 @@ impl App {
                 }
             }
         });
-        // TCP_NODELAY: a streamed answer (an SSE event, then the end of the
-        // chunked body) is several small writes; with Nagle's algorithm the
-        // last one waits for the client's delayed ACK, about 40 ms per request.
-        let listener = axum::serve::ListenerExt::tap_io(self.listener, |tcp| {
-            if let Err(e) = tcp.set_nodelay(true) {
-                tracing::debug!(error = %e, "cannot set TCP_NODELAY");
-            }
-        });
-        let result = axum::serve(
-            listener,
-            self.router
-                .into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown({
+        // The accept loop (crate::http::server) sets TCP_NODELAY, applies the
+        // timeouts and the connection cap, and passes the peer address on.
+        crate::http::server::serve(self.listener, self.router, self.limits, {
             let cancel = self.cancel.clone();
             async move {
                 shutdown.await;
@@ -247,7 +244,7 @@ impl App {
         })
         .await;
         housekeeping.abort();
-        result.context("server error")
+        Ok(())
     }
 }
 

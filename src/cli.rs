@@ -195,6 +195,18 @@ pub struct SettingFlags {
     pub mcp_session_idle_timeout: Option<String>,
     #[arg(long, global = true)]
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub header_read_timeout: Option<String>,
+    #[arg(long, global = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub body_read_timeout: Option<String>,
+    #[arg(long, global = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub keep_alive_timeout: Option<String>,
+    #[arg(long, global = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_connections: Option<u32>,
+    #[arg(long, global = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub server_name: Option<String>,
     #[arg(long, global = true)]
     #[serde(skip_serializing_if = "Option::is_none")]

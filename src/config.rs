@@ -83,6 +83,19 @@ pub struct Settings {
     /// Streamable HTTP sessions idle this long are closed.
     #[serde(with = "humantime_serde")]
     pub mcp_session_idle_timeout: Duration,
+    /// A client must send a request's head (request line and headers)
+    /// within this long of its first byte, else the connection is closed.
+    #[serde(with = "humantime_serde")]
+    pub header_read_timeout: Duration,
+    /// A request's body must arrive within this long of its head (`408`).
+    #[serde(with = "humantime_serde")]
+    pub body_read_timeout: Duration,
+    /// A kept-alive connection with no request for this long is closed.
+    #[serde(with = "humantime_serde")]
+    pub keep_alive_timeout: Duration,
+    /// Connections served at once; further ones wait in the listen backlog
+    /// until one closes.
+    pub max_connections: u32,
     /// Name shown on pages and in metadata.
     pub server_name: String,
     /// This instance's name in the logs and in the database, when several
@@ -143,6 +156,10 @@ impl Default for Settings {
             allowed_hosts: Vec::new(),
             allowed_origins: Vec::new(),
             mcp_session_idle_timeout: Duration::from_secs(30 * 60),
+            header_read_timeout: Duration::from_secs(10),
+            body_read_timeout: Duration::from_secs(30),
+            keep_alive_timeout: Duration::from_secs(75),
+            max_connections: 10_000,
             server_name: "mcpgate".into(),
             instance_id: None,
             log_format: LogFormat::Text,
@@ -246,6 +263,9 @@ impl Settings {
             return Err(ConfigError(
                 "registration_rate_limit and login_rate_limit must be at least 1 per minute".into(),
             ));
+        }
+        if self.max_connections == 0 {
+            return Err(ConfigError("max_connections must be at least 1".into()));
         }
         crate::gateway::config::validate(&self.upstream).map_err(ConfigError)?;
         crate::gateway::env::validate(
@@ -436,5 +456,44 @@ mod tests {
             serde_json::to_value(&from_file).unwrap(),
             serde_json::to_value(Settings::default()).unwrap()
         );
+    }
+
+    #[test]
+    fn zero_timeouts_and_a_zero_connection_cap_are_refused() {
+        for (name, s) in [
+            (
+                "header_read_timeout",
+                Settings {
+                    header_read_timeout: Duration::ZERO,
+                    ..Settings::default()
+                },
+            ),
+            (
+                "body_read_timeout",
+                Settings {
+                    body_read_timeout: Duration::ZERO,
+                    ..Settings::default()
+                },
+            ),
+            (
+                "keep_alive_timeout",
+                Settings {
+                    keep_alive_timeout: Duration::ZERO,
+                    ..Settings::default()
+                },
+            ),
+            (
+                "max_connections",
+                Settings {
+                    max_connections: 0,
+                    ..Settings::default()
+                },
+            ),
+        ] {
+            assert!(
+                s.resolve(loopback()).unwrap_err().0.contains(name),
+                "{name}"
+            );
+        }
     }
 }

@@ -10,6 +10,8 @@
 //! - [`token`]: token and revocation endpoints (CORS).
 //! - [`errors`]: the one mapping from protocol errors to responses.
 //! - [`html`]: page headers, redirects, the session cookie.
+//! - [`server`]: the accept loop: connection cap, header, body and
+//!   keep-alive timeouts, graceful shutdown.
 //!
 //! The MCP endpoint's routes come from `crate::mcp::routes`.
 //!
@@ -24,6 +26,7 @@ pub mod federation;
 pub mod html;
 pub mod logout;
 pub mod register;
+pub mod server;
 pub mod token;
 
 use std::sync::Arc;

@@ -9,6 +9,8 @@
 //! - [`sse`]: the legacy HTTP+SSE transport (2024-11-05), written here.
 //! - [`streams`]: open event streams end when their token is revoked or expires.
 //! - [`rest`]: the REST tool routes, `GET /tools` and `POST /tools/{name}`.
+//! - [`message`]: reading a POSTed message: body limits (413), JSON-RPC
+//!   parse errors (400, `-32700`).
 //! - [`manifest`]: the public manifest at `/.well-known/mcp/manifest.json`.
 //! - [`health`]: the public `/healthz`, the state of the server and its upstreams.
 //!
@@ -23,6 +25,7 @@ pub mod handler;
 pub mod health;
 pub mod inline;
 pub mod manifest;
+pub mod message;
 pub mod rest;
 pub mod sessions;
 pub mod sse;

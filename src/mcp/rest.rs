@@ -48,17 +48,15 @@ pub async fn call(
             "not authenticated".into(),
         );
     };
-    let body: Bytes =
-        match axum::body::to_bytes(req.into_body(), super::sse::MAX_MESSAGE_BYTES).await {
-            Ok(b) => b,
-            Err(_) => {
-                return error(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "invalid_request",
-                    "the body is too large".into(),
-                );
-            }
-        };
+    let limit = super::sse::MAX_MESSAGE_BYTES;
+    let body: Bytes = match super::message::read_body_or(req.into_body(), limit, |e| {
+        error(e.status(), "invalid_request", e.description(limit))
+    })
+    .await
+    {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
     let args = if body.iter().all(u8::is_ascii_whitespace) {
         serde_json::Map::new()
     } else {

@@ -426,18 +426,14 @@ pub async fn message(State(mcp): State<Arc<McpState>>, req: Request) -> Response
         None => return no_session(),
     };
     let (parts, body) = req.into_parts();
-    let bytes = match axum::body::to_bytes(Body::new(body), MAX_MESSAGE_BYTES).await {
+    let bytes = match super::message::read_body(Body::new(body), MAX_MESSAGE_BYTES).await {
         Ok(b) => b,
-        Err(_) => return json_error(StatusCode::PAYLOAD_TOO_LARGE, "the message is too large"),
+        Err(r) => return r,
     };
-    let mut msg: RxJsonRpcMessage<RoleServer> = match serde_json::from_slice(&bytes) {
-        Ok(m) => m,
-        Err(e) => {
-            return json_error(
-                StatusCode::BAD_REQUEST,
-                &format!("the body is not a JSON-RPC message: {e}"),
-            );
-        }
+    let Ok(mut msg) = serde_json::from_slice::<RxJsonRpcMessage<RoleServer>>(&bytes) else {
+        // JSON-RPC's parse error (-32700) or invalid request (-32600),
+        // as on the Streamable HTTP endpoint.
+        return super::message::malformed(&bytes);
     };
     if mcp.cluster.shared() {
         return queue(&mcp, &session_id, &caller, &bytes).await;

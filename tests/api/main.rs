@@ -3,6 +3,7 @@
 //! with its own database.
 
 mod authorize;
+mod body_limits;
 mod cli;
 mod cluster_mcp;
 mod cluster_store;
@@ -27,6 +28,8 @@ mod helpers;
 mod isolation;
 mod log_forging;
 mod logout;
+mod hostile_input;
+mod limits;
 mod mcp_gate;
 mod mcp_inline;
 mod mcp_rest;

@@ -50,6 +50,7 @@ use rmcp::model::{
 use rmcp::service::RequestContext;
 
 use super::McpState;
+use super::message;
 use super::sessions::SESSION_HEADER;
 
 const PROTOCOL_HEADER: &str = "mcp-protocol-version";
@@ -58,36 +59,61 @@ const TOUCH_AT_MOST_EVERY: Duration = Duration::from_secs(30);
 
 /// Serves `req` inline or hands it to `next` (rmcp); see the module
 /// documentation. Called by `sessions::bind_to_user` once the session's
-/// owner is checked.
+/// owner is checked. Every POST's body is read here first
+/// (`super::message`): a body too large gets `413` and one that is not
+/// JSON the JSON-RPC parse error, with or without a session, where rmcp
+/// would answer `500` and `415`.
 pub async fn dispatch(mcp: &McpState, req: Request, next: Next) -> Response {
-    let Some(session_id) = req
+    let session_id = req
         .headers()
         .get(SESSION_HEADER)
         .and_then(|v| v.to_str().ok())
-        .map(str::to_string)
-    else {
-        return next.run(req).await;
-    };
-    if req.method() == Method::DELETE {
+        .map(str::to_string);
+    if req.method() == Method::DELETE
+        && let Some(session_id) = &session_id
+    {
         let resp = next.run(req).await;
         if resp.status().is_success() {
-            mcp.inline.remove(&session_id);
+            mcp.inline.remove(session_id);
         }
         return resp;
     }
-    if req.method() != Method::POST || !plain_session_request(req.headers()) {
+    if req.method() != Method::POST {
         return next.run(req).await;
     }
-    let Some(session) = mcp.inline.get(&session_id) else {
-        return next.run(req).await;
-    };
     let (parts, body) = req.into_parts();
-    let bytes = match axum::body::to_bytes(body, super::MAX_MCP_BODY_BYTES).await {
+    let bytes = match message::read_body(body, super::MAX_MCP_BODY_BYTES).await {
         Ok(b) => b,
-        Err(e) => return unreadable_body(e),
+        Err(r) => return r,
     };
+    let json = message::is_json(&parts.headers);
+    let resp = post(mcp, session_id, parts, bytes.clone(), next).await;
+    // rmcp checks Accept (406) and Content-Type (415) first, then answers
+    // 415 to a JSON body it cannot deserialize.
+    if json && resp.status() == StatusCode::UNSUPPORTED_MEDIA_TYPE {
+        return message::malformed(&bytes);
+    }
+    resp
+}
+
+async fn post(
+    mcp: &McpState,
+    session_id: Option<String>,
+    parts: axum::http::request::Parts,
+    bytes: Bytes,
+    next: Next,
+) -> Response {
     let pass = |parts: axum::http::request::Parts, bytes: Bytes| {
         next.run(Request::from_parts(parts, Body::from(bytes)))
+    };
+    let Some(session_id) = session_id else {
+        return pass(parts, bytes).await;
+    };
+    if !plain_session_request(&parts.headers) {
+        return pass(parts, bytes).await;
+    }
+    let Some(session) = mcp.inline.get(&session_id) else {
+        return pass(parts, bytes).await;
     };
     let Ok(message) = serde_json::from_slice::<ClientJsonRpcMessage>(&bytes) else {
         return pass(parts, bytes).await;
@@ -143,31 +169,6 @@ pub async fn dispatch(mcp: &McpState, req: Request, next: Next) -> Response {
             _ => pass(parts, bytes).await,
         },
         _ => pass(parts, bytes).await,
-    }
-}
-
-/// The answer to a body that could not be read: too large (a chunked body
-/// past the limit), or cut off.
-fn unreadable_body(e: axum::Error) -> Response {
-    let too_large = std::iter::successors(Some(&e as &(dyn std::error::Error + 'static)), |e| {
-        e.source()
-    })
-    .any(|e| e.is::<http_body_util::LengthLimitError>());
-    if too_large {
-        (
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!(
-                "Payload Too Large: an MCP message may have at most {} bytes",
-                super::MAX_MCP_BODY_BYTES
-            ),
-        )
-            .into_response()
-    } else {
-        (
-            StatusCode::BAD_REQUEST,
-            "Bad Request: the request body could not be read",
-        )
-            .into_response()
     }
 }
 
