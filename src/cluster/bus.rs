@@ -14,7 +14,8 @@ pub const CAPACITY: usize = 1024;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
-    /// Tokens were revoked, or users or clients removed: forget cached tokens.
+    /// Tokens were revoked, or users or clients removed: forget cached
+    /// tokens, and re-check the tokens of open streams (`mcp::streams`).
     TokensRevoked,
     /// A Streamable HTTP session was deleted: close it here too.
     McpSessionClosed(String),

@@ -66,7 +66,9 @@ pub async fn open_bus(
 
 /// Tells the running instances that tokens were revoked, from a process
 /// that is not one of them (the `mcpgate` CLI). Nothing to do on SQLite:
-/// a single instance sees the change within its cache lifetime.
+/// a single instance sees the change within its cache lifetime, and ends
+/// the streams of the tokens within a second (`mcp::streams` re-checks
+/// them every 500 ms).
 pub async fn announce_revocation(database_url: &str) -> anyhow::Result<()> {
     if is_postgres(database_url) {
         pg::notify_once(database_url, &Event::TokensRevoked).await?;
