@@ -125,3 +125,6 @@ pub async fn connect(
     });
     Ok((to_upstream, from_upstream))
 }
+
+#[cfg(test)]
+mod proptests;

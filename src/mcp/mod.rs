@@ -27,6 +27,9 @@ pub mod sessions;
 pub mod sse;
 pub mod tools;
 
+#[cfg(test)]
+pub(crate) mod envelope_proptests;
+
 use std::sync::Arc;
 use std::time::Duration;
 
