@@ -8,12 +8,12 @@
 //! one posting outgoing messages. When the stream ends, the transport
 //! closes and the supervisor restarts the upstream.
 
+use super::sse_events::SseStream;
 use futures::channel::mpsc;
 use futures::{SinkExt, StreamExt};
 use reqwest::header::{ACCEPT, HeaderMap};
 use rmcp::RoleClient;
 use rmcp::service::{RxJsonRpcMessage, TxJsonRpcMessage};
-use sse_stream::SseStream;
 use std::sync::Arc;
 
 use mcpgate_core::mcp::bearer::Caller;

@@ -1,7 +1,8 @@
 //! Property tests of the event-stream parser the legacy SSE upstream client
-//! reads with (`sse_stream::SseStream`, the WHATWG HTML "event stream"
-//! format): no panic on any bytes however they are split into reads; a
-//! well-formed stream gives the same events whatever the split; and the
+//! reads with ([`super::SseStream`], the WHATWG HTML "event stream"
+//! format): no panic on any bytes, and the same events however they are
+//! split into reads; a well-formed stream gives its events; lines the
+//! format says to ignore are ignored; and the
 //! events mcpgate itself writes (axum's `Event` with a JSON-RPC message as
 //! `data`, as `crate::mcp::sse` and `crate::mcp::inline::reply` send them)
 //! read back as the same messages.
@@ -13,7 +14,9 @@ use futures::StreamExt;
 use proptest::prelude::*;
 use rmcp::RoleClient;
 use rmcp::service::RxJsonRpcMessage;
-use sse_stream::{Sse, SseStream};
+use sse_stream::Sse;
+
+use super::SseStream;
 
 use crate::mcp::envelope_proptests::{kind_of, server_message};
 
@@ -24,7 +27,6 @@ fn read(chunks: Vec<Vec<u8>>) -> (Vec<Sse>, Option<String>) {
             .into_iter()
             .map(|c| Ok::<_, std::io::Error>(Bytes::from(c))),
     );
-    #[allow(deprecated)] // the name sse_client.rs uses
     let mut events = SseStream::from_byte_stream(stream);
     futures::executor::block_on(async {
         let mut out = Vec::new();
@@ -100,9 +102,18 @@ fn written(events: Vec<Event>) -> Vec<u8> {
         .to_vec()
 }
 
+/// Found by the property tests: `sse_stream`, used before, ended the stream
+/// at a line without a colon, so the event after it was lost.
+#[test]
+fn a_line_without_a_colon_does_not_end_the_stream() {
+    let (events, error) = read(vec![b"a\nevent: a\ndata: \n\n".to_vec()]);
+    assert_eq!(error, None);
+    assert_eq!(events, vec![Sse::default().event("a").data("")]);
+}
+
 proptest! {
     #[test]
-    fn any_bytes_in_any_reads_never_panic(
+    fn any_bytes_give_the_same_events_however_they_are_split(
         bytes in prop_oneof![
             proptest::collection::vec(any::<u8>(), 0..2048),
             "((data|event|id|retry|)(: ?)?[^\r\n]{0,12}(\r\n|\n|\r)){0,12}".prop_map(String::into_bytes),
@@ -111,7 +122,7 @@ proptest! {
         bom in any::<bool>()
     ) {
         let bytes = if bom { [b"\xEF\xBB\xBF".as_slice(), &bytes].concat() } else { bytes };
-        let _ = read(split(&bytes, &cuts));
+        prop_assert_eq!(read(split(&bytes, &cuts)), read(vec![bytes]));
     }
 
     #[test]
@@ -137,6 +148,49 @@ proptest! {
         let want: Vec<Sse> = events.into_iter().map(|(_, e)| e).collect();
         let whole = read(vec![text.clone().into_bytes()]);
         prop_assert_eq!(&whole, &(want.clone(), None), "{:?}", text);
+        prop_assert_eq!(read(split(text.as_bytes(), &cuts)), (want, None), "{:?}", text);
+    }
+
+    /// WHATWG HTML §9.2.6: a field other than `event`, `data`, `id` and
+    /// `retry` is ignored, a line without a colon is a field with an empty
+    /// value, a `retry` that is not digits is ignored, and the last `event`
+    /// and `id` of an event win.
+    #[test]
+    fn lines_the_format_says_to_ignore_are_ignored(
+        events in proptest::collection::vec(event(), 1..4),
+        noise in proptest::collection::vec(prop_oneof![
+            "[a-z]{1,8}(: ?[^\r\n]{0,10})?".prop_filter("not a field", |l| {
+                !["event", "data", "id", "retry"].iter().any(|f| l.split(':').next() == Some(*f))
+            }),
+            Just("retry: soon".to_string()),
+            Just("event: overwritten".to_string()),
+            Just("id: overwritten".to_string()),
+        ], 4),
+        cuts in proptest::collection::vec(any::<proptest::sample::Index>(), 0..4),
+    ) {
+        let mut text = String::new();
+        for ((lines, _), noise) in events.iter().zip(noise.iter().cycle()) {
+            text.push_str(noise);
+            text.push('\n');
+            for l in lines {
+                text.push_str(l);
+                text.push('\n');
+            }
+            text.push('\n');
+        }
+        let want: Vec<Sse> = events
+            .into_iter()
+            .zip(noise.iter().cycle())
+            .map(|((_, mut e), noise)| {
+                if noise == "event: overwritten" && e.event.is_none() {
+                    e.event = Some("overwritten".into());
+                }
+                if noise == "id: overwritten" && e.id.is_none() {
+                    e.id = Some("overwritten".into());
+                }
+                e
+            })
+            .collect();
         prop_assert_eq!(read(split(text.as_bytes(), &cuts)), (want, None), "{:?}", text);
     }
 
