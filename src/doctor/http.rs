@@ -254,14 +254,7 @@ pub(super) fn same_origin(a: &Url, b: &Url) -> bool {
 /// The auth-params of the first `Bearer` challenge in a `WWW-Authenticate`
 /// value (RFC 9110 §11.6.1), keys lowercased; `None` without one.
 pub(super) fn bearer_params(value: &str) -> Option<Vec<(String, String)>> {
-    let lower = value.to_ascii_lowercase();
-    let start = lower.match_indices("bearer").find_map(|(i, _)| {
-        let before = lower[..i].trim_end();
-        let after = &lower[i + 6..];
-        let starts = before.is_empty() || before.ends_with(',');
-        let ends = after.is_empty() || after.starts_with([' ', '\t', ',']);
-        (starts && ends).then_some(i + 6)
-    })?;
+    let start = bearer_start(value)?;
     let mut rest = &value[start..];
     let mut params = Vec::new();
     loop {
@@ -303,6 +296,40 @@ pub(super) fn bearer_params(value: &str) -> Option<Vec<(String, String)>> {
     Some(params)
 }
 
+/// Where the parameters of the first `Bearer` challenge start: after a
+/// `Bearer` that begins the value or follows a comma, outside any
+/// quoted-string (RFC 9110 §5.6.4), and ends at a space, comma or the end.
+fn bearer_start(value: &str) -> Option<usize> {
+    let lower = value.to_ascii_lowercase();
+    let (mut quoted, mut escaped) = (false, false);
+    for (i, c) in lower.char_indices() {
+        if quoted {
+            match c {
+                _ if escaped => escaped = false,
+                '\\' => escaped = true,
+                '"' => quoted = false,
+                _ => {}
+            }
+            continue;
+        }
+        if c == '"' {
+            quoted = true;
+            continue;
+        }
+        if !lower[i..].starts_with("bearer") {
+            continue;
+        }
+        let before = lower[..i].trim_end();
+        let after = &lower[i + 6..];
+        let starts = before.is_empty() || before.ends_with(',');
+        let ends = after.is_empty() || after.starts_with([' ', '\t', ',']);
+        if starts && ends {
+            return Some(i + 6);
+        }
+    }
+    None
+}
+
 /// Whether a comma-separated header value lists `name` (case-insensitive),
 /// or `*` when `star_counts`.
 pub(super) fn lists(value: Option<&str>, name: &str, star_counts: bool) -> bool {
@@ -312,6 +339,9 @@ pub(super) fn lists(value: Option<&str>, name: &str, star_counts: bool) -> bool 
             .any(|x| x.eq_ignore_ascii_case(name) || (star_counts && x == "*"))
     })
 }
+
+#[cfg(test)]
+mod proptests;
 
 #[cfg(test)]
 mod tests {
@@ -343,6 +373,17 @@ mod tests {
 
         assert!(bearer_params(r#"Basic realm="x""#).is_none());
         assert_eq!(bearer_params("Bearer").unwrap(), vec![]);
+    }
+
+    /// Found by the property tests: "bearer" inside another challenge's
+    /// quoted string was taken for the Bearer challenge.
+    #[test]
+    fn bearer_inside_a_quoted_string_is_not_a_challenge() {
+        assert_eq!(bearer_params(r#"Basic realm="bearer, ,bearer ""#), None);
+        assert_eq!(
+            bearer_params(r#"Basic realm="bearer, ,bearer ", BeARer A=~"#),
+            Some(vec![("a".to_string(), "~".to_string())])
+        );
     }
 
     #[test]

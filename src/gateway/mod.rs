@@ -7,6 +7,8 @@
 //!   supervisor (restart with backoff) and status.
 //! - [`relay`]: requests and notifications from an upstream, relayed to the
 //!   right downstream session.
+//! - [`sse_client`]: the legacy HTTP+SSE client transport, reading its
+//!   event stream with [`sse_events`] (the WHATWG event-stream format).
 //!
 //! Naming: an upstream's tool `t` and prompt `p` appear as `<prefix>_t` and
 //! `<prefix>_p` (the prefix defaults to the upstream's name; one upstream
@@ -26,6 +28,7 @@ pub mod env;
 pub mod identity;
 pub mod relay;
 pub mod sse_client;
+pub mod sse_events;
 pub mod upstream;
 
 use std::collections::HashSet;

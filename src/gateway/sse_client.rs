@@ -14,12 +14,12 @@
 //! never follows a redirect to another origin; a redirect it does not
 //! follow is an error too.
 
+use super::sse_events::SseStream;
 use futures::channel::mpsc;
 use futures::{SinkExt, StreamExt};
 use reqwest::header::{ACCEPT, HeaderMap};
 use rmcp::RoleClient;
 use rmcp::service::{RxJsonRpcMessage, TxJsonRpcMessage};
-use sse_stream::SseStream;
 use std::sync::{Arc, Mutex};
 use tokio_util::sync::CancellationToken;
 
@@ -174,3 +174,6 @@ impl Fault {
         self.0.lock().ok().and_then(|mut f| f.take())
     }
 }
+
+#[cfg(test)]
+mod proptests;

@@ -32,6 +32,9 @@ pub mod sse;
 pub mod streams;
 pub mod tools;
 
+#[cfg(test)]
+pub(crate) mod envelope_proptests;
+
 use std::sync::Arc;
 use std::time::Duration;
 

@@ -248,6 +248,9 @@ fn is_zero_quality(param: &str) -> bool {
 }
 
 #[cfg(test)]
+mod proptests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use axum::http::HeaderValue;

@@ -12,6 +12,8 @@
 
 mod client_id;
 mod pkce;
+#[cfg(test)]
+mod proptests;
 mod redirect_uri;
 mod resource;
 mod scope;

@@ -126,12 +126,65 @@ mod tests {
         );
     }
 
-    proptest::proptest! {
+    use proptest::prelude::*;
+
+    fn unreserved(b: u8) -> bool {
+        b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~')
+    }
+
+    /// Any string, control characters and Unicode included, past 128 chars.
+    fn any_text() -> impl Strategy<Value = String> {
+        prop_oneof![
+            any::<String>(),
+            "[A-Za-z0-9._~+/=-]{0,140}",
+            proptest::collection::vec(any::<char>(), 0..300).prop_map(|v| v.into_iter().collect()),
+        ]
+    }
+
+    proptest! {
         #[test]
         fn any_valid_verifier_verifies_against_its_own_challenge(v in "[A-Za-z0-9._~-]{43,128}") {
             let verifier = CodeVerifier::parse(&v).unwrap();
             let challenge = CodeChallenge::parse(&pkce_s256(&v), Some("S256")).unwrap();
-            proptest::prop_assert!(challenge.verify(&verifier));
+            prop_assert!(challenge.verify(&verifier));
+        }
+
+        #[test]
+        fn a_parsed_verifier_is_43_to_128_unreserved_characters(s in any_text()) {
+            let ok = CodeVerifier::parse(&s).is_ok();
+            prop_assert_eq!(ok, (43..=128).contains(&s.len()) && s.bytes().all(unreserved));
+            if let Ok(v) = CodeVerifier::parse(&s) {
+                prop_assert_eq!(v.0.expose().as_str(), s.as_str());
+            }
+        }
+
+        #[test]
+        fn a_verifier_verifies_only_against_its_own_challenge(
+            a in "[A-Za-z0-9._~-]{43,128}", b in "[A-Za-z0-9._~-]{43,128}"
+        ) {
+            let challenge = CodeChallenge::parse(&pkce_s256(&a), Some("S256")).unwrap();
+            prop_assert_eq!(challenge.verify(&CodeVerifier::parse(&b).unwrap()), a == b);
+        }
+
+        #[test]
+        fn a_parsed_challenge_is_43_base64url_characters_and_round_trips(
+            s in prop_oneof![any_text(), "[A-Za-z0-9_-]{43}"],
+            method in proptest::option::of(prop_oneof![Just("S256".to_string()), Just("plain".to_string()), ".{0,6}"])
+        ) {
+            let Ok(c) = CodeChallenge::parse(&s, method.as_deref()) else { return Ok(()) };
+            prop_assert_eq!(method.as_deref(), Some("S256"));
+            prop_assert_eq!(c.as_str(), s.as_str());
+            prop_assert!(s.len() == 43 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
+            let json = serde_json::to_string(&c).unwrap();
+            prop_assert_eq!(serde_json::from_str::<CodeChallenge>(&json).unwrap(), c.clone());
+            prop_assert_eq!(CodeChallenge::parse(c.as_str(), Some("S256")).unwrap(), c);
+        }
+
+        #[test]
+        fn every_base64url_challenge_parses_with_s256_and_never_without(s in "[A-Za-z0-9_-]{43}") {
+            prop_assert!(CodeChallenge::parse(&s, Some("S256")).is_ok());
+            prop_assert!(CodeChallenge::parse(&s, Some("plain")).is_err());
+            prop_assert!(CodeChallenge::parse(&s, None).is_err());
         }
     }
 }

@@ -37,18 +37,23 @@ impl ResourceUri {
     }
 
     /// Whether the requested URI `other` names this (canonical) resource.
+    /// One trailing slash is dropped on both sides, so a resource always
+    /// names itself.
     pub fn names(&self, other: &str) -> bool {
         let (a_auth, a_rest) = split_authority(&self.0);
         let (b_auth, b_rest) = split_authority(other);
-        let b_rest = if b_rest.len() > 1 {
-            b_rest.strip_suffix('/').unwrap_or(b_rest)
-        } else {
-            b_rest
-        };
-        let a_rest = if a_rest.is_empty() { "/" } else { a_rest };
-        let b_rest = if b_rest.is_empty() { "/" } else { b_rest };
-        a_auth.eq_ignore_ascii_case(b_auth) && a_rest == b_rest
+        a_auth.eq_ignore_ascii_case(b_auth) && tolerant_rest(a_rest) == tolerant_rest(b_rest)
     }
+}
+
+/// Path and query without one trailing slash; an empty path is `/`.
+fn tolerant_rest(rest: &str) -> &str {
+    let rest = if rest.len() > 1 {
+        rest.strip_suffix('/').unwrap_or(rest)
+    } else {
+        rest
+    };
+    if rest.is_empty() { "/" } else { rest }
 }
 
 /// Splits `scheme://authority` from the rest (path and query).
@@ -96,6 +101,16 @@ mod tests {
         assert!(!r.names("https://api.example.com/v1/ai/../ai/mcp"));
         assert!(!r.names("https://other.example.com/v1/ai/mcp"));
         assert!(!r.names("http://api.example.com/v1/ai/mcp"));
+    }
+
+    /// Found by the property tests: a resource with a trailing slash did not
+    /// name itself, since the slash was dropped on one side only.
+    #[test]
+    fn a_resource_with_a_trailing_slash_names_itself_and_its_slashless_form() {
+        let r = ResourceUri::parse("http://a.a/a/").unwrap();
+        assert!(r.names("http://a.a/a/"));
+        assert!(r.names("http://a.a/a"));
+        assert!(!r.names("http://a.a/a//"));
     }
 
     #[test]

@@ -5,3 +5,5 @@
 //!   revocation, scope), and the `WWW-Authenticate` challenges of
 //!   RFC 6750 §3 with the RFC 9728 §5.1 `resource_metadata` parameter.
 pub mod bearer;
+#[cfg(test)]
+mod proptests;

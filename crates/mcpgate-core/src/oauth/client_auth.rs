@@ -117,8 +117,10 @@ pub fn credentials(
     })
 }
 
+/// Decodes one form-urlencoded value (`+` is a space, `%XX` a byte). A raw
+/// `&` is kept: in one value it separates nothing.
 fn form_decode(s: &str) -> String {
-    url::form_urlencoded::parse(format!("x={s}").as_bytes())
+    url::form_urlencoded::parse(format!("x={}", s.replace('&', "%26")).as_bytes())
         .next()
         .map(|(_, v)| v.into_owned())
         .unwrap_or_default()
@@ -206,6 +208,18 @@ mod tests {
         assert!(authenticate(&c, Some(&client(Some("s+x")))).is_ok());
     }
 
+    /// Found by the property tests: a raw `&` in a Basic secret cut the
+    /// secret short (it was decoded as a parameter separator).
+    #[test]
+    fn a_raw_ampersand_in_a_basic_secret_is_kept() {
+        let p = Params::parse("grant_type=x").unwrap();
+        let c = credentials(&p, Some(&basic("a", "s&t=u"))).unwrap();
+        assert_eq!(
+            c.secret.as_ref().map(|s| s.expose().as_str()),
+            Some("s&t=u")
+        );
+    }
+
     #[test]
     fn confidential_clients_may_use_basic_or_post() {
         let cl = client(Some("sec"));
@@ -271,5 +285,69 @@ mod tests {
         let p = Params::parse("client_id=nope").unwrap();
         let e = authenticate(&credentials(&p, None).unwrap(), None).unwrap_err();
         assert!(e.error.description.contains("nope"));
+    }
+}
+
+/// Property tests of the `Authorization: Basic` and body credentials
+/// (RFC 6749 §2.3.1): no panic on any header or body, and credentials
+/// sent as the RFC says (form-encoded, then base64) read back as sent.
+#[cfg(test)]
+mod proptests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn form(s: &str) -> String {
+        url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+    }
+
+    fn basic(id: &str, secret: &str) -> String {
+        format!("Basic {}", STANDARD.encode(format!("{id}:{secret}")))
+    }
+
+    proptest! {
+        #[test]
+        fn reading_credentials_never_panics(
+            header in proptest::option::of(prop_oneof![
+                any::<String>(),
+                "(Basic|basic|Bearer) [A-Za-z0-9+/=]{0,40}",
+                (".{0,10}", ".{0,10}").prop_map(|(i, s)| basic(&i, &s)),
+            ]),
+            body in ".{0,40}"
+        ) {
+            let _ = credentials(&Params::parse_lenient(&body), header.as_deref());
+        }
+
+        #[test]
+        fn encoded_basic_credentials_read_back_as_sent(
+            id in "[!-~]{1,40}", secret in any::<String>(), case in "[Bb][Aa][Ss][Ii][Cc]"
+        ) {
+            let header = basic(&form(&id), &form(&secret)).replacen("Basic", &case, 1);
+            let c = credentials(&Params::default(), Some(&header)).unwrap();
+            prop_assert_eq!(c.client_id.as_str(), id.as_str());
+            prop_assert_eq!(c.secret.as_ref().map(|s| s.expose().as_str()), Some(secret.as_str()).filter(|s| !s.is_empty()));
+            prop_assert_eq!(c.method, MethodUsed::Basic);
+        }
+
+        /// Clients that skip the form encoding still get their credentials
+        /// read as sent, as long as they hold no `%` or `+`.
+        #[test]
+        fn unencoded_basic_credentials_without_percent_or_plus_read_back_as_sent(
+            id in "[A-Za-z0-9._~-]{1,40}", secret in "[!-~]{1,40}".prop_filter("no % or +", |s| !s.contains(['%', '+']))
+        ) {
+            let c = credentials(&Params::default(), Some(&basic(&id, &secret))).unwrap();
+            prop_assert_eq!(c.client_id.as_str(), id.as_str());
+            prop_assert_eq!(c.secret.as_ref().map(|s| s.expose().as_str()), Some(secret.as_str()));
+        }
+
+        #[test]
+        fn body_credentials_read_back_as_sent(id in "[!-~]{1,40}", secret in proptest::option::of(".{1,20}")) {
+            let mut pairs = vec![("client_id", id.clone())];
+            pairs.extend(secret.clone().map(|s| ("client_secret", s)));
+            let c = credentials(&Params::from_pairs(pairs).unwrap(), None).unwrap();
+            prop_assert_eq!(c.client_id.as_str(), id.as_str());
+            prop_assert_eq!(c.secret.as_ref().map(|s| s.expose().as_str()), secret.as_deref());
+            prop_assert_eq!(c.method, if secret.is_some() { MethodUsed::Post } else { MethodUsed::None });
+        }
     }
 }

@@ -231,6 +231,9 @@ pub fn response(client: &Client, secret: Option<&str>) -> Value {
 }
 
 #[cfg(test)]
+mod proptests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;

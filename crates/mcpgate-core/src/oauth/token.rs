@@ -142,3 +142,70 @@ mod tests {
         assert!(!format!("{r:?}").contains("mcp_x"));
     }
 }
+
+/// Property tests: no panic on any form; valid requests of each grant
+/// parse into their variant with the values sent; two resources, an
+/// unknown grant type or a bad verifier get their RFC error codes.
+#[cfg(test)]
+mod proptests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn params(pairs: Vec<(&str, String)>) -> Params {
+        Params::from_pairs(pairs).unwrap()
+    }
+
+    proptest! {
+        #[test]
+        fn any_form_is_read_without_panic(s in prop_oneof![any::<String>(), "(grant_type|code|scope|resource|code_verifier)=.{0,10}(&(grant_type|code|scope|resource|code_verifier)=.{0,10}){0,4}"]) {
+            let _ = parse(&Params::parse_lenient(&s));
+        }
+
+        #[test]
+        fn a_valid_code_request_reads_back_as_sent(
+            code in ".{1,40}", redirect in proptest::option::of("https://[a-z]{1,8}\\.example/cb"),
+            verifier in proptest::option::of("[A-Za-z0-9._~-]{43,128}"),
+            resource in proptest::option::of("https://[a-z]{1,8}\\.example/mcp")
+        ) {
+            let mut p = vec![("grant_type", "authorization_code".to_string()), ("code", code.clone())];
+            p.extend(redirect.clone().map(|r| ("redirect_uri", r)));
+            p.extend(verifier.clone().map(|v| ("code_verifier", v)));
+            p.extend(resource.clone().map(|r| ("resource", r)));
+            let TokenRequest::AuthorizationCode(r) = parse(&params(p)).unwrap() else {
+                return Err(TestCaseError::fail("not a code request"));
+            };
+            prop_assert_eq!(r.code.expose(), &code);
+            prop_assert_eq!(r.redirect_uri, redirect);
+            prop_assert_eq!(r.code_verifier.is_some(), verifier.is_some());
+            prop_assert_eq!(r.resource, resource);
+        }
+
+        #[test]
+        fn a_valid_refresh_request_reads_back_as_sent(
+            token in ".{1,40}", scope in proptest::option::of("[a-z_]{1,8}( [a-z_]{1,8}){0,3}")
+        ) {
+            let mut p = vec![("grant_type", "refresh_token".to_string()), ("refresh_token", token.clone())];
+            p.extend(scope.clone().map(|s| ("scope", s)));
+            let TokenRequest::RefreshToken(r) = parse(&params(p)).unwrap() else {
+                return Err(TestCaseError::fail("not a refresh request"));
+            };
+            prop_assert_eq!(r.refresh_token.expose(), &token);
+            prop_assert_eq!(r.scope, scope.map(|s| Scope::parse(&s).unwrap()));
+        }
+
+        #[test]
+        fn bad_requests_get_their_error_codes(
+            grant in "[a-z_]{1,20}".prop_filter("unknown", |g| g != "authorization_code" && g != "refresh_token"),
+            a in "[a-z]{1,8}", b in "[a-z]{1,8}", short in "[a-z]{0,42}"
+        ) {
+            let e = parse(&params(vec![("grant_type", grant)])).unwrap_err();
+            prop_assert_eq!(e.code, ErrorCode::UnsupportedGrantType);
+            let two = params(vec![("grant_type", "refresh_token".into()), ("refresh_token", "t".into()), ("resource", a), ("resource", b)]);
+            prop_assert_eq!(parse(&two).unwrap_err().code, ErrorCode::InvalidTarget);
+            let bad = params(vec![("grant_type", "authorization_code".into()), ("code", "c".into()), ("code_verifier", short.clone())]);
+            let r = parse(&bad);
+            prop_assert!(short.is_empty() || r.is_err_and(|e| e.code == ErrorCode::InvalidRequest));
+        }
+    }
+}
