@@ -23,9 +23,9 @@ use crate::http::{AppState, router};
 use crate::mcp::McpState;
 use crate::mcp::gate::OriginPolicy;
 use crate::mcp::tools::Tools;
-use crate::store::Store;
 use crate::store::postgres::{PgStore, display_url, is_postgres_url};
 use crate::store::sqlite::SqliteStore;
+use crate::store::{Store, StoreError};
 use crate::web::Pages;
 use tokio_util::sync::CancellationToken;
 
@@ -46,26 +46,48 @@ pub struct App {
 
 /// Opens the store named by a database URL and applies its migrations:
 /// PostgreSQL for `postgres://` and `postgresql://` URLs, SQLite otherwise.
+/// Stored usernames that collide once normalised stop it
+/// (`StoreError::UsernameCollisions`, which says how to resolve them).
 pub async fn open_store(database_url: &str) -> anyhow::Result<Arc<dyn Store>> {
-    if is_postgres_url(database_url) {
+    open_and_migrate(database_url, false).await
+}
+
+/// [`open_store`] for `mcpgate user ...`: colliding usernames only print a
+/// warning, so that they can be listed, renamed and removed.
+pub async fn open_store_for_user_admin(database_url: &str) -> anyhow::Result<Arc<dyn Store>> {
+    open_and_migrate(database_url, true).await
+}
+
+async fn open_and_migrate(
+    database_url: &str,
+    tolerate_collisions: bool,
+) -> anyhow::Result<Arc<dyn Store>> {
+    let (store, context): (Arc<dyn Store>, String) = if is_postgres_url(database_url) {
         // The error names the server and database, never the password.
         let store = PgStore::connect(database_url).await?;
-        store.migrate().await.with_context(|| {
-            format!(
-                "cannot apply database migrations to PostgreSQL at {}",
-                display_url(database_url)
-            )
-        })?;
-        return Ok(Arc::new(store));
+        let context = format!(
+            "cannot apply database migrations to PostgreSQL at {}",
+            display_url(database_url)
+        );
+        (Arc::new(store), context)
+    } else {
+        let store = SqliteStore::connect(database_url)
+            .await
+            .with_context(|| format!("cannot open the database {database_url}"))?;
+        (
+            Arc::new(store),
+            "cannot apply database migrations".to_string(),
+        )
+    };
+    match store.migrate().await {
+        Ok(()) => {}
+        Err(StoreError::UsernameCollisions(c)) if tolerate_collisions => {
+            eprintln!("warning: {c}");
+        }
+        Err(e @ StoreError::UsernameCollisions(_)) => return Err(e.into()),
+        Err(e) => return Err(anyhow::Error::new(e).context(context)),
     }
-    let store = SqliteStore::connect(database_url)
-        .await
-        .with_context(|| format!("cannot open the database {database_url}"))?;
-    store
-        .migrate()
-        .await
-        .context("cannot apply database migrations")?;
-    Ok(Arc::new(store))
+    Ok(store)
 }
 
 /// A database URL fit for messages: a PostgreSQL URL as `host:port/database`
@@ -111,6 +133,7 @@ impl App {
                 unused_client_ttl: secs(settings.unused_client_ttl),
                 registrations_per_minute: settings.registration_rate_limit,
                 logins_per_minute: settings.login_rate_limit,
+                trusted_proxies: resolved.trusted_proxies,
             },
         ));
         let pages = Pages::new().context("cannot load page templates")?;

@@ -12,7 +12,7 @@ use clap::{Args, Parser, Subcommand};
 use mcpgate_core::domain::ClientId;
 use serde::Serialize;
 
-use crate::app::{App, open_store};
+use crate::app::{App, open_store, open_store_for_user_admin};
 use crate::auth::users;
 use crate::clock::{Clock, SystemClock};
 use crate::config::{self, EndpointStyleSetting, LogFormat, Settings};
@@ -89,6 +89,8 @@ pub enum UserCommand {
     List,
     /// Remove a user and everything issued to them.
     Remove { username: String },
+    /// Rename a user (OLD as listed by `user list`, or in any case).
+    Rename { old: String, new: String },
     /// Change a user's password (ends their browser sessions).
     Passwd {
         username: String,
@@ -182,6 +184,10 @@ pub struct SettingFlags {
     #[arg(long, global = true)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub login_rate_limit: Option<u32>,
+    /// Comma-separated CIDR blocks or addresses.
+    #[arg(long, global = true, value_delimiter = ',')]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trusted_proxies: Option<Vec<String>>,
     /// Comma-separated.
     #[arg(long, global = true, value_delimiter = ',')]
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -302,18 +308,21 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
+/// User names are normalised (`Username`: NFKC, then lowercase) as they
+/// come in; a name exactly as stored is found first, so that names that
+/// collide (and stop the server) can be renamed or removed.
 async fn user(cmd: &UserCommand, s: &Settings) -> anyhow::Result<()> {
-    let store = open_store(&s.database_url).await?;
+    let store = open_store_for_user_admin(&s.database_url).await?;
     let now = SystemClock.now();
     match cmd {
         UserCommand::Add {
             username,
             password_stdin,
         } => {
-            users::check_username(username)?;
+            users::parse_username(username)?;
             let pw = read_password(*password_stdin)?;
-            users::add(store.as_ref(), username, pw, now).await?;
-            println!("created user {username}");
+            let user = users::add(store.as_ref(), username, pw, now).await?;
+            println!("created user {}", user.username);
         }
         UserCommand::List => {
             let list = store.list_users().await?;
@@ -349,21 +358,23 @@ async fn user(cmd: &UserCommand, s: &Settings) -> anyhow::Result<()> {
             println!("unlinked {provider} account {subject}");
         }
         UserCommand::Remove { username } => {
-            users::remove(store.as_ref(), username).await?;
+            let user = users::remove(store.as_ref(), username).await?;
             // Running instances forget the user's cached tokens at once.
             crate::cluster::announce_revocation(&s.database_url).await?;
-            println!("removed user {username}");
+            println!("removed user {}", user.username);
+        }
+        UserCommand::Rename { old, new } => {
+            let new = users::rename(store.as_ref(), old, new).await?;
+            println!("renamed user {old} to {new}");
         }
         UserCommand::Passwd {
             username,
             password_stdin,
         } => {
-            if store.user_by_username(username).await?.is_none() {
-                bail!("no user named {username:?}");
-            }
+            let user = users::find(store.as_ref(), username).await?;
             let pw = read_password(*password_stdin)?;
-            users::set_password(store.as_ref(), username, pw).await?;
-            println!("password changed for {username}");
+            users::set_password(store.as_ref(), user.username.as_str(), pw).await?;
+            println!("password changed for {}", user.username);
         }
     }
     Ok(())

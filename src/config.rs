@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
+use mcpgate_core::client_address::TrustedProxies;
 use mcpgate_core::domain::{ResourceUri, Scope};
 use mcpgate_core::oauth::discovery::{EndpointStyle, Urls};
 use mcpgate_core::oauth::policy::Policy;
@@ -72,6 +73,10 @@ pub struct Settings {
     /// Sign-in attempts allowed per minute per account; each source address
     /// may make three times as many (several users behind one address).
     pub login_rate_limit: u32,
+    /// Reverse proxies (CIDR blocks or single addresses) whose
+    /// `X-Forwarded-For` names the client for the per-address rate limits.
+    /// Default: none (the TCP peer is the client; the header is ignored).
+    pub trusted_proxies: Vec<String>,
     /// Extra `Host` values the MCP endpoint accepts (the public URL's host
     /// and loopback names are always accepted). DNS-rebinding protection.
     pub allowed_hosts: Vec<String>,
@@ -153,6 +158,7 @@ impl Default for Settings {
             unused_client_ttl: Duration::from_secs(7 * 24 * 3600),
             registration_rate_limit: 30,
             login_rate_limit: 10,
+            trusted_proxies: Vec::new(),
             allowed_hosts: Vec::new(),
             allowed_origins: Vec::new(),
             mcp_session_idle_timeout: Duration::from_secs(30 * 60),
@@ -267,6 +273,8 @@ impl Settings {
         if self.max_connections == 0 {
             return Err(ConfigError("max_connections must be at least 1".into()));
         }
+        let trusted_proxies = TrustedProxies::parse(&self.trusted_proxies)
+            .map_err(|e| ConfigError(format!("trusted_proxies: {e}")))?;
         crate::gateway::config::validate(&self.upstream).map_err(ConfigError)?;
         crate::gateway::env::validate(
             &self.upstream,
@@ -295,7 +303,11 @@ impl Settings {
             issue_refresh_tokens: self.issue_refresh_tokens,
             refresh_grace: secs(self.refresh_grace_period),
         };
-        Ok(Resolved { urls, policy })
+        Ok(Resolved {
+            urls,
+            policy,
+            trusted_proxies,
+        })
     }
 }
 
@@ -306,11 +318,12 @@ pub(crate) fn secs(d: Duration) -> i64 {
 
 /// Settings that hold lists; in the environment they are comma-separated
 /// (`MCPGATE_SCOPES=mcp,admin`) or TOML arrays.
-const LIST_KEYS: [&str; 4] = [
+const LIST_KEYS: [&str; 5] = [
     "scopes",
     "pkce_exempt_redirect_hosts",
     "allowed_hosts",
     "allowed_origins",
+    "trusted_proxies",
 ];
 
 /// Every setting name (the keys of `mcpgate.toml`), split into scalar and
@@ -352,6 +365,7 @@ fn split_list(raw: &str) -> Vec<String> {
 pub struct Resolved {
     pub urls: Urls,
     pub policy: Policy,
+    pub trusted_proxies: TrustedProxies,
 }
 
 /// The commented configuration file written by `mcpgate init`.
@@ -428,6 +442,15 @@ mod tests {
             ..Settings::default()
         };
         assert!(s.resolve(loopback()).unwrap_err().0.contains("query"));
+        let s = Settings {
+            trusted_proxies: vec!["10.0.0.0/8".into(), "proxy.example".into()],
+            ..Settings::default()
+        };
+        let e = s.resolve(loopback()).unwrap_err().0;
+        assert!(
+            e.contains("trusted_proxies") && e.contains("proxy.example"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -443,7 +466,7 @@ mod tests {
             scalars.contains(&"public_url".to_string()) && scalars.contains(&"listen".to_string())
         );
         assert!(!scalars.contains(&"scopes".to_string()));
-        assert_eq!(lists.len(), 4);
+        assert_eq!(lists.len(), 5);
     }
 
     #[test]

@@ -7,15 +7,18 @@
 //! fresh value whose hash is stored as a login session (no fixation).
 
 use std::net::IpAddr;
+use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use mcpgate_core::crypto::{constant_time_eq, hash_secret, hmac_sha256, random_b64};
+use mcpgate_core::domain::Username;
 use mcpgate_core::model::{Client, LoginSession, User};
 use mcpgate_core::oauth::authorize::{self, AuthorizationRequest, Rejection};
 use mcpgate_core::oauth::params::Params;
 use mcpgate_core::oauth::{OAuthError, SecurityEvent};
 
+use super::lockout::Admission;
 use super::{AuthServer, log_security, password, store_failure};
 
 /// A request that passed validation, with its client.
@@ -27,8 +30,9 @@ pub struct Validated {
 
 #[derive(Debug, thiserror::Error)]
 pub enum SignInError {
-    #[error("too many sign-in attempts; wait a minute and try again")]
-    RateLimited,
+    /// Too many failures from this address (on this account, or on all).
+    #[error("too many failed sign-in attempts; wait {retry_after} seconds and try again")]
+    RateLimited { retry_after: u64 },
     #[error("wrong username or password")]
     Invalid,
     #[error("the server could not check the password; try again later")]
@@ -109,41 +113,70 @@ impl AuthServer {
         ok
     }
 
-    /// Checks a password (rate-limited per account and per address; same
-    /// time whether or not the account exists) and opens a login session.
-    /// Returns the user and the new session cookie value.
+    /// Checks a password and opens a login session; returns the user and
+    /// the new session cookie value. `username` is normalised (any case or
+    /// width signs in). Failures are limited per (account, address) and per
+    /// address, and an account over its own limit is only slowed down
+    /// ([`super::lockout`]); failures take the same time whether or not the
+    /// account exists.
     pub async fn sign_in(
         &self,
         username: &str,
         password_plain: &str,
         from: IpAddr,
     ) -> Result<(User, String), SignInError> {
-        let account_key = username.to_lowercase();
-        if self.login_limiter_by_address.check_key(&from).is_err()
-            || self
-                .login_limiter_by_account
-                .check_key(&account_key)
-                .is_err()
+        // A name that cannot name anyone is no account: only the address's
+        // count applies.
+        let account = Username::for_lookup(username);
+        let delay = match self
+            .sign_in_limits
+            .admit(account.as_ref(), from, self.now())
         {
-            tracing::warn!(event = "auth.login_rate_limited", username = ?username, address = %from, "sign-in rate limit reached");
-            return Err(SignInError::RateLimited);
+            Admission::Go { delay } => delay,
+            Admission::Wait { seconds } => {
+                tracing::warn!(event = "auth.login_rate_limited", username = ?username, address = %from, retry_after = seconds, "sign-in rate limit reached");
+                return Err(SignInError::RateLimited {
+                    retry_after: seconds,
+                });
+            }
+        };
+        if !delay.is_zero() {
+            // Holding no lock and no database connection.
+            tracing::info!(event = "auth.login_delayed", username = ?username, address = %from, delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX), "account over its failure limit: sign-in delayed");
+            tokio::time::sleep(delay).await;
         }
-        let user = self.store.user_by_username(username).await.map_err(|e| {
-            store_failure(e);
-            SignInError::Store
-        })?;
+        let user = match &account {
+            Some(name) => self
+                .store
+                .user_by_username(name.as_str())
+                .await
+                .map_err(|e| {
+                    store_failure(e);
+                    SignInError::Store
+                })?,
+            None => None,
+        };
         let phc = user.as_ref().and_then(|u| u.password_hash.clone());
         let ok = password::verify_async(password_plain.to_string(), phc).await;
-        let (Some(user), true) = (user, ok) else {
+        let (Some(user), true, Some(account)) = (user, ok, account) else {
             tracing::warn!(event = SecurityEvent::LoginFailed.as_str(), username = ?username, address = %from, "sign-in failed");
             return Err(SignInError::Invalid);
         };
+        self.sign_in_limits.succeeded(&account, from, self.now());
         let cookie = self
             .open_login_session(&user)
             .await
             .map_err(|_| SignInError::Store)?;
         tracing::info!(event = "auth.login", username = ?user.username, "signed in");
         Ok((user, cookie))
+    }
+
+    /// The wait the next sign-in as `username` would get before its
+    /// password is checked (zero unless the account is over its limit).
+    pub fn sign_in_delay(&self, username: &str) -> Duration {
+        Username::for_lookup(username)
+            .map(|u| self.sign_in_limits.delay(&u, self.now()))
+            .unwrap_or_default()
     }
 
     /// Opens a login session for a user who has proved who they are (a

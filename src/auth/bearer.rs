@@ -200,9 +200,9 @@ impl AuthServer {
                     generation,
                     hash.clone(),
                     record.clone(),
-                    user.username.clone(),
+                    user.username.to_string(),
                 );
-                (record, user.username)
+                (record, user.username.into_string())
             }
         };
         bearer::check(Some(&record), &resources, &self.policy.default_scope, now)?;

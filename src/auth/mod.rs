@@ -10,11 +10,13 @@
 //! - [`bearer`]: checking access tokens at the MCP endpoint (with a cache).
 //! - [`users`]: user accounts (used by the CLI and first start).
 //! - [`operator`]: the operator token of the detailed health report.
+//! - [`lockout`]: failed sign-ins per account and per address (in memory).
 
 pub mod authorize;
 pub mod bearer;
 pub mod client_cache;
 pub mod operator;
+pub mod lockout;
 pub mod password;
 pub mod register;
 pub mod token;
@@ -25,6 +27,7 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use mcpgate_core::client_address::TrustedProxies;
 use mcpgate_core::oauth::OAuthError;
 use mcpgate_core::oauth::discovery::Urls;
 use mcpgate_core::oauth::policy::Policy;
@@ -43,8 +46,10 @@ pub struct AuthServer {
     login_session_ttl: i64,
     unused_client_ttl: i64,
     registration_limiter: DefaultKeyedRateLimiter<IpAddr>,
-    login_limiter_by_account: DefaultKeyedRateLimiter<String>,
-    login_limiter_by_address: DefaultKeyedRateLimiter<IpAddr>,
+    /// Failed sign-ins per account and per address (see [`lockout`]).
+    pub(crate) sign_in_limits: lockout::SignInLimits,
+    /// Proxies whose `X-Forwarded-For` names the client (rate limits).
+    pub trusted_proxies: TrustedProxies,
     pub(crate) token_cache: Arc<bearer::TokenCache>,
     /// Clients as the token endpoint last read them (see [`client_cache`]).
     pub(crate) client_cache: Arc<client_cache::ClientCache>,
@@ -56,6 +61,7 @@ pub struct Limits {
     pub unused_client_ttl: i64,
     pub registrations_per_minute: u32,
     pub logins_per_minute: u32,
+    pub trusted_proxies: TrustedProxies,
 }
 
 fn per_minute(n: u32) -> Quota {
@@ -80,10 +86,11 @@ impl AuthServer {
             login_session_ttl: limits.login_session_ttl,
             unused_client_ttl: limits.unused_client_ttl,
             registration_limiter: RateLimiter::keyed(per_minute(limits.registrations_per_minute)),
-            login_limiter_by_account: RateLimiter::keyed(per_minute(limits.logins_per_minute)),
-            login_limiter_by_address: RateLimiter::keyed(per_minute(
+            sign_in_limits: lockout::SignInLimits::new(
+                limits.logins_per_minute,
                 limits.logins_per_minute.saturating_mul(3),
-            )),
+            ),
+            trusted_proxies: limits.trusted_proxies,
             token_cache: Default::default(),
             client_cache: Default::default(),
         }
@@ -122,8 +129,7 @@ impl AuthServer {
             self.client_cache.clear();
         }
         self.registration_limiter.retain_recent();
-        self.login_limiter_by_account.retain_recent();
-        self.login_limiter_by_address.retain_recent();
+        self.sign_in_limits.prune(now);
         Ok((purged, clients))
     }
 }

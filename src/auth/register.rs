@@ -21,7 +21,11 @@ impl AuthServer {
         body: &serde_json::Value,
         from: IpAddr,
     ) -> Result<serde_json::Value, OAuthError> {
-        if self.registration_limiter.check_key(&from).is_err() {
+        if self
+            .registration_limiter
+            .check_key(&mcpgate_core::client_address::limit_key(from))
+            .is_err()
+        {
             return Err(OAuthError::new(
                 ErrorCode::TemporarilyUnavailable,
                 "too many client registrations from this address; wait a minute and try again",

@@ -8,6 +8,7 @@
 //! `-3`, ... An admin links existing users with `mcpgate user link`.
 
 use mcpgate_core::crypto::random_uuid;
+use mcpgate_core::domain::Username;
 use mcpgate_core::federation::rules::{username_base, username_candidate};
 use mcpgate_core::federation::{FederationError, Identity, Restrictions, UserIdentity};
 use mcpgate_core::model::User;
@@ -44,9 +45,17 @@ pub async fn resolve(
     let base = username_base(identity);
     let now = auth.now();
     for n in 1..=MAX_CANDIDATES {
+        // The base is normalised; should a candidate still not be a valid
+        // username, the plain `user-N` is.
+        let candidate = username_candidate(&base, n);
+        let Ok(username) = Username::parse(&candidate)
+            .or_else(|_| Username::parse(&username_candidate("user", n)))
+        else {
+            continue;
+        };
         let user = User {
             id: random_uuid(),
-            username: username_candidate(&base, n),
+            username,
             password_hash: None,
             created_at: now,
         };
@@ -101,6 +110,17 @@ pub enum LinkError {
     Store(#[from] StoreError),
 }
 
+/// The user an administrator names (`crate::auth::users::find`).
+async fn find_user(store: &dyn Store, username: &str) -> Result<User, LinkError> {
+    use crate::auth::users::{UserError, find};
+    match find(store, username).await {
+        Ok(u) => Ok(u),
+        Err(UserError::Store(e)) => Err(e.into()),
+        Err(UserError::NotFound(name)) => Err(LinkError::NoUser(name)),
+        Err(_) => Err(LinkError::NoUser(username.to_string())),
+    }
+}
+
 /// `mcpgate user link`: lets `provider`'s `subject` sign in as `username`.
 pub async fn link(
     store: &dyn Store,
@@ -109,10 +129,7 @@ pub async fn link(
     subject: &str,
     now: i64,
 ) -> Result<(), LinkError> {
-    let user = store
-        .user_by_username(username)
-        .await?
-        .ok_or_else(|| LinkError::NoUser(username.to_string()))?;
+    let user = find_user(store, username).await?;
     let link = UserIdentity {
         provider_id: provider.to_string(),
         subject: subject.to_string(),
@@ -144,10 +161,7 @@ pub async fn unlink(store: &dyn Store, provider: &str, subject: &str) -> Result<
 
 /// `mcpgate user show`: the user and their linked identities.
 pub async fn show(store: &dyn Store, username: &str) -> Result<(), LinkError> {
-    let user = store
-        .user_by_username(username)
-        .await?
-        .ok_or_else(|| LinkError::NoUser(username.to_string()))?;
+    let user = find_user(store, username).await?;
     println!("username\t{}", user.username);
     println!("id\t{}", user.id);
     println!("created\t{}", crate::clock::rfc3339(user.created_at));

@@ -97,11 +97,13 @@ impl UpstreamConfig {
         self.prefix.as_deref().unwrap_or(&self.name)
     }
 
-    /// Whether `username` may use this upstream.
+    /// Whether `username` (normalised, as stored) may use this upstream;
+    /// the listed names are normalised too, so any case matches.
     pub fn allows(&self, username: &str) -> bool {
-        self.allowed_users
-            .as_ref()
-            .is_none_or(|list| list.iter().any(|u| u == username))
+        self.allowed_users.as_ref().is_none_or(|list| {
+            list.iter()
+                .any(|u| mcpgate_core::domain::Username::normalized(u).as_str() == username)
+        })
     }
 }
 
@@ -275,5 +277,12 @@ mod tests {
         assert!(u.allows("anyone"));
         u.allowed_users = Some(vec!["alice".into()]);
         assert!(u.allows("alice") && !u.allows("bob"));
+    }
+
+    #[test]
+    fn allowed_users_match_the_normalised_username_in_any_case() {
+        let mut u = up("a");
+        u.allowed_users = Some(vec!["Carol".into(), "\u{ff24}AVE".into()]);
+        assert!(u.allows("carol") && u.allows("dave") && !u.allows("erin"));
     }
 }

@@ -10,10 +10,8 @@
 //! `provider=<id>`; that sign-in continues at the provider
 //! (`super::federation`) and comes back to GET the same way.
 
-use std::net::SocketAddr;
-
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, OriginalUri, State};
+use axum::extract::{OriginalUri, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
 use mcpgate_core::model::User;
@@ -22,6 +20,7 @@ use mcpgate_core::oauth::authorize::{REQUEST_PARAMS, Rejection};
 use mcpgate_core::oauth::params::Params;
 
 use super::AppState;
+use super::client_addr::ClientAddr;
 use super::html::{page, redirect};
 use crate::auth::authorize::{SignInError, Validated, new_cookie_value};
 use crate::web::{ConsentView, ErrorView, LoginView, ProviderButton, ScopeView};
@@ -57,7 +56,7 @@ pub async fn get(
 
 pub async fn post(
     State(app): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientAddr(from): ClientAddr,
     OriginalUri(uri): OriginalUri,
     headers: HeaderMap,
     body: Bytes,
@@ -99,7 +98,7 @@ pub async fn post(
         Some("login") => {
             let username = params.get("username").unwrap_or_default();
             let password = params.get("password").unwrap_or_default();
-            match app.auth.sign_in(username, password, peer.ip()).await {
+            match app.auth.sign_in(username, password, from).await {
                 Ok((_, session)) => {
                     let mut r = redirect(StatusCode::SEE_OTHER, &retry);
                     r.headers_mut().insert(
@@ -115,13 +114,24 @@ pub async fn post(
                     username,
                     Some("Wrong username or password."),
                 ),
-                Err(SignInError::RateLimited) => ctx.login(
-                    &app,
-                    &v,
-                    StatusCode::TOO_MANY_REQUESTS,
-                    username,
-                    Some("Too many sign-in attempts. Wait a minute and try again."),
-                ),
+                Err(SignInError::RateLimited { retry_after }) => {
+                    let wait = match retry_after {
+                        1 => "1 second".to_string(),
+                        n => format!("{n} seconds"),
+                    };
+                    let mut r = ctx.login(
+                        &app,
+                        &v,
+                        StatusCode::TOO_MANY_REQUESTS,
+                        username,
+                        Some(&format!(
+                            "Too many failed sign-in attempts from your address. Wait {wait} and try again."
+                        )),
+                    );
+                    r.headers_mut()
+                        .insert(header::RETRY_AFTER, retry_after.into());
+                    r
+                }
                 Err(SignInError::Store) => app.error_page(
                     StatusCode::INTERNAL_SERVER_ERROR,
                     &OAuthError::server_error(
@@ -261,7 +271,7 @@ impl FormContext {
                     description: scope_description(s, &app.server_name),
                 })
                 .collect(),
-            username: user.username.clone(),
+            username: user.username.to_string(),
             hidden: self.hidden.clone(),
             csrf_token: self.csrf.clone(),
             logout_url: super::logout::logout_path(&self.action_url),

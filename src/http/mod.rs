@@ -20,6 +20,7 @@
 //! has a path, everything but the `/.well-known/*` documents lives below it.
 
 pub mod authorize;
+pub mod client_addr;
 pub mod discovery;
 pub mod errors;
 pub mod federation;

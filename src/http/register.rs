@@ -1,20 +1,19 @@
 //! `POST /v1/oauth/register` and `POST /register` (RFC 7591).
 
-use std::net::SocketAddr;
-
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use mcpgate_core::oauth::{ErrorCode, OAuthError};
 
 use super::AppState;
+use super::client_addr::ClientAddr;
 use super::errors::JsonError;
 
 pub async fn register(
     State(app): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientAddr(from): ClientAddr,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, JsonError> {
@@ -38,7 +37,7 @@ pub async fn register(
             format!("the request body is not valid JSON: {e}"),
         )
     })?;
-    let resp = app.auth.register(&value, peer.ip()).await?;
+    let resp = app.auth.register(&value, from).await?;
     let mut r = (StatusCode::CREATED, Json(resp)).into_response();
     r.headers_mut().insert(
         header::CACHE_CONTROL,

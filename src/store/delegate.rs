@@ -29,6 +29,13 @@ macro_rules! store_impl {
             async fn user_by_username(&self, username: &str) -> StoreResult<Option<User>> {
                 users::user_by_username(&self.pool, username).await
             }
+            async fn rename_user(
+                &self,
+                user_id: &str,
+                username: &mcpgate_core::domain::Username,
+            ) -> StoreResult<bool> {
+                users::rename_user(&self.pool, user_id, username).await
+            }
             async fn list_users(&self) -> StoreResult<Vec<User>> {
                 users::list_users(&self.pool).await
             }

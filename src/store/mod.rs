@@ -18,6 +18,7 @@ pub mod cluster;
 mod delegate;
 pub mod postgres;
 pub mod sqlite;
+pub mod usernames;
 
 use async_trait::async_trait;
 use mcpgate_core::domain::ClientId;
@@ -39,20 +40,36 @@ pub enum StoreError {
     /// A stored row could not be read back into a record.
     #[error("stored data is invalid: {0}")]
     Corrupt(String),
+    /// Stored usernames that become the same once normalised
+    /// ([`usernames`]); found by [`Store::migrate`], which then changes
+    /// nothing.
+    #[error("{0}")]
+    UsernameCollisions(usernames::Collisions),
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
-    /// Applies pending migrations.
+    /// Applies pending migrations, then brings stored usernames to their
+    /// normalised form; fails with `UsernameCollisions` (after the schema
+    /// migrations, rewriting no name) if some would collide ([`usernames`]).
     async fn migrate(&self) -> StoreResult<()>;
 
     // ---- users ----
     /// Fails with `Conflict` if the username is taken.
     async fn create_user(&self, user: &User) -> StoreResult<()>;
     async fn user_by_id(&self, id: &str) -> StoreResult<Option<User>>;
+    /// `username` is normalised (`Username::normalized`: NFKC, then
+    /// lowercase) before the lookup, so any case or width finds the user.
     async fn user_by_username(&self, username: &str) -> StoreResult<Option<User>>;
+    /// Returns false if there is no such user; fails with `Conflict` if the
+    /// name is taken.
+    async fn rename_user(
+        &self,
+        user_id: &str,
+        username: &mcpgate_core::domain::Username,
+    ) -> StoreResult<bool>;
     /// All users, ordered by username.
     async fn list_users(&self) -> StoreResult<Vec<User>>;
     async fn count_users(&self) -> StoreResult<u64>;

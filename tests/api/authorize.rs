@@ -741,7 +741,9 @@ async fn the_third_sign_in_attempt_for_one_account_within_a_minute_is_rate_limit
     assert_page_headers(&r);
     let html = r.text().await.unwrap();
     assert!(
-        html.contains("Too many sign-in attempts. Wait a minute and try again."),
+        html.contains(
+            "Too many failed sign-in attempts from your address. Wait 30 seconds and try again."
+        ),
         "{html}"
     );
     assert_login_page(browser.open_authorize(&params).await).await;

@@ -18,7 +18,7 @@ use crate::cluster_store::*;
 use mcpgate::store::postgres::PgStore;
 use mcpgate::store::sqlite::SqliteStore;
 use mcpgate::store::{Store, StoreError};
-use mcpgate_core::domain::{ClientId, CodeChallenge, RedirectUri, ResourceUri, Scope};
+use mcpgate_core::domain::{ClientId, CodeChallenge, RedirectUri, ResourceUri, Scope, Username};
 use mcpgate_core::model::{
     AccessToken, AuthCode, Client, ClientMetadata, Consent, GrantType, LoginSession, RefreshToken,
     TokenEndpointAuthMethod, UnixTime, User,
@@ -88,6 +88,8 @@ macro_rules! store_contract_tests {
                 a_user_reads_back_equal_by_id_and_by_username,
                 unknown_users_read_as_none,
                 creating_a_user_with_a_taken_username_is_a_conflict,
+                usernames_differing_only_in_case_or_width_are_one_user,
+                renaming_a_user_keeps_it_and_a_taken_name_is_a_conflict,
                 users_are_listed_by_username_and_counted,
                 setting_a_password_ends_that_users_login_sessions_only,
                 deleting_a_user_removes_everything_of_theirs_and_nothing_else,
@@ -184,7 +186,7 @@ fn scope(s: &str) -> Scope {
 pub(crate) fn user(id: &str, username: &str) -> User {
     User {
         id: id.into(),
-        username: username.into(),
+        username: Username::parse(username).unwrap(),
         password_hash: Some(format!("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA${id}")),
         created_at: NOW - 10 * DAY,
     }
@@ -412,6 +414,46 @@ async fn holds_everything(store: &dyn Store, user_id: &str, client_id: &str, suf
 // ---------------------------------------------------------------------------
 // Users
 // ---------------------------------------------------------------------------
+
+async fn usernames_differing_only_in_case_or_width_are_one_user(store: Arc<dyn Store>) {
+    store.create_user(&user("u1", "Carol")).await.unwrap();
+    for (id, other) in [
+        ("u2", "carol"),
+        ("u3", "CAROL"),
+        ("u4", "\u{ff23}\u{ff21}\u{ff32}\u{ff2f}\u{ff2c}"),
+    ] {
+        assert!(
+            matches!(
+                store.create_user(&user(id, other)).await,
+                Err(StoreError::Conflict(_))
+            ),
+            "{other}"
+        );
+        // Any form finds the one user.
+        let found = store.user_by_username(other).await.unwrap().unwrap();
+        assert_eq!(found.id, "u1");
+        assert_eq!(found.username, "carol");
+    }
+    assert_eq!(store.count_users().await.unwrap(), 1);
+}
+
+async fn renaming_a_user_keeps_it_and_a_taken_name_is_a_conflict(store: Arc<dyn Store>) {
+    store.create_user(&user("u1", "alice")).await.unwrap();
+    store.create_user(&user("u2", "bob")).await.unwrap();
+    let new = Username::parse("Alice.Smith").unwrap();
+    assert!(store.rename_user("u1", &new).await.unwrap());
+    assert_eq!(
+        store.user_by_username("alice.smith").await.unwrap(),
+        Some(user("u1", "alice.smith"))
+    );
+    assert_eq!(store.user_by_username("alice").await.unwrap(), None);
+    let taken = Username::parse("BOB").unwrap();
+    assert!(matches!(
+        store.rename_user("u1", &taken).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert!(!store.rename_user("nobody", &new).await.unwrap());
+}
 
 async fn a_user_reads_back_equal_by_id_and_by_username(store: Arc<dyn Store>) {
     let alice = user("u1", "alice");

@@ -124,6 +124,8 @@ PUBLIC_URL="http://localhost:$LB_PORT"
 server_env=(env)
 while IFS= read -r name; do server_env+=(-u "$name"); done < <(compgen -e | grep '^MCPGATE_' || true)
 server_env+=(MCPGATE_DATABASE_URL="$DATABASE_URL" MCPGATE_PUBLIC_URL="$PUBLIC_URL" RUST_LOG=info)
+# nginx (below) connects from loopback and appends the client to X-Forwarded-For.
+server_env+=(MCPGATE_TRUSTED_PROXIES="127.0.0.1/32")
 
 # start_instance NAME: starts `mcpgate serve` in $WORK/NAME on a free loopback
 # port; sets STARTED_PID, STARTED_PORT and STARTED_ADMIN_PASSWORD (empty

@@ -9,7 +9,12 @@
 //! - [`crypto`]: random values, SHA-256 hashing of stored secrets, HMAC,
 //!   constant-time comparison, the PKCE S256 transform.
 //! - [`domain`]: newtypes with `parse` for every value with rules (client ids,
-//!   redirect URIs, scopes, resource indicators, PKCE challenge and verifier).
+//!   redirect URIs, scopes, resource indicators, PKCE challenge and verifier,
+//!   usernames).
+//! - [`client_address`]: the client's address behind trusted proxies
+//!   (`X-Forwarded-For`), and the key of per-address limits.
+//! - [`login_limits`]: failed sign-ins per account and per address (hard
+//!   limits and the account's growing delay).
 //! - [`model`]: the records the rules decide on and the store keeps.
 //! - [`oauth`]: the authorization server: metadata (RFC 8414, RFC 9728),
 //!   registration (RFC 7591), the authorization request (RFC 6749 §4.1,
@@ -26,9 +31,11 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+pub mod client_address;
 pub mod crypto;
 pub mod domain;
 pub mod federation;
+pub mod login_limits;
 pub mod mcp;
 pub mod model;
 pub mod oauth;

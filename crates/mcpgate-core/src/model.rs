@@ -11,7 +11,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{ClientId, CodeChallenge, RedirectUri, ResourceUri, Scope};
+use crate::domain::{ClientId, CodeChallenge, RedirectUri, ResourceUri, Scope, Username};
 
 pub type UnixTime = i64;
 
@@ -19,7 +19,7 @@ pub type UnixTime = i64;
 #[derive(Clone, PartialEq, Eq)]
 pub struct User {
     pub id: String,
-    pub username: String,
+    pub username: Username,
     /// Argon2id PHC string; `None` for accounts that sign in only through an
     /// identity provider.
     pub password_hash: Option<String>,

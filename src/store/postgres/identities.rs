@@ -147,12 +147,12 @@ pub(super) async fn create_federated_user(
         "INSERT INTO users (id, username, password_hash, created_at) VALUES ($1, $2, $3, $4)",
     )
     .bind(&user.id)
-    .bind(&user.username)
+    .bind(user.username.as_str())
     .bind(&user.password_hash)
     .bind(user.created_at)
     .execute(&mut *tx)
     .await
-    .map_err(|e| insert_error(e, || format!("user {:?}", user.username)))?;
+    .map_err(|e| insert_error(e, || format!("user {:?}", user.username.as_str())))?;
     insert_identity(&mut *tx, i).await?;
     tx.commit().await.map_err(db)?;
     Ok(())

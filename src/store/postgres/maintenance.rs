@@ -10,7 +10,8 @@ pub(super) async fn migrate(pool: &PgPool) -> StoreResult<()> {
     sqlx::migrate!("./migrations/postgres")
         .run(pool)
         .await
-        .map_err(|e| StoreError::Database(format!("migration failed: {e}")))
+        .map_err(|e| StoreError::Database(format!("migration failed: {e}")))?;
+    super::users::normalize_usernames(pool).await
 }
 
 pub(super) async fn purge_expired(pool: &PgPool, before: UnixTime) -> StoreResult<u64> {

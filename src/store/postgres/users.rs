@@ -1,5 +1,6 @@
 //! Users and their login sessions.
 
+use mcpgate_core::domain::Username;
 use mcpgate_core::model::{LoginSession, UnixTime, User};
 use sqlx::PgPool;
 use sqlx::postgres::PgRow;
@@ -20,7 +21,7 @@ macro_rules! select_users {
 fn user_from_row(row: &PgRow) -> StoreResult<User> {
     Ok(User {
         id: col(row, "id")?,
-        username: col(row, "username")?,
+        username: Username::from_stored(col(row, "username")?),
         password_hash: col(row, "password_hash")?,
         created_at: col(row, "created_at")?,
     })
@@ -31,12 +32,12 @@ pub(super) async fn create_user(pool: &PgPool, user: &User) -> StoreResult<()> {
         "INSERT INTO users (id, username, password_hash, created_at) VALUES ($1, $2, $3, $4)",
     )
     .bind(&user.id)
-    .bind(&user.username)
+    .bind(user.username.as_str())
     .bind(&user.password_hash)
     .bind(user.created_at)
     .execute(pool)
     .await
-    .map_err(|e| insert_error(e, || format!("user {:?}", user.username)))?;
+    .map_err(|e| insert_error(e, || format!("user {:?}", user.username.as_str())))?;
     Ok(())
 }
 
@@ -53,7 +54,7 @@ pub(super) async fn user_by_id(pool: &PgPool, id: &str) -> StoreResult<Option<Us
 
 pub(super) async fn user_by_username(pool: &PgPool, username: &str) -> StoreResult<Option<User>> {
     sqlx::query(select_users!("WHERE username = $1"))
-        .bind(username)
+        .bind(Username::normalized(username).as_str())
         .fetch_optional(pool)
         .await
         .map_err(db)?
@@ -163,5 +164,51 @@ pub(super) async fn delete_login_session(pool: &PgPool, session_hash: &str) -> S
         .execute(pool)
         .await
         .map_err(db)?;
+    Ok(())
+}
+
+pub(super) async fn rename_user(
+    pool: &PgPool,
+    user_id: &str,
+    username: &Username,
+) -> StoreResult<bool> {
+    let updated = sqlx::query("UPDATE users SET username = $1 WHERE id = $2")
+        .bind(username.as_str())
+        .bind(user_id)
+        .execute(pool)
+        .await
+        .map_err(|e| insert_error(e, || format!("user {:?}", username.as_str())))?
+        .rows_affected();
+    Ok(updated > 0)
+}
+
+/// Rewrites stored usernames to their normalised form, or refuses if some
+/// would collide (`crate::store::usernames`); run by `migrate`.
+pub(super) async fn normalize_usernames(pool: &PgPool) -> StoreResult<()> {
+    let mut tx = begin(pool).await?;
+    let rows = sqlx::query("SELECT id, username FROM users")
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db)?
+        .iter()
+        .map(|r| Ok((col(r, "id")?, col(r, "username")?)))
+        .collect::<StoreResult<Vec<(String, String)>>>()?;
+    // On collisions the transaction is dropped: nothing changes.
+    let rewrites = crate::store::usernames::plan(rows)?;
+    for (id, name) in &rewrites {
+        sqlx::query("UPDATE users SET username = $1 WHERE id = $2")
+            .bind(name)
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+    }
+    tx.commit().await.map_err(db)?;
+    if !rewrites.is_empty() {
+        tracing::info!(
+            count = rewrites.len(),
+            "stored usernames rewritten to their normalised form (NFKC, lowercase)"
+        );
+    }
     Ok(())
 }

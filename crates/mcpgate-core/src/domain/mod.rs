@@ -9,6 +9,8 @@
 //! - [`ResourceUri`]: RFC 8707 resource indicators, compared with the
 //!   tolerance the MCP spec allows (case of scheme and host, a trailing slash).
 //! - [`CodeChallenge`], [`CodeVerifier`]: RFC 7636 PKCE values.
+//! - [`Username`]: usernames, case-insensitive and normalised (Unicode NFKC,
+//!   then lowercase).
 
 mod client_id;
 mod pkce;
@@ -17,12 +19,14 @@ mod proptests;
 mod redirect_uri;
 mod resource;
 mod scope;
+mod username;
 
 pub use client_id::ClientId;
 pub use pkce::{CodeChallenge, CodeVerifier};
 pub use redirect_uri::RedirectUri;
 pub use resource::ResourceUri;
 pub use scope::Scope;
+pub use username::Username;
 
 /// Why a value was refused; the text is written for the person who sent it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -87,8 +87,9 @@ fn claim_matches(claim: Option<&Value>, want: &str) -> bool {
 const BASE_MAX: usize = 56;
 
 /// The username a new federated user starts from: the preferred username
-/// (or login), else the email address, else `user`; reduced to the
-/// characters usernames allow (letters, digits, `. _ - @`).
+/// (or login), else the email address, else `user`; normalised like every
+/// username (`crate::domain::Username`: NFKC, then lowercase) and reduced to
+/// the characters usernames allow (letters, digits, `. _ - @`).
 pub fn username_base(id: &Identity) -> String {
     let raw = id
         .preferred_username
@@ -96,8 +97,8 @@ pub fn username_base(id: &Identity) -> String {
         .filter(|s| !s.trim().is_empty())
         .or(id.email.as_deref().filter(|s| !s.trim().is_empty()))
         .unwrap_or("user");
-    let cleaned: String = raw
-        .trim()
+    let normal = crate::domain::Username::normalized(raw.trim());
+    let cleaned: String = normal
         .chars()
         .map(|c| {
             if c.is_alphanumeric() || matches!(c, '.' | '_' | '-' | '@') {
@@ -136,6 +137,27 @@ mod tests {
             email_verified: verified,
             ..Identity::default()
         }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn every_candidate_is_a_valid_username_in_normal_form(name in "\\PC{0,80}", n in 1u32..60) {
+            let id = Identity { preferred_username: Some(name), ..Identity::default() };
+            let c = username_candidate(&username_base(&id), n);
+            let parsed = crate::domain::Username::parse(&c);
+            proptest::prop_assert!(parsed.is_ok(), "{:?}: {:?}", c, parsed);
+            let parsed = parsed.unwrap().into_string();
+            proptest::prop_assert_eq!(parsed, c);
+        }
+    }
+
+    #[test]
+    fn a_username_base_is_normalised() {
+        let id = Identity {
+            preferred_username: Some("\u{ff21}nn.Example".into()),
+            ..Identity::default()
+        };
+        assert_eq!(username_base(&id), "ann.example");
     }
 
     #[test]
@@ -212,7 +234,7 @@ mod tests {
         let mut id = identity(Some("ann@example.com"), None);
         assert_eq!(username_base(&id), "ann@example.com");
         id.preferred_username = Some("Ann Smith!".into());
-        assert_eq!(username_base(&id), "Ann-Smith-");
+        assert_eq!(username_base(&id), "ann-smith-");
         assert_eq!(username_base(&identity(None, None)), "user");
         id.preferred_username = Some("x".repeat(80));
         assert_eq!(username_base(&id).len(), BASE_MAX);
