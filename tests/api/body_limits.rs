@@ -16,6 +16,8 @@ use crate::mcp_support::{
 const MCP_LIMIT: usize = mcpgate::mcp::MAX_MCP_BODY_BYTES;
 const FORM_LIMIT: usize = mcpgate::http::MAX_BODY_BYTES;
 
+type Headers = Vec<(&'static str, String)>;
+
 /// One POST route: its path, headers and body limit.
 struct Route {
     path: String,
@@ -217,7 +219,7 @@ async fn invalid_json_on_every_mcp_transport_gets_the_json_rpc_parse_error() {
     in_session.push(("mcp-session-id", session.clone()));
     in_session.push(("mcp-protocol-version", "2025-06-18".into()));
 
-    let cases: Vec<(&str, &str, Vec<(&'static str, String)>)> = vec![
+    let cases: Vec<(&str, &str, Headers)> = vec![
         ("without a session", MCP, mcp_headers(&token)),
         ("in a session", MCP, in_session.clone()),
         ("stateless", MCP, stateless_headers(&token)),
