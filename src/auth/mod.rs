@@ -15,8 +15,8 @@
 pub mod authorize;
 pub mod bearer;
 pub mod client_cache;
-pub mod operator;
 pub mod lockout;
+pub mod operator;
 pub mod password;
 pub mod register;
 pub mod token;

@@ -106,9 +106,24 @@ pub fn check_settings(s: &Settings) -> Result<(), ConfigError> {
             MAX_LIFETIME,
             Zero::Refused,
         ),
-        ("header_read_timeout", s.header_read_timeout, MAX_WAIT, Zero::Refused),
-        ("body_read_timeout", s.body_read_timeout, MAX_WAIT, Zero::Refused),
-        ("keep_alive_timeout", s.keep_alive_timeout, MAX_WAIT, Zero::Refused),
+        (
+            "header_read_timeout",
+            s.header_read_timeout,
+            MAX_WAIT,
+            Zero::Refused,
+        ),
+        (
+            "body_read_timeout",
+            s.body_read_timeout,
+            MAX_WAIT,
+            Zero::Refused,
+        ),
+        (
+            "keep_alive_timeout",
+            s.keep_alive_timeout,
+            MAX_WAIT,
+            Zero::Refused,
+        ),
     ];
     for (name, value, max, zero) in checks {
         check(name, value, max, zero).map_err(ConfigError)?;
