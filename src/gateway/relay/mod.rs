@@ -27,10 +27,11 @@
 //!   shared connection a log message of unknown origin is dropped.
 
 use std::collections::HashMap;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use rmcp::model::ServerNotification;
 use rmcp::model::{
     ClientCapabilities, ClientInfo, ClientResult, CreateMessageRequest, CreateMessageRequestParams,
     CreateMessageResult, ElicitRequest, ElicitRequestParams, ElicitResult, GetExtensions,
@@ -38,13 +39,15 @@ use rmcp::model::{
     LoggingMessageNotificationParam, ProgressNotification, ProgressNotificationParam,
     ProgressToken, RequestId, ResourceUpdatedNotificationParam, ServerRequest,
 };
-use rmcp::model::{ClientNotification, JsonRpcMessage, ServerNotification};
-use rmcp::service::{
-    NotificationContext, OriginatingRequestId, RequestContext, RxJsonRpcMessage, ServiceError,
-    TxJsonRpcMessage,
-};
-use rmcp::transport::{IntoTransport, Transport};
+use rmcp::service::{NotificationContext, OriginatingRequestId, RequestContext, ServiceError};
 use rmcp::{ClientHandler, ErrorData as McpError, Peer, RoleClient, RoleServer};
+
+mod origin;
+mod transport;
+
+use origin::InFlight;
+pub use origin::NoOrigin;
+pub use transport::{Counted, counted};
 
 use crate::mcp::inline::reply::RequestStream;
 
@@ -91,16 +94,6 @@ impl Downstream {
     }
 }
 
-/// A downstream request in flight on an upstream connection.
-struct InFlight {
-    ticket: u64,
-    /// The downstream session that made it; `None` for a request no client
-    /// can be asked about (a REST tool call).
-    downstream: Option<Downstream>,
-    /// The id rmcp gave the request it sent upstream, once sent.
-    upstream: Option<RequestId>,
-}
-
 pub struct RelayState {
     upstream: String,
     per_user: bool,
@@ -129,39 +122,6 @@ pub struct RelayState {
     relayed_changed: tokio::sync::Notify,
 }
 
-/// Why a request of the upstream cannot be relayed.
-#[derive(Debug, PartialEq, Eq)]
-pub enum NoOrigin {
-    /// No downstream request is in flight on the connection.
-    Idle,
-    /// Requests of several sessions, or of mcpgate itself, are in flight.
-    Ambiguous,
-    /// The request that caused it came from no client that can be asked
-    /// (a REST call).
-    NoClient,
-}
-
-impl NoOrigin {
-    fn describe(&self) -> &'static str {
-        match self {
-            NoOrigin::Idle => "no client request is in flight on this upstream connection",
-            NoOrigin::Ambiguous => {
-                "requests of several clients are in flight on this shared upstream connection, \
-                 and MCP does not say which one a request belongs to (configure the upstream \
-                 with isolation = \"per_user\" if it asks its clients)"
-            }
-            NoOrigin::NoClient => "the request that caused it came from no MCP client session",
-        }
-    }
-
-    fn event(&self) -> &'static str {
-        match self {
-            NoOrigin::Ambiguous => "gateway.relay_origin_ambiguous",
-            NoOrigin::Idle | NoOrigin::NoClient => "gateway.relay_no_origin",
-        }
-    }
-}
-
 /// Counts a notification as relayed when dropped (whatever became of it).
 struct Relayed<'a>(&'a RelayState);
 
@@ -174,77 +134,6 @@ impl Drop for Relayed<'_> {
 
 /// How long [`RelayState::settle`] waits at most.
 const SETTLE_LIMIT: Duration = Duration::from_millis(200);
-
-/// An upstream connection's transport that counts, as they arrive, the
-/// notifications [`RelayState::settle`] waits for.
-pub struct Counted<T> {
-    inner: T,
-    state: Arc<RelayState>,
-}
-
-/// Wraps an upstream transport in [`Counted`].
-pub fn counted<T, E, A>(
-    transport: T,
-    state: Arc<RelayState>,
-) -> Counted<impl Transport<RoleClient, Error = E>>
-where
-    T: IntoTransport<RoleClient, E, A>,
-    E: std::error::Error + Send + Sync + 'static,
-{
-    Counted {
-        inner: transport.into_transport(),
-        state,
-    }
-}
-
-impl<T: Transport<RoleClient>> Transport<RoleClient> for Counted<T> {
-    type Error = T::Error;
-
-    fn send(
-        &mut self,
-        item: TxJsonRpcMessage<RoleClient>,
-    ) -> impl Future<Output = Result<(), Self::Error>> + Send + 'static {
-        match &item {
-            JsonRpcMessage::Request(r) => self.state.sending(&r.id),
-            JsonRpcMessage::Notification(n) => {
-                if let ClientNotification::CancelledNotification(c) = &n.notification
-                    && let Some(id) = &c.params.request_id
-                {
-                    self.state.answered(id);
-                }
-            }
-            _ => {}
-        }
-        self.inner.send(item)
-    }
-
-    async fn receive(&mut self) -> Option<RxJsonRpcMessage<RoleClient>> {
-        let message = self.inner.receive().await;
-        match &message {
-            Some(JsonRpcMessage::Notification(n))
-                if matches!(
-                    n.notification,
-                    ServerNotification::ProgressNotification(_)
-                        | ServerNotification::LoggingMessageNotification(_)
-                ) =>
-            {
-                self.state.received.fetch_add(1, Ordering::SeqCst);
-            }
-            Some(JsonRpcMessage::Response(r)) => self.state.answered(&r.id),
-            Some(JsonRpcMessage::Error(e)) => {
-                if let Some(id) = &e.id {
-                    self.state.answered(id);
-                }
-            }
-            _ => {}
-        }
-        message
-    }
-
-    fn close(&mut self) -> impl Future<Output = Result<(), Self::Error>> + Send {
-        self.inner.close()
-    }
-}
 
 /// Turns a failure talking to a peer into a JSON-RPC error.
 pub fn service_error(upstream: &str, e: ServiceError) -> McpError {
