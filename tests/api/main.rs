@@ -30,6 +30,7 @@ mod mcp_stateless;
 mod mcp_streamable;
 mod mcp_support;
 mod pg_flow;
+mod pg_outage;
 mod pg_support;
 mod profiles;
 mod refresh;
