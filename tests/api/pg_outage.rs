@@ -4,7 +4,8 @@
 //! database restart does. Requests that need the database get 503 with
 //! `Retry-After` (RFC 6749 §5.2 `temporarily_unavailable`, RFC 9110
 //! §10.2.3), never 500 or a 401 that would make a client drop a good token;
-//! once the relay is restored the same tokens work again.
+//! once the relay is restored the same tokens work again. The browser's
+//! authorization page is a 503 page, not a 500.
 //! (tests/fault/run.sh restarts a real server under load.)
 
 use std::net::SocketAddr;
@@ -15,7 +16,7 @@ use serde_json::{Value, json};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
-use crate::helpers::spawn_app_with;
+use crate::helpers::{PASSWORD, spawn_app_with};
 use crate::mcp_support::{McpClient, initialize_body};
 use crate::pg_support::PgTestDb;
 use crate::token::{expect_tokens, refresh, s};
@@ -73,8 +74,22 @@ async fn a_database_out_of_reach_gives_503_with_retry_after_and_the_same_tokens_
     app.add_user("alice").await;
     let (client_id, t) = app.full_flow("alice").await;
     let (at, rt) = (s(&t, "access_token"), s(&t, "refresh_token"));
+    // A signed-in browser, whose next authorization request reads its
+    // session from the database.
+    let browser = app.browser();
+    let params = app.auth_params(&client_id, "http://127.0.0.1:1/callback");
+    browser
+        .sign_in_and_approve(&params, "alice", PASSWORD)
+        .await;
 
     cut.send(true).expect("cut");
+
+    // The authorization page: 503 with Retry-After, not 500.
+    let r = browser.open_authorize(&params).await;
+    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(r.headers()[RETRY_AFTER], "2");
+    let html = r.text().await.expect("page");
+    assert!(html.contains("The database is unavailable"), "{html}");
 
     // The token endpoint: temporarily_unavailable, not server_error.
     let r = refresh(&app, &rt, &client_id).await;
