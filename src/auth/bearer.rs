@@ -28,6 +28,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::AuthServer;
 use crate::cluster::bus::{self as cluster_bus, Bus, Event};
+use crate::store::StoreError;
 
 /// How long a token looked up in the store is trusted without a new lookup.
 pub const CACHE_TTL: Duration = Duration::from_secs(10);
@@ -177,10 +178,7 @@ impl AuthServer {
             Some(hit) => hit,
             None => {
                 let generation = self.token_cache.generation();
-                let record = self.store.access_token(&hash).await.map_err(|e| {
-                    tracing::error!(error = %e, "store failure while checking a token");
-                    BearerError::InvalidToken("the token could not be checked; try again".into())
-                })?;
+                let record = self.store.access_token(&hash).await.map_err(unchecked)?;
                 bearer::check(record.as_ref(), &resources, &self.policy.default_scope, now)?;
                 let Some(record) = record else {
                     return Err(BearerError::InvalidToken(
@@ -191,8 +189,7 @@ impl AuthServer {
                     .store
                     .user_by_id(&record.user_id)
                     .await
-                    .ok()
-                    .flatten()
+                    .map_err(unchecked)?
                     .ok_or_else(|| {
                         BearerError::InvalidToken("the user of this token no longer exists".into())
                     })?;
@@ -215,4 +212,18 @@ impl AuthServer {
             token_hash: hash,
         })
     }
+}
+
+/// A store failure while checking a token. An unreachable database is a
+/// 503: the token may well be good. Anything else stays a 401 that asks the
+/// client to try again.
+fn unchecked(e: StoreError) -> BearerError {
+    if let StoreError::Unavailable(_) = e {
+        tracing::warn!(event = "store.unavailable", error = %e, "database unavailable while checking a token");
+        return BearerError::Unavailable(
+            "the database is unavailable; try again in a few seconds".into(),
+        );
+    }
+    tracing::error!(error = %e, "store failure while checking a token");
+    BearerError::InvalidToken("the token could not be checked; try again".into())
 }

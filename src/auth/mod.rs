@@ -135,7 +135,17 @@ impl AuthServer {
 }
 
 /// A store failure, as the OAuth error a client sees (details go to the log).
+/// An unreachable database is `temporarily_unavailable` (503 with
+/// `Retry-After`, RFC 6749 §5.2 / §4.1.2.1): the client should retry, not
+/// give up on its grant; anything else is `server_error` (500).
 pub(crate) fn store_failure(e: StoreError) -> OAuthError {
+    if let StoreError::Unavailable(_) = e {
+        tracing::warn!(event = "store.unavailable", error = %e, "database unavailable");
+        return OAuthError::new(
+            mcpgate_core::oauth::ErrorCode::TemporarilyUnavailable,
+            "the database is unavailable; try again in a few seconds",
+        );
+    }
     tracing::error!(error = %e, "store failure");
     OAuthError::server_error("the server could not complete the request; try again later")
 }

@@ -15,9 +15,9 @@ use axum::extract::{OriginalUri, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
 use mcpgate_core::model::User;
-use mcpgate_core::oauth::OAuthError;
 use mcpgate_core::oauth::authorize::{REQUEST_PARAMS, Rejection};
 use mcpgate_core::oauth::params::Params;
+use mcpgate_core::oauth::{ErrorCode, OAuthError};
 
 use super::AppState;
 use super::client_addr::ClientAddr;
@@ -38,7 +38,7 @@ pub async fn get(
     let cookie = app.cookie.read(&headers);
     let user = match app.auth.session_user(cookie.as_deref()).await {
         Ok(u) => u,
-        Err(e) => return app.error_page(StatusCode::INTERNAL_SERVER_ERROR, &e, None),
+        Err(e) => return app.error_page(failed(&e), &e, None),
     };
     let ctx = FormContext::new(&app, uri.path(), &params, cookie);
     match user {
@@ -46,10 +46,10 @@ pub async fn get(
         Some(user) => match app.auth.consent_given(&user, &v).await {
             Ok(true) => match app.auth.approve(&user, &v).await {
                 Ok(location) => redirect(StatusCode::FOUND, &location),
-                Err(e) => app.error_page(StatusCode::INTERNAL_SERVER_ERROR, &e, None),
+                Err(e) => app.error_page(failed(&e), &e, None),
             },
             Ok(false) => ctx.consent(&app, &v, &user),
-            Err(e) => app.error_page(StatusCode::INTERNAL_SERVER_ERROR, &e, None),
+            Err(e) => app.error_page(failed(&e), &e, None),
         },
     }
 }
@@ -153,12 +153,12 @@ pub async fn post(
                         Some("Your session has ended. Sign in again to continue."),
                     );
                 }
-                Err(e) => return app.error_page(StatusCode::INTERNAL_SERVER_ERROR, &e, None),
+                Err(e) => return app.error_page(failed(&e), &e, None),
             };
             match params.get("decision") {
                 Some("approve") => match app.auth.approve(&user, &v).await {
                     Ok(location) => redirect(StatusCode::SEE_OTHER, &location),
-                    Err(e) => app.error_page(StatusCode::INTERNAL_SERVER_ERROR, &e, Some(retry)),
+                    Err(e) => app.error_page(failed(&e), &e, Some(retry)),
                 },
                 Some("deny") => redirect(StatusCode::SEE_OTHER, &app.auth.deny(&v)),
                 _ => app.error_page(
@@ -295,6 +295,9 @@ fn scope_description(scope: &str, server: &str) -> String {
 impl AppState {
     fn rejection(&self, r: Rejection) -> Response {
         match r {
+            Rejection::Page(e) if e.code == ErrorCode::TemporarilyUnavailable => {
+                self.error_page(StatusCode::SERVICE_UNAVAILABLE, &e, None)
+            }
             Rejection::Page(e) => self.error_page(StatusCode::BAD_REQUEST, &e, None),
             Rejection::Redirect(r) => {
                 redirect(StatusCode::FOUND, &r.location(&self.auth.policy.issuer))
@@ -322,7 +325,14 @@ impl AppState {
             retry_url,
         };
         match self.pages.error(&view) {
-            Ok(html) => page(status, html),
+            Ok(html) => {
+                let mut r = page(status, html);
+                if status == StatusCode::SERVICE_UNAVAILABLE {
+                    r.headers_mut()
+                        .insert(header::RETRY_AFTER, header::HeaderValue::from_static("2"));
+                }
+                r
+            }
             Err(err) => self.render_failure(err),
         }
     }
@@ -333,6 +343,16 @@ impl AppState {
             StatusCode::INTERNAL_SERVER_ERROR,
             "<!doctype html><title>Error</title><p>The page could not be rendered.</p>".into(),
         )
+    }
+}
+
+/// The status of a page for a request the server could not complete: 503
+/// when the database is out of reach (the browser may retry), 500 otherwise.
+fn failed(e: &OAuthError) -> StatusCode {
+    if e.code == ErrorCode::TemporarilyUnavailable {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        StatusCode::INTERNAL_SERVER_ERROR
     }
 }
 

@@ -3,7 +3,8 @@
 //! - Token, registration and revocation errors: RFC 6749 §5.2 /
 //!   RFC 7591 §3.2.2 JSON with `Cache-Control: no-store`. `invalid_client`
 //!   is 401, with `WWW-Authenticate: Basic` when the client used Basic;
-//!   `server_error` 500; `temporarily_unavailable` 503 (429 for rate limits);
+//!   `server_error` 500; `temporarily_unavailable` 503 with `Retry-After: 2`
+//!   (429 with `Retry-After: 60` for rate limits);
 //!   everything else 400.
 //! - Authorization endpoint errors that cannot be redirected: an HTML page.
 //! - Failed federated sign-ins (`/oauth/callback`): an HTML page whose
@@ -83,6 +84,10 @@ impl IntoResponse for JsonError {
         h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
         if rate_limited {
             h.insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
+        } else if status == StatusCode::SERVICE_UNAVAILABLE {
+            // The database is restarting, or a rotation lost its races:
+            // worth another try soon (RFC 9110 §10.2.3).
+            h.insert(header::RETRY_AFTER, HeaderValue::from_static("2"));
         }
         if self.basic_challenge {
             h.insert(

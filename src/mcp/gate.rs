@@ -201,6 +201,14 @@ async fn finish_rejection(req: Request, mut resp: Response) -> Response {
 /// The 401/403/400 response with its `WWW-Authenticate` challenge; its
 /// `resource_metadata` names the resource of the route (RFC 9728 §5.1).
 pub fn challenge(auth: &AuthServer, e: &BearerError, legacy_sse: bool) -> Response {
+    if let BearerError::Unavailable(d) = e {
+        // Not a verdict on the token: no challenge, retry soon.
+        let body = serde_json::json!({"error": e.to_string(), "error_description": d});
+        let mut r = (StatusCode::SERVICE_UNAVAILABLE, axum::Json(body)).into_response();
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("2"));
+        return r;
+    }
     let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::UNAUTHORIZED);
     let scope = auth.policy.default_scope.to_string();
     let metadata = if legacy_sse {

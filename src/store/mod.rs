@@ -34,9 +34,14 @@ pub enum StoreError {
     /// A unique value (a username, a client id) already exists.
     #[error("{0} already exists")]
     Conflict(String),
-    /// The database failed or could not be reached.
+    /// The database failed.
     #[error("database error: {0}")]
     Database(String),
+    /// The database cannot be reached now (connection refused or lost, the
+    /// server shutting down or starting up, no free connection in time):
+    /// worth retrying shortly; answered with 503.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
     /// A stored row could not be read back into a record.
     #[error("stored data is invalid: {0}")]
     Corrupt(String),

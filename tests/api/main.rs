@@ -40,6 +40,7 @@ mod mcp_streamable;
 mod mcp_support;
 mod outbound_redirects;
 mod pg_flow;
+mod pg_outage;
 mod pg_support;
 mod profiles;
 mod refresh;

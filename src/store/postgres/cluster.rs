@@ -9,7 +9,7 @@ use sqlx::postgres::PgRow;
 use crate::store::{McpSessionRecord, SseMessageRecord, SseSessionRecord, StoreError, StoreResult};
 
 fn db(e: sqlx::Error) -> StoreError {
-    StoreError::Database(e.to_string())
+    super::db(e)
 }
 
 fn insert_error(e: sqlx::Error, what: impl FnOnce() -> String) -> StoreError {

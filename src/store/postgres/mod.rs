@@ -27,6 +27,7 @@ mod tokens;
 mod users;
 
 use std::str::FromStr;
+use std::time::Duration;
 
 use mcpgate_core::domain::ClientId;
 use mcpgate_core::model::{
@@ -42,6 +43,12 @@ use super::{
 
 /// Connections per instance.
 const MAX_CONNECTIONS: u32 = 16;
+
+/// How long a query waits for a connection (a free one, or a new one while
+/// the server is down or restarting) before it fails as
+/// [`StoreError::Unavailable`]. sqlx's default is 30 s: a client would hang
+/// that long during an outage.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Whether a database URL names PostgreSQL (`postgres://`, `postgresql://`).
 pub fn is_postgres_url(url: &str) -> bool {
@@ -93,6 +100,7 @@ impl PgStore {
         probe.close().await.map_err(db)?;
         let pool = PgPoolOptions::new()
             .max_connections(MAX_CONNECTIONS)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
             .connect_lazy_with(options);
         Ok(Self { pool })
     }
@@ -110,9 +118,33 @@ impl PgStore {
 
 // ---- helpers shared by the submodules ----
 
-/// A database failure.
+/// A database failure: [`StoreError::Unavailable`] when the connection
+/// failed (see [`connection_lost`]), [`StoreError::Database`] otherwise.
 fn db(e: sqlx::Error) -> StoreError {
-    StoreError::Database(e.to_string())
+    if connection_lost(&e) {
+        StoreError::Unavailable(e.to_string())
+    } else {
+        StoreError::Database(e.to_string())
+    }
+}
+
+/// Whether `e` means the server could not be reached or the connection was
+/// lost, rather than a failed statement: I/O and TLS errors, no connection
+/// in time, and the SQLSTATEs of class 08 (connection exception), 57P01..03
+/// (admin or crash shutdown, cannot connect now: a restart) and 53300 (too
+/// many connections). PostgreSQL manual, appendix A "Error Codes".
+fn connection_lost(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(d) => d
+            .code()
+            .is_some_and(|c| c.starts_with("08") || c.starts_with("57P") || c == "53300"),
+        _ => false,
+    }
 }
 
 /// A failed insert: `Conflict(what)` on a unique or primary key violation,
@@ -168,3 +200,32 @@ async fn begin(pool: &PgPool) -> StoreResult<sqlx::Transaction<'static, sqlx::Po
 }
 
 crate::store::delegate::store_impl!(PgStore);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refused_or_lost_connection_is_unavailable_not_a_database_error() {
+        for e in [
+            sqlx::Error::Io(std::io::ErrorKind::ConnectionRefused.into()),
+            sqlx::Error::Io(std::io::ErrorKind::UnexpectedEof.into()),
+            sqlx::Error::PoolTimedOut,
+            sqlx::Error::PoolClosed,
+        ] {
+            assert!(matches!(db(e), StoreError::Unavailable(_)));
+        }
+    }
+
+    #[test]
+    fn a_failed_statement_stays_a_database_error() {
+        assert!(matches!(
+            db(sqlx::Error::RowNotFound),
+            StoreError::Database(_)
+        ));
+        assert!(matches!(
+            db(sqlx::Error::Protocol("unexpected message".into())),
+            StoreError::Database(_)
+        ));
+    }
+}

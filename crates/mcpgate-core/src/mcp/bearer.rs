@@ -8,6 +8,9 @@
 //!   `error="insufficient_scope"` (RFC 6750 §3.1, MCP 2025-11-25 step-up).
 //! - A token in the query string is refused (MCP authorization: "MUST NOT
 //!   include access tokens in the URI query string").
+//! - A token that cannot be checked because the database is unreachable:
+//!   503 (`temporarily_unavailable`, no challenge), not 401: the token may
+//!   be good, and a client must not drop it and start OAuth again.
 
 use crate::domain::{ClientId, ResourceUri, Scope};
 use crate::model::{AccessToken, UnixTime};
@@ -37,6 +40,9 @@ pub enum BearerError {
     InvalidToken(String),
     #[error("insufficient_scope")]
     InsufficientScope(String),
+    /// The token could not be checked now (the database is unreachable).
+    #[error("temporarily_unavailable")]
+    Unavailable(String),
 }
 
 impl BearerError {
@@ -45,6 +51,7 @@ impl BearerError {
             Self::Missing | Self::InvalidToken(_) => 401,
             Self::InvalidRequest(_) => 400,
             Self::InsufficientScope(_) => 403,
+            Self::Unavailable(_) => 503,
         }
     }
 
@@ -53,7 +60,10 @@ impl BearerError {
             Self::Missing => {
                 "this endpoint needs an OAuth access token: Authorization: Bearer <token>"
             }
-            Self::InvalidRequest(d) | Self::InvalidToken(d) | Self::InsufficientScope(d) => d,
+            Self::InvalidRequest(d)
+            | Self::InvalidToken(d)
+            | Self::InsufficientScope(d)
+            | Self::Unavailable(d) => d,
         }
     }
 
