@@ -68,7 +68,8 @@ fi
 # ---------------------------------------------------------------- 1. build
 t=$(now)
 if [[ -n "${FAULT_MCPGATE_BIN:-}" ]]; then
-  MCPGATE="$FAULT_MCPGATE_BIN"
+  # Absolute: the instances start in their own directories.
+  MCPGATE="$(cd "$(dirname "$FAULT_MCPGATE_BIN")" && pwd)/$(basename "$FAULT_MCPGATE_BIN")"
 else
   (cd "$ROOT" && cargo test --workspace --locked --no-run --quiet)
   TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
