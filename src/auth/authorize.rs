@@ -35,8 +35,9 @@ pub enum SignInError {
     RateLimited { retry_after: u64 },
     #[error("wrong username or password")]
     Invalid,
-    #[error("the server could not check the password; try again later")]
-    Store,
+    /// The store failed (503 when it is out of reach, 500 otherwise).
+    #[error("{}", .0.description)]
+    Store(OAuthError),
 }
 
 /// A new browser-session cookie value.
@@ -150,10 +151,7 @@ impl AuthServer {
                 .store
                 .user_by_username(name.as_str())
                 .await
-                .map_err(|e| {
-                    store_failure(e);
-                    SignInError::Store
-                })?,
+                .map_err(|e| SignInError::Store(store_failure(e)))?,
             None => None,
         };
         let phc = user.as_ref().and_then(|u| u.password_hash.clone());
@@ -166,7 +164,7 @@ impl AuthServer {
         let cookie = self
             .open_login_session(&user)
             .await
-            .map_err(|_| SignInError::Store)?;
+            .map_err(SignInError::Store)?;
         tracing::info!(event = "auth.login", username = ?user.username, "signed in");
         Ok((user, cookie))
     }

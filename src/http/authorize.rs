@@ -132,13 +132,7 @@ pub async fn post(
                         .insert(header::RETRY_AFTER, retry_after.into());
                     r
                 }
-                Err(SignInError::Store) => app.error_page(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    &OAuthError::server_error(
-                        "the server could not check the password; try again later",
-                    ),
-                    Some(retry),
-                ),
+                Err(SignInError::Store(e)) => app.error_page(failed(&e), &e, Some(retry)),
             }
         }
         Some("consent") => {

@@ -82,7 +82,25 @@ async fn a_database_out_of_reach_gives_503_with_retry_after_and_the_same_tokens_
         .sign_in_and_approve(&params, "alice", PASSWORD)
         .await;
 
+    // Another browser, on the sign-in page when the database goes away.
+    let signing_in = app.browser();
+    let login_page = signing_in
+        .open_authorize(&params)
+        .await
+        .text()
+        .await
+        .expect("sign-in page");
+
     cut.send(true).expect("cut");
+
+    // Signing in: a 503 page, not 500.
+    let r = signing_in
+        .submit_login(&login_page, "alice", PASSWORD)
+        .await;
+    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(r.headers()[RETRY_AFTER], "2");
+    let html = r.text().await.expect("page");
+    assert!(html.contains("The database is unavailable"), "{html}");
 
     // The authorization page: 503 with Retry-After, not 500.
     let r = browser.open_authorize(&params).await;
