@@ -314,29 +314,34 @@ impl RelayState {
         self.in_flight.lock().map(|v| v.len()).unwrap_or(0)
     }
 
-    /// The downstream session a request (or log message) of the upstream
-    /// belongs to. See the module documentation for the rules.
-    pub fn origin(&self) -> Result<Downstream, NoOrigin> {
+    /// The downstream session a request (or, with `answered_too`, a log
+    /// message) of the upstream belongs to. See the module documentation
+    /// for the rules. A request can only belong to a call not yet answered;
+    /// a notification may also belong to a call whose answer has arrived
+    /// but is still being settled (rmcp handles notifications in tasks of
+    /// their own, which may run after the answer is received; the call ends
+    /// only once they have run, see [`Self::settle`]).
+    pub fn origin(&self, answered_too: bool) -> Result<Downstream, NoOrigin> {
         let in_flight = self.in_flight.lock().map_err(|_| NoOrigin::Idle)?;
         let outstanding = self.outstanding.lock().map_err(|_| NoOrigin::Idle)?;
-        // The calls the upstream may be serving: sent and not answered.
+        // The calls the upstream may be serving: sent and (for a request)
+        // not answered.
         let live: Vec<&InFlight> = in_flight
             .iter()
             .filter(|f| {
                 f.upstream
                     .as_ref()
-                    .is_some_and(|id| outstanding.contains_key(id))
+                    .is_some_and(|id| answered_too || outstanding.contains_key(id))
             })
             .collect();
         let last = live.last().ok_or(NoOrigin::Idle)?;
         if !self.per_user {
             // Something mcpgate sent that no tracked call accounts for (a
             // list, a ping) may be what the upstream is serving.
-            let untracked = outstanding
-                .iter()
-                .filter(|(_, at)| at.elapsed() < self.stale_after)
-                .count()
-                > live.len();
+            let untracked = outstanding.iter().any(|(id, at)| {
+                at.elapsed() < self.stale_after
+                    && !in_flight.iter().any(|f| f.upstream.as_ref() == Some(id))
+            });
             if untracked {
                 return Err(NoOrigin::Ambiguous);
             }
@@ -355,7 +360,7 @@ impl RelayState {
     /// error the upstream gets (`-32602`, as SEP-2260 has clients answer a
     /// request associated with no request of theirs).
     fn origin_for(&self, what: &str) -> Result<Downstream, McpError> {
-        self.origin().map_err(|why| {
+        self.origin(false).map_err(|why| {
             tracing::warn!(
                 event = why.event(),
                 upstream = %self.upstream,
@@ -525,7 +530,7 @@ impl ClientHandler for RelayHandler {
     ) {
         let _relayed = Relayed(&self.state);
         drop(self.state.hold_progress().await);
-        if let Ok(d) = self.state.origin() {
+        if let Ok(d) = self.state.origin(true) {
             d.notify_logging_message(params).await;
         } else if self.state.per_user {
             for (session, peer) in self.state.listeners() {
