@@ -165,6 +165,17 @@ impl Recorder {
     }
 }
 
+/// The text of a sampling request's messages, joined.
+pub fn prompt_text(params: &CreateMessageRequestParams) -> String {
+    params
+        .messages
+        .iter()
+        .flat_map(|m| m.content.iter())
+        .filter_map(|c| c.as_text())
+        .map(|t| t.text.as_str())
+        .collect()
+}
+
 /// The roots the test client reports.
 pub const ROOTS: [&str; 2] = ["file:///work/a", "file:///work/b"];
 /// The elicitation answer of the test client.
@@ -190,13 +201,7 @@ impl ClientHandler for Recorder {
         params: CreateMessageRequestParams,
         _context: RequestContext<RoleClient>,
     ) -> Result<CreateMessageResult, McpError> {
-        let prompt: String = params
-            .messages
-            .iter()
-            .flat_map(|m| m.content.iter())
-            .filter_map(|c| c.as_text())
-            .map(|t| t.text.as_str())
-            .collect();
+        let prompt = prompt_text(&params);
         Ok(CreateMessageResult::new(
             SamplingMessage::assistant_text(format!("reply to {prompt}")),
             "test-model".to_owned(),
@@ -284,8 +289,8 @@ pub fn tool_call(name: &str, args: Value) -> CallToolRequestParams {
 }
 
 /// Calls a tool (bounded by [`WAIT`]).
-pub async fn call(
-    client: &Client,
+pub async fn call<H: ClientHandler>(
+    client: &RunningService<RoleClient, H>,
     name: &str,
     args: Value,
 ) -> Result<CallToolResult, ServiceError> {

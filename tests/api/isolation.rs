@@ -11,16 +11,16 @@ use std::time::Duration;
 use futures::future::join_all;
 use reqwest::StatusCode;
 use rmcp::model::{
-    CallToolResult, ClientCapabilities, ClientInfo, CreateMessageRequestParams,
-    CreateMessageResult, Implementation, ProtocolVersion, SamplingMessage,
+    ClientCapabilities, ClientInfo, CreateMessageRequestParams, CreateMessageResult,
+    Implementation, ProtocolVersion, SamplingMessage,
 };
-use rmcp::service::{RequestContext, RunningService, ServiceError};
+use rmcp::service::{RequestContext, RunningService};
 use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use rmcp::{ClientHandler, ErrorData as McpError, RoleClient, ServiceExt};
 use serde_json::{Value, json};
 
-use crate::gateway_support::{WAIT, fixture, spawn_gateway, text_of, tool_call};
+use crate::gateway_support::{WAIT, call, fixture, prompt_text, spawn_gateway, text_of};
 use crate::helpers::{TestApp, spawn_app_with};
 use crate::mcp_support::{MCP, McpClient, bearer, signed_in};
 
@@ -130,13 +130,7 @@ impl ClientHandler for Answering {
         params: CreateMessageRequestParams,
         _context: RequestContext<RoleClient>,
     ) -> Result<CreateMessageResult, McpError> {
-        let prompt: String = params
-            .messages
-            .iter()
-            .flat_map(|m| m.content.iter())
-            .filter_map(|c| c.as_text())
-            .map(|t| t.text.as_str())
-            .collect();
+        let prompt = prompt_text(&params);
         self.asked.lock().unwrap().push(prompt.clone());
         Ok(CreateMessageResult::new(
             SamplingMessage::assistant_text(format!("{} answers {prompt}", self.user)),
@@ -146,16 +140,6 @@ impl ClientHandler for Answering {
 }
 
 type AnsweringClient = RunningService<RoleClient, Answering>;
-
-async fn call(
-    client: &AnsweringClient,
-    name: &str,
-    args: Value,
-) -> Result<CallToolResult, ServiceError> {
-    tokio::time::timeout(WAIT, client.call_tool(tool_call(name, args)))
-        .await
-        .unwrap_or_else(|_| panic!("tools/call {name} did not end within {WAIT:?}"))
-}
 
 async fn answering_client(app: &TestApp, user: &str) -> (AnsweringClient, Arc<Mutex<Vec<String>>>) {
     let (_, token) = signed_in(app, user).await;
