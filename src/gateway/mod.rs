@@ -277,7 +277,7 @@ impl Gateway {
         // upstream can act on the request: it may log, report progress or ask
         // the client at once.
         let ticket = conn.relay.begin(call.downstream.as_ref());
-        let gate = conn.relay.hold_progress().await;
+        let gate = conn.relay.hold_sending().await;
         let handle = match conn
             .peer
             .send_cancellable_request(

@@ -111,8 +111,8 @@ pub struct RelayState {
     listeners: Mutex<HashMap<u64, Peer<RoleServer>>>,
     subscriptions: Mutex<HashMap<String, HashMap<u64, Peer<RoleServer>>>>,
     /// Held while a request is sent upstream and recorded
-    /// ([`RelayState::hold_progress`]).
-    progress_gate: tokio::sync::Mutex<()>,
+    /// ([`RelayState::hold_sending`]).
+    send_gate: tokio::sync::Mutex<()>,
     /// Progress and log notifications received from the upstream (counted
     /// by [`Counted`] as they arrive, in order with the responses) and
     /// relayed (counted when their handler is done), for
@@ -216,7 +216,7 @@ impl RelayState {
             progress: Mutex::default(),
             listeners: Mutex::default(),
             subscriptions: Mutex::default(),
-            progress_gate: tokio::sync::Mutex::new(()),
+            send_gate: tokio::sync::Mutex::new(()),
             received: AtomicU64::new(0),
             relayed: AtomicU64::new(0),
             relayed_changed: tokio::sync::Notify::new(),
@@ -227,8 +227,8 @@ impl RelayState {
     /// ([`Self::sent`]): the upstream may report progress, or ask the
     /// client, as soon as it has the request, and [`RelayHandler`] waits
     /// for the guard before it looks the request up.
-    pub async fn hold_progress(&self) -> tokio::sync::MutexGuard<'_, ()> {
-        self.progress_gate.lock().await
+    pub async fn hold_sending(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.send_gate.lock().await
     }
 
     /// Call when an upstream response arrived, before [`Self::end`] and
@@ -432,9 +432,9 @@ pub struct RelayHandler {
 
 impl RelayHandler {
     /// The origin of a request of the upstream, once requests being sent
-    /// are recorded (see [`RelayState::hold_progress`]).
+    /// are recorded (see [`RelayState::hold_sending`]).
     async fn origin(&self, what: &str) -> Result<Downstream, McpError> {
-        drop(self.state.hold_progress().await);
+        drop(self.state.hold_sending().await);
         self.state.origin_for(what)
     }
 }
@@ -509,7 +509,7 @@ impl ClientHandler for RelayHandler {
     ) {
         let _relayed = Relayed(&self.state);
         // Wait until a request being sent has its token mapped.
-        drop(self.state.hold_progress().await);
+        drop(self.state.hold_sending().await);
         let target = self
             .state
             .progress
@@ -529,7 +529,7 @@ impl ClientHandler for RelayHandler {
         _context: NotificationContext<RoleClient>,
     ) {
         let _relayed = Relayed(&self.state);
-        drop(self.state.hold_progress().await);
+        drop(self.state.hold_sending().await);
         if let Ok(d) = self.state.origin(true) {
             d.notify_logging_message(params).await;
         } else if self.state.per_user {
