@@ -73,6 +73,7 @@ mod tests {
             metadata,
             issued_at: 0,
             last_used_at: None,
+            kind: mcpgate_core::model::ClientKind::Dynamic,
         }
     }
 

@@ -44,6 +44,7 @@ impl AuthServer {
             metadata,
             issued_at: self.now(),
             last_used_at: None,
+            kind: mcpgate_core::model::ClientKind::Dynamic,
         };
         self.store
             .create_client(&client)

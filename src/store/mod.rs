@@ -95,7 +95,8 @@ pub trait Store: Send + Sync + 'static {
     async fn delete_client(&self, id: &ClientId) -> StoreResult<bool>;
     /// Records that the client was used now.
     async fn touch_client(&self, id: &ClientId, now: UnixTime) -> StoreResult<()>;
-    /// Removes clients never used and issued before `issued_before`;
+    /// Removes clients never used and issued before `issued_before`
+    /// (pre-registered clients are kept);
     /// returns how many.
     async fn delete_unused_clients(&self, issued_before: UnixTime) -> StoreResult<u64>;
 

@@ -215,9 +215,12 @@ pub(crate) fn client(id: &str) -> Client {
             software_id: Some("4NRB1-0XZABZI9E6-5SM3R".into()),
             software_version: Some("2.1".into()),
             application_type: Some("web".into()),
+            jwks_uri: None,
+            jwks: None,
         },
         issued_at: NOW - DAY,
         last_used_at: Some(NOW - HOUR),
+        kind: mcpgate_core::model::ClientKind::Dynamic,
     }
 }
 
@@ -243,9 +246,12 @@ fn public_client(id: &str, issued_at: UnixTime) -> Client {
             software_id: None,
             software_version: None,
             application_type: None,
+            jwks_uri: None,
+            jwks: None,
         },
         issued_at,
         last_used_at: None,
+        kind: mcpgate_core::model::ClientKind::Dynamic,
     }
 }
 
@@ -621,6 +627,7 @@ async fn touching_a_client_records_its_last_use(store: Arc<dyn Store>) {
         store.client(&cid("fresh")).await.unwrap(),
         Some(Client {
             last_used_at: Some(NOW + 5),
+            kind: mcpgate_core::model::ClientKind::Dynamic,
             ..fresh
         })
     );
@@ -638,6 +645,7 @@ async fn only_never_used_clients_issued_before_the_cutoff_are_deleted(store: Arc
     let old_unused = public_client("old-unused", NOW - 2 * DAY);
     let old_used = Client {
         last_used_at: Some(NOW - DAY),
+        kind: mcpgate_core::model::ClientKind::Dynamic,
         ..public_client("old-used", NOW - 2 * DAY)
     };
     let at_cutoff = public_client("at-cutoff", NOW - DAY);

@@ -47,6 +47,9 @@ pub enum TokenEndpointAuthMethod {
     None,
     ClientSecretBasic,
     ClientSecretPost,
+    /// A JWT signed with the client's private key (RFC 7523 §2.2); the
+    /// public keys are the client's `jwks` or `jwks_uri`.
+    PrivateKeyJwt,
 }
 
 impl TokenEndpointAuthMethod {
@@ -55,6 +58,7 @@ impl TokenEndpointAuthMethod {
             Self::None => "none",
             Self::ClientSecretBasic => "client_secret_basic",
             Self::ClientSecretPost => "client_secret_post",
+            Self::PrivateKeyJwt => "private_key_jwt",
         }
     }
     pub fn parse(s: &str) -> Option<Self> {
@@ -62,11 +66,16 @@ impl TokenEndpointAuthMethod {
             "none" => Some(Self::None),
             "client_secret_basic" => Some(Self::ClientSecretBasic),
             "client_secret_post" => Some(Self::ClientSecretPost),
+            "private_key_jwt" => Some(Self::PrivateKeyJwt),
             _ => None,
         }
     }
     pub fn is_confidential(self) -> bool {
         self != Self::None
+    }
+    /// Whether the method uses a shared secret (`client_secret_*`).
+    pub fn uses_secret(self) -> bool {
+        matches!(self, Self::ClientSecretBasic | Self::ClientSecretPost)
     }
 }
 
@@ -76,6 +85,9 @@ impl TokenEndpointAuthMethod {
 pub enum GrantType {
     AuthorizationCode,
     RefreshToken,
+    /// RFC 6749 §4.4, for machine clients (MCP's client-credentials
+    /// extension, SEP-1046): only pre-registered confidential clients.
+    ClientCredentials,
 }
 
 impl GrantType {
@@ -83,12 +95,14 @@ impl GrantType {
         match self {
             Self::AuthorizationCode => "authorization_code",
             Self::RefreshToken => "refresh_token",
+            Self::ClientCredentials => "client_credentials",
         }
     }
     pub fn parse(s: &str) -> Option<Self> {
         match s {
             "authorization_code" => Some(Self::AuthorizationCode),
             "refresh_token" => Some(Self::RefreshToken),
+            "client_credentials" => Some(Self::ClientCredentials),
             _ => None,
         }
     }
@@ -122,6 +136,47 @@ pub struct ClientMetadata {
     pub software_version: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub application_type: Option<String>,
+    /// Where the client's public keys are (RFC 7591 §2), for
+    /// `private_key_jwt`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jwks_uri: Option<String>,
+    /// The client's public keys inline (a JWK Set, RFC 7517 §5), for
+    /// `private_key_jwt`. At most one of `jwks` and `jwks_uri` is set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jwks: Option<serde_json::Value>,
+}
+
+/// How a client came to be known.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ClientKind {
+    /// Registered itself (RFC 7591); its name is only a claim.
+    #[default]
+    Dynamic,
+    /// Its `client_id` is the https URL of its metadata document
+    /// (draft-ietf-oauth-client-id-metadata-document): the metadata is
+    /// fetched from there and kept as a cache.
+    MetadataDocument,
+    /// Added by the operator (`mcpgate client add`).
+    Preregistered,
+}
+
+impl ClientKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Dynamic => "dynamic",
+            Self::MetadataDocument => "metadata_document",
+            Self::Preregistered => "preregistered",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "dynamic" => Some(Self::Dynamic),
+            "metadata_document" => Some(Self::MetadataDocument),
+            "preregistered" => Some(Self::Preregistered),
+            _ => None,
+        }
+    }
 }
 
 /// A registered OAuth client.
@@ -135,6 +190,7 @@ pub struct Client {
     /// Last time the client was used in an authorization or token request;
     /// clients never used are removed after a configurable time.
     pub last_used_at: Option<UnixTime>,
+    pub kind: ClientKind,
 }
 
 impl Client {

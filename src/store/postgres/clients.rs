@@ -1,7 +1,7 @@
 //! Registered clients and users' consents to them.
 
 use mcpgate_core::domain::{ClientId, Scope};
-use mcpgate_core::model::{Client, ClientMetadata, Consent, UnixTime};
+use mcpgate_core::model::{Client, ClientKind, ClientMetadata, Consent, UnixTime};
 use sqlx::PgPool;
 use sqlx::postgres::PgRow;
 
@@ -12,7 +12,7 @@ use crate::store::{StoreError, StoreResult};
 macro_rules! select_clients {
     ($rest:literal) => {
         concat!(
-            "SELECT client_id, secret_hash, metadata, issued_at, last_used_at FROM clients ",
+            "SELECT client_id, secret_hash, metadata, issued_at, last_used_at, kind FROM clients ",
             $rest
         )
     };
@@ -27,6 +27,9 @@ fn client_from_row(row: &PgRow) -> StoreResult<Client> {
         })?,
         issued_at: col(row, "issued_at")?,
         last_used_at: col(row, "last_used_at")?,
+        kind: parsed(row, "kind", |s| {
+            ClientKind::parse(s).ok_or_else(|| format!("unknown client kind {s:?}"))
+        })?,
     })
 }
 
@@ -34,14 +37,15 @@ pub(super) async fn create_client(pool: &PgPool, client: &Client) -> StoreResult
     let metadata = serde_json::to_string(&client.metadata)
         .map_err(|e| StoreError::Database(format!("cannot encode client metadata: {e}")))?;
     sqlx::query(
-        "INSERT INTO clients (client_id, secret_hash, metadata, issued_at, last_used_at) \
-         VALUES ($1, $2, $3, $4, $5)",
+        "INSERT INTO clients (client_id, secret_hash, metadata, issued_at, last_used_at, kind) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
     )
     .bind(client.client_id.as_str())
     .bind(&client.secret_hash)
     .bind(metadata)
     .bind(client.issued_at)
     .bind(client.last_used_at)
+    .bind(client.kind.as_str())
     .execute(pool)
     .await
     .map_err(|e| insert_error(e, || format!("client {}", client.client_id)))?;
@@ -94,7 +98,7 @@ pub(super) async fn delete_unused_clients(
     pool: &PgPool,
     issued_before: UnixTime,
 ) -> StoreResult<u64> {
-    let deleted = sqlx::query("DELETE FROM clients WHERE last_used_at IS NULL AND issued_at < $1")
+    let deleted = sqlx::query("DELETE FROM clients WHERE last_used_at IS NULL AND issued_at < $1 AND kind <> 'preregistered'")
         .bind(issued_before)
         .execute(pool)
         .await

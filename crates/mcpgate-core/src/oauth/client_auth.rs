@@ -12,7 +12,7 @@ use base64::engine::general_purpose::STANDARD;
 use super::{OAuthError, SecurityEvent, params::Params};
 use crate::crypto::{constant_time_eq, hash_secret};
 use crate::domain::ClientId;
-use crate::model::Client;
+use crate::model::{Client, TokenEndpointAuthMethod};
 use crate::secret::Secret;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -139,6 +139,11 @@ pub fn authenticate(
             creds.client_id
         ))));
     };
+    if client.metadata.token_endpoint_auth_method == TokenEndpointAuthMethod::PrivateKeyJwt {
+        return Err(fail(OAuthError::invalid_client(
+            "this client authenticates with private_key_jwt, which this server does not check yet",
+        )));
+    }
     match (&client.secret_hash, &creds.secret) {
         (None, None) => Ok(()),
         (None, Some(_)) => Err(fail(OAuthError::invalid_client(
@@ -163,7 +168,7 @@ pub fn authenticate(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{ClientMetadata, GrantType, TokenEndpointAuthMethod};
+    use crate::model::{ClientMetadata, GrantType};
 
     fn client(secret: Option<&str>) -> Client {
         Client {
@@ -188,9 +193,12 @@ mod tests {
                 software_id: None,
                 software_version: None,
                 application_type: None,
+                jwks_uri: None,
+                jwks: None,
             },
             issued_at: 0,
             last_used_at: None,
+            kind: crate::model::ClientKind::Dynamic,
         }
     }
 

@@ -68,11 +68,14 @@ pub fn validate(body: &Value, scopes_supported: &[String]) -> Result<ClientMetad
     // RFC 7591 §2: the default is client_secret_basic.
     let token_endpoint_auth_method = match opt_str(obj, "token_endpoint_auth_method")? {
         None => TokenEndpointAuthMethod::ClientSecretBasic,
-        Some(m) => TokenEndpointAuthMethod::parse(m).ok_or_else(|| {
-            meta_err(format!(
-                "token_endpoint_auth_method {m:?} is not supported; use none, client_secret_basic or client_secret_post"
-            ))
-        })?,
+        Some(m) => match TokenEndpointAuthMethod::parse(m) {
+            Some(TokenEndpointAuthMethod::PrivateKeyJwt) | None => {
+                return Err(meta_err(format!(
+                    "token_endpoint_auth_method {m:?} is not supported; use none, client_secret_basic or client_secret_post"
+                )));
+            }
+            Some(method) => method,
+        },
     };
 
     let grant_types = match opt_str_list(obj, "grant_types")? {
@@ -80,11 +83,13 @@ pub fn validate(body: &Value, scopes_supported: &[String]) -> Result<ClientMetad
         Some(list) => {
             let mut out = Vec::new();
             for g in list {
-                let gt = GrantType::parse(&g).ok_or_else(|| {
-                    meta_err(format!(
-                        "grant_types contains {g:?}; only authorization_code and refresh_token are supported"
-                    ))
-                })?;
+                let gt = GrantType::parse(&g)
+                    .filter(|g| *g != GrantType::ClientCredentials)
+                    .ok_or_else(|| {
+                        meta_err(format!(
+                            "grant_types contains {g:?}; only authorization_code and refresh_token are supported"
+                        ))
+                    })?;
                 if !out.contains(&gt) {
                     out.push(gt);
                 }
@@ -159,6 +164,8 @@ pub fn validate(body: &Value, scopes_supported: &[String]) -> Result<ClientMetad
         software_id: opt_text(obj, "software_id")?,
         software_version: opt_text(obj, "software_version")?,
         application_type,
+        jwks_uri: None,
+        jwks: None,
     })
 }
 
@@ -260,6 +267,7 @@ mod tests {
             metadata: m,
             issued_at: 1_700_000_000,
             last_used_at: None,
+            kind: crate::model::ClientKind::Dynamic,
         };
         let resp = response(&client, None);
         assert_eq!(resp["token_endpoint_auth_method"], "none");
@@ -382,6 +390,7 @@ mod tests {
             metadata: m,
             issued_at: 1,
             last_used_at: None,
+            kind: crate::model::ClientKind::Dynamic,
         };
         let resp = response(&client, Some("s3cret"));
         assert_eq!(resp["token_endpoint_auth_method"], "client_secret_post");

@@ -25,9 +25,12 @@ fn client(redirects: &[&str]) -> Client {
             software_id: None,
             software_version: None,
             application_type: None,
+            jwks_uri: None,
+            jwks: None,
         },
         issued_at: 0,
         last_used_at: None,
+        kind: crate::model::ClientKind::Dynamic,
     }
 }
 

@@ -107,9 +107,12 @@ mod tests {
                 software_id: None,
                 software_version: None,
                 application_type: None,
+                jwks_uri: None,
+                jwks: None,
             },
             issued_at: 0,
             last_used_at: None,
+            kind: crate::model::ClientKind::Dynamic,
         }
     }
 

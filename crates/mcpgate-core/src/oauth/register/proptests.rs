@@ -120,6 +120,7 @@ fn registered(metadata: ClientMetadata) -> Client {
         metadata,
         issued_at: 1_700_000_000,
         last_used_at: None,
+        kind: crate::model::ClientKind::Dynamic,
     }
 }
 
