@@ -17,10 +17,14 @@
 #      - "gateway": two [[upstream]]s, `mcpgate-fixture-upstream
 #        --conformance` (prefix "") and server-everything (prefix
 #        `everything`), both stdio;
-#   5. runs the TypeScript SDK tests (node --test; gateway-everything.test.mjs
-#      talks to the gateway server), the Python SDK tests and five conformance
-#      scenarios against the direct server, and the whole active conformance
-#      suite against the gateway server (conformance-gateway.mjs);
+#   5. runs the TypeScript SDK tests (node --test: SDK v1 in sdk-ts.test.mjs,
+#      SDK v2 with Client ID Metadata Documents and a machine client in
+#      sdk-v2.test.mjs; gateway-everything.test.mjs talks to the gateway
+#      server), the Python SDK tests, five conformance server scenarios and
+#      the authorization server scenarios of the newest conformance release
+#      (conformance-authorization.mjs) against the direct server, and the
+#      whole active conformance suite against the gateway server
+#      (conformance-gateway.mjs);
 #   6. stops them, and
 #   7. prints `e2e: N passed, N failed` (non-zero exit on any failure).
 #
@@ -143,10 +147,31 @@ start_mcpgate() {
   [[ "$issuer" == "http://localhost:$STARTED_PORT" ]] || { echo "e2e: issuer is \"$issuer\", expected http://localhost:$STARTED_PORT" >&2; exit 1; }
 }
 
-# The direct server: no upstreams, users admin and e2e-user.
+# A test CA and a certificate for 127.0.0.1 from it: the HTTPS host of the
+# SDK v2 suite's client metadata documents and JWKS (sdk-v2.test.mjs), which
+# the direct server trusts through outbound_ca_file.
+TLS="$WORK/tls"
+mkdir -p "$TLS"
+openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=mcpgate e2e test CA" \
+  -keyout "$TLS/ca.key" -out "$TLS/ca.pem" \
+  -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null
+openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" -keyout "$TLS/server.key" -out "$TLS/server.csr" 2>/dev/null
+printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' >"$TLS/ext.cnf"
+openssl x509 -req -in "$TLS/server.csr" -CA "$TLS/ca.pem" -CAkey "$TLS/ca.key" -CAcreateserial \
+  -days 2 -extfile "$TLS/ext.cnf" -out "$TLS/server.pem" 2>/dev/null
+export E2E_TLS_DIR="$TLS"
+
+# The direct server: no upstreams, users admin and e2e-user; it trusts the
+# test CA and may fetch client documents from loopback (the SDK v2 suite's
+# host), which the SSRF rule refuses by default.
 t=$(now)
 DIRECT="$WORK/direct"
 mkdir -p "$DIRECT"
+[[ "$TLS" != *[\"\\]* ]] || { echo "e2e: cannot write the path $TLS into TOML" >&2; exit 1; }
+cat >"$DIRECT/mcpgate.toml" <<TOML
+outbound_ca_file = "$TLS/ca.pem"
+outbound_allow_networks = ["127.0.0.1/32"]
+TOML
 start_mcpgate "$DIRECT"
 PORT="$STARTED_PORT"
 USER_NAME="e2e-user"
@@ -156,6 +181,7 @@ export E2E_ISSUER="http://localhost:$PORT"
 export E2E_ADDR="http://127.0.0.1:$PORT"
 export E2E_USER="$USER_NAME" E2E_PASSWORD="$USER_PASSWORD" E2E_ADMIN_PASSWORD="$STARTED_ADMIN_PASSWORD"
 export E2E_RESULTS="$RESULTS"
+export E2E_MCPGATE="$MCPGATE" E2E_DIRECT_DIR="$DIRECT"
 echo "e2e: mcpgate (direct) listening on $E2E_ADDR, issuer $E2E_ISSUER, users admin and $USER_NAME ($(elapsed "$t"))"
 
 # The gateway server: the conformance fixtures (prefix "") and the reference
@@ -244,6 +270,16 @@ set -e
 count "conformance" "$RESULTS/conformance.log"
 [[ $rc -eq 0 ]] || grep -q '^conformance: [0-9]* passed, [1-9]' "$RESULTS/conformance.log" || { echo "e2e: the conformance runner exited $rc"; FAILED=$((FAILED + 1)); }
 echo "e2e: conformance suite ($(elapsed "$t"))"
+
+t=$(now)
+echo "e2e: conformance suite, authorization server scenarios (conformance authorization, newest release)"
+set +e
+(cd "$E2E" && node conformance-authorization.mjs) 2>&1 | tee "$RESULTS/conformance-authorization.log"
+rc=${PIPESTATUS[0]}
+set -e
+count "conformance authorization" "$RESULTS/conformance-authorization.log"
+[[ $rc -eq 0 ]] || grep -q '^conformance-authorization: [0-9]* passed, [1-9]' "$RESULTS/conformance-authorization.log" || { echo "e2e: the authorization conformance runner exited $rc"; FAILED=$((FAILED + 1)); }
+echo "e2e: conformance suite, authorization server scenarios ($(elapsed "$t"))"
 
 t=$(now)
 echo "e2e: conformance suite through the gateway (every active scenario)"

@@ -139,11 +139,13 @@ function location(res, base) {
 
 /**
  * Signs in and approves consent for an authorization URL, returning the
- * query parameters of the final redirect to REDIRECT_URI ({code, state, iss}).
- * Every step is checked: login page (200) -> POST login (303 back to the
- * authorize URL) -> consent page (200) -> POST approve (302/303 to the client).
+ * query parameters of the final redirect to `redirectUri` (default
+ * REDIRECT_URI): {code, state, iss}, and the whole redirect URL as a
+ * non-enumerable `url`. Every step is checked: login page (200) -> POST
+ * login (303 back to the authorize URL) -> consent page (200) -> POST
+ * approve (302/303 to the client).
  */
-export async function driveLogin(authUrl, username, password) {
+export async function driveLogin(authUrl, username, password, redirectUri = REDIRECT_URI) {
   const browser = new Browser();
   let url = new URL(authUrl);
   let res = await browser.fetch(url);
@@ -164,7 +166,7 @@ export async function driveLogin(authUrl, username, password) {
   for (let hops = 0; ; hops++) {
     if (hops > 5) throw new Error('too many redirects after login');
     url = location(res, url);
-    if (url.href.startsWith(REDIRECT_URI)) return finish(url);
+    if (url.href.startsWith(redirectUri)) return finish(url);
     res = await browser.fetch(url);
     if (res.status === 200) break;
     if (res.status !== 302 && res.status !== 303) {
@@ -185,9 +187,10 @@ export async function driveLogin(authUrl, username, password) {
   return finish(location(res, url));
 
   function finish(u) {
-    if (!u.href.startsWith(REDIRECT_URI)) throw new Error(`redirected to ${u}, expected ${REDIRECT_URI}`);
+    if (!u.href.startsWith(redirectUri)) throw new Error(`redirected to ${u}, expected ${redirectUri}`);
     const p = Object.fromEntries(u.searchParams);
     if (!p.code) throw new Error(`no code in the redirect: ${u}`);
+    Object.defineProperty(p, 'url', { value: u, enumerable: false });
     return p;
   }
 }
