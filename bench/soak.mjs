@@ -30,6 +30,12 @@ const WARMUP_S = Number(env('SOAK_WARMUP_S'));
 const TOTAL_S = Number(env('SOAK_TOTAL_S'));
 const SAMPLE_S = Number(env('SOAK_SAMPLE_S'));
 const UPSTREAM = process.env.SOAK_UPSTREAM_TOOL ?? '';
+// The kinds of load to run (comma-separated: flows, refresh, calls, sse);
+// all of them when unset. For finding which kind makes memory grow.
+const KINDS = ['flows', 'refresh', 'calls', 'sse'];
+const ONLY = (process.env.SOAK_ONLY ?? '').split(',').map((k) => k.trim()).filter(Boolean);
+for (const k of ONLY) if (!KINDS.includes(k)) throw new Error(`SOAK_ONLY: unknown kind ${k} (${KINDS.join(', ')})`);
+const runs = (kind) => ONLY.length === 0 || ONLY.includes(kind);
 const RESOURCE = new URL('/v1/ai/mcp', BASE).href;
 const MCP = new URL('/v1/ai/mcp', BASE);
 const POOL = 16;
@@ -259,18 +265,19 @@ function sample() {
 }
 
 sample();
-// Two grants before the other workers start.
-for (let i = 0; i < 2; i++) await oauthFlow().catch((e) => fail('flow', e));
+// Two grants before the other workers start (the whole pool when no flows
+// run, so that the refresh workers have grants to choose from).
+for (let i = 0; i < (runs('flows') ? 2 : POOL); i++) await oauthFlow().catch((e) => fail('flow', e));
 if (grants.length === 0) {
   console.log(JSON.stringify({ error: firstErrors }));
   process.exit(1);
 }
 const sampler = setInterval(sample, SAMPLE_S * 1000);
 await Promise.all([
-  loop('flow', oauthFlow, 500),
-  loop('refresh', refresh, 20), loop('refresh', refresh, 20),
-  loop('streamable', streamableSession, 10), loop('streamable', streamableSession, 10),
-  loop('sse', sseStream, 10), loop('sse', sseStream, 10),
+  ...(runs('flows') ? [loop('flow', oauthFlow, 500)] : []),
+  ...(runs('refresh') ? [loop('refresh', refresh, 20), loop('refresh', refresh, 20)] : []),
+  ...(runs('calls') ? [loop('streamable', streamableSession, 10), loop('streamable', streamableSession, 10)] : []),
+  ...(runs('sse') ? [loop('sse', sseStream, 10), loop('sse', sseStream, 10)] : []),
 ]);
 clearInterval(sampler);
 sample();
@@ -300,6 +307,7 @@ const summary = {
   rss_kib_median: rsses[Math.floor(rsses.length / 2)],
   rss_kib_max: rsses[rsses.length - 1],
   samples: samples.length,
+  only: ONLY.length ? ONLY : KINDS,
   ...counts,
   first_errors: firstErrors,
 };

@@ -43,10 +43,12 @@ use rmcp::service::{NotificationContext, OriginatingRequestId, RequestContext, S
 use rmcp::{ClientHandler, ErrorData as McpError, Peer, RoleClient, RoleServer};
 
 mod origin;
+mod peers;
 mod transport;
 
 use origin::InFlight;
 pub use origin::NoOrigin;
+use peers::SessionPeers;
 pub use transport::{Counted, counted};
 
 use crate::mcp::inline::reply::RequestStream;
@@ -108,8 +110,11 @@ pub struct RelayState {
     outstanding: Mutex<HashMap<RequestId, std::time::Instant>>,
     stale_after: Duration,
     progress: Mutex<HashMap<ProgressToken, (Downstream, ProgressToken)>>,
-    listeners: Mutex<HashMap<u64, Peer<RoleServer>>>,
-    subscriptions: Mutex<HashMap<String, HashMap<u64, Peer<RoleServer>>>>,
+    /// The downstream sessions that sent a request through the connection
+    /// (told of list changes, and of log messages on a per-user one).
+    listeners: Mutex<SessionPeers<u64>>,
+    /// The sessions subscribed to a resource, by URI and session.
+    subscriptions: Mutex<SessionPeers<(String, u64)>>,
     /// Held while a request is sent upstream and recorded
     /// ([`RelayState::hold_sending`]).
     send_gate: tokio::sync::Mutex<()>,
@@ -401,25 +406,32 @@ impl RelayState {
 
     pub fn subscribe(&self, uri: &str, d: &Downstream) {
         if let Ok(mut m) = self.subscriptions.lock() {
-            m.entry(uri.to_string())
-                .or_default()
-                .insert(d.session, d.peer.clone());
+            m.insert((uri.to_string(), d.session), d.peer.clone());
         }
     }
 
     pub fn unsubscribe(&self, uri: &str, session: u64) {
-        if let Ok(mut m) = self.subscriptions.lock()
-            && let Some(s) = m.get_mut(uri)
-        {
-            s.remove(&session);
+        if let Ok(mut m) = self.subscriptions.lock() {
+            m.remove(&(uri.to_string(), session));
         }
     }
 
     fn listeners(&self) -> Vec<(u64, Peer<RoleServer>)> {
         self.listeners
             .lock()
-            .map(|l| l.iter().map(|(k, v)| (*k, v.clone())).collect())
+            .map(|l| l.select(|_| true))
             .unwrap_or_default()
+    }
+
+    /// Number of downstream sessions held as listeners (ended ones
+    /// included until they are pruned: `peers.rs`).
+    pub fn listener_count(&self) -> usize {
+        self.listeners.lock().map(|l| l.len()).unwrap_or(0)
+    }
+
+    /// Number of resource subscriptions held (see [`Self::listener_count`]).
+    pub fn subscription_count(&self) -> usize {
+        self.subscriptions.lock().map(|m| m.len()).unwrap_or(0)
     }
 
     fn forget_listener(&self, session: u64) {
@@ -556,8 +568,12 @@ impl ClientHandler for RelayHandler {
             .state
             .subscriptions
             .lock()
-            .ok()
-            .and_then(|m| m.get(&params.uri).map(|s| s.values().cloned().collect()))
+            .map(|m| {
+                m.select(|(uri, _)| *uri == params.uri)
+                    .into_iter()
+                    .map(|(_, p)| p)
+                    .collect()
+            })
             .unwrap_or_default();
         for p in peers {
             let _ = p.notify_resource_updated(params.clone()).await;
@@ -588,3 +604,6 @@ impl ClientHandler for RelayHandler {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,96 @@
+//! The relay holds the peers of live downstream sessions only: those of
+//! ended sessions are dropped as new ones arrive (docs/benchmarks.md, "Soak":
+//! they used to pile up, a few KiB each, for as long as the process ran).
+
+use std::time::Duration;
+
+use rmcp::service::{RunningService, serve_directly};
+use rmcp::{RoleServer, ServerHandler};
+
+use super::{Downstream, RelayState};
+
+struct Nothing;
+
+impl ServerHandler for Nothing {}
+
+/// A running downstream session, its [`Downstream`], and the client's end
+/// of its pipe (the session lives until cancelled or until that is dropped).
+type Session = (
+    RunningService<RoleServer, Nothing>,
+    Downstream,
+    tokio::io::DuplexStream,
+);
+
+/// A downstream session served on an in-memory pipe.
+fn session(id: u64) -> Session {
+    let (ours, theirs) = tokio::io::duplex(4096);
+    let running = serve_directly::<RoleServer, _, _, _, _>(Nothing, ours, None);
+    let d = Downstream {
+        session: id,
+        peer: running.peer().clone(),
+        request: None,
+        inline: None,
+    };
+    (running, d, theirs)
+}
+
+/// Runs one call of session `id` through the relay (and a subscription),
+/// then ends the session.
+async fn call_and_end(relay: &RelayState, id: u64) {
+    let (running, d, _pipe) = session(id);
+    let ticket = relay.begin(Some(&d));
+    relay.subscribe("file:///x", &d);
+    relay.end(ticket);
+    running.cancel().await.ok();
+    assert!(d.peer.is_transport_closed());
+}
+
+#[tokio::test]
+async fn ended_sessions_do_not_pile_up() {
+    let relay = RelayState::new("up", false, Duration::from_secs(60));
+    for id in 0..1_000 {
+        call_and_end(&relay, id).await;
+    }
+    assert!(
+        relay.listener_count() <= 64,
+        "{} listeners held after 1,000 ended sessions",
+        relay.listener_count()
+    );
+    assert!(
+        relay.subscription_count() <= 64,
+        "{} subscriptions held after 1,000 ended sessions",
+        relay.subscription_count()
+    );
+}
+
+#[tokio::test]
+async fn live_sessions_stay() {
+    let relay = RelayState::new("up", true, Duration::from_secs(60));
+    let live: Vec<_> = (0..100).map(session).collect();
+    for (_, d, _) in &live {
+        relay.subscribe("file:///live", d);
+        let ticket = relay.begin(Some(d));
+        relay.end(ticket);
+    }
+    for id in 1_000..1_500 {
+        call_and_end(&relay, id).await;
+    }
+    let held: Vec<u64> = relay.listeners().into_iter().map(|(s, _)| s).collect();
+    for id in 0..100 {
+        assert!(held.contains(&id), "live session {id} was dropped");
+    }
+    // Live ones, plus at most as many ended ones again.
+    assert!(relay.listener_count() <= 200, "{}", relay.listener_count());
+    assert!(
+        relay.subscription_count() <= 200,
+        "{}",
+        relay.subscription_count()
+    );
+    let subscribed = relay
+        .subscriptions
+        .lock()
+        .map(|m| m.select(|(uri, _)| uri == "file:///live").len())
+        .unwrap_or(0);
+    assert_eq!(subscribed, 100);
+    drop(live);
+}
