@@ -441,3 +441,101 @@ async fn registration_checks_the_keys_of_private_key_jwt_clients() {
     assert_eq!(body["jwks_uri"], "https://keys.example/jwks.json");
     assert!(body.get("client_secret").is_none());
 }
+
+/// A plain-HTTP JWKS server on 127.0.0.1: serves whatever set the test
+/// puts in, and counts requests.
+struct JwksServer {
+    url: String,
+    set: std::sync::Arc<std::sync::Mutex<Value>>,
+    hits: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+async fn jwks_server(initial: Value) -> JwksServer {
+    use std::sync::atomic::Ordering;
+    let set = std::sync::Arc::new(std::sync::Mutex::new(initial));
+    let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let (s, h) = (set.clone(), hits.clone());
+    let router = axum::Router::new().route(
+        "/jwks.json",
+        axum::routing::get(move || {
+            let (s, h) = (s.clone(), h.clone());
+            async move {
+                h.fetch_add(1, Ordering::SeqCst);
+                axum::Json(s.lock().unwrap().clone())
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/jwks.json", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    JwksServer { url, set, hits }
+}
+
+/// A client known with a `jwks_uri` (stored directly: registration only
+/// accepts https URIs, and this server is plain HTTP on loopback).
+async fn client_with_jwks_uri(app: &TestApp, id: &str, uri: &str) {
+    use mcpgate_core::model::{Client, ClientKind, ClientMetadata, GrantType, TokenEndpointAuthMethod};
+    let client = Client {
+        client_id: mcpgate_core::domain::ClientId::parse(id).unwrap(),
+        secret_hash: None,
+        metadata: ClientMetadata {
+            redirect_uris: vec![mcpgate_core::domain::RedirectUri::parse(REDIRECT).unwrap()],
+            token_endpoint_auth_method: TokenEndpointAuthMethod::PrivateKeyJwt,
+            grant_types: vec![GrantType::AuthorizationCode],
+            response_types: vec!["code".into()],
+            client_name: None,
+            client_uri: None,
+            logo_uri: None,
+            tos_uri: None,
+            policy_uri: None,
+            scope: None,
+            contacts: vec![],
+            software_id: None,
+            software_version: None,
+            application_type: None,
+            jwks_uri: Some(uri.into()),
+            jwks: None,
+        },
+        issued_at: app.clock.now(),
+        last_used_at: None,
+        kind: ClientKind::Preregistered,
+    };
+    app.store.create_client(&client).await.unwrap();
+}
+
+#[tokio::test]
+async fn jwks_uri_keys_are_fetched_once_and_refetched_for_a_new_kid_at_most_every_30_seconds() {
+    use std::sync::atomic::Ordering;
+    let app = spawn_app().await;
+    let (k1, k2, k3) = (p256_key("k1"), rsa_key("k2", Algorithm::RS256), ed25519_key("k3"));
+    let server = jwks_server(jwks(&[&k1])).await;
+    client_with_jwks_uri(&app, "uri-client", &server.url).await;
+    let hits = || server.hits.load(Ordering::SeqCst);
+
+    for _ in 0..3 {
+        accepted(&probe_assertion(&app, &assertion(&app, &k1, "uri-client")).await);
+    }
+    assert_eq!(hits(), 1, "one fetch for many assertions");
+
+    // The client rotates to k2 right away: within 30 s of the last fetch
+    // the unknown kid does not cause another one.
+    *server.set.lock().unwrap() = jwks(&[&k2]);
+    refused(&probe_assertion(&app, &assertion(&app, &k2, "uri-client")).await, "kid");
+    assert_eq!(hits(), 1);
+
+    app.clock.advance(30);
+    accepted(&probe_assertion(&app, &assertion(&app, &k2, "uri-client")).await);
+    assert_eq!(hits(), 2, "the unknown kid refetched the set");
+    // The old key is gone with the old set.
+    refused(&probe_assertion(&app, &assertion(&app, &k1, "uri-client")).await, "kid");
+    // More unknown kids within 30 s: no fetch.
+    refused(&probe_assertion(&app, &assertion(&app, &k3, "uri-client")).await, "kid");
+    assert_eq!(hits(), 2);
+
+    // After the cache lifetime (1 h without Cache-Control) the set is
+    // fetched again on use.
+    *server.set.lock().unwrap() = jwks(&[&k2, &k3]);
+    app.clock.advance(3600);
+    accepted(&probe_assertion(&app, &assertion(&app, &k3, "uri-client")).await);
+    assert_eq!(hits(), 3);
+}
