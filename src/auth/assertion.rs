@@ -65,7 +65,8 @@ impl AuthServer {
             (Some(set), _) => {
                 let keys = client_assertion::parse_jwks(set)
                     .map_err(|e| keys_refused(format!("the client's registered jwks: {e}")))?;
-                client_assertion::verify(assertion, &keys, &expected).map_err(|e| refused(e.error))?
+                client_assertion::verify(assertion, &keys, &expected)
+                    .map_err(|e| refused(e.error))?
             }
             (None, Some(uri)) => {
                 let keys = self

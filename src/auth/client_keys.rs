@@ -181,7 +181,12 @@ impl JwksCache {
         }
         let result = match self.fetcher.fetch(uri).await {
             Ok(f) => client_assertion::parse_jwks(&f.body)
-                .map(|keys| (Arc::new(keys), client_assertion::jwks_ttl(f.cache_control.as_deref())))
+                .map(|keys| {
+                    (
+                        Arc::new(keys),
+                        client_assertion::jwks_ttl(f.cache_control.as_deref()),
+                    )
+                })
                 .map_err(|e| KeysUnavailable(format!("the client's jwks_uri: {e}"))),
             Err(e) => Err(KeysUnavailable(e)),
         };

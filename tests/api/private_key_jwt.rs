@@ -40,7 +40,11 @@ fn openssl(args: &[&str], dir: &std::path::Path) -> Vec<u8> {
         .current_dir(dir)
         .output()
         .expect("the openssl command runs");
-    assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     out.stdout
 }
 
@@ -48,9 +52,24 @@ fn openssl(args: &[&str], dir: &std::path::Path) -> Vec<u8> {
 fn rsa_key(kid: &str, alg: Algorithm) -> Key {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    openssl(&["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", "k.pem"], d);
-    let pkcs1 = openssl(&["rsa", "-in", "k.pem", "-traditional", "-outform", "DER"], d);
-    let modulus = String::from_utf8(openssl(&["rsa", "-in", "k.pem", "-noout", "-modulus"], d)).unwrap();
+    openssl(
+        &[
+            "genpkey",
+            "-algorithm",
+            "RSA",
+            "-pkeyopt",
+            "rsa_keygen_bits:2048",
+            "-out",
+            "k.pem",
+        ],
+        d,
+    );
+    let pkcs1 = openssl(
+        &["rsa", "-in", "k.pem", "-traditional", "-outform", "DER"],
+        d,
+    );
+    let modulus =
+        String::from_utf8(openssl(&["rsa", "-in", "k.pem", "-noout", "-modulus"], d)).unwrap();
     let n = hex::decode(modulus.trim().trim_start_matches("Modulus=")).unwrap();
     let public_pem = String::from_utf8(openssl(&["pkey", "-in", "k.pem", "-pubout"], d)).unwrap();
     Key {
@@ -74,7 +93,10 @@ fn p256_key(kid: &str) -> Key {
         jwk: json!({"kty": "EC", "crv": "P-256", "kid": kid,
             "x": URL_SAFE_NO_PAD.encode(point.x().unwrap()),
             "y": URL_SAFE_NO_PAD.encode(point.y().unwrap())}),
-        public_pem: secret.public_key().to_public_key_pem(LineEnding::LF).unwrap(),
+        public_pem: secret
+            .public_key()
+            .to_public_key_pem(LineEnding::LF)
+            .unwrap(),
     }
 }
 
@@ -153,7 +175,14 @@ async fn probe(app: &TestApp, form: &[(&str, &str)]) -> (StatusCode, Value, Opti
 }
 
 async fn probe_assertion(app: &TestApp, assertion: &str) -> (StatusCode, Value, Option<String>) {
-    probe(app, &[("client_assertion_type", JWT_BEARER), ("client_assertion", assertion)]).await
+    probe(
+        app,
+        &[
+            ("client_assertion_type", JWT_BEARER),
+            ("client_assertion", assertion),
+        ],
+    )
+    .await
 }
 
 /// Asserts the client authenticated (the unknown code is what failed).
@@ -178,7 +207,9 @@ async fn whole_flow(key: Key) {
     let app = spawn_app().await;
     app.add_user("alice").await;
     let client_id = register(&app, &[&key]).await;
-    let code = app.authorize("alice", &app.auth_params(&client_id, REDIRECT)).await;
+    let code = app
+        .authorize("alice", &app.auth_params(&client_id, REDIRECT))
+        .await;
 
     // No client_id in the body: the assertion's sub names the client.
     let a = assertion(&app, &key, &client_id);
@@ -220,7 +251,10 @@ async fn whole_flow(key: Key) {
 
     // Revoke the refresh token (aud: the revocation endpoint); its grant
     // goes, so the access token stops working.
-    let a = sign(&key, &claims(&app, &client_id, &app.urls.revocation_endpoint));
+    let a = sign(
+        &key,
+        &claims(&app, &client_id, &app.urls.revocation_endpoint),
+    );
     let r = app
         .http
         .post(app.url("/v1/oauth/revoke"))
@@ -240,13 +274,23 @@ async fn whole_flow(key: Key) {
     let r = app
         .http
         .post(app.url("/v1/oauth/revoke"))
-        .form(&[("token", "x"), ("client_assertion_type", JWT_BEARER), ("client_assertion", &a)])
+        .form(&[
+            ("token", "x"),
+            ("client_assertion_type", JWT_BEARER),
+            ("client_assertion", &a),
+        ])
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     let body: Value = r.json().await.unwrap();
-    assert!(body["error_description"].as_str().unwrap().contains("already used"), "{body}");
+    assert!(
+        body["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("already used"),
+        "{body}"
+    );
 }
 
 #[tokio::test]
@@ -291,10 +335,16 @@ async fn each_bad_assertion_is_refused_with_its_reason() {
 
     // Signed with another key under the registered kid.
     let other = p256_key("k1");
-    refused(&probe_assertion(&app, &sign(&other, &with(json!({})))).await, "signature");
+    refused(
+        &probe_assertion(&app, &sign(&other, &with(json!({})))).await,
+        "signature",
+    );
     // A kid the client does not have.
     let unknown = p256_key("k9");
-    refused(&probe_assertion(&app, &sign(&unknown, &with(json!({})))).await, "kid");
+    refused(
+        &probe_assertion(&app, &sign(&unknown, &with(json!({})))).await,
+        "kid",
+    );
     let cases = [
         (json!({"aud": "https://elsewhere.example/token"}), "aud"),
         (json!({"exp": now - 3600}), "expired"),
@@ -305,7 +355,10 @@ async fn each_bad_assertion_is_refused_with_its_reason() {
         (json!({"nbf": now + 3600}), "nbf"),
     ];
     for (change, needle) in cases {
-        refused(&probe_assertion(&app, &sign(&key, &with(change))).await, needle);
+        refused(
+            &probe_assertion(&app, &sign(&key, &with(change))).await,
+            needle,
+        );
     }
 
     // alg none: an unsigned token with the right claims.
@@ -320,13 +373,21 @@ async fn each_bad_assertion_is_refused_with_its_reason() {
     for secret in [key.public_pem.clone(), key.jwk.to_string()] {
         let mut h = Header::new(Algorithm::HS256);
         h.kid = Some("k1".into());
-        let hs = jsonwebtoken::encode(&h, &with(json!({})), &EncodingKey::from_secret(secret.as_bytes())).unwrap();
+        let hs = jsonwebtoken::encode(
+            &h,
+            &with(json!({})),
+            &EncodingKey::from_secret(secret.as_bytes()),
+        )
+        .unwrap();
         refused(&probe_assertion(&app, &hs).await, "HS256");
     }
 
     // An RS256 assertion under the EC key's kid.
     let rsa = rsa_key("k1", Algorithm::RS256);
-    refused(&probe_assertion(&app, &sign(&rsa, &with(json!({})))).await, "does not fit");
+    refused(
+        &probe_assertion(&app, &sign(&rsa, &with(json!({})))).await,
+        "does not fit",
+    );
 }
 
 #[tokio::test]
@@ -372,7 +433,15 @@ async fn an_assertion_is_only_good_for_the_client_whose_key_signed_it() {
     // B's own assertion sent as client A.
     let b_assertion = assertion(&app, &kb, &client_b);
     refused(
-        &probe(&app, &[("client_id", &client_a), ("client_assertion_type", JWT_BEARER), ("client_assertion", &b_assertion)]).await,
+        &probe(
+            &app,
+            &[
+                ("client_id", &client_a),
+                ("client_assertion_type", JWT_BEARER),
+                ("client_assertion", &b_assertion),
+            ],
+        )
+        .await,
         "differs",
     );
 }
@@ -382,25 +451,58 @@ async fn the_method_must_be_the_registered_one_and_used_alone() {
     let app = spawn_app().await;
     let key = p256_key("k1");
     let jwt_client = register(&app, &[&key]).await;
-    let (secret_client, secret) = app.register_confidential(REDIRECT, "client_secret_post").await;
+    let (secret_client, secret) = app
+        .register_confidential(REDIRECT, "client_secret_post")
+        .await;
     let public_client = app.register_public(REDIRECT).await;
 
     // A private_key_jwt client with a secret, or with nothing.
-    refused(&probe(&app, &[("client_id", &jwt_client), ("client_secret", "guess")]).await, "private_key_jwt");
-    refused(&probe(&app, &[("client_id", &jwt_client)]).await, "private_key_jwt");
+    refused(
+        &probe(
+            &app,
+            &[("client_id", &jwt_client), ("client_secret", "guess")],
+        )
+        .await,
+        "private_key_jwt",
+    );
+    refused(
+        &probe(&app, &[("client_id", &jwt_client)]).await,
+        "private_key_jwt",
+    );
     // Secret and public clients cannot switch to assertions.
     for other in [&secret_client, &public_client] {
         let a = sign(&key, &claims(&app, other, &app.urls.token_endpoint));
-        refused(&probe_assertion(&app, &a).await, "cannot authenticate with a client_assertion");
+        refused(
+            &probe_assertion(&app, &a).await,
+            "cannot authenticate with a client_assertion",
+        );
     }
     // Two methods at once: invalid_request.
     let a = assertion(&app, &key, &jwt_client);
-    let (status, body, _) = probe(&app, &[("client_secret", &secret), ("client_assertion_type", JWT_BEARER), ("client_assertion", &a)]).await;
+    let (status, body, _) = probe(
+        &app,
+        &[
+            ("client_secret", &secret),
+            ("client_assertion_type", JWT_BEARER),
+            ("client_assertion", &a),
+        ],
+    )
+    .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(body["error"], "invalid_request");
     // Another assertion type.
     refused(
-        &probe(&app, &[("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:saml2-bearer"), ("client_assertion", &a)]).await,
+        &probe(
+            &app,
+            &[
+                (
+                    "client_assertion_type",
+                    "urn:ietf:params:oauth:client-assertion-type:saml2-bearer",
+                ),
+                ("client_assertion", &a),
+            ],
+        )
+        .await,
         "saml2-bearer",
     );
     // The assertion was not used by any of the refusals above.
@@ -411,7 +513,8 @@ async fn the_method_must_be_the_registered_one_and_used_alone() {
 async fn registration_checks_the_keys_of_private_key_jwt_clients() {
     let app = spawn_app().await;
     let key = p256_key("k1");
-    let base = json!({"redirect_uris": [REDIRECT], "token_endpoint_auth_method": "private_key_jwt"});
+    let base =
+        json!({"redirect_uris": [REDIRECT], "token_endpoint_auth_method": "private_key_jwt"});
     let with = |extra: Value| {
         let mut b = base.clone();
         for (k, v) in extra.as_object().unwrap() {
@@ -423,15 +526,24 @@ async fn registration_checks_the_keys_of_private_key_jwt_clients() {
     private["d"] = json!("c2VjcmV0");
     for (body, needle) in [
         (with(json!({})), "jwks_uri or jwks"),
-        (with(json!({"jwks_uri": "http://keys.example/jwks.json"})), "https"),
-        (with(json!({"jwks_uri": "https://keys.example/jwks.json", "jwks": jwks(&[&key])})), "both"),
+        (
+            with(json!({"jwks_uri": "http://keys.example/jwks.json"})),
+            "https",
+        ),
+        (
+            with(json!({"jwks_uri": "https://keys.example/jwks.json", "jwks": jwks(&[&key])})),
+            "both",
+        ),
         (with(json!({"jwks": {"keys": [private]}})), "private"),
     ] {
         let r = app.register(body.clone()).await;
         assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{body}");
         let e: Value = r.json().await.unwrap();
         assert_eq!(e["error"], "invalid_client_metadata");
-        assert!(e["error_description"].as_str().unwrap().contains(needle), "{e}");
+        assert!(
+            e["error_description"].as_str().unwrap().contains(needle),
+            "{e}"
+        );
     }
     let r = app
         .register(with(json!({"jwks_uri": "https://keys.example/jwks.json"})))
@@ -474,7 +586,9 @@ async fn jwks_server(initial: Value) -> JwksServer {
 /// A client known with a `jwks_uri` (stored directly: registration only
 /// accepts https URIs, and this server is plain HTTP on loopback).
 async fn client_with_jwks_uri(app: &TestApp, id: &str, uri: &str) {
-    use mcpgate_core::model::{Client, ClientKind, ClientMetadata, GrantType, TokenEndpointAuthMethod};
+    use mcpgate_core::model::{
+        Client, ClientKind, ClientMetadata, GrantType, TokenEndpointAuthMethod,
+    };
     let client = Client {
         client_id: mcpgate_core::domain::ClientId::parse(id).unwrap(),
         secret_hash: None,
@@ -507,7 +621,11 @@ async fn client_with_jwks_uri(app: &TestApp, id: &str, uri: &str) {
 async fn jwks_uri_keys_are_fetched_once_and_refetched_for_a_new_kid_at_most_every_30_seconds() {
     use std::sync::atomic::Ordering;
     let app = spawn_app().await;
-    let (k1, k2, k3) = (p256_key("k1"), rsa_key("k2", Algorithm::RS256), ed25519_key("k3"));
+    let (k1, k2, k3) = (
+        p256_key("k1"),
+        rsa_key("k2", Algorithm::RS256),
+        ed25519_key("k3"),
+    );
     let server = jwks_server(jwks(&[&k1])).await;
     client_with_jwks_uri(&app, "uri-client", &server.url).await;
     let hits = || server.hits.load(Ordering::SeqCst);
@@ -520,16 +638,25 @@ async fn jwks_uri_keys_are_fetched_once_and_refetched_for_a_new_kid_at_most_ever
     // The client rotates to k2 right away: within 30 s of the last fetch
     // the unknown kid does not cause another one.
     *server.set.lock().unwrap() = jwks(&[&k2]);
-    refused(&probe_assertion(&app, &assertion(&app, &k2, "uri-client")).await, "kid");
+    refused(
+        &probe_assertion(&app, &assertion(&app, &k2, "uri-client")).await,
+        "kid",
+    );
     assert_eq!(hits(), 1);
 
     app.clock.advance(30);
     accepted(&probe_assertion(&app, &assertion(&app, &k2, "uri-client")).await);
     assert_eq!(hits(), 2, "the unknown kid refetched the set");
     // The old key is gone with the old set.
-    refused(&probe_assertion(&app, &assertion(&app, &k1, "uri-client")).await, "kid");
+    refused(
+        &probe_assertion(&app, &assertion(&app, &k1, "uri-client")).await,
+        "kid",
+    );
     // More unknown kids within 30 s: no fetch.
-    refused(&probe_assertion(&app, &assertion(&app, &k3, "uri-client")).await, "kid");
+    refused(
+        &probe_assertion(&app, &assertion(&app, &k3, "uri-client")).await,
+        "kid",
+    );
     assert_eq!(hits(), 2);
 
     // After the cache lifetime (1 h without Cache-Control) the set is

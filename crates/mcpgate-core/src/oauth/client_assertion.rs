@@ -217,7 +217,10 @@ pub fn validate_jwks(jwks: &Value) -> Result<(), String> {
     }
     let mut usable = 0;
     for (i, k) in keys.iter().enumerate() {
-        if one_key(k).map_err(|e| format!("jwks key {i}: {e}"))?.is_some() {
+        if one_key(k)
+            .map_err(|e| format!("jwks key {i}: {e}"))?
+            .is_some()
+        {
             usable += 1;
         }
     }
@@ -238,7 +241,9 @@ pub fn parse_jwks(jwks: &Value) -> Result<Vec<ClientKey>, String> {
             .as_object()
             .is_some_and(|o| PRIVATE_MEMBERS.iter().any(|m| o.contains_key(*m)));
         if private {
-            return Err("the client's JWK Set holds a private key; it must hold public keys only".into());
+            return Err(
+                "the client's JWK Set holds a private key; it must hold public keys only".into(),
+            );
         }
         if let Ok(Some(key)) = one_key(k) {
             out.push(key);
@@ -258,7 +263,9 @@ fn segment(assertion: &str, i: usize) -> Result<Map<String, Value>, OAuthError> 
             _ => None,
         })
         .ok_or_else(|| {
-            invalid("client_assertion is not a JWT (three base64url parts: header.claims.signature)")
+            invalid(
+                "client_assertion is not a JWT (three base64url parts: header.claims.signature)",
+            )
         })
 }
 
@@ -363,7 +370,10 @@ pub fn verify(
         Some(_) => return Err(invalid("client_assertion's kid must be a string").into()),
     };
     let named: Vec<&ClientKey> = match kid {
-        Some(k) => keys.iter().filter(|c| c.kid.as_deref() == Some(k)).collect(),
+        Some(k) => keys
+            .iter()
+            .filter(|c| c.kid.as_deref() == Some(k))
+            .collect(),
         None => keys.iter().collect(),
     };
     if named.is_empty() {
@@ -418,7 +428,11 @@ fn int_claim(claims: &Map<String, Value>, name: &str) -> Result<Option<i64>, OAu
             .as_i64()
             .or_else(|| v.as_f64().map(|f| f as i64))
             .map(Some)
-            .ok_or_else(|| invalid(format!("client_assertion's {name} must be a number (seconds since 1970)"))),
+            .ok_or_else(|| {
+                invalid(format!(
+                    "client_assertion's {name} must be a number (seconds since 1970)"
+                ))
+            }),
     }
 }
 
@@ -437,7 +451,11 @@ pub fn check_claims(
                 expected.client_id
             )));
         }
-        None => return Err(invalid("client_assertion has no iss claim; iss must be the client_id")),
+        None => {
+            return Err(invalid(
+                "client_assertion has no iss claim; iss must be the client_id",
+            ));
+        }
     }
     match s("sub") {
         Some(sub) if sub == expected.client_id => {}
@@ -447,7 +465,11 @@ pub fn check_claims(
                 expected.client_id
             )));
         }
-        None => return Err(invalid("client_assertion has no sub claim; sub must be the client_id")),
+        None => {
+            return Err(invalid(
+                "client_assertion has no sub claim; sub must be the client_id",
+            ));
+        }
     }
     let auds: Vec<&str> = match claims.get("aud") {
         Some(Value::String(a)) => vec![a.as_str()],
@@ -502,7 +524,11 @@ pub fn check_claims(
     }
     let jti = match s("jti") {
         Some(j) if !j.is_empty() && j.len() <= 256 => j.to_string(),
-        Some(_) => return Err(invalid("client_assertion's jti must be 1 to 256 characters")),
+        Some(_) => {
+            return Err(invalid(
+                "client_assertion's jti must be 1 to 256 characters",
+            ));
+        }
         None => {
             return Err(invalid(
                 "client_assertion has no jti claim; a unique jti is required so that an assertion is used once",

@@ -401,15 +401,23 @@ mod tests {
     }
 
     fn form(pairs: &[(&str, &str)]) -> Params {
-        Params::from_pairs(pairs.iter().map(|(k, v)| (*k, v.to_string())).collect::<Vec<_>>())
-            .unwrap()
+        Params::from_pairs(
+            pairs
+                .iter()
+                .map(|(k, v)| (*k, v.to_string()))
+                .collect::<Vec<_>>(),
+        )
+        .unwrap()
     }
 
     #[test]
     fn an_assertion_names_the_client_with_or_without_client_id() {
         let a = assertion("c:1");
         for p in [
-            form(&[("client_assertion_type", ASSERTION_TYPE), ("client_assertion", &a)]),
+            form(&[
+                ("client_assertion_type", ASSERTION_TYPE),
+                ("client_assertion", &a),
+            ]),
             form(&[
                 ("client_id", "c:1"),
                 ("client_assertion_type", ASSERTION_TYPE),
@@ -433,18 +441,60 @@ mod tests {
         let a = assertion("c:1");
         let t = ("client_assertion_type", ASSERTION_TYPE);
         let cases = [
-            (form(&[t, ("client_assertion", &a), ("client_secret", "s")]), None, "invalid_request", "twice"),
-            (form(&[t, ("client_assertion", &a)]), Some(basic("c:1", "s")), "invalid_request", "twice"),
-            (form(&[("client_assertion_type", "urn:x:saml"), ("client_assertion", &a)]), None, "invalid_client", "urn:x:saml"),
-            (form(&[("client_assertion", &a)]), None, "invalid_client", "without client_assertion_type"),
-            (form(&[t]), None, "invalid_client", "without a client_assertion"),
-            (form(&[t, ("client_assertion", &a), ("client_id", "c:2")]), None, "invalid_client", "differs"),
-            (form(&[t, ("client_assertion", "junk")]), None, "invalid_client", "not a"),
+            (
+                form(&[t, ("client_assertion", &a), ("client_secret", "s")]),
+                None,
+                "invalid_request",
+                "twice",
+            ),
+            (
+                form(&[t, ("client_assertion", &a)]),
+                Some(basic("c:1", "s")),
+                "invalid_request",
+                "twice",
+            ),
+            (
+                form(&[
+                    ("client_assertion_type", "urn:x:saml"),
+                    ("client_assertion", &a),
+                ]),
+                None,
+                "invalid_client",
+                "urn:x:saml",
+            ),
+            (
+                form(&[("client_assertion", &a)]),
+                None,
+                "invalid_client",
+                "without client_assertion_type",
+            ),
+            (
+                form(&[t]),
+                None,
+                "invalid_client",
+                "without a client_assertion",
+            ),
+            (
+                form(&[t, ("client_assertion", &a), ("client_id", "c:2")]),
+                None,
+                "invalid_client",
+                "differs",
+            ),
+            (
+                form(&[t, ("client_assertion", "junk")]),
+                None,
+                "invalid_client",
+                "not a",
+            ),
         ];
         for (p, header, code, needle) in cases {
             let e = credentials(&p, header.as_deref()).unwrap_err();
             assert_eq!(e.error.code.as_str(), code, "{needle}");
-            assert!(e.error.description.contains(needle), "{}", e.error.description);
+            assert!(
+                e.error.description.contains(needle),
+                "{}",
+                e.error.description
+            );
             assert_eq!(e.basic, header.is_some());
         }
     }
@@ -457,15 +507,26 @@ mod tests {
             form(&[("client_id", "c:1")]),
         ] {
             let e = authenticate(&credentials(&p, None).unwrap(), Some(&jwt_client())).unwrap_err();
-            assert!(e.error.description.contains("private_key_jwt"), "{}", e.error.description);
+            assert!(
+                e.error.description.contains("private_key_jwt"),
+                "{}",
+                e.error.description
+            );
         }
         // A secret or public client presenting an assertion.
         let a = assertion("c:1");
-        let p = form(&[("client_assertion_type", ASSERTION_TYPE), ("client_assertion", &a)]);
+        let p = form(&[
+            ("client_assertion_type", ASSERTION_TYPE),
+            ("client_assertion", &a),
+        ]);
         for cl in [client(Some("s")), client(None)] {
             let e = authenticate(&credentials(&p, None).unwrap(), Some(&cl)).unwrap_err();
             assert_eq!(e.error.code.as_str(), "invalid_client");
-            assert!(e.error.description.contains("cannot authenticate with a client_assertion"));
+            assert!(
+                e.error
+                    .description
+                    .contains("cannot authenticate with a client_assertion")
+            );
         }
     }
 

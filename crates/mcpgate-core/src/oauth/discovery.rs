@@ -235,8 +235,8 @@ pub fn authorization_server_metadata(
         revocation_endpoint_auth_methods_supported: AUTH_METHODS.to_vec(),
         token_endpoint_auth_signing_alg_values_supported: super::client_assertion::ALGORITHMS
             .to_vec(),
-        revocation_endpoint_auth_signing_alg_values_supported:
-            super::client_assertion::ALGORITHMS.to_vec(),
+        revocation_endpoint_auth_signing_alg_values_supported: super::client_assertion::ALGORITHMS
+            .to_vec(),
         authorization_response_iss_parameter_supported: true,
         service_documentation: None,
     }
@@ -352,7 +352,12 @@ mod tests {
         assert_eq!(m["authorization_response_iss_parameter_supported"], true);
         assert_eq!(
             m["token_endpoint_auth_methods_supported"],
-            serde_json::json!(["none", "client_secret_basic", "client_secret_post", "private_key_jwt"])
+            serde_json::json!([
+                "none",
+                "client_secret_basic",
+                "client_secret_post",
+                "private_key_jwt"
+            ])
         );
         assert_eq!(
             m["token_endpoint_auth_signing_alg_values_supported"],

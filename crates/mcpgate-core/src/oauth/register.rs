@@ -470,7 +470,10 @@ mod tests {
             &scopes(),
         )
         .unwrap();
-        assert_eq!(m.token_endpoint_auth_method, TokenEndpointAuthMethod::PrivateKeyJwt);
+        assert_eq!(
+            m.token_endpoint_auth_method,
+            TokenEndpointAuthMethod::PrivateKeyJwt
+        );
         assert_eq!(m.jwks.as_ref(), Some(&jwks));
         let m2 = validate(
             &json!({"redirect_uris": ["https://a.example/cb"], "token_endpoint_auth_method": "private_key_jwt", "jwks_uri": "https://a.example/jwks.json"}),

@@ -19,7 +19,10 @@ struct TestKey {
 }
 
 fn rsa() -> TestKey {
-    let body: String = RSA_PEM.lines().filter(|l| !l.starts_with("-----")).collect();
+    let body: String = RSA_PEM
+        .lines()
+        .filter(|l| !l.starts_with("-----"))
+        .collect();
     TestKey {
         sign: EncodingKey::from_rsa_der(&STANDARD.decode(body).unwrap()),
         jwk: json!({"kty": "RSA", "kid": "r1", "n": RSA_N, "e": "AQAB"}),
@@ -110,7 +113,11 @@ fn a_wrong_key_fails_on_the_signature() {
     let (e, other) = (p256(), p256());
     let a = sign(&other, Algorithm::ES256, Some("e1"), &claims());
     let err = check(&a, &[&e.jwk]).unwrap_err();
-    assert!(err.error.description.contains("signature"), "{}", err.error.description);
+    assert!(
+        err.error.description.contains("signature"),
+        "{}",
+        err.error.description
+    );
     assert_eq!(err.error.code.as_str(), "invalid_client");
     assert_eq!(err.error.event, Some(SecurityEvent::ClientAssertionInvalid));
     assert!(!err.refetch_keys, "a kid that matched needs no refetch");
@@ -130,7 +137,11 @@ fn alg_none_and_hmac_with_the_public_key_are_refused() {
     let r = rsa();
     let none = unsigned(json!({"alg": "none", "kid": "r1"}), &claims(), "");
     let err = check(&none, &[&r.jwk]).unwrap_err();
-    assert!(err.error.description.contains("\"none\""), "{}", err.error.description);
+    assert!(
+        err.error.description.contains("\"none\""),
+        "{}",
+        err.error.description
+    );
     // The classic confusion: HS256 keyed with the public key's bytes.
     for secret in [RSA_N.as_bytes().to_vec(), r.jwk.to_string().into_bytes()] {
         let hs = jsonwebtoken::encode(
@@ -140,10 +151,20 @@ fn alg_none_and_hmac_with_the_public_key_are_refused() {
         )
         .unwrap();
         let err = check(&hs, &[&r.jwk]).unwrap_err();
-        assert!(err.error.description.contains("HS256"), "{}", err.error.description);
+        assert!(
+            err.error.description.contains("HS256"),
+            "{}",
+            err.error.description
+        );
     }
     let odd = unsigned(json!({"alg": "RS384"}), &claims(), "x");
-    assert!(check(&odd, &[&r.jwk]).unwrap_err().error.description.contains("not supported"));
+    assert!(
+        check(&odd, &[&r.jwk])
+            .unwrap_err()
+            .error
+            .description
+            .contains("not supported")
+    );
 }
 
 #[test]
@@ -152,12 +173,22 @@ fn the_algorithm_must_fit_the_key() {
     // An RSA signature presented under an EC key's kid.
     let a = sign(&r, Algorithm::RS256, Some("e1"), &claims());
     let err = check(&a, &[&e.jwk]).unwrap_err();
-    assert!(err.error.description.contains("does not fit"), "{}", err.error.description);
+    assert!(
+        err.error.description.contains("does not fit"),
+        "{}",
+        err.error.description
+    );
     // The JWK's own alg narrows the choice: an RS256-only key refuses PS256.
     let mut pinned = r.jwk.clone();
     pinned["alg"] = json!("RS256");
     let a = sign(&r, Algorithm::PS256, Some("r1"), &claims());
-    assert!(check(&a, &[&pinned]).unwrap_err().error.description.contains("does not fit"));
+    assert!(
+        check(&a, &[&pinned])
+            .unwrap_err()
+            .error
+            .description
+            .contains("does not fit")
+    );
     let a = sign(&r, Algorithm::RS256, Some("r1"), &claims());
     assert!(check(&a, &[&pinned]).is_ok());
 }
@@ -190,7 +221,11 @@ fn each_claim_check_names_itself() {
             }
         }
         let err = check(&sign(&e, Algorithm::ES256, Some("e1"), &c), &[&e.jwk]).unwrap_err();
-        assert!(err.error.description.contains(needle), "{change}: {}", err.error.description);
+        assert!(
+            err.error.description.contains(needle),
+            "{change}: {}",
+            err.error.description
+        );
         assert_eq!(err.error.code.as_str(), "invalid_client");
     }
 }
@@ -233,11 +268,26 @@ fn registered_key_sets_must_be_public_supported_keys() {
         (json!({"keys": []}), "between"),
         (json!([e.jwk]), "keys"),
         (json!({"keys": [private]}), "private"),
-        (json!({"keys": [{"kty": "oct", "k": "c2VjcmV0"}]}), "private"),
-        (json!({"keys": [{"kty": "EC", "crv": "P-384", "x": "AA", "y": "AA"}]}), "P-384"),
-        (json!({"keys": [{"kty": "RSA", "n": "AQAB", "e": "AQAB"}]}), "2048"),
-        (json!({"keys": [{"kty": "RSA", "n": RSA_N, "e": "AQAB", "alg": "ES256"}]}), "alg"),
-        (json!({"keys": [{"kty": "RSA", "n": RSA_N, "e": "AQAB", "use": "enc"}]}), "no signature key"),
+        (
+            json!({"keys": [{"kty": "oct", "k": "c2VjcmV0"}]}),
+            "private",
+        ),
+        (
+            json!({"keys": [{"kty": "EC", "crv": "P-384", "x": "AA", "y": "AA"}]}),
+            "P-384",
+        ),
+        (
+            json!({"keys": [{"kty": "RSA", "n": "AQAB", "e": "AQAB"}]}),
+            "2048",
+        ),
+        (
+            json!({"keys": [{"kty": "RSA", "n": RSA_N, "e": "AQAB", "alg": "ES256"}]}),
+            "alg",
+        ),
+        (
+            json!({"keys": [{"kty": "RSA", "n": RSA_N, "e": "AQAB", "use": "enc"}]}),
+            "no signature key",
+        ),
     ];
     for (set, needle) in cases {
         let err = validate_jwks(&set).unwrap_err();
