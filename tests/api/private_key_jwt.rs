@@ -391,7 +391,8 @@ async fn each_bad_assertion_is_refused_with_its_reason() {
 }
 
 #[tokio::test]
-async fn a_jti_is_accepted_once() {
+async fn a_jti_is_accepted_once_and_refusals_are_logged_as_security_events() {
+    let logs = crate::federation_support::Logs::capture();
     let app = spawn_app().await;
     let key = ed25519_key("k1");
     let client_id = register(&app, &[&key]).await;
@@ -400,6 +401,23 @@ async fn a_jti_is_accepted_once() {
     refused(&probe_assertion(&app, &a).await, "already used");
     // A new jti is fine.
     accepted(&probe_assertion(&app, &assertion(&app, &key, &client_id)).await);
+    let wrong = sign(
+        &ed25519_key("k1"),
+        &claims(&app, &client_id, &app.urls.token_endpoint),
+    );
+    refused(&probe_assertion(&app, &wrong).await, "signature");
+
+    let text = logs.text();
+    let line = |event: &str| {
+        text.lines()
+            .find(|l| l.contains(event))
+            .unwrap_or_else(|| panic!("no {event} in {text}"))
+            .to_string()
+    };
+    assert!(line("oauth.client_assertion_replay").contains(&client_id));
+    assert!(line("oauth.client_assertion_invalid").contains("signature"));
+    // The assertions themselves are never logged.
+    assert!(!text.contains(&a) && !text.contains(&wrong), "{text}");
 }
 
 #[tokio::test]
