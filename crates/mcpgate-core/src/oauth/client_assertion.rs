@@ -25,7 +25,7 @@
 //! [`MAX_KEYS`] keys.
 //!
 //! The key rules (JWK Sets, which algorithm a key allows, caching a
-//! fetched set) are in [`keys`], re-exported here.
+//! fetched set) are in the `keys` submodule, re-exported here.
 //!
 //! Time is an argument; nothing here reads the clock.
 
