@@ -7,14 +7,18 @@
 //! - [`register`]: dynamic client registration (RFC 7591).
 //! - [`authorize`]: the authorization request, sign-in, consent, codes.
 //! - [`token`]: the token endpoint (code exchange, refresh) and revocation.
+//! - [`assertion`]: `private_key_jwt` client assertions (RFC 7523), with
+//!   [`client_keys`] (the clients' `jwks_uri` key sets, cached).
 //! - [`bearer`]: checking access tokens at the MCP endpoint (with a cache).
 //! - [`users`]: user accounts (used by the CLI and first start).
 //! - [`operator`]: the operator token of the detailed health report.
 //! - [`lockout`]: failed sign-ins per account and per address (in memory).
 
+pub mod assertion;
 pub mod authorize;
 pub mod bearer;
 pub mod client_cache;
+pub mod client_keys;
 pub mod lockout;
 pub mod operator;
 pub mod password;
@@ -53,6 +57,8 @@ pub struct AuthServer {
     pub(crate) token_cache: Arc<bearer::TokenCache>,
     /// Clients as the token endpoint last read them (see [`client_cache`]).
     pub(crate) client_cache: Arc<client_cache::ClientCache>,
+    /// Key sets of `private_key_jwt` clients with a `jwks_uri`.
+    pub(crate) client_keys: client_keys::JwksCache,
 }
 
 /// Options of [`AuthServer::new`] that the rules do not need.
@@ -93,6 +99,7 @@ impl AuthServer {
             trusted_proxies: limits.trusted_proxies,
             token_cache: Default::default(),
             client_cache: Default::default(),
+            client_keys: client_keys::JwksCache::new(Arc::new(client_keys::HttpJwksFetcher)),
         }
     }
 

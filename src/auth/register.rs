@@ -1,5 +1,6 @@
 //! Dynamic client registration (RFC 7591): validate with the core rules,
-//! give confidential clients a secret (stored only as its hash), persist.
+//! give clients of a `client_secret_*` method a secret (stored only as its
+//! hash; `private_key_jwt` clients registered keys instead), persist.
 
 use std::net::IpAddr;
 
@@ -34,7 +35,7 @@ impl AuthServer {
         let metadata = register::validate(body, &self.policy.scopes_supported)?;
         let secret = metadata
             .token_endpoint_auth_method
-            .is_confidential()
+            .uses_secret()
             .then(|| format!("{SECRET_PREFIX}{}", random_hex::<32>()));
         let client_id =
             ClientId::parse(&random_uuid()).map_err(|e| OAuthError::server_error(e.0))?;

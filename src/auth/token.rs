@@ -1,5 +1,9 @@
 //! The token endpoint (RFC 6749 §3.2) and revocation (RFC 7009).
 //!
+//! Client authentication: the methods of RFC 6749 §2.3 and
+//! `private_key_jwt` (RFC 7523 §2.2, verified in [`super::assertion`]), at
+//! both endpoints.
+//!
 //! Code exchange: authenticate the client, load the code, let the rules
 //! check it, then redeem it and store the tokens in one transaction. A code
 //! used twice revokes its grant (RFC 9700 §4.2.4).
@@ -11,7 +15,7 @@
 
 use mcpgate_core::crypto::hash_secret;
 use mcpgate_core::model::{Client, GrantType};
-use mcpgate_core::oauth::client_auth::{self, ClientAuthError};
+use mcpgate_core::oauth::client_auth::{self, Authentication, ClientAuthError};
 use mcpgate_core::oauth::grant::refresh_token::Decision;
 use mcpgate_core::oauth::grant::{authorization_code, refresh_token};
 use mcpgate_core::oauth::params::Params;
@@ -20,6 +24,7 @@ use mcpgate_core::oauth::tokens::{self, Minted};
 use mcpgate_core::oauth::{ErrorCode, OAuthError, SecurityEvent};
 use mcpgate_core::secret::Secret;
 
+use super::assertion::Endpoint;
 use super::{AuthServer, log_security, store_failure};
 
 /// A token endpoint failure: a plain OAuth error, or a client
@@ -44,6 +49,7 @@ impl AuthServer {
         &self,
         params: &Params,
         authorization: Option<&str>,
+        endpoint: Endpoint,
     ) -> Result<Client, TokenError> {
         let creds =
             client_auth::credentials(params, authorization).map_err(TokenError::ClientAuth)?;
@@ -61,9 +67,24 @@ impl AuthServer {
                 read
             }
         };
-        if let Err(e) = client_auth::authenticate(&creds, client.as_ref()) {
-            log_security(&e.error, creds.client_id.as_str());
-            return Err(TokenError::ClientAuth(e));
+        match client_auth::authenticate(&creds, client.as_ref()) {
+            Err(e) => {
+                log_security(&e.error, creds.client_id.as_str());
+                return Err(TokenError::ClientAuth(e));
+            }
+            Ok(Authentication::Done) => {}
+            Ok(Authentication::VerifyAssertion(assertion)) => {
+                if let Some(c) = &client
+                    && let Err(e) = self
+                        .verify_client_assertion(c, assertion.expose(), endpoint)
+                        .await
+                {
+                    if let TokenError::ClientAuth(a) = &e {
+                        log_security(&a.error, creds.client_id.as_str());
+                    }
+                    return Err(e);
+                }
+            }
         }
         client.ok_or_else(|| TokenError::OAuth(OAuthError::invalid_client("unknown client")))
     }
@@ -74,7 +95,9 @@ impl AuthServer {
         params: &Params,
         authorization: Option<&str>,
     ) -> Result<TokenResponse, TokenError> {
-        let client = self.authenticate_client(params, authorization).await?;
+        let client = self
+            .authenticate_client(params, authorization, Endpoint::Token)
+            .await?;
         let request = token::parse(params)?;
         let result = match request {
             TokenRequest::AuthorizationCode(req) => self.exchange_code(&client, &req).await,
@@ -257,7 +280,9 @@ impl AuthServer {
         params: &Params,
         authorization: Option<&str>,
     ) -> Result<(), TokenError> {
-        let client = self.authenticate_client(params, authorization).await?;
+        let client = self
+            .authenticate_client(params, authorization, Endpoint::Revocation)
+            .await?;
         let token = params.require("token")?;
         let hash = hash_secret(token);
         let now = self.now();

@@ -158,6 +158,18 @@ macro_rules! store_impl {
             }
 
             // ---- maintenance ----
+            // ---- client assertions ----
+            async fn use_assertion_jti(
+                &self,
+                client_id: &ClientId,
+                jti_hash: &str,
+                expires_at: UnixTime,
+                now: UnixTime,
+            ) -> StoreResult<bool> {
+                maintenance::use_assertion_jti(&self.pool, client_id, jti_hash, expires_at, now)
+                    .await
+            }
+
             async fn purge_expired(&self, before: UnixTime) -> StoreResult<u64> {
                 maintenance::purge_expired(&self.pool, before).await
             }

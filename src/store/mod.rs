@@ -165,8 +165,23 @@ pub trait Store: Send + Sync + 'static {
         now: UnixTime,
     ) -> StoreResult<u64>;
 
+    // ---- client assertions (private_key_jwt) ----
+    /// Records that the client used an assertion with this `jti` (its
+    /// SHA-256 hex), remembered until `expires_at`. Returns true if this is
+    /// the first use: no row exists, or the one that does expired before
+    /// `now`. Atomic: of two concurrent uses (on any instances sharing the
+    /// database) exactly one gets true (RFC 7523 §3 item 7).
+    async fn use_assertion_jti(
+        &self,
+        client_id: &ClientId,
+        jti_hash: &str,
+        expires_at: UnixTime,
+        now: UnixTime,
+    ) -> StoreResult<bool>;
+
     // ---- maintenance ----
-    /// Deletes codes, login sessions and tokens that expired before `before`.
+    /// Deletes codes, login sessions, tokens and assertion `jti`s that
+    /// expired before `before`.
     async fn purge_expired(&self, before: UnixTime) -> StoreResult<u64>;
 
     // ---- server keys ----

@@ -50,7 +50,24 @@ async fn authorization_server_metadata_has_every_required_field_and_an_exact_iss
     );
     assert_eq!(
         m["token_endpoint_auth_methods_supported"],
-        serde_json::json!(["none", "client_secret_basic", "client_secret_post"])
+        serde_json::json!([
+            "none",
+            "client_secret_basic",
+            "client_secret_post",
+            "private_key_jwt"
+        ])
+    );
+    assert_eq!(
+        m["revocation_endpoint_auth_methods_supported"],
+        m["token_endpoint_auth_methods_supported"]
+    );
+    assert_eq!(
+        m["token_endpoint_auth_signing_alg_values_supported"],
+        serde_json::json!(["RS256", "PS256", "ES256", "EdDSA"])
+    );
+    assert_eq!(
+        m["revocation_endpoint_auth_signing_alg_values_supported"],
+        serde_json::json!(["RS256", "PS256", "ES256", "EdDSA"])
     );
     assert_eq!(m["authorization_response_iss_parameter_supported"], true);
 }

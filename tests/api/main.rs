@@ -42,6 +42,7 @@ mod outbound_redirects;
 mod pg_flow;
 mod pg_outage;
 mod pg_support;
+mod private_key_jwt;
 mod profiles;
 mod refresh;
 mod register;

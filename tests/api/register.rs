@@ -300,7 +300,7 @@ async fn an_unsupported_token_endpoint_auth_method_is_invalid_client_metadata() 
     let d = assert_error(
         app.register(json!({
             "redirect_uris": ["https://app.example/cb"],
-            "token_endpoint_auth_method": "private_key_jwt",
+            "token_endpoint_auth_method": "client_secret_jwt",
         }))
         .await,
         StatusCode::BAD_REQUEST,
@@ -308,9 +308,27 @@ async fn an_unsupported_token_endpoint_auth_method_is_invalid_client_metadata() 
     )
     .await;
     assert!(
-        d.contains("token_endpoint_auth_method \"private_key_jwt\" is not supported"),
+        d.contains("token_endpoint_auth_method \"client_secret_jwt\" is not supported"),
         "{d}"
     );
+}
+
+/// private_key_jwt is supported, but only with the client's keys
+/// (`private_key_jwt` module has the rest).
+#[tokio::test]
+async fn private_key_jwt_without_keys_is_invalid_client_metadata() {
+    let app = spawn_app().await;
+    let d = assert_error(
+        app.register(json!({
+            "redirect_uris": ["https://app.example/cb"],
+            "token_endpoint_auth_method": "private_key_jwt",
+        }))
+        .await,
+        StatusCode::BAD_REQUEST,
+        "invalid_client_metadata",
+    )
+    .await;
+    assert!(d.contains("send jwks_uri or jwks"), "{d}");
 }
 
 #[tokio::test]

@@ -126,6 +126,8 @@ macro_rules! store_contract_tests {
                 identities_are_linked_listed_and_unlinked,
                 a_federated_user_and_its_identity_are_stored_together_or_not_at_all,
                 identities_go_with_their_user,
+                an_assertion_jti_is_used_once_per_client_until_it_expires,
+                expired_assertion_jtis_are_purged,
             );
 
             store_contract_tests!(@concurrent $make;
@@ -133,6 +135,7 @@ macro_rules! store_contract_tests {
                 concurrent_rotations_of_one_refresh_token_let_exactly_one_win,
                 concurrent_first_requests_for_a_server_key_agree_on_one_key,
                 concurrent_takes_of_one_pending_login_let_exactly_one_win,
+                concurrent_uses_of_one_assertion_jti_let_exactly_one_win,
             );
 
             store_contract_tests!(@db $make;
@@ -1819,4 +1822,111 @@ async fn concurrent_takes_of_one_pending_login_let_exactly_one_win(store: Arc<dy
         .filter(|r| r.as_ref().unwrap().is_some())
         .count();
     assert_eq!(won, 1);
+}
+
+// ---------------------------------------------------------------------------
+// Client assertion jtis (private_key_jwt, RFC 7523 §3 item 7)
+// ---------------------------------------------------------------------------
+
+async fn an_assertion_jti_is_used_once_per_client_until_it_expires(store: Arc<dyn Store>) {
+    let exp = NOW + 120;
+    assert!(
+        store
+            .use_assertion_jti(&cid("c1"), "j1", exp, NOW)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .use_assertion_jti(&cid("c1"), "j1", exp, NOW + 1)
+            .await
+            .unwrap()
+    );
+    // Another client's jti of the same value does not collide.
+    assert!(
+        store
+            .use_assertion_jti(&cid("c2"), "j1", exp, NOW)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .use_assertion_jti(&cid("c1"), "j2", exp, NOW)
+            .await
+            .unwrap()
+    );
+    // Still remembered at its expiry; usable again only after it.
+    assert!(
+        !store
+            .use_assertion_jti(&cid("c1"), "j1", exp + 300, exp)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .use_assertion_jti(&cid("c1"), "j1", exp + 300, exp + 1)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .use_assertion_jti(&cid("c1"), "j1", exp + 300, exp + 2)
+            .await
+            .unwrap()
+    );
+}
+
+async fn expired_assertion_jtis_are_purged(store: Arc<dyn Store>) {
+    assert!(
+        store
+            .use_assertion_jti(&cid("c1"), "old", NOW - 10, NOW - 100)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .use_assertion_jti(&cid("c1"), "new", NOW + 10, NOW - 100)
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.purge_expired(NOW).await.unwrap(), 1);
+    assert_eq!(store.purge_expired(NOW).await.unwrap(), 0);
+    // The kept one is still a replay; the purged one is gone.
+    assert!(
+        !store
+            .use_assertion_jti(&cid("c1"), "new", NOW + 10, NOW)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .use_assertion_jti(&cid("c1"), "old", NOW + 10, NOW - 200)
+            .await
+            .unwrap()
+    );
+}
+
+async fn concurrent_uses_of_one_assertion_jti_let_exactly_one_win(store: Arc<dyn Store>) {
+    let barrier = Arc::new(tokio::sync::Barrier::new(RACERS));
+    let tasks: Vec<_> = (0..RACERS)
+        .map(|_| {
+            let (store, barrier) = (store.clone(), barrier.clone());
+            tokio::spawn(async move {
+                barrier.wait().await;
+                store
+                    .use_assertion_jti(&cid("c1"), "race", NOW + 60, NOW)
+                    .await
+            })
+        })
+        .collect();
+    let mut wins = 0;
+    for t in tasks {
+        if t.await
+            .unwrap()
+            .expect("no database error under contention")
+        {
+            wins += 1;
+        }
+    }
+    assert_eq!(wins, 1);
 }

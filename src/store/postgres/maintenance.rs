@@ -1,5 +1,6 @@
 //! Migrations, the purge of expired rows, and server keys on PostgreSQL.
 
+use mcpgate_core::domain::ClientId;
 use mcpgate_core::model::UnixTime;
 use sqlx::PgPool;
 
@@ -23,6 +24,7 @@ pub(super) async fn purge_expired(pool: &PgPool, before: UnixTime) -> StoreResul
         "DELETE FROM federation_logins WHERE expires_at < $1",
         "DELETE FROM access_tokens WHERE expires_at < $1",
         "DELETE FROM refresh_tokens WHERE expires_at < $1",
+        "DELETE FROM client_assertion_jtis WHERE expires_at < $1",
     ] {
         purged += sqlx::query(sql)
             .bind(before)
@@ -33,6 +35,30 @@ pub(super) async fn purge_expired(pool: &PgPool, before: UnixTime) -> StoreResul
     }
     tx.commit().await.map_err(db)?;
     Ok(purged)
+}
+
+/// One statement, so concurrent uses serialise on the primary key: the
+/// insert (or the update of an expired row) succeeds for exactly one.
+pub(super) async fn use_assertion_jti(
+    pool: &PgPool,
+    client_id: &ClientId,
+    jti_hash: &str,
+    expires_at: UnixTime,
+    now: UnixTime,
+) -> StoreResult<bool> {
+    let done = sqlx::query(
+        "INSERT INTO client_assertion_jtis (client_id, jti_hash, expires_at) VALUES ($1, $2, $3) \
+         ON CONFLICT (client_id, jti_hash) DO UPDATE SET expires_at = excluded.expires_at \
+         WHERE client_assertion_jtis.expires_at < $4",
+    )
+    .bind(client_id.as_str())
+    .bind(jti_hash)
+    .bind(expires_at)
+    .bind(now)
+    .execute(pool)
+    .await
+    .map_err(db)?;
+    Ok(done.rows_affected() == 1)
 }
 
 pub(super) async fn server_key(

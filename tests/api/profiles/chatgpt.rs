@@ -111,8 +111,18 @@ async fn chatgpt_probes_head_and_the_root_metadata_before_any_401_and_reads_the_
     assert_eq!(asm["code_challenge_methods_supported"], json!(["S256"]));
     assert_eq!(
         asm["token_endpoint_auth_methods_supported"],
-        json!(["none", "client_secret_basic", "client_secret_post"])
+        json!([
+            "none",
+            "client_secret_basic",
+            "client_secret_post",
+            "private_key_jwt"
+        ])
     );
+    // ChatGPT's metadata document declares private_key_jwt with RS256.
+    let algs = asm["token_endpoint_auth_signing_alg_values_supported"]
+        .as_array()
+        .unwrap();
+    assert!(algs.contains(&json!("RS256")), "{asm}");
     let prm = get_document(
         &app,
         &format!("{issuer}/.well-known/oauth-protected-resource"),

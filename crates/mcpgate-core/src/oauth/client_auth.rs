@@ -5,21 +5,29 @@
 //! use `client_secret_basic` or `client_secret_post`, whichever they
 //! registered (clients are inconsistent about this, so both are accepted).
 //! A request may use only one method (RFC 6749 §2.3).
+//!
+//! `private_key_jwt` clients send `client_assertion_type` (the JWT bearer
+//! URN) and `client_assertion` (RFC 7521 §4.2, RFC 7523 §2.2); `client_id`
+//! may then be left out, and is read from the assertion's `sub` until the
+//! assertion is verified ([`super::client_assertion`]).
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
+use super::client_assertion::{self, ASSERTION_TYPE};
 use super::{OAuthError, SecurityEvent, params::Params};
 use crate::crypto::{constant_time_eq, hash_secret};
 use crate::domain::ClientId;
 use crate::model::{Client, TokenEndpointAuthMethod};
 use crate::secret::Secret;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MethodUsed {
     Basic,
     Post,
     None,
+    /// A JWT client assertion (RFC 7523 §2.2), not yet verified.
+    PrivateKeyJwt(Secret<String>),
 }
 
 /// The credentials a request presented.
@@ -49,6 +57,11 @@ pub fn credentials(
         .and_then(|h| h.split_once(' '))
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("basic"))
         .map(|(_, rest)| rest.trim());
+    let assertion_type = params.get("client_assertion_type");
+    let assertion = params.get("client_assertion");
+    if assertion_type.is_some() || assertion.is_some() {
+        return assertion_credentials(params, assertion_type, assertion, basic.is_some());
+    }
     if let Some(encoded) = basic {
         let fail = |d: &str| ClientAuthError {
             error: OAuthError::invalid_client(d.to_string()),
@@ -117,6 +130,57 @@ pub fn credentials(
     })
 }
 
+/// Reads a client assertion (RFC 7521 §4.2): the only method in the
+/// request, of the JWT bearer type, naming the same client as `client_id`.
+fn assertion_credentials(
+    params: &Params,
+    assertion_type: Option<&str>,
+    assertion: Option<&str>,
+    basic: bool,
+) -> Result<ClientCredentials, ClientAuthError> {
+    let fail = |error: OAuthError| ClientAuthError { error, basic };
+    if basic || params.get("client_secret").is_some() {
+        return Err(fail(OAuthError::invalid_request(
+            "the client authenticated twice (a client_assertion and a client secret); use one method",
+        )));
+    }
+    match assertion_type {
+        Some(ASSERTION_TYPE) => {}
+        Some(other) => {
+            return Err(fail(OAuthError::invalid_client(format!(
+                "client_assertion_type {other:?} is not supported; use {ASSERTION_TYPE}"
+            ))));
+        }
+        None => {
+            return Err(fail(OAuthError::invalid_client(format!(
+                "client_assertion was sent without client_assertion_type; send client_assertion_type={ASSERTION_TYPE}"
+            ))));
+        }
+    }
+    let Some(assertion) = assertion.filter(|a| !a.is_empty()) else {
+        return Err(fail(OAuthError::invalid_client(
+            "client_assertion_type was sent without a client_assertion",
+        )));
+    };
+    let sub = client_assertion::claimed_subject(assertion).map_err(fail)?;
+    if let Some(body_id) = params.get("client_id")
+        && body_id != sub
+    {
+        return Err(fail(
+            OAuthError::invalid_client(format!(
+                "client_id {body_id:?} differs from the client_assertion's sub {sub:?}; they must name the same client"
+            ))
+            .with_event(SecurityEvent::ClientAssertionInvalid),
+        ));
+    }
+    let client_id = ClientId::parse(&sub).map_err(|e| fail(OAuthError::invalid_client(e.0)))?;
+    Ok(ClientCredentials {
+        client_id,
+        secret: None,
+        method: MethodUsed::PrivateKeyJwt(Secret::new(assertion.to_string())),
+    })
+}
+
 /// Decodes one form-urlencoded value (`+` is a space, `%XX` a byte). A raw
 /// `&` is kept: in one value it separates nothing.
 fn form_decode(s: &str) -> String {
@@ -126,11 +190,23 @@ fn form_decode(s: &str) -> String {
         .unwrap_or_default()
 }
 
+/// What is left to do once the method fits the client.
+#[must_use]
+#[derive(Debug, PartialEq, Eq)]
+pub enum Authentication<'a> {
+    /// The client is authenticated.
+    Done,
+    /// The method fits; the client is authenticated only once this
+    /// assertion is verified against its keys
+    /// ([`client_assertion::verify`]) and its `jti` is recorded as used.
+    VerifyAssertion(&'a Secret<String>),
+}
+
 /// Checks the credentials against the registered client.
-pub fn authenticate(
-    creds: &ClientCredentials,
+pub fn authenticate<'a>(
+    creds: &'a ClientCredentials,
     client: Option<&Client>,
-) -> Result<(), ClientAuthError> {
+) -> Result<Authentication<'a>, ClientAuthError> {
     let basic = creds.method == MethodUsed::Basic;
     let fail = |error: OAuthError| ClientAuthError { error, basic };
     let Some(client) = client else {
@@ -139,13 +215,32 @@ pub fn authenticate(
             creds.client_id
         ))));
     };
-    if client.metadata.token_endpoint_auth_method == TokenEndpointAuthMethod::PrivateKeyJwt {
-        return Err(fail(OAuthError::invalid_client(
-            "this client authenticates with private_key_jwt, which this server does not check yet",
-        )));
+    let registered = client.metadata.token_endpoint_auth_method;
+    match (&creds.method, registered) {
+        (MethodUsed::PrivateKeyJwt(assertion), TokenEndpointAuthMethod::PrivateKeyJwt) => {
+            return Ok(Authentication::VerifyAssertion(assertion));
+        }
+        (MethodUsed::PrivateKeyJwt(_), other) => {
+            return Err(fail(
+                OAuthError::invalid_client(format!(
+                    "this client is registered with token_endpoint_auth_method={}; it cannot authenticate with a client_assertion",
+                    other.as_str()
+                ))
+                .with_event(SecurityEvent::ClientAuthFailed),
+            ));
+        }
+        (_, TokenEndpointAuthMethod::PrivateKeyJwt) => {
+            return Err(fail(
+                OAuthError::invalid_client(format!(
+                    "this client authenticates with private_key_jwt: send client_assertion_type={ASSERTION_TYPE} and a client_assertion signed with its key"
+                ))
+                .with_event(SecurityEvent::ClientAuthFailed),
+            ));
+        }
+        _ => {}
     }
     match (&client.secret_hash, &creds.secret) {
-        (None, None) => Ok(()),
+        (None, None) => Ok(Authentication::Done),
         (None, Some(_)) => Err(fail(OAuthError::invalid_client(
             "this is a public client (token_endpoint_auth_method=none): it has no secret, so send client_id only",
         ))),
@@ -154,7 +249,7 @@ pub fn authenticate(
         ))),
         (Some(stored), Some(given)) => {
             if constant_time_eq(hash_secret(given.expose()).as_bytes(), stored.as_bytes()) {
-                Ok(())
+                Ok(Authentication::Done)
             } else {
                 Err(fail(
                     OAuthError::invalid_client("client authentication failed: wrong client_secret")
@@ -286,6 +381,153 @@ mod tests {
         assert_eq!(e.error.code.as_str(), "invalid_client");
         let e = credentials(&Params::parse("").unwrap(), Some("Basic !!!")).unwrap_err();
         assert!(e.basic);
+    }
+
+    /// An unsigned JWT whose claims name `sub`: enough for reading
+    /// credentials (the signature is checked later).
+    fn assertion(sub: &str) -> String {
+        use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        format!(
+            "{}.{}.c2ln",
+            URL_SAFE_NO_PAD.encode(r#"{"alg":"ES256"}"#),
+            URL_SAFE_NO_PAD.encode(format!(r#"{{"sub":"{sub}"}}"#))
+        )
+    }
+
+    fn jwt_client() -> Client {
+        let mut c = client(None);
+        c.metadata.token_endpoint_auth_method = TokenEndpointAuthMethod::PrivateKeyJwt;
+        c
+    }
+
+    fn form(pairs: &[(&str, &str)]) -> Params {
+        Params::from_pairs(
+            pairs
+                .iter()
+                .map(|(k, v)| (*k, v.to_string()))
+                .collect::<Vec<_>>(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn an_assertion_names_the_client_with_or_without_client_id() {
+        let a = assertion("c:1");
+        for p in [
+            form(&[
+                ("client_assertion_type", ASSERTION_TYPE),
+                ("client_assertion", &a),
+            ]),
+            form(&[
+                ("client_id", "c:1"),
+                ("client_assertion_type", ASSERTION_TYPE),
+                ("client_assertion", &a),
+            ]),
+        ] {
+            let c = credentials(&p, None).unwrap();
+            assert_eq!(c.client_id.as_str(), "c:1");
+            assert_eq!(c.method, MethodUsed::PrivateKeyJwt(Secret::new(a.clone())));
+            assert!(format!("{c:?}").contains("REDACTED"));
+            assert!(!format!("{c:?}").contains(&a));
+            assert_eq!(
+                authenticate(&c, Some(&jwt_client())).unwrap(),
+                Authentication::VerifyAssertion(&Secret::new(a.clone()))
+            );
+        }
+    }
+
+    #[test]
+    fn assertion_credentials_are_refused_when_mixed_mistyped_or_mismatched() {
+        let a = assertion("c:1");
+        let t = ("client_assertion_type", ASSERTION_TYPE);
+        let cases = [
+            (
+                form(&[t, ("client_assertion", &a), ("client_secret", "s")]),
+                None,
+                "invalid_request",
+                "twice",
+            ),
+            (
+                form(&[t, ("client_assertion", &a)]),
+                Some(basic("c:1", "s")),
+                "invalid_request",
+                "twice",
+            ),
+            (
+                form(&[
+                    ("client_assertion_type", "urn:x:saml"),
+                    ("client_assertion", &a),
+                ]),
+                None,
+                "invalid_client",
+                "urn:x:saml",
+            ),
+            (
+                form(&[("client_assertion", &a)]),
+                None,
+                "invalid_client",
+                "without client_assertion_type",
+            ),
+            (
+                form(&[t]),
+                None,
+                "invalid_client",
+                "without a client_assertion",
+            ),
+            (
+                form(&[t, ("client_assertion", &a), ("client_id", "c:2")]),
+                None,
+                "invalid_client",
+                "differs",
+            ),
+            (
+                form(&[t, ("client_assertion", "junk")]),
+                None,
+                "invalid_client",
+                "not a",
+            ),
+        ];
+        for (p, header, code, needle) in cases {
+            let e = credentials(&p, header.as_deref()).unwrap_err();
+            assert_eq!(e.error.code.as_str(), code, "{needle}");
+            assert!(
+                e.error.description.contains(needle),
+                "{}",
+                e.error.description
+            );
+            assert_eq!(e.basic, header.is_some());
+        }
+    }
+
+    #[test]
+    fn the_method_must_be_the_one_registered() {
+        // A private_key_jwt client with a secret, or with nothing.
+        for p in [
+            form(&[("client_id", "c:1"), ("client_secret", "s")]),
+            form(&[("client_id", "c:1")]),
+        ] {
+            let e = authenticate(&credentials(&p, None).unwrap(), Some(&jwt_client())).unwrap_err();
+            assert!(
+                e.error.description.contains("private_key_jwt"),
+                "{}",
+                e.error.description
+            );
+        }
+        // A secret or public client presenting an assertion.
+        let a = assertion("c:1");
+        let p = form(&[
+            ("client_assertion_type", ASSERTION_TYPE),
+            ("client_assertion", &a),
+        ]);
+        for cl in [client(Some("s")), client(None)] {
+            let e = authenticate(&credentials(&p, None).unwrap(), Some(&cl)).unwrap_err();
+            assert_eq!(e.error.code.as_str(), "invalid_client");
+            assert!(
+                e.error
+                    .description
+                    .contains("cannot authenticate with a client_assertion")
+            );
+        }
     }
 
     #[test]

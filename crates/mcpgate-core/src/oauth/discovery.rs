@@ -196,12 +196,20 @@ pub struct AuthorizationServerMetadata {
     pub code_challenge_methods_supported: Vec<&'static str>,
     pub token_endpoint_auth_methods_supported: Vec<&'static str>,
     pub revocation_endpoint_auth_methods_supported: Vec<&'static str>,
+    /// RFC 8414 §2: the algorithms of `private_key_jwt` assertions.
+    pub token_endpoint_auth_signing_alg_values_supported: Vec<&'static str>,
+    pub revocation_endpoint_auth_signing_alg_values_supported: Vec<&'static str>,
     pub authorization_response_iss_parameter_supported: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub service_documentation: Option<String>,
 }
 
-const AUTH_METHODS: [&str; 3] = ["none", "client_secret_basic", "client_secret_post"];
+const AUTH_METHODS: [&str; 4] = [
+    "none",
+    "client_secret_basic",
+    "client_secret_post",
+    "private_key_jwt",
+];
 
 pub fn authorization_server_metadata(
     urls: &Urls,
@@ -225,6 +233,10 @@ pub fn authorization_server_metadata(
         code_challenge_methods_supported: vec!["S256"],
         token_endpoint_auth_methods_supported: AUTH_METHODS.to_vec(),
         revocation_endpoint_auth_methods_supported: AUTH_METHODS.to_vec(),
+        token_endpoint_auth_signing_alg_values_supported: super::client_assertion::ALGORITHMS
+            .to_vec(),
+        revocation_endpoint_auth_signing_alg_values_supported: super::client_assertion::ALGORITHMS
+            .to_vec(),
         authorization_response_iss_parameter_supported: true,
         service_documentation: None,
     }
@@ -338,6 +350,23 @@ mod tests {
             serde_json::json!(["authorization_code", "refresh_token"])
         );
         assert_eq!(m["authorization_response_iss_parameter_supported"], true);
+        assert_eq!(
+            m["token_endpoint_auth_methods_supported"],
+            serde_json::json!([
+                "none",
+                "client_secret_basic",
+                "client_secret_post",
+                "private_key_jwt"
+            ])
+        );
+        assert_eq!(
+            m["token_endpoint_auth_signing_alg_values_supported"],
+            serde_json::json!(["RS256", "PS256", "ES256", "EdDSA"])
+        );
+        assert_eq!(
+            m["revocation_endpoint_auth_signing_alg_values_supported"],
+            m["token_endpoint_auth_signing_alg_values_supported"]
+        );
         let m = serde_json::to_value(authorization_server_metadata(&u, &["mcp".into()], false))
             .unwrap();
         assert_eq!(

@@ -61,6 +61,10 @@ pub enum SecurityEvent {
     ClientAuthFailed,
     LoginFailed,
     CsrfRejected,
+    /// A `private_key_jwt` client assertion failed a check (RFC 7523 §3).
+    ClientAssertionInvalid,
+    /// A client assertion's `jti` was presented again (RFC 7523 §3 item 7).
+    ClientAssertionReplay,
 }
 
 impl SecurityEvent {
@@ -74,6 +78,8 @@ impl SecurityEvent {
             Self::ClientAuthFailed => "oauth.client_auth_failed",
             Self::LoginFailed => "auth.login_failed",
             Self::CsrfRejected => "auth.csrf_rejected",
+            Self::ClientAssertionInvalid => "oauth.client_assertion_invalid",
+            Self::ClientAssertionReplay => "oauth.client_assertion_replay",
         }
     }
 }

@@ -5,10 +5,14 @@
 //! for a bad redirect URI, `invalid_client_metadata` for anything else.
 //! Unknown fields are ignored (§2). [`response`] builds the §3.2.1 body,
 //! which echoes the registered metadata exactly.
+//!
+//! `private_key_jwt` (RFC 7523 §2.2) needs the client's public keys: exactly
+//! one of `jwks` (checked by [`client_assertion::validate_jwks`]) and
+//! `jwks_uri` (an https URL), RFC 7591 §2. Such a client gets no secret.
 
 use serde_json::{Map, Value};
 
-use super::{ErrorCode, OAuthError};
+use super::{ErrorCode, OAuthError, client_assertion};
 use crate::domain::{RedirectUri, Scope};
 use crate::model::{Client, ClientMetadata, GrantType, TokenEndpointAuthMethod};
 
@@ -69,14 +73,15 @@ pub fn validate(body: &Value, scopes_supported: &[String]) -> Result<ClientMetad
     let token_endpoint_auth_method = match opt_str(obj, "token_endpoint_auth_method")? {
         None => TokenEndpointAuthMethod::ClientSecretBasic,
         Some(m) => match TokenEndpointAuthMethod::parse(m) {
-            Some(TokenEndpointAuthMethod::PrivateKeyJwt) | None => {
+            None => {
                 return Err(meta_err(format!(
-                    "token_endpoint_auth_method {m:?} is not supported; use none, client_secret_basic or client_secret_post"
+                    "token_endpoint_auth_method {m:?} is not supported; use none, client_secret_basic, client_secret_post or private_key_jwt"
                 )));
             }
             Some(method) => method,
         },
     };
+    let (jwks_uri, jwks) = client_keys(obj, token_endpoint_auth_method)?;
 
     let grant_types = match opt_str_list(obj, "grant_types")? {
         None => vec![GrantType::AuthorizationCode],
@@ -164,9 +169,47 @@ pub fn validate(body: &Value, scopes_supported: &[String]) -> Result<ClientMetad
         software_id: opt_text(obj, "software_id")?,
         software_version: opt_text(obj, "software_version")?,
         application_type,
-        jwks_uri: None,
-        jwks: None,
+        jwks_uri,
+        jwks,
     })
+}
+
+/// RFC 7591 §2: `jwks_uri` and `jwks` must not both be present; one of
+/// them is required for `private_key_jwt` and ignored otherwise.
+fn client_keys(
+    obj: &Map<String, Value>,
+    method: TokenEndpointAuthMethod,
+) -> Result<(Option<String>, Option<Value>), OAuthError> {
+    if method != TokenEndpointAuthMethod::PrivateKeyJwt {
+        return Ok((None, None));
+    }
+    let uri = opt_str(obj, "jwks_uri")?;
+    let jwks = obj.get("jwks").filter(|v| !v.is_null());
+    match (uri, jwks) {
+        (Some(_), Some(_)) => Err(meta_err(
+            "jwks_uri and jwks must not both be present (RFC 7591 §2); send one",
+        )),
+        (None, None) => Err(meta_err(
+            "token_endpoint_auth_method private_key_jwt needs the client's public keys: send jwks_uri or jwks",
+        )),
+        (Some(u), None) => {
+            let parsed = url::Url::parse(u)
+                .map_err(|_| meta_err(format!("jwks_uri {u:?} is not an absolute URL")))?;
+            if parsed.scheme() != "https" {
+                return Err(meta_err(format!("jwks_uri {u:?} must be an https URL")));
+            }
+            if u.len() > 2048 || parsed.host_str().is_none() || parsed.fragment().is_some() {
+                return Err(meta_err(format!(
+                    "jwks_uri {u:?} must be an https URL with a host and no fragment, at most 2048 characters"
+                )));
+            }
+            Ok((Some(u.to_string()), None))
+        }
+        (None, Some(set)) => {
+            client_assertion::validate_jwks(set).map_err(meta_err)?;
+            Ok((None, Some(set.clone())))
+        }
+    }
 }
 
 fn opt_str<'a>(obj: &'a Map<String, Value>, field: &str) -> Result<Option<&'a str>, OAuthError> {
@@ -346,7 +389,27 @@ mod tests {
             (
                 json!({"redirect_uris": ["https://a.example/cb"], "token_endpoint_auth_method": "private_key_jwt"}),
                 "invalid_client_metadata",
-                "private_key_jwt",
+                "jwks_uri or jwks",
+            ),
+            (
+                json!({"redirect_uris": ["https://a.example/cb"], "token_endpoint_auth_method": "private_key_jwt", "jwks_uri": "http://a.example/jwks"}),
+                "invalid_client_metadata",
+                "https",
+            ),
+            (
+                json!({"redirect_uris": ["https://a.example/cb"], "token_endpoint_auth_method": "private_key_jwt", "jwks_uri": "https://a.example/jwks", "jwks": {"keys": []}}),
+                "invalid_client_metadata",
+                "both",
+            ),
+            (
+                json!({"redirect_uris": ["https://a.example/cb"], "token_endpoint_auth_method": "private_key_jwt", "jwks": {"keys": [{"kty": "oct", "k": "c2VjcmV0"}]}}),
+                "invalid_client_metadata",
+                "private",
+            ),
+            (
+                json!({"redirect_uris": ["https://a.example/cb"], "token_endpoint_auth_method": "client_secret_jwt"}),
+                "invalid_client_metadata",
+                "client_secret_jwt",
             ),
             (
                 json!({"redirect_uris": ["https://a.example/cb"], "scope": "admin"}),
@@ -396,6 +459,47 @@ mod tests {
         assert_eq!(resp["token_endpoint_auth_method"], "client_secret_post");
         assert_eq!(resp["client_secret"], "s3cret");
         assert_eq!(resp["client_secret_expires_at"], 0);
+    }
+
+    #[test]
+    fn private_key_jwt_clients_register_keys_and_get_no_secret() {
+        let jwks = json!({"keys": [{"kty": "OKP", "crv": "Ed25519", "kid": "k1",
+            "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]});
+        let m = validate(
+            &json!({"redirect_uris": ["https://a.example/cb"], "token_endpoint_auth_method": "private_key_jwt", "jwks": jwks}),
+            &scopes(),
+        )
+        .unwrap();
+        assert_eq!(
+            m.token_endpoint_auth_method,
+            TokenEndpointAuthMethod::PrivateKeyJwt
+        );
+        assert_eq!(m.jwks.as_ref(), Some(&jwks));
+        let m2 = validate(
+            &json!({"redirect_uris": ["https://a.example/cb"], "token_endpoint_auth_method": "private_key_jwt", "jwks_uri": "https://a.example/jwks.json"}),
+            &scopes(),
+        )
+        .unwrap();
+        assert_eq!(m2.jwks_uri.as_deref(), Some("https://a.example/jwks.json"));
+        let client = Client {
+            client_id: crate::domain::ClientId::parse("c3").unwrap(),
+            secret_hash: None,
+            metadata: m,
+            issued_at: 1,
+            last_used_at: None,
+            kind: crate::model::ClientKind::Dynamic,
+        };
+        let resp = response(&client, None);
+        assert_eq!(resp["token_endpoint_auth_method"], "private_key_jwt");
+        assert_eq!(resp["jwks"], jwks);
+        assert!(resp.get("client_secret").is_none());
+        // Keys sent by a client of another method are not kept.
+        let m = validate(
+            &json!({"redirect_uris": ["https://a.example/cb"], "token_endpoint_auth_method": "none", "jwks_uri": "https://a.example/jwks"}),
+            &scopes(),
+        )
+        .unwrap();
+        assert_eq!(m.jwks_uri, None);
     }
 
     #[test]
