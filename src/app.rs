@@ -135,6 +135,10 @@ impl App {
                 logins_per_minute: settings.login_rate_limit,
                 trusted_proxies: resolved.trusted_proxies,
             },
+        )
+        .with_documents(
+            crate::auth::documents::Documents::new(resolved.documents, &resolved.outbound)
+                .map_err(anyhow::Error::msg)?,
         ));
         let pages = Pages::new().context("cannot load page templates")?;
         let cancel = CancellationToken::new();
@@ -157,6 +161,7 @@ impl App {
                     &settings.upstream,
                     &settings.identity_provider,
                 ),
+                &resolved.outbound,
             )
             .map_err(anyhow::Error::msg)?,
         );
@@ -193,6 +198,7 @@ impl App {
                 &settings.identity_provider,
                 settings.password_login,
                 format!("{}/oauth/callback", auth.urls.issuer.trim_end_matches('/')),
+                &resolved.outbound,
             )
             .map_err(anyhow::Error::msg)?,
         );

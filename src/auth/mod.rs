@@ -6,6 +6,8 @@
 //! - [`password`]: Argon2id hashing and constant-time sign-in.
 //! - [`register`]: dynamic client registration (RFC 7591).
 //! - [`authorize`]: the authorization request, sign-in, consent, codes.
+//! - [`documents`]: clients identified by a Client ID Metadata Document
+//!   (fetching, the store-backed cache, stale copies).
 //! - [`token`]: the token endpoint (code exchange, refresh) and revocation.
 //! - [`bearer`]: checking access tokens at the MCP endpoint (with a cache).
 //! - [`users`]: user accounts (used by the CLI and first start).
@@ -15,6 +17,7 @@
 pub mod authorize;
 pub mod bearer;
 pub mod client_cache;
+pub mod documents;
 pub mod lockout;
 pub mod operator;
 pub mod password;
@@ -53,6 +56,9 @@ pub struct AuthServer {
     pub(crate) token_cache: Arc<bearer::TokenCache>,
     /// Clients as the token endpoint last read them (see [`client_cache`]).
     pub(crate) client_cache: Arc<client_cache::ClientCache>,
+    /// Client ID Metadata Documents (see [`documents`]); off until
+    /// [`AuthServer::with_documents`].
+    pub documents: documents::Documents,
 }
 
 /// Options of [`AuthServer::new`] that the rules do not need.
@@ -93,7 +99,14 @@ impl AuthServer {
             trusted_proxies: limits.trusted_proxies,
             token_cache: Default::default(),
             client_cache: Default::default(),
+            documents: documents::Documents::disabled(),
         }
+    }
+
+    /// Turns on Client ID Metadata Documents as configured.
+    pub fn with_documents(mut self, documents: documents::Documents) -> Self {
+        self.documents = documents;
+        self
     }
 
     pub fn now(&self) -> i64 {

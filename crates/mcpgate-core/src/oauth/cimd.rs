@@ -69,6 +69,14 @@ impl Default for DocumentPolicy {
 }
 
 impl DocumentPolicy {
+    /// Documents off: URL client ids are ordinary ids.
+    pub fn off() -> Self {
+        Self {
+            enabled: false,
+            trusted_hosts: Vec::new(),
+        }
+    }
+
     /// `hosts` are plain host names (`chatgpt.com`), matched exactly.
     pub fn new<S: AsRef<str>>(enabled: bool, hosts: &[S]) -> Result<Self, ParseError> {
         let trusted_hosts = hosts

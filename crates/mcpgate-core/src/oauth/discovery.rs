@@ -199,6 +199,10 @@ pub struct AuthorizationServerMetadata {
     pub authorization_response_iss_parameter_supported: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub service_documentation: Option<String>,
+    /// draft-ietf-oauth-client-id-metadata-document §5: `Some(true)` when
+    /// URL client ids are fetched as metadata documents; absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_id_metadata_document_supported: Option<bool>,
 }
 
 const AUTH_METHODS: [&str; 3] = ["none", "client_secret_basic", "client_secret_post"];
@@ -227,6 +231,7 @@ pub fn authorization_server_metadata(
         revocation_endpoint_auth_methods_supported: AUTH_METHODS.to_vec(),
         authorization_response_iss_parameter_supported: true,
         service_documentation: None,
+        client_id_metadata_document_supported: None,
     }
 }
 
