@@ -52,10 +52,7 @@ impl AuthServer {
         let client = match self.documents.policy.recognise(&client_id) {
             // A Client ID Metadata Document: any failure is a page, never a
             // redirect (nothing about the client can be trusted yet).
-            Some(Ok(url)) => self
-                .document_client(&url)
-                .await
-                .map_err(Rejection::Page)?,
+            Some(Ok(url)) => self.document_client(&url).await.map_err(Rejection::Page)?,
             Some(Err(e)) => {
                 tracing::warn!(event = "oauth.client_document_refused", client_id = ?client_id, reason = ?e.description, "client metadata document refused");
                 return Err(Rejection::Page(e));

@@ -100,7 +100,11 @@ impl AuthServer {
     pub async fn document_client(&self, url: &MetadataDocumentUrl) -> Result<Client, OAuthError> {
         let id = mcpgate_core::domain::ClientId::parse(url.as_str())
             .map_err(|e| OAuthError::invalid_client(e.0))?;
-        let cached = self.store.client_document(&id).await.map_err(store_failure)?;
+        let cached = self
+            .store
+            .client_document(&id)
+            .await
+            .map_err(store_failure)?;
         if let Some(c) = &cached
             && self.now() < c.fresh_until
         {
@@ -121,7 +125,11 @@ impl AuthServer {
         id: &mcpgate_core::domain::ClientId,
     ) -> Result<Client, OAuthError> {
         // Another request may have fetched it while this one waited.
-        let cached = self.store.client_document(id).await.map_err(store_failure)?;
+        let cached = self
+            .store
+            .client_document(id)
+            .await
+            .map_err(store_failure)?;
         let now = self.now();
         if let Some(c) = &cached
             && now < c.fresh_until
@@ -153,7 +161,13 @@ impl AuthServer {
                 )));
             }
         };
-        let metadata = cimd::validate(url, &fetched.body).map_err(|e| refused(e.description))?;
+        let metadata = cimd::validate(url, &fetched.body).map_err(|e| {
+            refused(format!(
+                "the application at {}: {}",
+                url.host(),
+                e.description
+            ))
+        })?;
         let fresh_until = cimd::fresh_until(now, fetched.cache_control.as_deref(), fetched.expires);
         let client = Client {
             client_id: id.clone(),
@@ -201,7 +215,9 @@ impl AuthServer {
         }
         let status = response.status();
         if status.is_server_error() {
-            return Err(FetchError::Unreachable(format!("its host answered {status}")));
+            return Err(FetchError::Unreachable(format!(
+                "its host answered {status}"
+            )));
         }
         if !status.is_success() {
             return Err(FetchError::Refused(format!("its host answered {status}")));
@@ -221,10 +237,9 @@ impl AuthServer {
         let body = outbound::read_capped(response, cimd::MAX_DOCUMENT_BYTES)
             .await
             .map_err(|e| match e {
-                ReadError::TooLarge(max) => FetchError::Refused(format!(
-                    "the document is larger than {} KiB",
-                    max / 1024
-                )),
+                ReadError::TooLarge(max) => {
+                    FetchError::Refused(format!("the document is larger than {} KiB", max / 1024))
+                }
                 ReadError::Http(e) => FetchError::Unreachable(describe(&e)),
             })?;
         Ok(Fetched {
@@ -241,9 +256,7 @@ fn describe(e: &reqwest::Error) -> String {
     let chain = outbound::error_chain(e);
     if let Some(i) = chain.find("which mcpgate does not fetch from") {
         // The SSRF refusal: "<host> resolves to <ip>, <why>, which ...".
-        let start = chain[..i]
-            .rfind(": ")
-            .map_or(0, |j| j + 2);
+        let start = chain[..i].rfind(": ").map_or(0, |j| j + 2);
         let end = chain[i..].find(')').map_or(chain.len(), |j| i + j + 1);
         return chain[start..end].to_string();
     }

@@ -285,7 +285,10 @@ mod tests {
             ..consent_view()
         };
         let html = pages().consent(&v).expect("render");
-        assert!(html.contains("<strong class=\"client-host\">chatgpt.com</strong>"), "{html}");
+        assert!(
+            html.contains("<strong class=\"client-host\">chatgpt.com</strong>"),
+            "{html}"
+        );
         assert!(html.contains("identified by its domain"), "{html}");
         assert!(!html.contains("registered itself"), "{html}");
         let v = ConsentView {

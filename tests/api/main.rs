@@ -4,6 +4,8 @@
 
 mod authorize;
 mod body_limits;
+mod cimd;
+mod cimd_cache;
 mod cli;
 mod cluster_mcp;
 mod cluster_store;
@@ -26,6 +28,7 @@ mod gateway_support;
 mod health_details;
 mod helpers;
 mod hostile_input;
+mod https_support;
 mod isolation;
 mod limits;
 mod lockout;

@@ -677,7 +677,10 @@ async fn a_consent_is_found_only_for_its_own_user_and_client(store: Arc<dyn Stor
     seed(&*store).await;
     let given = consent("u1", "c1", "offline_access mcp");
     store.save_consent(&given).await.unwrap();
-    assert_eq!(store.consent("u1", &cid("c1"), CB).await.unwrap(), Some(given));
+    assert_eq!(
+        store.consent("u1", &cid("c1"), CB).await.unwrap(),
+        Some(given)
+    );
     assert_eq!(store.consent("u1", &cid("c2"), CB).await.unwrap(), None);
     assert_eq!(store.consent("u2", &cid("c1"), CB).await.unwrap(), None);
     assert_eq!(store.consent("u2", &cid("c2"), CB).await.unwrap(), None);
@@ -693,7 +696,10 @@ async fn consents_are_kept_per_redirect_uri(store: Arc<dyn Store>) {
     };
     store.save_consent(&here).await.unwrap();
     store.save_consent(&there).await.unwrap();
-    assert_eq!(store.consent("u1", &cid("c1"), CB).await.unwrap(), Some(here));
+    assert_eq!(
+        store.consent("u1", &cid("c1"), CB).await.unwrap(),
+        Some(here)
+    );
     assert_eq!(
         store
             .consent("u1", &cid("c1"), "http://localhost/callback")
@@ -737,7 +743,10 @@ async fn a_metadata_document_is_cached_with_its_times_and_replaced_on_refetch(
         store.client_document(&cid(url)).await.unwrap(),
         Some(first.clone())
     );
-    assert_eq!(store.client(&cid(url)).await.unwrap(), Some(first.client.clone()));
+    assert_eq!(
+        store.client(&cid(url)).await.unwrap(),
+        Some(first.client.clone())
+    );
     store.touch_client(&cid(url), NOW + 5).await.unwrap();
     let second = mcpgate_core::model::CachedDocument {
         client: Client {
@@ -750,7 +759,10 @@ async fn a_metadata_document_is_cached_with_its_times_and_replaced_on_refetch(
     store.save_client_document(&second).await.unwrap();
     let read = store.client_document(&cid(url)).await.unwrap().unwrap();
     assert_eq!(read.client.metadata, second.client.metadata);
-    assert_eq!((read.fetched_at, read.fresh_until), (NOW + 100, NOW + 100 + DAY));
+    assert_eq!(
+        (read.fetched_at, read.fresh_until),
+        (NOW + 100, NOW + 100 + DAY)
+    );
     assert_eq!(read.client.issued_at, NOW, "first seen stays");
     assert_eq!(read.client.last_used_at, Some(NOW + 5), "last use stays");
     assert_eq!(store.list_clients().await.unwrap().len(), 1);
@@ -786,7 +798,10 @@ async fn saving_a_consent_again_replaces_it(store: Arc<dyn Store>) {
         ..consent("u1", "c1", "mcp offline_access admin")
     };
     store.save_consent(&wider).await.unwrap();
-    assert_eq!(store.consent("u1", &cid("c1"), CB).await.unwrap(), Some(wider));
+    assert_eq!(
+        store.consent("u1", &cid("c1"), CB).await.unwrap(),
+        Some(wider)
+    );
     assert_eq!(
         store.consent("u2", &cid("c1"), CB).await.unwrap(),
         Some(consent("u2", "c1", "mcp"))

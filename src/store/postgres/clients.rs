@@ -176,10 +176,7 @@ pub(super) async fn client_document(
     }))
 }
 
-pub(super) async fn save_client_document(
-    pool: &PgPool,
-    doc: &CachedDocument,
-) -> StoreResult<()> {
+pub(super) async fn save_client_document(pool: &PgPool, doc: &CachedDocument) -> StoreResult<()> {
     let c = &doc.client;
     let metadata = serde_json::to_string(&c.metadata)
         .map_err(|e| StoreError::Database(format!("cannot encode client metadata: {e}")))?;

@@ -122,9 +122,7 @@ impl DocumentPolicy {
 }
 
 fn doc_err(d: impl std::fmt::Display) -> OAuthError {
-    OAuthError::invalid_client(format!(
-        "the client's metadata document is not acceptable: {d}"
-    ))
+    OAuthError::invalid_client(format!("the metadata document is not acceptable: {d}"))
 }
 
 /// Validates a fetched document for `url` (see the module doc).

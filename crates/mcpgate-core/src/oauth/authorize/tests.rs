@@ -317,19 +317,41 @@ fn consent_is_remembered_per_scope() {
 #[test]
 fn consent_is_remembered_per_redirect_uri_and_loopback_ports_are_one() {
     let p = Policy::example();
-    let c = client(&["https://app.example/cb", "https://app.example/other", "http://localhost/callback"]);
+    let c = client(&[
+        "https://app.example/cb",
+        "https://app.example/other",
+        "http://localhost/callback",
+    ]);
     let req = validate(&params(&[]), &c, &p).unwrap();
     let consent = consent_after_approval(None, &req, "u", 5);
     assert_eq!(consent.redirect_uri, "https://app.example/cb");
-    let other = validate(&params(&[("redirect_uri", "https://app.example/other")]), &c, &p).unwrap();
+    let other = validate(
+        &params(&[("redirect_uri", "https://app.example/other")]),
+        &c,
+        &p,
+    )
+    .unwrap();
     assert!(!consent_covers(Some(&consent), &other));
-    let first = validate(&params(&[("redirect_uri", "http://localhost:50123/callback")]), &c, &p).unwrap();
+    let first = validate(
+        &params(&[("redirect_uri", "http://localhost:50123/callback")]),
+        &c,
+        &p,
+    )
+    .unwrap();
     let loopback = consent_after_approval(None, &first, "u", 5);
     assert_eq!(loopback.redirect_uri, "http://localhost/callback");
-    let next = validate(&params(&[("redirect_uri", "http://localhost:61999/callback")]), &c, &p).unwrap();
+    let next = validate(
+        &params(&[("redirect_uri", "http://localhost:61999/callback")]),
+        &c,
+        &p,
+    )
+    .unwrap();
     assert!(consent_covers(Some(&loopback), &next));
     // A row from before consents had a redirect URI never matches.
-    let legacy = Consent { redirect_uri: String::new(), ..consent };
+    let legacy = Consent {
+        redirect_uri: String::new(),
+        ..consent
+    };
     assert!(!consent_covers(Some(&legacy), &req));
 }
 
