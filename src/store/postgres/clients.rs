@@ -183,7 +183,7 @@ pub(super) async fn save_client_document(pool: &PgPool, doc: &CachedDocument) ->
     let written = sqlx::query(
         "INSERT INTO clients (client_id, secret_hash, metadata, issued_at, last_used_at, kind, \
          document_fetched_at, document_fresh_until) \
-         VALUES ($1, NULL, $2, $3, NULL, 'metadata_document', $4, $5) \
+         VALUES ($1, NULL, $2, $3, $4, 'metadata_document', $5, $6) \
          ON CONFLICT (client_id) DO UPDATE SET metadata = excluded.metadata, \
          document_fetched_at = excluded.document_fetched_at, \
          document_fresh_until = excluded.document_fresh_until \
@@ -192,6 +192,7 @@ pub(super) async fn save_client_document(pool: &PgPool, doc: &CachedDocument) ->
     .bind(c.client_id.as_str())
     .bind(metadata)
     .bind(c.issued_at)
+    .bind(c.last_used_at)
     .bind(doc.fetched_at)
     .bind(doc.fresh_until)
     .execute(pool)

@@ -190,7 +190,7 @@ pub(super) async fn save_client_document(
     let written = sqlx::query(
         "INSERT INTO clients (client_id, secret_hash, metadata, issued_at, last_used_at, kind, \
          document_fetched_at, document_fresh_until) \
-         VALUES (?, NULL, ?, ?, NULL, 'metadata_document', ?, ?) \
+         VALUES (?, NULL, ?, ?, ?, 'metadata_document', ?, ?) \
          ON CONFLICT (client_id) DO UPDATE SET metadata = excluded.metadata, \
          document_fetched_at = excluded.document_fetched_at, \
          document_fresh_until = excluded.document_fresh_until \
@@ -199,6 +199,7 @@ pub(super) async fn save_client_document(
     .bind(c.client_id.as_str())
     .bind(metadata)
     .bind(c.issued_at)
+    .bind(c.last_used_at)
     .bind(doc.fetched_at)
     .bind(doc.fresh_until)
     .execute(pool)
