@@ -398,3 +398,49 @@ async fn a_document_url_breaking_the_drafts_rules_is_refused() {
     let dots = server.url("/a/../client.json");
     refused_page(&app, &dots, "http://localhost:5000/callback", &["segment"]).await;
 }
+
+#[tokio::test]
+async fn client_list_shows_the_kind_of_every_client_and_a_documents_host_and_last_use() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("mcpgate.db").display());
+    let store = mcpgate::app::open_store(&db).await.unwrap();
+    let url = "https://chatgpt.com/oauth/abc/client.json";
+    let metadata = mcpgate_core::oauth::cimd::validate(
+        &mcpgate_core::domain::MetadataDocumentUrl::parse(url).unwrap(),
+        chatgpt_doc(url, "https://chatgpt.com/oauth/jwks.json")
+            .to_string()
+            .as_bytes(),
+    )
+    .unwrap();
+    let doc = mcpgate_core::model::CachedDocument {
+        client: mcpgate_core::model::Client {
+            client_id: ClientId::parse(url).unwrap(),
+            secret_hash: None,
+            metadata,
+            issued_at: 1_700_000_000,
+            last_used_at: Some(1_700_000_600),
+            kind: ClientKind::MetadataDocument,
+        },
+        fetched_at: 1_700_000_000,
+        fresh_until: 1_700_003_600,
+    };
+    store.save_client_document(&doc).await.unwrap();
+    drop(store);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_mcpgate"))
+        .args(["client", "list", "--database-url", &db])
+        .env_remove("MCPGATE_CONFIG")
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let list = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{list} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let line = list.lines().find(|l| l.starts_with(url)).expect(&list);
+    assert!(line.contains("metadata_document"), "{line}");
+    assert!(line.contains("host chatgpt.com"), "{line}");
+    assert!(line.contains("private_key_jwt"), "{line}");
+    assert!(line.contains("last used 2023-11-14"), "{line}");
+}

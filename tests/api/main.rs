@@ -42,6 +42,7 @@ mod mcp_stateless;
 mod mcp_streamable;
 mod mcp_support;
 mod outbound_redirects;
+mod outbound_settings;
 mod pg_flow;
 mod pg_outage;
 mod pg_support;
