@@ -224,6 +224,20 @@ pub struct SettingFlags {
     #[arg(long, global = true)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub password_login: Option<bool>,
+    /// Comma-separated CIDR blocks or addresses.
+    #[arg(long, global = true, value_delimiter = ',')]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outbound_allow_networks: Option<Vec<String>>,
+    #[arg(long, global = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outbound_ca_file: Option<std::path::PathBuf>,
+    #[arg(long, global = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_id_metadata_documents: Option<bool>,
+    /// Comma-separated host names.
+    #[arg(long, global = true, value_delimiter = ',')]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trusted_client_hosts: Option<Vec<String>>,
 }
 
 fn parse_style(s: &str) -> Result<EndpointStyleSetting, String> {
