@@ -39,6 +39,9 @@ use crate::store::StoreError;
 /// The document side of the authorization server.
 pub struct Documents {
     pub policy: DocumentPolicy,
+    /// The operator's outbound settings, for other client-controlled
+    /// fetches ([`AuthServer::outbound`]).
+    outbound: OutboundSettings,
     http: Option<GuardedClient>,
     inflight: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
@@ -51,6 +54,7 @@ impl Documents {
             .map_err(|e| format!("client metadata documents: {e}"))?;
         Ok(Self {
             policy,
+            outbound: outbound.clone(),
             http: Some(http),
             inflight: Mutex::new(HashMap::new()),
         })
@@ -60,6 +64,7 @@ impl Documents {
     pub fn disabled() -> Self {
         Self {
             policy: DocumentPolicy::off(),
+            outbound: OutboundSettings::default(),
             http: None,
             inflight: Mutex::new(HashMap::new()),
         }
@@ -94,6 +99,14 @@ struct Fetched {
 }
 
 impl AuthServer {
+    /// The operator's outbound settings (`outbound_allow_networks`,
+    /// `outbound_ca_file`). Fetch any other client-controlled URL (a
+    /// client's `jwks_uri`) with
+    /// `Outbound::client_controlled(timeout).settings(auth.outbound()).build_guarded()`.
+    pub fn outbound(&self) -> &OutboundSettings {
+        &self.documents.outbound
+    }
+
     /// The client a document URL identifies: the cached copy while fresh,
     /// else fetched (see the module doc). Failures are `invalid_client`,
     /// with a description fit for the error page and the token endpoint.
