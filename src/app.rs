@@ -122,20 +122,26 @@ impl App {
             )
             .await
             .context("cannot load the server key")?;
-        let auth = Arc::new(AuthServer::new(
-            store,
-            resolved.policy,
-            resolved.urls,
-            clock,
-            key,
-            Limits {
-                login_session_ttl: secs(settings.login_session_ttl),
-                unused_client_ttl: secs(settings.unused_client_ttl),
-                registrations_per_minute: settings.registration_rate_limit,
-                logins_per_minute: settings.login_rate_limit,
-                trusted_proxies: resolved.trusted_proxies,
-            },
-        ));
+        let auth = Arc::new(
+            AuthServer::new(
+                store,
+                resolved.policy,
+                resolved.urls,
+                clock,
+                key,
+                Limits {
+                    login_session_ttl: secs(settings.login_session_ttl),
+                    unused_client_ttl: secs(settings.unused_client_ttl),
+                    registrations_per_minute: settings.registration_rate_limit,
+                    logins_per_minute: settings.login_rate_limit,
+                    trusted_proxies: resolved.trusted_proxies,
+                },
+            )
+            .with_documents(
+                crate::auth::documents::Documents::new(resolved.documents, &resolved.outbound)
+                    .map_err(anyhow::Error::msg)?,
+            ),
+        );
         let pages = Pages::new().context("cannot load page templates")?;
         let cancel = CancellationToken::new();
         let cluster = Arc::new(Cluster {
@@ -157,6 +163,7 @@ impl App {
                     &settings.upstream,
                     &settings.identity_provider,
                 ),
+                &resolved.outbound,
             )
             .map_err(anyhow::Error::msg)?,
         );
@@ -193,6 +200,7 @@ impl App {
                 &settings.identity_provider,
                 settings.password_login,
                 format!("{}/oauth/callback", auth.urls.issuer.trim_end_matches('/')),
+                &resolved.outbound,
             )
             .map_err(anyhow::Error::msg)?,
         );

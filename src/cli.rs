@@ -9,7 +9,8 @@ use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
-use mcpgate_core::domain::ClientId;
+use mcpgate_core::domain::{ClientId, MetadataDocumentUrl};
+use mcpgate_core::model::ClientKind;
 use serde::Serialize;
 
 use crate::app::{App, open_store, open_store_for_user_admin};
@@ -223,6 +224,20 @@ pub struct SettingFlags {
     #[arg(long, global = true)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub password_login: Option<bool>,
+    /// Comma-separated CIDR blocks or addresses.
+    #[arg(long, global = true, value_delimiter = ',')]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outbound_allow_networks: Option<Vec<String>>,
+    #[arg(long, global = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outbound_ca_file: Option<std::path::PathBuf>,
+    #[arg(long, global = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_id_metadata_documents: Option<bool>,
+    /// Comma-separated host names.
+    #[arg(long, global = true, value_delimiter = ',')]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trusted_client_hosts: Option<Vec<String>>,
 }
 
 fn parse_style(s: &str) -> Result<EndpointStyleSetting, String> {
@@ -304,7 +319,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             url,
             mcp_path,
             no_register,
-        }) => crate::doctor::run(url, mcp_path, *no_register).await,
+        }) => {
+            // The local configuration's extra roots, if there is one (the
+            // doctor may check a server configured elsewhere).
+            let outbound = match cli.load_settings() {
+                Ok(s) => outbound_settings(&s)?,
+                Err(_) => Default::default(),
+            };
+            crate::doctor::run(url, mcp_path, *no_register, outbound).await
+        }
     }
 }
 
@@ -389,10 +412,19 @@ async fn client(cmd: &ClientCommand, s: &Settings) -> anyhow::Result<()> {
                 println!("no clients");
             }
             for c in list {
+                // A metadata-document client is its host ("identified by
+                // its domain"); others show their (claimed) name.
+                let (label, since) = match MetadataDocumentUrl::parse(c.client_id.as_str()) {
+                    Ok(url) if c.kind == ClientKind::MetadataDocument => {
+                        (format!("host {}", url.host()), "first seen")
+                    }
+                    _ => (c.display_name().to_string(), "registered"),
+                };
                 println!(
-                    "{}\t{}\t{}\tregistered {}\t{}",
+                    "{}\t{}\t{}\t{}\t{since} {}\t{}",
                     c.client_id,
-                    c.display_name(),
+                    c.kind.as_str(),
+                    label,
                     c.metadata.token_endpoint_auth_method.as_str(),
                     crate::clock::rfc3339(c.issued_at),
                     c.last_used_at.map_or("never used".to_string(), |t| format!(
@@ -431,6 +463,15 @@ async fn client(cmd: &ClientCommand, s: &Settings) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `outbound_allow_networks` and `outbound_ca_file` of the settings.
+fn outbound_settings(s: &Settings) -> anyhow::Result<crate::outbound::OutboundSettings> {
+    crate::outbound::OutboundSettings::load(
+        &s.outbound_allow_networks,
+        s.outbound_ca_file.as_deref(),
+    )
+    .map_err(anyhow::Error::msg)
+}
+
 async fn status(url: Option<String>, s: &Settings) -> anyhow::Result<()> {
     let base = match url {
         Some(u) => u.trim_end_matches('/').to_string(),
@@ -445,6 +486,7 @@ async fn status(url: Option<String>, s: &Settings) -> anyhow::Result<()> {
         crate::outbound::Redirects::Never,
         std::time::Duration::from_secs(10),
     )
+    .settings(&outbound_settings(s)?)
     .build()
     .map_err(anyhow::Error::msg)?;
     let mut request = http.get(format!("{base}/healthz?details"));

@@ -122,6 +122,23 @@ pub struct Settings {
     /// tables in the file; see `crate::gateway::config`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub upstream: Vec<crate::gateway::config::UpstreamConfig>,
+    /// Networks (CIDR blocks or single addresses) that URLs chosen by
+    /// clients (metadata documents, `jwks_uri`) may reach although they are
+    /// not public: loopback, private and link-local addresses are refused
+    /// otherwise (docs/security.md). For on-premises clients and tests.
+    pub outbound_allow_networks: Vec<String>,
+    /// A PEM file of extra CA certificates trusted by every outbound
+    /// connection (client metadata documents and keys, identity providers,
+    /// HTTP upstreams, `mcpgate doctor`), on top of the system's roots.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outbound_ca_file: Option<PathBuf>,
+    /// Accept Client ID Metadata Documents: a `client_id` that is an https
+    /// URL with a path is fetched as the client's metadata, and the
+    /// metadata advertises `client_id_metadata_document_supported`.
+    pub client_id_metadata_documents: bool,
+    /// Hosts whose metadata documents are accepted (e.g. `chatgpt.com`,
+    /// `claude.ai`). Default: empty, any host.
+    pub trusted_client_hosts: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -172,6 +189,10 @@ impl Default for Settings {
             password_login: true,
             identity_provider: Vec::new(),
             upstream: Vec::new(),
+            outbound_allow_networks: Vec::new(),
+            outbound_ca_file: None,
+            client_id_metadata_documents: true,
+            trusted_client_hosts: Vec::new(),
         }
     }
 }
@@ -283,6 +304,16 @@ impl Settings {
         .map_err(ConfigError)?;
         crate::federation::config::validate(&self.identity_provider, self.password_login)
             .map_err(ConfigError)?;
+        let outbound = crate::outbound::OutboundSettings::load(
+            &self.outbound_allow_networks,
+            self.outbound_ca_file.as_deref(),
+        )
+        .map_err(ConfigError)?;
+        let documents = mcpgate_core::oauth::cimd::DocumentPolicy::new(
+            self.client_id_metadata_documents,
+            &self.trusted_client_hosts,
+        )
+        .map_err(|e| ConfigError(format!("trusted_client_hosts: {e}")))?;
         let resource = ResourceUri::parse(&urls.resource).map_err(|e| ConfigError(e.0))?;
         let sse_resource = ResourceUri::parse(&urls.sse_resource).map_err(|e| ConfigError(e.0))?;
         let policy = Policy {
@@ -307,6 +338,8 @@ impl Settings {
             urls,
             policy,
             trusted_proxies,
+            outbound,
+            documents,
         })
     }
 }
@@ -318,18 +351,24 @@ pub(crate) fn secs(d: Duration) -> i64 {
 
 /// Settings that hold lists; in the environment they are comma-separated
 /// (`MCPGATE_SCOPES=mcp,admin`) or TOML arrays.
-const LIST_KEYS: [&str; 5] = [
+const LIST_KEYS: [&str; 7] = [
     "scopes",
     "pkce_exempt_redirect_hosts",
     "allowed_hosts",
     "allowed_origins",
     "trusted_proxies",
+    "outbound_allow_networks",
+    "trusted_client_hosts",
 ];
 
 /// Every setting name (the keys of `mcpgate.toml`), split into scalar and
 /// list settings.
 fn setting_keys() -> (Vec<String>, Vec<&'static str>) {
-    let mut scalars = vec!["public_url".to_string(), "instance_id".to_string()];
+    let mut scalars = vec![
+        "public_url".to_string(),
+        "instance_id".to_string(),
+        "outbound_ca_file".to_string(),
+    ];
     if let Ok(serde_json::Value::Object(obj)) = serde_json::to_value(Settings::default()) {
         scalars.extend(
             obj.keys()
@@ -366,6 +405,10 @@ pub struct Resolved {
     pub urls: Urls,
     pub policy: Policy,
     pub trusted_proxies: TrustedProxies,
+    /// `outbound_allow_networks` and `outbound_ca_file`, loaded.
+    pub outbound: crate::outbound::OutboundSettings,
+    /// `client_id_metadata_documents` and `trusted_client_hosts`.
+    pub documents: mcpgate_core::oauth::cimd::DocumentPolicy,
 }
 
 /// The commented configuration file written by `mcpgate init`.
@@ -466,7 +509,8 @@ mod tests {
             scalars.contains(&"public_url".to_string()) && scalars.contains(&"listen".to_string())
         );
         assert!(!scalars.contains(&"scopes".to_string()));
-        assert_eq!(lists.len(), 5);
+        assert_eq!(lists.len(), LIST_KEYS.len());
+        assert!(lists.contains(&"outbound_allow_networks"));
     }
 
     #[test]
@@ -479,6 +523,31 @@ mod tests {
             serde_json::to_value(&from_file).unwrap(),
             serde_json::to_value(Settings::default()).unwrap()
         );
+    }
+
+    #[test]
+    fn bad_outbound_settings_are_refused_with_the_setting_name() {
+        let s = Settings {
+            outbound_allow_networks: vec!["10.0.0.0/8".into(), "intranet".into()],
+            ..Settings::default()
+        };
+        let e = s.resolve(loopback()).unwrap_err().0;
+        assert!(
+            e.contains("outbound_allow_networks") && e.contains("intranet"),
+            "{e}"
+        );
+        let s = Settings {
+            outbound_ca_file: Some("/nonexistent/ca.pem".into()),
+            ..Settings::default()
+        };
+        let e = s.resolve(loopback()).unwrap_err().0;
+        assert!(e.contains("outbound_ca_file"), "{e}");
+        let s = Settings {
+            trusted_client_hosts: vec!["https://claude.ai/".into()],
+            ..Settings::default()
+        };
+        let e = s.resolve(loopback()).unwrap_err().0;
+        assert!(e.contains("trusted_client_hosts"), "{e}");
     }
 
     #[test]

@@ -49,12 +49,21 @@ impl AuthServer {
     /// Loads the client and validates the request (both stages).
     pub async fn validate_authorization(&self, params: &Params) -> Result<Validated, Rejection> {
         let client_id = authorize::client_id(params)?;
-        let client = self
-            .store
-            .client(&client_id)
-            .await
-            .map_err(|e| Rejection::Page(store_failure(e)))?
-            .ok_or_else(|| authorize::unknown_client(&client_id))?;
+        let client = match self.documents.policy.recognise(&client_id) {
+            // A Client ID Metadata Document: any failure is a page, never a
+            // redirect (nothing about the client can be trusted yet).
+            Some(Ok(url)) => self.document_client(&url).await.map_err(Rejection::Page)?,
+            Some(Err(e)) => {
+                tracing::warn!(event = "oauth.client_document_refused", client_id = ?client_id, reason = ?e.description, "client metadata document refused");
+                return Err(Rejection::Page(e));
+            }
+            None => self
+                .store
+                .client(&client_id)
+                .await
+                .map_err(|e| Rejection::Page(store_failure(e)))?
+                .ok_or_else(|| authorize::unknown_client(&client_id))?,
+        };
         match authorize::validate(params, &client, &self.policy) {
             Ok(request) => Ok(Validated { client, request }),
             Err(rejection) => {
@@ -207,7 +216,11 @@ impl AuthServer {
     pub async fn consent_given(&self, user: &User, v: &Validated) -> Result<bool, OAuthError> {
         let consent = self
             .store
-            .consent(&user.id, &v.request.client_id)
+            .consent(
+                &user.id,
+                &v.request.client_id,
+                &v.request.redirect_uri.consent_key(),
+            )
             .await
             .map_err(store_failure)?;
         Ok(authorize::consent_covers(consent.as_ref(), &v.request))
@@ -219,7 +232,11 @@ impl AuthServer {
         let now = self.now();
         let previous = self
             .store
-            .consent(&user.id, &v.request.client_id)
+            .consent(
+                &user.id,
+                &v.request.client_id,
+                &v.request.redirect_uri.consent_key(),
+            )
             .await
             .map_err(store_failure)?;
         if !authorize::consent_covers(previous.as_ref(), &v.request) {

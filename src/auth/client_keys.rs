@@ -20,7 +20,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use mcpgate_core::oauth::client_assertion::{self, ClientKey};
 
-use crate::outbound::{self, Outbound, Redirects};
+use crate::outbound::{self, Outbound, OutboundSettings};
 
 /// Largest JWK Set body read from a `jwks_uri`.
 pub const MAX_JWKS_BODY: usize = 64 * 1024;
@@ -44,19 +44,30 @@ pub trait JwksFetcher: Send + Sync {
 }
 
 /// The real fetch: `GET` with `Accept: application/json` through the
-/// outbound policy.
-pub struct HttpJwksFetcher;
+/// outbound policy for client-controlled URLs (the SSRF rule after DNS
+/// resolution, the operator's `outbound_allow_networks` and
+/// `outbound_ca_file`; see `crate::outbound`).
+pub struct HttpJwksFetcher {
+    outbound: OutboundSettings,
+}
+
+impl HttpJwksFetcher {
+    pub fn new(outbound: OutboundSettings) -> Self {
+        Self { outbound }
+    }
+}
 
 #[async_trait]
 impl JwksFetcher for HttpJwksFetcher {
     async fn fetch(&self, uri: &str) -> Result<Fetched, String> {
         let url = url::Url::parse(uri).map_err(|_| "the jwks_uri is not a URL".to_string())?;
         let origin = url.origin().ascii_serialization();
-        // MERGE(cimd): switch to the SSRF-checked client-controlled-destination constructor of `Outbound`.
-        let outbound = Outbound::request_response(Redirects::Never, FETCH_TIMEOUT);
-        let client = outbound.build()?;
+        let client = Outbound::client_controlled(FETCH_TIMEOUT)
+            .settings(&self.outbound)
+            .build_guarded()?;
         let response = client
-            .get(url)
+            .get(&url)
+            .map_err(|why| format!("the client's jwks_uri: {why}"))?
             .header(reqwest::header::ACCEPT, "application/json")
             .send()
             .await

@@ -6,6 +6,8 @@
 //! - [`password`]: Argon2id hashing and constant-time sign-in.
 //! - [`register`]: dynamic client registration (RFC 7591).
 //! - [`authorize`]: the authorization request, sign-in, consent, codes.
+//! - [`documents`]: clients identified by a Client ID Metadata Document
+//!   (fetching, the store-backed cache, stale copies).
 //! - [`token`]: the token endpoint (code exchange, refresh) and revocation.
 //! - [`assertion`]: `private_key_jwt` client assertions (RFC 7523), with
 //!   [`client_keys`] (the clients' `jwks_uri` key sets, cached).
@@ -19,6 +21,7 @@ pub mod authorize;
 pub mod bearer;
 pub mod client_cache;
 pub mod client_keys;
+pub mod documents;
 pub mod lockout;
 pub mod operator;
 pub mod password;
@@ -59,6 +62,9 @@ pub struct AuthServer {
     pub(crate) client_cache: Arc<client_cache::ClientCache>,
     /// Key sets of `private_key_jwt` clients with a `jwks_uri`.
     pub(crate) client_keys: client_keys::JwksCache,
+    /// Client ID Metadata Documents (see [`documents`]); off until
+    /// [`AuthServer::with_documents`].
+    pub documents: documents::Documents,
 }
 
 /// Options of [`AuthServer::new`] that the rules do not need.
@@ -99,8 +105,21 @@ impl AuthServer {
             trusted_proxies: limits.trusted_proxies,
             token_cache: Default::default(),
             client_cache: Default::default(),
-            client_keys: client_keys::JwksCache::new(Arc::new(client_keys::HttpJwksFetcher)),
+            client_keys: client_keys::JwksCache::new(Arc::new(client_keys::HttpJwksFetcher::new(
+                Default::default(),
+            ))),
+            documents: documents::Documents::disabled(),
         }
+    }
+
+    /// Turns on Client ID Metadata Documents as configured.
+    /// Also gives the `jwks_uri` fetches the same outbound settings.
+    pub fn with_documents(mut self, documents: documents::Documents) -> Self {
+        self.client_keys = client_keys::JwksCache::new(Arc::new(
+            client_keys::HttpJwksFetcher::new(documents.outbound_settings().clone()),
+        ));
+        self.documents = documents;
+        self
     }
 
     pub fn now(&self) -> i64 {

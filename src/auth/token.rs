@@ -53,9 +53,18 @@ impl AuthServer {
     ) -> Result<Client, TokenError> {
         let creds =
             client_auth::credentials(params, authorization).map_err(TokenError::ClientAuth)?;
-        let client = match self.client_cache.get(&creds.client_id) {
-            Some(hit) => Some(hit),
-            None => {
+        let document = self.documents.policy.recognise(&creds.client_id);
+        let client = match (document, self.client_cache.get(&creds.client_id)) {
+            // A metadata document: the store-backed document cache decides
+            // (not the in-memory client cache, which knows no freshness).
+            (Some(Ok(url)), _) => Some(
+                self.document_client(&url)
+                    .await
+                    .map_err(TokenError::OAuth)?,
+            ),
+            (Some(Err(e)), _) => return Err(TokenError::OAuth(e)),
+            (None, Some(hit)) => Some(hit),
+            (None, None) => {
                 let read = self
                     .store
                     .client(&creds.client_id)

@@ -28,10 +28,14 @@ pub(super) struct Reply {
 }
 
 impl Http {
-    pub fn new(timeout: Duration) -> Result<Self, String> {
+    pub fn new(
+        timeout: Duration,
+        outbound: &crate::outbound::OutboundSettings,
+    ) -> Result<Self, String> {
         let build = |redirects| {
             Outbound::request_response(redirects, timeout)
                 .user_agent(USER_AGENT)
+                .settings(outbound)
                 .build()
         };
         Ok(Self {

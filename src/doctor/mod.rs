@@ -125,6 +125,8 @@ pub struct Options {
     pub origin: String,
     /// Per request.
     pub timeout: Duration,
+    /// Extra trusted roots (`outbound_ca_file` of the local configuration).
+    pub outbound: crate::outbound::OutboundSettings,
 }
 
 impl Default for Options {
@@ -134,6 +136,7 @@ impl Default for Options {
             register: true,
             origin: INSPECTOR_ORIGIN.into(),
             timeout: Duration::from_secs(10),
+            outbound: Default::default(),
         }
     }
 }
@@ -238,7 +241,7 @@ pub async fn check(base: &str, options: &Options) -> Vec<CheckResult> {
             return vec![f.finish()];
         }
     };
-    let http = match http::Http::new(options.timeout) {
+    let http = match http::Http::new(options.timeout, &options.outbound) {
         Ok(h) => h,
         Err(e) => {
             let mut f = Findings::new(Check::Transport);
@@ -330,10 +333,16 @@ pub fn render(results: &[CheckResult]) -> String {
 }
 
 /// `mcpgate doctor`: prints the report; an error (exit code 1) if any check failed.
-pub async fn run(url: &str, mcp_path: &str, no_register: bool) -> anyhow::Result<()> {
+pub async fn run(
+    url: &str,
+    mcp_path: &str,
+    no_register: bool,
+    outbound: crate::outbound::OutboundSettings,
+) -> anyhow::Result<()> {
     let options = Options {
         mcp_path: mcp_path.to_string(),
         register: !no_register,
+        outbound,
         ..Options::default()
     };
     match Target::new(url, mcp_path) {

@@ -20,9 +20,16 @@ const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
 #[error("{0}")]
 pub struct HttpError(pub String);
 
-/// Builds the client: no redirects, a connect and a total timeout.
-pub fn build(timeout: Duration) -> Result<reqwest::Client, String> {
+/// Builds the client: no redirects, a connect and a total timeout, the
+/// operator's extra roots. Identity providers are configured by the
+/// operator, so the SSRF rule does not apply (an in-house provider on a
+/// private address is normal).
+pub fn build(
+    timeout: Duration,
+    outbound: &crate::outbound::OutboundSettings,
+) -> Result<reqwest::Client, String> {
     Outbound::request_response(Redirects::Never, timeout)
+        .settings(outbound)
         .build()
         .map_err(|e| format!("identity providers: {e}"))
 }

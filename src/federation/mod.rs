@@ -121,6 +121,7 @@ impl Federation {
         configs: &[IdentityProviderConfig],
         password_login: bool,
         callback_url: String,
+        outbound: &crate::outbound::OutboundSettings,
     ) -> Result<Self, String> {
         config::validate(configs, password_login)?;
         let mut providers = Vec::new();
@@ -141,7 +142,7 @@ impl Federation {
         }
         Ok(Self {
             providers,
-            http: http_client::build(PROVIDER_TIMEOUT)?,
+            http: http_client::build(PROVIDER_TIMEOUT, outbound)?,
             callback_url,
             password_login,
         })
@@ -153,7 +154,7 @@ impl Federation {
             providers: Vec::new(),
             // No providers: the client is never used (and a client that
             // cannot be built leaves the default, which is never used either).
-            http: http_client::build(PROVIDER_TIMEOUT).unwrap_or_default(),
+            http: http_client::build(PROVIDER_TIMEOUT, &Default::default()).unwrap_or_default(),
             callback_url: String::new(),
             password_login: true,
         }

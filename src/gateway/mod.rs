@@ -84,12 +84,14 @@ impl Gateway {
         cancel: CancellationToken,
         issuer: &str,
         protected: env::Protected,
+        outbound: &crate::outbound::OutboundSettings,
     ) -> Result<Self, String> {
         let protected = Arc::new(protected);
         let upstreams = configs
             .into_iter()
             .map(|c| {
-                Upstream::new(c, cancel.child_token(), issuer, protected.clone()).map(Arc::new)
+                Upstream::new(c, cancel.child_token(), issuer, protected.clone(), outbound)
+                    .map(Arc::new)
             })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Self { upstreams, cancel })

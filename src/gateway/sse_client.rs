@@ -41,6 +41,7 @@ pub async fn connect(
     headers: HeaderMap,
     identity: Option<(Arc<JwtSigner>, Caller)>,
     name: &str,
+    outbound: &crate::outbound::OutboundSettings,
 ) -> Result<(Transport, Fault), String> {
     let with_identity = move |h: &HeaderMap| -> HeaderMap {
         let mut h = h.clone();
@@ -51,7 +52,7 @@ pub async fn connect(
         }
         h
     };
-    let client = Outbound::upstream().build()?;
+    let client = Outbound::upstream().settings(outbound).build()?;
     let resp = client
         .get(url)
         .headers(with_identity(&headers))

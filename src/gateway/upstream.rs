@@ -87,6 +87,8 @@ pub struct Upstream {
     signer: Option<Arc<JwtSigner>>,
     /// Variables never inherited by a stdio upstream.
     protected: Arc<Protected>,
+    /// Extra trusted roots of HTTP upstreams (`outbound_ca_file`).
+    outbound: crate::outbound::OutboundSettings,
     slots: Mutex<HashMap<String, Arc<Slot>>>,
     status: Mutex<(State, u64, Option<String>)>,
     cancel: CancellationToken,
@@ -98,6 +100,7 @@ impl Upstream {
         cancel: CancellationToken,
         issuer: &str,
         protected: Arc<Protected>,
+        outbound: &crate::outbound::OutboundSettings,
     ) -> Result<Self, String> {
         let signer = match (&cfg.identity_jwt, &cfg.url) {
             (Some(j), Some(url)) => Some(Arc::new(
@@ -110,6 +113,7 @@ impl Upstream {
             cfg,
             signer,
             protected,
+            outbound: outbound.clone(),
             slots: Mutex::default(),
             status: Mutex::new((State::Idle, 0, None)),
             cancel,
@@ -300,6 +304,7 @@ async fn supervise(up: Arc<Upstream>, slot: Arc<Slot>, key: String, identity: Op
             connect(
                 &up.cfg,
                 &up.protected,
+                &up.outbound,
                 identity.as_ref(),
                 up.signer.clone(),
                 relay.clone(),
@@ -369,6 +374,7 @@ async fn supervise(up: Arc<Upstream>, slot: Arc<Slot>, key: String, identity: Op
 async fn connect(
     cfg: &UpstreamConfig,
     protected: &Protected,
+    outbound: &crate::outbound::OutboundSettings,
     identity: Option<&Caller>,
     signer: Option<Arc<JwtSigner>>,
     relay: Arc<RelayState>,
@@ -427,7 +433,7 @@ async fn connect(
         if cfg.transport == HttpTransport::Sse {
             let header_map: reqwest::header::HeaderMap = headers.into_iter().collect();
             let (transport, fault) =
-                super::sse_client::connect(url, header_map, signed, &cfg.name).await?;
+                super::sse_client::connect(url, header_map, signed, &cfg.name, outbound).await?;
             return handler.serve(counted(transport, relay)).await.map_err(|e| {
                 fault
                     .take()
@@ -437,7 +443,7 @@ async fn connect(
         let mut config = StreamableHttpClientTransportConfig::with_uri(url.as_str());
         config.custom_headers = headers;
         // Never rmcp's default client: every outbound client is ours.
-        let client = Outbound::upstream().build()?;
+        let client = Outbound::upstream().settings(outbound).build()?;
         if let Some((signer, caller)) = signed {
             let client = JwtClient {
                 inner: client,

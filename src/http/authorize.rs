@@ -14,7 +14,8 @@ use axum::body::Bytes;
 use axum::extract::{OriginalUri, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
-use mcpgate_core::model::User;
+use mcpgate_core::domain::MetadataDocumentUrl;
+use mcpgate_core::model::{ClientKind, User};
 use mcpgate_core::oauth::authorize::{REQUEST_PARAMS, Rejection};
 use mcpgate_core::oauth::params::Params;
 use mcpgate_core::oauth::{ErrorCode, OAuthError};
@@ -221,7 +222,14 @@ impl FormContext {
             stylesheet_url: app.stylesheet_url.to_string(),
             server_name: app.server_name.to_string(),
             action_url: self.action_url.clone(),
-            client_name: v.client.display_name().to_string(),
+            // A document client's name is only shown as its claim, and
+            // never replaced by its client_id (the host says who it is).
+            client_name: match v.client.kind {
+                ClientKind::MetadataDocument => {
+                    v.client.metadata.client_name.clone().unwrap_or_default()
+                }
+                _ => v.client.display_name().to_string(),
+            },
             client_id: v.client.client_id.to_string(),
             redirect_host: v.request.redirect_uri.display_host(),
             hidden: self.hidden.clone(),
@@ -269,6 +277,15 @@ impl FormContext {
             hidden: self.hidden.clone(),
             csrf_token: self.csrf.clone(),
             logout_url: super::logout::logout_path(&self.action_url),
+            client_kind: v.client.kind.as_str().to_string(),
+            client_host: match v.client.kind {
+                ClientKind::MetadataDocument => {
+                    MetadataDocumentUrl::parse(v.client.client_id.as_str())
+                        .ok()
+                        .map(|u| u.host().to_string())
+                }
+                _ => None,
+            },
         };
         let resp = match app.pages.consent(&view) {
             Ok(html) => page(StatusCode::OK, html),

@@ -10,11 +10,15 @@ use super::AppState;
 
 pub async fn authorization_server(State(app): State<AppState>) -> impl IntoResponse {
     let a = &app.auth;
-    Json(discovery::authorization_server_metadata(
+    let mut metadata = discovery::authorization_server_metadata(
         &a.urls,
         &a.policy.scopes_supported,
         a.policy.issue_refresh_tokens,
-    ))
+    );
+    if a.documents.policy.enabled {
+        metadata.client_id_metadata_document_supported = Some(true);
+    }
+    Json(metadata)
 }
 
 pub async fn protected_resource(State(app): State<AppState>) -> impl IntoResponse {

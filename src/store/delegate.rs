@@ -69,13 +69,27 @@ macro_rules! store_impl {
                 clients::delete_unused_clients(&self.pool, issued_before).await
             }
 
+            async fn client_document(
+                &self,
+                id: &ClientId,
+            ) -> StoreResult<Option<mcpgate_core::model::CachedDocument>> {
+                clients::client_document(&self.pool, id).await
+            }
+            async fn save_client_document(
+                &self,
+                doc: &mcpgate_core::model::CachedDocument,
+            ) -> StoreResult<()> {
+                clients::save_client_document(&self.pool, doc).await
+            }
+
             // ---- consents ----
             async fn consent(
                 &self,
                 user_id: &str,
                 client_id: &ClientId,
+                redirect_uri: &str,
             ) -> StoreResult<Option<Consent>> {
-                clients::consent(&self.pool, user_id, client_id).await
+                clients::consent(&self.pool, user_id, client_id, redirect_uri).await
             }
             async fn save_consent(&self, consent: &Consent) -> StoreResult<()> {
                 clients::save_consent(&self.pool, consent).await

@@ -23,7 +23,8 @@ pub mod usernames;
 use async_trait::async_trait;
 use mcpgate_core::domain::ClientId;
 use mcpgate_core::model::{
-    AccessToken, AuthCode, Client, Consent, LoginSession, RefreshToken, UnixTime, User,
+    AccessToken, AuthCode, CachedDocument, Client, Consent, LoginSession, RefreshToken, UnixTime,
+    User,
 };
 
 pub use cluster::{McpSessionRecord, SseMessageRecord, SseSessionRecord};
@@ -100,9 +101,25 @@ pub trait Store: Send + Sync + 'static {
     /// returns how many.
     async fn delete_unused_clients(&self, issued_before: UnixTime) -> StoreResult<u64>;
 
+    /// A client identified by its metadata document, with its cache times
+    /// (`None` if unknown, or if the id belongs to a client of another kind).
+    async fn client_document(&self, id: &ClientId) -> StoreResult<Option<CachedDocument>>;
+    /// Stores a freshly fetched metadata document: creates the client
+    /// (kind `metadata_document`) or replaces its metadata and cache times,
+    /// keeping `issued_at` and `last_used_at`. A client of another kind with
+    /// the same id is left alone (`Conflict`).
+    async fn save_client_document(&self, doc: &CachedDocument) -> StoreResult<()>;
+
     // ---- consents ----
-    async fn consent(&self, user_id: &str, client_id: &ClientId) -> StoreResult<Option<Consent>>;
-    /// Inserts or replaces the user's consent for the client.
+    /// The user's consent to the client for one redirect URI (its
+    /// [`consent_key`](mcpgate_core::domain::RedirectUri::consent_key)).
+    async fn consent(
+        &self,
+        user_id: &str,
+        client_id: &ClientId,
+        redirect_uri: &str,
+    ) -> StoreResult<Option<Consent>>;
+    /// Inserts or replaces the user's consent for the client and redirect URI.
     async fn save_consent(&self, consent: &Consent) -> StoreResult<()>;
 
     // ---- login sessions ----

@@ -125,6 +125,12 @@ pub struct ConsentView {
     pub csrf_token: String,
     /// Where the "Not you? Sign out" button posts the form.
     pub logout_url: String,
+    /// How the client is known: `dynamic` (self-registered; its name is a
+    /// claim), `metadata_document` or `preregistered`.
+    pub client_kind: String,
+    /// For a client identified by its metadata document: the document's
+    /// host, shown instead of the name ("identified by its domain").
+    pub client_host: Option<String>,
 }
 
 /// One requested scope on the consent page.
@@ -267,6 +273,32 @@ mod tests {
         }
     }
 
+    #[test]
+    fn the_consent_page_says_how_the_client_is_identified() {
+        let html = pages().consent(&consent_view()).expect("render");
+        assert!(html.contains("registered itself"), "{html}");
+        assert!(html.contains("Claude Desktop"), "{html}");
+        let v = ConsentView {
+            client_kind: "metadata_document".into(),
+            client_host: Some("chatgpt.com".into()),
+            client_name: "ChatGPT".into(),
+            ..consent_view()
+        };
+        let html = pages().consent(&v).expect("render");
+        assert!(
+            html.contains("<strong class=\"client-host\">chatgpt.com</strong>"),
+            "{html}"
+        );
+        assert!(html.contains("identified by its domain"), "{html}");
+        assert!(!html.contains("registered itself"), "{html}");
+        let v = ConsentView {
+            client_kind: "preregistered".into(),
+            ..consent_view()
+        };
+        let html = pages().consent(&v).expect("render");
+        assert!(html.contains("registered by the operator"), "{html}");
+    }
+
     fn consent_view() -> ConsentView {
         ConsentView {
             stylesheet_url: "/assets/mcpgate.css".into(),
@@ -295,6 +327,8 @@ mod tests {
             ]),
             csrf_token: "csrf-tok-2".into(),
             logout_url: "/logout".into(),
+            client_kind: "dynamic".into(),
+            client_host: None,
         }
     }
 
@@ -583,10 +617,19 @@ mod tests {
             hidden: vec![(h(), h())],
             csrf_token: h(),
             logout_url: h(),
+            client_kind: h(),
+            client_host: None,
         };
         let html = p.consent(&consent).expect("render");
         assert_escaped(&html);
-        assert_eq!(html.matches(escaped).count(), 16, "{html}");
+        // The name twice: the lead and the "registered itself" note.
+        assert_eq!(html.matches(escaped).count(), 17, "{html}");
+        let consent = ConsentView {
+            client_host: Some(h()),
+            ..consent
+        };
+        let html = p.consent(&consent).expect("render");
+        assert_escaped(&html);
 
         let error = ErrorView {
             stylesheet_url: h(),

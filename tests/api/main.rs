@@ -4,6 +4,8 @@
 
 mod authorize;
 mod body_limits;
+mod cimd;
+mod cimd_cache;
 mod cli;
 mod cluster_mcp;
 mod cluster_store;
@@ -26,6 +28,7 @@ mod gateway_support;
 mod health_details;
 mod helpers;
 mod hostile_input;
+mod https_support;
 mod isolation;
 mod limits;
 mod lockout;
@@ -39,6 +42,7 @@ mod mcp_stateless;
 mod mcp_streamable;
 mod mcp_support;
 mod outbound_redirects;
+mod outbound_settings;
 mod pg_flow;
 mod pg_outage;
 mod pg_support;

@@ -101,6 +101,9 @@ macro_rules! store_contract_tests {
                 only_never_used_clients_issued_before_the_cutoff_are_deleted,
                 a_consent_is_found_only_for_its_own_user_and_client,
                 saving_a_consent_again_replaces_it,
+                consents_are_kept_per_redirect_uri,
+                a_metadata_document_is_cached_with_its_times_and_replaced_on_refetch,
+                a_metadata_document_never_replaces_a_client_of_another_kind,
                 a_login_session_reads_back_until_it_expires,
                 a_deleted_login_session_is_gone,
                 a_code_reads_back_equal_with_and_without_a_pkce_challenge,
@@ -314,10 +317,14 @@ fn session(hash: &str, user_id: &str) -> LoginSession {
     }
 }
 
+/// The redirect URI (consent key) of the consents made by [`consent`].
+const CB: &str = "https://app.example/cb";
+
 fn consent(user_id: &str, client_id: &str, s: &str) -> Consent {
     Consent {
         user_id: user_id.into(),
         client_id: cid(client_id),
+        redirect_uri: CB.into(),
         scope: scope(s),
         granted_at: NOW,
     }
@@ -392,7 +399,7 @@ async fn give_everything(store: &dyn Store, user_id: &str, client_id: &str, suff
 async fn holds_everything(store: &dyn Store, user_id: &str, client_id: &str, suffix: &str) -> bool {
     let found = [
         store
-            .consent(user_id, &cid(client_id))
+            .consent(user_id, &cid(client_id), CB)
             .await
             .unwrap()
             .is_some(),
@@ -673,10 +680,110 @@ async fn a_consent_is_found_only_for_its_own_user_and_client(store: Arc<dyn Stor
     seed(&*store).await;
     let given = consent("u1", "c1", "offline_access mcp");
     store.save_consent(&given).await.unwrap();
-    assert_eq!(store.consent("u1", &cid("c1")).await.unwrap(), Some(given));
-    assert_eq!(store.consent("u1", &cid("c2")).await.unwrap(), None);
-    assert_eq!(store.consent("u2", &cid("c1")).await.unwrap(), None);
-    assert_eq!(store.consent("u2", &cid("c2")).await.unwrap(), None);
+    assert_eq!(
+        store.consent("u1", &cid("c1"), CB).await.unwrap(),
+        Some(given)
+    );
+    assert_eq!(store.consent("u1", &cid("c2"), CB).await.unwrap(), None);
+    assert_eq!(store.consent("u2", &cid("c1"), CB).await.unwrap(), None);
+    assert_eq!(store.consent("u2", &cid("c2"), CB).await.unwrap(), None);
+}
+
+async fn consents_are_kept_per_redirect_uri(store: Arc<dyn Store>) {
+    seed(&*store).await;
+    let here = consent("u1", "c1", "mcp");
+    let there = Consent {
+        redirect_uri: "http://localhost/callback".into(),
+        scope: scope("mcp offline_access"),
+        ..consent("u1", "c1", "mcp")
+    };
+    store.save_consent(&here).await.unwrap();
+    store.save_consent(&there).await.unwrap();
+    assert_eq!(
+        store.consent("u1", &cid("c1"), CB).await.unwrap(),
+        Some(here)
+    );
+    assert_eq!(
+        store
+            .consent("u1", &cid("c1"), "http://localhost/callback")
+            .await
+            .unwrap(),
+        Some(there)
+    );
+    assert_eq!(store.consent("u1", &cid("c1"), "").await.unwrap(), None);
+}
+
+fn document_client(id: &str, name: &str) -> Client {
+    Client {
+        client_id: cid(id),
+        secret_hash: None,
+        kind: mcpgate_core::model::ClientKind::MetadataDocument,
+        metadata: mcpgate_core::model::ClientMetadata {
+            client_name: Some(name.into()),
+            token_endpoint_auth_method: mcpgate_core::model::TokenEndpointAuthMethod::PrivateKeyJwt,
+            jwks_uri: Some("https://docs.example/jwks.json".into()),
+            ..client("x").metadata
+        },
+        ..client("x")
+    }
+}
+
+async fn a_metadata_document_is_cached_with_its_times_and_replaced_on_refetch(
+    store: Arc<dyn Store>,
+) {
+    let url = "https://docs.example/client.json";
+    assert_eq!(store.client_document(&cid(url)).await.unwrap(), None);
+    let first = mcpgate_core::model::CachedDocument {
+        client: Client {
+            issued_at: NOW,
+            ..document_client(url, "First")
+        },
+        fetched_at: NOW,
+        fresh_until: NOW + HOUR,
+    };
+    store.save_client_document(&first).await.unwrap();
+    assert_eq!(
+        store.client_document(&cid(url)).await.unwrap(),
+        Some(first.clone())
+    );
+    assert_eq!(
+        store.client(&cid(url)).await.unwrap(),
+        Some(first.client.clone())
+    );
+    store.touch_client(&cid(url), NOW + 5).await.unwrap();
+    let second = mcpgate_core::model::CachedDocument {
+        client: Client {
+            issued_at: NOW + 100,
+            ..document_client(url, "Second")
+        },
+        fetched_at: NOW + 100,
+        fresh_until: NOW + 100 + DAY,
+    };
+    store.save_client_document(&second).await.unwrap();
+    let read = store.client_document(&cid(url)).await.unwrap().unwrap();
+    assert_eq!(read.client.metadata, second.client.metadata);
+    assert_eq!(
+        (read.fetched_at, read.fresh_until),
+        (NOW + 100, NOW + 100 + DAY)
+    );
+    assert_eq!(read.client.issued_at, NOW, "first seen stays");
+    assert_eq!(read.client.last_used_at, Some(NOW + 5), "last use stays");
+    assert_eq!(store.list_clients().await.unwrap().len(), 1);
+}
+
+async fn a_metadata_document_never_replaces_a_client_of_another_kind(store: Arc<dyn Store>) {
+    seed(&*store).await;
+    let doc = mcpgate_core::model::CachedDocument {
+        client: document_client("c1", "Impostor"),
+        fetched_at: NOW,
+        fresh_until: NOW + HOUR,
+    };
+    assert!(matches!(
+        store.save_client_document(&doc).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(store.client(&cid("c1")).await.unwrap(), Some(client("c1")));
+    assert_eq!(store.client_document(&cid("c1")).await.unwrap(), None);
 }
 
 async fn saving_a_consent_again_replaces_it(store: Arc<dyn Store>) {
@@ -694,9 +801,12 @@ async fn saving_a_consent_again_replaces_it(store: Arc<dyn Store>) {
         ..consent("u1", "c1", "mcp offline_access admin")
     };
     store.save_consent(&wider).await.unwrap();
-    assert_eq!(store.consent("u1", &cid("c1")).await.unwrap(), Some(wider));
     assert_eq!(
-        store.consent("u2", &cid("c1")).await.unwrap(),
+        store.consent("u1", &cid("c1"), CB).await.unwrap(),
+        Some(wider)
+    );
+    assert_eq!(
+        store.consent("u2", &cid("c1"), CB).await.unwrap(),
         Some(consent("u2", "c1", "mcp"))
     );
 }
@@ -1314,7 +1424,7 @@ async fn purging_removes_exactly_what_expired_before_the_cutoff(store: Arc<dyn S
     for kept in ["kt-old", "kt-new"] {
         assert!(store.code(kept).await.unwrap().is_some(), "{kept}");
     }
-    assert!(store.consent("u1", &cid("c1")).await.unwrap().is_some());
+    assert!(store.consent("u1", &cid("c1"), CB).await.unwrap().is_some());
     assert_eq!(store.count_users().await.unwrap(), 2);
     assert_eq!(store.list_clients().await.unwrap().len(), 2);
 
@@ -1636,7 +1746,7 @@ mod sqlite_only {
                 "refresh_tokens" => store.refresh_token("r-x").await.map(drop),
                 "auth_codes" => store.code("k-x").await.map(drop),
                 "clients" => store.client(&cid("c1")).await.map(drop),
-                "consents" => store.consent("u1", &cid("c1")).await.map(drop),
+                "consents" => store.consent("u1", &cid("c1"), CB).await.map(drop),
                 other => panic!("no reader for {other}"),
             };
             let err = result.unwrap_err();

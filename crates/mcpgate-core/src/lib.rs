@@ -15,6 +15,9 @@
 //!   (`X-Forwarded-For`), and the key of per-address limits.
 //! - [`login_limits`]: failed sign-ins per account and per address (hard
 //!   limits and the account's growing delay).
+//! - [`outbound_address`]: the SSRF rule of client-controlled fetches
+//!   (which resolved addresses are not public), with the operator's
+//!   exempt networks.
 //! - [`model`]: the records the rules decide on and the store keeps.
 //! - [`oauth`]: the authorization server: metadata (RFC 8414, RFC 9728),
 //!   registration (RFC 7591), the authorization request (RFC 6749 §4.1,
@@ -39,4 +42,5 @@ pub mod login_limits;
 pub mod mcp;
 pub mod model;
 pub mod oauth;
+pub mod outbound_address;
 pub mod secret;

@@ -205,6 +205,17 @@ impl Client {
     }
 }
 
+/// A client identified by its metadata document, as the store caches it
+/// (draft-ietf-oauth-client-id-metadata-document §4.2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CachedDocument {
+    pub client: Client,
+    /// When the document was last fetched.
+    pub fetched_at: UnixTime,
+    /// Until when it is used without fetching it again.
+    pub fresh_until: UnixTime,
+}
+
 /// An authorization code (RFC 6749 §4.1.2), bound to everything the token
 /// request must repeat.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -275,6 +286,10 @@ impl RefreshToken {
 pub struct Consent {
     pub user_id: String,
     pub client_id: ClientId,
+    /// The redirect URI the consent was given for
+    /// ([`RedirectUri::consent_key`](crate::domain::RedirectUri::consent_key)):
+    /// consent is remembered per client and redirect URI.
+    pub redirect_uri: String,
     pub scope: Scope,
     pub granted_at: UnixTime,
 }

@@ -1,7 +1,7 @@
 //! Registered clients and users' consents to them.
 
 use mcpgate_core::domain::{ClientId, Scope};
-use mcpgate_core::model::{Client, ClientKind, ClientMetadata, Consent, UnixTime};
+use mcpgate_core::model::{CachedDocument, Client, ClientKind, ClientMetadata, Consent, UnixTime};
 use sqlx::PgPool;
 use sqlx::postgres::PgRow;
 
@@ -12,7 +12,8 @@ use crate::store::{StoreError, StoreResult};
 macro_rules! select_clients {
     ($rest:literal) => {
         concat!(
-            "SELECT client_id, secret_hash, metadata, issued_at, last_used_at, kind FROM clients ",
+            "SELECT client_id, secret_hash, metadata, issued_at, last_used_at, kind, \
+             document_fetched_at, document_fresh_until FROM clients ",
             $rest
         )
     };
@@ -111,13 +112,15 @@ pub(super) async fn consent(
     pool: &PgPool,
     user_id: &str,
     client_id: &ClientId,
+    redirect_uri: &str,
 ) -> StoreResult<Option<Consent>> {
     let row = sqlx::query(
-        "SELECT user_id, client_id, scope, granted_at FROM consents \
-         WHERE user_id = $1 AND client_id = $2",
+        "SELECT user_id, client_id, redirect_uri, scope, granted_at FROM consents \
+         WHERE user_id = $1 AND client_id = $2 AND redirect_uri = $3",
     )
     .bind(user_id)
     .bind(client_id.as_str())
+    .bind(redirect_uri)
     .fetch_optional(pool)
     .await
     .map_err(db)?;
@@ -127,6 +130,7 @@ pub(super) async fn consent(
     Ok(Some(Consent {
         user_id: col(&row, "user_id")?,
         client_id: parsed(&row, "client_id", ClientId::parse)?,
+        redirect_uri: col(&row, "redirect_uri")?,
         scope: parsed(&row, "scope", Scope::parse)?,
         granted_at: col(&row, "granted_at")?,
     }))
@@ -134,16 +138,69 @@ pub(super) async fn consent(
 
 pub(super) async fn save_consent(pool: &PgPool, consent: &Consent) -> StoreResult<()> {
     sqlx::query(
-        "INSERT INTO consents (user_id, client_id, scope, granted_at) VALUES ($1, $2, $3, $4) \
-         ON CONFLICT (user_id, client_id) \
+        "INSERT INTO consents (user_id, client_id, redirect_uri, scope, granted_at) \
+         VALUES ($1, $2, $3, $4, $5) \
+         ON CONFLICT (user_id, client_id, redirect_uri) \
          DO UPDATE SET scope = excluded.scope, granted_at = excluded.granted_at",
     )
     .bind(&consent.user_id)
     .bind(consent.client_id.as_str())
+    .bind(&consent.redirect_uri)
     .bind(consent.scope.to_string())
     .bind(consent.granted_at)
     .execute(pool)
     .await
     .map_err(db)?;
+    Ok(())
+}
+
+pub(super) async fn client_document(
+    pool: &PgPool,
+    id: &ClientId,
+) -> StoreResult<Option<CachedDocument>> {
+    let row = sqlx::query(select_clients!(
+        "WHERE client_id = $1 AND kind = 'metadata_document' \
+         AND document_fetched_at IS NOT NULL AND document_fresh_until IS NOT NULL"
+    ))
+    .bind(id.as_str())
+    .fetch_optional(pool)
+    .await
+    .map_err(db)?;
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    Ok(Some(CachedDocument {
+        client: client_from_row(&row)?,
+        fetched_at: col(&row, "document_fetched_at")?,
+        fresh_until: col(&row, "document_fresh_until")?,
+    }))
+}
+
+pub(super) async fn save_client_document(pool: &PgPool, doc: &CachedDocument) -> StoreResult<()> {
+    let c = &doc.client;
+    let metadata = serde_json::to_string(&c.metadata)
+        .map_err(|e| StoreError::Database(format!("cannot encode client metadata: {e}")))?;
+    let written = sqlx::query(
+        "INSERT INTO clients (client_id, secret_hash, metadata, issued_at, last_used_at, kind, \
+         document_fetched_at, document_fresh_until) \
+         VALUES ($1, NULL, $2, $3, $4, 'metadata_document', $5, $6) \
+         ON CONFLICT (client_id) DO UPDATE SET metadata = excluded.metadata, \
+         document_fetched_at = excluded.document_fetched_at, \
+         document_fresh_until = excluded.document_fresh_until \
+         WHERE clients.kind = 'metadata_document'",
+    )
+    .bind(c.client_id.as_str())
+    .bind(metadata)
+    .bind(c.issued_at)
+    .bind(c.last_used_at)
+    .bind(doc.fetched_at)
+    .bind(doc.fresh_until)
+    .execute(pool)
+    .await
+    .map_err(db)?
+    .rows_affected();
+    if written == 0 {
+        return Err(StoreError::Conflict(format!("client {}", c.client_id)));
+    }
     Ok(())
 }

@@ -3,6 +3,8 @@
 //! redirect URI, and so on.
 //!
 //! - [`ClientId`]: the identifier of a registered OAuth client.
+//! - [`MetadataDocumentUrl`]: a `client_id` that is the https URL of a
+//!   Client ID Metadata Document.
 //! - [`RedirectUri`]: RFC 6749 §3.1.2 / RFC 9700 §2.1 redirect URIs, with the
 //!   RFC 8252 §7.3 loopback any-port match.
 //! - [`Scope`]: RFC 6749 §3.3 scope sets.
@@ -13,6 +15,7 @@
 //!   then lowercase).
 
 mod client_id;
+mod document_url;
 mod pkce;
 #[cfg(test)]
 mod proptests;
@@ -22,6 +25,7 @@ mod scope;
 mod username;
 
 pub use client_id::ClientId;
+pub use document_url::MetadataDocumentUrl;
 pub use pkce::{CodeChallenge, CodeVerifier};
 pub use redirect_uri::RedirectUri;
 pub use resource::ResourceUri;

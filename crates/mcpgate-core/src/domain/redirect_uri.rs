@@ -111,6 +111,19 @@ impl RedirectUri {
         false
     }
 
+    /// The form under which a user's consent to this redirect URI is
+    /// remembered: the URI itself, except that a loopback URI loses its
+    /// port (a native app listens on a new port each time, RFC 8252 §7.3,
+    /// and is the same destination).
+    pub fn consent_key(&self) -> String {
+        if self.is_loopback() && self.url.port().is_some() {
+            let mut u = self.url.clone();
+            let _ = u.set_port(None);
+            return u.to_string();
+        }
+        self.raw.clone()
+    }
+
     /// This URI with extra query parameters appended (RFC 6749 §4.1.2: the
     /// query component of a redirect URI is kept).
     pub fn with_params<'a>(&self, params: impl IntoIterator<Item = (&'a str, &'a str)>) -> String {

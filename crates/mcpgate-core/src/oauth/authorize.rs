@@ -267,7 +267,9 @@ fn pkce(
 
 /// Whether the user's remembered consent covers this request.
 pub fn consent_covers(consent: Option<&Consent>, request: &AuthorizationRequest) -> bool {
-    consent.is_some_and(|c| request.scope.is_subset_of(&c.scope))
+    consent.is_some_and(|c| {
+        c.redirect_uri == request.redirect_uri.consent_key() && request.scope.is_subset_of(&c.scope)
+    })
 }
 
 /// The consent to remember after the user approved `request`: the union of
@@ -285,6 +287,7 @@ pub fn consent_after_approval(
     Consent {
         user_id: user_id.to_string(),
         client_id: request.client_id.clone(),
+        redirect_uri: request.redirect_uri.consent_key(),
         scope,
         granted_at: now,
     }

@@ -202,6 +202,10 @@ pub struct AuthorizationServerMetadata {
     pub authorization_response_iss_parameter_supported: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub service_documentation: Option<String>,
+    /// draft-ietf-oauth-client-id-metadata-document §5: `Some(true)` when
+    /// URL client ids are fetched as metadata documents; absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_id_metadata_document_supported: Option<bool>,
 }
 
 const AUTH_METHODS: [&str; 4] = [
@@ -239,6 +243,7 @@ pub fn authorization_server_metadata(
             .to_vec(),
         authorization_response_iss_parameter_supported: true,
         service_documentation: None,
+        client_id_metadata_document_supported: None,
     }
 }
 

@@ -8,12 +8,15 @@
 //! - [`register`]: RFC 7591 dynamic client registration.
 //! - [`authorize`]: the authorization request and response (RFC 6749 §4.1,
 //!   RFC 7636, RFC 8707, RFC 9207), consent, code issuance.
+//! - [`cimd`]: Client ID Metadata Documents: which client ids are document
+//!   URLs, validating a fetched document, how long it stays fresh.
 //! - [`client_auth`]: client authentication (RFC 6749 §2.3).
 //! - [`client_assertion`]: `private_key_jwt` assertions (RFC 7523 §2.2, §3).
 //! - [`token`]: the token request enum and the token response.
 //! - [`grant`]: one file per grant type.
 //! - [`tokens`]: minting access and refresh tokens.
 pub mod authorize;
+pub mod cimd;
 pub mod client_assertion;
 pub mod client_auth;
 pub mod discovery;

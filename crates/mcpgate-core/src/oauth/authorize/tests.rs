@@ -315,6 +315,47 @@ fn consent_is_remembered_per_scope() {
 }
 
 #[test]
+fn consent_is_remembered_per_redirect_uri_and_loopback_ports_are_one() {
+    let p = Policy::example();
+    let c = client(&[
+        "https://app.example/cb",
+        "https://app.example/other",
+        "http://localhost/callback",
+    ]);
+    let req = validate(&params(&[]), &c, &p).unwrap();
+    let consent = consent_after_approval(None, &req, "u", 5);
+    assert_eq!(consent.redirect_uri, "https://app.example/cb");
+    let other = validate(
+        &params(&[("redirect_uri", "https://app.example/other")]),
+        &c,
+        &p,
+    )
+    .unwrap();
+    assert!(!consent_covers(Some(&consent), &other));
+    let first = validate(
+        &params(&[("redirect_uri", "http://localhost:50123/callback")]),
+        &c,
+        &p,
+    )
+    .unwrap();
+    let loopback = consent_after_approval(None, &first, "u", 5);
+    assert_eq!(loopback.redirect_uri, "http://localhost/callback");
+    let next = validate(
+        &params(&[("redirect_uri", "http://localhost:61999/callback")]),
+        &c,
+        &p,
+    )
+    .unwrap();
+    assert!(consent_covers(Some(&loopback), &next));
+    // A row from before consents had a redirect URI never matches.
+    let legacy = Consent {
+        redirect_uri: String::new(),
+        ..consent
+    };
+    assert!(!consent_covers(Some(&legacy), &req));
+}
+
+#[test]
 fn repeated_parameters_redirect_unless_they_are_client_id_or_redirect_uri() {
     let c = client(&["https://app.example/cb"]);
     let base = "response_type=code&client_id=client-1&redirect_uri=https%3A%2F%2Fapp.example%2Fcb&state=st&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256";
