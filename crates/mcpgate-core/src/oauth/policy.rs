@@ -5,6 +5,17 @@ use crate::domain::{RedirectUri, ResourceUri, Scope};
 /// Where the MCP endpoint lives below the public URL.
 pub const MCP_PATH: &str = "/v1/ai/mcp";
 
+/// The scope a client asks for to get a refresh token (OpenID Connect Core
+/// §11, which MCP clients follow). Always accepted in authorization and
+/// token requests, whatever `scopes` lists; granted only when a refresh
+/// token is issued (refresh tokens on, and the client registered the
+/// refresh_token grant), otherwise left out of the granted scope
+/// (RFC 6749 §3.3: the server may grant less and says so). It names no
+/// permission at the MCP endpoint, so it is never in a `WWW-Authenticate`
+/// challenge nor in the protected resource metadata (MCP 2025-11-25,
+/// "Scope Selection Strategy").
+pub const OFFLINE_ACCESS: &str = "offline_access";
+
 /// Settings that the rules depend on. Built once from configuration.
 #[derive(Debug, Clone)]
 pub struct Policy {
@@ -53,6 +64,64 @@ impl Policy {
     /// Whether a stored resource is one of ours.
     pub fn is_own_resource(&self, resource: &ResourceUri) -> bool {
         self.resources().any(|r| r == resource)
+    }
+
+    /// Whether a client may ask for this scope token: one of `scopes`, or
+    /// [`OFFLINE_ACCESS`].
+    pub fn offers_scope(&self, token: &str) -> bool {
+        token == OFFLINE_ACCESS || self.scopes_supported.iter().any(|s| s == token)
+    }
+
+    /// The tokens of `scope` this server does not offer.
+    pub fn unknown_scopes<'a>(&self, scope: &'a Scope) -> Vec<&'a str> {
+        scope.tokens().filter(|t| !self.offers_scope(t)).collect()
+    }
+
+    /// The scopes the authorization server metadata lists (RFC 8414 §2):
+    /// `scopes`, plus [`OFFLINE_ACCESS`] when refresh tokens are issued.
+    pub fn as_scopes_supported(&self) -> Vec<String> {
+        let mut v = self.scopes_supported.clone();
+        if self.issue_refresh_tokens && !v.iter().any(|s| s == OFFLINE_ACCESS) {
+            v.push(OFFLINE_ACCESS.into());
+        }
+        v
+    }
+
+    /// The scopes the protected resource metadata lists (RFC 9728 §2):
+    /// `scopes` without [`OFFLINE_ACCESS`].
+    pub fn resource_scopes_supported(&self) -> Vec<String> {
+        self.scopes_supported
+            .iter()
+            .filter(|s| *s != OFFLINE_ACCESS)
+            .cloned()
+            .collect()
+    }
+
+    /// The scope the MCP endpoints need (RFC 6750 §3): the default scope
+    /// without [`OFFLINE_ACCESS`]. Named in every challenge and checked in
+    /// every token.
+    pub fn required_scope(&self) -> Scope {
+        self.default_scope
+            .without(OFFLINE_ACCESS)
+            .unwrap_or_else(|| self.default_scope.clone())
+    }
+
+    /// What is granted of a requested (and allowed) scope: without
+    /// [`OFFLINE_ACCESS`] unless a refresh token will be issued with it; a
+    /// scope left empty by that falls back to `default`.
+    pub fn granted_scope(&self, requested: Scope, refresh: bool, default: &Scope) -> Scope {
+        if refresh || !requested.contains(OFFLINE_ACCESS) {
+            return requested;
+        }
+        requested
+            .without(OFFLINE_ACCESS)
+            .unwrap_or_else(|| default.without(OFFLINE_ACCESS).unwrap_or_else(|| default.clone()))
+    }
+
+    /// Whether a client gets refresh tokens: the server issues them and the
+    /// client registered the refresh_token grant.
+    pub fn refreshes_for(&self, client: &crate::model::Client) -> bool {
+        self.issue_refresh_tokens && client.allows_grant(crate::model::GrantType::RefreshToken)
     }
 
     /// Whether a redirect URI's host is allowed to skip PKCE.
