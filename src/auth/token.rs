@@ -92,9 +92,7 @@ impl AuthServer {
                 ))
             }
             TokenRequest::RefreshToken(req) => self.refresh(&client, &req).await,
-            TokenRequest::ClientCredentials(req) => {
-                self.client_credentials(&client, &req).await
-            }
+            TokenRequest::ClientCredentials(req) => self.client_credentials(&client, &req).await,
         };
         if let Err(e) = &result {
             log_security(e, client.client_id.as_str());

@@ -81,9 +81,7 @@ mod tests {
         assert_eq!(back.token_hash, c.token_hash);
         assert!(from_json("{}").is_none());
         let service = Caller {
-            subject: Subject::Service {
-                name: "job".into(),
-            },
+            subject: Subject::Service { name: "job".into() },
             ..c
         };
         let back = from_json(&to_json(&service)).unwrap();

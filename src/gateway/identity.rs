@@ -148,7 +148,11 @@ impl JwtSigner {
             aud: &self.audience,
             sub: caller.owner(),
             preferred_username: caller.user().map(|(_, name)| name),
-            mcpgate_subject_type: if caller.is_service() { "service" } else { "user" },
+            mcpgate_subject_type: if caller.is_service() {
+                "service"
+            } else {
+                "user"
+            },
             client_id: caller.client_id.as_str(),
             client_name: match &caller.subject {
                 Subject::Service { name } => Some(name),

@@ -220,7 +220,11 @@ mod tests {
         assert_eq!(s["client_id"], "c1");
         assert!(s.get("user").is_none() && s.get("user_id").is_none());
         let text = serde_json::to_value(&r.content).unwrap()[0]["text"].clone();
-        assert!(text.as_str().unwrap().contains("service identity Nightly report"));
+        assert!(
+            text.as_str()
+                .unwrap()
+                .contains("service identity Nightly report")
+        );
     }
 
     #[tokio::test]

@@ -33,7 +33,11 @@ impl Dir {
 
     fn ok(&self, args: &[&str]) -> String {
         let o = self.run(args);
-        assert!(o.status.success(), "{args:?}: {}", String::from_utf8_lossy(&o.stderr));
+        assert!(
+            o.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
         String::from_utf8_lossy(&o.stdout).into_owned()
     }
 
@@ -41,7 +45,10 @@ impl Dir {
         let o = self.run(args);
         assert!(!o.status.success(), "{args:?} succeeded");
         let err = String::from_utf8_lossy(&o.stderr);
-        assert!(err.contains(needle), "{args:?}: {err:?} does not mention {needle:?}");
+        assert!(
+            err.contains(needle),
+            "{args:?}: {err:?} does not mention {needle:?}"
+        );
     }
 
     async fn store(&self) -> SqliteStore {
@@ -62,7 +69,10 @@ async fn a_secret_client_is_printed_once_and_only_its_hash_is_stored() {
     let out = dir.ok(&["client", "add", "--name", "Nightly job", "--secret"]);
     let id = field(&out, "client_id").expect("client_id line");
     let secret = field(&out, "client_secret").expect("client_secret line");
-    assert!(secret.starts_with("mcps_") && secret.len() == 69, "{secret}");
+    assert!(
+        secret.starts_with("mcps_") && secret.len() == 69,
+        "{secret}"
+    );
     uuid_like(&id);
 
     let store = dir.store().await;
@@ -72,7 +82,10 @@ async fn a_secret_client_is_printed_once_and_only_its_hash_is_stored() {
         .unwrap()
         .expect("stored");
     assert_eq!(c.kind, ClientKind::Preregistered);
-    assert_eq!(c.secret_hash.as_deref(), Some(hash_secret(&secret).as_str()));
+    assert_eq!(
+        c.secret_hash.as_deref(),
+        Some(hash_secret(&secret).as_str())
+    );
     assert_eq!(c.metadata.grant_types, vec![GrantType::ClientCredentials]);
     assert_eq!(c.metadata.scope.as_ref().unwrap().to_string(), "mcp");
     assert_eq!(c.display_name(), "Nightly job");
@@ -87,12 +100,18 @@ async fn a_secret_client_is_printed_once_and_only_its_hash_is_stored() {
     }
     // Shown only once: list and show never print it.
     let list = dir.ok(&["client", "list"]);
-    assert!(list.contains(&id) && list.contains("preregistered"), "{list}");
+    assert!(
+        list.contains(&id) && list.contains("preregistered"),
+        "{list}"
+    );
     let show = dir.ok(&["client", "show", &id]);
     assert!(!show.contains(&secret) && !list.contains(&secret));
     let doc: Value = serde_json::from_str(&show).unwrap();
     assert_eq!(doc["kind"], "preregistered");
-    assert_eq!(doc["grant_types"], serde_json::json!(["client_credentials"]));
+    assert_eq!(
+        doc["grant_types"],
+        serde_json::json!(["client_credentials"])
+    );
 }
 
 fn uuid_like(id: &str) {
@@ -159,8 +178,17 @@ async fn every_option_is_stored_as_given() {
     let remote: Value = serde_json::from_str(out.trim()).unwrap();
 
     let out = dir.ok(&[
-        "client", "add", "--name", "Web", "--secret", "--redirect-uri", "https://web.example/cb",
-        "--grant-types", "authorization_code,refresh_token", "--grant-types", "client_credentials",
+        "client",
+        "add",
+        "--name",
+        "Web",
+        "--secret",
+        "--redirect-uri",
+        "https://web.example/cb",
+        "--grant-types",
+        "authorization_code,refresh_token",
+        "--grant-types",
+        "client_credentials",
         "--json",
     ]);
     let web: Value = serde_json::from_str(out.trim()).unwrap();
@@ -171,46 +199,97 @@ async fn every_option_is_stored_as_given() {
     );
 
     let store = dir.store().await;
-    let desktop = store.client(&ClientId::parse("desktop-app").unwrap()).await.unwrap().unwrap();
-    assert_eq!(desktop.metadata.token_endpoint_auth_method, TokenEndpointAuthMethod::None);
+    let desktop = store
+        .client(&ClientId::parse("desktop-app").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        desktop.metadata.token_endpoint_auth_method,
+        TokenEndpointAuthMethod::None
+    );
     assert_eq!(desktop.secret_hash, None);
     assert_eq!(desktop.metadata.redirect_uris.len(), 2);
-    assert_eq!(desktop.metadata.grant_types, vec![GrantType::AuthorizationCode]);
+    assert_eq!(
+        desktop.metadata.grant_types,
+        vec![GrantType::AuthorizationCode]
+    );
     assert_eq!(desktop.metadata.response_types, vec!["code".to_string()]);
-    let signer = store.client(&ClientId::parse(&signer).unwrap()).await.unwrap().unwrap();
-    assert_eq!(signer.metadata.jwks.as_ref().unwrap()["keys"][0]["kid"], "k1");
+    let signer = store
+        .client(&ClientId::parse(&signer).unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        signer.metadata.jwks.as_ref().unwrap()["keys"][0]["kid"],
+        "k1"
+    );
     assert_eq!(signer.secret_hash, None);
     let remote = store
         .client(&ClientId::parse(remote["client_id"].as_str().unwrap()).unwrap())
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(remote.metadata.jwks_uri.as_deref(), Some("https://svc.example/jwks.json"));
+    assert_eq!(
+        remote.metadata.jwks_uri.as_deref(),
+        Some("https://svc.example/jwks.json")
+    );
     assert_eq!(remote.kind, ClientKind::Preregistered);
 }
 
 #[test]
 fn bad_combinations_are_refused_with_a_clear_error() {
     let dir = Dir::new();
-    dir.fails(&["client", "add", "--name", "x"], "choose exactly one of --public, --secret");
+    dir.fails(
+        &["client", "add", "--name", "x"],
+        "choose exactly one of --public, --secret",
+    );
     dir.fails(
         &["client", "add", "--name", "x", "--public", "--secret"],
         "choose exactly one",
     );
     dir.fails(
-        &["client", "add", "--name", "x", "--public", "--redirect-uri", "http://127.0.0.1/cb", "--grant-types", "client_credentials"],
+        &[
+            "client",
+            "add",
+            "--name",
+            "x",
+            "--public",
+            "--redirect-uri",
+            "http://127.0.0.1/cb",
+            "--grant-types",
+            "client_credentials",
+        ],
         "only for confidential clients",
     );
     dir.fails(
-        &["client", "add", "--name", "x", "--secret", "--grant-types", "authorization_code"],
+        &[
+            "client",
+            "add",
+            "--name",
+            "x",
+            "--secret",
+            "--grant-types",
+            "authorization_code",
+        ],
         "needs at least one --redirect-uri",
     );
     dir.fails(
-        &["client", "add", "--name", "x", "--secret", "--scope", "admin"],
+        &[
+            "client", "add", "--name", "x", "--secret", "--scope", "admin",
+        ],
         "not offered by this server",
     );
     dir.fails(
-        &["client", "add", "--name", "x", "--secret", "--grant-types", "password"],
+        &[
+            "client",
+            "add",
+            "--name",
+            "x",
+            "--secret",
+            "--grant-types",
+            "password",
+        ],
         "not a grant type",
     );
     dir.fails(
@@ -218,22 +297,64 @@ fn bad_combinations_are_refused_with_a_clear_error() {
         "--redirect-uri",
     );
     dir.fails(
-        &["client", "add", "--name", "x", "--jwks-uri", "http://svc.example/jwks"],
+        &[
+            "client",
+            "add",
+            "--name",
+            "x",
+            "--jwks-uri",
+            "http://svc.example/jwks",
+        ],
         "https",
     );
     let key = dir.0.path().join("private.json");
-    std::fs::write(&key, r#"{"keys":[{"kty":"RSA","n":"a","e":"AQAB","d":"secret"}]}"#).unwrap();
+    std::fs::write(
+        &key,
+        r#"{"keys":[{"kty":"RSA","n":"a","e":"AQAB","d":"secret"}]}"#,
+    )
+    .unwrap();
     dir.fails(
-        &["client", "add", "--name", "x", "--jwks-file", key.to_str().unwrap()],
+        &[
+            "client",
+            "add",
+            "--name",
+            "x",
+            "--jwks-file",
+            key.to_str().unwrap(),
+        ],
         "private member",
     );
     dir.fails(
-        &["client", "add", "--name", "x", "--secret", "--client-id", "https://app.example/c.json"],
+        &[
+            "client",
+            "add",
+            "--name",
+            "x",
+            "--secret",
+            "--client-id",
+            "https://app.example/c.json",
+        ],
         "Client ID Metadata",
     );
-    dir.ok(&["client", "add", "--name", "x", "--secret", "--client-id", "dup"]);
+    dir.ok(&[
+        "client",
+        "add",
+        "--name",
+        "x",
+        "--secret",
+        "--client-id",
+        "dup",
+    ]);
     dir.fails(
-        &["client", "add", "--name", "y", "--secret", "--client-id", "dup"],
+        &[
+            "client",
+            "add",
+            "--name",
+            "y",
+            "--secret",
+            "--client-id",
+            "dup",
+        ],
         "already exists",
     );
 }

@@ -87,9 +87,17 @@ async fn scopes_are_those_the_client_was_given_at_most() {
     let (status, body) = client_credentials(&app, &id, &secret, &[("scope", "mcp admin")]).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(body["error"], "invalid_scope", "{body}");
-    assert!(body["error_description"].as_str().unwrap().contains("beyond"));
+    assert!(
+        body["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("beyond")
+    );
     let (status, body) = client_credentials(&app, &id, &secret, &[("scope", "nope")]).await;
-    assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_scope")));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_scope"))
+    );
 
     let (id, secret) = add_machine(&app, "Wide", Some("mcp admin")).await;
     let (status, body) = client_credentials(&app, &id, &secret, &[]).await;
@@ -116,11 +124,18 @@ async fn clients_that_may_not_use_the_grant_are_refused_with_the_reason() {
     let redirect = "http://127.0.0.1:1/callback";
 
     // A self-registered (DCR) confidential client.
-    let (dcr, dcr_secret) = app.register_confidential(redirect, "client_secret_basic").await;
+    let (dcr, dcr_secret) = app
+        .register_confidential(redirect, "client_secret_basic")
+        .await;
     let (status, body) = client_credentials(&app, &dcr, &dcr_secret, &[]).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     assert_eq!(body["error"], "unauthorized_client");
-    assert!(body["error_description"].as_str().unwrap().contains("registered itself"));
+    assert!(
+        body["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("registered itself")
+    );
 
     // A pre-registered public client.
     let (public, _) = add_client(&app, "Desktop", Auth::Public, &[redirect], &[], None).await;
@@ -130,14 +145,26 @@ async fn clients_that_may_not_use_the_grant_are_refused_with_the_reason() {
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["error"], "invalid_client");
-    assert!(body["error_description"].as_str().unwrap().contains("public client"), "{body}");
+    assert!(
+        body["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("public client"),
+        "{body}"
+    );
 
     // A pre-registered confidential client not given the grant.
     let (web, web_secret) = add_client(&app, "Web app", Auth::Secret, &[redirect], &[], None).await;
     let (status, body) = client_credentials(&app, &web, &web_secret.unwrap(), &[]).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(body["error"], "unauthorized_client");
-    assert!(body["error_description"].as_str().unwrap().contains("not given"), "{body}");
+    assert!(
+        body["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("not given"),
+        "{body}"
+    );
 
     // A wrong secret.
     let (id, _) = add_machine(&app, "Job", None).await;
@@ -157,7 +184,10 @@ async fn clients_that_may_not_use_the_grant_are_refused_with_the_reason() {
     for c in [&dcr, &public, &web, &id] {
         let n = app
             .store
-            .count_active_access_tokens(&mcpgate_core::domain::ClientId::parse(c).unwrap(), i64::MAX / 2)
+            .count_active_access_tokens(
+                &mcpgate_core::domain::ClientId::parse(c).unwrap(),
+                i64::MAX / 2,
+            )
             .await
             .unwrap();
         assert_eq!(n, 0);
@@ -189,7 +219,12 @@ async fn a_service_token_is_refused_once_its_client_is_removed_or_it_is_revoked(
     // Removing the client removes its service tokens.
     let (_, body) = client_credentials(&app, &id, &secret, &[]).await;
     let token = body["access_token"].as_str().unwrap().to_string();
-    assert!(app.store.delete_client(&mcpgate_core::domain::ClientId::parse(&id).unwrap()).await.unwrap());
+    assert!(
+        app.store
+            .delete_client(&mcpgate_core::domain::ClientId::parse(&id).unwrap())
+            .await
+            .unwrap()
+    );
     app.auth.forget_cached_tokens();
     let r = app
         .http
@@ -208,7 +243,9 @@ async fn removing_a_user_leaves_service_tokens_alone() {
     let app = spawn_app().await;
     let (_, user_token) = signed_in(&app, "alice").await;
     let (_, service) = service_token(&app, "Job").await;
-    mcpgate::auth::users::remove(app.store.as_ref(), "alice").await.unwrap();
+    mcpgate::auth::users::remove(app.store.as_ref(), "alice")
+        .await
+        .unwrap();
     app.auth.forget_cached_tokens();
     let mut u = McpClient::new(&app, &user_token);
     let (r, _) = u.send("tools/list", json!({})).await;

@@ -38,7 +38,13 @@ async fn turned_off_the_endpoint_is_gone_from_metadata_and_both_paths_answer_404
         "token_endpoint_auth_method": "none",
     });
     for path in ["/v1/oauth/register", "/register"] {
-        let r = app.http.post(app.url(path)).json(&body).send().await.unwrap();
+        let r = app
+            .http
+            .post(app.url(path))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), StatusCode::NOT_FOUND, "{path}");
         let e: Value = r.json().await.unwrap();
         assert!(
@@ -62,7 +68,9 @@ async fn turned_off_pre_registered_clients_still_work() {
     let redirect = "http://127.0.0.1:1/callback";
     let (id, _) = add_client(&app, "Desktop", Auth::Public, &[redirect], &[], None).await;
     app.add_user("alice").await;
-    let code = app.authorize("alice", &app.auth_params(&id, redirect)).await;
+    let code = app
+        .authorize("alice", &app.auth_params(&id, redirect))
+        .await;
     let resource = app.resource();
     let r = app
         .token(&[

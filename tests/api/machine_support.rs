@@ -42,21 +42,17 @@ pub async fn add_client(
         last_used_at: None,
         kind: ClientKind::Preregistered,
     };
-    app.store.create_client(&client).await.expect("client stored");
+    app.store
+        .create_client(&client)
+        .await
+        .expect("client stored");
     (client.client_id.to_string(), secret)
 }
 
 /// A machine client with a secret and the client_credentials grant.
 pub async fn add_machine(app: &TestApp, name: &str, scope: Option<&str>) -> (String, String) {
-    let (id, secret) = add_client(
-        app,
-        name,
-        Auth::Secret,
-        &[],
-        &["client_credentials"],
-        scope,
-    )
-    .await;
+    let (id, secret) =
+        add_client(app, name, Auth::Secret, &[], &["client_credentials"], scope).await;
     (id, secret.expect("a secret"))
 }
 
@@ -90,5 +86,8 @@ pub async fn service_token(app: &TestApp, name: &str) -> (String, String) {
     let (id, secret) = add_machine(app, name, None).await;
     let (status, body) = client_credentials(app, &id, &secret, &[]).await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    (id, body["access_token"].as_str().expect("token").to_string())
+    (
+        id,
+        body["access_token"].as_str().expect("token").to_string(),
+    )
 }

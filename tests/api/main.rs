@@ -23,6 +23,7 @@ mod flow;
 mod gateway;
 mod gateway_env;
 mod gateway_identity;
+mod gateway_service;
 mod gateway_shutdown;
 mod gateway_sse_upstream;
 mod gateway_support;

@@ -67,7 +67,10 @@ async fn a_token_without_the_needed_scope_gets_403_naming_it() {
         assert!(h.starts_with("Bearer error=\"insufficient_scope\""), "{h}");
         assert!(h.contains("scope=\"mcp\""), "{h}");
         assert!(
-            h.contains(&format!("resource_metadata=\"{}\"", app.urls.resource_metadata)),
+            h.contains(&format!(
+                "resource_metadata=\"{}\"",
+                app.urls.resource_metadata
+            )),
             "{h}"
         );
         let body: Value = r.json().await.unwrap();
@@ -90,11 +93,27 @@ async fn offline_access_is_in_the_as_metadata_and_not_in_the_resource_metadata()
     let app = spawn_app_with(two_scopes).await;
     let get = |p: String| {
         let http = app.http.clone();
-        async move { http.get(p).send().await.unwrap().json::<Value>().await.unwrap() }
+        async move {
+            http.get(p)
+                .send()
+                .await
+                .unwrap()
+                .json::<Value>()
+                .await
+                .unwrap()
+        }
     };
-    let prm = get(app.urls.resource_metadata.replace(&app.urls.issuer, &app.base)).await;
+    let prm = get(app
+        .urls
+        .resource_metadata
+        .replace(&app.urls.issuer, &app.base))
+    .await;
     assert_eq!(prm["scopes_supported"], json!(["mcp", "admin"]), "{prm}");
-    let prm = get(app.urls.sse_resource_metadata.replace(&app.urls.issuer, &app.base)).await;
+    let prm = get(app
+        .urls
+        .sse_resource_metadata
+        .replace(&app.urls.issuer, &app.base))
+    .await;
     assert_eq!(prm["scopes_supported"], json!(["mcp", "admin"]), "{prm}");
     // Not configured in `scopes`, offline_access is still offered by the AS.
     let app = spawn_app_with(|_| {}).await;
@@ -110,7 +129,11 @@ async fn offline_access_is_in_the_as_metadata_and_not_in_the_resource_metadata()
     assert_eq!(asm["scopes_supported"], json!(["mcp", "offline_access"]));
     let prm = app
         .http
-        .get(app.urls.resource_metadata.replace(&app.urls.issuer, &app.base))
+        .get(
+            app.urls
+                .resource_metadata
+                .replace(&app.urls.issuer, &app.base),
+        )
         .send()
         .await
         .unwrap()
@@ -163,7 +186,12 @@ async fn flow(app: &TestApp, grants: &[&str], scope: &str) -> (String, Value) {
 async fn offline_access_is_accepted_and_yields_a_refresh_token_that_works() {
     let app = spawn_app_with(|_| {}).await;
     app.add_user("alice").await;
-    let (id, t) = flow(&app, &["authorization_code", "refresh_token"], "mcp offline_access").await;
+    let (id, t) = flow(
+        &app,
+        &["authorization_code", "refresh_token"],
+        "mcp offline_access",
+    )
+    .await;
     assert_eq!(t["scope"], "mcp offline_access", "{t}");
     let refresh = t["refresh_token"].as_str().expect("a refresh token");
     let r = app
@@ -200,7 +228,12 @@ async fn offline_access_is_left_out_when_no_refresh_token_can_be_issued() {
     // Refresh tokens are off on the server.
     let app = spawn_app_with(|s| s.issue_refresh_tokens = false).await;
     app.add_user("alice").await;
-    let (_, t) = flow(&app, &["authorization_code", "refresh_token"], "mcp offline_access").await;
+    let (_, t) = flow(
+        &app,
+        &["authorization_code", "refresh_token"],
+        "mcp offline_access",
+    )
+    .await;
     assert_eq!(t["scope"], "mcp", "{t}");
     assert!(t.get("refresh_token").is_none(), "{t}");
 }

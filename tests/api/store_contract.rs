@@ -1827,7 +1827,10 @@ async fn concurrent_takes_of_one_pending_login_let_exactly_one_win(store: Arc<dy
 /// deleted with its client.
 async fn a_service_token_has_no_user_and_goes_with_its_client_only(store: Arc<dyn Store>) {
     store.create_user(&user("u1", "ann")).await.unwrap();
-    store.create_client(&public_client("svc", NOW)).await.unwrap();
+    store
+        .create_client(&public_client("svc", NOW))
+        .await
+        .unwrap();
     let service = AccessToken {
         user_id: None,
         ..access("svc-at", "svc-grant", "svc", "unused")
@@ -1846,7 +1849,10 @@ async fn a_service_token_has_no_user_and_goes_with_its_client_only(store: Arc<dy
         Err(StoreError::Conflict(_))
     ));
     assert_eq!(
-        store.count_active_access_tokens(&cid("svc"), NOW).await.unwrap(),
+        store
+            .count_active_access_tokens(&cid("svc"), NOW)
+            .await
+            .unwrap(),
         2
     );
     // Removing the user takes the user's token only.
@@ -1858,7 +1864,12 @@ async fn a_service_token_has_no_user_and_goes_with_its_client_only(store: Arc<dy
     );
     assert_eq!(store.revoke_grant("svc-grant", NOW + 1).await.unwrap(), 1);
     assert_eq!(
-        store.access_token("svc-at").await.unwrap().unwrap().revoked_at,
+        store
+            .access_token("svc-at")
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked_at,
         Some(NOW + 1)
     );
     // A token of a client that does not exist is refused.

@@ -378,6 +378,9 @@ mod tests {
         assert_ne!(user.owner(), service.owner());
         assert_ne!(service.owner(), other.owner());
         assert!(service.user().is_none() && service.is_service());
-        assert_eq!(user.user(), Some(("6f1c0d1e-1111-4222-8333-944445555666", "alice")));
+        assert_eq!(
+            user.user(),
+            Some(("6f1c0d1e-1111-4222-8333-944445555666", "alice"))
+        );
     }
 }

@@ -113,9 +113,11 @@ impl Policy {
         if refresh || !requested.contains(OFFLINE_ACCESS) {
             return requested;
         }
-        requested
-            .without(OFFLINE_ACCESS)
-            .unwrap_or_else(|| default.without(OFFLINE_ACCESS).unwrap_or_else(|| default.clone()))
+        requested.without(OFFLINE_ACCESS).unwrap_or_else(|| {
+            default
+                .without(OFFLINE_ACCESS)
+                .unwrap_or_else(|| default.clone())
+        })
     }
 
     /// Whether a client gets refresh tokens: the server issues them and the
@@ -152,5 +154,36 @@ impl Policy {
             issue_refresh_tokens: true,
             refresh_grace: 30,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn offline_access_is_offered_but_never_required_nor_listed_for_the_resource() {
+        let mut p = Policy::example();
+        p.scopes_supported = vec!["mcp".into(), OFFLINE_ACCESS.into()];
+        p.default_scope = Scope::parse("mcp offline_access").unwrap();
+        assert_eq!(p.required_scope().to_string(), "mcp");
+        assert_eq!(p.resource_scopes_supported(), vec!["mcp".to_string()]);
+        assert_eq!(p.as_scopes_supported(), vec!["mcp", OFFLINE_ACCESS]);
+        let mut plain = Policy::example();
+        assert!(plain.offers_scope(OFFLINE_ACCESS) && !plain.offers_scope("admin"));
+        assert_eq!(plain.as_scopes_supported(), vec!["mcp", OFFLINE_ACCESS]);
+        plain.issue_refresh_tokens = false;
+        assert_eq!(plain.as_scopes_supported(), vec!["mcp"]);
+    }
+
+    #[test]
+    fn offline_access_is_granted_only_with_a_refresh_token() {
+        let p = Policy::example();
+        let asked = Scope::parse("mcp offline_access").unwrap();
+        let default = Scope::parse("mcp").unwrap();
+        assert_eq!(p.granted_scope(asked.clone(), true, &default), asked);
+        assert_eq!(p.granted_scope(asked, false, &default), default);
+        let alone = Scope::parse("offline_access").unwrap();
+        assert_eq!(p.granted_scope(alone, false, &default), default);
     }
 }

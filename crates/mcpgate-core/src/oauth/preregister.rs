@@ -77,11 +77,19 @@ pub fn build(req: &Request, policy: &Policy) -> Result<(Option<ClientId>, Client
         Auth::Secret => (TokenEndpointAuthMethod::ClientSecretBasic, None, None),
         Auth::JwksUri(u) => {
             check_jwks_uri(u)?;
-            (TokenEndpointAuthMethod::PrivateKeyJwt, Some(u.clone()), None)
+            (
+                TokenEndpointAuthMethod::PrivateKeyJwt,
+                Some(u.clone()),
+                None,
+            )
         }
         Auth::Jwks(set) => {
             check_public_jwks(set)?;
-            (TokenEndpointAuthMethod::PrivateKeyJwt, None, Some(set.clone()))
+            (
+                TokenEndpointAuthMethod::PrivateKeyJwt,
+                None,
+                Some(set.clone()),
+            )
         }
     };
     let confidential = method.is_confidential();
@@ -281,8 +289,20 @@ mod tests {
         assert_eq!(m.jwks_uri.as_deref(), Some("https://svc.example/jwks"));
         let (_, m) = build(&req(Auth::Jwks(rsa_public()), &[], &[]), &p).unwrap();
         assert_eq!(m.jwks, Some(rsa_public()));
-        assert!(build(&req(Auth::JwksUri("http://svc.example/jwks".into()), &[], &[]), &p).is_err());
-        assert!(build(&req(Auth::JwksUri("http://localhost:9/jwks".into()), &[], &[]), &p).is_ok());
+        assert!(
+            build(
+                &req(Auth::JwksUri("http://svc.example/jwks".into()), &[], &[]),
+                &p
+            )
+            .is_err()
+        );
+        assert!(
+            build(
+                &req(Auth::JwksUri("http://localhost:9/jwks".into()), &[], &[]),
+                &p
+            )
+            .is_ok()
+        );
     }
 
     #[test]
@@ -293,9 +313,18 @@ mod tests {
                 .is_ok()
         );
         for (bad, says) in [
-            (json!({"keys": [{"kty": "RSA", "kid": "k", "n": "a", "e": "AQAB", "d": "x"}]}), "private member \"d\""),
-            (json!({"keys": [{"kty": "EC", "crv": "P-256", "x": "a", "y": "b", "d": "c"}]}), "private"),
-            (json!({"keys": [{"kty": "oct", "k": "c2VjcmV0"}]}), "symmetric"),
+            (
+                json!({"keys": [{"kty": "RSA", "kid": "k", "n": "a", "e": "AQAB", "d": "x"}]}),
+                "private member \"d\"",
+            ),
+            (
+                json!({"keys": [{"kty": "EC", "crv": "P-256", "x": "a", "y": "b", "d": "c"}]}),
+                "private",
+            ),
+            (
+                json!({"keys": [{"kty": "oct", "k": "c2VjcmV0"}]}),
+                "symmetric",
+            ),
             (json!({"keys": []}), "no keys"),
             (json!([{"kty": "RSA"}]), "\"keys\" array"),
             (json!({"keys": [{"n": "a"}]}), "no kty"),
@@ -310,10 +339,30 @@ mod tests {
     fn bad_combinations_are_refused_with_the_reason() {
         let p = policy();
         for (r, says) in [
-            (req(Auth::Public, &["http://localhost/cb"], &["client_credentials"]), "only for confidential"),
-            (req(Auth::Secret, &[], &["authorization_code"]), "needs at least one --redirect-uri"),
-            (req(Auth::Secret, &[], &["client_credentials", "refresh_token"]), "refresh_token goes with"),
-            (req(Auth::Secret, &["http://localhost/cb"], &["client_credentials"]), "only used by the authorization_code"),
+            (
+                req(
+                    Auth::Public,
+                    &["http://localhost/cb"],
+                    &["client_credentials"],
+                ),
+                "only for confidential",
+            ),
+            (
+                req(Auth::Secret, &[], &["authorization_code"]),
+                "needs at least one --redirect-uri",
+            ),
+            (
+                req(Auth::Secret, &[], &["client_credentials", "refresh_token"]),
+                "refresh_token goes with",
+            ),
+            (
+                req(
+                    Auth::Secret,
+                    &["http://localhost/cb"],
+                    &["client_credentials"],
+                ),
+                "only used by the authorization_code",
+            ),
             (req(Auth::Secret, &[], &["password"]), "not a grant type"),
             (req(Auth::Secret, &["not a uri"], &[]), "--redirect-uri"),
         ] {

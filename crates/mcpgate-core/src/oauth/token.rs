@@ -122,7 +122,11 @@ mod tests {
             TokenRequest::RefreshToken(r) => assert_eq!(r.scope.unwrap().to_string(), "mcp"),
             other => panic!("{other:?}"),
         }
-        match parse(&Params::parse("grant_type=client_credentials&scope=mcp&resource=https://r").unwrap()).unwrap() {
+        match parse(
+            &Params::parse("grant_type=client_credentials&scope=mcp&resource=https://r").unwrap(),
+        )
+        .unwrap()
+        {
             TokenRequest::ClientCredentials(r) => {
                 assert_eq!(r.scope.unwrap().to_string(), "mcp");
                 assert_eq!(r.resource.as_deref(), Some("https://r"));
@@ -131,7 +135,10 @@ mod tests {
         }
         assert!(matches!(
             parse(&Params::parse("grant_type=client_credentials").unwrap()).unwrap(),
-            TokenRequest::ClientCredentials(ClientCredentialsRequest { scope: None, resource: None })
+            TokenRequest::ClientCredentials(ClientCredentialsRequest {
+                scope: None,
+                resource: None
+            })
         ));
         for (body, code) in [
             (

@@ -223,7 +223,10 @@ mod tests {
             None,
         );
         assert_eq!(
-            decide(&public, &req(None, None), &p).unwrap_err().code.as_str(),
+            decide(&public, &req(None, None), &p)
+                .unwrap_err()
+                .code
+                .as_str(),
             "invalid_client"
         );
         for kind in [ClientKind::Dynamic, ClientKind::MetadataDocument] {
@@ -250,7 +253,10 @@ mod tests {
         let mut broken = machine(None);
         broken.secret_hash = None;
         assert_eq!(
-            decide(&broken, &req(None, None), &p).unwrap_err().code.as_str(),
+            decide(&broken, &req(None, None), &p)
+                .unwrap_err()
+                .code
+                .as_str(),
             "invalid_client"
         );
     }
