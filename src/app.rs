@@ -195,6 +195,7 @@ impl App {
             secs(settings.login_session_ttl),
             mcp,
         );
+        state.dynamic_client_registration = settings.dynamic_client_registration;
         state.federation = Arc::new(
             crate::federation::Federation::new(
                 &settings.identity_provider,

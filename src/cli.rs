@@ -9,14 +9,15 @@ use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
-use mcpgate_core::domain::{ClientId, MetadataDocumentUrl};
-use mcpgate_core::model::ClientKind;
 use serde::Serialize;
 
 use crate::app::{App, open_store, open_store_for_user_admin};
 use crate::auth::users;
 use crate::clock::{Clock, SystemClock};
 use crate::config::{self, EndpointStyleSetting, LogFormat, Settings};
+
+mod client;
+pub use client::ClientCommand;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -52,7 +53,7 @@ pub enum Command {
     /// Manage user accounts.
     #[command(subcommand)]
     User(UserCommand),
-    /// Inspect and remove registered OAuth clients.
+    /// Pre-register, inspect and remove OAuth clients.
     #[command(subcommand)]
     Client(ClientCommand),
     /// Show the state of a running server and its upstreams (exit code 1
@@ -117,16 +118,6 @@ pub enum UserCommand {
         #[arg(long)]
         subject: String,
     },
-}
-
-#[derive(Debug, Subcommand)]
-pub enum ClientCommand {
-    /// List registered clients.
-    List,
-    /// Show one client's registration.
-    Show { client_id: String },
-    /// Remove a client and revoke everything issued to it.
-    Remove { client_id: String },
 }
 
 /// One flag per setting; unset flags leave the lower sources alone.
@@ -313,7 +304,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Some(Command::User(cmd)) => user(cmd, &cli.load_settings()?).await,
-        Some(Command::Client(cmd)) => client(cmd, &cli.load_settings()?).await,
+        Some(Command::Client(cmd)) => client::run(cmd, &cli.load_settings()?).await,
         Some(Command::Status { url }) => status(url.clone(), &cli.load_settings()?).await,
         Some(Command::Doctor {
             url,
@@ -398,66 +389,6 @@ async fn user(cmd: &UserCommand, s: &Settings) -> anyhow::Result<()> {
             let pw = read_password(*password_stdin)?;
             users::set_password(store.as_ref(), user.username.as_str(), pw).await?;
             println!("password changed for {}", user.username);
-        }
-    }
-    Ok(())
-}
-
-async fn client(cmd: &ClientCommand, s: &Settings) -> anyhow::Result<()> {
-    let store = open_store(&s.database_url).await?;
-    match cmd {
-        ClientCommand::List => {
-            let list = store.list_clients().await?;
-            if list.is_empty() {
-                println!("no clients");
-            }
-            for c in list {
-                // A metadata-document client is its host ("identified by
-                // its domain"); others show their (claimed) name.
-                let (label, since) = match MetadataDocumentUrl::parse(c.client_id.as_str()) {
-                    Ok(url) if c.kind == ClientKind::MetadataDocument => {
-                        (format!("host {}", url.host()), "first seen")
-                    }
-                    _ => (c.display_name().to_string(), "registered"),
-                };
-                println!(
-                    "{}\t{}\t{}\t{}\t{since} {}\t{}",
-                    c.client_id,
-                    c.kind.as_str(),
-                    label,
-                    c.metadata.token_endpoint_auth_method.as_str(),
-                    crate::clock::rfc3339(c.issued_at),
-                    c.last_used_at.map_or("never used".to_string(), |t| format!(
-                        "last used {}",
-                        crate::clock::rfc3339(t)
-                    )),
-                );
-            }
-        }
-        ClientCommand::Show { client_id } => {
-            let id = ClientId::parse(client_id).map_err(|e| anyhow::anyhow!("{e}"))?;
-            let c = store
-                .client(&id)
-                .await?
-                .ok_or_else(|| anyhow::anyhow!("no client with client_id {client_id}"))?;
-            let active = store
-                .count_active_access_tokens(&id, SystemClock.now())
-                .await?;
-            let mut doc = mcpgate_core::oauth::register::response(&c, None);
-            if let Some(o) = doc.as_object_mut() {
-                o.insert("confidential".into(), c.secret_hash.is_some().into());
-                o.insert("last_used_at".into(), c.last_used_at.into());
-                o.insert("active_access_tokens".into(), active.into());
-            }
-            println!("{}", serde_json::to_string_pretty(&doc)?);
-        }
-        ClientCommand::Remove { client_id } => {
-            let id = ClientId::parse(client_id).map_err(|e| anyhow::anyhow!("{e}"))?;
-            if !store.delete_client(&id).await? {
-                bail!("no client with client_id {client_id}");
-            }
-            crate::cluster::announce_revocation(&s.database_url).await?;
-            println!("removed client {client_id}");
         }
     }
     Ok(())
@@ -591,10 +522,16 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         "  Sign-in page (clients open it for you):        {}",
         urls.authorization_endpoint
     );
-    println!(
-        "  Client registration:                           {}",
-        urls.registration_endpoint
-    );
+    if settings.dynamic_client_registration {
+        println!(
+            "  Client registration:                           {}",
+            urls.registration_endpoint
+        );
+    } else {
+        println!(
+            "  Client registration:                           off (pre-register clients: mcpgate client add)"
+        );
+    }
     println!(
         "  Legacy SSE endpoint (older clients):           {}/sse",
         urls.issuer

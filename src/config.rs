@@ -113,6 +113,11 @@ pub struct Settings {
     /// Show the username and password form on the sign-in page. Turn it
     /// off when everyone signs in through an `[[identity_provider]]`.
     pub password_login: bool,
+    /// Dynamic client registration (RFC 7591). `false`: no
+    /// `registration_endpoint` in the metadata and `404` at the
+    /// registration endpoints; only pre-registered clients
+    /// (`mcpgate client add`) can connect.
+    pub dynamic_client_registration: bool,
     /// Upstream identity providers users may sign in with
     /// (`[[identity_provider]]` tables; see `crate::federation::config`
     /// and docs/identity-providers.md).
@@ -187,6 +192,7 @@ impl Default for Settings {
             instance_id: None,
             log_format: LogFormat::Text,
             password_login: true,
+            dynamic_client_registration: true,
             identity_provider: Vec::new(),
             upstream: Vec::new(),
             outbound_allow_networks: Vec::new(),

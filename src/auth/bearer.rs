@@ -21,7 +21,7 @@ use std::sync::{Arc, OnceLock, RwLock};
 use std::time::{Duration, Instant};
 
 use mcpgate_core::crypto::hash_secret;
-use mcpgate_core::mcp::bearer::{self, BearerError, Caller};
+use mcpgate_core::mcp::bearer::{self, BearerError, Caller, Subject};
 use mcpgate_core::model::AccessToken;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
@@ -46,7 +46,7 @@ pub struct TokenCache {
 
 struct Entry {
     token: AccessToken,
-    username: String,
+    subject: Subject,
     fetched: Instant,
 }
 
@@ -90,13 +90,13 @@ impl TokenCache {
         self.bus.get().is_none_or(|b| b.connected())
     }
 
-    fn get(&self, hash: &str) -> Option<(AccessToken, String)> {
+    fn get(&self, hash: &str) -> Option<(AccessToken, Subject)> {
         if !self.usable() {
             return None;
         }
         let map = self.entries.read().ok()?;
         let e = map.get(hash)?;
-        (e.fetched.elapsed() < CACHE_TTL).then(|| (e.token.clone(), e.username.clone()))
+        (e.fetched.elapsed() < CACHE_TTL).then(|| (e.token.clone(), e.subject.clone()))
     }
 
     fn generation(&self) -> u64 {
@@ -104,7 +104,7 @@ impl TokenCache {
     }
 
     /// Caches a lookup made at `generation`, unless the cache was cleared since.
-    fn put(&self, generation: u64, hash: String, token: AccessToken, username: String) {
+    fn put(&self, generation: u64, hash: String, token: AccessToken, subject: Subject) {
         if let Ok(mut map) = self.entries.write() {
             if self.generation() != generation || !self.usable() {
                 return;
@@ -119,7 +119,7 @@ impl TokenCache {
                 hash,
                 Entry {
                     token,
-                    username,
+                    subject,
                     fetched: Instant::now(),
                 },
             );
@@ -174,43 +174,68 @@ impl AuthServer {
         let hash = hash_secret(token);
         let now = self.now();
         let resources: Vec<&mcpgate_core::domain::ResourceUri> = self.policy.resources().collect();
-        let (record, username) = match self.token_cache.get(&hash) {
+        let required = self.policy.required_scope();
+        let (record, subject) = match self.token_cache.get(&hash) {
             Some(hit) => hit,
             None => {
                 let generation = self.token_cache.generation();
                 let record = self.store.access_token(&hash).await.map_err(unchecked)?;
-                bearer::check(record.as_ref(), &resources, &self.policy.default_scope, now)?;
+                bearer::check(record.as_ref(), &resources, &required, now)?;
                 let Some(record) = record else {
                     return Err(BearerError::InvalidToken(
                         "the access token is unknown".into(),
                     ));
                 };
-                let user = self
-                    .store
-                    .user_by_id(&record.user_id)
-                    .await
-                    .map_err(unchecked)?
-                    .ok_or_else(|| {
-                        BearerError::InvalidToken("the user of this token no longer exists".into())
-                    })?;
-                self.token_cache.put(
-                    generation,
-                    hash.clone(),
-                    record.clone(),
-                    user.username.to_string(),
-                );
-                (record, user.username.into_string())
+                let subject = self.subject_of(&record).await?;
+                self.token_cache
+                    .put(generation, hash.clone(), record.clone(), subject.clone());
+                (record, subject)
             }
         };
-        bearer::check(Some(&record), &resources, &self.policy.default_scope, now)?;
+        bearer::check(Some(&record), &resources, &required, now)?;
         Ok(Caller {
-            user_id: record.user_id,
-            username,
+            subject,
             client_id: record.client_id,
             scope: record.scope,
             expires_at: record.expires_at,
             token_hash: hash,
         })
+    }
+
+    /// Who a token acts for: its user, or (a service token) its client,
+    /// named as the operator registered it.
+    async fn subject_of(&self, record: &AccessToken) -> Result<Subject, BearerError> {
+        match &record.user_id {
+            Some(user_id) => {
+                let user = self
+                    .store
+                    .user_by_id(user_id)
+                    .await
+                    .map_err(unchecked)?
+                    .ok_or_else(|| {
+                        BearerError::InvalidToken("the user of this token no longer exists".into())
+                    })?;
+                Ok(Subject::User {
+                    id: user.id,
+                    username: user.username.into_string(),
+                })
+            }
+            None => {
+                let client = self
+                    .store
+                    .client(&record.client_id)
+                    .await
+                    .map_err(unchecked)?
+                    .ok_or_else(|| {
+                        BearerError::InvalidToken(
+                            "the client of this service token no longer exists".into(),
+                        )
+                    })?;
+                Ok(Subject::Service {
+                    name: client.display_name().to_string(),
+                })
+            }
+        }
     }
 }
 

@@ -14,6 +14,12 @@ use super::{AuthServer, store_failure};
 /// Client secrets: `mcps_` + 64 hex characters (256 bits).
 const SECRET_PREFIX: &str = "mcps_";
 
+/// A new client secret (256 random bits), for registration and for
+/// `mcpgate client add --secret`. Store only its hash.
+pub fn new_client_secret() -> String {
+    format!("{SECRET_PREFIX}{}", random_hex::<32>())
+}
+
 impl AuthServer {
     /// Registers a client from a JSON body; returns the RFC 7591 §3.2.1
     /// response body.
@@ -32,11 +38,14 @@ impl AuthServer {
                 "too many client registrations from this address; wait a minute and try again",
             ));
         }
-        let metadata = register::validate(body, &self.policy.scopes_supported)?;
+        // offline_access may be registered too (see `policy::OFFLINE_ACCESS`).
+        let mut offered = self.policy.scopes_supported.clone();
+        offered.push(mcpgate_core::oauth::policy::OFFLINE_ACCESS.into());
+        let metadata = register::validate(body, &offered)?;
         let secret = metadata
             .token_endpoint_auth_method
             .uses_secret()
-            .then(|| format!("{SECRET_PREFIX}{}", random_hex::<32>()));
+            .then(new_client_secret);
         let client_id =
             ClientId::parse(&random_uuid()).map_err(|e| OAuthError::server_error(e.0))?;
         let client = Client {

@@ -12,14 +12,21 @@
 //! decide between rotation, grace-window replay and reuse. Rotation is a
 //! conditional update, so of two concurrent refreshes one rotates and the
 //! other sees the rotation and replays the same successor.
+//!
+//! Client credentials (RFC 6749 §4.4, MCP SEP-1046): the authenticated
+//! client (by secret or `private_key_jwt`, whichever it registered) is
+//! checked by `grant::client_credentials`, then gets a service token, whose
+//! subject is the client itself, and no refresh token (§4.4.3).
 
 use mcpgate_core::crypto::hash_secret;
-use mcpgate_core::model::{Client, GrantType};
+use mcpgate_core::model::Client;
 use mcpgate_core::oauth::client_auth::{self, Authentication, ClientAuthError};
 use mcpgate_core::oauth::grant::refresh_token::Decision;
-use mcpgate_core::oauth::grant::{authorization_code, refresh_token};
+use mcpgate_core::oauth::grant::{authorization_code, client_credentials, refresh_token};
 use mcpgate_core::oauth::params::Params;
-use mcpgate_core::oauth::token::{self, CodeRequest, RefreshRequest, TokenRequest, TokenResponse};
+use mcpgate_core::oauth::token::{
+    self, ClientCredentialsRequest, CodeRequest, RefreshRequest, TokenRequest, TokenResponse,
+};
 use mcpgate_core::oauth::tokens::{self, Minted};
 use mcpgate_core::oauth::{ErrorCode, OAuthError, SecurityEvent};
 use mcpgate_core::secret::Secret;
@@ -117,6 +124,7 @@ impl AuthServer {
                 ))
             }
             TokenRequest::RefreshToken(req) => self.refresh(&client, &req).await,
+            TokenRequest::ClientCredentials(req) => self.client_credentials(&client, &req).await,
         };
         if let Err(e) = &result {
             log_security(e, client.client_id.as_str());
@@ -152,8 +160,7 @@ impl AuthServer {
             }
             return Err(e);
         }
-        let with_refresh =
-            self.policy.issue_refresh_tokens && client.allows_grant(GrantType::RefreshToken);
+        let with_refresh = self.policy.refreshes_for(client);
         let minted = tokens::for_code(&code, with_refresh, &self.policy, now);
         let won = self
             .store
@@ -171,6 +178,27 @@ impl AuthServer {
             .await
             .map_err(store_failure)?;
         tracing::info!(event = "oauth.token_issued", grant = "authorization_code", client_id = ?client.client_id, "tokens issued");
+        Ok(self.response(minted, now))
+    }
+
+    async fn client_credentials(
+        &self,
+        client: &Client,
+        req: &ClientCredentialsRequest,
+    ) -> Result<TokenResponse, OAuthError> {
+        let now = self.now();
+        let granted = client_credentials::decide(client, req, &self.policy)?;
+        let minted =
+            tokens::for_client(client, &granted.scope, &granted.resource, &self.policy, now);
+        self.store
+            .create_access_token(&minted.access)
+            .await
+            .map_err(store_failure)?;
+        self.store
+            .touch_client(&client.client_id, now)
+            .await
+            .map_err(store_failure)?;
+        tracing::info!(event = "oauth.token_issued", grant = "client_credentials", client_id = ?client.client_id, scope = %granted.scope, "service token issued");
         Ok(self.response(minted, now))
     }
 

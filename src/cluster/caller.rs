@@ -4,13 +4,16 @@
 //! Only the token's hash is stored, never the token.
 
 use mcpgate_core::domain::{ClientId, Scope};
-use mcpgate_core::mcp::bearer::Caller;
+use mcpgate_core::mcp::bearer::{Caller, Subject};
 use serde::{Deserialize, Serialize};
 
 #[derive(Serialize, Deserialize)]
 struct Stored {
+    /// Empty for a service (then `service` holds its name).
     user_id: String,
     username: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    service: Option<String>,
     client_id: String,
     scope: String,
     expires_at: i64,
@@ -18,9 +21,14 @@ struct Stored {
 }
 
 pub fn to_json(c: &Caller) -> String {
+    let (user_id, username, service) = match &c.subject {
+        Subject::User { id, username } => (id.clone(), username.clone(), None),
+        Subject::Service { name } => (String::new(), String::new(), Some(name.clone())),
+    };
     let s = Stored {
-        user_id: c.user_id.clone(),
-        username: c.username.clone(),
+        user_id,
+        username,
+        service,
         client_id: c.client_id.as_str().to_string(),
         scope: c.scope.to_string(),
         expires_at: c.expires_at,
@@ -32,9 +40,16 @@ pub fn to_json(c: &Caller) -> String {
 /// The caller back, or `None` if the stored value does not parse.
 pub fn from_json(json: &str) -> Option<Caller> {
     let s: Stored = serde_json::from_str(json).ok()?;
+    let subject = match s.service {
+        Some(name) => Subject::Service { name },
+        None if s.user_id.is_empty() => return None,
+        None => Subject::User {
+            id: s.user_id,
+            username: s.username,
+        },
+    };
     Some(Caller {
-        user_id: s.user_id,
-        username: s.username,
+        subject,
         client_id: ClientId::parse(&s.client_id).ok()?,
         scope: Scope::parse(&s.scope).ok()?,
         expires_at: s.expires_at,
@@ -49,20 +64,28 @@ mod tests {
     #[test]
     fn a_caller_survives_the_round_trip() {
         let c = Caller {
-            user_id: "u1".into(),
-            username: "alice".into(),
+            subject: Subject::User {
+                id: "u1".into(),
+                username: "alice".into(),
+            },
             client_id: ClientId::parse("c1").unwrap(),
             scope: Scope::parse("mcp").unwrap(),
             expires_at: 42,
             token_hash: "ab".repeat(32),
         };
         let back = from_json(&to_json(&c)).unwrap();
-        assert_eq!(back.user_id, "u1");
-        assert_eq!(back.username, "alice");
+        assert_eq!(back.user(), Some(("u1", "alice")));
         assert_eq!(back.client_id.as_str(), "c1");
         assert_eq!(back.scope.to_string(), "mcp");
         assert_eq!(back.expires_at, 42);
         assert_eq!(back.token_hash, c.token_hash);
         assert!(from_json("{}").is_none());
+        let service = Caller {
+            subject: Subject::Service { name: "job".into() },
+            ..c
+        };
+        let back = from_json(&to_json(&service)).unwrap();
+        assert_eq!(back.subject, service.subject);
+        assert_eq!(back.owner(), "client:c1");
     }
 }

@@ -97,6 +97,16 @@ impl UpstreamConfig {
         self.prefix.as_deref().unwrap_or(&self.name)
     }
 
+    /// Whether a caller may use this upstream: anyone when `allowed_users`
+    /// is unset; else only the listed users. A service (client credentials)
+    /// is no user: a list of users never admits it, whatever its name.
+    pub fn allows_caller(&self, caller: &mcpgate_core::mcp::bearer::Caller) -> bool {
+        match caller.user() {
+            Some((_, username)) => self.allows(username),
+            None => self.allowed_users.is_none(),
+        }
+    }
+
     /// Whether `username` (normalised, as stored) may use this upstream;
     /// the listed names are normalised too, so any case matches.
     pub fn allows(&self, username: &str) -> bool {

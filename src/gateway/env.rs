@@ -21,7 +21,7 @@ use std::ffi::OsString;
 use mcpgate_core::mcp::bearer::Caller;
 
 use super::config::UpstreamConfig;
-use super::upstream::{ENV_USER_ID, ENV_USER_NAME};
+use super::upstream::identity_values;
 use crate::federation::config::IdentityProviderConfig;
 
 /// Variables every stdio upstream inherits (when mcpgate has them).
@@ -109,8 +109,9 @@ pub fn child_env(
         set(k, v);
     }
     if let Some(c) = identity {
-        set(ENV_USER_ID, &c.user_id);
-        set(ENV_USER_NAME, &c.username);
+        for (k, _, v) in identity_values(c) {
+            set(k, &v);
+        }
     }
     env
 }

@@ -11,8 +11,11 @@
 //! |---|---|
 //! | `iss` | mcpgate's issuer (its public URL) |
 //! | `aud` | `audience`, default the upstream's `url` |
-//! | `sub` | the user's id |
-//! | `preferred_username` | the username |
+//! | `sub` | the user's id; for a service (client credentials grant), `client:<client_id>` |
+//! | `preferred_username` | the username (users only) |
+//! | `mcpgate_subject_type` | `user`, or `service` for a client acting as itself |
+//! | `client_id` | the OAuth client the call came through |
+//! | `client_name` | a service's name as the operator registered it (services only) |
 //! | `iat`, `exp` | now, now + `ttl` (default 60 s) |
 //! | `jti` | a random id |
 
@@ -24,7 +27,7 @@ use std::time::Duration;
 use axum::http::{HeaderName, HeaderValue};
 use futures::stream::BoxStream;
 use jsonwebtoken::{EncodingKey, Header};
-use mcpgate_core::mcp::bearer::Caller;
+use mcpgate_core::mcp::bearer::{Caller, Subject};
 use rmcp::model::ClientJsonRpcMessage;
 use rmcp::transport::streamable_http_client::{
     SseError, StreamableHttpClient, StreamableHttpError, StreamableHttpPostResponse,
@@ -86,8 +89,13 @@ impl std::fmt::Debug for JwtSigner {
 struct Claims<'a> {
     iss: &'a str,
     aud: &'a str,
-    sub: &'a str,
-    preferred_username: &'a str,
+    sub: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    preferred_username: Option<&'a str>,
+    mcpgate_subject_type: &'static str,
+    client_id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client_name: Option<&'a str>,
     iat: u64,
     exp: u64,
     jti: String,
@@ -138,8 +146,18 @@ impl JwtSigner {
         let claims = Claims {
             iss: &self.issuer,
             aud: &self.audience,
-            sub: &caller.user_id,
-            preferred_username: &caller.username,
+            sub: caller.owner(),
+            preferred_username: caller.user().map(|(_, name)| name),
+            mcpgate_subject_type: if caller.is_service() {
+                "service"
+            } else {
+                "user"
+            },
+            client_id: caller.client_id.as_str(),
+            client_name: match &caller.subject {
+                Subject::Service { name } => Some(name),
+                Subject::User { .. } => None,
+            },
             iat: now,
             exp: now.saturating_add(self.ttl.as_secs()),
             jti: mcpgate_core::crypto::random_hex::<16>(),
@@ -236,8 +254,10 @@ mod tests {
         let signer =
             JwtSigner::new(&cfg, "https://gate.example", "https://up.example/mcp").unwrap();
         let caller = Caller {
-            user_id: "u1".into(),
-            username: "alice".into(),
+            subject: Subject::User {
+                id: "u1".into(),
+                username: "alice".into(),
+            },
             client_id: ClientId::parse("c").unwrap(),
             scope: Scope::parse("mcp").unwrap(),
             expires_at: 0,
@@ -256,6 +276,26 @@ mod tests {
         .unwrap();
         assert_eq!(data.claims["sub"], "u1");
         assert_eq!(data.claims["preferred_username"], "alice");
+        assert_eq!(data.claims["mcpgate_subject_type"], "user");
+        assert_eq!(data.claims["client_id"], "c");
+        // A service is marked as one, named by its client, never as a user.
+        let service = Caller {
+            subject: Subject::Service {
+                name: "alice".into(),
+            },
+            ..caller.clone()
+        };
+        let (_, value) = signer.header_for(&service).unwrap();
+        let data = jsonwebtoken::decode::<serde_json::Value>(
+            value.to_str().unwrap(),
+            &DecodingKey::from_secret(key.as_bytes()),
+            &v,
+        )
+        .unwrap();
+        assert_eq!(data.claims["sub"], "client:c");
+        assert_eq!(data.claims["mcpgate_subject_type"], "service");
+        assert_eq!(data.claims["client_name"], "alice");
+        assert!(data.claims.get("preferred_username").is_none());
         let exp = data.claims["exp"].as_u64().unwrap();
         let iat = data.claims["iat"].as_u64().unwrap();
         assert_eq!(exp - iat, 60);

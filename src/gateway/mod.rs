@@ -125,7 +125,7 @@ impl Gateway {
     fn visible<'a>(&'a self, caller: &'a Caller) -> impl Iterator<Item = &'a Arc<Upstream>> + 'a {
         self.upstreams
             .iter()
-            .filter(|u| u.cfg.allows(&caller.username))
+            .filter(|u| u.cfg.allows_caller(caller))
     }
 
     /// Connections of every visible upstream that is available (others are

@@ -17,7 +17,7 @@ use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use mcpgate_core::mcp::bearer::Caller;
+use mcpgate_core::mcp::bearer::{Caller, Subject};
 use rmcp::model::Tool;
 use rmcp::service::RunningService;
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
@@ -43,6 +43,32 @@ pub const ENV_USER_ID: &str = "MCPGATE_USER_ID";
 pub const ENV_USER_NAME: &str = "MCPGATE_USER_NAME";
 pub const HEADER_USER_ID: &str = "x-mcpgate-user-id";
 pub const HEADER_USER_NAME: &str = "x-mcpgate-user-name";
+/// `user` or `service`: a service (client credentials grant) has no user;
+/// it is named by its client instead, never by the user variables.
+pub const ENV_SUBJECT_TYPE: &str = "MCPGATE_SUBJECT_TYPE";
+pub const ENV_CLIENT_ID: &str = "MCPGATE_CLIENT_ID";
+pub const ENV_CLIENT_NAME: &str = "MCPGATE_CLIENT_NAME";
+pub const HEADER_SUBJECT_TYPE: &str = "x-mcpgate-subject-type";
+pub const HEADER_CLIENT_ID: &str = "x-mcpgate-client-id";
+pub const HEADER_CLIENT_NAME: &str = "x-mcpgate-client-name";
+
+/// The identity variables of a caller, as (environment name, header name,
+/// value): a user's id and name, or a service's client id and name; and
+/// the subject type either way.
+pub fn identity_values(c: &Caller) -> Vec<(&'static str, &'static str, String)> {
+    match &c.subject {
+        Subject::User { id, username } => vec![
+            (ENV_SUBJECT_TYPE, HEADER_SUBJECT_TYPE, "user".to_string()),
+            (ENV_USER_ID, HEADER_USER_ID, id.clone()),
+            (ENV_USER_NAME, HEADER_USER_NAME, username.clone()),
+        ],
+        Subject::Service { name } => vec![
+            (ENV_SUBJECT_TYPE, HEADER_SUBJECT_TYPE, "service".to_string()),
+            (ENV_CLIENT_ID, HEADER_CLIENT_ID, c.client_id.to_string()),
+            (ENV_CLIENT_NAME, HEADER_CLIENT_NAME, name.clone()),
+        ],
+    }
+}
 
 /// A live connection.
 #[derive(Clone)]
@@ -163,7 +189,7 @@ impl Upstream {
 
     fn key_for(&self, caller: Option<&Caller>) -> String {
         match (self.cfg.isolation, caller) {
-            (Isolation::PerUser, Some(c)) => c.user_id.clone(),
+            (Isolation::PerUser, Some(c)) => c.owner(),
             _ => String::new(),
         }
     }
@@ -313,7 +339,7 @@ async fn supervise(up: Arc<Upstream>, slot: Arc<Slot>, key: String, identity: Op
         .await
         {
             Ok(Ok(running)) => {
-                tracing::info!(upstream = %name, user = identity.as_ref().map(|c| c.username.as_str()).unwrap_or(""), "upstream started");
+                tracing::info!(upstream = %name, caller = identity.as_ref().map(|c| c.label()).unwrap_or_default(), "upstream started");
                 let conn = Conn {
                     peer: running.peer().clone(),
                     relay,
@@ -419,10 +445,7 @@ async fn connect(
             }
         }
         if let Some(c) = identity {
-            for (k, v) in [
-                (HEADER_USER_ID, c.user_id.as_str()),
-                (HEADER_USER_NAME, c.username.as_str()),
-            ] {
+            for (_, k, v) in identity_values(c) {
                 let encoded: String = url::form_urlencoded::byte_serialize(v.as_bytes()).collect();
                 if let Ok(v) = axum::http::HeaderValue::from_str(&encoded) {
                     headers.insert(axum::http::HeaderName::from_static(k), v);

@@ -10,15 +10,18 @@ use super::AppState;
 
 pub async fn authorization_server(State(app): State<AppState>) -> impl IntoResponse {
     let a = &app.auth;
-    let mut metadata = discovery::authorization_server_metadata(
+    let mut doc = discovery::authorization_server_metadata(
         &a.urls,
-        &a.policy.scopes_supported,
+        &a.policy.as_scopes_supported(),
         a.policy.issue_refresh_tokens,
     );
     if a.documents.policy.enabled {
-        metadata.client_id_metadata_document_supported = Some(true);
+        doc.client_id_metadata_document_supported = Some(true);
     }
-    Json(metadata)
+    if !app.dynamic_client_registration {
+        doc.registration_endpoint = None;
+    }
+    Json(doc)
 }
 
 pub async fn protected_resource(State(app): State<AppState>) -> impl IntoResponse {
@@ -26,7 +29,7 @@ pub async fn protected_resource(State(app): State<AppState>) -> impl IntoRespons
     Json(discovery::protected_resource_metadata(
         &a.urls,
         &a.urls.resource,
-        &a.policy.scopes_supported,
+        &a.policy.resource_scopes_supported(),
         &app.server_name,
     ))
 }
@@ -50,7 +53,7 @@ pub async fn protected_resource_sse(State(app): State<AppState>) -> impl IntoRes
     Json(discovery::protected_resource_metadata(
         &a.urls,
         &a.urls.sse_resource,
-        &a.policy.scopes_supported,
+        &a.policy.resource_scopes_supported(),
         &app.server_name,
     ))
 }

@@ -60,6 +60,9 @@ pub struct AppState {
     pub mcp: Arc<McpState>,
     /// Upstream identity providers (none unless configured).
     pub federation: Arc<crate::federation::Federation>,
+    /// `dynamic_client_registration`: when off, the registration endpoints
+    /// answer 404 and the metadata omits `registration_endpoint`.
+    pub dynamic_client_registration: bool,
 }
 
 impl AppState {
@@ -81,6 +84,7 @@ impl AppState {
             session_max_age,
             mcp,
             federation: Arc::new(crate::federation::Federation::none()),
+            dynamic_client_registration: true,
         }
     }
 }

@@ -17,6 +17,16 @@ pub async fn register(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, JsonError> {
+    if !app.dynamic_client_registration {
+        return Ok((
+            StatusCode::NOT_FOUND,
+            Json(serde_json::json!({
+                "error": "not_found",
+                "error_description": "dynamic client registration is turned off on this server (dynamic_client_registration = false); ask its operator for a pre-registered client (mcpgate client add)"
+            })),
+        )
+            .into_response());
+    }
     let is_json = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())

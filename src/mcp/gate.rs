@@ -210,7 +210,7 @@ pub fn challenge(auth: &AuthServer, e: &BearerError, legacy_sse: bool) -> Respon
         return r;
     }
     let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::UNAUTHORIZED);
-    let scope = auth.policy.default_scope.to_string();
+    let scope = auth.policy.required_scope().to_string();
     let metadata = if legacy_sse {
         &auth.urls.sse_resource_metadata
     } else {

@@ -164,9 +164,9 @@ pub async fn bind_to_user(State(mcp): State<Arc<McpState>>, req: Request, next: 
             },
         };
         match owner {
-            Some(owner) if owner == caller.user_id => {}
+            Some(owner) if owner == caller.owner() => {}
             Some(_) => {
-                tracing::warn!(event = "mcp.session_user_mismatch", user = ?caller.username, "a session id was presented with another user's token");
+                tracing::warn!(event = "mcp.session_user_mismatch", caller = ?caller.label(), "a session id was presented with another user's or service's token");
                 return not_found();
             }
             // Fail closed: a session whose owner is unknown is served to
@@ -182,12 +182,12 @@ pub async fn bind_to_user(State(mcp): State<Arc<McpState>>, req: Request, next: 
         .and_then(|v| v.to_str().ok())
         .map(str::to_string)
     {
-        mcp.session_manager.owners.record(&created, &caller.user_id);
+        mcp.session_manager.owners.record(&created, &caller.owner());
         if cluster.shared()
             && session.as_deref() != Some(created.as_str())
             && let Err(e) = cluster
                 .store
-                .bind_mcp_session(&created, &caller.user_id, cluster.clock.now())
+                .bind_mcp_session(&created, &caller.owner(), cluster.clock.now())
                 .await
         {
             // Other instances will not restore it; this one serves it.

@@ -151,7 +151,7 @@ pub async fn connect(State(mcp): State<Arc<McpState>>, req: Request) -> Response
         let now = cluster.clock.now();
         let record = SseSessionRecord {
             session_id: id.clone(),
-            user_id: caller.user_id.clone(),
+            user_id: caller.owner(),
             instance_id: cluster.instance_id.clone(),
             created_at: now,
             seen_at: now,
@@ -171,7 +171,7 @@ pub async fn connect(State(mcp): State<Arc<McpState>>, req: Request) -> Response
         m.insert(
             id.clone(),
             Session {
-                user_id: caller.user_id.clone(),
+                user_id: caller.owner(),
                 to_server: to_server_tx.clone(),
                 wake: wake.clone(),
             },
@@ -203,7 +203,7 @@ pub async fn connect(State(mcp): State<Arc<McpState>>, req: Request) -> Response
             }
         }
     });
-    tracing::info!(event = "mcp.sse_session_opened", user = ?caller.username, "legacy SSE session opened");
+    tracing::info!(event = "mcp.sse_session_opened", caller = ?caller.label(), "legacy SSE session opened");
 
     // Messages go to a path of the same resource as the stream, so that a
     // 401 on them names the resource the client connected to (RFC 9728 §3.3).
@@ -393,14 +393,14 @@ pub async fn message(State(mcp): State<Arc<McpState>>, req: Request) -> Response
         );
     }
     let mismatch = || {
-        tracing::warn!(event = "mcp.session_user_mismatch", user = ?caller.username, "a legacy SSE session id was presented with another user's token");
+        tracing::warn!(event = "mcp.session_user_mismatch", caller = ?caller.label(), "a legacy SSE session id was presented with another user's or service's token");
     };
     let local = mcp.sse.map.lock().ok().and_then(|m| {
         let s = m.get(&session_id)?;
         Some((s.user_id.clone(), s.to_server.clone()))
     });
     let sender = match local {
-        Some((owner, _)) if owner != caller.user_id => {
+        Some((owner, _)) if owner != caller.owner() => {
             mismatch();
             return no_session();
         }
@@ -408,7 +408,7 @@ pub async fn message(State(mcp): State<Arc<McpState>>, req: Request) -> Response
         None if mcp.cluster.shared() => {
             let c = &mcp.cluster;
             match c.store.sse_session(&session_id).await {
-                Ok(Some(s)) if s.user_id != caller.user_id => {
+                Ok(Some(s)) if s.user_id != caller.owner() => {
                     mismatch();
                     return no_session();
                 }

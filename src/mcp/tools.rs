@@ -8,7 +8,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use mcpgate_core::mcp::bearer::Caller;
+use mcpgate_core::mcp::bearer::{Caller, Subject};
 use rmcp::handler::server::common::schema_for_type;
 use rmcp::model::{CallToolResult, ContentBlock, JsonObject, Tool, ToolAnnotations};
 use rmcp::schemars::{self, JsonSchema};
@@ -59,17 +59,38 @@ impl Tools {
             "Who you are to this server: the signed-in user, the client application, the granted scopes and when the access token expires.",
             true,
             |caller, _| async move {
-                let info = json!({
-                    "user": caller.username,
-                    "user_id": caller.user_id,
-                    "client_id": caller.client_id.as_str(),
-                    "scopes": caller.scope.tokens().collect::<Vec<_>>(),
-                    "token_expires_at": rfc3339(caller.expires_at),
-                });
-                let text = format!(
-                    "You are {} (user id {}), connected through client {} with scope \"{}\"; the access token expires at {}.",
-                    caller.username, caller.user_id, caller.client_id, caller.scope, rfc3339(caller.expires_at)
-                );
+                let scopes: Vec<&str> = caller.scope.tokens().collect();
+                let (info, text) = match &caller.subject {
+                    Subject::User { id, username } => (
+                        json!({
+                            "subject_type": "user",
+                            "user": username,
+                            "user_id": id,
+                            "client_id": caller.client_id.as_str(),
+                            "scopes": scopes,
+                            "token_expires_at": rfc3339(caller.expires_at),
+                        }),
+                        format!(
+                            "You are {username} (user id {id}), connected through client {} with scope \"{}\"; the access token expires at {}.",
+                            caller.client_id, caller.scope, rfc3339(caller.expires_at)
+                        ),
+                    ),
+                    // A service token (client credentials): the client acts
+                    // as itself; there is no user.
+                    Subject::Service { name } => (
+                        json!({
+                            "subject_type": "service",
+                            "service": name,
+                            "client_id": caller.client_id.as_str(),
+                            "scopes": scopes,
+                            "token_expires_at": rfc3339(caller.expires_at),
+                        }),
+                        format!(
+                            "You are the service identity {name} (client {}), not a user: the client signed in as itself (client credentials) with scope \"{}\"; the access token expires at {}.",
+                            caller.client_id, caller.scope, rfc3339(caller.expires_at)
+                        ),
+                    ),
+                };
                 let mut r = CallToolResult::success(vec![ContentBlock::text(text)]);
                 r.structured_content = Some(info);
                 Ok(r)
@@ -161,8 +182,10 @@ mod tests {
 
     fn caller() -> Caller {
         Caller {
-            user_id: "u1".into(),
-            username: "alice".into(),
+            subject: Subject::User {
+                id: "u1".into(),
+                username: "alice".into(),
+            },
             client_id: ClientId::parse("c1").unwrap(),
             scope: Scope::parse("mcp").unwrap(),
             expires_at: 0,
@@ -178,6 +201,30 @@ mod tests {
         assert_eq!(s["user"], "alice");
         assert_eq!(s["client_id"], "c1");
         assert_eq!(s["scopes"], json!(["mcp"]));
+        assert_eq!(s["subject_type"], "user");
+    }
+
+    #[tokio::test]
+    async fn whoami_names_a_service_identity_and_no_user() {
+        let tools = Tools::builtin(Arc::new(ManualClock::starting_now()));
+        let service = Caller {
+            subject: Subject::Service {
+                name: "Nightly report".into(),
+            },
+            ..caller()
+        };
+        let r = tools.call("whoami", None, &service).await.unwrap();
+        let s = r.structured_content.clone().unwrap();
+        assert_eq!(s["subject_type"], "service");
+        assert_eq!(s["service"], "Nightly report");
+        assert_eq!(s["client_id"], "c1");
+        assert!(s.get("user").is_none() && s.get("user_id").is_none());
+        let text = serde_json::to_value(&r.content).unwrap()[0]["text"].clone();
+        assert!(
+            text.as_str()
+                .unwrap()
+                .contains("service identity Nightly report")
+        );
     }
 
     #[tokio::test]

@@ -156,6 +156,9 @@ macro_rules! store_impl {
             ) -> StoreResult<bool> {
                 tokens::revoke_access_token(&self.pool, token_hash, now).await
             }
+            async fn create_access_token(&self, token: &AccessToken) -> StoreResult<()> {
+                tokens::create_access_token(&self.pool, token).await
+            }
             async fn active_access_tokens(
                 &self,
                 token_hashes: &[String],

@@ -167,6 +167,9 @@ pub trait Store: Send + Sync + 'static {
     async fn revoke_grant(&self, grant_id: &str, now: UnixTime) -> StoreResult<u64>;
     /// Revokes one access token; returns false if it was unknown or already revoked.
     async fn revoke_access_token(&self, token_hash: &str, now: UnixTime) -> StoreResult<bool>;
+    /// Stores an access token issued without a code or refresh token (the
+    /// client credentials grant: a service token, `user_id` `None`).
+    async fn create_access_token(&self, token: &AccessToken) -> StoreResult<()>;
     /// Of `token_hashes`, those of access tokens that exist, are not revoked
     /// and expire after `now` (in any order): one query for the tokens of
     /// all open streams (`mcp::streams`).

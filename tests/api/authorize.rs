@@ -313,7 +313,10 @@ async fn an_unknown_scope_is_redirected_back_with_invalid_scope() {
     let params = with(&app.auth_params(&client_id, REDIRECT), "scope", "admin");
     let r = app.browser().open_authorize(&params).await;
     let d = assert_error_redirect(&app, &r, REDIRECT, "invalid_scope");
-    assert_eq!(d, "unknown scope admin; this server offers: mcp");
+    assert_eq!(
+        d,
+        "unknown scope admin; this server offers: mcp offline_access"
+    );
 }
 
 #[tokio::test]

@@ -392,6 +392,9 @@ async fn foreign_mcpgate_variables_are_ignored_and_lists_come_comma_separated() 
     .json()
     .await
     .unwrap();
-    assert_eq!(m["scopes_supported"], serde_json::json!(["mcp", "extra"]));
+    assert_eq!(
+        m["scopes_supported"],
+        serde_json::json!(["mcp", "extra", "offline_access"])
+    );
     child.kill().await.unwrap();
 }

@@ -38,11 +38,14 @@ async fn authorization_server_metadata_has_every_required_field_and_an_exact_iss
         m["revocation_endpoint"],
         format!("{issuer}/v1/oauth/revoke")
     );
-    assert_eq!(m["scopes_supported"], serde_json::json!(["mcp"]));
+    assert_eq!(
+        m["scopes_supported"],
+        serde_json::json!(["mcp", "offline_access"])
+    );
     assert_eq!(m["response_types_supported"], serde_json::json!(["code"]));
     assert_eq!(
         m["grant_types_supported"],
-        serde_json::json!(["authorization_code", "refresh_token"])
+        serde_json::json!(["authorization_code", "refresh_token", "client_credentials"])
     );
     assert_eq!(
         m["code_challenge_methods_supported"],
@@ -197,8 +200,10 @@ async fn turning_refresh_tokens_off_removes_the_grant_from_metadata() {
         .unwrap();
     assert_eq!(
         m["grant_types_supported"],
-        serde_json::json!(["authorization_code"])
+        serde_json::json!(["authorization_code", "client_credentials"])
     );
+    // No refresh token to ask for: offline_access is not offered either.
+    assert_eq!(m["scopes_supported"], serde_json::json!(["mcp"]));
 }
 
 #[tokio::test]

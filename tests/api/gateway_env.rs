@@ -98,6 +98,7 @@ async fn a_stdio_upstream_gets_the_allowlist_its_env_and_inherit_env_but_none_of
     assert_eq!(env["GWENV_PASSED_9C4"], "passed-through-9c4");
     assert_eq!(env["MCPGATE_USER_NAME"], "alice");
     assert!(env.contains_key("MCPGATE_USER_ID"));
+    assert_eq!(env["MCPGATE_SUBJECT_TYPE"], "user");
     // Nothing else: no secret, no variable nobody asked for.
     let raw = process_environ(pid);
     for secret in [
@@ -116,6 +117,7 @@ async fn a_stdio_upstream_gets_the_allowlist_its_env_and_inherit_env_but_none_of
                 "GWENV_PASSED_9C4",
                 "MCPGATE_USER_NAME",
                 "MCPGATE_USER_ID",
+                "MCPGATE_SUBJECT_TYPE",
             ]
             .contains(&k)
     };

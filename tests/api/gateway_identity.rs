@@ -71,6 +71,9 @@ impl ServerHandler for Upstream {
         let text = json!({
             "user_header": h("x-mcpgate-user-name"),
             "id_header": h("x-mcpgate-user-id"),
+            "subject_header": h("x-mcpgate-subject-type"),
+            "client_id_header": h("x-mcpgate-client-id"),
+            "client_name_header": h("x-mcpgate-client-name"),
             "jwt": verified,
             "authorization": h("authorization"),
         })
@@ -135,6 +138,33 @@ async fn a_per_user_http_upstream_gets_verifiable_identity_and_never_the_token()
         seen["authorization"], "",
         "the client's access token never reaches the upstream"
     );
+    assert_eq!(seen["subject_header"], "user");
+    assert_eq!(seen["jwt"]["mcpgate_subject_type"], "user");
+
+    // A service (client credentials) is marked as one and named by its
+    // client, never as a user, even with a user's name.
+    let (client_id, service) = crate::machine_support::service_token(&app, "alice").await;
+    let r = app
+        .http
+        .post(app.url("/tools/crm_who"))
+        .header("authorization", bearer(&service))
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let v: Value = r.json().await.unwrap();
+    let seen: Value = serde_json::from_str(v["content"][0]["text"].as_str().unwrap()).unwrap();
+    assert_eq!(seen["subject_header"], "service");
+    assert_eq!(seen["client_id_header"], client_id.as_str());
+    assert_eq!(seen["client_name_header"], "alice");
+    assert_eq!(seen["user_header"], "");
+    assert_eq!(seen["id_header"], "");
+    assert_eq!(seen["jwt"]["sub"], format!("client:{client_id}"));
+    assert_eq!(seen["jwt"]["mcpgate_subject_type"], "service");
+    assert_eq!(seen["jwt"]["client_name"], "alice");
+    assert!(seen["jwt"].get("preferred_username").is_none(), "{seen}");
+    assert_eq!(seen["authorization"], "");
 }
 
 #[tokio::test]

@@ -135,7 +135,7 @@ pub async fn insert_token(
         token_hash: hash_secret(&token),
         grant_id,
         client_id,
-        user_id: user.id,
+        user_id: Some(user.id),
         scope,
         resource,
         created_at: now,

@@ -17,7 +17,8 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::cluster_support::two_instances;
-use crate::helpers::{TestApp, VERIFIER, spawn_app};
+use crate::helpers::{TestApp, VERIFIER, spawn_app, spawn_app_with};
+use crate::https_support::HttpsServer;
 use crate::mcp_support::McpClient;
 
 const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
@@ -572,37 +573,8 @@ async fn registration_checks_the_keys_of_private_key_jwt_clients() {
     assert!(body.get("client_secret").is_none());
 }
 
-/// A plain-HTTP JWKS server on 127.0.0.1: serves whatever set the test
-/// puts in, and counts requests.
-struct JwksServer {
-    url: String,
-    set: std::sync::Arc<std::sync::Mutex<Value>>,
-    hits: std::sync::Arc<std::sync::atomic::AtomicUsize>,
-}
-
-async fn jwks_server(initial: Value) -> JwksServer {
-    use std::sync::atomic::Ordering;
-    let set = std::sync::Arc::new(std::sync::Mutex::new(initial));
-    let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let (s, h) = (set.clone(), hits.clone());
-    let router = axum::Router::new().route(
-        "/jwks.json",
-        axum::routing::get(move || {
-            let (s, h) = (s.clone(), h.clone());
-            async move {
-                h.fetch_add(1, Ordering::SeqCst);
-                axum::Json(s.lock().unwrap().clone())
-            }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/jwks.json", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-    JwksServer { url, set, hits }
-}
-
-/// A client known with a `jwks_uri` (stored directly: registration only
-/// accepts https URIs, and this server is plain HTTP on loopback).
+/// A client known with a `jwks_uri` (stored directly, as `mcpgate client
+/// add --jwks-uri` would).
 async fn client_with_jwks_uri(app: &TestApp, id: &str, uri: &str) {
     use mcpgate_core::model::{
         Client, ClientKind, ClientMetadata, GrantType, TokenEndpointAuthMethod,
@@ -637,16 +609,19 @@ async fn client_with_jwks_uri(app: &TestApp, id: &str, uri: &str) {
 
 #[tokio::test]
 async fn jwks_uri_keys_are_fetched_once_and_refetched_for_a_new_kid_at_most_every_30_seconds() {
-    use std::sync::atomic::Ordering;
-    let app = spawn_app().await;
+    // The keys live on an HTTPS host on loopback with a certificate from the
+    // test's CA: mcpgate fetches them through the SSRF-guarded client, with
+    // outbound_ca_file and outbound_allow_networks = ["127.0.0.1/32"].
+    let server = HttpsServer::start().await;
+    let app = spawn_app_with(|s| server.trust(s)).await;
     let (k1, k2, k3) = (
         p256_key("k1"),
         rsa_key("k2", Algorithm::RS256),
         ed25519_key("k3"),
     );
-    let server = jwks_server(jwks(&[&k1])).await;
-    client_with_jwks_uri(&app, "uri-client", &server.url).await;
-    let hits = || server.hits.load(Ordering::SeqCst);
+    server.json("/jwks.json", &jwks(&[&k1]), &[]);
+    client_with_jwks_uri(&app, "uri-client", &server.url("/jwks.json")).await;
+    let hits = || server.hits("/jwks.json");
 
     for _ in 0..3 {
         accepted(&probe_assertion(&app, &assertion(&app, &k1, "uri-client")).await);
@@ -655,7 +630,7 @@ async fn jwks_uri_keys_are_fetched_once_and_refetched_for_a_new_kid_at_most_ever
 
     // The client rotates to k2 right away: within 30 s of the last fetch
     // the unknown kid does not cause another one.
-    *server.set.lock().unwrap() = jwks(&[&k2]);
+    server.json("/jwks.json", &jwks(&[&k2]), &[]);
     refused(
         &probe_assertion(&app, &assertion(&app, &k2, "uri-client")).await,
         "kid",
@@ -679,8 +654,31 @@ async fn jwks_uri_keys_are_fetched_once_and_refetched_for_a_new_kid_at_most_ever
 
     // After the cache lifetime (1 h without Cache-Control) the set is
     // fetched again on use.
-    *server.set.lock().unwrap() = jwks(&[&k2, &k3]);
+    server.json("/jwks.json", &jwks(&[&k2, &k3]), &[]);
     app.clock.advance(3600);
     accepted(&probe_assertion(&app, &assertion(&app, &k3, "uri-client")).await);
     assert_eq!(hits(), 3);
+}
+
+/// The SSRF rule holds for `jwks_uri` too: without the allow-list, keys on
+/// a loopback address are never fetched, and the assertion is refused
+/// saying why.
+#[tokio::test]
+async fn a_jwks_uri_on_a_private_address_is_not_fetched_without_the_allow_list() {
+    let server = HttpsServer::start().await;
+    let app = spawn_app_with(|s| server.trust_ca_only(s)).await;
+    let k1 = p256_key("k1");
+    server.json("/jwks.json", &jwks(&[&k1]), &[]);
+    client_with_jwks_uri(&app, "uri-client", &server.url("/jwks.json")).await;
+    let (status, body, _) = probe_assertion(&app, &assertion(&app, &k1, "uri-client")).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert_eq!(body["error"], "invalid_client", "{body}");
+    assert!(
+        body["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("jwks_uri"),
+        "{body}"
+    );
+    assert_eq!(server.hits("/jwks.json"), 0, "nothing reached the host");
 }

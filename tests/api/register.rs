@@ -346,7 +346,7 @@ async fn an_unknown_scope_is_invalid_client_metadata() {
     .await;
     assert_eq!(
         d,
-        "scope admin is not offered by this server; supported: mcp"
+        "scope admin is not offered by this server; supported: mcp offline_access"
     );
 }
 

@@ -131,6 +131,7 @@ macro_rules! store_contract_tests {
                 identities_go_with_their_user,
                 an_assertion_jti_is_used_once_per_client_until_it_expires,
                 expired_assertion_jtis_are_purged,
+                a_service_token_has_no_user_and_goes_with_its_client_only,
             );
 
             store_contract_tests!(@concurrent $make;
@@ -283,7 +284,7 @@ pub(crate) fn access(hash: &str, grant: &str, client_id: &str, user_id: &str) ->
         token_hash: hash.into(),
         grant_id: grant.into(),
         client_id: cid(client_id),
-        user_id: user_id.into(),
+        user_id: Some(user_id.into()),
         scope: scope("mcp offline_access"),
         resource: ResourceUri::parse("https://gw.example/v1/ai/mcp").unwrap(),
         created_at: NOW,
@@ -349,7 +350,7 @@ pub(crate) async fn issue(
         &format!("code-{}", access.token_hash),
         &access.grant_id,
         access.client_id.as_str(),
-        &access.user_id,
+        access.user_id.as_deref().expect("a user token"),
     );
     store.create_code(&c).await.unwrap();
     assert!(
@@ -2039,4 +2040,64 @@ async fn concurrent_uses_of_one_assertion_jti_let_exactly_one_win(store: Arc<dyn
         }
     }
     assert_eq!(wins, 1);
+}
+
+/// A service token (client credentials grant, issue #16): stored with no
+/// user, read back equal, untouched by deleting a user, revocable, and
+/// deleted with its client.
+async fn a_service_token_has_no_user_and_goes_with_its_client_only(store: Arc<dyn Store>) {
+    store.create_user(&user("u1", "ann")).await.unwrap();
+    store
+        .create_client(&public_client("svc", NOW))
+        .await
+        .unwrap();
+    let service = AccessToken {
+        user_id: None,
+        ..access("svc-at", "svc-grant", "svc", "unused")
+    };
+    store.create_access_token(&service).await.unwrap();
+    store
+        .create_access_token(&access("user-at", "user-grant", "svc", "u1"))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.access_token("svc-at").await.unwrap(),
+        Some(service.clone())
+    );
+    assert!(matches!(
+        store.create_access_token(&service).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(
+        store
+            .count_active_access_tokens(&cid("svc"), NOW)
+            .await
+            .unwrap(),
+        2
+    );
+    // Removing the user takes the user's token only.
+    assert!(store.delete_user("u1").await.unwrap());
+    assert_eq!(store.access_token("user-at").await.unwrap(), None);
+    assert_eq!(
+        store.access_token("svc-at").await.unwrap(),
+        Some(service.clone())
+    );
+    assert_eq!(store.revoke_grant("svc-grant", NOW + 1).await.unwrap(), 1);
+    assert_eq!(
+        store
+            .access_token("svc-at")
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked_at,
+        Some(NOW + 1)
+    );
+    // A token of a client that does not exist is refused.
+    let orphan = AccessToken {
+        user_id: None,
+        ..access("orphan-at", "g", "nobody", "unused")
+    };
+    assert!(store.create_access_token(&orphan).await.is_err());
+    assert!(store.delete_client(&cid("svc")).await.unwrap());
+    assert_eq!(store.access_token("svc-at").await.unwrap(), None);
 }

@@ -859,10 +859,26 @@ async fn a_request_without_any_client_id_is_invalid_client() {
 // ------------------------------------------------------ request format
 
 #[tokio::test]
-async fn password_and_client_credentials_grants_are_unsupported_grant_type() {
+async fn the_password_grant_is_unsupported_grant_type_and_client_credentials_refuses_a_public_client()
+ {
     let app = spawn_app().await;
     let client_id = app.register_public(REDIRECT).await;
-    for grant in ["password", "client_credentials"] {
+    // The client credentials grant exists (issue #16), for pre-registered
+    // confidential clients only (tests/api/client_credentials.rs).
+    let r = app
+        .token(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", &client_id),
+        ])
+        .await;
+    expect_error(
+        r,
+        StatusCode::UNAUTHORIZED,
+        "invalid_client",
+        "public client",
+    )
+    .await;
+    for grant in ["password"] {
         let r = app
             .token(&[
                 ("grant_type", grant),

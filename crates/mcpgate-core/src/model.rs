@@ -244,7 +244,10 @@ pub struct AccessToken {
     pub token_hash: String,
     pub grant_id: String,
     pub client_id: ClientId,
-    pub user_id: String,
+    /// The user the token acts for; `None` for a service token (the client
+    /// credentials grant, RFC 6749 §4.4), whose subject is the client
+    /// itself and never a user.
+    pub user_id: Option<String>,
     pub scope: Scope,
     pub resource: ResourceUri,
     pub created_at: UnixTime,

@@ -281,6 +281,11 @@ pub(super) async fn revoke_grant(pool: &PgPool, grant_id: &str, now: UnixTime) -
     Ok(revoked)
 }
 
+pub(super) async fn create_access_token(pool: &PgPool, t: &AccessToken) -> StoreResult<()> {
+    let mut conn = pool.acquire().await.map_err(db)?;
+    insert_access_token(&mut conn, t).await
+}
+
 pub(super) async fn revoke_access_token(
     pool: &PgPool,
     token_hash: &str,

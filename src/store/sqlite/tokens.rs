@@ -369,6 +369,20 @@ pub(super) async fn revoke_grant(
     Ok(revoked)
 }
 
+pub(super) async fn create_access_token(pool: &SqlitePool, t: &AccessToken) -> StoreResult<()> {
+    bind_access(
+        sqlx::query(
+            "INSERT INTO access_tokens (token_hash, grant_id, client_id, user_id, scope, resource, \
+             created_at, expires_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        ),
+        t,
+    )
+    .execute(pool)
+    .await
+    .map_err(|e| insert_error(e, || "access token".to_string()))?;
+    Ok(())
+}
+
 pub(super) async fn revoke_access_token(
     pool: &SqlitePool,
     token_hash: &str,

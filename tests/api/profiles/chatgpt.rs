@@ -107,7 +107,7 @@ async fn chatgpt_probes_head_and_the_root_metadata_before_any_401_and_reads_the_
         asm["registration_endpoint"],
         format!("{issuer}/v1/oauth/register")
     );
-    assert_eq!(asm["scopes_supported"], json!(["mcp"]));
+    assert_eq!(asm["scopes_supported"], json!(["mcp", "offline_access"]));
     assert_eq!(asm["code_challenge_methods_supported"], json!(["S256"]));
     assert_eq!(
         asm["token_endpoint_auth_methods_supported"],

@@ -110,7 +110,7 @@ pub async fn discover(app: &TestApp) -> Discovered {
     .await;
     assert_eq!(asm["issuer"], issuer);
     assert_eq!(asm["code_challenge_methods_supported"], json!(["S256"]));
-    assert_eq!(asm["scopes_supported"], json!(["mcp"]));
+    assert_eq!(asm["scopes_supported"], json!(["mcp", "offline_access"]));
     Discovered { prm, asm }
 }
 

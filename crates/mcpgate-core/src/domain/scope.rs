@@ -59,6 +59,12 @@ impl Scope {
             .collect()
     }
 
+    /// The set without `token`; `None` if nothing else is left.
+    pub fn without(&self, token: &str) -> Option<Scope> {
+        let rest: BTreeSet<String> = self.0.iter().filter(|t| *t != token).cloned().collect();
+        (!rest.is_empty()).then_some(Scope(rest))
+    }
+
     pub fn union(&self, other: &Scope) -> Scope {
         Scope(self.0.union(&other.0).cloned().collect())
     }
@@ -112,5 +118,8 @@ mod tests {
         assert!(one.is_subset_of(&all));
         assert!(!all.is_subset_of(&one));
         assert_eq!(all.not_in(&["mcp".to_string()]), vec!["admin"]);
+        assert_eq!(all.without("admin"), Some(one.clone()));
+        assert_eq!(one.without("mcp"), None);
+        assert_eq!(one.without("other"), Some(one.clone()));
     }
 }

@@ -19,13 +19,63 @@ use crate::oauth::tokens::looks_like_access_token;
 /// Who is calling: the result of a successful token check.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Caller {
-    pub user_id: String,
-    pub username: String,
+    /// Who the token acts for: a user, or the client itself.
+    pub subject: Subject,
     pub client_id: ClientId,
     pub scope: Scope,
     pub expires_at: UnixTime,
     /// SHA-256 of the token (never the token itself).
     pub token_hash: String,
+}
+
+/// The subject of a token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Subject {
+    /// A user, through a client the user approved (authorization code).
+    User { id: String, username: String },
+    /// A service identity: the client itself (the client credentials
+    /// grant, RFC 6749 §4.4). Never a user, whatever its name.
+    Service {
+        /// The client's name as the operator registered it (else its id).
+        name: String,
+    },
+}
+
+/// The prefix of a service's [`Caller::owner`]. User ids are UUIDs, which
+/// never contain `:`, so the two kinds of owner never collide.
+pub const SERVICE_OWNER_PREFIX: &str = "client:";
+
+impl Caller {
+    /// The user this caller acts for, if any.
+    pub fn user(&self) -> Option<(&str, &str)> {
+        match &self.subject {
+            Subject::User { id, username } => Some((id, username)),
+            Subject::Service { .. } => None,
+        }
+    }
+
+    pub fn is_service(&self) -> bool {
+        matches!(self.subject, Subject::Service { .. })
+    }
+
+    /// Who owns what this caller opens (MCP sessions, per-user upstream
+    /// connections): the user's id, or `client:<client_id>` for a service,
+    /// so a service's session is never served to a user or to another
+    /// client, and the other way round.
+    pub fn owner(&self) -> String {
+        match &self.subject {
+            Subject::User { id, .. } => id.clone(),
+            Subject::Service { .. } => format!("{SERVICE_OWNER_PREFIX}{}", self.client_id),
+        }
+    }
+
+    /// A short label for logs: the username, or `service <client_id>`.
+    pub fn label(&self) -> String {
+        match &self.subject {
+            Subject::User { username, .. } => username.clone(),
+            Subject::Service { .. } => format!("service {}", self.client_id),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -197,7 +247,7 @@ mod tests {
             token_hash: "h".into(),
             grant_id: "g".into(),
             client_id: ClientId::parse("c").unwrap(),
-            user_id: "u".into(),
+            user_id: Some("u".into()),
             scope: Scope::parse(scope).unwrap(),
             resource: ResourceUri::parse(resource).unwrap(),
             created_at: 0,
@@ -300,5 +350,37 @@ mod tests {
         assert!(matches!(e, BearerError::InsufficientScope(_)));
         assert!(check_shape("mcp_0123456789abcdef0123456789abcdef").is_ok());
         assert!(check_shape("nope").is_err());
+    }
+
+    #[test]
+    fn service_and_user_owners_never_collide() {
+        let user = Caller {
+            subject: Subject::User {
+                id: "6f1c0d1e-1111-4222-8333-944445555666".into(),
+                username: "alice".into(),
+            },
+            client_id: ClientId::parse("c1").unwrap(),
+            scope: Scope::parse("mcp").unwrap(),
+            expires_at: 1,
+            token_hash: "h".into(),
+        };
+        let service = Caller {
+            subject: Subject::Service {
+                name: "alice".into(),
+            },
+            ..user.clone()
+        };
+        let other = Caller {
+            client_id: ClientId::parse("c2").unwrap(),
+            ..service.clone()
+        };
+        assert_eq!(service.owner(), "client:c1");
+        assert_ne!(user.owner(), service.owner());
+        assert_ne!(service.owner(), other.owner());
+        assert!(service.user().is_none() && service.is_service());
+        assert_eq!(
+            user.user(),
+            Some(("6f1c0d1e-1111-4222-8333-944445555666", "alice"))
+        );
     }
 }

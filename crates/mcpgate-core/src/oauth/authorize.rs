@@ -12,7 +12,7 @@
 //! The same validation runs again when the login and consent forms are
 //! posted, so a tampered form cannot widen what was asked.
 
-use super::policy::Policy;
+use super::policy::{OFFLINE_ACCESS, Policy};
 use super::{ErrorCode, OAuthError, SecurityEvent, params::Params};
 use crate::crypto::{hash_secret, random_b64, random_uuid};
 use crate::domain::{ClientId, CodeChallenge, RedirectUri, ResourceUri, Scope};
@@ -190,31 +190,36 @@ fn redirect_uri(params: &Params, client: &Client) -> Result<(RedirectUri, bool),
 }
 
 fn scope(params: &Params, client: &Client, policy: &Policy) -> Result<Scope, OAuthError> {
+    let default = client
+        .metadata
+        .scope
+        .clone()
+        .unwrap_or_else(|| policy.default_scope.clone());
+    let refresh = policy.refreshes_for(client);
     let Some(raw) = params.get("scope").filter(|s| !s.trim().is_empty()) else {
         // RFC 6749 §3.3: a missing scope means the default.
-        return Ok(client
-            .metadata
-            .scope
-            .clone()
-            .unwrap_or_else(|| policy.default_scope.clone()));
+        return Ok(policy.granted_scope(default.clone(), refresh, &default));
     };
     let requested = Scope::parse(raw).map_err(|e| OAuthError::invalid_scope(e.0))?;
-    let unknown = requested.not_in(&policy.scopes_supported);
+    let unknown = policy.unknown_scopes(&requested);
     if !unknown.is_empty() {
         return Err(OAuthError::invalid_scope(format!(
             "unknown scope {}; this server offers: {}",
             unknown.join(" "),
-            policy.scopes_supported.join(" ")
+            policy.as_scopes_supported().join(" ")
         )));
     }
+    // offline_access asks for a refresh token, not for a permission: it is
+    // never beyond what a client registered.
     if let Some(registered) = &client.metadata.scope
-        && !requested.is_subset_of(registered)
+        && let Some(asked) = requested.without(OFFLINE_ACCESS)
+        && !asked.is_subset_of(registered)
     {
         return Err(OAuthError::invalid_scope(format!(
             "scope {requested} goes beyond what this client registered ({registered})"
         )));
     }
-    Ok(requested)
+    Ok(policy.granted_scope(requested, refresh, &default))
 }
 
 /// RFC 8707 §2: the resource the token is for: the MCP endpoint (or the

@@ -187,7 +187,10 @@ pub struct AuthorizationServerMetadata {
     pub issuer: String,
     pub authorization_endpoint: String,
     pub token_endpoint: String,
-    pub registration_endpoint: String,
+    /// `None` when dynamic client registration is turned off
+    /// (`dynamic_client_registration = false`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub registration_endpoint: Option<String>,
     pub revocation_endpoint: String,
     pub scopes_supported: Vec<String>,
     pub response_types_supported: Vec<&'static str>,
@@ -224,11 +227,13 @@ pub fn authorization_server_metadata(
     if refresh_tokens {
         grants.push("refresh_token");
     }
+    // RFC 6749 §4.4, MCP SEP-1046: for pre-registered machine clients.
+    grants.push("client_credentials");
     AuthorizationServerMetadata {
         issuer: urls.issuer.clone(),
         authorization_endpoint: urls.authorization_endpoint.clone(),
         token_endpoint: urls.token_endpoint.clone(),
-        registration_endpoint: urls.registration_endpoint.clone(),
+        registration_endpoint: Some(urls.registration_endpoint.clone()),
         revocation_endpoint: urls.revocation_endpoint.clone(),
         scopes_supported: scopes.to_vec(),
         response_types_supported: vec!["code"],
@@ -352,7 +357,11 @@ mod tests {
         );
         assert_eq!(
             m["grant_types_supported"],
-            serde_json::json!(["authorization_code", "refresh_token"])
+            serde_json::json!(["authorization_code", "refresh_token", "client_credentials"])
+        );
+        assert_eq!(
+            m["registration_endpoint"],
+            "https://api.example.com/v1/oauth/register"
         );
         assert_eq!(m["authorization_response_iss_parameter_supported"], true);
         assert_eq!(
@@ -376,7 +385,7 @@ mod tests {
             .unwrap();
         assert_eq!(
             m["grant_types_supported"],
-            serde_json::json!(["authorization_code"])
+            serde_json::json!(["authorization_code", "client_credentials"])
         );
         let p = serde_json::to_value(protected_resource_metadata(
             &u,

@@ -6,6 +6,7 @@
 //! - [`params`]: request parameters; RFC 6749 §3.1: none may be repeated.
 //! - [`discovery`]: RFC 8414 and RFC 9728 documents and the URL consistency check.
 //! - [`register`]: RFC 7591 dynamic client registration.
+//! - [`preregister`]: clients the operator adds (`mcpgate client add`).
 //! - [`authorize`]: the authorization request and response (RFC 6749 §4.1,
 //!   RFC 7636, RFC 8707, RFC 9207), consent, code issuance.
 //! - [`cimd`]: Client ID Metadata Documents: which client ids are document
@@ -24,6 +25,7 @@ pub mod error;
 pub mod grant;
 pub mod params;
 pub mod policy;
+pub mod preregister;
 pub mod register;
 pub mod token;
 pub mod tokens;

@@ -5,6 +5,17 @@ use crate::domain::{RedirectUri, ResourceUri, Scope};
 /// Where the MCP endpoint lives below the public URL.
 pub const MCP_PATH: &str = "/v1/ai/mcp";
 
+/// The scope a client asks for to get a refresh token (OpenID Connect Core
+/// §11, which MCP clients follow). Always accepted in authorization and
+/// token requests, whatever `scopes` lists; granted only when a refresh
+/// token is issued (refresh tokens on, and the client registered the
+/// refresh_token grant), otherwise left out of the granted scope
+/// (RFC 6749 §3.3: the server may grant less and says so). It names no
+/// permission at the MCP endpoint, so it is never in a `WWW-Authenticate`
+/// challenge nor in the protected resource metadata (MCP 2025-11-25,
+/// "Scope Selection Strategy").
+pub const OFFLINE_ACCESS: &str = "offline_access";
+
 /// Settings that the rules depend on. Built once from configuration.
 #[derive(Debug, Clone)]
 pub struct Policy {
@@ -55,6 +66,66 @@ impl Policy {
         self.resources().any(|r| r == resource)
     }
 
+    /// Whether a client may ask for this scope token: one of `scopes`, or
+    /// [`OFFLINE_ACCESS`].
+    pub fn offers_scope(&self, token: &str) -> bool {
+        token == OFFLINE_ACCESS || self.scopes_supported.iter().any(|s| s == token)
+    }
+
+    /// The tokens of `scope` this server does not offer.
+    pub fn unknown_scopes<'a>(&self, scope: &'a Scope) -> Vec<&'a str> {
+        scope.tokens().filter(|t| !self.offers_scope(t)).collect()
+    }
+
+    /// The scopes the authorization server metadata lists (RFC 8414 §2):
+    /// `scopes`, plus [`OFFLINE_ACCESS`] when refresh tokens are issued.
+    pub fn as_scopes_supported(&self) -> Vec<String> {
+        let mut v = self.scopes_supported.clone();
+        if self.issue_refresh_tokens && !v.iter().any(|s| s == OFFLINE_ACCESS) {
+            v.push(OFFLINE_ACCESS.into());
+        }
+        v
+    }
+
+    /// The scopes the protected resource metadata lists (RFC 9728 §2):
+    /// `scopes` without [`OFFLINE_ACCESS`].
+    pub fn resource_scopes_supported(&self) -> Vec<String> {
+        self.scopes_supported
+            .iter()
+            .filter(|s| *s != OFFLINE_ACCESS)
+            .cloned()
+            .collect()
+    }
+
+    /// The scope the MCP endpoints need (RFC 6750 §3): the default scope
+    /// without [`OFFLINE_ACCESS`]. Named in every challenge and checked in
+    /// every token.
+    pub fn required_scope(&self) -> Scope {
+        self.default_scope
+            .without(OFFLINE_ACCESS)
+            .unwrap_or_else(|| self.default_scope.clone())
+    }
+
+    /// What is granted of a requested (and allowed) scope: without
+    /// [`OFFLINE_ACCESS`] unless a refresh token will be issued with it; a
+    /// scope left empty by that falls back to `default`.
+    pub fn granted_scope(&self, requested: Scope, refresh: bool, default: &Scope) -> Scope {
+        if refresh || !requested.contains(OFFLINE_ACCESS) {
+            return requested;
+        }
+        requested.without(OFFLINE_ACCESS).unwrap_or_else(|| {
+            default
+                .without(OFFLINE_ACCESS)
+                .unwrap_or_else(|| default.clone())
+        })
+    }
+
+    /// Whether a client gets refresh tokens: the server issues them and the
+    /// client registered the refresh_token grant.
+    pub fn refreshes_for(&self, client: &crate::model::Client) -> bool {
+        self.issue_refresh_tokens && client.allows_grant(crate::model::GrantType::RefreshToken)
+    }
+
     /// Whether a redirect URI's host is allowed to skip PKCE.
     pub fn pkce_exempt(&self, redirect_uri: &RedirectUri) -> bool {
         let host = redirect_uri.host();
@@ -83,5 +154,36 @@ impl Policy {
             issue_refresh_tokens: true,
             refresh_grace: 30,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn offline_access_is_offered_but_never_required_nor_listed_for_the_resource() {
+        let mut p = Policy::example();
+        p.scopes_supported = vec!["mcp".into(), OFFLINE_ACCESS.into()];
+        p.default_scope = Scope::parse("mcp offline_access").unwrap();
+        assert_eq!(p.required_scope().to_string(), "mcp");
+        assert_eq!(p.resource_scopes_supported(), vec!["mcp".to_string()]);
+        assert_eq!(p.as_scopes_supported(), vec!["mcp", OFFLINE_ACCESS]);
+        let mut plain = Policy::example();
+        assert!(plain.offers_scope(OFFLINE_ACCESS) && !plain.offers_scope("admin"));
+        assert_eq!(plain.as_scopes_supported(), vec!["mcp", OFFLINE_ACCESS]);
+        plain.issue_refresh_tokens = false;
+        assert_eq!(plain.as_scopes_supported(), vec!["mcp"]);
+    }
+
+    #[test]
+    fn offline_access_is_granted_only_with_a_refresh_token() {
+        let p = Policy::example();
+        let asked = Scope::parse("mcp offline_access").unwrap();
+        let default = Scope::parse("mcp").unwrap();
+        assert_eq!(p.granted_scope(asked.clone(), true, &default), asked);
+        assert_eq!(p.granted_scope(asked, false, &default), default);
+        let alone = Scope::parse("offline_access").unwrap();
+        assert_eq!(p.granted_scope(alone, false, &default), default);
     }
 }

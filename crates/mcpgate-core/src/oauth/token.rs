@@ -1,4 +1,4 @@
-//! The token request (RFC 6749 §4.1.3, §6) as a tagged enum, so that an
+//! The token request (RFC 6749 §4.1.3, §4.4.2, §6) as a tagged enum, so that an
 //! impossible combination cannot be built, and the token response (§5.1).
 
 use serde::Serialize;
@@ -11,6 +11,8 @@ use crate::secret::Secret;
 pub enum TokenRequest {
     AuthorizationCode(CodeRequest),
     RefreshToken(RefreshRequest),
+    /// RFC 6749 §4.4.2: the client asks for a token for itself.
+    ClientCredentials(ClientCredentialsRequest),
 }
 
 #[derive(Debug, Clone)]
@@ -28,11 +30,26 @@ pub struct RefreshRequest {
     pub resource: Option<String>,
 }
 
+#[derive(Debug, Clone)]
+pub struct ClientCredentialsRequest {
+    pub scope: Option<Scope>,
+    pub resource: Option<String>,
+}
+
+fn optional_scope(params: &Params) -> Result<Option<Scope>, OAuthError> {
+    params
+        .get("scope")
+        .filter(|s| !s.trim().is_empty())
+        .map(Scope::parse)
+        .transpose()
+        .map_err(|e| OAuthError::invalid_scope(e.0))
+}
+
 pub fn parse(params: &Params) -> Result<TokenRequest, OAuthError> {
     let resource = single_resource(params)?;
     match params.get("grant_type") {
         None => Err(OAuthError::invalid_request(
-            "the grant_type parameter is missing; use authorization_code or refresh_token",
+            "the grant_type parameter is missing; use authorization_code, refresh_token or client_credentials",
         )),
         Some("authorization_code") => {
             let code_verifier = params
@@ -49,18 +66,19 @@ pub fn parse(params: &Params) -> Result<TokenRequest, OAuthError> {
         }
         Some("refresh_token") => Ok(TokenRequest::RefreshToken(RefreshRequest {
             refresh_token: Secret::new(params.require("refresh_token")?.to_string()),
-            scope: params
-                .get("scope")
-                .filter(|s| !s.trim().is_empty())
-                .map(Scope::parse)
-                .transpose()
-                .map_err(|e| OAuthError::invalid_scope(e.0))?,
+            scope: optional_scope(params)?,
             resource,
         })),
+        Some("client_credentials") => {
+            Ok(TokenRequest::ClientCredentials(ClientCredentialsRequest {
+                scope: optional_scope(params)?,
+                resource,
+            }))
+        }
         Some(other) => Err(OAuthError::new(
             ErrorCode::UnsupportedGrantType,
             format!(
-                "grant_type {other:?} is not supported; use authorization_code or refresh_token"
+                "grant_type {other:?} is not supported; use authorization_code, refresh_token or client_credentials"
             ),
         )),
     }
@@ -104,12 +122,30 @@ mod tests {
             TokenRequest::RefreshToken(r) => assert_eq!(r.scope.unwrap().to_string(), "mcp"),
             other => panic!("{other:?}"),
         }
+        match parse(
+            &Params::parse("grant_type=client_credentials&scope=mcp&resource=https://r").unwrap(),
+        )
+        .unwrap()
+        {
+            TokenRequest::ClientCredentials(r) => {
+                assert_eq!(r.scope.unwrap().to_string(), "mcp");
+                assert_eq!(r.resource.as_deref(), Some("https://r"));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            parse(&Params::parse("grant_type=client_credentials").unwrap()).unwrap(),
+            TokenRequest::ClientCredentials(ClientCredentialsRequest {
+                scope: None,
+                resource: None
+            })
+        ));
         for (body, code) in [
             (
                 "grant_type=password&username=a&password=b",
                 "unsupported_grant_type",
             ),
-            ("grant_type=client_credentials", "unsupported_grant_type"),
+            ("grant_type=client_credentials&scope=%22", "invalid_scope"),
             ("code=abc", "invalid_request"),
             ("grant_type=authorization_code", "invalid_request"),
             ("grant_type=refresh_token", "invalid_request"),
@@ -196,7 +232,7 @@ mod proptests {
 
         #[test]
         fn bad_requests_get_their_error_codes(
-            grant in "[a-z_]{1,20}".prop_filter("unknown", |g| g != "authorization_code" && g != "refresh_token"),
+            grant in "[a-z_]{1,20}".prop_filter("unknown", |g| g != "authorization_code" && g != "refresh_token" && g != "client_credentials"),
             a in "[a-z]{1,8}", b in "[a-z]{1,8}", short in "[a-z]{0,42}"
         ) {
             let e = parse(&params(vec![("grant_type", grant)])).unwrap_err();

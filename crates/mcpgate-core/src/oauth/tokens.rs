@@ -124,7 +124,7 @@ fn build(
         token_hash: hash_secret(&access_token),
         grant_id: grant_id.to_string(),
         client_id: src.client_id().clone(),
-        user_id: src.user_id().to_string(),
+        user_id: Some(src.user_id().to_string()),
         scope: scope.clone(),
         resource: src.resource().clone(),
         created_at: now,
@@ -149,6 +149,35 @@ fn build(
         access,
         refresh_token: refresh_token.map(Secret::new),
         refresh,
+    }
+}
+
+/// A service token of the client credentials grant (RFC 6749 §4.4): random,
+/// a grant of its own, no user and never a refresh token (§4.4.3).
+pub fn for_client(
+    client: &crate::model::Client,
+    scope: &Scope,
+    resource: &crate::domain::ResourceUri,
+    policy: &Policy,
+    now: UnixTime,
+) -> Minted {
+    let access_token = access_value(&random_bytes::<16>());
+    let access = AccessToken {
+        token_hash: hash_secret(&access_token),
+        grant_id: crate::crypto::random_uuid(),
+        client_id: client.client_id.clone(),
+        user_id: None,
+        scope: scope.clone(),
+        resource: resource.clone(),
+        created_at: now,
+        expires_at: now.saturating_add(policy.access_token_ttl),
+        revoked_at: None,
+    };
+    Minted {
+        access_token: Secret::new(access_token),
+        access,
+        refresh_token: None,
+        refresh: None,
     }
 }
 

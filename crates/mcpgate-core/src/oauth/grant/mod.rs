@@ -5,7 +5,10 @@
 //!   RFC 9700 §4.2.4 (code replay).
 //! - [`refresh_token`]: RFC 6749 §6, RFC 9700 §4.14.2 (rotation and reuse
 //!   detection), with a grace window for lost responses.
+//! - [`client_credentials`]: RFC 6749 §4.4 for pre-registered machine
+//!   clients (MCP SEP-1046), RFC 8707 §2.2.
 pub mod authorization_code;
+pub mod client_credentials;
 pub mod refresh_token;
 
 use super::{OAuthError, policy::Policy};
