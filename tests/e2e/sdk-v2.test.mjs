@@ -95,7 +95,10 @@ async function authorizeAndCall(provider, documentUrl) {
   assert.equal(provider.clientInformation()?.client_id, documentUrl);
 
   const back = await driveLogin(authUrl, env('E2E_USER'), env('E2E_PASSWORD'));
-  await transport.finishAuth(back.code);
+  assert.equal(back.state, authUrl.searchParams.get('state'));
+  // The SDK checks the RFC 9207 `iss` of the callback before it redeems
+  // the code.
+  await transport.finishAuth(back.url.searchParams);
   const tokens = provider.tokens();
   assert.ok(tokens?.access_token, 'access token saved');
 
