@@ -20,7 +20,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use mcpgate_core::oauth::client_assertion::{self, ClientKey};
 
-use crate::outbound::{self, Outbound, OutboundSettings};
+use crate::outbound::{self, GuardedClient, Outbound, OutboundSettings};
 
 /// Largest JWK Set body read from a `jwks_uri`.
 pub const MAX_JWKS_BODY: usize = 64 * 1024;
@@ -48,12 +48,18 @@ pub trait JwksFetcher: Send + Sync {
 /// resolution, the operator's `outbound_allow_networks` and
 /// `outbound_ca_file`; see `crate::outbound`).
 pub struct HttpJwksFetcher {
-    outbound: OutboundSettings,
+    /// Built once (root certificates, the operator's CA file, the
+    /// resolver); an error here is reported on every fetch.
+    client: Result<GuardedClient, String>,
 }
 
 impl HttpJwksFetcher {
-    pub fn new(outbound: OutboundSettings) -> Self {
-        Self { outbound }
+    pub fn new(outbound: &OutboundSettings) -> Self {
+        Self {
+            client: Outbound::client_controlled(FETCH_TIMEOUT)
+                .settings(outbound)
+                .build_guarded(),
+        }
     }
 }
 
@@ -62,9 +68,7 @@ impl JwksFetcher for HttpJwksFetcher {
     async fn fetch(&self, uri: &str) -> Result<Fetched, String> {
         let url = url::Url::parse(uri).map_err(|_| "the jwks_uri is not a URL".to_string())?;
         let origin = url.origin().ascii_serialization();
-        let client = Outbound::client_controlled(FETCH_TIMEOUT)
-            .settings(&self.outbound)
-            .build_guarded()?;
+        let client = self.client.as_ref().map_err(Clone::clone)?;
         let response = client
             .get(&url)
             .map_err(|why| format!("the client's jwks_uri: {why}"))?

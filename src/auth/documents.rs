@@ -40,7 +40,7 @@ use crate::store::StoreError;
 pub struct Documents {
     pub policy: DocumentPolicy,
     /// The operator's outbound settings, for other client-controlled
-    /// fetches ([`AuthServer::outbound`]).
+    /// fetches (a client's `jwks_uri`: [`Documents::outbound_settings`]).
     outbound: OutboundSettings,
     http: Option<GuardedClient>,
     inflight: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
@@ -104,14 +104,6 @@ struct Fetched {
 }
 
 impl AuthServer {
-    /// The operator's outbound settings (`outbound_allow_networks`,
-    /// `outbound_ca_file`). Fetch any other client-controlled URL (a
-    /// client's `jwks_uri`) with
-    /// `Outbound::client_controlled(timeout).settings(auth.outbound()).build_guarded()`.
-    pub fn outbound(&self) -> &OutboundSettings {
-        &self.documents.outbound
-    }
-
     /// The client a document URL identifies: the cached copy while fresh,
     /// else fetched (see the module doc). Failures are `invalid_client`,
     /// with a description fit for the error page and the token endpoint.

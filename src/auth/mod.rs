@@ -106,7 +106,7 @@ impl AuthServer {
             token_cache: Default::default(),
             client_cache: Default::default(),
             client_keys: client_keys::JwksCache::new(Arc::new(client_keys::HttpJwksFetcher::new(
-                Default::default(),
+                &Default::default(),
             ))),
             documents: documents::Documents::disabled(),
         }
@@ -116,7 +116,7 @@ impl AuthServer {
     /// Also gives the `jwks_uri` fetches the same outbound settings.
     pub fn with_documents(mut self, documents: documents::Documents) -> Self {
         self.client_keys = client_keys::JwksCache::new(Arc::new(
-            client_keys::HttpJwksFetcher::new(documents.outbound_settings().clone()),
+            client_keys::HttpJwksFetcher::new(documents.outbound_settings()),
         ));
         self.documents = documents;
         self
