@@ -11,6 +11,8 @@
 //! - [`domain`]: newtypes with `parse` for every value with rules (client ids,
 //!   redirect URIs, scopes, resource indicators, PKCE challenge and verifier,
 //!   usernames).
+//! - [`cache_control`]: the lifetime a fetched document's `Cache-Control`
+//!   allows (metadata documents, JWK Sets).
 //! - [`client_address`]: the client's address behind trusted proxies
 //!   (`X-Forwarded-For`), and the key of per-address limits.
 //! - [`login_limits`]: failed sign-ins per account and per address (hard
@@ -34,6 +36,7 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+pub mod cache_control;
 pub mod client_address;
 pub mod crypto;
 pub mod domain;

@@ -35,6 +35,7 @@
 use serde_json::{Map, Value};
 
 use super::{OAuthError, register};
+use crate::cache_control::{self, Lifetime};
 use crate::domain::{ClientId, MetadataDocumentUrl, ParseError};
 use crate::model::{ClientMetadata, TokenEndpointAuthMethod, UnixTime};
 
@@ -236,28 +237,11 @@ pub fn fresh_until(
     cache_control: Option<&str>,
     expires: Option<UnixTime>,
 ) -> UnixTime {
-    let mut max_age = None;
-    let mut no_store = false;
-    for directive in cache_control.unwrap_or("").split(',') {
-        let directive = directive.trim();
-        let (name, value) = match directive.split_once('=') {
-            Some((n, v)) => (n.trim(), Some(v.trim().trim_matches('"'))),
-            None => (directive, None),
-        };
-        match (name.to_ascii_lowercase().as_str(), value) {
-            ("no-store" | "no-cache", _) => no_store = true,
-            ("max-age", Some(v)) => max_age = v.parse::<i64>().ok().or(Some(0)),
-            _ => {}
-        }
-    }
-    let lifetime = if no_store {
-        MIN_FRESH
-    } else if let Some(age) = max_age {
-        age
-    } else if let Some(at) = expires {
-        at.saturating_sub(now)
-    } else {
-        MIN_FRESH
+    let lifetime = match (cache_control::lifetime(cache_control), expires) {
+        (Lifetime::NoStore | Lifetime::Malformed, _) => MIN_FRESH,
+        (Lifetime::MaxAge(age), _) => age,
+        (Lifetime::Unspecified, Some(at)) => at.saturating_sub(now),
+        (Lifetime::Unspecified, None) => MIN_FRESH,
     };
     now.saturating_add(lifetime.clamp(MIN_FRESH, MAX_FRESH))
 }

@@ -8,6 +8,7 @@ use jsonwebtoken::{Algorithm, DecodingKey};
 use serde_json::{Map, Value};
 
 use super::{ALGORITHMS, alg_name};
+use crate::cache_control::{self, Lifetime};
 
 /// The most keys a client's JWK Set may hold.
 pub const MAX_KEYS: usize = 10;
@@ -219,18 +220,9 @@ pub const JWKS_TTL_DEFAULT: i64 = 3_600;
 /// `max-age` clamped to [`JWKS_TTL_MIN`]..=[`JWKS_TTL_MAX`]; `no-store`
 /// or `no-cache` give the minimum (an unknown `kid` refetches anyway).
 pub fn jwks_ttl(cache_control: Option<&str>) -> i64 {
-    let Some(cc) = cache_control else {
-        return JWKS_TTL_DEFAULT;
-    };
-    let mut ttl = None;
-    for d in cc.split(',').map(str::trim) {
-        let lower = d.to_ascii_lowercase();
-        if lower == "no-store" || lower == "no-cache" {
-            return JWKS_TTL_MIN;
-        }
-        if let Some(v) = lower.strip_prefix("max-age=") {
-            ttl = v.trim_matches('"').parse::<i64>().ok();
-        }
+    match cache_control::lifetime(cache_control) {
+        Lifetime::NoStore => JWKS_TTL_MIN,
+        Lifetime::MaxAge(t) => t.clamp(JWKS_TTL_MIN, JWKS_TTL_MAX),
+        Lifetime::Malformed | Lifetime::Unspecified => JWKS_TTL_DEFAULT,
     }
-    ttl.map_or(JWKS_TTL_DEFAULT, |t| t.clamp(JWKS_TTL_MIN, JWKS_TTL_MAX))
 }
