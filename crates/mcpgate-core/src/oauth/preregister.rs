@@ -21,6 +21,7 @@
 
 use serde_json::Value;
 
+use super::client_assertion::PRIVATE_MEMBERS;
 use super::policy::Policy;
 use crate::domain::{ClientId, RedirectUri, Scope};
 use crate::model::{ClientMetadata, GrantType, TokenEndpointAuthMethod};
@@ -188,9 +189,6 @@ fn check_jwks_uri(u: &str) -> Result<(), String> {
         )),
     }
 }
-
-/// Members that only a private or symmetric key has.
-const PRIVATE_MEMBERS: [&str; 8] = ["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
 
 /// Checks that `set` is a JWK Set of public asymmetric keys.
 pub fn check_public_jwks(set: &Value) -> Result<(), String> {

@@ -18,7 +18,7 @@ pub const MAX_JWKS_BYTES: usize = 16 * 1024;
 
 /// Members that only a private (or symmetric) key has (RFC 7518 §6.2.2,
 /// §6.3.2, §6.4; RFC 8037 §2).
-const PRIVATE_MEMBERS: [&str; 8] = ["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
+pub const PRIVATE_MEMBERS: [&str; 8] = ["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
 
 /// One public key of a client, with the algorithms it may verify.
 #[derive(Clone)]
