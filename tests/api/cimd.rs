@@ -173,6 +173,65 @@ async fn a_claude_shaped_document_runs_the_whole_flow_with_an_ephemeral_loopback
     assert!(other.text().await.unwrap().contains("Allow access?"));
 }
 
+/// One metadata-document client is shared by everyone who uses it (one
+/// cached row, one client id), so nothing of one user may carry over to
+/// another: alice's remembered consent does not approve bob, each gets a
+/// code only for themselves, and each token is its own user's.
+#[tokio::test]
+async fn two_users_of_one_document_client_share_no_consent_and_no_token() {
+    let (server, app, id) = claude_setup().await;
+    app.add_user("bob").await;
+    let redirect = "http://localhost:53682/callback";
+
+    let mut tokens = Vec::new();
+    for user in ["alice", "bob"] {
+        let browser = app.browser();
+        let r = browser
+            .open_authorize(&app.auth_params(&id, redirect))
+            .await;
+        assert_eq!(r.status(), StatusCode::OK, "{user} signs in first");
+        let html = r.text().await.unwrap();
+        let r = browser.submit_login(&html, user, PASSWORD).await;
+        let r = browser.get(&location(&r)).await;
+        assert_eq!(r.status(), StatusCode::OK, "{user} is asked to consent");
+        let consent = r.text().await.unwrap();
+        assert!(consent.contains("Allow access?"), "{user}: {consent}");
+        let r = browser.submit_consent(&consent, "approve").await;
+        let code = query_param(&location(&r), "code").unwrap();
+        let r = app
+            .token(&[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", redirect),
+                ("client_id", &id),
+                ("code_verifier", VERIFIER),
+                ("resource", &app.resource()),
+            ])
+            .await;
+        assert_eq!(r.status(), StatusCode::OK);
+        let body: Value = r.json().await.unwrap();
+        tokens.push((user, body["access_token"].as_str().unwrap().to_string()));
+    }
+    for (user, at) in &tokens {
+        let body = app
+            .http
+            .post(app.url("/tools/whoami"))
+            .header("authorization", bearer(at))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let other = if *user == "alice" { "bob" } else { "alice" };
+        assert!(
+            body.contains(user) && !body.contains(other),
+            "{user}: {body}"
+        );
+    }
+    assert_eq!(server.hits(DOC), 1, "one cached document for both users");
+}
+
 #[tokio::test]
 async fn a_chatgpt_shaped_document_is_accepted_and_stored_with_its_jwks_uri() {
     let server = HttpsServer::start().await;
