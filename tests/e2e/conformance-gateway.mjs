@@ -22,14 +22,20 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { env, obtainToken } from './lib/oauth.mjs';
 import { startProxy } from './lib/proxy.mjs';
-import { runSuite } from './lib/suite.mjs';
+import { SUITE, SUITE_NEXT, runSuite } from './lib/suite.mjs';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const SUITE_TIMEOUT_MS = 240_000;
 const SCENARIO_TIMEOUT_MS = 60_000;
 
+// E2E_CONFORMANCE=next: the newest release (conformance-next) with
+// `--suite all` (2026-07-28 and extension scenarios included).
+const NEXT = process.env.E2E_CONFORMANCE === 'next';
+const suite = NEXT ? SUITE_NEXT : SUITE;
+const suiteArgs = NEXT ? ['--suite', 'all'] : [];
+const LABEL = NEXT ? 'conformance-gateway-next' : 'conformance-gateway';
 const issuer = env('E2E_GW_ISSUER');
-const out = join(process.env.E2E_RESULTS ?? join(HERE, 'results'), 'conformance-gateway');
+const out = join(process.env.E2E_RESULTS ?? join(HERE, 'results'), LABEL);
 rmSync(out, { recursive: true, force: true });
 mkdirSync(out, { recursive: true });
 const only = process.argv.slice(2);
@@ -60,17 +66,17 @@ try {
   if (only.length) {
     scenarios = only;
     for (const s of only) {
-      const r = await runSuite(['server', '--url', url, '--scenario', s, '-o', out], SCENARIO_TIMEOUT_MS);
+      const r = await runSuite(['server', '--url', url, '--scenario', s, '-o', out], SCENARIO_TIMEOUT_MS, suite);
       log += `\n=== conformance server --scenario ${s} (exit ${r.code}) ===\n${r.output}`;
       elapsed += r.ms;
     }
   } else {
-    const r = await runSuite(['server', '--url', url, '-o', out], SUITE_TIMEOUT_MS);
+    const r = await runSuite(['server', '--url', url, ...suiteArgs, '-o', out], SUITE_TIMEOUT_MS, suite);
     log = r.output;
     elapsed = r.ms;
     // `Running active suite (N scenarios)`, then a SUMMARY with one
     // `✓ name: N passed, N failed` (or ✗) line per scenario.
-    const expected = Number(log.match(/^Running active suite \((\d+) scenarios\)/m)?.[1]);
+    const expected = Number(log.match(/^Running (?:active|all) suite \((\d+) scenarios\)/m)?.[1]);
     const summary = log.slice(log.lastIndexOf('=== SUMMARY ==='));
     scenarios = [...summary.matchAll(/^[✓✗] (\S+): \d+ passed, \d+ failed$/gmu)].map((m) => m[1]);
     if (!expected || scenarios.length !== expected) {
@@ -121,5 +127,5 @@ for (const p of problems) {
 if (failed) console.log(`  (the suite's whole output: ${join(out, 'suite.log')})`);
 writeFileSync(join(out, 'summary.json'), JSON.stringify(table, null, 2) + '\n');
 console.log(`conformance via gateway: ${scenarios.length} scenarios in ${(elapsed / 1000).toFixed(1)}s`);
-console.log(`conformance-gateway: ${passed} passed, ${failed} failed`);
+console.log(`${LABEL}: ${passed} passed, ${failed} failed`);
 process.exitCode = failed ? 1 : 0;
