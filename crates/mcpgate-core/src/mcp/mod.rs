@@ -4,6 +4,9 @@
 //!   (audience per RFC 8707 and the MCP authorization spec, expiry,
 //!   revocation, scope), and the `WWW-Authenticate` challenges of
 //!   RFC 6750 §3 with the RFC 9728 §5.1 `resource_metadata` parameter.
+//! - [`request_state`]: the signed, bound, short-lived `requestState` of a
+//!   multi-round-trip request (2026-07-28, SEP-2322).
 pub mod bearer;
+pub mod request_state;
 #[cfg(test)]
 mod proptests;
