@@ -26,6 +26,7 @@
 pub mod config;
 pub mod env;
 pub mod identity;
+pub mod input;
 pub mod relay;
 pub mod sse_client;
 pub mod sse_events;
