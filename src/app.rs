@@ -180,6 +180,12 @@ impl App {
             session_manager: McpState::new_session_manager(settings.mcp_session_idle_timeout),
             inline: Default::default(),
             streams: Default::default(),
+            mrtr: Arc::new(crate::mcp::mrtr::Mrtr::new(
+                auth.key(),
+                &cluster.instance_id,
+                auth.clock.clone(),
+                crate::gateway::input::Limits::default(),
+            )),
         });
         mcp.start_cluster_tasks();
         crate::mcp::streams::start(mcp.streams.clone(), auth.clone(), cancel.child_token());

@@ -37,6 +37,7 @@ use tokio_util::sync::CancellationToken;
 use super::inline::manager::SessionTag;
 use super::inline::registry::{InlineSessions, Registration};
 use super::inline::reply::RequestStream;
+use super::mrtr::Mrtr;
 use super::tools::{ToolError, Tools};
 use crate::gateway::relay::Downstream;
 use crate::gateway::{Call, Gateway};
@@ -58,6 +59,9 @@ pub struct McpHandler {
     /// The session's registration, dropped with the last clone of the
     /// handler rmcp holds.
     registration: Arc<OnceLock<Registration>>,
+    /// Multi-round-trip requests of 2026-07-28 clients (`super::mrtr`);
+    /// `None` on transports of earlier revisions.
+    mrtr: Option<Arc<Mrtr>>,
 }
 
 impl McpHandler {
@@ -69,7 +73,19 @@ impl McpHandler {
             session: SESSIONS.fetch_add(1, Ordering::Relaxed),
             inline: None,
             registration: Arc::default(),
+            mrtr: None,
         }
+    }
+
+    /// Serves 2026-07-28 calls whose upstream asks the client through `mrtr`.
+    pub fn with_mrtr(mut self, mrtr: Arc<Mrtr>) -> Self {
+        self.mrtr = Some(mrtr);
+        self
+    }
+
+    /// The multi-round-trip machinery, if `context` is a request it serves.
+    fn mrtr_for(&self, context: &RequestContext<RoleServer>) -> Option<Arc<Mrtr>> {
+        self.mrtr.clone().filter(|_| super::mrtr::applies(context))
     }
 
     /// A handler for a Streamable HTTP session, which registers itself in
@@ -104,6 +120,7 @@ impl McpHandler {
                 peer: context.peer.clone(),
                 request: Some(context.id.clone()),
                 inline: context.extensions.get::<RequestStream>().cloned(),
+                input: None,
             }),
             progress: context.meta.get_progress_token(),
             ct: context.ct.clone(),
@@ -245,6 +262,11 @@ impl ServerHandler for McpHandler {
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
         Box::pin(async move {
+            if let Some(m) = self.mrtr_for(&context) {
+                return m
+                    .call_tool(self.tools.clone(), self.gateway.clone(), request, &context)
+                    .await;
+            }
             let caller = require_caller(&context)?;
             let call = self.call(&caller, &context);
             match call_any_tool(
@@ -304,6 +326,11 @@ impl ServerHandler for McpHandler {
         context: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, McpError> {
         Box::pin(async move {
+            if let Some(m) = self.mrtr_for(&context) {
+                return m
+                    .read_resource(self.gateway.clone(), request, &context)
+                    .await;
+            }
             let caller = require_caller(&context)?;
             self.gateway
                 .read_resource(&self.call(&caller, &context), &request.uri)
@@ -362,6 +389,9 @@ impl ServerHandler for McpHandler {
         context: RequestContext<RoleServer>,
     ) -> Result<GetPromptResponse, McpError> {
         Box::pin(async move {
+            if let Some(m) = self.mrtr_for(&context) {
+                return m.get_prompt(self.gateway.clone(), request, &context).await;
+            }
             let caller = require_caller(&context)?;
             let name = request.name.clone();
             self.gateway

@@ -9,6 +9,8 @@
 //! - [`sse`]: the legacy HTTP+SSE transport (2024-11-05), written here.
 //! - [`streams`]: open event streams end when their token is revoked or expires.
 //! - [`rest`]: the REST tool routes, `GET /tools` and `POST /tools/{name}`.
+//! - [`mrtr`]: multi-round-trip requests of 2026-07-28 clients
+//!   (`InputRequiredResult`) for upstream calls that ask the client.
 //! - [`message`]: reading a POSTed message: body limits (413), JSON-RPC
 //!   parse errors (400, `-32700`).
 //! - [`manifest`]: the public manifest at `/.well-known/mcp/manifest.json`.
@@ -26,6 +28,7 @@ pub mod health;
 pub mod inline;
 pub mod manifest;
 pub mod message;
+pub mod mrtr;
 pub mod rest;
 pub mod sessions;
 pub mod sse;
@@ -73,6 +76,8 @@ pub struct McpState {
     pub inline: Arc<inline::registry::InlineSessions>,
     /// The open event streams, ended with their token ([`streams`]).
     pub streams: Arc<streams::OpenStreams>,
+    /// Calls of 2026-07-28 clients waiting for input ([`mrtr`]).
+    pub mrtr: Arc<mrtr::Mrtr>,
 }
 
 impl McpState {
@@ -178,14 +183,13 @@ pub fn routes(app: &AppState) -> Router<AppState> {
     let gateway = mcp.gateway.clone();
     let name = mcp.server_name.clone();
     let inline = mcp.inline.clone();
+    let mrtr = mcp.mrtr.clone();
     let streamable = StreamableHttpService::new(
         move || {
-            Ok(McpHandler::for_session(
-                tools.clone(),
-                gateway.clone(),
-                &name,
-                inline.clone(),
-            ))
+            Ok(
+                McpHandler::for_session(tools.clone(), gateway.clone(), &name, inline.clone())
+                    .with_mrtr(mrtr.clone()),
+            )
         },
         mcp.session_manager.clone(),
         config,

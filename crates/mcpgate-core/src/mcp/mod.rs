@@ -7,6 +7,6 @@
 //! - [`request_state`]: the signed, bound, short-lived `requestState` of a
 //!   multi-round-trip request (2026-07-28, SEP-2322).
 pub mod bearer;
-pub mod request_state;
 #[cfg(test)]
 mod proptests;
+pub mod request_state;

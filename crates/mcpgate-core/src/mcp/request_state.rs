@@ -140,7 +140,9 @@ pub enum StateError {
     #[error("the requestState is malformed")]
     Malformed,
     /// A changed token, another user's, or another request's.
-    #[error("the requestState fails its integrity check (changed, or issued for another user or request)")]
+    #[error(
+        "the requestState fails its integrity check (changed, or issued for another user or request)"
+    )]
     Integrity,
     #[error("the requestState has expired")]
     Expired,
@@ -295,10 +297,7 @@ mod tests {
             owner: "bob-id",
             ..binding(&args)
         };
-        assert_eq!(
-            open(&key(), &token, &bob, 0),
-            Err(StateError::Integrity)
-        );
+        assert_eq!(open(&key(), &token, &bob, 0), Err(StateError::Integrity));
         let other_client = Binding {
             client_id: "client-b",
             ..binding(&args)
