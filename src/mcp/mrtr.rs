@@ -27,12 +27,14 @@
 //!   they arrive (a client may answer in advance; unknown keys are
 //!   ignored, a malformed answer is `-32602`).
 //! - On a connection the gateway shares between users, the relay relates
-//!   an upstream's request to a call by the downstream session
-//!   (`relay::RelayState::origin`). Stateless requests have none, so all
-//!   calls of one owner count as one session here ([`Mrtr::session_for`]):
-//!   a call of this owner still waiting for input does not make the next
-//!   one ambiguous, and a question is never related to another owner's
-//!   call.
+//!   an upstream's request to the most recent call in flight, and refuses
+//!   it when calls of several users are in flight
+//!   (`relay::RelayState::origin`). A pending call stays in flight: while
+//!   it waits, the same user's other calls are served as usual, and
+//!   another user's calls that ask the client on that connection are
+//!   refused (put upstreams that ask in `isolation = "per_user"`).
+//!   Stateless requests have no session; all of one owner count as one
+//!   ([`Mrtr::session_for`]).
 //! - Complete results carry `resultType: "complete"` (a 2025 upstream's
 //!   have none).
 //!
@@ -202,6 +204,7 @@ impl Mrtr {
                 }
                 let d = Downstream {
                     session: self.session_for(&owner),
+                    owner: Some(owner.clone()),
                     peer: context.peer.clone(),
                     request: Some(context.id.clone()),
                     inline: None,

@@ -27,6 +27,7 @@ fn session(id: u64) -> Session {
     let running = serve_directly::<RoleServer, _, _, _, _>(Nothing, ours, None);
     let d = Downstream {
         session: id,
+        owner: None,
         peer: running.peer().clone(),
         request: None,
         inline: None,
