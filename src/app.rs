@@ -182,8 +182,7 @@ impl App {
             streams: Default::default(),
             mrtr: Arc::new(crate::mcp::mrtr::Mrtr::new(
                 auth.key(),
-                &cluster.instance_id,
-                auth.clock.clone(),
+                cluster.clone(),
                 crate::gateway::input::Limits::default(),
             )),
         });

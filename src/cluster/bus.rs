@@ -2,7 +2,7 @@
 //!
 //! An [`Event`] travels as a short text (the payload of a PostgreSQL
 //! `NOTIFY`, at most 8000 bytes): `revoked`, `mcp-closed:<session id>`,
-//! `sse:<session id>`. Anything larger (an SSE message) goes through a
+//! `sse:<session id>`, `mail:<recipient>`. Anything larger (an SSE message) goes through a
 //! table and the event only names where to look.
 
 use async_trait::async_trait;
@@ -21,6 +21,10 @@ pub enum Event {
     McpSessionClosed(String),
     /// A message was queued for a legacy SSE session: its holder takes it.
     SseMessage(String),
+    /// Mail for a recipient was left in the store (`cluster_mail`): a
+    /// retried multi-round-trip request for the instance holding its call
+    /// (`instance:<id>`), or the answer to one (`answer:<mail id>`).
+    Mail(String),
     /// Events may have been missed (the listener reconnected, or lagged):
     /// forget cached tokens and look for queued messages.
     Resync,
@@ -32,6 +36,7 @@ impl Event {
             Event::TokensRevoked => "revoked".into(),
             Event::McpSessionClosed(id) => format!("mcp-closed:{id}"),
             Event::SseMessage(id) => format!("sse:{id}"),
+            Event::Mail(to) => format!("mail:{to}"),
             Event::Resync => "resync".into(),
         }
     }
@@ -42,6 +47,7 @@ impl Event {
             None if payload == "resync" => Some(Event::Resync),
             Some(("mcp-closed", id)) if !id.is_empty() => Some(Event::McpSessionClosed(id.into())),
             Some(("sse", id)) if !id.is_empty() => Some(Event::SseMessage(id.into())),
+            Some(("mail", to)) if !to.is_empty() => Some(Event::Mail(to.into())),
             _ => None,
         }
     }
@@ -113,6 +119,8 @@ mod tests {
             Event::Resync,
             Event::McpSessionClosed("abc".into()),
             Event::SseMessage("0123".into()),
+            Event::Mail("instance:a".into()),
+            Event::Mail("answer:x-1".into()),
         ] {
             assert_eq!(Event::parse(&e.to_payload()), Some(e));
         }

@@ -292,6 +292,18 @@ macro_rules! store_impl {
             ) -> StoreResult<u64> {
                 cluster::purge_cluster_sessions(&self.pool, mcp, sse).await
             }
+
+            // ---- mail between instances ----
+            async fn post_cluster_mail(&self, mail: &MailRecord) -> StoreResult<()> {
+                mail::post_cluster_mail(&self.pool, mail).await
+            }
+            async fn take_cluster_mail(
+                &self,
+                recipient: &str,
+                expired_before: UnixTime,
+            ) -> StoreResult<Vec<MailRecord>> {
+                mail::take_cluster_mail(&self.pool, recipient, expired_before).await
+            }
         }
     };
 }

@@ -27,7 +27,7 @@ use mcpgate_core::model::{
     User,
 };
 
-pub use cluster::{McpSessionRecord, SseMessageRecord, SseSessionRecord};
+pub use cluster::{MailRecord, McpSessionRecord, SseMessageRecord, SseSessionRecord};
 pub use mcpgate_core::federation::{PendingLogin, UserIdentity};
 
 #[derive(Debug, Clone, thiserror::Error)]
@@ -280,4 +280,16 @@ pub trait Store: Send + Sync + 'static {
         mcp_seen_before: UnixTime,
         sse_seen_before: UnixTime,
     ) -> StoreResult<u64>;
+
+    // ---- mail between instances ----
+    /// Leaves a message for `mail.recipient`. Fails with `Conflict` if the
+    /// id exists.
+    async fn post_cluster_mail(&self, mail: &MailRecord) -> StoreResult<()>;
+    /// Removes and returns the messages for `recipient`, oldest first; also
+    /// deletes anybody's messages created before `expired_before`.
+    async fn take_cluster_mail(
+        &self,
+        recipient: &str,
+        expired_before: UnixTime,
+    ) -> StoreResult<Vec<MailRecord>>;
 }

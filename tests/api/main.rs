@@ -10,6 +10,7 @@ mod cli;
 mod client_add_cli;
 mod client_credentials;
 mod cluster_mcp;
+mod cluster_mrtr;
 mod cluster_store;
 mod cluster_support;
 mod curl_example;
