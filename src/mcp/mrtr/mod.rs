@@ -39,7 +39,9 @@
 //!   have none).
 //!
 //! Pending calls are kept in this instance's memory
-//! ([`crate::gateway::input::PendingCalls`]); the state names the instance.
+//! ([`crate::gateway::input::PendingCalls`]); the state names the
+//! instance, and a retry that reaches another instance is handed to it
+//! ([`remote`]).
 
 use std::collections::HashMap;
 use std::future::Future;
