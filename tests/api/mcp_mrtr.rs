@@ -398,3 +398,97 @@ async fn while_a_call_waits_the_same_users_next_call_is_served_and_another_users
     let (_, m) = retry(&app, &alice, "First?", &key, answer("one"), &state).await;
     assert_eq!(text(&m), "elicited: accept one");
 }
+
+/// The conformance fixture connected on 2026-07-28 (prefix `n`), which asks
+/// with its own `InputRequiredResult`.
+async fn gateway_with_2026_upstream() -> TestApp {
+    spawn_gateway(vec![fixture(
+        "n",
+        "args = [\"--conformance\"]\nrevision = \"2026-07-28\"",
+    )])
+    .await
+}
+
+#[tokio::test]
+async fn a_2026_upstreams_input_required_result_reaches_a_2025_session_as_a_request() {
+    let app = gateway_with_2026_upstream().await;
+    let (_, token) = signed_in(&app, "alice").await;
+    let (client, _events) = crate::gateway_support::connect(&app, &token).await;
+    let r = crate::gateway_support::call(&client, "n_test_upstream_input_required", json!({}))
+        .await
+        .expect("call");
+    // The session's client answered the elicitation; the upstream got it
+    // under its own key, with its own state.
+    assert_eq!(
+        crate::gateway_support::text_of(&r),
+        format!("native: {}", crate::gateway_support::ELICIT_ANSWER)
+    );
+}
+
+#[tokio::test]
+async fn a_2026_upstreams_input_required_result_reaches_a_2026_client_through_the_gateway() {
+    let app = gateway_with_2026_upstream().await;
+    let (_, token) = signed_in(&app, "alice").await;
+    let name = "n_test_upstream_input_required";
+    let (_, m) = call(&app, &token, name, json!({}), json!({})).await;
+    assert_eq!(m["result"]["resultType"], "input_required", "{m}");
+    assert_eq!(
+        m["result"]["inputRequests"]["q"]["params"]["message"], "Native question?",
+        "{m}"
+    );
+    // The gateway's own state, not the upstream's.
+    let state = m["result"]["requestState"].as_str().unwrap().to_string();
+    assert!(state.starts_with("mrs1."), "{state}");
+    let (_, m) = call(
+        &app,
+        &token,
+        name,
+        json!({}),
+        json!({"inputResponses": {"q": answer("Zed")}, "requestState": state}),
+    )
+    .await;
+    assert_eq!(text(&m), "native: Zed");
+}
+
+#[tokio::test]
+async fn on_a_shared_2026_upstream_two_users_questions_and_answers_never_cross() {
+    // A 2026-07-28 upstream asks in its results, so the gateway always
+    // knows whose question it is, even with both calls waiting at once.
+    let app = gateway_with_2026_upstream().await;
+    let (_, alice) = signed_in(&app, "alice").await;
+    let (_, bob) = signed_in(&app, "bob").await;
+    let name = "n_test_upstream_input_required";
+    let (_, ma) = call(&app, &alice, name, json!({}), json!({})).await;
+    let (_, mb) = call(&app, &bob, name, json!({}), json!({})).await;
+    let sa = ma["result"]["requestState"].as_str().unwrap().to_string();
+    let sb = mb["result"]["requestState"].as_str().unwrap().to_string();
+    assert_ne!(sa, sb);
+    // Bob cannot answer alice's call with her state.
+    let (_, m) = call(
+        &app,
+        &bob,
+        name,
+        json!({}),
+        json!({"inputResponses": {"q": answer("bob's")}, "requestState": sa}),
+    )
+    .await;
+    assert_eq!(m["error"]["code"], -32602, "{m}");
+    let (_, m) = call(
+        &app,
+        &bob,
+        name,
+        json!({}),
+        json!({"inputResponses": {"q": answer("bob")}, "requestState": sb}),
+    )
+    .await;
+    assert_eq!(text(&m), "native: bob");
+    let (_, m) = call(
+        &app,
+        &alice,
+        name,
+        json!({}),
+        json!({"inputResponses": {"q": answer("alice")}, "requestState": sa}),
+    )
+    .await;
+    assert_eq!(text(&m), "native: alice");
+}

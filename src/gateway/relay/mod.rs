@@ -22,6 +22,9 @@
 //!   so an upstream's own token may equal one of the gateway's.) An
 //!   upstream that asks its clients and serves several users at once
 //!   belongs in `isolation = "per_user"`.
+//! - an `InputRequiredResult` of an upstream on 2026-07-28: answered by
+//!   asking the client of the request it answers, and the request sent
+//!   again ([`rounds`]).
 //! - progress: rmcp gives every request it sends its own progress token;
 //!   [`RelayState::map_progress`] maps it back to the downstream session and
 //!   the token that session chose.
@@ -48,6 +51,7 @@ use rmcp::{ClientHandler, ErrorData as McpError, Peer, RoleClient, RoleServer};
 
 mod origin;
 mod peers;
+pub mod rounds;
 mod transport;
 
 use origin::InFlight;
