@@ -31,6 +31,7 @@ use tokio_util::sync::CancellationToken;
 use super::config::{HttpTransport, Isolation, UpstreamConfig};
 use super::env::{Protected, child_env};
 use super::identity::{JwtClient, JwtSigner};
+use super::listen::{Change, Event, ListenHub, Source};
 use super::relay::{RelayHandler, RelayState, counted};
 use crate::outbound::Outbound;
 
@@ -118,6 +119,8 @@ pub struct Upstream {
     slots: Mutex<HashMap<String, Arc<Slot>>>,
     status: Mutex<(State, u64, Option<String>)>,
     cancel: CancellationToken,
+    /// The listen streams the connections' notifications go to.
+    pub listen: Arc<ListenHub>,
 }
 
 impl Upstream {
@@ -127,6 +130,7 @@ impl Upstream {
         issuer: &str,
         protected: Arc<Protected>,
         outbound: &crate::outbound::OutboundSettings,
+        listen: Arc<ListenHub>,
     ) -> Result<Self, String> {
         let signer = match (&cfg.identity_jwt, &cfg.url) {
             (Some(j), Some(url)) => Some(Arc::new(
@@ -143,6 +147,7 @@ impl Upstream {
             slots: Mutex::default(),
             status: Mutex::new((State::Idle, 0, None)),
             cancel,
+            listen,
         })
     }
 
@@ -191,6 +196,14 @@ impl Upstream {
         match (self.cfg.isolation, caller) {
             (Isolation::PerUser, Some(c)) => c.owner(),
             _ => String::new(),
+        }
+    }
+
+    /// The connection `caller` uses, as the listen streams know it.
+    pub fn source(&self, caller: &Caller) -> Source {
+        Source {
+            upstream: self.cfg.name.clone(),
+            owner: (self.cfg.isolation == Isolation::PerUser).then(|| caller.owner()),
         }
     }
 
@@ -303,8 +316,13 @@ impl Upstream {
 
 async fn supervise(up: Arc<Upstream>, slot: Arc<Slot>, key: String, identity: Option<Caller>) {
     let name = up.cfg.name.clone();
+    let source = Source {
+        upstream: name.clone(),
+        owner: identity.as_ref().map(Caller::owner),
+    };
     let mut backoff = BACKOFF_START;
     let mut first = true;
+    let mut replaced = false;
     loop {
         if slot.ct.is_cancelled() {
             break;
@@ -319,11 +337,14 @@ async fn supervise(up: Arc<Upstream>, slot: Arc<Slot>, key: String, identity: Op
             !first,
         );
         first = false;
-        let relay = Arc::new(RelayState::new(
-            &name,
-            up.cfg.isolation == Isolation::PerUser,
-            up.cfg.request_timeout,
-        ));
+        let relay = Arc::new(
+            RelayState::new(
+                &name,
+                up.cfg.isolation == Isolation::PerUser,
+                up.cfg.request_timeout,
+            )
+            .with_listen(up.listen.clone(), source.clone()),
+        );
         let started = Instant::now();
         match tokio::time::timeout(
             up.cfg.startup_timeout,
@@ -345,6 +366,10 @@ async fn supervise(up: Arc<Upstream>, slot: Arc<Slot>, key: String, identity: Op
                     relay,
                     tools: Arc::default(),
                 };
+                if replaced {
+                    tokio::spawn(reconnected(up.listen.clone(), source.clone(), conn.clone()));
+                }
+                replaced = true;
                 slot.conn.send_replace(Some(conn));
                 up.set_state(State::Running, None, false);
                 let stop = running.cancellation_token();
@@ -394,6 +419,23 @@ async fn supervise(up: Arc<Upstream>, slot: Arc<Slot>, key: String, identity: Op
         }
     } else {
         up.set_state(State::Stopped, None, false);
+    }
+}
+
+/// A connection replaced one that ended: its lists may differ, and the
+/// resource subscriptions listen streams held ended with the old one.
+async fn reconnected(listen: Arc<ListenHub>, source: Source, conn: Conn) {
+    for uri in listen.held_uris(&source) {
+        if let Err(e) = conn
+            .peer
+            .subscribe(rmcp::model::SubscribeRequestParams::new(uri))
+            .await
+        {
+            tracing::debug!(upstream = %source.upstream, error = %e, "resubscribing for listen streams failed");
+        }
+    }
+    for c in [Change::Tools, Change::Prompts, Change::Resources] {
+        listen.publish(&source, Event::ListChanged(c));
     }
 }
 

@@ -20,6 +20,8 @@
 //!   `test://template/{id}/data`;
 //! - prompts: `test_simple_prompt`, `test_prompt_with_arguments`,
 //!   `test_prompt_with_embedded_resource`, `test_prompt_with_image`;
+//! - the 2026-07-28 diagnostics of `listen.rs` (`test_logging_tool`, the
+//!   list-change triggers, `test_custom_header` with `x-mcp-header`);
 //! - `completion/complete` for the prompt arguments and the template's `id`;
 //!   `logging/setLevel` (log messages below the level are not sent).
 
@@ -44,6 +46,7 @@ use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
 use serde_json::{Value, json};
 
 mod catalog;
+mod listen;
 
 use catalog::{sep1034_schema, sep1330_schema, tools};
 
@@ -76,6 +79,8 @@ pub(crate) struct Conformance {
     subscriptions: Arc<Mutex<HashSet<String>>>,
     /// The level set with `logging/setLevel`; `None` sends everything.
     log_level: Arc<Mutex<Option<LoggingLevel>>>,
+    /// The tool and prompt the trigger tools add and remove (`listen`).
+    dynamic: Arc<listen::Dynamic>,
 }
 
 fn text(s: impl Into<String>) -> CallToolResult {
@@ -255,9 +260,11 @@ impl ServerHandler for Conformance {
             .enable_logging()
             .enable_completions()
             .enable_prompts()
+            .enable_prompts_list_changed()
             .enable_resources()
             .enable_resources_subscribe()
             .enable_tools()
+            .enable_tool_list_changed()
             .build();
         ServerConfig::new(capabilities)
             .with_server_info(Implementation::new(SERVER_NAME, env!("CARGO_PKG_VERSION")))
@@ -272,11 +279,16 @@ impl ServerHandler for Conformance {
         _request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
-        Ok(ListToolsResult::with_all_items(tools()))
+        let mut list = tools();
+        list.extend(listen::tools(&self.dynamic));
+        Ok(ListToolsResult::with_all_items(list))
     }
 
     fn get_tool(&self, name: &str) -> Option<Tool> {
-        tools().into_iter().find(|t| t.name == name)
+        tools()
+            .into_iter()
+            .chain(listen::tools(&self.dynamic))
+            .find(|t| t.name == name)
     }
 
     async fn call_tool(
@@ -350,12 +362,15 @@ impl ServerHandler for Conformance {
                 "json_schema_2020_12_tool called with {}",
                 Value::Object(request.arguments.clone().unwrap_or_default())
             )),
-            other => {
-                return Err(McpError::invalid_params(
-                    format!("no such tool: {other}"),
-                    None,
-                ));
-            }
+            other => match listen::call(&self.dynamic, &request, &ctx).await {
+                Some(result) => result?,
+                None => {
+                    return Err(McpError::invalid_params(
+                        format!("no such tool: {other}"),
+                        None,
+                    ));
+                }
+            },
         };
         Ok(CallToolResponse::Complete(result))
     }
@@ -476,7 +491,7 @@ impl ServerHandler for Conformance {
                 .with_description(description)
                 .with_required(true)
         };
-        Ok(ListPromptsResult::with_all_items(vec![
+        let mut list = vec![
             Prompt::new(
                 "test_simple_prompt",
                 Some("A simple prompt without arguments"),
@@ -503,7 +518,9 @@ impl ServerHandler for Conformance {
                 Some("A prompt with an image"),
                 None,
             ),
-        ]))
+        ];
+        list.extend(listen::prompts(&self.dynamic));
+        Ok(ListPromptsResult::with_all_items(list))
     }
 
     async fn get_prompt(
@@ -544,12 +561,15 @@ impl ServerHandler for Conformance {
                 PromptMessage::new(Role::User, ContentBlock::image(PNG_BASE64, "image/png")),
                 PromptMessage::new_text(Role::User, "Please analyze the image above."),
             ],
-            other => {
-                return Err(McpError::invalid_params(
-                    format!("no such prompt: {other}"),
-                    None,
-                ));
-            }
+            other => match listen::prompt(&self.dynamic, other) {
+                Some(messages) => messages,
+                None => {
+                    return Err(McpError::invalid_params(
+                        format!("no such prompt: {other}"),
+                        None,
+                    ));
+                }
+            },
         };
         Ok(GetPromptResult::new(messages).into())
     }
