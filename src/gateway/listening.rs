@@ -122,3 +122,23 @@ impl Gateway {
         None
     }
 }
+
+impl Gateway {
+    /// The input schema of the upstream tool exposed as `name` to `caller`
+    /// (from the tool list last fetched, `None` if no upstream of the
+    /// caller serves it): what the `Mcp-Param-*` headers of a call are
+    /// checked against (`crate::mcp::param_headers`).
+    pub async fn tool_schema(
+        &self,
+        caller: &Caller,
+        name: &str,
+    ) -> Option<Arc<rmcp::model::JsonObject>> {
+        let (_, conn, own) = self.route_tool(caller, name).await?.ok()?;
+        let tools = conn.tools.lock().ok()?;
+        tools
+            .as_ref()?
+            .iter()
+            .find(|t| t.name == own)
+            .map(|t| t.input_schema.clone())
+    }
+}

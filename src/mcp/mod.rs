@@ -9,6 +9,8 @@
 //! - [`tools`]: the tool registry (built-in tools).
 //! - [`sse`]: the legacy HTTP+SSE transport (2024-11-05), written here.
 //! - [`streams`]: open event streams end when their token is revoked or expires.
+//! - [`param_headers`]: `Mcp-Param-*` headers checked against the body
+//!   (2026-07-28).
 //! - [`results`]: `resultType` and caching hints on results (2026-07-28).
 //! - [`rest`]: the REST tool routes, `GET /tools` and `POST /tools/{name}`.
 //! - [`message`]: reading a POSTed message: body limits (413), JSON-RPC
@@ -29,6 +31,7 @@ pub mod inline;
 pub mod listen;
 pub mod manifest;
 pub mod message;
+pub mod param_headers;
 pub mod rest;
 pub mod results;
 pub mod sessions;

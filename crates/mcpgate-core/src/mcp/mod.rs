@@ -4,6 +4,9 @@
 //!   (audience per RFC 8707 and the MCP authorization spec, expiry,
 //!   revocation, scope), and the `WWW-Authenticate` challenges of
 //!   RFC 6750 §3 with the RFC 9728 §5.1 `resource_metadata` parameter.
+//! - [`param_headers`]: `Mcp-Param-*` headers checked against the body
+//!   (SEP-2243, MCP 2026-07-28).
 pub mod bearer;
+pub mod param_headers;
 #[cfg(test)]
 mod proptests;
