@@ -41,6 +41,7 @@ mod logout;
 mod machine_support;
 mod mcp_gate;
 mod mcp_inline;
+mod mcp_listen;
 mod mcp_rest;
 mod mcp_sse;
 mod mcp_stateless;
