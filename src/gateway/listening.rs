@@ -43,7 +43,8 @@ impl Drop for Listening {
                 if !h.up.listen.release(&h.source, &h.uri) {
                     continue;
                 }
-                let Ok(conn) = h.up.conn_for(&h.caller).await else {
+                // No live connection: the subscription ended with it.
+                let Some(conn) = h.up.live_conn(&h.caller) else {
                     continue;
                 };
                 if conn.relay.has_subscribers(&h.uri) {

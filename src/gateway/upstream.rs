@@ -277,13 +277,21 @@ impl Upstream {
         )
     }
 
+    /// The live connection for `caller`, if there is one (none is started).
+    pub fn live_conn(&self, caller: &Caller) -> Option<Conn> {
+        let key = self.key_for(Some(caller));
+        let slots = self.slots.lock().ok()?;
+        let conn = slots.get(&key)?.conn.borrow().clone();
+        conn
+    }
+
     /// Stops per-user connections idle longer than `idle_timeout`.
     pub fn reap_idle(&self) {
         if self.cfg.isolation != Isolation::PerUser {
             return;
         }
         if let Ok(mut slots) = self.slots.lock() {
-            slots.retain(|_, slot| {
+            slots.retain(|key, slot| {
                 let idle = slot
                     .last_used
                     .lock()
@@ -294,6 +302,18 @@ impl Upstream {
                     .borrow()
                     .as_ref()
                     .is_some_and(|c| c.relay.in_flight() > 0);
+                // A listen stream holding a resource subscription on the
+                // connection still needs it.
+                let held = || {
+                    !self
+                        .listen
+                        .held_uris(&Source {
+                            upstream: self.cfg.name.clone(),
+                            owner: Some(key.clone()),
+                        })
+                        .is_empty()
+                };
+                let busy = busy || held();
                 let keep = busy || idle < self.cfg.idle_timeout;
                 if !keep {
                     slot.ct.cancel();
@@ -337,13 +357,15 @@ async fn supervise(up: Arc<Upstream>, slot: Arc<Slot>, key: String, identity: Op
             !first,
         );
         first = false;
+        let tools: Arc<Mutex<Option<Vec<Tool>>>> = Arc::default();
         let relay = Arc::new(
             RelayState::new(
                 &name,
                 up.cfg.isolation == Isolation::PerUser,
                 up.cfg.request_timeout,
             )
-            .with_listen(up.listen.clone(), source.clone()),
+            .with_listen(up.listen.clone(), source.clone())
+            .with_tools_cache(tools.clone()),
         );
         let started = Instant::now();
         match tokio::time::timeout(
@@ -364,7 +386,7 @@ async fn supervise(up: Arc<Upstream>, slot: Arc<Slot>, key: String, identity: Op
                 let conn = Conn {
                     peer: running.peer().clone(),
                     relay,
-                    tools: Arc::default(),
+                    tools,
                 };
                 if replaced {
                     tokio::spawn(reconnected(up.listen.clone(), source.clone(), conn.clone()));

@@ -140,6 +140,9 @@ pub struct RelayState {
     /// The listen streams told of list changes and resource updates, and
     /// the connection as they know it.
     listen: Option<(std::sync::Arc<ListenHub>, Source)>,
+    /// The connection's cached tool list (`super::upstream::Conn::tools`),
+    /// forgotten when the upstream says its tools changed.
+    tools_cache: Option<std::sync::Arc<Mutex<Option<Vec<rmcp::model::Tool>>>>>,
 }
 
 /// Counts a notification as relayed when dropped (whatever became of it).
@@ -245,7 +248,17 @@ impl RelayState {
             relayed: AtomicU64::new(0),
             relayed_changed: tokio::sync::Notify::new(),
             listen: None,
+            tools_cache: None,
         }
+    }
+
+    /// Forget `cache` when the upstream's tools change.
+    pub fn with_tools_cache(
+        mut self,
+        cache: std::sync::Arc<Mutex<Option<Vec<rmcp::model::Tool>>>>,
+    ) -> Self {
+        self.tools_cache = Some(cache);
+        self
     }
 
     /// Tells the listen streams of `hub` what this connection (`source`)
@@ -621,6 +634,11 @@ impl ClientHandler for RelayHandler {
     }
 
     async fn on_tool_list_changed(&self, _context: NotificationContext<RoleClient>) {
+        if let Some(cache) = &self.state.tools_cache
+            && let Ok(mut c) = cache.lock()
+        {
+            *c = None;
+        }
         self.state.publish(Event::ListChanged(Change::Tools));
         for (session, peer) in self.state.listeners() {
             if peer.notify_tool_list_changed().await.is_err() {
