@@ -280,9 +280,8 @@ impl Upstream {
     /// The live connection for `caller`, if there is one (none is started).
     pub fn live_conn(&self, caller: &Caller) -> Option<Conn> {
         let key = self.key_for(Some(caller));
-        let slots = self.slots.lock().ok()?;
-        let conn = slots.get(&key)?.conn.borrow().clone();
-        conn
+        let slot = self.slots.lock().ok()?.get(&key)?.clone();
+        slot.conn.borrow().clone()
     }
 
     /// Stops per-user connections idle longer than `idle_timeout`.
