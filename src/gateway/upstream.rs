@@ -407,6 +407,9 @@ async fn supervise(up: Arc<Upstream>, slot: Arc<Slot>, key: String, identity: Op
                 }
                 let msg = format!("exited ({reason:?})");
                 tracing::warn!(event = "gateway.upstream_exited", upstream = %name, "upstream {msg}");
+                // Its tools, prompts and resources are gone from the lists
+                // until it is back (`reconnected` tells again then).
+                publish_all(&up.listen, &source);
                 up.set_state(State::Restarting, Some(msg), false);
                 if started.elapsed() > Duration::from_secs(60) {
                     backoff = BACKOFF_START;
@@ -455,8 +458,13 @@ async fn reconnected(listen: Arc<ListenHub>, source: Source, conn: Conn) {
             tracing::debug!(upstream = %source.upstream, error = %e, "resubscribing for listen streams failed");
         }
     }
+    publish_all(&listen, &source);
+}
+
+/// Tells the listen streams that every list of `source` changed.
+fn publish_all(listen: &ListenHub, source: &Source) {
     for c in [Change::Tools, Change::Prompts, Change::Resources] {
-        listen.publish(&source, Event::ListChanged(c));
+        listen.publish(source, Event::ListChanged(c));
     }
 }
 

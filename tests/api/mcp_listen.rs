@@ -311,3 +311,49 @@ async fn mcp_param_headers_that_do_not_match_the_body_are_rejected() {
         assert_eq!(m["id"], 41, "{why}: {m}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listen_stream_hears_when_an_upstream_goes_away_and_comes_back() {
+    let app = spawn_gateway(vec![fixture("fx", "")]).await;
+    let (_, token) = signed_in(&app, "alice").await;
+    let mut tools = Listen::open(&app, &token, 1, json!({"toolsListChanged": true})).await;
+    // The call fails (the process exits without answering).
+    let _ = post(&app, &token, "tools/call", Some("fx_crash"))
+        .json(&json!({"jsonrpc": "2.0", "id": 9, "method": "tools/call",
+                      "params": {"name": "fx_crash", "arguments": {}, "_meta": meta()}}))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await;
+    tools.expect("notifications/tools/list_changed").await;
+    // Restarted after the backoff (0.5 s): its tools are back.
+    tools.expect("notifications/tools/list_changed").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resource_subscription_is_released_with_its_stream_and_renewed_after_a_restart() {
+    let app = spawn_gateway(vec![fixture("fx", "")]).await;
+    let (_, token) = signed_in(&app, "alice").await;
+    let filter = json!({"resourceSubscriptions": ["fixture://static"]});
+    // The fixture reports an update right after each resources/subscribe.
+    let mut first = Listen::open(&app, &token, 1, filter.clone()).await;
+    first.expect("notifications/resources/updated").await;
+    drop(first);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Released: the next stream subscribes at the upstream again.
+    let mut second = Listen::open(&app, &token, 2, filter).await;
+    second.expect("notifications/resources/updated").await;
+
+    let _ = post(&app, &token, "tools/call", Some("fx_crash"))
+        .json(&json!({"jsonrpc": "2.0", "id": 9, "method": "tools/call",
+                      "params": {"name": "fx_crash", "arguments": {}, "_meta": meta()}}))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await;
+    // The new process is subscribed again for the open stream.
+    let m = second.expect("notifications/resources/updated").await;
+    assert_eq!(m["params"]["uri"], "fixture://static", "{m}");
+}
