@@ -19,7 +19,8 @@
 #        `everything`), both stdio;
 #   5. runs the TypeScript SDK tests (node --test: SDK v1 in sdk-ts.test.mjs,
 #      SDK v2 with Client ID Metadata Documents and a machine client in
-#      sdk-v2.test.mjs; gateway-everything.test.mjs talks to the gateway
+#      sdk-v2.test.mjs; gateway-everything.test.mjs and, with SDK v2 on
+#      2026-07-28, gateway-listen-v2.test.mjs talk to the gateway
 #      server), the Python SDK tests, five conformance server scenarios and
 #      the authorization server scenarios of the newest conformance release
 #      (conformance-authorization.mjs) against the direct server, and the
