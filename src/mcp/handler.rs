@@ -249,7 +249,9 @@ impl ServerHandler for McpHandler {
         )?;
         let mut r = ListToolsResult::with_all_items(items);
         r.next_cursor = next;
-        (r.ttl_ms, r.cache_scope) = (Some(results::LIST_HINTS.0), Some(results::LIST_HINTS.1));
+        if is_per_request(&context) {
+            (r.ttl_ms, r.cache_scope) = results::list_hints();
+        }
         Ok(r)
     }
 
@@ -292,7 +294,9 @@ impl ServerHandler for McpHandler {
             let (items, next) = page(self.gateway.list_resources(&caller).await, request)?;
             let mut r = ListResourcesResult::with_all_items(items);
             r.next_cursor = next;
-            (r.ttl_ms, r.cache_scope) = (Some(results::LIST_HINTS.0), Some(results::LIST_HINTS.1));
+            if is_per_request(&context) {
+                (r.ttl_ms, r.cache_scope) = results::list_hints();
+            }
             Ok(r)
         })
         .await
@@ -308,7 +312,9 @@ impl ServerHandler for McpHandler {
             let (items, next) = page(self.gateway.list_resource_templates(&caller).await, request)?;
             let mut r = ListResourceTemplatesResult::with_all_items(items);
             r.next_cursor = next;
-            (r.ttl_ms, r.cache_scope) = (Some(results::LIST_HINTS.0), Some(results::LIST_HINTS.1));
+            if is_per_request(&context) {
+                (r.ttl_ms, r.cache_scope) = results::list_hints();
+            }
             Ok(r)
         })
         .await
@@ -324,7 +330,7 @@ impl ServerHandler for McpHandler {
             self.gateway
                 .read_resource(&self.call(&caller, &context), &request.uri)
                 .await
-                .map(|r| ReadResourceResponse::Complete(results::read(r)))
+                .map(|r| ReadResourceResponse::Complete(results::read(r, is_per_request(&context))))
         })
         .await
     }
@@ -378,7 +384,9 @@ impl ServerHandler for McpHandler {
             let (items, next) = page(self.gateway.list_prompts(&caller).await, request)?;
             let mut r = ListPromptsResult::with_all_items(items);
             r.next_cursor = next;
-            (r.ttl_ms, r.cache_scope) = (Some(results::LIST_HINTS.0), Some(results::LIST_HINTS.1));
+            if is_per_request(&context) {
+                (r.ttl_ms, r.cache_scope) = results::list_hints();
+            }
             Ok(r)
         })
         .await

@@ -10,7 +10,8 @@
 //! per-user upstreams, the caller's own connection; a resource is read
 //! through the caller's connection. So every cacheable result is
 //! `cacheScope: "private"` (a shared cache must never serve one user's
-//! view to another), whatever an upstream said. Lists are `ttlMs: 0`
+//! view to another), whatever an upstream said. (A client on an older
+//! revision, which knows no caching hints, gets none added.) Lists are `ttlMs: 0`
 //! (they change with upstreams restarting or announcing changes, which
 //! `subscriptions/listen` reports); a read keeps the freshness its
 //! upstream gave (`0` if none).
@@ -19,13 +20,20 @@ use rmcp::model::{
     CacheScope, CallToolResult, CompleteResult, GetPromptResult, ReadResourceResult, ResultType,
 };
 
-/// A merged list's hints: `(ttlMs, cacheScope)`.
-pub const LIST_HINTS: (u64, CacheScope) = (0, CacheScope::Private);
+/// A merged list's hints for a 2026-07-28 request: `(ttlMs, cacheScope)`.
+pub fn list_hints() -> (Option<u64>, Option<CacheScope>) {
+    (Some(0), Some(CacheScope::Private))
+}
 
-pub fn read(mut r: ReadResourceResult) -> ReadResourceResult {
+/// A read relayed to a 2026-07-28 request (`per_request`) gets its hints;
+/// a request of an older revision gets the result as the upstream sent it
+/// (rmcp removes `resultType` for it).
+pub fn read(mut r: ReadResourceResult, per_request: bool) -> ReadResourceResult {
     r.result_type = Some(ResultType::COMPLETE);
-    r.ttl_ms = Some(r.ttl_ms.unwrap_or(0));
-    r.cache_scope = Some(CacheScope::Private);
+    if per_request {
+        r.ttl_ms = Some(r.ttl_ms.unwrap_or(0));
+        r.cache_scope = Some(CacheScope::Private);
+    }
     r
 }
 
@@ -56,7 +64,7 @@ mod tests {
         }))
         .unwrap();
         assert_eq!(upstream.result_type, None);
-        let r = read(upstream);
+        let r = read(upstream, true);
         assert_eq!(r.result_type, Some(ResultType::COMPLETE));
         assert_eq!(r.ttl_ms, Some(0));
         assert_eq!(r.cache_scope, Some(CacheScope::Private));
@@ -67,7 +75,7 @@ mod tests {
         let mut upstream = ReadResourceResult::new(vec![ResourceContents::text("x", "test://x")]);
         upstream.ttl_ms = Some(60_000);
         upstream.cache_scope = Some(CacheScope::Public);
-        let r = read(upstream);
+        let r = read(upstream, true);
         assert_eq!(r.ttl_ms, Some(60_000));
         assert_eq!(r.cache_scope, Some(CacheScope::Private));
     }
