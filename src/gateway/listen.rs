@@ -25,8 +25,11 @@ use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use std::time::Duration;
+
 use rmcp::model::SubscriptionFilter;
 use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 
 /// Events queued per stream before new ones are dropped (a stream that
 /// does not read is not allowed to hold memory).
@@ -109,6 +112,8 @@ pub struct ListenHub {
     /// Upstream resource subscriptions held for streams, by (upstream,
     /// connection key, URI): how many streams need each.
     held: Mutex<HashMap<(String, String, String), usize>>,
+    /// Cancelled at shutdown, before the transports close ([`Self::close_all`]).
+    closing: CancellationToken,
 }
 
 /// A registered stream; unregisters when dropped.
@@ -166,6 +171,28 @@ impl ListenHub {
             },
             rx,
         )
+    }
+
+    /// Cancelled when the streams are to end ([`Self::close_all`]).
+    pub fn closing(&self) -> CancellationToken {
+        self.closing.clone()
+    }
+
+    /// Ends every stream at shutdown, before the transports close, so that
+    /// each ends gracefully with its final result (SEP-2575) rather than
+    /// by a dropped connection: tells them to end, waits (at most
+    /// `within`) until all have unregistered, and a moment more for their
+    /// final results to be written out.
+    pub async fn close_all(&self, within: Duration) {
+        self.closing.cancel();
+        if self.is_empty() {
+            return;
+        }
+        let deadline = tokio::time::Instant::now() + within;
+        while !self.is_empty() && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 
     /// Number of registered streams.

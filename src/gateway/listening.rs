@@ -62,9 +62,18 @@ impl Drop for Listening {
 }
 
 impl Gateway {
-    /// Cancelled at shutdown (listen streams then end gracefully).
-    pub fn stopping(&self) -> tokio_util::sync::CancellationToken {
-        self.cancel.clone()
+    /// Cancelled when listen streams are to end: at shutdown, first the
+    /// one [`Self::close_listens`] cancels (gracefully), then the gateway's.
+    pub fn listen_ends(&self) -> [tokio_util::sync::CancellationToken; 2] {
+        [self.listen.closing(), self.cancel.clone()]
+    }
+
+    /// Ends the open listen streams gracefully (shutdown, before the
+    /// transports close).
+    pub async fn close_listens(&self) {
+        self.listen
+            .close_all(std::time::Duration::from_millis(500))
+            .await;
     }
 
     /// Opens a listen stream for `caller` with the accepted `filter`:

@@ -38,11 +38,12 @@ pub async fn serve(gateway: &Gateway, context: SubscriptionContext) -> Result<()
         McpError::invalid_request("the request carries no authenticated caller", None)
     })?;
     let mut listening = gateway.listen(&caller, context.accepted()).await;
-    let stopping = gateway.stopping();
+    let [closing, stopped] = gateway.listen_ends();
     loop {
         let event = tokio::select! {
             _ = context.cancelled() => return Ok(()),
-            _ = stopping.cancelled() => return Ok(()),
+            _ = closing.cancelled() => return Ok(()),
+            _ = stopped.cancelled() => return Ok(()),
             e = listening.events.recv() => e,
         };
         let Some(event) = event else { return Ok(()) };

@@ -357,3 +357,49 @@ async fn a_resource_subscription_is_released_with_its_stream_and_renewed_after_a
     let m = second.expect("notifications/resources/updated").await;
     assert_eq!(m["params"]["uri"], "fixture://static", "{m}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mcp_param_header_values_outside_visible_ascii_are_rejected() {
+    let app = spawn_gateway(vec![conformance_fixture()]).await;
+    let (_, token) = signed_in(&app, "alice").await;
+    let r = post(&app, &token, "tools/call", Some("test_custom_header"))
+        .json(&json!({
+            "jsonrpc": "2.0", "id": 42, "method": "tools/call",
+            "params": {"name": "test_custom_header", "arguments": {"region": "H\u{e9}llo"}, "_meta": meta()}
+        }))
+        .header(
+            "mcp-param-region",
+            reqwest::header::HeaderValue::from_bytes(b"H\xe9llo").unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let m: Value = r.json().await.unwrap();
+    assert_eq!(m["error"]["code"], -32020, "{m}");
+    // The same value sent as the revision says: Base64 of its UTF-8.
+    let r = post(&app, &token, "tools/call", Some("test_custom_header"))
+        .json(&json!({
+            "jsonrpc": "2.0", "id": 43, "method": "tools/call",
+            "params": {"name": "test_custom_header", "arguments": {"region": "H\u{e9}llo"}, "_meta": meta()}
+        }))
+        .header("mcp-param-region", "=?base64?SMOpbGxv?=")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_ends_an_open_listen_stream_gracefully() {
+    let mut app = spawn_gateway(vec![fixture("fx", "")]).await;
+    let (_, token) = signed_in(&app, "alice").await;
+    let mut l = Listen::open(&app, &token, 5, json!({"toolsListChanged": true})).await;
+    let stopped = tokio::time::timeout(Duration::from_secs(10), app.stop()).await;
+    assert!(stopped.is_ok(), "an open listen stream held shutdown open");
+    // The final subscriptions/listen result ends the stream.
+    let last = l.next().await.expect("the final result");
+    assert_eq!(last["id"], 5, "{last}");
+    assert!(last.get("result").is_some(), "{last}");
+    assert!(l.next().await.is_none(), "the stream ended");
+}
