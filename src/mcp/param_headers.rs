@@ -30,6 +30,11 @@ pub async fn reject(mcp: &McpState, parts: &Parts, body: &Bytes) -> Option<Respo
     if version < ProtocolVersion::STANDARD_HEADERS.as_str() {
         return None;
     }
+    // Only a `tools/call` has custom headers. rmcp refuses a request whose
+    // `Mcp-Method` differs from its body, so the others need not be parsed.
+    if parts.headers.get("mcp-method")?.as_bytes() != b"tools/call" {
+        return None;
+    }
     let message: Value = serde_json::from_slice(body).ok()?;
     if message.get("method").and_then(Value::as_str) != Some("tools/call") {
         return None;
