@@ -24,12 +24,26 @@ use super::handler::caller_of;
 use crate::gateway::Gateway;
 use crate::gateway::listen::{Change, Event};
 
+/// Resource URIs one stream may subscribe (each may cost a request to
+/// every upstream of the caller); the acknowledgement names those taken.
+pub const MAX_RESOURCE_SUBSCRIPTIONS: usize = 100;
+
 /// The filter mcpgate accepts: everything requested (rmcp narrows it to the
-/// advertised capabilities). Resource URIs nobody serves are accepted too;
-/// they never get an update. `None` (no upstreams, nothing can change):
+/// advertised capabilities), with at most [`MAX_RESOURCE_SUBSCRIPTIONS`]
+/// distinct resource URIs. URIs nobody serves are accepted too; they never
+/// get an update. `None` (no upstreams, nothing can change):
 /// `subscriptions/listen` is not offered.
 pub fn accepted(gateway: &Gateway, requested: &SubscriptionFilter) -> Option<SubscriptionFilter> {
-    (!gateway.is_empty()).then(|| requested.clone())
+    if gateway.is_empty() {
+        return None;
+    }
+    let mut accepted = requested.clone();
+    if let Some(uris) = &mut accepted.resource_subscriptions {
+        let mut seen = std::collections::HashSet::new();
+        uris.retain(|u| seen.insert(u.clone()));
+        uris.truncate(MAX_RESOURCE_SUBSCRIPTIONS);
+    }
+    Some(accepted)
 }
 
 /// Serves one listen stream until it ends (see the module documentation).

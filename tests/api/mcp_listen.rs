@@ -403,3 +403,29 @@ async fn shutdown_ends_an_open_listen_stream_gracefully() {
     assert!(last.get("result").is_some(), "{last}");
     assert!(l.next().await.is_none(), "the stream ended");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listen_stream_takes_at_most_100_resource_uris_and_says_which() {
+    let app = spawn_gateway(vec![fixture("fx", "")]).await;
+    let (_, token) = signed_in(&app, "alice").await;
+    let uris: Vec<String> = (0..150).map(|i| format!("fixture://item/{i}")).collect();
+    let r = post(&app, &token, "subscriptions/listen", None)
+        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "subscriptions/listen",
+                      "params": {"_meta": meta(), "notifications": {"resourceSubscriptions": uris}}}))
+        .send()
+        .await
+        .unwrap();
+    let mut reader = SseReader::new(r);
+    let ack = loop {
+        let e = reader.next_event().await.expect("an acknowledgement");
+        if !e.data.is_empty() {
+            break e.json();
+        }
+    };
+    assert_eq!(ack["method"], "notifications/subscriptions/acknowledged");
+    let taken = ack["params"]["notifications"]["resourceSubscriptions"]
+        .as_array()
+        .expect("the URIs taken");
+    assert_eq!(taken.len(), 100, "{ack}");
+    assert_eq!(taken[0], "fixture://item/0");
+}
