@@ -274,8 +274,12 @@ impl App {
         // timeouts and the connection cap, and passes the peer address on.
         crate::http::server::serve(self.listener, self.router, self.limits, {
             let cancel = self.cancel.clone();
+            let gateway = self.gateway.clone();
             async move {
                 shutdown.await;
+                // subscriptions/listen streams end with their final result
+                // while the transports still run.
+                gateway.close_listens().await;
                 cancel.cancel();
             }
         })

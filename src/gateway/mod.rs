@@ -27,6 +27,8 @@ pub mod config;
 pub mod env;
 pub mod identity;
 pub mod input;
+pub mod listen;
+mod listening;
 pub mod relay;
 pub mod sse_client;
 pub mod sse_events;
@@ -67,6 +69,8 @@ pub struct Call<'a> {
 pub struct Gateway {
     upstreams: Vec<Arc<Upstream>>,
     cancel: CancellationToken,
+    /// The `subscriptions/listen` streams of this instance ([`listen`]).
+    listen: Arc<listen::ListenHub>,
 }
 
 fn exposed(prefix: &str, name: &str) -> String {
@@ -88,14 +92,26 @@ impl Gateway {
         outbound: &crate::outbound::OutboundSettings,
     ) -> Result<Self, String> {
         let protected = Arc::new(protected);
+        let listen = Arc::new(listen::ListenHub::default());
         let upstreams = configs
             .into_iter()
             .map(|c| {
-                Upstream::new(c, cancel.child_token(), issuer, protected.clone(), outbound)
-                    .map(Arc::new)
+                Upstream::new(
+                    c,
+                    cancel.child_token(),
+                    issuer,
+                    protected.clone(),
+                    outbound,
+                    listen.clone(),
+                )
+                .map(Arc::new)
             })
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(Self { upstreams, cancel })
+        Ok(Self {
+            upstreams,
+            cancel,
+            listen,
+        })
     }
 
     /// Starts shared upstreams and the idle reaper for per-user ones.
@@ -462,6 +478,9 @@ impl Gateway {
         for (up, conn) in self.conns(call.caller).await {
             if let Some(d) = &call.downstream {
                 conn.relay.unsubscribe(uri, d.session);
+            }
+            if self.listen.holds(&up.source(call.caller), uri) {
+                continue;
             }
             let _ = Self::bounded(
                 &up,

@@ -31,6 +31,7 @@ use tokio_util::sync::CancellationToken;
 use super::config::{HttpTransport, Isolation, UpstreamConfig};
 use super::env::{Protected, child_env};
 use super::identity::{JwtClient, JwtSigner};
+use super::listen::{Change, Event, ListenHub, Source};
 use super::relay::{RelayHandler, RelayState, counted};
 use crate::outbound::Outbound;
 
@@ -118,6 +119,8 @@ pub struct Upstream {
     slots: Mutex<HashMap<String, Arc<Slot>>>,
     status: Mutex<(State, u64, Option<String>)>,
     cancel: CancellationToken,
+    /// The listen streams the connections' notifications go to.
+    pub listen: Arc<ListenHub>,
 }
 
 impl Upstream {
@@ -127,6 +130,7 @@ impl Upstream {
         issuer: &str,
         protected: Arc<Protected>,
         outbound: &crate::outbound::OutboundSettings,
+        listen: Arc<ListenHub>,
     ) -> Result<Self, String> {
         let signer = match (&cfg.identity_jwt, &cfg.url) {
             (Some(j), Some(url)) => Some(Arc::new(
@@ -143,6 +147,7 @@ impl Upstream {
             slots: Mutex::default(),
             status: Mutex::new((State::Idle, 0, None)),
             cancel,
+            listen,
         })
     }
 
@@ -191,6 +196,14 @@ impl Upstream {
         match (self.cfg.isolation, caller) {
             (Isolation::PerUser, Some(c)) => c.owner(),
             _ => String::new(),
+        }
+    }
+
+    /// The connection `caller` uses, as the listen streams know it.
+    pub fn source(&self, caller: &Caller) -> Source {
+        Source {
+            upstream: self.cfg.name.clone(),
+            owner: (self.cfg.isolation == Isolation::PerUser).then(|| caller.owner()),
         }
     }
 
@@ -264,13 +277,20 @@ impl Upstream {
         )
     }
 
+    /// The live connection for `caller`, if there is one (none is started).
+    pub fn live_conn(&self, caller: &Caller) -> Option<Conn> {
+        let key = self.key_for(Some(caller));
+        let slot = self.slots.lock().ok()?.get(&key)?.clone();
+        slot.conn.borrow().clone()
+    }
+
     /// Stops per-user connections idle longer than `idle_timeout`.
     pub fn reap_idle(&self) {
         if self.cfg.isolation != Isolation::PerUser {
             return;
         }
         if let Ok(mut slots) = self.slots.lock() {
-            slots.retain(|_, slot| {
+            slots.retain(|key, slot| {
                 let idle = slot
                     .last_used
                     .lock()
@@ -281,6 +301,18 @@ impl Upstream {
                     .borrow()
                     .as_ref()
                     .is_some_and(|c| c.relay.in_flight() > 0);
+                // A listen stream holding a resource subscription on the
+                // connection still needs it.
+                let held = || {
+                    !self
+                        .listen
+                        .held_uris(&Source {
+                            upstream: self.cfg.name.clone(),
+                            owner: Some(key.clone()),
+                        })
+                        .is_empty()
+                };
+                let busy = busy || held();
                 let keep = busy || idle < self.cfg.idle_timeout;
                 if !keep {
                     slot.ct.cancel();
@@ -303,8 +335,13 @@ impl Upstream {
 
 async fn supervise(up: Arc<Upstream>, slot: Arc<Slot>, key: String, identity: Option<Caller>) {
     let name = up.cfg.name.clone();
+    let source = Source {
+        upstream: name.clone(),
+        owner: identity.as_ref().map(Caller::owner),
+    };
     let mut backoff = BACKOFF_START;
     let mut first = true;
+    let mut replaced = false;
     loop {
         if slot.ct.is_cancelled() {
             break;
@@ -319,11 +356,16 @@ async fn supervise(up: Arc<Upstream>, slot: Arc<Slot>, key: String, identity: Op
             !first,
         );
         first = false;
-        let relay = Arc::new(RelayState::new(
-            &name,
-            up.cfg.isolation == Isolation::PerUser,
-            up.cfg.request_timeout,
-        ));
+        let tools: Arc<Mutex<Option<Vec<Tool>>>> = Arc::default();
+        let relay = Arc::new(
+            RelayState::new(
+                &name,
+                up.cfg.isolation == Isolation::PerUser,
+                up.cfg.request_timeout,
+            )
+            .with_listen(up.listen.clone(), source.clone())
+            .with_tools_cache(tools.clone()),
+        );
         let started = Instant::now();
         match tokio::time::timeout(
             up.cfg.startup_timeout,
@@ -343,8 +385,12 @@ async fn supervise(up: Arc<Upstream>, slot: Arc<Slot>, key: String, identity: Op
                 let conn = Conn {
                     peer: running.peer().clone(),
                     relay,
-                    tools: Arc::default(),
+                    tools,
                 };
+                if replaced {
+                    tokio::spawn(reconnected(up.listen.clone(), source.clone(), conn.clone()));
+                }
+                replaced = true;
                 slot.conn.send_replace(Some(conn));
                 up.set_state(State::Running, None, false);
                 let stop = running.cancellation_token();
@@ -361,6 +407,9 @@ async fn supervise(up: Arc<Upstream>, slot: Arc<Slot>, key: String, identity: Op
                 }
                 let msg = format!("exited ({reason:?})");
                 tracing::warn!(event = "gateway.upstream_exited", upstream = %name, "upstream {msg}");
+                // Its tools, prompts and resources are gone from the lists
+                // until it is back (`reconnected` tells again then).
+                publish_all(&up.listen, &source);
                 up.set_state(State::Restarting, Some(msg), false);
                 if started.elapsed() > Duration::from_secs(60) {
                     backoff = BACKOFF_START;
@@ -421,6 +470,28 @@ where
                 )
                 .await
         }
+    }
+}
+
+/// A connection replaced one that ended: its lists may differ, and the
+/// resource subscriptions listen streams held ended with the old one.
+async fn reconnected(listen: Arc<ListenHub>, source: Source, conn: Conn) {
+    for uri in listen.held_uris(&source) {
+        if let Err(e) = conn
+            .peer
+            .subscribe(rmcp::model::SubscribeRequestParams::new(uri))
+            .await
+        {
+            tracing::debug!(upstream = %source.upstream, error = %e, "resubscribing for listen streams failed");
+        }
+    }
+    publish_all(&listen, &source);
+}
+
+/// Tells the listen streams that every list of `source` changed.
+fn publish_all(listen: &ListenHub, source: &Source) {
+    for c in [Change::Tools, Change::Prompts, Change::Resources] {
+        listen.publish(source, Event::ListChanged(c));
     }
 }
 

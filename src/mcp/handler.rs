@@ -26,11 +26,12 @@ use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, CompleteRequestParams, CompleteResult,
     Extensions, GetPromptRequestParams, GetPromptResponse, Implementation, InitializeRequestParams,
     InitializeResult, JsonObject, ListPromptsResult, ListResourceTemplatesResult,
-    ListResourcesResult, ListToolsResult, PaginatedRequestParams, ReadResourceRequestParams,
-    ReadResourceResponse, ServerCapabilities, ServerConfig, SetLevelRequestParams,
-    SubscribeRequestParams, Tool, UnsubscribeRequestParams,
+    ListResourcesResult, ListToolsResult, PaginatedRequestParams, ProtocolVersion,
+    ReadResourceRequestParams, ReadResourceResponse, ServerCapabilities, ServerConfig,
+    SetLevelRequestParams, SubscribeRequestParams, SubscriptionFilter, Tool,
+    UnsubscribeRequestParams,
 };
-use rmcp::service::{NotificationContext, RequestContext};
+use rmcp::service::{NotificationContext, RequestContext, SubscriptionContext};
 use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
 use tokio_util::sync::CancellationToken;
 
@@ -38,8 +39,9 @@ use super::inline::manager::SessionTag;
 use super::inline::registry::{InlineSessions, Registration};
 use super::inline::reply::RequestStream;
 use super::mrtr::Mrtr;
+use super::results;
 use super::tools::{ToolError, Tools};
-use crate::gateway::relay::Downstream;
+use crate::gateway::relay::{Downstream, LogFilter};
 use crate::gateway::{Call, Gateway};
 
 /// Items per page of `tools/list`, `resources/list` and `prompts/list`.
@@ -113,6 +115,7 @@ impl McpHandler {
     }
 
     fn call<'a>(&self, caller: &'a Caller, context: &RequestContext<RoleServer>) -> Call<'a> {
+        let per_request = is_per_request(context);
         Call {
             caller,
             downstream: Some(Downstream {
@@ -122,11 +125,21 @@ impl McpHandler {
                 request: Some(context.id.clone()),
                 inline: context.extensions.get::<RequestStream>().cloned(),
                 input: None,
+                per_request,
+                logs: LogFilter::of_request(per_request, context.meta.log_level()),
             }),
             progress: context.meta.get_progress_token(),
             ct: context.ct.clone(),
         }
     }
+}
+
+/// Whether a request is of the 2026-07-28 revision or later (no session:
+/// everything it needs is in its `_meta`).
+fn is_per_request(context: &RequestContext<RoleServer>) -> bool {
+    context
+        .protocol_version()
+        .is_some_and(|v| v.as_str() >= ProtocolVersion::V_2026_07_28.as_str())
 }
 
 /// The authenticated caller of a request, as put there by the gate.
@@ -254,6 +267,9 @@ impl ServerHandler for McpHandler {
         )?;
         let mut r = ListToolsResult::with_all_items(items);
         r.next_cursor = next;
+        if is_per_request(&context) {
+            (r.ttl_ms, r.cache_scope) = results::list_hints();
+        }
         Ok(r)
     }
 
@@ -279,7 +295,7 @@ impl ServerHandler for McpHandler {
             )
             .await
             {
-                Ok(result) => Ok(CallToolResponse::Complete(result)),
+                Ok(result) => Ok(CallToolResponse::Complete(results::tool(result))),
                 Err(ToolError::Upstream(m)) => Err(McpError::internal_error(m, None)),
                 Err(e) => Err(McpError::invalid_params(e.to_string(), None)),
             }
@@ -301,6 +317,9 @@ impl ServerHandler for McpHandler {
             let (items, next) = page(self.gateway.list_resources(&caller).await, request)?;
             let mut r = ListResourcesResult::with_all_items(items);
             r.next_cursor = next;
+            if is_per_request(&context) {
+                (r.ttl_ms, r.cache_scope) = results::list_hints();
+            }
             Ok(r)
         })
         .await
@@ -316,6 +335,9 @@ impl ServerHandler for McpHandler {
             let (items, next) = page(self.gateway.list_resource_templates(&caller).await, request)?;
             let mut r = ListResourceTemplatesResult::with_all_items(items);
             r.next_cursor = next;
+            if is_per_request(&context) {
+                (r.ttl_ms, r.cache_scope) = results::list_hints();
+            }
             Ok(r)
         })
         .await
@@ -336,7 +358,7 @@ impl ServerHandler for McpHandler {
             self.gateway
                 .read_resource(&self.call(&caller, &context), &request.uri)
                 .await
-                .map(ReadResourceResponse::Complete)
+                .map(|r| ReadResourceResponse::Complete(results::read(r, is_per_request(&context))))
         })
         .await
     }
@@ -369,6 +391,17 @@ impl ServerHandler for McpHandler {
         .await
     }
 
+    fn accepted_subscription_filter(
+        &self,
+        requested: &SubscriptionFilter,
+    ) -> Option<SubscriptionFilter> {
+        super::listen::accepted(&self.gateway, requested)
+    }
+
+    async fn listen(&self, context: SubscriptionContext) -> Result<(), McpError> {
+        Box::pin(super::listen::serve(&self.gateway, context)).await
+    }
+
     async fn list_prompts(
         &self,
         request: Option<PaginatedRequestParams>,
@@ -379,6 +412,9 @@ impl ServerHandler for McpHandler {
             let (items, next) = page(self.gateway.list_prompts(&caller).await, request)?;
             let mut r = ListPromptsResult::with_all_items(items);
             r.next_cursor = next;
+            if is_per_request(&context) {
+                (r.ttl_ms, r.cache_scope) = results::list_hints();
+            }
             Ok(r)
         })
         .await
@@ -404,7 +440,7 @@ impl ServerHandler for McpHandler {
                         None,
                     ))
                 })
-                .map(GetPromptResponse::Complete)
+                .map(|r| GetPromptResponse::Complete(results::prompt(r)))
         })
         .await
     }
@@ -419,6 +455,7 @@ impl ServerHandler for McpHandler {
             self.gateway
                 .complete(&self.call(&caller, &context), request)
                 .await
+                .map(results::completion)
         })
         .await
     }

@@ -5,9 +5,13 @@
 //! - [`handler`]: the rmcp `ServerHandler` all transports share.
 //! - [`inline`]: requests of established Streamable HTTP sessions, served
 //!   in the HTTP task instead of through rmcp's session worker.
+//! - [`listen`]: `subscriptions/listen` streams (2026-07-28).
 //! - [`tools`]: the tool registry (built-in tools).
 //! - [`sse`]: the legacy HTTP+SSE transport (2024-11-05), written here.
 //! - [`streams`]: open event streams end when their token is revoked or expires.
+//! - [`param_headers`]: `Mcp-Param-*` headers checked against the body
+//!   (2026-07-28).
+//! - [`results`]: `resultType` and caching hints on results (2026-07-28).
 //! - [`rest`]: the REST tool routes, `GET /tools` and `POST /tools/{name}`.
 //! - [`mrtr`]: multi-round-trip requests of 2026-07-28 clients
 //!   (`InputRequiredResult`) for upstream calls that ask the client.
@@ -26,10 +30,13 @@ pub mod gate;
 pub mod handler;
 pub mod health;
 pub mod inline;
+pub mod listen;
 pub mod manifest;
 pub mod message;
 pub mod mrtr;
+pub mod param_headers;
 pub mod rest;
+pub mod results;
 pub mod sessions;
 pub mod sse;
 pub mod streams;

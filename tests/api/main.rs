@@ -42,6 +42,7 @@ mod logout;
 mod machine_support;
 mod mcp_gate;
 mod mcp_inline;
+mod mcp_listen;
 mod mcp_mrtr;
 mod mcp_rest;
 mod mcp_sse;

@@ -19,8 +19,10 @@
 #        `everything`), both stdio;
 #   5. runs the TypeScript SDK tests (node --test: SDK v1 in sdk-ts.test.mjs,
 #      SDK v2 with Client ID Metadata Documents and a machine client in
-#      sdk-v2.test.mjs; gateway-everything.test.mjs talks to the gateway
-#      server), the Python SDK tests, five conformance server scenarios and
+#      sdk-v2.test.mjs; gateway-everything.test.mjs and, with SDK v2 on
+#      2026-07-28, gateway-listen-v2.test.mjs talk to the gateway
+#      server), the Python SDK tests (sdk_py_listen.py: 2026-07-28
+#      through the gateway), five conformance server scenarios and
 #      the authorization server scenarios of the newest conformance release
 #      (conformance-authorization.mjs) against the direct server, and the
 #      whole active conformance suite against the gateway server
@@ -259,6 +261,12 @@ rc=${PIPESTATUS[0]}
 set -e
 count "Python SDK" "$RESULTS/sdk-py.log"
 [[ $rc -eq 0 ]] || grep -q '^python: [0-9]* passed, [1-9]' "$RESULTS/sdk-py.log" || { echo "e2e: the Python suite exited $rc"; FAILED=$((FAILED + 1)); }
+set +e
+(cd "$E2E" && .venv/bin/python sdk_py_listen.py) 2>&1 | tee "$RESULTS/sdk-py-listen.log"
+rc=${PIPESTATUS[0]}
+set -e
+count "Python SDK (gateway, 2026-07-28)" "$RESULTS/sdk-py-listen.log"
+[[ $rc -eq 0 ]] || grep -q '^python: [0-9]* passed, [1-9]' "$RESULTS/sdk-py-listen.log" || { echo "e2e: the Python listen case exited $rc"; FAILED=$((FAILED + 1)); }
 echo "e2e: Python SDK suite ($(elapsed "$t"))"
 
 t=$(now)

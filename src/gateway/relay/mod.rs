@@ -49,16 +49,19 @@ use rmcp::model::{
 use rmcp::service::{NotificationContext, OriginatingRequestId, RequestContext, ServiceError};
 use rmcp::{ClientHandler, ErrorData as McpError, Peer, RoleClient, RoleServer};
 
+mod logs;
 mod origin;
 mod peers;
 pub mod rounds;
 mod transport;
 
+pub use logs::LogFilter;
 use origin::InFlight;
 pub use origin::NoOrigin;
 use peers::SessionPeers;
 pub use transport::{Counted, counted};
 
+use super::listen::{Change, Event, ListenHub, Source};
 use crate::mcp::inline::reply::RequestStream;
 
 /// A downstream MCP session (one per connected client session).
@@ -82,6 +85,12 @@ pub struct Downstream {
     /// (2026-07-28 multi-round-trip requests, `super::input`): requests of
     /// the upstream go to this asker instead of `peer` or `inline`.
     pub input: Option<super::input::Asker>,
+    /// A 2026-07-28 request (no session): its peer lives as long as the
+    /// request, and list changes reach such clients on their
+    /// `subscriptions/listen` streams instead (`super::listen`).
+    pub per_request: bool,
+    /// The log messages the request accepts.
+    pub logs: LogFilter,
 }
 
 /// Whose a request in flight is, for [`RelayState::origin`]: its owner's,
@@ -114,6 +123,9 @@ impl Downstream {
     }
 
     async fn notify_logging_message(&self, p: LoggingMessageNotificationParam) {
+        if !self.logs.allows(p.level) {
+            return;
+        }
         match &self.inline {
             Some(s) => {
                 s.notify(ServerNotification::LoggingMessageNotification(
@@ -156,6 +168,12 @@ pub struct RelayState {
     received: AtomicU64,
     relayed: AtomicU64,
     relayed_changed: tokio::sync::Notify,
+    /// The listen streams told of list changes and resource updates, and
+    /// the connection as they know it.
+    listen: Option<(std::sync::Arc<ListenHub>, Source)>,
+    /// The connection's cached tool list (`super::upstream::Conn::tools`),
+    /// forgotten when the upstream says its tools changed.
+    tools_cache: Option<std::sync::Arc<Mutex<Option<Vec<rmcp::model::Tool>>>>>,
 }
 
 /// Counts a notification as relayed when dropped (whatever became of it).
@@ -288,7 +306,40 @@ impl RelayState {
             received: AtomicU64::new(0),
             relayed: AtomicU64::new(0),
             relayed_changed: tokio::sync::Notify::new(),
+            listen: None,
+            tools_cache: None,
         }
+    }
+
+    /// Forget `cache` when the upstream's tools change.
+    pub fn with_tools_cache(
+        mut self,
+        cache: std::sync::Arc<Mutex<Option<Vec<rmcp::model::Tool>>>>,
+    ) -> Self {
+        self.tools_cache = Some(cache);
+        self
+    }
+
+    /// Tells the listen streams of `hub` what this connection (`source`)
+    /// sends.
+    pub fn with_listen(mut self, hub: std::sync::Arc<ListenHub>, source: Source) -> Self {
+        self.listen = Some((hub, source));
+        self
+    }
+
+    fn publish(&self, event: Event) {
+        if let Some((hub, source)) = &self.listen {
+            hub.publish(source, event);
+        }
+    }
+
+    /// Whether a downstream session subscribed to `uri` through this
+    /// connection.
+    pub fn has_subscribers(&self, uri: &str) -> bool {
+        self.subscriptions
+            .lock()
+            .map(|m| !m.select(|(u, _)| u == uri).is_empty())
+            .unwrap_or(false)
     }
 
     /// Hold this while sending a request upstream and recording it
@@ -338,7 +389,7 @@ impl RelayState {
                 upstream: None,
             });
         }
-        if let Some(d) = d
+        if let Some(d) = d.filter(|d| !d.per_request)
             && let Ok(mut l) = self.listeners.lock()
         {
             l.insert(d.session, d.peer.clone());
@@ -634,6 +685,8 @@ impl ClientHandler for RelayHandler {
         params: ResourceUpdatedNotificationParam,
         _context: NotificationContext<RoleClient>,
     ) {
+        self.state
+            .publish(Event::ResourceUpdated(params.uri.clone()));
         let peers: Vec<Peer<RoleServer>> = self
             .state
             .subscriptions
@@ -651,6 +704,12 @@ impl ClientHandler for RelayHandler {
     }
 
     async fn on_tool_list_changed(&self, _context: NotificationContext<RoleClient>) {
+        if let Some(cache) = &self.state.tools_cache
+            && let Ok(mut c) = cache.lock()
+        {
+            *c = None;
+        }
+        self.state.publish(Event::ListChanged(Change::Tools));
         for (session, peer) in self.state.listeners() {
             if peer.notify_tool_list_changed().await.is_err() {
                 self.state.forget_listener(session);
@@ -659,6 +718,7 @@ impl ClientHandler for RelayHandler {
     }
 
     async fn on_prompt_list_changed(&self, _context: NotificationContext<RoleClient>) {
+        self.state.publish(Event::ListChanged(Change::Prompts));
         for (session, peer) in self.state.listeners() {
             if peer.notify_prompt_list_changed().await.is_err() {
                 self.state.forget_listener(session);
@@ -667,6 +727,7 @@ impl ClientHandler for RelayHandler {
     }
 
     async fn on_resource_list_changed(&self, _context: NotificationContext<RoleClient>) {
+        self.state.publish(Event::ListChanged(Change::Resources));
         for (session, peer) in self.state.listeners() {
             if peer.notify_resource_list_changed().await.is_err() {
                 self.state.forget_listener(session);

@@ -33,6 +33,8 @@ fn session(id: u64) -> Session {
         peer: running.peer().clone(),
         request: None,
         inline: None,
+        per_request: false,
+        logs: super::LogFilter::Session,
         input: None,
     };
     (running, d, theirs)

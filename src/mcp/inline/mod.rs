@@ -86,6 +86,9 @@ pub async fn dispatch(mcp: &McpState, req: Request, next: Next) -> Response {
         Ok(b) => b,
         Err(r) => return r,
     };
+    if let Some(rejected) = super::param_headers::reject(mcp, &parts, &bytes).await {
+        return rejected;
+    }
     let json = message::is_json(&parts.headers);
     let resp = post(mcp, session_id, parts, bytes.clone(), next).await;
     // rmcp checks Accept (406) and Content-Type (415) first, then answers

@@ -35,8 +35,9 @@
 //!   refused (put upstreams that ask in `isolation = "per_user"`).
 //!   Stateless requests have no session; all of one owner count as one
 //!   ([`Mrtr::session_for`]).
-//! - Complete results carry `resultType: "complete"` (a 2025 upstream's
-//!   have none).
+//! - Complete results are shaped as on the direct path
+//!   (`super::results`: `resultType`, caching hints); log messages follow
+//!   the request's `logLevel` (`relay::LogFilter`).
 //!
 //! Pending calls are kept in this instance's memory
 //! ([`crate::gateway::input::PendingCalls`]); the state names the
@@ -54,7 +55,7 @@ use mcpgate_core::mcp::request_state::{self, Binding, StateClaims, StateKey};
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, GetPromptRequestParams, GetPromptResponse,
     InputRequiredResult, InputResponses, ProgressToken, ReadResourceRequestParams,
-    ReadResourceResponse, ResultType, ServerResult,
+    ReadResourceResponse, ServerResult,
 };
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData as McpError, RoleServer};
@@ -63,10 +64,11 @@ use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
 use super::handler::{call_any_tool, caller_of};
+use super::results;
 use super::tools::{ToolError, Tools};
 use crate::cluster::Cluster;
 use crate::gateway::input::{self, Limits, Pending, PendingCalls, Step};
-use crate::gateway::relay::Downstream;
+use crate::gateway::relay::{Downstream, LogFilter};
 use crate::gateway::{Call, Gateway};
 
 mod remote;
@@ -205,6 +207,8 @@ impl Mrtr {
             request: Some(context.id.clone()),
             inline: None,
             input: Some(asker),
+            per_request: true,
+            logs: LogFilter::of_request(true, context.meta.log_level()),
         };
         let ct = CancellationToken::new();
         let done = tokio::spawn(start(
@@ -346,10 +350,7 @@ impl Mrtr {
             })
             .await?;
         match r {
-            ServerResult::CallToolResult(mut r) => {
-                r.result_type.get_or_insert(ResultType::COMPLETE);
-                Ok(CallToolResponse::Complete(r))
-            }
+            ServerResult::CallToolResult(r) => Ok(CallToolResponse::Complete(results::tool(r))),
             ServerResult::InputRequiredResult(r) => Ok(CallToolResponse::InputRequired(r)),
             other => Err(unexpected("tools/call", &other)),
         }
@@ -393,10 +394,7 @@ impl Mrtr {
             })
             .await?;
         match r {
-            ServerResult::GetPromptResult(mut r) => {
-                r.result_type.get_or_insert(ResultType::COMPLETE);
-                Ok(GetPromptResponse::Complete(r))
-            }
+            ServerResult::GetPromptResult(r) => Ok(GetPromptResponse::Complete(results::prompt(r))),
             ServerResult::InputRequiredResult(r) => Ok(GetPromptResponse::InputRequired(r)),
             other => Err(unexpected("prompts/get", &other)),
         }
@@ -432,9 +430,8 @@ impl Mrtr {
             })
             .await?;
         match r {
-            ServerResult::ReadResourceResult(mut r) => {
-                r.result_type.get_or_insert(ResultType::COMPLETE);
-                Ok(ReadResourceResponse::Complete(r))
+            ServerResult::ReadResourceResult(r) => {
+                Ok(ReadResourceResponse::Complete(results::read(r, true)))
             }
             ServerResult::InputRequiredResult(r) => Ok(ReadResourceResponse::InputRequired(r)),
             other => Err(unexpected("resources/read", &other)),

@@ -6,7 +6,10 @@
 //!   RFC 6750 §3 with the RFC 9728 §5.1 `resource_metadata` parameter.
 //! - [`request_state`]: the signed, bound, short-lived `requestState` of a
 //!   multi-round-trip request (2026-07-28, SEP-2322).
+//! - [`param_headers`]: `Mcp-Param-*` headers checked against the body
+//!   (SEP-2243, MCP 2026-07-28).
 pub mod bearer;
+pub mod param_headers;
 #[cfg(test)]
 mod proptests;
 pub mod request_state;

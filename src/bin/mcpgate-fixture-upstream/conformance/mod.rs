@@ -22,6 +22,8 @@
 //!   `test_prompt_with_embedded_resource`, `test_prompt_with_image`;
 //! - the multi-round-trip and capability diagnostics of the 0.2 suite
 //!   ([`mrtr`]);
+//! - the 2026-07-28 diagnostics of `listen.rs` (`test_logging_tool`, the
+//!   list-change triggers, `test_custom_header` with `x-mcp-header`);
 //! - `completion/complete` for the prompt arguments and the template's `id`;
 //!   `logging/setLevel` (log messages below the level are not sent).
 
@@ -46,6 +48,7 @@ use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
 use serde_json::{Value, json};
 
 mod catalog;
+mod listen;
 mod mrtr;
 
 use catalog::{sep1034_schema, sep1330_schema, tools};
@@ -79,6 +82,8 @@ pub(crate) struct Conformance {
     subscriptions: Arc<Mutex<HashSet<String>>>,
     /// The level set with `logging/setLevel`; `None` sends everything.
     log_level: Arc<Mutex<Option<LoggingLevel>>>,
+    /// The tool and prompt the trigger tools add and remove (`listen`).
+    dynamic: Arc<listen::Dynamic>,
 }
 
 fn text(s: impl Into<String>) -> CallToolResult {
@@ -258,9 +263,11 @@ impl ServerHandler for Conformance {
             .enable_logging()
             .enable_completions()
             .enable_prompts()
+            .enable_prompts_list_changed()
             .enable_resources()
             .enable_resources_subscribe()
             .enable_tools()
+            .enable_tool_list_changed()
             .build();
         ServerConfig::new(capabilities)
             .with_server_info(Implementation::new(SERVER_NAME, env!("CARGO_PKG_VERSION")))
@@ -275,15 +282,17 @@ impl ServerHandler for Conformance {
         _request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
-        Ok(ListToolsResult::with_all_items(
-            tools().into_iter().chain(mrtr::tools()).collect(),
-        ))
+        let mut list = tools();
+        list.extend(mrtr::tools());
+        list.extend(listen::tools(&self.dynamic));
+        Ok(ListToolsResult::with_all_items(list))
     }
 
     fn get_tool(&self, name: &str) -> Option<Tool> {
         tools()
             .into_iter()
             .chain(mrtr::tools())
+            .chain(listen::tools(&self.dynamic))
             .find(|t| t.name == name)
     }
 
@@ -364,12 +373,15 @@ impl ServerHandler for Conformance {
                 "json_schema_2020_12_tool called with {}",
                 Value::Object(request.arguments.clone().unwrap_or_default())
             )),
-            other => {
-                return Err(McpError::invalid_params(
-                    format!("no such tool: {other}"),
-                    None,
-                ));
-            }
+            other => match listen::call(&self.dynamic, &request, &ctx).await {
+                Some(result) => result?,
+                None => {
+                    return Err(McpError::invalid_params(
+                        format!("no such tool: {other}"),
+                        None,
+                    ));
+                }
+            },
         };
         Ok(CallToolResponse::Complete(result))
     }
@@ -490,39 +502,37 @@ impl ServerHandler for Conformance {
                 .with_description(description)
                 .with_required(true)
         };
-        Ok(ListPromptsResult::with_all_items(
-            vec![
-                Prompt::new(
-                    "test_simple_prompt",
-                    Some("A simple prompt without arguments"),
-                    None,
-                ),
-                Prompt::new(
-                    "test_prompt_with_arguments",
-                    Some("A prompt with two required arguments"),
-                    Some(vec![
-                        required("arg1", "First test argument"),
-                        required("arg2", "Second test argument"),
-                    ]),
-                ),
-                Prompt::new(
-                    "test_prompt_with_embedded_resource",
-                    Some("A prompt that embeds a resource"),
-                    Some(vec![required(
-                        "resourceUri",
-                        "URI of the resource to embed",
-                    )]),
-                ),
-                Prompt::new(
-                    "test_prompt_with_image",
-                    Some("A prompt with an image"),
-                    None,
-                ),
-            ]
-            .into_iter()
-            .chain(mrtr::prompts())
-            .collect(),
-        ))
+        let mut list = vec![
+            Prompt::new(
+                "test_simple_prompt",
+                Some("A simple prompt without arguments"),
+                None,
+            ),
+            Prompt::new(
+                "test_prompt_with_arguments",
+                Some("A prompt with two required arguments"),
+                Some(vec![
+                    required("arg1", "First test argument"),
+                    required("arg2", "Second test argument"),
+                ]),
+            ),
+            Prompt::new(
+                "test_prompt_with_embedded_resource",
+                Some("A prompt that embeds a resource"),
+                Some(vec![required(
+                    "resourceUri",
+                    "URI of the resource to embed",
+                )]),
+            ),
+            Prompt::new(
+                "test_prompt_with_image",
+                Some("A prompt with an image"),
+                None,
+            ),
+        ];
+        list.extend(mrtr::prompts());
+        list.extend(listen::prompts(&self.dynamic));
+        Ok(ListPromptsResult::with_all_items(list))
     }
 
     async fn get_prompt(
@@ -566,12 +576,15 @@ impl ServerHandler for Conformance {
                 PromptMessage::new(Role::User, ContentBlock::image(PNG_BASE64, "image/png")),
                 PromptMessage::new_text(Role::User, "Please analyze the image above."),
             ],
-            other => {
-                return Err(McpError::invalid_params(
-                    format!("no such prompt: {other}"),
-                    None,
-                ));
-            }
+            other => match listen::prompt(&self.dynamic, other) {
+                Some(messages) => messages,
+                None => {
+                    return Err(McpError::invalid_params(
+                        format!("no such prompt: {other}"),
+                        None,
+                    ));
+                }
+            },
         };
         Ok(GetPromptResult::new(messages).into())
     }
