@@ -204,6 +204,53 @@ test('legacy SSE through nginx: messages posted to the instance without the stre
   assert.ok(!rows.some((r) => r.path === '/messages/' && r.status === 404), 'no message was refused as unknown');
 });
 
+/** A stateless 2026-07-28 tools/call to `base`; the JSON-RPC message. */
+async function call2026(base, token, name, extra = {}) {
+  const r = await fetch(new URL('/v1/ai/mcp', base), {
+    method: 'POST',
+    headers: {
+      authorization: `Bearer ${token}`, 'content-type': 'application/json',
+      accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2026-07-28',
+      'mcp-method': 'tools/call', 'mcp-name': name,
+    },
+    body: JSON.stringify({
+      jsonrpc: '2.0', id: 1, method: 'tools/call',
+      params: {
+        name, arguments: {}, ...extra,
+        _meta: {
+          'io.modelcontextprotocol/protocolVersion': '2026-07-28',
+          'io.modelcontextprotocol/clientInfo': { name: 'mcpgate-cluster-test', version: '0' },
+          'io.modelcontextprotocol/clientCapabilities': { elicitation: {} },
+        },
+      },
+    }),
+  });
+  const text = await r.text();
+  assert.equal(r.status, 200, text);
+  const data = text.split('\n').find((l) => l.startsWith('data:'));
+  return JSON.parse(data ? data.slice(5) : text);
+}
+
+test('a 2026-07-28 call waiting for input on one instance continues through the other', { skip: !process.env.CLUSTER_FIXTURE }, async () => {
+  const { access_token: token } = await obtain(env('CLUSTER_USER'), env('CLUSTER_PASSWORD'));
+  const tool = 'fx_test_input_required_result_multi_round';
+  const accept = (content) => ({ action: 'accept', content });
+  // Round 1 on a: the upstream call waits there.
+  const r1 = await call2026(ADDR.a, token, tool);
+  assert.equal(r1.result?.resultType, 'input_required', JSON.stringify(r1));
+  // Round 2 on b, which hands the answer to a (b alone has no such call:
+  // without the hand-over this is an error).
+  const r2 = await call2026(ADDR.b, token, tool, {
+    inputResponses: { step1: accept({ name: 'Ann' }) }, requestState: r1.result.requestState,
+  });
+  assert.ok(r2.result?.inputRequests?.step2, JSON.stringify(r2));
+  // Round 3 through nginx, wherever it lands.
+  const r3 = await call2026(URL_LB, token, tool, {
+    inputResponses: { step2: accept({ color: 'teal' }) }, requestState: r2.result.requestState,
+  });
+  assert.equal(r3.result?.content?.[0]?.text, 'Hello Ann, your favorite color is teal', JSON.stringify(r3));
+});
+
 test('a token revoked through one instance is refused by the other within a second', async () => {
   const tok = await obtain(env('CLUSTER_USER'), env('CLUSTER_PASSWORD'));
   // Both instances have checked (and cached) the token.

@@ -15,6 +15,8 @@
 #      calls over Streamable HTTP and legacy SSE through nginx, checking in
 #      both instances' logs that each served requests of the same flow;
 #      revocation on one instance refused by the other within a second;
+#      a 2026-07-28 call waiting for input (the fixture upstream asks)
+#      continued through the other instance;
 #      instance B killed mid-run, A keeps serving and nothing stored is lost;
 #   6. stops everything, drops the database and prints
 #      `cluster: N passed, N failed` (non-zero exit on any failure).
@@ -107,6 +109,7 @@ else
   MCPGATE="$TARGET_DIR/debug/mcpgate"
 fi
 [[ -x "$MCPGATE" ]] || { echo "cluster: no binary at $MCPGATE" >&2; exit 1; }
+FIXTURE="$(dirname "$MCPGATE")/mcpgate-fixture-upstream"
 echo "cluster: cargo build, as cargo test does ($(elapsed "$t"))"
 
 # ---------------------------------------------------------------- 4. database, instances, nginx
@@ -136,6 +139,11 @@ server_env+=(MCPGATE_TRUSTED_PROXIES="127.0.0.1/32")
 start_instance() {
   local name="$1" dir="$WORK/$1"
   mkdir -p "$dir"
+  # The fixture upstream (built next to mcpgate), for the multi-round-trip
+  # test; without it, that test is skipped.
+  if [[ -x "$FIXTURE" ]]; then
+    printf '[[upstream]]\nname = "fx"\ncommand = "%s"\nargs = ["--conformance"]\n' "$FIXTURE" >"$dir/mcpgate.toml"
+  fi
   (cd "$dir" && exec "${server_env[@]}" MCPGATE_INSTANCE_ID="$name" "$MCPGATE" serve --listen 127.0.0.1:0 \
     >"$dir/server.out" 2>"$dir/server.err") &
   STARTED_PID=$!
@@ -223,6 +231,7 @@ export CLUSTER_A_LOG="$WORK/a/server.err" CLUSTER_B_LOG="$WORK/b/server.err"
 export CLUSTER_B_PID="$B_PID" CLUSTER_A_PID="$A_PID"
 export CLUSTER_USER="$USER_NAME" CLUSTER_PASSWORD="$USER_PASSWORD" CLUSTER_ADMIN_PASSWORD="$ADMIN_PASSWORD"
 export CLUSTER_MCPGATE="$MCPGATE"
+[[ -x "$FIXTURE" ]] && export CLUSTER_FIXTURE=1
 t=$(now)
 set +e
 (cd "$HERE" && "$NODE22" --test --test-timeout=60000 \
