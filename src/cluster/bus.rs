@@ -2,7 +2,7 @@
 //!
 //! An [`Event`] travels as a short text (the payload of a PostgreSQL
 //! `NOTIFY`, at most 8000 bytes): `revoked`, `mcp-closed:<session id>`,
-//! `sse:<session id>`. Anything larger (an SSE message) goes through a
+//! `sse:<session id>`, `task-cancel:<task id>`. Anything larger (an SSE message) goes through a
 //! table and the event only names where to look.
 
 use async_trait::async_trait;
@@ -21,6 +21,9 @@ pub enum Event {
     McpSessionClosed(String),
     /// A message was queued for a legacy SSE session: its holder takes it.
     SseMessage(String),
+    /// A task was cancelled (`crate::tasks`): the instance running it stops
+    /// its upstream call.
+    TaskCancelled(String),
     /// Events may have been missed (the listener reconnected, or lagged):
     /// forget cached tokens and look for queued messages.
     Resync,
@@ -32,6 +35,7 @@ impl Event {
             Event::TokensRevoked => "revoked".into(),
             Event::McpSessionClosed(id) => format!("mcp-closed:{id}"),
             Event::SseMessage(id) => format!("sse:{id}"),
+            Event::TaskCancelled(id) => format!("task-cancel:{id}"),
             Event::Resync => "resync".into(),
         }
     }
@@ -42,6 +46,7 @@ impl Event {
             None if payload == "resync" => Some(Event::Resync),
             Some(("mcp-closed", id)) if !id.is_empty() => Some(Event::McpSessionClosed(id.into())),
             Some(("sse", id)) if !id.is_empty() => Some(Event::SseMessage(id.into())),
+            Some(("task-cancel", id)) if !id.is_empty() => Some(Event::TaskCancelled(id.into())),
             _ => None,
         }
     }
@@ -113,6 +118,7 @@ mod tests {
             Event::Resync,
             Event::McpSessionClosed("abc".into()),
             Event::SseMessage("0123".into()),
+            Event::TaskCancelled("t1".into()),
         ] {
             assert_eq!(Event::parse(&e.to_payload()), Some(e));
         }
@@ -120,7 +126,7 @@ mod tests {
 
     #[test]
     fn unknown_payloads_are_ignored() {
-        for p in ["", "sse:", "nope", "mcp-closed:", "other:x"] {
+        for p in ["", "sse:", "nope", "mcp-closed:", "task-cancel:", "other:x"] {
             assert_eq!(Event::parse(p), None, "{p}");
         }
     }

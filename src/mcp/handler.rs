@@ -23,12 +23,13 @@ use std::sync::{Arc, OnceLock};
 use axum::http::request::Parts;
 use mcpgate_core::mcp::bearer::Caller;
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, CompleteRequestParams, CompleteResult,
-    Extensions, GetPromptRequestParams, GetPromptResponse, Implementation, InitializeRequestParams,
+    CallToolRequestParams, CallToolResponse, CallToolResult, CancelTaskParams, ClientCapabilities,
+    CompleteRequestParams, CompleteResult, CreateTaskResult, Extensions, GetPromptRequestParams,
+    GetPromptResponse, GetTaskParams, GetTaskResult, Implementation, InitializeRequestParams,
     InitializeResult, JsonObject, ListPromptsResult, ListResourceTemplatesResult,
     ListResourcesResult, ListToolsResult, PaginatedRequestParams, ReadResourceRequestParams,
     ReadResourceResponse, ServerCapabilities, ServerConfig, SetLevelRequestParams,
-    SubscribeRequestParams, Tool, UnsubscribeRequestParams,
+    SubscribeRequestParams, Tool, UnsubscribeRequestParams, UpdateTaskParams,
 };
 use rmcp::service::{NotificationContext, RequestContext};
 use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
@@ -40,6 +41,7 @@ use super::inline::reply::RequestStream;
 use super::tools::{ToolError, Tools};
 use crate::gateway::relay::Downstream;
 use crate::gateway::{Call, Gateway};
+use crate::tasks::Tasks;
 
 /// Items per page of `tools/list`, `resources/list` and `prompts/list`.
 pub const PAGE_SIZE: usize = 100;
@@ -58,6 +60,8 @@ pub struct McpHandler {
     /// The session's registration, dropped with the last clone of the
     /// handler rmcp holds.
     registration: Arc<OnceLock<Registration>>,
+    /// Tasks (SEP-2663); without them the extension is not advertised.
+    tasks: Option<Arc<Tasks>>,
 }
 
 impl McpHandler {
@@ -69,7 +73,14 @@ impl McpHandler {
             session: SESSIONS.fetch_add(1, Ordering::Relaxed),
             inline: None,
             registration: Arc::default(),
+            tasks: None,
         }
+    }
+
+    /// Serves the tasks extension (SEP-2663) with `tasks`.
+    pub fn with_tasks(mut self, tasks: Arc<Tasks>) -> Self {
+        self.tasks = Some(tasks);
+        self
     }
 
     /// A handler for a Streamable HTTP session, which registers itself in
@@ -107,6 +118,55 @@ impl McpHandler {
             }),
             progress: context.meta.get_progress_token(),
             ct: context.ct.clone(),
+        }
+    }
+}
+
+impl McpHandler {
+    fn tasks(&self) -> Result<&Arc<Tasks>, McpError> {
+        self.tasks
+            .as_ref()
+            .ok_or_else(|| McpError::method_not_found::<rmcp::model::GetTaskMethod>())
+    }
+
+    /// A task for this `tools/call`, if the upstream tool declares task
+    /// support and the client declared the extension (SEP-2663: the server
+    /// decides; `crate::tasks`); `-32021` if the tool requires tasks and the
+    /// client did not declare them; `None` for an ordinary call.
+    async fn maybe_task(
+        &self,
+        caller: &Caller,
+        request: &CallToolRequestParams,
+        context: &RequestContext<RoleServer>,
+    ) -> Result<Option<CreateTaskResult>, McpError> {
+        use mcpgate_core::mcp::tasks::{Dispatch, dispatch};
+        let Some(tasks) = &self.tasks else {
+            return Ok(None);
+        };
+        if self.tools.get(&request.name).is_some() {
+            return Ok(None);
+        }
+        let Some((upstream, support)) = self.gateway.tool_task_support(caller, &request.name).await
+        else {
+            return Ok(None);
+        };
+        let declared = context
+            .client_capabilities()
+            .is_some_and(|c| c.supports_tasks());
+        match dispatch(support, declared) {
+            Dispatch::Sync => Ok(None),
+            Dispatch::MissingCapability => Err(McpError::missing_required_client_capability(
+                ClientCapabilities::builder().enable_tasks().build(),
+            )),
+            Dispatch::Task => tasks
+                .create(
+                    caller,
+                    upstream,
+                    request.name.to_string(),
+                    request.arguments.clone(),
+                )
+                .await
+                .map(Some),
         }
     }
 }
@@ -192,6 +252,13 @@ impl ServerHandler for McpHandler {
                 .enable_logging()
                 .build()
         };
+        let mut caps = caps;
+        if self.tasks.is_some() {
+            caps.extensions.get_or_insert_with(Default::default).insert(
+                rmcp::model::TASKS_EXTENSION_ID.to_string(),
+                JsonObject::new(),
+            );
+        }
         ServerConfig::new(caps)
             .with_server_info(Implementation::new(
                 self.name.to_string(),
@@ -246,6 +313,9 @@ impl ServerHandler for McpHandler {
     ) -> Result<CallToolResponse, McpError> {
         Box::pin(async move {
             let caller = require_caller(&context)?;
+            if let Some(task) = self.maybe_task(&caller, &request, &context).await? {
+                return Ok(CallToolResponse::Task(task));
+            }
             let call = self.call(&caller, &context);
             match call_any_tool(
                 &self.tools,
@@ -262,6 +332,33 @@ impl ServerHandler for McpHandler {
             }
         })
         .await
+    }
+
+    async fn get_task(
+        &self,
+        request: GetTaskParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<GetTaskResult, McpError> {
+        let caller = require_caller(&context)?;
+        self.tasks()?.get(&caller, request).await
+    }
+
+    async fn update_task(
+        &self,
+        request: UpdateTaskParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), McpError> {
+        let caller = require_caller(&context)?;
+        self.tasks()?.update(&caller, request).await
+    }
+
+    async fn cancel_task(
+        &self,
+        request: CancelTaskParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), McpError> {
+        let caller = require_caller(&context)?;
+        self.tasks()?.cancel(&caller, request).await
     }
 
     fn get_tool(&self, name: &str) -> Option<Tool> {

@@ -19,6 +19,7 @@ mod clients;
 mod cluster;
 mod identities;
 mod maintenance;
+mod tasks;
 mod tokens;
 mod users;
 mod writer;

@@ -4,6 +4,8 @@
 //!   (audience per RFC 8707 and the MCP authorization spec, expiry,
 //!   revocation, scope), and the `WWW-Authenticate` challenges of
 //!   RFC 6750 §3 with the RFC 9728 §5.1 `resource_metadata` parameter.
+//! - [`tasks`]: the tasks extension (SEP-2663): dispatch, status, owner, TTL.
 pub mod bearer;
 #[cfg(test)]
 mod proptests;
+pub mod tasks;

@@ -20,6 +20,7 @@
 //!   `test://template/{id}/data`;
 //! - prompts: `test_simple_prompt`, `test_prompt_with_arguments`,
 //!   `test_prompt_with_embedded_resource`, `test_prompt_with_image`;
+//! - the tools of the tasks scenarios ([`tasks`]);
 //! - `completion/complete` for the prompt arguments and the template's `id`;
 //!   `logging/setLevel` (log messages below the level are not sent).
 
@@ -44,6 +45,7 @@ use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
 use serde_json::{Value, json};
 
 mod catalog;
+mod tasks;
 
 use catalog::{sep1034_schema, sep1330_schema, tools};
 
@@ -272,11 +274,16 @@ impl ServerHandler for Conformance {
         _request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
-        Ok(ListToolsResult::with_all_items(tools()))
+        let mut all = tools();
+        all.extend(tasks::tools());
+        Ok(ListToolsResult::with_all_items(all))
     }
 
     fn get_tool(&self, name: &str) -> Option<Tool> {
-        tools().into_iter().find(|t| t.name == name)
+        tools()
+            .into_iter()
+            .chain(tasks::tools())
+            .find(|t| t.name == name)
     }
 
     async fn call_tool(
@@ -350,12 +357,15 @@ impl ServerHandler for Conformance {
                 "json_schema_2020_12_tool called with {}",
                 Value::Object(request.arguments.clone().unwrap_or_default())
             )),
-            other => {
-                return Err(McpError::invalid_params(
-                    format!("no such tool: {other}"),
-                    None,
-                ));
-            }
+            other => match tasks::call(&request, &ctx).await {
+                Some(r) => r?,
+                None => {
+                    return Err(McpError::invalid_params(
+                        format!("no such tool: {other}"),
+                        None,
+                    ));
+                }
+            },
         };
         Ok(CallToolResponse::Complete(result))
     }

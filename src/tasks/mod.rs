@@ -1,0 +1,289 @@
+//! Tasks (SEP-2663, the `io.modelcontextprotocol/tasks` extension), run by
+//! mcpgate on top of upstream tool calls.
+//!
+//! Upstreams speak the 2025 revisions, so mcpgate is the task receiver: for
+//! a `tools/call` of a tool that declares task support, from a client that
+//! declared the extension, [`Tasks::create`] stores a `working` task (so a
+//! `tasks/get` right after the `CreateTaskResult` finds it: SEP-2663
+//! §durable create), runs the upstream call in the background and stores
+//! its outcome ([`wire::outcome`]: a tool error is `completed` with
+//! `isError`, a protocol error `failed`). The rules are in
+//! [`mcpgate_core::mcp::tasks`].
+//!
+//! - Everything about a task is in the [`Store`](crate::store::Store):
+//!   its owner (user and client), upstream, status, result or error and
+//!   expiry. `tasks/get` reads it there, so it works after a client
+//!   reconnects and on any instance sharing a PostgreSQL database.
+//! - `tasks/cancel` marks the task `cancelled` in the store (a terminal
+//!   status no late result overwrites) and announces it on the cluster bus
+//!   ([`crate::cluster::Event::TaskCancelled`]); the instance running the
+//!   call cancels it, which sends `notifications/cancelled` upstream.
+//! - A task is visible to the user and client that created it only; to
+//!   anyone else `tasks/get`, `tasks/update` and `tasks/cancel` answer as
+//!   for an unknown id (`-32602`).
+//! - Expired tasks read as unknown and are deleted by the housekeeping
+//!   (`Store::purge_expired`).
+//!
+//! `tasks/result` and `tasks/list` were removed by SEP-2663; rmcp answers
+//! them `-32601`, and gates `tasks/*` on the client's declaration (`-32021`).
+
+pub mod wire;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use mcpgate_core::mcp::bearer::Caller;
+use mcpgate_core::mcp::tasks::{self as rules, TaskStatus, Ttl};
+use rmcp::ErrorData as McpError;
+use rmcp::model::{
+    CancelTaskParams, CreateTaskResult, GetTaskParams, GetTaskResult, JsonObject, UpdateTaskParams,
+};
+use tokio_util::sync::CancellationToken;
+
+use crate::cluster::{Cluster, Event};
+use crate::gateway::{Call, Gateway};
+use crate::store::{TaskRecord, TaskUpdate};
+
+/// The tasks of this instance's clients, and the calls it runs for them.
+pub struct Tasks {
+    gateway: Arc<Gateway>,
+    cluster: Arc<Cluster>,
+    ttl: Ttl,
+    /// The upstream calls this instance runs, by task id.
+    running: Mutex<HashMap<String, CancellationToken>>,
+    /// Cancelled at shutdown.
+    shutdown: CancellationToken,
+}
+
+fn unknown_task(task_id: &str) -> McpError {
+    McpError::invalid_params(format!("unknown task id {task_id:?}"), None)
+}
+
+fn store_error(e: crate::store::StoreError) -> McpError {
+    tracing::error!(error = %e, "task store failed");
+    McpError::internal_error("the task store failed", None)
+}
+
+impl Tasks {
+    pub fn new(gateway: Arc<Gateway>, cluster: Arc<Cluster>, shutdown: CancellationToken) -> Self {
+        Self {
+            gateway,
+            cluster,
+            ttl: Ttl::DEFAULT,
+            running: Mutex::default(),
+            shutdown,
+        }
+    }
+
+    /// Follows cancellations announced on the bus (from any instance)
+    /// until shutdown.
+    pub fn start(self: &Arc<Self>) {
+        let tasks = Arc::downgrade(self);
+        let mut rx = self.cluster.bus.subscribe();
+        let shutdown = self.shutdown.clone();
+        tokio::spawn(async move {
+            loop {
+                let event = tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    e = crate::cluster::bus::next(&mut rx) => e,
+                };
+                let Some(tasks) = tasks.upgrade() else { return };
+                match event {
+                    None => return,
+                    Some(Event::TaskCancelled(id)) => tasks.stop_local(&id),
+                    Some(_) => {}
+                }
+            }
+        });
+    }
+
+    fn stop_local(&self, task_id: &str) {
+        if let Ok(running) = self.running.lock()
+            && let Some(ct) = running.get(task_id)
+        {
+            ct.cancel();
+        }
+    }
+
+    /// Creates a task for a call of the upstream tool `name` (exposed name,
+    /// served by `upstream`), stores it, starts the call and returns the
+    /// seed state.
+    pub async fn create(
+        self: &Arc<Self>,
+        caller: &Caller,
+        upstream: String,
+        name: String,
+        args: Option<JsonObject>,
+    ) -> Result<CreateTaskResult, McpError> {
+        let now_ms = self.cluster.clock.now_ms();
+        let record = TaskRecord {
+            task_id: mcpgate_core::crypto::random_uuid(),
+            owner: caller.owner(),
+            client_id: caller.client_id.to_string(),
+            upstream,
+            tool: name.clone(),
+            instance_id: self.cluster.instance_id.clone(),
+            status: TaskStatus::Working,
+            status_message: None,
+            result: None,
+            error: None,
+            input_requests: None,
+            ttl_ms: i64::try_from(self.ttl.ms).unwrap_or(i64::MAX),
+            created_at_ms: now_ms,
+            updated_at_ms: now_ms,
+            expires_at: self.ttl.expires_at(now_ms),
+        };
+        self.cluster
+            .store
+            .create_task(&record)
+            .await
+            .map_err(store_error)?;
+        let ct = self.shutdown.child_token();
+        if let Ok(mut running) = self.running.lock() {
+            running.insert(record.task_id.clone(), ct.clone());
+        }
+        tracing::info!(
+            task = %record.task_id,
+            user = %caller.label(),
+            tool = ?name,
+            upstream = %record.upstream,
+            "task created"
+        );
+        let me = self.clone();
+        let caller = caller.clone();
+        let task_id = record.task_id.clone();
+        tokio::spawn(async move { me.run(caller, task_id, name, args, ct).await });
+        Ok(CreateTaskResult::new(wire::task(&record)))
+    }
+
+    async fn run(
+        self: Arc<Self>,
+        caller: Caller,
+        task_id: String,
+        name: String,
+        args: Option<JsonObject>,
+        ct: CancellationToken,
+    ) {
+        let call = Call {
+            caller: &caller,
+            downstream: None,
+            progress: None,
+            ct: ct.clone(),
+        };
+        let result = self
+            .gateway
+            .call_tool(&call, &name, args)
+            .await
+            .unwrap_or_else(|| {
+                Err(McpError::invalid_params(
+                    format!("no tool named {name:?}"),
+                    None,
+                ))
+            });
+        let update = if self.shutdown.is_cancelled() {
+            TaskUpdate {
+                error: Some(wire::error_json(&McpError::internal_error(
+                    "mcpgate stopped before the task completed",
+                    None,
+                ))),
+                ..TaskUpdate::status(TaskStatus::Failed)
+            }
+        } else if ct.is_cancelled() {
+            TaskUpdate::status(TaskStatus::Cancelled)
+        } else {
+            wire::outcome(result)
+        };
+        let now_ms = self.cluster.clock.now_ms();
+        match self
+            .cluster
+            .store
+            .update_task(&task_id, &update, now_ms)
+            .await
+        {
+            Ok(true) => {
+                tracing::info!(task = %task_id, status = update.status.as_str(), "task ended")
+            }
+            // Cancelled meanwhile: that status stays.
+            Ok(false) => {}
+            Err(e) => {
+                tracing::error!(task = %task_id, error = %e, "cannot store the task's outcome")
+            }
+        }
+        if let Ok(mut running) = self.running.lock() {
+            running.remove(&task_id);
+        }
+    }
+
+    /// The caller's live task with this id; `-32602` for an unknown,
+    /// expired, or someone else's task alike.
+    async fn visible(&self, caller: &Caller, task_id: &str) -> Result<TaskRecord, McpError> {
+        let record = self
+            .cluster
+            .store
+            .task(task_id)
+            .await
+            .map_err(store_error)?;
+        match record {
+            Some(r)
+                if rules::visible_to(
+                    &r.owner,
+                    &r.client_id,
+                    &caller.owner(),
+                    caller.client_id.as_str(),
+                ) && rules::is_live(r.expires_at, self.cluster.clock.now()) =>
+            {
+                Ok(r)
+            }
+            _ => Err(unknown_task(task_id)),
+        }
+    }
+
+    /// `tasks/get`: the `DetailedTask`.
+    pub async fn get(
+        &self,
+        caller: &Caller,
+        params: GetTaskParams,
+    ) -> Result<GetTaskResult, McpError> {
+        let record = self.visible(caller, &params.task_id).await?;
+        Ok(GetTaskResult::new(wire::detailed(&record)?))
+    }
+
+    /// `tasks/cancel`: an empty acknowledgement, also for a task already
+    /// terminal (SEP-2663: idempotent).
+    pub async fn cancel(&self, caller: &Caller, params: CancelTaskParams) -> Result<(), McpError> {
+        let record = self.visible(caller, &params.task_id).await?;
+        if !record.status.is_terminal() {
+            let now_ms = self.cluster.clock.now_ms();
+            let changed = self
+                .cluster
+                .store
+                .update_task(
+                    &record.task_id,
+                    &TaskUpdate::status(TaskStatus::Cancelled),
+                    now_ms,
+                )
+                .await
+                .map_err(store_error)?;
+            if changed {
+                tracing::info!(task = %record.task_id, user = %caller.label(), "task cancelled");
+                self.stop_local(&record.task_id);
+                if let Err(e) = self
+                    .cluster
+                    .bus
+                    .publish(Event::TaskCancelled(record.task_id.clone()))
+                    .await
+                {
+                    tracing::warn!(task = %record.task_id, error = %e, "cannot announce the cancellation");
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// `tasks/update`: acknowledged for the caller's task; responses to keys
+    /// that are not outstanding are ignored (SEP-2663).
+    pub async fn update(&self, caller: &Caller, params: UpdateTaskParams) -> Result<(), McpError> {
+        self.visible(caller, &params.task_id).await?;
+        Ok(())
+    }
+}
