@@ -112,7 +112,7 @@ pub fn outcome(result: Result<CallToolResult, McpError>) -> TaskUpdate {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rmcp::model::Content;
+    use rmcp::model::ContentBlock as Content;
 
     fn record(status: TaskStatus, update: &TaskUpdate) -> TaskRecord {
         TaskRecord {

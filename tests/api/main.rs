@@ -65,5 +65,7 @@ mod sqlite_group_commit;
 mod store_contract;
 mod store_race;
 mod stream_revocation;
+mod task_store;
+mod tasks;
 mod token;
 mod usernames;

@@ -9,7 +9,8 @@
 //!
 //! - `greet` (sync only): `Hello, {name}!`;
 //! - `slow_compute` (optional): sleeps `seconds`, then returns a text; a
-//!   `notifications/cancelled` ends it early;
+//!   `notifications/cancelled` ends it early (and is recorded in
+//!   `FIXTURE_CANCEL_LOG`);
 //! - `failing_job` (required): a tool error after about a second;
 //! - `protocol_error_job` (optional): a JSON-RPC error (internal error);
 //! - `confirm_delete` (optional): asks for confirmation with one
@@ -167,6 +168,9 @@ async fn slow_compute(args: &JsonObject, ctx: &RequestContext<RoleServer>) -> Ca
     let pause = Duration::from_secs_f64(seconds.clamp(0.0, 3600.0));
     tokio::select! {
         _ = tokio::time::sleep(pause) => text(format!("slow_compute {label}: done after {seconds} s")),
-        _ = ctx.ct.cancelled() => CallToolResult::error(vec![ContentBlock::text("cancelled")]),
+        _ = ctx.ct.cancelled() => {
+            crate::tools::record_cancellation();
+            CallToolResult::error(vec![ContentBlock::text("cancelled")])
+        }
     }
 }
