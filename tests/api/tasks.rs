@@ -366,3 +366,41 @@ async fn a_task_is_read_from_the_store_after_a_restart_and_expires_with_its_ttl(
     app.store.purge_expired(app.clock.now()).await.unwrap();
     assert_eq!(app.store.task(&id).await.unwrap(), None);
 }
+
+#[tokio::test]
+async fn on_postgresql_another_instance_reads_and_cancels_a_task() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("cancel.log");
+    let extra = format!(
+        "args = [\"--conformance\"]\nprefix = \"\"\nenv = {{ FIXTURE_CANCEL_LOG = {:?} }}",
+        log.display().to_string()
+    );
+    let (_db, a, b) =
+        crate::cluster_support::two_instances_with(|s| s.upstream = vec![fixture("conf", &extra)])
+            .await;
+    let on_a = client(&a, "alice", true).await;
+    let on_b = Client {
+        app: &b,
+        token: on_a.token.clone(),
+        tasks: true,
+    };
+    let bob_on_b = client(&b, "bob", true).await;
+
+    // Created on A, read on B.
+    let id = task_id(&on_a.call("slow_compute", json!({ "seconds": 60 })).await);
+    assert_eq!(on_b.get(&id).await["status"], "working");
+    assert_eq!(
+        bob_on_b.error_code("tasks/get", json!({ "taskId": id })).await,
+        -32602
+    );
+    // Cancelled on B: A stops the upstream call.
+    let ack = on_b.result("tasks/cancel", json!({ "taskId": id })).await;
+    assert_eq!(ack["resultType"], "complete");
+    assert_eq!(on_a.get(&id).await["status"], "cancelled");
+    wait_for_cancellation(&log).await;
+
+    // A task that completes on A is read whole on B.
+    let id = task_id(&on_a.call("slow_compute", json!({ "seconds": 0, "label": "x" })).await);
+    let done = on_a.terminal(&id).await;
+    assert_eq!(on_b.get(&id).await, done);
+}
