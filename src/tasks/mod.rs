@@ -44,13 +44,18 @@ use crate::cluster::{Cluster, Event};
 use crate::gateway::{Call, Gateway};
 use crate::store::{TaskRecord, TaskUpdate};
 
+struct Running {
+    owner: String,
+    ct: CancellationToken,
+}
+
 /// The tasks of this instance's clients, and the calls it runs for them.
 pub struct Tasks {
     gateway: Arc<Gateway>,
     cluster: Arc<Cluster>,
     ttl: Ttl,
-    /// The upstream calls this instance runs, by task id.
-    running: Mutex<HashMap<String, CancellationToken>>,
+    /// The upstream calls this instance runs, by task id, with their owner.
+    running: Mutex<HashMap<String, Running>>,
     /// Cancelled at shutdown.
     shutdown: CancellationToken,
 }
@@ -99,9 +104,9 @@ impl Tasks {
 
     fn stop_local(&self, task_id: &str) {
         if let Ok(running) = self.running.lock()
-            && let Some(ct) = running.get(task_id)
+            && let Some(r) = running.get(task_id)
         {
-            ct.cancel();
+            r.ct.cancel();
         }
     }
 
@@ -115,10 +120,62 @@ impl Tasks {
         name: String,
         args: Option<JsonObject>,
     ) -> Result<CreateTaskResult, McpError> {
+        let owner = caller.owner();
+        let ct = self.shutdown.child_token();
+        let task_id = mcpgate_core::crypto::random_uuid();
+        {
+            let mut running = self
+                .running
+                .lock()
+                .map_err(|_| McpError::internal_error("the task registry failed", None))?;
+            let mine = running.values().filter(|r| r.owner == owner).count();
+            if mine >= rules::MAX_RUNNING_PER_OWNER {
+                return Err(McpError::invalid_request(
+                    format!(
+                        "{mine} of your tasks are running, the most allowed at once; \
+                         wait for one to end or cancel one"
+                    ),
+                    None,
+                ));
+            }
+            running.insert(
+                task_id.clone(),
+                Running {
+                    owner: owner.clone(),
+                    ct: ct.clone(),
+                },
+            );
+        }
+        match self
+            .launch(caller, task_id.clone(), owner, upstream, name, args, ct)
+            .await
+        {
+            Ok(r) => Ok(r),
+            Err(e) => {
+                if let Ok(mut running) = self.running.lock() {
+                    running.remove(&task_id);
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Stores the task and spawns its call.
+    #[allow(clippy::too_many_arguments)]
+    async fn launch(
+        self: &Arc<Self>,
+        caller: &Caller,
+        task_id: String,
+        owner: String,
+        upstream: String,
+        name: String,
+        args: Option<JsonObject>,
+        ct: CancellationToken,
+    ) -> Result<CreateTaskResult, McpError> {
         let now_ms = self.cluster.clock.now_ms();
         let record = TaskRecord {
-            task_id: mcpgate_core::crypto::random_uuid(),
-            owner: caller.owner(),
+            task_id,
+            owner,
             client_id: caller.client_id.to_string(),
             upstream,
             tool: name.clone(),
@@ -138,10 +195,6 @@ impl Tasks {
             .create_task(&record)
             .await
             .map_err(store_error)?;
-        let ct = self.shutdown.child_token();
-        if let Ok(mut running) = self.running.lock() {
-            running.insert(record.task_id.clone(), ct.clone());
-        }
         tracing::info!(
             task = %record.task_id,
             user = %caller.label(),

@@ -390,7 +390,9 @@ async fn on_postgresql_another_instance_reads_and_cancels_a_task() {
     let id = task_id(&on_a.call("slow_compute", json!({ "seconds": 60 })).await);
     assert_eq!(on_b.get(&id).await["status"], "working");
     assert_eq!(
-        bob_on_b.error_code("tasks/get", json!({ "taskId": id })).await,
+        bob_on_b
+            .error_code("tasks/get", json!({ "taskId": id }))
+            .await,
         -32602
     );
     // Cancelled on B: A stops the upstream call.
@@ -400,7 +402,55 @@ async fn on_postgresql_another_instance_reads_and_cancels_a_task() {
     wait_for_cancellation(&log).await;
 
     // A task that completes on A is read whole on B.
-    let id = task_id(&on_a.call("slow_compute", json!({ "seconds": 0, "label": "x" })).await);
+    let id = task_id(
+        &on_a
+            .call("slow_compute", json!({ "seconds": 0, "label": "x" }))
+            .await,
+    );
     let done = on_a.terminal(&id).await;
     assert_eq!(on_b.get(&id).await, done);
+}
+
+#[tokio::test]
+async fn one_user_cannot_run_more_than_the_limit_of_tasks_at_once() {
+    use mcpgate_core::mcp::tasks::MAX_RUNNING_PER_OWNER;
+    let dir = tempfile::tempdir().unwrap();
+    let app = gateway(&dir.path().join("cancel.log")).await;
+    let alice = client(&app, "alice", true).await;
+    let bob = client(&app, "bob", true).await;
+    let mut ids = Vec::new();
+    for _ in 0..MAX_RUNNING_PER_OWNER {
+        ids.push(task_id(
+            &alice.call("slow_compute", json!({ "seconds": 60 })).await,
+        ));
+    }
+    let m = alice
+        .rpc(
+            "tools/call",
+            json!({ "name": "slow_compute", "arguments": { "seconds": 60 } }),
+        )
+        .await;
+    assert_eq!(m["error"]["code"], -32600, "{m}");
+    // Another user is not affected.
+    let theirs = task_id(&bob.call("slow_compute", json!({ "seconds": 60 })).await);
+    bob.result("tasks/cancel", json!({ "taskId": theirs }))
+        .await;
+    // Once one ends, alice may start another.
+    alice
+        .result("tasks/cancel", json!({ "taskId": ids[0] }))
+        .await;
+    let another = poll("room for another task", WAIT, || async {
+        let m = alice
+            .rpc(
+                "tools/call",
+                json!({ "name": "slow_compute", "arguments": { "seconds": 60 } }),
+            )
+            .await;
+        m["result"]["taskId"].as_str().map(str::to_string)
+    })
+    .await;
+    ids.push(another);
+    for id in &ids {
+        alice.result("tasks/cancel", json!({ "taskId": id })).await;
+    }
 }

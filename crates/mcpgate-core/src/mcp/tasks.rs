@@ -38,6 +38,10 @@ pub const MAX_RESULT_BYTES: usize = 1024 * 1024;
 /// than [`MAX_RESULT_BYTES`] (internal error).
 pub const RESULT_TOO_LARGE: i32 = -32603;
 
+/// At most this many tasks of one owner run at once on an instance; one
+/// more is refused, so that one user cannot hold every upstream call.
+pub const MAX_RUNNING_PER_OWNER: usize = 32;
+
 /// How often a client should poll `tasks/get` (`pollIntervalMs`).
 pub const POLL_INTERVAL_MS: u64 = 500;
 
