@@ -185,6 +185,12 @@ impl App {
                 cluster.clone(),
                 cancel.child_token(),
             )),
+            mrtr: Arc::new(crate::mcp::mrtr::Mrtr::new(
+                auth.key(),
+                &cluster.instance_id,
+                auth.clock.clone(),
+                crate::gateway::input::Limits::default(),
+            )),
         });
         mcp.tasks.start();
         mcp.start_cluster_tasks();

@@ -26,6 +26,7 @@
 pub mod config;
 pub mod env;
 pub mod identity;
+pub mod input;
 pub mod relay;
 pub mod sse_client;
 pub mod sse_events;
@@ -505,8 +506,21 @@ impl Gateway {
             };
             let mut params = GetPromptRequestParams::new(own);
             params.arguments = args.clone();
-            match Self::bounded(up, conn.peer.get_prompt(params)).await {
-                Ok(r) => return Some(Ok(r)),
+            // Through `send`, like a tool call: the upstream may ask the
+            // client while it prepares the prompt (the relay must know whose
+            // request it serves), report progress, or be cancelled.
+            let req = ClientRequest::GetPromptRequest(Request::new(params));
+            match self.send(up, &conn, req, call).await {
+                Ok(ServerResult::GetPromptResult(r)) => return Some(Ok(r)),
+                Ok(other) => {
+                    return Some(Err(McpError::internal_error(
+                        format!(
+                            "upstream {} answered prompts/get with an unexpected result: {other:?}",
+                            up.cfg.name
+                        ),
+                        None,
+                    )));
+                }
                 Err(e)
                     if up.cfg.prefix().is_empty() && (e.code.0 == -32602 || e.code.0 == -32601) =>
                 {

@@ -38,6 +38,7 @@ use tokio_util::sync::CancellationToken;
 use super::inline::manager::SessionTag;
 use super::inline::registry::{InlineSessions, Registration};
 use super::inline::reply::RequestStream;
+use super::mrtr::Mrtr;
 use super::tools::{ToolError, Tools};
 use crate::gateway::relay::Downstream;
 use crate::gateway::{Call, Gateway};
@@ -62,6 +63,9 @@ pub struct McpHandler {
     registration: Arc<OnceLock<Registration>>,
     /// Tasks (SEP-2663); without them the extension is not advertised.
     tasks: Option<Arc<Tasks>>,
+    /// Multi-round-trip requests of 2026-07-28 clients (`super::mrtr`);
+    /// `None` on transports of earlier revisions.
+    mrtr: Option<Arc<Mrtr>>,
 }
 
 impl McpHandler {
@@ -74,6 +78,7 @@ impl McpHandler {
             inline: None,
             registration: Arc::default(),
             tasks: None,
+            mrtr: None,
         }
     }
 
@@ -81,6 +86,17 @@ impl McpHandler {
     pub fn with_tasks(mut self, tasks: Arc<Tasks>) -> Self {
         self.tasks = Some(tasks);
         self
+    }
+
+    /// Serves 2026-07-28 calls whose upstream asks the client through `mrtr`.
+    pub fn with_mrtr(mut self, mrtr: Arc<Mrtr>) -> Self {
+        self.mrtr = Some(mrtr);
+        self
+    }
+
+    /// The multi-round-trip machinery, if `context` is a request it serves.
+    fn mrtr_for(&self, context: &RequestContext<RoleServer>) -> Option<Arc<Mrtr>> {
+        self.mrtr.clone().filter(|_| super::mrtr::applies(context))
     }
 
     /// A handler for a Streamable HTTP session, which registers itself in
@@ -115,6 +131,7 @@ impl McpHandler {
                 peer: context.peer.clone(),
                 request: Some(context.id.clone()),
                 inline: context.extensions.get::<RequestStream>().cloned(),
+                input: None,
             }),
             progress: context.meta.get_progress_token(),
             ct: context.ct.clone(),
@@ -316,6 +333,11 @@ impl ServerHandler for McpHandler {
             if let Some(task) = self.maybe_task(&caller, &request, &context).await? {
                 return Ok(CallToolResponse::Task(task));
             }
+            if let Some(m) = self.mrtr_for(&context) {
+                return m
+                    .call_tool(self.tools.clone(), self.gateway.clone(), request, &context)
+                    .await;
+            }
             let call = self.call(&caller, &context);
             match call_any_tool(
                 &self.tools,
@@ -401,6 +423,11 @@ impl ServerHandler for McpHandler {
         context: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, McpError> {
         Box::pin(async move {
+            if let Some(m) = self.mrtr_for(&context) {
+                return m
+                    .read_resource(self.gateway.clone(), request, &context)
+                    .await;
+            }
             let caller = require_caller(&context)?;
             self.gateway
                 .read_resource(&self.call(&caller, &context), &request.uri)
@@ -459,6 +486,9 @@ impl ServerHandler for McpHandler {
         context: RequestContext<RoleServer>,
     ) -> Result<GetPromptResponse, McpError> {
         Box::pin(async move {
+            if let Some(m) = self.mrtr_for(&context) {
+                return m.get_prompt(self.gateway.clone(), request, &context).await;
+            }
             let caller = require_caller(&context)?;
             let name = request.name.clone();
             self.gateway

@@ -9,6 +9,8 @@
 //! - [`sse`]: the legacy HTTP+SSE transport (2024-11-05), written here.
 //! - [`streams`]: open event streams end when their token is revoked or expires.
 //! - [`rest`]: the REST tool routes, `GET /tools` and `POST /tools/{name}`.
+//! - [`mrtr`]: multi-round-trip requests of 2026-07-28 clients
+//!   (`InputRequiredResult`) for upstream calls that ask the client.
 //! - [`message`]: reading a POSTed message: body limits (413), JSON-RPC
 //!   parse errors (400, `-32700`).
 //! - [`manifest`]: the public manifest at `/.well-known/mcp/manifest.json`.
@@ -26,6 +28,7 @@ pub mod health;
 pub mod inline;
 pub mod manifest;
 pub mod message;
+pub mod mrtr;
 pub mod rest;
 pub mod sessions;
 pub mod sse;
@@ -75,6 +78,8 @@ pub struct McpState {
     pub streams: Arc<streams::OpenStreams>,
     /// Tasks (SEP-2663) run for the clients ([`crate::tasks`]).
     pub tasks: Arc<crate::tasks::Tasks>,
+    /// Calls of 2026-07-28 clients waiting for input ([`mrtr`]).
+    pub mrtr: Arc<mrtr::Mrtr>,
 }
 
 impl McpState {
@@ -181,11 +186,13 @@ pub fn routes(app: &AppState) -> Router<AppState> {
     let name = mcp.server_name.clone();
     let inline = mcp.inline.clone();
     let tasks = mcp.tasks.clone();
+    let mrtr = mcp.mrtr.clone();
     let streamable = StreamableHttpService::new(
         move || {
             Ok(
                 McpHandler::for_session(tools.clone(), gateway.clone(), &name, inline.clone())
-                    .with_tasks(tasks.clone()),
+                    .with_tasks(tasks.clone())
+                    .with_mrtr(mrtr.clone()),
             )
         },
         mcp.session_manager.clone(),

@@ -66,6 +66,10 @@ pub struct Downstream {
     /// That request's response stream, when it is served inline
     /// (`crate::mcp::inline`); otherwise its messages go through `peer`.
     pub inline: Option<RequestStream>,
+    /// Set when the client is asked through results rather than requests
+    /// (2026-07-28 multi-round-trip requests, `super::input`): requests of
+    /// the upstream go to this asker instead of `peer` or `inline`.
+    pub input: Option<super::input::Asker>,
 }
 
 impl Downstream {
@@ -184,7 +188,11 @@ impl Drop for AbortOnDrop {
 async fn ask_downstream(
     d: &Downstream,
     mut request: ServerRequest,
+    hint: Option<String>,
 ) -> Result<ClientResult, McpError> {
+    if let Some(asker) = &d.input {
+        return asker.ask(request, hint.as_deref()).await;
+    }
     if let Some(s) = &d.inline {
         return s.ask(request).await;
     }
@@ -203,6 +211,30 @@ async fn ask_downstream(
             None,
         )),
     }
+}
+
+/// The `inputRequests` key an upstream suggests for its request
+/// ([`super::input::INPUT_KEY_META`]), in the request's `_meta` (in its
+/// params, or where rmcp put it: the context).
+fn input_key<P: serde::Serialize>(
+    params: Option<&P>,
+    context: &RequestContext<RoleClient>,
+) -> Option<String> {
+    let from_params = params
+        .and_then(|p| serde_json::to_value(p).ok())
+        .and_then(|v| {
+            v.get("_meta")?
+                .get(super::input::INPUT_KEY_META)?
+                .as_str()
+                .map(str::to_string)
+        });
+    from_params.or_else(|| {
+        context
+            .meta
+            .get(super::input::INPUT_KEY_META)
+            .and_then(|v| v.as_str())
+            .map(str::to_string)
+    })
 }
 
 fn unexpected(what: &str, reply: ClientResult) -> McpError {
@@ -476,12 +508,14 @@ impl ClientHandler for RelayHandler {
     async fn create_message(
         &self,
         params: CreateMessageRequestParams,
-        _context: RequestContext<RoleClient>,
+        context: RequestContext<RoleClient>,
     ) -> Result<CreateMessageResult, McpError> {
         let d = self.origin("sampling/createMessage").await?;
+        let hint = input_key(Some(&params), &context);
         match ask_downstream(
             &d,
             ServerRequest::CreateMessageRequest(CreateMessageRequest::new(params)),
+            hint,
         )
         .await?
         {
@@ -493,10 +527,17 @@ impl ClientHandler for RelayHandler {
     async fn create_elicitation(
         &self,
         params: ElicitRequestParams,
-        _context: RequestContext<RoleClient>,
+        context: RequestContext<RoleClient>,
     ) -> Result<ElicitResult, McpError> {
         let d = self.origin("elicitation/create").await?;
-        match ask_downstream(&d, ServerRequest::ElicitRequest(ElicitRequest::new(params))).await? {
+        let hint = input_key(Some(&params), &context);
+        match ask_downstream(
+            &d,
+            ServerRequest::ElicitRequest(ElicitRequest::new(params)),
+            hint,
+        )
+        .await?
+        {
             ClientResult::ElicitResult(r) => Ok(r),
             other => Err(unexpected("elicitation/create", other)),
         }
@@ -504,12 +545,14 @@ impl ClientHandler for RelayHandler {
 
     async fn list_roots(
         &self,
-        _context: RequestContext<RoleClient>,
+        context: RequestContext<RoleClient>,
     ) -> Result<ListRootsResult, McpError> {
         let d = self.origin("roots/list").await?;
+        let hint = input_key(None::<&()>, &context);
         match ask_downstream(
             &d,
             ServerRequest::ListRootsRequest(ListRootsRequest::default()),
+            hint,
         )
         .await?
         {

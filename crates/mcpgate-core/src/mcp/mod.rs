@@ -4,8 +4,11 @@
 //!   (audience per RFC 8707 and the MCP authorization spec, expiry,
 //!   revocation, scope), and the `WWW-Authenticate` challenges of
 //!   RFC 6750 §3 with the RFC 9728 §5.1 `resource_metadata` parameter.
+//! - [`request_state`]: the signed, bound, short-lived `requestState` of a
+//!   multi-round-trip request (2026-07-28, SEP-2322).
 //! - [`tasks`]: the tasks extension (SEP-2663): dispatch, status, owner, TTL.
 pub mod bearer;
 #[cfg(test)]
 mod proptests;
+pub mod request_state;
 pub mod tasks;

@@ -20,6 +20,8 @@
 //!   `test://template/{id}/data`;
 //! - prompts: `test_simple_prompt`, `test_prompt_with_arguments`,
 //!   `test_prompt_with_embedded_resource`, `test_prompt_with_image`;
+//! - the multi-round-trip and capability diagnostics of the 0.2 suite
+//!   ([`mrtr`]);
 //! - the tools of the tasks scenarios ([`tasks`]);
 //! - `completion/complete` for the prompt arguments and the template's `id`;
 //!   `logging/setLevel` (log messages below the level are not sent).
@@ -45,6 +47,7 @@ use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
 use serde_json::{Value, json};
 
 mod catalog;
+mod mrtr;
 mod tasks;
 
 use catalog::{sep1034_schema, sep1330_schema, tools};
@@ -274,14 +277,19 @@ impl ServerHandler for Conformance {
         _request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
-        let mut all = tools();
-        all.extend(tasks::tools());
-        Ok(ListToolsResult::with_all_items(all))
+        Ok(ListToolsResult::with_all_items(
+            tools()
+                .into_iter()
+                .chain(mrtr::tools())
+                .chain(tasks::tools())
+                .collect(),
+        ))
     }
 
     fn get_tool(&self, name: &str) -> Option<Tool> {
         tools()
             .into_iter()
+            .chain(mrtr::tools())
             .chain(tasks::tools())
             .find(|t| t.name == name)
     }
@@ -291,6 +299,9 @@ impl ServerHandler for Conformance {
         request: CallToolRequestParams,
         ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
+        if let Some(r) = mrtr::call(&request, &ctx).await {
+            return r.map(CallToolResponse::Complete);
+        }
         let result = match request.name.as_ref() {
             "test_simple_text" => text("This is a simple text response for testing."),
             "test_image_content" => {
@@ -486,41 +497,49 @@ impl ServerHandler for Conformance {
                 .with_description(description)
                 .with_required(true)
         };
-        Ok(ListPromptsResult::with_all_items(vec![
-            Prompt::new(
-                "test_simple_prompt",
-                Some("A simple prompt without arguments"),
-                None,
-            ),
-            Prompt::new(
-                "test_prompt_with_arguments",
-                Some("A prompt with two required arguments"),
-                Some(vec![
-                    required("arg1", "First test argument"),
-                    required("arg2", "Second test argument"),
-                ]),
-            ),
-            Prompt::new(
-                "test_prompt_with_embedded_resource",
-                Some("A prompt that embeds a resource"),
-                Some(vec![required(
-                    "resourceUri",
-                    "URI of the resource to embed",
-                )]),
-            ),
-            Prompt::new(
-                "test_prompt_with_image",
-                Some("A prompt with an image"),
-                None,
-            ),
-        ]))
+        Ok(ListPromptsResult::with_all_items(
+            vec![
+                Prompt::new(
+                    "test_simple_prompt",
+                    Some("A simple prompt without arguments"),
+                    None,
+                ),
+                Prompt::new(
+                    "test_prompt_with_arguments",
+                    Some("A prompt with two required arguments"),
+                    Some(vec![
+                        required("arg1", "First test argument"),
+                        required("arg2", "Second test argument"),
+                    ]),
+                ),
+                Prompt::new(
+                    "test_prompt_with_embedded_resource",
+                    Some("A prompt that embeds a resource"),
+                    Some(vec![required(
+                        "resourceUri",
+                        "URI of the resource to embed",
+                    )]),
+                ),
+                Prompt::new(
+                    "test_prompt_with_image",
+                    Some("A prompt with an image"),
+                    None,
+                ),
+            ]
+            .into_iter()
+            .chain(mrtr::prompts())
+            .collect(),
+        ))
     }
 
     async fn get_prompt(
         &self,
         request: GetPromptRequestParams,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<GetPromptResponse, McpError> {
+        if request.name == mrtr::PROMPT {
+            return mrtr::prompt(&context).await.map(Into::into);
+        }
         let messages = match request.name.as_str() {
             "test_simple_prompt" => vec![PromptMessage::new_text(
                 Role::User,

@@ -1,0 +1,411 @@
+//! Multi-round-trip requests (MCP 2026-07-28, SEP-2322) for calls that
+//! reach upstreams on 2025 revisions.
+//!
+//! A 2026-07-28 request (one whose `_meta` names a revision without
+//! `initialize`) of `tools/call`, `prompts/get` or `resources/read` runs
+//! its upstream call on its own, with an asker (`crate::gateway::input`)
+//! in place of a client session. When the upstream asks the client
+//! (`sampling/createMessage`, `elicitation/create`, `roots/list`), the
+//! client gets an `InputRequiredResult`: the questions as `inputRequests`
+//! and a `requestState` naming the call, which stays pending here. The
+//! client's retry (same method, name and arguments, with `inputResponses`
+//! and the `requestState`) answers the upstream's waiting requests and
+//! gets the final result, or the next `InputRequiredResult`.
+//!
+//! - The `requestState` is signed, bound to the caller (owner and client)
+//!   and to the request, and expires with the pending call
+//!   (`mcpgate_core::mcp::request_state`). Each round is handed out once:
+//!   a replay, another user's state, a changed or expired one get `-32602`
+//!   and leave the pending call alone.
+//! - Capabilities are those the request declares in
+//!   `_meta["io.modelcontextprotocol/clientCapabilities"]` (SEP-2575). An
+//!   upstream request needing an undeclared one is not put to the client:
+//!   the upstream gets `-32021`, and if the call then fails, so does the
+//!   client, with `data.requiredCapabilities` (HTTP 400, set by rmcp).
+//! - A request without `requestState` starts a new call; `inputResponses`
+//!   it carries answer the upstream's questions whose keys they name, as
+//!   they arrive (a client may answer in advance; unknown keys are
+//!   ignored, a malformed answer is `-32602`).
+//! - On a connection the gateway shares between users, the relay relates
+//!   an upstream's request to a call by the downstream session
+//!   (`relay::RelayState::origin`). Stateless requests have none, so all
+//!   calls of one owner count as one session here ([`Mrtr::session_for`]):
+//!   a call of this owner still waiting for input does not make the next
+//!   one ambiguous, and a question is never related to another owner's
+//!   call.
+//! - Complete results carry `resultType: "complete"` (a 2025 upstream's
+//!   have none).
+//!
+//! Pending calls are kept in this instance's memory
+//! ([`crate::gateway::input::PendingCalls`]); the state names the instance.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use mcpgate_core::crypto::random_b64;
+use mcpgate_core::mcp::bearer::Caller;
+use mcpgate_core::mcp::request_state::{self, Binding, StateClaims, StateKey};
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, GetPromptRequestParams, GetPromptResponse,
+    InputRequiredResult, InputResponses, ProgressToken, ReadResourceRequestParams,
+    ReadResourceResponse, ResultType, ServerResult,
+};
+use rmcp::service::RequestContext;
+use rmcp::{ErrorData as McpError, RoleServer};
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+
+use super::handler::{call_any_tool, caller_of};
+use super::tools::{ToolError, Tools};
+use crate::clock::Clock;
+use crate::gateway::input::{self, Limits, Pending, PendingCalls, Step};
+use crate::gateway::relay::Downstream;
+use crate::gateway::{Call, Gateway};
+
+/// What a pending call ends with.
+pub type Outcome = Result<ServerResult, McpError>;
+
+/// Session numbers of stateless owners start here, far above those of
+/// Streamable HTTP sessions (`handler::SESSIONS`, counting from 1).
+const FIRST_SESSION: u64 = 1 << 62;
+
+/// Whether `context` is a request of a revision without sessions
+/// (2026-07-28 and later), whose client is asked through results.
+pub fn applies(context: &RequestContext<RoleServer>) -> bool {
+    context
+        .meta
+        .protocol_version()
+        .is_some_and(|v| !v.has_initialize())
+}
+
+/// The pending calls of this instance and what signs their states.
+pub struct Mrtr {
+    calls: PendingCalls<Outcome>,
+    key: StateKey,
+    instance: String,
+    clock: Arc<dyn Clock>,
+    sessions: Mutex<HashMap<String, u64>>,
+    next_session: AtomicU64,
+}
+
+/// The request being served, as far as the state is concerned.
+pub struct What<'a> {
+    pub method: &'static str,
+    /// Tool or prompt name, or resource URI.
+    pub name: &'a str,
+    pub arguments: Option<&'a Value>,
+    pub input_responses: Option<InputResponses>,
+    pub request_state: Option<String>,
+}
+
+fn invalid_state(why: &str) -> McpError {
+    McpError::invalid_params(format!("invalid requestState: {why}"), None)
+}
+
+impl Mrtr {
+    pub fn new(server_key: &[u8], instance: &str, clock: Arc<dyn Clock>, limits: Limits) -> Self {
+        Self {
+            calls: PendingCalls::new(limits),
+            key: StateKey::derive(server_key),
+            instance: instance.to_string(),
+            clock,
+            sessions: Mutex::default(),
+            next_session: AtomicU64::new(FIRST_SESSION),
+        }
+    }
+
+    /// Calls waiting for their client's input on this instance.
+    pub fn pending(&self) -> usize {
+        self.calls.len()
+    }
+
+    /// The downstream session number all stateless calls of `owner` share
+    /// (see the module documentation).
+    fn session_for(&self, owner: &str) -> u64 {
+        let Ok(mut s) = self.sessions.lock() else {
+            return self.next_session.fetch_add(1, Ordering::Relaxed);
+        };
+        *s.entry(owner.to_string())
+            .or_insert_with(|| self.next_session.fetch_add(1, Ordering::Relaxed))
+    }
+
+    /// Serves one request: starts the call with `start` (no state) or
+    /// continues the pending call the state names, and answers with its
+    /// result or an `InputRequiredResult`.
+    pub async fn serve<F, Fut>(
+        &self,
+        what: What<'_>,
+        context: &RequestContext<RoleServer>,
+        start: F,
+    ) -> Outcome
+    where
+        F: FnOnce(Caller, Downstream, Option<ProgressToken>, CancellationToken) -> Fut,
+        Fut: Future<Output = Outcome> + Send + 'static,
+    {
+        let caller = caller_of(&context.extensions).ok_or_else(|| {
+            McpError::invalid_request("the request carries no authenticated caller", None)
+        })?;
+        let owner = caller.owner();
+        let binding = Binding {
+            owner: &owner,
+            client_id: caller.client_id.as_str(),
+            method: what.method,
+            name: what.name,
+            arguments: what.arguments,
+        };
+        let now = self.clock.now();
+        let (mut pending, id) = match what.request_state {
+            Some(token) => {
+                let claims =
+                    request_state::open(&self.key, &token, &binding, now).map_err(|e| {
+                        tracing::warn!(
+                            event = e.event(),
+                            user = ?caller.label(),
+                            method = what.method,
+                            name = ?what.name,
+                            "a requestState was refused"
+                        );
+                        invalid_state(&e.to_string())
+                    })?;
+                if claims.instance != self.instance {
+                    return Err(invalid_state("its request is pending on another instance"));
+                }
+                let mut p = self
+                    .calls
+                    .take(&claims.call, &owner, claims.round)
+                    .map_err(|_| {
+                        tracing::info!(
+                            event = "request_state_not_pending",
+                            user = ?caller.label(),
+                            "a requestState names no pending round (answered already, or expired)"
+                        );
+                        invalid_state(
+                            "it was answered already, or its request is no longer pending",
+                        )
+                    })?;
+                if let Some(r) = what.input_responses
+                    && let Err(e) = p.inbox.deliver(r)
+                {
+                    // The same state stays good for a corrected retry.
+                    let _ = self.calls.park(&claims.call, &owner, p);
+                    return Err(e);
+                }
+                (p, claims.call)
+            }
+            None => {
+                let (asker, mut inbox) = input::channel(context.client_capabilities());
+                if let Some(r) = what.input_responses {
+                    // Nothing is asked yet: all are kept as answers in advance.
+                    inbox.deliver(r)?;
+                }
+                let d = Downstream {
+                    session: self.session_for(&owner),
+                    peer: context.peer.clone(),
+                    request: Some(context.id.clone()),
+                    inline: None,
+                    input: Some(asker),
+                };
+                let ct = CancellationToken::new();
+                let done = tokio::spawn(start(
+                    caller.clone(),
+                    d,
+                    context.meta.get_progress_token(),
+                    ct.clone(),
+                ));
+                (Pending::new(inbox, done, ct), random_b64::<16>())
+            }
+        };
+        let step = tokio::select! {
+            s = pending.wait() => s,
+            _ = context.ct.cancelled() => {
+                return Err(McpError::internal_error("the request was cancelled", None));
+            }
+        };
+        pending.inbox.forget_early();
+        match step {
+            Step::Done(r) => finish(r, &pending.inbox.refused()),
+            Step::Invalid(e) => Err(e),
+            Step::Input(questions) => {
+                pending.round += 1;
+                let ttl = i64::try_from(self.calls.limits().ttl.as_secs()).unwrap_or(i64::MAX);
+                let claims = StateClaims {
+                    call: id.clone(),
+                    round: pending.round,
+                    instance: self.instance.clone(),
+                    expires_at: now.saturating_add(ttl),
+                };
+                let state = request_state::seal(&self.key, &claims, &binding);
+                self.calls.park(&id, &owner, pending).map_err(|_| {
+                    tracing::warn!(event = "input_pending_full", user = ?caller.label(), "too many calls wait for input");
+                    McpError::internal_error(
+                        "too many requests are waiting for input; answer or abandon some first",
+                        None,
+                    )
+                })?;
+                Ok(ServerResult::InputRequiredResult(InputRequiredResult::new(
+                    Some(questions),
+                    Some(state),
+                )))
+            }
+        }
+    }
+
+    pub async fn call_tool(
+        &self,
+        tools: Arc<Tools>,
+        gateway: Arc<Gateway>,
+        request: CallToolRequestParams,
+        context: &RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, McpError> {
+        let name = request.name.to_string();
+        let args = request.arguments;
+        let bound = args.clone().map(Value::Object);
+        let what = What {
+            method: "tools/call",
+            name: &name,
+            arguments: bound.as_ref(),
+            input_responses: request.input_responses,
+            request_state: request.request_state,
+        };
+        let tool = name.clone();
+        let r = self
+            .serve(what, context, move |caller, d, progress, ct| async move {
+                let call = Call {
+                    caller: &caller,
+                    downstream: Some(d),
+                    progress,
+                    ct,
+                };
+                match call_any_tool(&tools, &gateway, &call, &tool, args).await {
+                    Ok(r) => Ok(ServerResult::CallToolResult(r)),
+                    Err(ToolError::Upstream(m)) => Err(McpError::internal_error(m, None)),
+                    Err(e) => Err(McpError::invalid_params(e.to_string(), None)),
+                }
+            })
+            .await?;
+        match r {
+            ServerResult::CallToolResult(mut r) => {
+                r.result_type.get_or_insert(ResultType::COMPLETE);
+                Ok(CallToolResponse::Complete(r))
+            }
+            ServerResult::InputRequiredResult(r) => Ok(CallToolResponse::InputRequired(r)),
+            other => Err(unexpected("tools/call", &other)),
+        }
+    }
+
+    pub async fn get_prompt(
+        &self,
+        gateway: Arc<Gateway>,
+        request: GetPromptRequestParams,
+        context: &RequestContext<RoleServer>,
+    ) -> Result<GetPromptResponse, McpError> {
+        let name = request.name.clone();
+        let args = request.arguments;
+        let bound = args.clone().map(Value::Object);
+        let what = What {
+            method: "prompts/get",
+            name: &name,
+            arguments: bound.as_ref(),
+            input_responses: request.input_responses,
+            request_state: request.request_state,
+        };
+        let prompt = name.clone();
+        let r = self
+            .serve(what, context, move |caller, d, progress, ct| async move {
+                let call = Call {
+                    caller: &caller,
+                    downstream: Some(d),
+                    progress,
+                    ct,
+                };
+                gateway
+                    .get_prompt(&call, &prompt, args)
+                    .await
+                    .unwrap_or_else(|| {
+                        Err(McpError::invalid_params(
+                            format!("no prompt named {prompt:?}"),
+                            None,
+                        ))
+                    })
+                    .map(ServerResult::GetPromptResult)
+            })
+            .await?;
+        match r {
+            ServerResult::GetPromptResult(mut r) => {
+                r.result_type.get_or_insert(ResultType::COMPLETE);
+                Ok(GetPromptResponse::Complete(r))
+            }
+            ServerResult::InputRequiredResult(r) => Ok(GetPromptResponse::InputRequired(r)),
+            other => Err(unexpected("prompts/get", &other)),
+        }
+    }
+
+    pub async fn read_resource(
+        &self,
+        gateway: Arc<Gateway>,
+        request: ReadResourceRequestParams,
+        context: &RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, McpError> {
+        let uri = request.uri.clone();
+        let what = What {
+            method: "resources/read",
+            name: &uri,
+            arguments: None,
+            input_responses: request.input_responses,
+            request_state: request.request_state,
+        };
+        let target = uri.clone();
+        let r = self
+            .serve(what, context, move |caller, d, progress, ct| async move {
+                let call = Call {
+                    caller: &caller,
+                    downstream: Some(d),
+                    progress,
+                    ct,
+                };
+                gateway
+                    .read_resource(&call, &target)
+                    .await
+                    .map(ServerResult::ReadResourceResult)
+            })
+            .await?;
+        match r {
+            ServerResult::ReadResourceResult(mut r) => {
+                r.result_type.get_or_insert(ResultType::COMPLETE);
+                Ok(ReadResourceResponse::Complete(r))
+            }
+            ServerResult::InputRequiredResult(r) => Ok(ReadResourceResponse::InputRequired(r)),
+            other => Err(unexpected("resources/read", &other)),
+        }
+    }
+}
+
+fn unexpected(method: &str, r: &ServerResult) -> McpError {
+    McpError::internal_error(
+        format!("{method} ended with an unexpected result: {r:?}"),
+        None,
+    )
+}
+
+/// The call's outcome as the client gets it: a call that failed after the
+/// client was found lacking a capability the upstream asked for fails with
+/// `-32021` naming it.
+fn finish(r: Result<Outcome, tokio::task::JoinError>, refused: &[&'static str]) -> Outcome {
+    let r = r.unwrap_or_else(|e| {
+        Err(McpError::internal_error(
+            format!("the call ended abnormally: {e}"),
+            None,
+        ))
+    });
+    let failed = match &r {
+        Err(_) => true,
+        Ok(ServerResult::CallToolResult(c)) => c.is_error == Some(true),
+        Ok(_) => false,
+    };
+    if failed && !refused.is_empty() {
+        return Err(input::missing_capabilities(refused.iter().copied()));
+    }
+    r
+}
