@@ -178,9 +178,14 @@ impl McpHandler {
             Dispatch::Task => tasks
                 .create(
                     caller,
-                    upstream,
-                    request.name.to_string(),
-                    request.arguments.clone(),
+                    crate::tasks::TaskCall {
+                        upstream,
+                        name: request.name.to_string(),
+                        args: request.arguments.clone(),
+                        declared: context.client_capabilities(),
+                        peer: context.peer.clone(),
+                        request: context.id.clone(),
+                    },
                 )
                 .await
                 .map(Some),

@@ -27,6 +27,7 @@
 //! `tasks/result` and `tasks/list` were removed by SEP-2663; rmcp answers
 //! them `-32601`, and gates `tasks/*` on the client's declaration (`-32021`).
 
+mod runner;
 pub mod wire;
 
 use std::collections::HashMap;
@@ -36,17 +37,38 @@ use mcpgate_core::mcp::bearer::Caller;
 use mcpgate_core::mcp::tasks::{self as rules, TaskStatus, Ttl};
 use rmcp::ErrorData as McpError;
 use rmcp::model::{
-    CancelTaskParams, CreateTaskResult, GetTaskParams, GetTaskResult, JsonObject, UpdateTaskParams,
+    CancelTaskParams, ClientCapabilities, CreateTaskResult, GetTaskParams, GetTaskResult,
+    JsonObject, RequestId, UpdateTaskParams,
 };
+use rmcp::{Peer, RoleServer};
+use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use crate::cluster::{Cluster, Event};
-use crate::gateway::{Call, Gateway};
+use crate::gateway::Gateway;
 use crate::store::{TaskRecord, TaskUpdate};
 
 struct Running {
     owner: String,
     ct: CancellationToken,
+    /// Where `tasks/update` hands the client's answers to the runner.
+    input: mpsc::Sender<runner::Delivery>,
+}
+
+/// The call a task runs: an upstream tool, with what the relay needs to
+/// put the upstream's questions to the client (through the task's
+/// `inputRequests`).
+pub struct TaskCall {
+    /// The upstream serving the tool, and the tool's exposed name.
+    pub upstream: String,
+    pub name: String,
+    pub args: Option<JsonObject>,
+    /// The capabilities the creating request declared: only questions of
+    /// those kinds are put to the client.
+    pub declared: Option<ClientCapabilities>,
+    /// The creating request's peer and id (the relay's `Downstream`).
+    pub peer: Peer<RoleServer>,
+    pub request: RequestId,
 }
 
 /// The tasks of this instance's clients, and the calls it runs for them.
@@ -110,19 +132,17 @@ impl Tasks {
         }
     }
 
-    /// Creates a task for a call of the upstream tool `name` (exposed name,
-    /// served by `upstream`), stores it, starts the call and returns the
-    /// seed state.
+    /// Creates a task for `call` (a call of an upstream tool), stores it,
+    /// starts the call and returns the seed state.
     pub async fn create(
         self: &Arc<Self>,
         caller: &Caller,
-        upstream: String,
-        name: String,
-        args: Option<JsonObject>,
+        call: TaskCall,
     ) -> Result<CreateTaskResult, McpError> {
         let owner = caller.owner();
         let ct = self.shutdown.child_token();
         let task_id = mcpgate_core::crypto::random_uuid();
+        let (input_tx, input_rx) = mpsc::channel(4);
         {
             let mut running = self
                 .running
@@ -143,42 +163,17 @@ impl Tasks {
                 Running {
                     owner: owner.clone(),
                     ct: ct.clone(),
+                    input: input_tx,
                 },
             );
         }
-        match self
-            .launch(caller, task_id.clone(), owner, upstream, name, args, ct)
-            .await
-        {
-            Ok(r) => Ok(r),
-            Err(e) => {
-                if let Ok(mut running) = self.running.lock() {
-                    running.remove(&task_id);
-                }
-                Err(e)
-            }
-        }
-    }
-
-    /// Stores the task and spawns its call.
-    #[allow(clippy::too_many_arguments)]
-    async fn launch(
-        self: &Arc<Self>,
-        caller: &Caller,
-        task_id: String,
-        owner: String,
-        upstream: String,
-        name: String,
-        args: Option<JsonObject>,
-        ct: CancellationToken,
-    ) -> Result<CreateTaskResult, McpError> {
         let now_ms = self.cluster.clock.now_ms();
         let record = TaskRecord {
-            task_id,
+            task_id: task_id.clone(),
             owner,
             client_id: caller.client_id.to_string(),
-            upstream,
-            tool: name.clone(),
+            upstream: call.upstream.clone(),
+            tool: call.name.clone(),
             instance_id: self.cluster.instance_id.clone(),
             status: TaskStatus::Working,
             status_message: None,
@@ -190,80 +185,47 @@ impl Tasks {
             updated_at_ms: now_ms,
             expires_at: self.ttl.expires_at(now_ms),
         };
-        self.cluster
-            .store
-            .create_task(&record)
-            .await
-            .map_err(store_error)?;
+        if let Err(e) = self.cluster.store.create_task(&record).await {
+            self.forget(&task_id);
+            return Err(store_error(e));
+        }
         tracing::info!(
             task = %record.task_id,
             user = %caller.label(),
-            tool = ?name,
+            tool = ?call.name,
             upstream = %record.upstream,
             "task created"
         );
         let me = self.clone();
         let caller = caller.clone();
-        let task_id = record.task_id.clone();
-        tokio::spawn(async move { me.run(caller, task_id, name, args, ct).await });
+        tokio::spawn(async move {
+            runner::run(&me, caller, task_id.clone(), call, input_rx, ct).await;
+            me.forget(&task_id);
+        });
         Ok(CreateTaskResult::new(wire::task(&record)))
     }
 
-    async fn run(
-        self: Arc<Self>,
-        caller: Caller,
-        task_id: String,
-        name: String,
-        args: Option<JsonObject>,
-        ct: CancellationToken,
-    ) {
-        let call = Call {
-            caller: &caller,
-            downstream: None,
-            progress: None,
-            ct: ct.clone(),
-        };
-        let result = self
-            .gateway
-            .call_tool(&call, &name, args)
-            .await
-            .unwrap_or_else(|| {
-                Err(McpError::invalid_params(
-                    format!("no tool named {name:?}"),
-                    None,
-                ))
-            });
-        let update = if self.shutdown.is_cancelled() {
-            TaskUpdate {
-                error: Some(wire::error_json(&McpError::internal_error(
-                    "mcpgate stopped before the task completed",
-                    None,
-                ))),
-                ..TaskUpdate::status(TaskStatus::Failed)
-            }
-        } else if ct.is_cancelled() {
-            TaskUpdate::status(TaskStatus::Cancelled)
-        } else {
-            wire::outcome(result)
-        };
+    fn forget(&self, task_id: &str) {
+        if let Ok(mut running) = self.running.lock() {
+            running.remove(task_id);
+        }
+    }
+
+    /// Stores a change of the task's state (unless it is terminal already);
+    /// returns whether it changed.
+    async fn set(&self, task_id: &str, update: &TaskUpdate) -> bool {
         let now_ms = self.cluster.clock.now_ms();
         match self
             .cluster
             .store
-            .update_task(&task_id, &update, now_ms)
+            .update_task(task_id, update, now_ms)
             .await
         {
-            Ok(true) => {
-                tracing::info!(task = %task_id, status = update.status.as_str(), "task ended")
-            }
-            // Cancelled meanwhile: that status stays.
-            Ok(false) => {}
+            Ok(changed) => changed,
             Err(e) => {
-                tracing::error!(task = %task_id, error = %e, "cannot store the task's outcome")
+                tracing::error!(task = %task_id, error = %e, "cannot store the task's state");
+                false
             }
-        }
-        if let Ok(mut running) = self.running.lock() {
-            running.remove(&task_id);
         }
     }
 
@@ -333,10 +295,41 @@ impl Tasks {
         Ok(())
     }
 
-    /// `tasks/update`: acknowledged for the caller's task; responses to keys
-    /// that are not outstanding are ignored (SEP-2663).
+    /// `tasks/update`: hands the answers to the task's upstream questions
+    /// (`inputRequests`) to the call waiting for them, and acknowledges once
+    /// the task's new state is stored (so the next `tasks/get` shows it).
+    /// Answers to keys not outstanding are ignored (SEP-2663); an answer
+    /// that does not fit its question is `-32602`, answering nothing.
     pub async fn update(&self, caller: &Caller, params: UpdateTaskParams) -> Result<(), McpError> {
-        self.visible(caller, &params.task_id).await?;
-        Ok(())
+        let record = self.visible(caller, &params.task_id).await?;
+        if record.status.is_terminal() || params.input_responses.is_empty() {
+            return Ok(());
+        }
+        let input = self
+            .running
+            .lock()
+            .ok()
+            .and_then(|r| r.get(&record.task_id).map(|r| r.input.clone()));
+        let Some(input) = input else {
+            return Err(McpError::internal_error(
+                format!(
+                    "the task runs on another mcpgate instance ({}), which alone can take its input",
+                    record.instance_id
+                ),
+                None,
+            ));
+        };
+        let (reply, answer) = oneshot::channel();
+        let sent = input
+            .send(runner::Delivery {
+                responses: params.input_responses,
+                reply,
+            })
+            .await;
+        if sent.is_err() {
+            // The call ended meanwhile: nothing waits for input any more.
+            return Ok(());
+        }
+        answer.await.unwrap_or(Ok(()))
     }
 }
