@@ -67,5 +67,6 @@ mod store_race;
 mod stream_revocation;
 mod task_store;
 mod tasks;
+mod tasks_input;
 mod token;
 mod usernames;

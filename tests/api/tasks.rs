@@ -13,13 +13,13 @@ use crate::gateway_support::{WAIT, fixture, poll, wait_for_cancellation};
 use crate::helpers::{TestApp, spawn_app_with};
 use crate::mcp_support::{MCP, bearer, signed_in};
 
-const V: &str = "2026-07-28";
-const EXT: &str = "io.modelcontextprotocol/tasks";
+pub const V: &str = "2026-07-28";
+pub const EXT: &str = "io.modelcontextprotocol/tasks";
 
 /// The gateway with the conformance fixture (prefix `""`), whose
 /// `slow_compute` logs its cancellations to `log`.
 /// The public URL stays the same across a restart, so tokens stay valid.
-async fn gateway(log: &Path) -> TestApp {
+pub async fn gateway(log: &Path) -> TestApp {
     let upstream = fixture(
         "conf",
         &format!(
@@ -35,18 +35,18 @@ async fn gateway(log: &Path) -> TestApp {
 }
 
 /// A 2026-07-28 client: stateless requests, declaring the tasks extension
-/// or not.
-struct Client<'a> {
-    app: &'a TestApp,
-    token: String,
-    tasks: bool,
+/// (and elicitation) or not.
+pub struct Client<'a> {
+    pub app: &'a TestApp,
+    pub token: String,
+    pub tasks: bool,
 }
 
 impl Client<'_> {
     /// The JSON-RPC response (result or error) to `method` with `params`.
-    async fn rpc(&self, method: &str, mut params: Value) -> Value {
+    pub async fn rpc(&self, method: &str, mut params: Value) -> Value {
         let caps = if self.tasks {
-            json!({ "extensions": { EXT: {} } })
+            json!({ "elicitation": {}, "extensions": { EXT: {} } })
         } else {
             json!({})
         };
@@ -84,31 +84,31 @@ impl Client<'_> {
             .unwrap_or_else(|| panic!("no JSON-RPC response in {body:?}"))
     }
 
-    async fn result(&self, method: &str, params: Value) -> Value {
+    pub async fn result(&self, method: &str, params: Value) -> Value {
         let m = self.rpc(method, params).await;
         m.get("result")
             .cloned()
             .unwrap_or_else(|| panic!("{method}: no result in {m}"))
     }
 
-    async fn error_code(&self, method: &str, params: Value) -> i64 {
+    pub async fn error_code(&self, method: &str, params: Value) -> i64 {
         let m = self.rpc(method, params).await;
         m["error"]["code"]
             .as_i64()
             .unwrap_or_else(|| panic!("{method}: no error in {m}"))
     }
 
-    async fn call(&self, tool: &str, args: Value) -> Value {
+    pub async fn call(&self, tool: &str, args: Value) -> Value {
         self.result("tools/call", json!({ "name": tool, "arguments": args }))
             .await
     }
 
-    async fn get(&self, task_id: &str) -> Value {
+    pub async fn get(&self, task_id: &str) -> Value {
         self.result("tasks/get", json!({ "taskId": task_id })).await
     }
 
     /// Polls `tasks/get` until the task is terminal.
-    async fn terminal(&self, task_id: &str) -> Value {
+    pub async fn terminal(&self, task_id: &str) -> Value {
         poll("a terminal task status", WAIT, || async {
             let t = self.get(task_id).await;
             ["completed", "failed", "cancelled"]
@@ -119,12 +119,12 @@ impl Client<'_> {
     }
 }
 
-async fn client<'a>(app: &'a TestApp, user: &str, tasks: bool) -> Client<'a> {
+pub async fn client<'a>(app: &'a TestApp, user: &str, tasks: bool) -> Client<'a> {
     let (_, token) = signed_in(app, user).await;
     Client { app, token, tasks }
 }
 
-fn task_id(created: &Value) -> String {
+pub fn task_id(created: &Value) -> String {
     assert_eq!(created["resultType"], "task", "{created}");
     created["taskId"]
         .as_str()

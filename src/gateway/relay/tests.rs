@@ -30,6 +30,7 @@ fn session(id: u64) -> Session {
         peer: running.peer().clone(),
         request: None,
         inline: None,
+        input: None,
     };
     (running, d, theirs)
 }

@@ -1,0 +1,149 @@
+//! Input during a task (SEP-2663 `input_required`): an upstream's
+//! `elicitation/create` during a task's call becomes the task's
+//! `inputRequests`, answered with `tasks/update` (through the input broker,
+//! `mcpgate::gateway::input`), by the task's owner only.
+
+use serde_json::{Value, json};
+
+use crate::gateway_support::{WAIT, poll};
+use crate::mcp_support::{MCP, bearer};
+use crate::tasks::{Client, EXT, V, client, gateway, task_id};
+
+/// Polls `tasks/get` until the task waits for `n` answers; its questions.
+async fn questions(c: &Client<'_>, id: &str, n: usize) -> serde_json::Map<String, Value> {
+    poll("a task waiting for input", WAIT, || async {
+        let t = c.get(id).await;
+        let q = t["inputRequests"].as_object().cloned().unwrap_or_default();
+        (t["status"] == "input_required" && q.len() == n).then_some(q)
+    })
+    .await
+}
+
+#[tokio::test]
+async fn a_task_asks_its_client_through_input_required_and_tasks_update() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = gateway(&dir.path().join("cancel.log")).await;
+    let alice = client(&app, "alice", true).await;
+    let bob = client(&app, "bob", true).await;
+
+    let id = task_id(
+        &alice
+            .call("confirm_delete", json!({ "filename": "a.txt" }))
+            .await,
+    );
+    let q = questions(&alice, &id, 1).await;
+    let (key, question) = q.iter().next().unwrap();
+    assert_eq!(question["method"], "elicitation/create", "{question}");
+    assert_eq!(question["params"]["message"], "Delete a.txt?");
+
+    // Bob cannot answer alice's question: an unknown id to him.
+    let answer = json!({ key.clone(): { "action": "accept", "content": { "confirm": true } } });
+    assert_eq!(
+        bob.error_code(
+            "tasks/update",
+            json!({ "taskId": id, "inputResponses": answer })
+        )
+        .await,
+        -32602
+    );
+    assert_eq!(alice.get(&id).await["status"], "input_required");
+    // A malformed answer is refused and answers nothing; unknown keys are ignored.
+    assert_eq!(
+        alice
+            .error_code(
+                "tasks/update",
+                json!({ "taskId": id, "inputResponses": { key.clone(): { "action": 7 } } })
+            )
+            .await,
+        -32602
+    );
+    let ack = alice
+        .result(
+            "tasks/update",
+            json!({ "taskId": id, "inputResponses": { "nope": {} } }),
+        )
+        .await;
+    assert_eq!(ack, json!({ "resultType": "complete" }));
+    assert_eq!(alice.get(&id).await["status"], "input_required");
+
+    let ack = alice
+        .result(
+            "tasks/update",
+            json!({ "taskId": id, "inputResponses": answer }),
+        )
+        .await;
+    assert_eq!(ack, json!({ "resultType": "complete" }));
+    let done = alice.terminal(&id).await;
+    assert_eq!(done["status"], "completed", "{done}");
+    assert_eq!(
+        done["result"]["content"][0]["text"],
+        "confirm_delete: action=accept, content={\"confirm\":true}"
+    );
+
+    // Two questions at once, answered one at a time.
+    let id = task_id(&alice.call("multi_input", json!({})).await);
+    let q = questions(&alice, &id, 2).await;
+    let keys: Vec<String> = q.keys().cloned().collect();
+    let answer =
+        |k: &str, name: &str| json!({ k: { "action": "accept", "content": { "name": name } } });
+    alice
+        .result(
+            "tasks/update",
+            json!({ "taskId": id, "inputResponses": answer(&keys[0], "one") }),
+        )
+        .await;
+    let after = alice.get(&id).await;
+    assert_eq!(after["status"], "input_required", "{after}");
+    let open: Vec<&String> = after["inputRequests"].as_object().unwrap().keys().collect();
+    assert_eq!(open, vec![&keys[1]], "only the unanswered question is left");
+    alice
+        .result(
+            "tasks/update",
+            json!({ "taskId": id, "inputResponses": answer(&keys[1], "two") }),
+        )
+        .await;
+    let done = alice.terminal(&id).await;
+    assert_eq!(done["status"], "completed", "{done}");
+    assert_eq!(done["result"]["content"].as_array().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn a_task_never_asks_a_client_that_did_not_declare_elicitation() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = gateway(&dir.path().join("cancel.log")).await;
+    let alice = client(&app, "alice", true).await;
+    // Declares the tasks extension only.
+    let m = alice
+        .app
+        .http
+        .post(app.url(MCP))
+        .header("authorization", bearer(&alice.token))
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", V)
+        .header("mcp-method", "tools/call")
+        .header("mcp-name", "confirm_delete")
+        .json(
+            &json!({ "jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {
+                "name": "confirm_delete", "arguments": { "filename": "b.txt" },
+                "_meta": {
+                    "io.modelcontextprotocol/protocolVersion": V,
+                    "io.modelcontextprotocol/clientInfo": { "name": "t", "version": "1" },
+                    "io.modelcontextprotocol/clientCapabilities": { "extensions": { EXT: {} } },
+                }
+            }}),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap();
+    let id = task_id(&m["result"]);
+    let failed = alice.terminal(&id).await;
+    assert_eq!(failed["status"], "failed", "{failed}");
+    assert_eq!(failed["error"]["code"], -32021);
+    assert!(
+        failed["error"]["data"]["requiredCapabilities"]["elicitation"].is_object(),
+        "{failed}"
+    );
+}
