@@ -23,13 +23,13 @@ use std::sync::{Arc, OnceLock};
 use axum::http::request::Parts;
 use mcpgate_core::mcp::bearer::Caller;
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, CancelTaskParams, ClientCapabilities,
-    CompleteRequestParams, CompleteResult, CreateTaskResult, Extensions, GetPromptRequestParams,
-    GetPromptResponse, GetTaskParams, GetTaskResult, Implementation, InitializeRequestParams,
-    InitializeResult, JsonObject, ListPromptsResult, ListResourceTemplatesResult,
-    ListResourcesResult, ListToolsResult, PaginatedRequestParams, ReadResourceRequestParams,
-    ReadResourceResponse, ServerCapabilities, ServerConfig, SetLevelRequestParams,
-    SubscribeRequestParams, Tool, UnsubscribeRequestParams, UpdateTaskParams,
+    CallToolRequestParams, CallToolResponse, CallToolResult, CancelTaskParams,
+    CompleteRequestParams, CompleteResult, Extensions, GetPromptRequestParams, GetPromptResponse,
+    GetTaskParams, GetTaskResult, Implementation, InitializeRequestParams, InitializeResult,
+    JsonObject, ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult,
+    ListToolsResult, PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse,
+    ServerCapabilities, ServerConfig, SetLevelRequestParams, SubscribeRequestParams, Tool,
+    UnsubscribeRequestParams, UpdateTaskParams,
 };
 use rmcp::service::{NotificationContext, RequestContext};
 use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
@@ -144,52 +144,6 @@ impl McpHandler {
         self.tasks
             .as_ref()
             .ok_or_else(|| McpError::method_not_found::<rmcp::model::GetTaskMethod>())
-    }
-
-    /// A task for this `tools/call`, if the upstream tool declares task
-    /// support and the client declared the extension (SEP-2663: the server
-    /// decides; `crate::tasks`); `-32021` if the tool requires tasks and the
-    /// client did not declare them; `None` for an ordinary call.
-    async fn maybe_task(
-        &self,
-        caller: &Caller,
-        request: &CallToolRequestParams,
-        context: &RequestContext<RoleServer>,
-    ) -> Result<Option<CreateTaskResult>, McpError> {
-        use mcpgate_core::mcp::tasks::{Dispatch, dispatch};
-        let Some(tasks) = &self.tasks else {
-            return Ok(None);
-        };
-        if self.tools.get(&request.name).is_some() {
-            return Ok(None);
-        }
-        let Some((upstream, support)) = self.gateway.tool_task_support(caller, &request.name).await
-        else {
-            return Ok(None);
-        };
-        let declared = context
-            .client_capabilities()
-            .is_some_and(|c| c.supports_tasks());
-        match dispatch(support, declared) {
-            Dispatch::Sync => Ok(None),
-            Dispatch::MissingCapability => Err(McpError::missing_required_client_capability(
-                ClientCapabilities::builder().enable_tasks().build(),
-            )),
-            Dispatch::Task => tasks
-                .create(
-                    caller,
-                    crate::tasks::TaskCall {
-                        upstream,
-                        name: request.name.to_string(),
-                        args: request.arguments.clone(),
-                        declared: context.client_capabilities(),
-                        peer: context.peer.clone(),
-                        request: context.id.clone(),
-                    },
-                )
-                .await
-                .map(Some),
-        }
     }
 }
 
@@ -335,13 +289,30 @@ impl ServerHandler for McpHandler {
     ) -> Result<CallToolResponse, McpError> {
         Box::pin(async move {
             let caller = require_caller(&context)?;
-            if let Some(task) = self.maybe_task(&caller, &request, &context).await? {
-                return Ok(CallToolResponse::Task(task));
-            }
+            // SEP-2663: whether this call may become a task (`crate::tasks`).
+            let task = match &self.tasks {
+                Some(t) if self.tools.get(&request.name).is_none() => {
+                    t.plan(&caller, &request, &context).await?
+                }
+                _ => None,
+            };
             if let Some(m) = self.mrtr_for(&context) {
+                let escalate = task.map(|p| p.escalation(caller.clone(), request.name.to_string()));
                 return m
-                    .call_tool(self.tools.clone(), self.gateway.clone(), request, &context)
+                    .call_tool(
+                        self.tools.clone(),
+                        self.gateway.clone(),
+                        request,
+                        &context,
+                        escalate,
+                    )
                     .await;
+            }
+            if let Some(p) = task {
+                return p
+                    .create(&caller, &request, &context)
+                    .await
+                    .map(CallToolResponse::Task);
             }
             let call = self.call(&caller, &context);
             match call_any_tool(

@@ -98,6 +98,25 @@ pub struct What<'a> {
     pub arguments: Option<&'a Value>,
     pub input_responses: Option<InputResponses>,
     pub request_state: Option<String>,
+    /// Set when the call may go on as a task (`crate::tasks`).
+    pub escalate: Option<Escalation>,
+}
+
+/// What makes a call that neither ended nor asked the client within
+/// `after` a task (SEP-2663: a tool may gather input by multi-round-trip
+/// requests, then go on asynchronously): `into_task` takes the running
+/// call over and answers the `CreateTaskResult`.
+pub struct Escalation {
+    pub after: std::time::Duration,
+    #[allow(clippy::type_complexity)]
+    pub into_task: Box<
+        dyn FnOnce(
+                Pending<Outcome>,
+            ) -> futures::future::BoxFuture<
+                'static,
+                Result<rmcp::model::CreateTaskResult, McpError>,
+            > + Send,
+    >,
 }
 
 fn invalid_state(why: &str) -> McpError {
@@ -217,10 +236,21 @@ impl Mrtr {
                 (Pending::new(inbox, done, ct), random_b64::<16>())
             }
         };
+        let after = what
+            .escalate
+            .as_ref()
+            .map_or(std::time::Duration::MAX, |e| e.after);
         let step = tokio::select! {
             s = pending.wait() => s,
             _ = context.ct.cancelled() => {
                 return Err(McpError::internal_error("the request was cancelled", None));
+            }
+            _ = tokio::time::sleep(after), if what.escalate.is_some() => {
+                pending.inbox.forget_early();
+                let Some(e) = what.escalate else {
+                    return Err(McpError::internal_error("no escalation", None));
+                };
+                return (e.into_task)(pending).await.map(ServerResult::CreateTaskResult);
             }
         };
         pending.inbox.forget_early();
@@ -258,6 +288,7 @@ impl Mrtr {
         gateway: Arc<Gateway>,
         request: CallToolRequestParams,
         context: &RequestContext<RoleServer>,
+        escalate: Option<Escalation>,
     ) -> Result<CallToolResponse, McpError> {
         let name = request.name.to_string();
         let args = request.arguments;
@@ -268,6 +299,7 @@ impl Mrtr {
             arguments: bound.as_ref(),
             input_responses: request.input_responses,
             request_state: request.request_state,
+            escalate,
         };
         let tool = name.clone();
         let r = self
@@ -291,6 +323,7 @@ impl Mrtr {
                 Ok(CallToolResponse::Complete(r))
             }
             ServerResult::InputRequiredResult(r) => Ok(CallToolResponse::InputRequired(r)),
+            ServerResult::CreateTaskResult(r) => Ok(CallToolResponse::Task(r)),
             other => Err(unexpected("tools/call", &other)),
         }
     }
@@ -310,6 +343,7 @@ impl Mrtr {
             arguments: bound.as_ref(),
             input_responses: request.input_responses,
             request_state: request.request_state,
+            escalate: None,
         };
         let prompt = name.clone();
         let r = self
@@ -355,6 +389,7 @@ impl Mrtr {
             arguments: None,
             input_responses: request.input_responses,
             request_state: request.request_state,
+            escalate: None,
         };
         let target = uri.clone();
         let r = self

@@ -32,20 +32,25 @@ pub mod wire;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use mcpgate_core::mcp::bearer::Caller;
-use mcpgate_core::mcp::tasks::{self as rules, TaskStatus, Ttl};
+use mcpgate_core::mcp::tasks::{self as rules, Dispatch, TaskStatus, Ttl};
 use rmcp::ErrorData as McpError;
 use rmcp::model::{
-    CancelTaskParams, ClientCapabilities, CreateTaskResult, GetTaskParams, GetTaskResult,
-    JsonObject, RequestId, UpdateTaskParams,
+    CallToolRequestParams, CancelTaskParams, ClientCapabilities, CreateTaskResult, GetTaskParams,
+    GetTaskResult, JsonObject, RequestId, ServerResult, UpdateTaskParams,
 };
+use rmcp::service::RequestContext;
 use rmcp::{Peer, RoleServer};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use crate::cluster::{Cluster, Event};
-use crate::gateway::Gateway;
+use crate::gateway::input::{self, Pending};
+use crate::gateway::relay::Downstream;
+use crate::gateway::{Call, Gateway};
+use crate::mcp::mrtr::{Escalation, Outcome};
 use crate::store::{TaskRecord, TaskUpdate};
 
 struct Running {
@@ -69,6 +74,47 @@ pub struct TaskCall {
     /// The creating request's peer and id (the relay's `Downstream`).
     pub peer: Peer<RoleServer>,
     pub request: RequestId,
+}
+
+/// A `tools/call` that may become a task ([`Tasks::plan`]).
+pub struct Plan {
+    tasks: Arc<Tasks>,
+    upstream: String,
+}
+
+impl Plan {
+    /// For a 2026-07-28 request (multi-round-trip requests,
+    /// `crate::mcp::mrtr`): the call runs as an ordinary one first, and
+    /// becomes a task once it has neither ended nor asked the client for
+    /// [`rules::ESCALATE_AFTER_MS`] (SEP-2663: the immediate-result shortcut,
+    /// and input gathered by multi-round-trip requests before the task).
+    pub fn escalation(self, caller: Caller, name: String) -> Escalation {
+        let Plan { tasks, upstream } = self;
+        Escalation {
+            after: Duration::from_millis(rules::ESCALATE_AFTER_MS),
+            into_task: Box::new(move |pending| {
+                Box::pin(async move { tasks.adopt(&caller, upstream, name, pending).await })
+            }),
+        }
+    }
+
+    /// For a request of a session (earlier revisions): a task at once.
+    pub async fn create(
+        self,
+        caller: &Caller,
+        request: &CallToolRequestParams,
+        context: &RequestContext<RoleServer>,
+    ) -> Result<CreateTaskResult, McpError> {
+        let call = TaskCall {
+            upstream: self.upstream,
+            name: request.name.to_string(),
+            args: request.arguments.clone(),
+            declared: context.client_capabilities(),
+            peer: context.peer.clone(),
+            request: context.id.clone(),
+        };
+        self.tasks.create(caller, call).await
+    }
 }
 
 /// The tasks of this instance's clients, and the calls it runs for them.
@@ -132,12 +178,91 @@ impl Tasks {
         }
     }
 
-    /// Creates a task for `call` (a call of an upstream tool), stores it,
-    /// starts the call and returns the seed state.
+    /// Whether `request` may become a task: the upstream tool declares task
+    /// support and the client declared the extension (SEP-2663: the server
+    /// decides); `-32021` if the tool requires tasks and the client did not
+    /// declare them; `None` for an ordinary call.
+    pub async fn plan(
+        self: &Arc<Self>,
+        caller: &Caller,
+        request: &CallToolRequestParams,
+        context: &RequestContext<RoleServer>,
+    ) -> Result<Option<Plan>, McpError> {
+        let Some((upstream, support)) = self.gateway.tool_task_support(caller, &request.name).await
+        else {
+            return Ok(None);
+        };
+        let declared = context
+            .client_capabilities()
+            .is_some_and(|c| c.supports_tasks());
+        match rules::dispatch(support, declared) {
+            Dispatch::Sync => Ok(None),
+            Dispatch::MissingCapability => Err(McpError::missing_required_client_capability(
+                ClientCapabilities::builder().enable_tasks().build(),
+            )),
+            Dispatch::Task => Ok(Some(Plan {
+                tasks: self.clone(),
+                upstream,
+            })),
+        }
+    }
+
+    /// Creates a task for `call` (a call of an upstream tool) and starts
+    /// it; returns the seed state.
     pub async fn create(
         self: &Arc<Self>,
         caller: &Caller,
         call: TaskCall,
+    ) -> Result<CreateTaskResult, McpError> {
+        let (asker, inbox) = input::channel(call.declared.clone());
+        let downstream = Downstream {
+            session: runner::session(),
+            peer: call.peer.clone(),
+            request: Some(call.request.clone()),
+            inline: None,
+            input: Some(asker),
+        };
+        let call_ct = CancellationToken::new();
+        let gateway = self.gateway.clone();
+        let (c, ct, name, args) = (
+            caller.clone(),
+            call_ct.clone(),
+            call.name.clone(),
+            call.args,
+        );
+        let done = tokio::spawn(async move {
+            let call = Call {
+                caller: &c,
+                downstream: Some(downstream),
+                progress: None,
+                ct,
+            };
+            gateway
+                .call_tool(&call, &name, args)
+                .await
+                .unwrap_or_else(|| {
+                    Err(McpError::invalid_params(
+                        format!("no tool named {name:?}"),
+                        None,
+                    ))
+                })
+                .map(ServerResult::CallToolResult)
+        });
+        // Dropping `pending` before the task owns it cancels the call.
+        let pending = Pending::new(inbox, done, call_ct);
+        self.adopt(caller, call.upstream, call.name, pending).await
+    }
+
+    /// Makes a call already running (with its input broker) a task of
+    /// `caller`: stores it and runs it to its end; returns the seed state.
+    /// Refused (and the call cancelled) beyond
+    /// [`rules::MAX_RUNNING_PER_OWNER`] running tasks of the owner.
+    pub async fn adopt(
+        self: &Arc<Self>,
+        caller: &Caller,
+        upstream: String,
+        name: String,
+        pending: Pending<Outcome>,
     ) -> Result<CreateTaskResult, McpError> {
         let owner = caller.owner();
         let ct = self.shutdown.child_token();
@@ -172,8 +297,8 @@ impl Tasks {
             task_id: task_id.clone(),
             owner,
             client_id: caller.client_id.to_string(),
-            upstream: call.upstream.clone(),
-            tool: call.name.clone(),
+            upstream,
+            tool: name,
             instance_id: self.cluster.instance_id.clone(),
             status: TaskStatus::Working,
             status_message: None,
@@ -192,14 +317,13 @@ impl Tasks {
         tracing::info!(
             task = %record.task_id,
             user = %caller.label(),
-            tool = ?call.name,
+            tool = ?record.tool,
             upstream = %record.upstream,
             "task created"
         );
         let me = self.clone();
-        let caller = caller.clone();
         tokio::spawn(async move {
-            runner::run(&me, caller, task_id.clone(), call, input_rx, ct).await;
+            runner::run(&me, task_id.clone(), pending, input_rx, ct).await;
             me.forget(&task_id);
         });
         Ok(CreateTaskResult::new(wire::task(&record)))

@@ -19,17 +19,15 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use mcpgate_core::mcp::bearer::Caller;
 use mcpgate_core::mcp::tasks::TaskStatus;
 use rmcp::ErrorData as McpError;
-use rmcp::model::{CallToolResult, InputRequests, InputResponses};
+use rmcp::model::{CallToolResult, InputRequests, InputResponses, ServerResult};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
-use super::{TaskCall, Tasks, wire};
-use crate::gateway::Call;
-use crate::gateway::input::{self, Step};
-use crate::gateway::relay::Downstream;
+use super::{Tasks, wire};
+use crate::gateway::input::{self, Pending, Step};
+use crate::mcp::mrtr::Outcome;
 use crate::store::TaskUpdate;
 
 /// The client's answers (`tasks/update`), and where to say how they went.
@@ -52,56 +50,41 @@ enum End {
     Cancelled,
 }
 
-/// Runs the call of task `task_id` to its end and stores the outcome.
+/// A downstream session number for a task's call.
+pub(super) fn session() -> u64 {
+    SESSIONS.fetch_add(1, Ordering::Relaxed)
+}
+
+/// Runs the call of task `task_id` (running already, with its input
+/// broker) to its end and stores the outcome. Ending early (cancelled, or
+/// at shutdown) drops `pending`, which cancels the upstream call.
 pub(super) async fn run(
     tasks: &Arc<Tasks>,
-    caller: Caller,
     task_id: String,
-    call: TaskCall,
+    pending: Pending<Outcome>,
     mut deliveries: mpsc::Receiver<Delivery>,
     ct: CancellationToken,
 ) {
-    let (asker, mut inbox) = input::channel(call.declared.clone());
-    let downstream = Downstream {
-        session: SESSIONS.fetch_add(1, Ordering::Relaxed),
-        peer: call.peer.clone(),
-        request: Some(call.request.clone()),
-        inline: None,
-        input: Some(asker),
-    };
-    let gateway = tasks.gateway.clone();
-    let call_ct = ct.clone();
-    let TaskCall { name, args, .. } = call;
-    let mut done = tokio::spawn(async move {
-        let call = Call {
-            caller: &caller,
-            downstream: Some(downstream),
-            progress: None,
-            ct: call_ct,
-        };
-        gateway
-            .call_tool(&call, &name, args)
-            .await
-            .unwrap_or_else(|| {
-                Err(McpError::invalid_params(
-                    format!("no tool named {name:?}"),
-                    None,
-                ))
-            })
-    });
-    let joined = |r: Result<Result<CallToolResult, McpError>, tokio::task::JoinError>| {
-        End::Result(r.unwrap_or_else(|e| {
-            Err(McpError::internal_error(
+    let mut pending = pending;
+    let joined = |r: Result<Outcome, tokio::task::JoinError>| {
+        End::Result(match r {
+            Ok(Ok(ServerResult::CallToolResult(c))) => Ok(c),
+            Ok(Ok(other)) => Err(McpError::internal_error(
+                format!("the call ended with an unexpected result: {other:?}"),
+                None,
+            )),
+            Ok(Err(e)) => Err(e),
+            Err(e) => Err(McpError::internal_error(
                 format!("the call ended abnormally: {e}"),
                 None,
-            ))
-        }))
+            )),
+        })
     };
     // The questions the stored task shows.
     let mut shown: Option<InputRequests> = None;
     let end = loop {
         let step = tokio::select! {
-            s = inbox.wait(&mut done) => s,
+            s = pending.wait() => s,
             _ = ct.cancelled() => break End::Cancelled,
         };
         match step {
@@ -116,10 +99,10 @@ pub(super) async fn run(
                 tokio::select! {
                     d = deliveries.recv() => {
                         let Some(Delivery { responses, reply }) = d else { continue };
-                        let r = inbox.deliver(responses);
-                        inbox.forget_early();
+                        let r = pending.inbox.deliver(responses);
+                        pending.inbox.forget_early();
                         if r.is_ok() {
-                            let open = inbox.questions();
+                            let open = pending.inbox.questions();
                             if open.is_empty() {
                                 tasks.set(&task_id, &TaskUpdate::status(TaskStatus::Working)).await;
                                 shown = None;
@@ -130,7 +113,7 @@ pub(super) async fn run(
                         }
                         let _ = reply.send(r);
                     }
-                    r = &mut done => break joined(r),
+                    r = &mut pending.done => break joined(r),
                     _ = ct.cancelled() => break End::Cancelled,
                     _ = tokio::time::sleep(RECHECK) => {}
                 }
@@ -146,7 +129,7 @@ pub(super) async fn run(
         match end {
             End::Cancelled => TaskUpdate::status(TaskStatus::Cancelled),
             End::Result(r) => {
-                let refused = inbox.refused();
+                let refused = pending.inbox.refused();
                 let call_failed = match &r {
                     Err(_) => true,
                     Ok(c) => c.is_error == Some(true),
@@ -162,8 +145,8 @@ pub(super) async fn run(
     if tasks.set(&task_id, &update).await {
         tracing::info!(task = %task_id, status = update.status.as_str(), "task ended");
     }
-    // A cancelled call: its cancellation reaches the upstream through `ct`.
-    drop(done);
+    // A cancelled call: dropping `pending` cancels it upstream.
+    drop(pending);
 }
 
 fn input_required(questions: &InputRequests) -> TaskUpdate {

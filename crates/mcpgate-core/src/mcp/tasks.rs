@@ -42,6 +42,14 @@ pub const RESULT_TOO_LARGE: i32 = -32603;
 /// more is refused, so that one user cannot hold every upstream call.
 pub const MAX_RUNNING_PER_OWNER: usize = 32;
 
+/// A call of a task-supporting tool from a 2026-07-28 client that ends, or
+/// asks the client (a multi-round-trip `InputRequiredResult`), within this
+/// many milliseconds is answered as an ordinary call; one still running
+/// then becomes a task (SEP-2663: the server decides; the immediate-result
+/// shortcut; input gathered before the task is created). More than the
+/// input broker's quiet time (60 ms) after a first question.
+pub const ESCALATE_AFTER_MS: u64 = 250;
+
 /// How often a client should poll `tasks/get` (`pollIntervalMs`).
 pub const POLL_INTERVAL_MS: u64 = 500;
 

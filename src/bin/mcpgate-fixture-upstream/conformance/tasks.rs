@@ -7,6 +7,11 @@
 //! no `execution` member to carry the 2025-11-25 `execution.taskSupport`),
 //! and mcpgate creates and runs the task around an ordinary call.
 //!
+//! mcpgate answers a call that ends or asks within a moment (250 ms) as an
+//! ordinary call (a result, or a multi-round-trip question to a
+//! 2026-07-28 client) and makes one still running a task; the tools that
+//! must become tasks before they fail or ask wait [`SETTLE`] first.
+//!
 //! - `greet` (sync only): `Hello, {name}!`;
 //! - `slow_compute` (optional): sleeps `seconds`, then returns a text; a
 //!   `notifications/cancelled` ends it early (and is recorded in
@@ -16,7 +21,9 @@
 //! - `confirm_delete` (optional): asks for confirmation with one
 //!   `elicitation/create`, then returns;
 //! - `multi_input` (optional): two `elicitation/create` at once;
-//! - `test_tool_with_task` (required): asks for `user_name`, then greets.
+//! - `test_tool_with_task` (required): asks for `user_name` at once (a
+//!   multi-round-trip round before any task), then works a second (the
+//!   task) and greets with the answer.
 
 use std::time::Duration;
 
@@ -29,6 +36,9 @@ use serde_json::{Value, json};
 use super::{Conformance, text};
 
 const EXTENSION_ID: &str = "io.modelcontextprotocol/tasks";
+/// How long the tools that must become tasks first wait before they fail
+/// or ask (longer than mcpgate's 250 ms).
+const SETTLE: Duration = Duration::from_millis(600);
 
 fn tool(name: &'static str, description: &'static str, schema: Value, support: &str) -> Tool {
     let Value::Object(schema) = schema else {
@@ -118,11 +128,15 @@ pub(super) async fn call(
                 "failing_job failed, as it always does",
             )]))
         }
-        "protocol_error_job" => Err(McpError::internal_error(
-            "protocol_error_job: an internal error, on purpose",
-            None,
-        )),
+        "protocol_error_job" => {
+            tokio::time::sleep(SETTLE).await;
+            Err(McpError::internal_error(
+                "protocol_error_job: an internal error, on purpose",
+                None,
+            ))
+        }
         "confirm_delete" => {
+            tokio::time::sleep(SETTLE).await;
             let file = args
                 .get("filename")
                 .and_then(Value::as_str)
@@ -136,6 +150,7 @@ pub(super) async fn call(
             .await
         }
         "multi_input" => {
+            tokio::time::sleep(SETTLE).await;
             let (a, b) = tokio::join!(
                 Conformance::elicit("First question", confirm_schema("name"), "first", ctx),
                 Conformance::elicit("Second question", confirm_schema("name"), "second", ctx),
@@ -150,13 +165,15 @@ pub(super) async fn call(
             }
         }
         "test_tool_with_task" => {
-            Conformance::elicit(
+            let answer = Conformance::elicit(
                 "What is your name?",
                 confirm_schema("user_name"),
                 "Hello",
                 ctx,
             )
-            .await
+            .await;
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            answer
         }
         _ => return None,
     })
