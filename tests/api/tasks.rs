@@ -338,7 +338,7 @@ async fn a_task_is_read_from_the_store_after_a_restart_and_expires_with_its_ttl(
     let dir = tempfile::tempdir().unwrap();
     let app = gateway(&dir.path().join("cancel.log")).await;
     let alice = client(&app, "alice", true).await;
-    let id = task_id(&alice.call("slow_compute", json!({ "seconds": 0 })).await);
+    let id = task_id(&alice.call("slow_compute", json!({ "seconds": 0.5 })).await);
     let done = alice.terminal(&id).await;
     let token = alice.token.clone();
 
@@ -404,7 +404,7 @@ async fn on_postgresql_another_instance_reads_and_cancels_a_task() {
     // A task that completes on A is read whole on B.
     let id = task_id(
         &on_a
-            .call("slow_compute", json!({ "seconds": 0, "label": "x" }))
+            .call("slow_compute", json!({ "seconds": 0.5, "label": "x" }))
             .await,
     );
     let done = on_a.terminal(&id).await;

@@ -147,3 +147,48 @@ async fn a_task_never_asks_a_client_that_did_not_declare_elicitation() {
         "{failed}"
     );
 }
+
+#[tokio::test]
+async fn a_call_that_ends_or_asks_at_once_is_answered_before_it_becomes_a_task() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = gateway(&dir.path().join("cancel.log")).await;
+    let alice = client(&app, "alice", true).await;
+
+    // Ends at once: an ordinary result (the immediate-result shortcut).
+    let r = alice.call("slow_compute", json!({ "seconds": 0 })).await;
+    assert_eq!(r["resultType"], "complete", "{r}");
+    assert!(r.get("taskId").is_none(), "{r}");
+
+    // Asks at once: a multi-round-trip round, no task yet.
+    let r1 = alice.call("test_tool_with_task", json!({})).await;
+    assert_eq!(r1["resultType"], "input_required", "{r1}");
+    assert!(r1.get("taskId").is_none(), "{r1}");
+    let key = r1["inputRequests"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .next()
+        .unwrap()
+        .clone();
+    // The answer resumes the call, which then works on: now a task.
+    let r2 = alice
+        .result(
+            "tools/call",
+            json!({
+                "name": "test_tool_with_task",
+                "arguments": {},
+                "inputResponses": { key: { "action": "accept", "content": { "user_name": "Alice" } } },
+                "requestState": r1["requestState"],
+            }),
+        )
+        .await;
+    let id = task_id(&r2);
+    assert!(
+        r2.get("requestState").is_none() && r2.get("inputRequests").is_none(),
+        "{r2}"
+    );
+    let done = alice.terminal(&id).await;
+    assert_eq!(done["status"], "completed", "{done}");
+    let text = done["result"]["content"][0]["text"].as_str().unwrap();
+    assert!(text.contains("Alice"), "{text}");
+}
