@@ -143,7 +143,7 @@ impl McpHandler {
     fn tasks(&self) -> Result<&Arc<Tasks>, McpError> {
         self.tasks
             .as_ref()
-            .ok_or_else(|| McpError::method_not_found::<rmcp::model::GetTaskMethod>())
+            .ok_or_else(McpError::method_not_found::<rmcp::model::GetTaskMethod>)
     }
 }
 
