@@ -26,3 +26,19 @@ CREATE TABLE mcp_tasks (
 );
 
 CREATE INDEX mcp_tasks_expires_at ON mcp_tasks (expires_at);
+
+-- Answers to a task's questions (tasks/update) taken by an instance other
+-- than the one running the task: queued here for the runner's instance
+-- (told over the bus), which records the outcome ('' = accepted, else the
+-- JSON-RPC error as JSON) for the instance waiting to acknowledge.
+CREATE TABLE mcp_task_inputs (
+    id         BIGSERIAL PRIMARY KEY,
+    task_id    TEXT    NOT NULL,
+    responses  TEXT    NOT NULL,
+    taken      BOOLEAN NOT NULL DEFAULT FALSE,
+    outcome    TEXT,
+    created_at BIGINT  NOT NULL
+);
+
+CREATE INDEX mcp_task_inputs_task_id ON mcp_task_inputs (task_id);
+CREATE INDEX mcp_task_inputs_created_at ON mcp_task_inputs (created_at);

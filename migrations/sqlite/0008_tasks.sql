@@ -26,3 +26,19 @@ CREATE TABLE mcp_tasks (
 ) STRICT;
 
 CREATE INDEX mcp_tasks_expires_at ON mcp_tasks (expires_at);
+
+-- Answers to a task's questions (tasks/update) taken by an instance other
+-- than the one running the task: queued here for the runner's instance
+-- (told over the bus), which records the outcome ('' = accepted, else the
+-- JSON-RPC error as JSON) for the instance waiting to acknowledge.
+CREATE TABLE mcp_task_inputs (
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+    task_id    TEXT    NOT NULL,
+    responses  TEXT    NOT NULL,
+    taken      INTEGER NOT NULL DEFAULT 0,
+    outcome    TEXT,
+    created_at INTEGER NOT NULL
+) STRICT;
+
+CREATE INDEX mcp_task_inputs_task_id ON mcp_task_inputs (task_id);
+CREATE INDEX mcp_task_inputs_created_at ON mcp_task_inputs (created_at);

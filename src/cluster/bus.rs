@@ -2,7 +2,7 @@
 //!
 //! An [`Event`] travels as a short text (the payload of a PostgreSQL
 //! `NOTIFY`, at most 8000 bytes): `revoked`, `mcp-closed:<session id>`,
-//! `sse:<session id>`, `task-cancel:<task id>`. Anything larger (an SSE message) goes through a
+//! `sse:<session id>`, `task-cancel:<task id>`, `task-input:<task id>`. Anything larger (an SSE message) goes through a
 //! table and the event only names where to look.
 
 use async_trait::async_trait;
@@ -24,6 +24,9 @@ pub enum Event {
     /// A task was cancelled (`crate::tasks`): the instance running it stops
     /// its upstream call.
     TaskCancelled(String),
+    /// Answers to a task's questions were queued in the store
+    /// (`crate::tasks`): the instance running it takes them.
+    TaskInput(String),
     /// Events may have been missed (the listener reconnected, or lagged):
     /// forget cached tokens and look for queued messages.
     Resync,
@@ -36,6 +39,7 @@ impl Event {
             Event::McpSessionClosed(id) => format!("mcp-closed:{id}"),
             Event::SseMessage(id) => format!("sse:{id}"),
             Event::TaskCancelled(id) => format!("task-cancel:{id}"),
+            Event::TaskInput(id) => format!("task-input:{id}"),
             Event::Resync => "resync".into(),
         }
     }
@@ -47,6 +51,7 @@ impl Event {
             Some(("mcp-closed", id)) if !id.is_empty() => Some(Event::McpSessionClosed(id.into())),
             Some(("sse", id)) if !id.is_empty() => Some(Event::SseMessage(id.into())),
             Some(("task-cancel", id)) if !id.is_empty() => Some(Event::TaskCancelled(id.into())),
+            Some(("task-input", id)) if !id.is_empty() => Some(Event::TaskInput(id.into())),
             _ => None,
         }
     }
@@ -119,6 +124,7 @@ mod tests {
             Event::McpSessionClosed("abc".into()),
             Event::SseMessage("0123".into()),
             Event::TaskCancelled("t1".into()),
+            Event::TaskInput("t1".into()),
         ] {
             assert_eq!(Event::parse(&e.to_payload()), Some(e));
         }
@@ -126,7 +132,15 @@ mod tests {
 
     #[test]
     fn unknown_payloads_are_ignored() {
-        for p in ["", "sse:", "nope", "mcp-closed:", "task-cancel:", "other:x"] {
+        for p in [
+            "",
+            "sse:",
+            "nope",
+            "mcp-closed:",
+            "task-cancel:",
+            "task-input:",
+            "other:x",
+        ] {
             assert_eq!(Event::parse(p), None, "{p}");
         }
     }

@@ -308,6 +308,23 @@ macro_rules! store_impl {
             ) -> StoreResult<bool> {
                 tasks::update_task(&self.pool, task_id, update, now_ms).await
             }
+            async fn push_task_input(
+                &self,
+                task_id: &str,
+                responses: &str,
+                now: UnixTime,
+            ) -> StoreResult<i64> {
+                tasks::push_task_input(&self.pool, task_id, responses, now).await
+            }
+            async fn take_task_inputs(&self, task_id: &str) -> StoreResult<Vec<(i64, String)>> {
+                tasks::take_task_inputs(&self.pool, task_id).await
+            }
+            async fn settle_task_input(&self, id: i64, outcome: &str) -> StoreResult<()> {
+                tasks::settle_task_input(&self.pool, id, outcome).await
+            }
+            async fn take_task_input_outcome(&self, id: i64) -> StoreResult<Option<String>> {
+                tasks::take_task_input_outcome(&self.pool, id).await
+            }
         }
     };
 }

@@ -203,7 +203,8 @@ pub trait Store: Send + Sync + 'static {
 
     // ---- maintenance ----
     /// Deletes codes, login sessions, tokens, assertion `jti`s and tasks
-    /// that expired before `before`.
+    /// that expired before `before`, and queued task answers created
+    /// before it.
     async fn purge_expired(&self, before: UnixTime) -> StoreResult<u64>;
 
     // ---- server keys ----
@@ -298,4 +299,22 @@ pub trait Store: Send + Sync + 'static {
         update: &TaskUpdate,
         now_ms: i64,
     ) -> StoreResult<bool>;
+
+    /// Queues answers (`tasks/update`'s `inputResponses`, JSON) for the
+    /// instance running the task; returns their id.
+    async fn push_task_input(
+        &self,
+        task_id: &str,
+        responses: &str,
+        now: UnixTime,
+    ) -> StoreResult<i64>;
+    /// The queued answers of the task not taken yet, oldest first, now
+    /// taken (each is handed out once).
+    async fn take_task_inputs(&self, task_id: &str) -> StoreResult<Vec<(i64, String)>>;
+    /// Records what became of queued answers (`""`: accepted; else the
+    /// error, JSON).
+    async fn settle_task_input(&self, id: i64, outcome: &str) -> StoreResult<()>;
+    /// The outcome of queued answers once settled, removing them; `None`
+    /// while they are not.
+    async fn take_task_input_outcome(&self, id: i64) -> StoreResult<Option<String>>;
 }

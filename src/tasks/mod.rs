@@ -21,12 +21,14 @@
 //! - A task is visible to the user and client that created it only; to
 //!   anyone else `tasks/get`, `tasks/update` and `tasks/cancel` answer as
 //!   for an unknown id (`-32602`).
+//! - `tasks/update` reaches the call wherever it runs ([`forward`]).
 //! - Expired tasks read as unknown and are deleted by the housekeeping
 //!   (`Store::purge_expired`).
 //!
 //! `tasks/result` and `tasks/list` were removed by SEP-2663; rmcp answers
 //! them `-32601`, and gates `tasks/*` on the client's declaration (`-32021`).
 
+mod forward;
 mod runner;
 pub mod wire;
 
@@ -164,6 +166,17 @@ impl Tasks {
                 match event {
                     None => return,
                     Some(Event::TaskCancelled(id)) => tasks.stop_local(&id),
+                    Some(Event::TaskInput(id)) => tasks.take_queued_input(&id),
+                    Some(Event::Resync) => {
+                        let ids: Vec<String> = tasks
+                            .running
+                            .lock()
+                            .map(|r| r.keys().cloned().collect())
+                            .unwrap_or_default();
+                        for id in ids {
+                            tasks.take_queued_input(&id);
+                        }
+                    }
                     Some(_) => {}
                 }
             }
@@ -435,13 +448,13 @@ impl Tasks {
             .ok()
             .and_then(|r| r.get(&record.task_id).map(|r| r.input.clone()));
         let Some(input) = input else {
-            return Err(McpError::internal_error(
-                format!(
-                    "the task runs on another mcpgate instance ({}), which alone can take its input",
-                    record.instance_id
-                ),
-                None,
-            ));
+            if record.instance_id == self.cluster.instance_id {
+                // Not running here any more: nothing waits for input.
+                return Ok(());
+            }
+            return self
+                .forward_input(&record.task_id, params.input_responses)
+                .await;
         };
         let (reply, answer) = oneshot::channel();
         let sent = input

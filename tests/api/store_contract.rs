@@ -137,6 +137,7 @@ macro_rules! store_contract_tests {
                 a_task_changes_until_it_is_terminal_and_then_never,
                 a_cancelled_task_keeps_its_status_against_a_late_result,
                 expired_tasks_are_purged,
+                queued_task_input_is_taken_once_and_its_outcome_read_once,
             );
 
             store_contract_tests!(@concurrent $make;

@@ -127,3 +127,45 @@ pub async fn expired_tasks_are_purged(store: Arc<dyn Store>) {
     assert_eq!(store.task("old").await.unwrap(), None);
     assert!(store.task("new").await.unwrap().is_some());
 }
+
+pub async fn queued_task_input_is_taken_once_and_its_outcome_read_once(store: Arc<dyn Store>) {
+    let now = T_MS / 1000;
+    let a = store.push_task_input("t1", "{\"k\":1}", now).await.unwrap();
+    let b = store.push_task_input("t1", "{\"k\":2}", now).await.unwrap();
+    store.push_task_input("t2", "{}", now).await.unwrap();
+    assert_eq!(
+        store.take_task_inputs("t1").await.unwrap(),
+        vec![(a, "{\"k\":1}".to_string()), (b, "{\"k\":2}".to_string())]
+    );
+    assert_eq!(
+        store.take_task_inputs("t1").await.unwrap(),
+        vec![],
+        "taken once"
+    );
+    assert_eq!(
+        store.take_task_input_outcome(a).await.unwrap(),
+        None,
+        "not settled yet"
+    );
+    store.settle_task_input(a, "").await.unwrap();
+    store
+        .settle_task_input(b, "{\"code\":-32602}")
+        .await
+        .unwrap();
+    assert_eq!(
+        store.take_task_input_outcome(a).await.unwrap().as_deref(),
+        Some("")
+    );
+    assert_eq!(
+        store.take_task_input_outcome(a).await.unwrap(),
+        None,
+        "read once"
+    );
+    assert_eq!(
+        store.take_task_input_outcome(b).await.unwrap().as_deref(),
+        Some("{\"code\":-32602}")
+    );
+    // Old queued answers are purged.
+    store.purge_expired(now + 1).await.unwrap();
+    assert_eq!(store.take_task_inputs("t2").await.unwrap(), vec![]);
+}

@@ -192,3 +192,65 @@ async fn a_call_that_ends_or_asks_at_once_is_answered_before_it_becomes_a_task()
     let text = done["result"]["content"][0]["text"].as_str().unwrap();
     assert!(text.contains("Alice"), "{text}");
 }
+
+#[tokio::test]
+async fn on_postgresql_another_instance_answers_a_task_s_questions() {
+    let (_db, a, b) = crate::cluster_support::two_instances_with(|s| {
+        s.upstream = vec![crate::gateway_support::fixture(
+            "conf",
+            "args = [\"--conformance\"]\nprefix = \"\"",
+        )]
+    })
+    .await;
+    let on_a = client(&a, "alice", true).await;
+    let on_b = Client {
+        app: &b,
+        token: on_a.token.clone(),
+        tasks: true,
+    };
+    let bob_on_b = client(&b, "bob", true).await;
+
+    let id = task_id(&on_a.call("multi_input", json!({})).await);
+    let q = questions(&on_b, &id, 2).await;
+    let keys: Vec<String> = q.keys().cloned().collect();
+    let answer = |k: &str| json!({ k: { "action": "accept", "content": { "name": "x" } } });
+    // Bob, on B: an unknown task, and nothing is queued for A.
+    assert_eq!(
+        bob_on_b
+            .error_code(
+                "tasks/update",
+                json!({ "taskId": id, "inputResponses": answer(&keys[0]) })
+            )
+            .await,
+        -32602
+    );
+    // A malformed answer through B: refused by A, reported by B.
+    assert_eq!(
+        on_b.error_code(
+            "tasks/update",
+            json!({ "taskId": id, "inputResponses": { keys[0].clone(): { "action": 7 } } })
+        )
+        .await,
+        -32602
+    );
+    // One answer through B: acknowledged once A stored the new state.
+    on_b.result(
+        "tasks/update",
+        json!({ "taskId": id, "inputResponses": answer(&keys[0]) }),
+    )
+    .await;
+    let open: Vec<String> = on_a.get(&id).await["inputRequests"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .cloned()
+        .collect();
+    assert_eq!(open, vec![keys[1].clone()]);
+    on_b.result(
+        "tasks/update",
+        json!({ "taskId": id, "inputResponses": answer(&keys[1]) }),
+    )
+    .await;
+    let done = on_b.terminal(&id).await;
+    assert_eq!(done["status"], "completed", "{done}");
+}

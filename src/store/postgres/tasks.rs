@@ -1,6 +1,7 @@
 //! Tasks (SEP-2663, `crate::tasks`).
 
 use mcpgate_core::mcp::tasks::TaskStatus;
+use mcpgate_core::model::UnixTime;
 use sqlx::PgPool;
 use sqlx::postgres::PgRow;
 
@@ -92,4 +93,63 @@ pub(super) async fn update_task(
     .await
     .map_err(db)?;
     Ok(done.rows_affected() == 1)
+}
+
+pub(super) async fn push_task_input(
+    pool: &PgPool,
+    task_id: &str,
+    responses: &str,
+    now: UnixTime,
+) -> StoreResult<i64> {
+    let row = sqlx::query(
+        "INSERT INTO mcp_task_inputs (task_id, responses, created_at) VALUES ($1, $2, $3) RETURNING id",
+    )
+    .bind(task_id)
+    .bind(responses)
+    .bind(now)
+    .fetch_one(pool)
+    .await
+    .map_err(db)?;
+    col(&row, "id")
+}
+
+pub(super) async fn take_task_inputs(
+    pool: &PgPool,
+    task_id: &str,
+) -> StoreResult<Vec<(i64, String)>> {
+    let rows = sqlx::query(
+        "UPDATE mcp_task_inputs SET taken = TRUE WHERE task_id = $1 AND NOT taken \
+         RETURNING id, responses",
+    )
+    .bind(task_id)
+    .fetch_all(pool)
+    .await
+    .map_err(db)?;
+    let mut out = rows
+        .iter()
+        .map(|r| Ok((col(r, "id")?, col(r, "responses")?)))
+        .collect::<StoreResult<Vec<(i64, String)>>>()?;
+    out.sort_by_key(|(id, _)| *id);
+    Ok(out)
+}
+
+pub(super) async fn settle_task_input(pool: &PgPool, id: i64, outcome: &str) -> StoreResult<()> {
+    sqlx::query("UPDATE mcp_task_inputs SET outcome = $1 WHERE id = $2")
+        .bind(outcome)
+        .bind(id)
+        .execute(pool)
+        .await
+        .map_err(db)?;
+    Ok(())
+}
+
+pub(super) async fn take_task_input_outcome(pool: &PgPool, id: i64) -> StoreResult<Option<String>> {
+    let row = sqlx::query(
+        "DELETE FROM mcp_task_inputs WHERE id = $1 AND outcome IS NOT NULL RETURNING outcome",
+    )
+    .bind(id)
+    .fetch_optional(pool)
+    .await
+    .map_err(db)?;
+    row.as_ref().map(|r| col(r, "outcome")).transpose()
 }

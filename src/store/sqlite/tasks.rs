@@ -1,6 +1,7 @@
 //! Tasks (SEP-2663, `crate::tasks`).
 
 use mcpgate_core::mcp::tasks::TaskStatus;
+use mcpgate_core::model::UnixTime;
 use sqlx::SqlitePool;
 use sqlx::sqlite::SqliteRow;
 
@@ -92,4 +93,70 @@ pub(super) async fn update_task(
     .await
     .map_err(db)?;
     Ok(done.rows_affected() == 1)
+}
+
+pub(super) async fn push_task_input(
+    pool: &SqlitePool,
+    task_id: &str,
+    responses: &str,
+    now: UnixTime,
+) -> StoreResult<i64> {
+    let row = sqlx::query(
+        "INSERT INTO mcp_task_inputs (task_id, responses, created_at) VALUES (?, ?, ?) RETURNING id",
+    )
+    .bind(task_id)
+    .bind(responses)
+    .bind(now)
+    .fetch_one(pool)
+    .await
+    .map_err(db)?;
+    col(&row, "id")
+}
+
+pub(super) async fn take_task_inputs(
+    pool: &SqlitePool,
+    task_id: &str,
+) -> StoreResult<Vec<(i64, String)>> {
+    let rows = sqlx::query(
+        "UPDATE mcp_task_inputs SET taken = 1 WHERE task_id = ? AND taken = 0 \
+         RETURNING id, responses",
+    )
+    .bind(task_id)
+    .fetch_all(pool)
+    .await
+    .map_err(db)?;
+    let mut out = rows
+        .iter()
+        .map(|r| Ok((col(r, "id")?, col(r, "responses")?)))
+        .collect::<StoreResult<Vec<(i64, String)>>>()?;
+    out.sort_by_key(|(id, _)| *id);
+    Ok(out)
+}
+
+pub(super) async fn settle_task_input(
+    pool: &SqlitePool,
+    id: i64,
+    outcome: &str,
+) -> StoreResult<()> {
+    sqlx::query("UPDATE mcp_task_inputs SET outcome = ? WHERE id = ?")
+        .bind(outcome)
+        .bind(id)
+        .execute(pool)
+        .await
+        .map_err(db)?;
+    Ok(())
+}
+
+pub(super) async fn take_task_input_outcome(
+    pool: &SqlitePool,
+    id: i64,
+) -> StoreResult<Option<String>> {
+    let row = sqlx::query(
+        "DELETE FROM mcp_task_inputs WHERE id = ? AND outcome IS NOT NULL RETURNING outcome",
+    )
+    .bind(id)
+    .fetch_optional(pool)
+    .await
+    .map_err(db)?;
+    row.as_ref().map(|r| col(r, "outcome")).transpose()
 }
