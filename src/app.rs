@@ -187,8 +187,7 @@ impl App {
             )),
             mrtr: Arc::new(crate::mcp::mrtr::Mrtr::new(
                 auth.key(),
-                &cluster.instance_id,
-                auth.clock.clone(),
+                cluster.clone(),
                 crate::gateway::input::Limits::default(),
             )),
         });

@@ -2,7 +2,8 @@
 //!
 //! An [`Event`] travels as a short text (the payload of a PostgreSQL
 //! `NOTIFY`, at most 8000 bytes): `revoked`, `mcp-closed:<session id>`,
-//! `sse:<session id>`, `task-cancel:<task id>`, `task-input:<task id>`. Anything larger (an SSE message) goes through a
+//! `sse:<session id>`, `mail:<recipient>`, `task-cancel:<task id>`, `task-input:<task id>`. Anything
+//! larger (an SSE message) goes through a
 //! table and the event only names where to look.
 
 use async_trait::async_trait;
@@ -27,6 +28,10 @@ pub enum Event {
     /// Answers to a task's questions were queued in the store
     /// (`crate::tasks`): the instance running it takes them.
     TaskInput(String),
+    /// Mail for a recipient was left in the store (`cluster_mail`): a
+    /// retried multi-round-trip request for the instance holding its call
+    /// (`instance:<id>`), or the answer to one (`answer:<mail id>`).
+    Mail(String),
     /// Events may have been missed (the listener reconnected, or lagged):
     /// forget cached tokens and look for queued messages.
     Resync,
@@ -40,6 +45,7 @@ impl Event {
             Event::SseMessage(id) => format!("sse:{id}"),
             Event::TaskCancelled(id) => format!("task-cancel:{id}"),
             Event::TaskInput(id) => format!("task-input:{id}"),
+            Event::Mail(to) => format!("mail:{to}"),
             Event::Resync => "resync".into(),
         }
     }
@@ -52,6 +58,7 @@ impl Event {
             Some(("sse", id)) if !id.is_empty() => Some(Event::SseMessage(id.into())),
             Some(("task-cancel", id)) if !id.is_empty() => Some(Event::TaskCancelled(id.into())),
             Some(("task-input", id)) if !id.is_empty() => Some(Event::TaskInput(id.into())),
+            Some(("mail", to)) if !to.is_empty() => Some(Event::Mail(to.into())),
             _ => None,
         }
     }
@@ -125,6 +132,8 @@ mod tests {
             Event::SseMessage("0123".into()),
             Event::TaskCancelled("t1".into()),
             Event::TaskInput("t1".into()),
+            Event::Mail("instance:a".into()),
+            Event::Mail("answer:x-1".into()),
         ] {
             assert_eq!(Event::parse(&e.to_payload()), Some(e));
         }

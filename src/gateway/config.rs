@@ -28,6 +28,21 @@ pub enum HttpTransport {
     Sse,
 }
 
+/// The MCP revision mcpgate speaks to an upstream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub enum Revision {
+    /// `initialize`; the upstream asks its client with requests (relayed
+    /// to a 2026-07-28 client as an `InputRequiredResult`).
+    #[default]
+    #[serde(rename = "2025-11-25")]
+    V2025_11_25,
+    /// `server/discover` and per-request metadata; the upstream asks with
+    /// its own `InputRequiredResult` (relayed to a 2025 client as
+    /// requests; `relay::rounds`).
+    #[serde(rename = "2026-07-28")]
+    V2026_07_28,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UpstreamConfig {
@@ -64,6 +79,9 @@ pub struct UpstreamConfig {
     pub headers: BTreeMap<String, String>,
     #[serde(default)]
     pub isolation: Isolation,
+    /// The revision to connect with (default `2025-11-25`).
+    #[serde(default)]
+    pub revision: Revision,
     /// Per-user HTTP upstreams: also send the identity as a short-lived
     /// signed JWT (see `crate::gateway::identity`).
     #[serde(default, skip_serializing_if = "Option::is_none")]

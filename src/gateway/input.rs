@@ -475,7 +475,7 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         Self {
-            ttl: Duration::from_secs(300),
+            ttl: Duration::from_secs(120),
             max_total: 1024,
             max_per_owner: 16,
         }

@@ -286,9 +286,48 @@ impl Gateway {
         })
     }
 
+    /// Sends a request upstream ([`Self::send_once`]); an upstream's
+    /// `InputRequiredResult` (2026-07-28) is answered by asking the client
+    /// and the request sent again (`relay::rounds`).
+    async fn send(
+        &self,
+        up: &Upstream,
+        conn: &Conn,
+        req: ClientRequest,
+        call: &Call<'_>,
+    ) -> Result<ServerResult, McpError> {
+        let mut req = req;
+        for _ in 0..relay::rounds::MAX_ROUNDS {
+            match self.send_once(up, conn, req.clone(), call).await? {
+                ServerResult::InputRequiredResult(r) => {
+                    let (responses, state) =
+                        relay::rounds::answer(call.downstream.as_ref(), r).await?;
+                    req = relay::rounds::retry(&req, responses, state).ok_or_else(|| {
+                        McpError::internal_error(
+                            format!(
+                                "upstream {} answered a request that takes no input with an InputRequiredResult",
+                                up.cfg.name
+                            ),
+                            None,
+                        )
+                    })?;
+                }
+                other => return Ok(other),
+            }
+        }
+        Err(McpError::internal_error(
+            format!(
+                "upstream {} still asked for input after {} rounds",
+                up.cfg.name,
+                relay::rounds::MAX_ROUNDS
+            ),
+            None,
+        ))
+    }
+
     /// Sends a request upstream with timeout, progress relay and
     /// cancellation (a downstream `notifications/cancelled` cancels it).
-    async fn send(
+    async fn send_once(
         &self,
         up: &Upstream,
         conn: &Conn,

@@ -397,6 +397,33 @@ async fn supervise(up: Arc<Upstream>, slot: Arc<Slot>, key: String, identity: Op
     }
 }
 
+/// Starts the client session on `transport` with the configured revision:
+/// `initialize` (2025-11-25), or `server/discover` (2026-07-28).
+async fn start<T, E, A>(
+    handler: RelayHandler,
+    transport: T,
+    revision: super::config::Revision,
+) -> Result<RunningService<RoleClient, RelayHandler>, rmcp::service::ClientInitializeError>
+where
+    T: rmcp::transport::IntoTransport<RoleClient, E, A>,
+    E: std::error::Error + Send + Sync + 'static,
+{
+    use rmcp::service::{ClientLifecycleMode, ClientServiceExt};
+    match revision {
+        super::config::Revision::V2025_11_25 => handler.serve(transport).await,
+        super::config::Revision::V2026_07_28 => {
+            handler
+                .serve_with_lifecycle(
+                    transport,
+                    ClientLifecycleMode::Discover {
+                        preferred_versions: vec![rmcp::model::ProtocolVersion::V_2026_07_28],
+                    },
+                )
+                .await
+        }
+    }
+}
+
 async fn connect(
     cfg: &UpstreamConfig,
     protected: &Protected,
@@ -430,8 +457,7 @@ async fn connect(
                 }
             });
         }
-        handler
-            .serve(counted(transport, relay))
+        start(handler, counted(transport, relay), cfg.revision)
             .await
             .map_err(|e| format!("initialization failed: {e}"))
     } else if let Some(url) = &cfg.url {
@@ -457,11 +483,13 @@ async fn connect(
             let header_map: reqwest::header::HeaderMap = headers.into_iter().collect();
             let (transport, fault) =
                 super::sse_client::connect(url, header_map, signed, &cfg.name, outbound).await?;
-            return handler.serve(counted(transport, relay)).await.map_err(|e| {
-                fault
-                    .take()
-                    .unwrap_or_else(|| format!("initialization failed: {e}"))
-            });
+            return start(handler, counted(transport, relay), cfg.revision)
+                .await
+                .map_err(|e| {
+                    fault
+                        .take()
+                        .unwrap_or_else(|| format!("initialization failed: {e}"))
+                });
         }
         let mut config = StreamableHttpClientTransportConfig::with_uri(url.as_str());
         config.custom_headers = headers;
@@ -474,14 +502,12 @@ async fn connect(
                 caller,
             };
             let transport = StreamableHttpClientTransport::with_client(client, config);
-            return handler
-                .serve(counted(transport, relay))
+            return start(handler, counted(transport, relay), cfg.revision)
                 .await
                 .map_err(|e| http_init_error(&e.to_string()));
         }
         let transport = StreamableHttpClientTransport::with_client(client, config);
-        handler
-            .serve(counted(transport, relay))
+        start(handler, counted(transport, relay), cfg.revision)
             .await
             .map_err(|e| http_init_error(&e.to_string()))
     } else {

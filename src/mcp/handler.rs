@@ -128,6 +128,7 @@ impl McpHandler {
             caller,
             downstream: Some(Downstream {
                 session: self.session,
+                owner: Some(caller.owner()),
                 peer: context.peer.clone(),
                 request: Some(context.id.clone()),
                 inline: context.extensions.get::<RequestStream>().cloned(),

@@ -95,6 +95,7 @@ impl McpState {
         if !self.cluster.shared() {
             return;
         }
+        mrtr::start_forwarding(self.mrtr.clone(), self.cancel.clone());
         sessions::follow_closures(
             self.cluster.bus.clone(),
             self.session_manager.clone(),

@@ -39,3 +39,15 @@ pub struct SseMessageRecord {
     pub message: String,
     pub created_at: UnixTime,
 }
+
+/// A message from one instance to another (`crate::cluster::mail`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MailRecord {
+    pub id: String,
+    /// `instance:<instance id>` or `answer:<id of the message answered>`.
+    pub recipient: String,
+    /// The authenticated caller, as JSON (a token hash, never a token).
+    pub caller: String,
+    pub body: String,
+    pub created_at: UnixTime,
+}

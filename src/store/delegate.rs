@@ -325,6 +325,18 @@ macro_rules! store_impl {
             async fn take_task_input_outcome(&self, id: i64) -> StoreResult<Option<String>> {
                 tasks::take_task_input_outcome(&self.pool, id).await
             }
+
+            // ---- mail between instances ----
+            async fn post_cluster_mail(&self, mail: &MailRecord) -> StoreResult<()> {
+                mail::post_cluster_mail(&self.pool, mail).await
+            }
+            async fn take_cluster_mail(
+                &self,
+                recipient: &str,
+                expired_before: UnixTime,
+            ) -> StoreResult<Vec<MailRecord>> {
+                mail::take_cluster_mail(&self.pool, recipient, expired_before).await
+            }
         }
     };
 }

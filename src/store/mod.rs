@@ -28,7 +28,7 @@ use mcpgate_core::model::{
     User,
 };
 
-pub use cluster::{McpSessionRecord, SseMessageRecord, SseSessionRecord};
+pub use cluster::{MailRecord, McpSessionRecord, SseMessageRecord, SseSessionRecord};
 pub use mcpgate_core::federation::{PendingLogin, UserIdentity};
 pub use tasks::{TaskRecord, TaskUpdate};
 
@@ -317,4 +317,16 @@ pub trait Store: Send + Sync + 'static {
     /// The outcome of queued answers once settled, removing them; `None`
     /// while they are not.
     async fn take_task_input_outcome(&self, id: i64) -> StoreResult<Option<String>>;
+
+    // ---- mail between instances ----
+    /// Leaves a message for `mail.recipient`. Fails with `Conflict` if the
+    /// id exists.
+    async fn post_cluster_mail(&self, mail: &MailRecord) -> StoreResult<()>;
+    /// Removes and returns the messages for `recipient`, oldest first; also
+    /// deletes anybody's messages created before `expired_before`.
+    async fn take_cluster_mail(
+        &self,
+        recipient: &str,
+        expired_before: UnixTime,
+    ) -> StoreResult<Vec<MailRecord>>;
 }

@@ -230,6 +230,9 @@ impl Tasks {
         let (asker, inbox) = input::channel(call.declared.clone());
         let downstream = Downstream {
             session: runner::session(),
+            // As for the caller's other calls: on a shared connection, calls
+            // of one owner in flight together are not ambiguous.
+            owner: Some(caller.owner()),
             peer: call.peer.clone(),
             request: Some(call.request.clone()),
             inline: None,

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use mcpgate::store::{SseSessionRecord, Store, StoreError};
+use mcpgate::store::{MailRecord, SseSessionRecord, Store, StoreError};
 
 const T: i64 = 1_700_000_000;
 
@@ -189,4 +189,77 @@ pub async fn the_sse_heartbeat_and_purge_touch_only_their_sessions(store: Arc<dy
     assert!(store.sse_session("h2").await.unwrap().is_some());
     assert_eq!(store.mcp_session("m-old").await.unwrap(), None);
     assert!(store.mcp_session("m-new").await.unwrap().is_some());
+}
+
+fn mail(id: &str, recipient: &str, at: i64) -> MailRecord {
+    MailRecord {
+        id: id.into(),
+        recipient: recipient.into(),
+        caller: format!("caller of {id}"),
+        body: format!("{{\"n\":\"{id}\"}}"),
+        created_at: at,
+    }
+}
+
+pub async fn cluster_mail_is_taken_once_by_its_recipient_only(store: Arc<dyn Store>) {
+    store
+        .post_cluster_mail(&mail("m1", "instance:a", T))
+        .await
+        .unwrap();
+    store
+        .post_cluster_mail(&mail("m2", "instance:a", T + 1))
+        .await
+        .unwrap();
+    store
+        .post_cluster_mail(&mail("m3", "instance:b", T))
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.post_cluster_mail(&mail("m1", "instance:c", T)).await,
+        Err(StoreError::Conflict(_))
+    ));
+    let taken = store
+        .take_cluster_mail("instance:a", T - 600)
+        .await
+        .unwrap();
+    assert_eq!(
+        taken,
+        vec![mail("m1", "instance:a", T), mail("m2", "instance:a", T + 1)]
+    );
+    assert!(
+        store
+            .take_cluster_mail("instance:a", T - 600)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store
+            .take_cluster_mail("instance:b", T - 600)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+pub async fn expired_cluster_mail_is_deleted_by_any_take(store: Arc<dyn Store>) {
+    store
+        .post_cluster_mail(&mail("old", "answer:x", T))
+        .await
+        .unwrap();
+    store
+        .post_cluster_mail(&mail("new", "answer:x", T + 700))
+        .await
+        .unwrap();
+    // Taking anybody's mail deletes what expired.
+    assert!(
+        store
+            .take_cluster_mail("instance:z", T + 1)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let left = store.take_cluster_mail("answer:x", T + 1).await.unwrap();
+    assert_eq!(left, vec![mail("new", "answer:x", T + 700)]);
 }

@@ -125,6 +125,8 @@ macro_rules! store_contract_tests {
                 a_shared_mcp_session_keeps_its_first_owner_and_its_state_in_either_order,
                 sse_messages_queue_in_order_for_an_existing_session_only,
                 the_sse_heartbeat_and_purge_touch_only_their_sessions,
+                cluster_mail_is_taken_once_by_its_recipient_only,
+                expired_cluster_mail_is_deleted_by_any_take,
                 a_pending_login_is_taken_once_and_only_with_its_browser_hash,
                 expired_pending_logins_are_purged,
                 identities_are_linked_listed_and_unlinked,

@@ -7,10 +7,14 @@
 //!   see [`ask_downstream`]), and the answer goes back up. MCP defines no
 //!   wire field relating such a request to the call that caused it
 //!   (SEP-2260 leaves it to the transport, and rmcp's client merges the
-//!   streams it arrives on), so the origin is the one downstream session
-//!   all requests in flight on the connection belong to (on a per-user
-//!   connection: the most recent call, all being the user's). Anything else
-//!   (calls of several sessions in flight, a request of mcpgate's own such
+//!   streams it arrives on), so the origin is the most recent call among
+//!   those in flight on the connection, provided they all belong to one
+//!   user (`Downstream::owner`; one session where the owner is unknown); on
+//!   a per-user connection they always do. Within one user the most recent
+//!   call is a guess (the user's 2026-07-28 calls waiting for input,
+//!   `super::input`, stay in flight meanwhile); across users there is
+//!   none. Anything else (calls of several users in flight, a request of
+//!   mcpgate's own such
 //!   as a list, a REST call, or nothing) is ambiguous: the upstream gets a
 //!   JSON-RPC error, the event is logged, and nobody is asked. Never a
 //!   guess: one user's prompt must not reach another user. (A progress
@@ -18,6 +22,9 @@
 //!   so an upstream's own token may equal one of the gateway's.) An
 //!   upstream that asks its clients and serves several users at once
 //!   belongs in `isolation = "per_user"`.
+//! - an `InputRequiredResult` of an upstream on 2026-07-28: answered by
+//!   asking the client of the request it answers, and the request sent
+//!   again ([`rounds`]).
 //! - progress: rmcp gives every request it sends its own progress token;
 //!   [`RelayState::map_progress`] maps it back to the downstream session and
 //!   the token that session chose.
@@ -44,6 +51,7 @@ use rmcp::{ClientHandler, ErrorData as McpError, Peer, RoleClient, RoleServer};
 
 mod origin;
 mod peers;
+pub mod rounds;
 mod transport;
 
 use origin::InFlight;
@@ -57,6 +65,10 @@ use crate::mcp::inline::reply::RequestStream;
 #[derive(Clone)]
 pub struct Downstream {
     pub session: u64,
+    /// Who the session acts for (`Caller::owner`), if known: on a shared
+    /// connection, requests of one owner's sessions in flight together are
+    /// not ambiguous ([`RelayState::origin`]).
+    pub owner: Option<String>,
     /// The session's peer: notifications unrelated to a request (list
     /// changes, resource updates) go through it.
     pub peer: Peer<RoleServer>,
@@ -72,7 +84,22 @@ pub struct Downstream {
     pub input: Option<super::input::Asker>,
 }
 
+/// Whose a request in flight is, for [`RelayState::origin`]: its owner's,
+/// or (owner unknown) its session's alone.
+#[derive(Debug, PartialEq, Eq)]
+enum Party<'a> {
+    Owner(&'a str),
+    Session(u64),
+}
+
 impl Downstream {
+    fn party(&self) -> Party<'_> {
+        match &self.owner {
+            Some(o) => Party::Owner(o),
+            None => Party::Session(self.session),
+        }
+    }
+
     async fn notify_progress(&self, p: ProgressNotificationParam) {
         match &self.inline {
             Some(s) => {
@@ -386,11 +413,11 @@ impl RelayState {
             if untracked {
                 return Err(NoOrigin::Ambiguous);
             }
-            let mut sessions = live
+            let mut parties = live
                 .iter()
-                .map(|f| f.downstream.as_ref().map(|d| d.session));
-            let first = sessions.next().flatten();
-            if sessions.any(|s| s.is_none() || s != first) {
+                .map(|f| f.downstream.as_ref().map(Downstream::party));
+            let first = parties.next().flatten();
+            if parties.any(|s| s.is_none() || s != first) {
                 return Err(NoOrigin::Ambiguous);
             }
         }

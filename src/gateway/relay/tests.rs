@@ -7,7 +7,9 @@ use std::time::Duration;
 use rmcp::service::{RunningService, serve_directly};
 use rmcp::{RoleServer, ServerHandler};
 
-use super::{Downstream, RelayState};
+use rmcp::model::RequestId;
+
+use super::{Downstream, NoOrigin, RelayState};
 
 struct Nothing;
 
@@ -27,6 +29,7 @@ fn session(id: u64) -> Session {
     let running = serve_directly::<RoleServer, _, _, _, _>(Nothing, ours, None);
     let d = Downstream {
         session: id,
+        owner: None,
         peer: running.peer().clone(),
         request: None,
         inline: None,
@@ -94,4 +97,38 @@ async fn live_sessions_stay() {
         .unwrap_or(0);
     assert_eq!(subscribed, 100);
     drop(live);
+}
+
+/// Records a call of `d` in flight (sent as upstream request `id`).
+fn in_flight(relay: &RelayState, d: &Downstream, id: i64) {
+    let ticket = relay.begin(Some(d));
+    relay.sending(&RequestId::Number(id));
+    relay.sent(ticket, RequestId::Number(id));
+}
+
+#[tokio::test]
+async fn on_a_shared_connection_calls_of_one_user_are_not_ambiguous_but_of_two_users_are() {
+    let relay = RelayState::new("up", false, Duration::from_secs(60));
+    let (_r1, mut a1, _p1) = session(1);
+    let (_r2, mut a2, _p2) = session(2);
+    let (_r3, mut b, _p3) = session(3);
+    a1.owner = Some("alice".into());
+    a2.owner = Some("alice".into());
+    b.owner = Some("bob".into());
+    in_flight(&relay, &a1, 1);
+    in_flight(&relay, &a2, 2);
+    assert_eq!(
+        relay.origin(false).map(|d| d.session).ok(),
+        Some(2),
+        "the most recent of alice's"
+    );
+    in_flight(&relay, &b, 3);
+    assert_eq!(relay.origin(false).err(), Some(NoOrigin::Ambiguous));
+    // Without owners, sessions count: two sessions are ambiguous.
+    let relay = RelayState::new("up", false, Duration::from_secs(60));
+    let (_r4, s4, _p4) = session(4);
+    let (_r5, s5, _p5) = session(5);
+    in_flight(&relay, &s4, 4);
+    in_flight(&relay, &s5, 5);
+    assert_eq!(relay.origin(false).err(), Some(NoOrigin::Ambiguous));
 }

@@ -22,6 +22,7 @@
 mod clients;
 mod cluster;
 mod identities;
+mod mail;
 mod maintenance;
 mod tasks;
 mod tokens;
@@ -38,8 +39,8 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
 use sqlx::{Connection, PgConnection, PgPool, Row};
 
 use super::{
-    McpSessionRecord, PendingLogin, SseMessageRecord, SseSessionRecord, StoreError, StoreResult,
-    UserIdentity,
+    MailRecord, McpSessionRecord, PendingLogin, SseMessageRecord, SseSessionRecord, StoreError,
+    StoreResult, UserIdentity,
 };
 
 /// Connections per instance.

@@ -18,6 +18,7 @@
 mod clients;
 mod cluster;
 mod identities;
+mod mail;
 mod maintenance;
 mod tasks;
 mod tokens;
@@ -39,8 +40,8 @@ use sqlx::sqlite::{
 use sqlx::{Row, SqlitePool};
 
 use super::{
-    McpSessionRecord, PendingLogin, SseMessageRecord, SseSessionRecord, StoreError, StoreResult,
-    UserIdentity,
+    MailRecord, McpSessionRecord, PendingLogin, SseMessageRecord, SseSessionRecord, StoreError,
+    StoreResult, UserIdentity,
 };
 
 /// How long a connection waits for another connection's write lock.

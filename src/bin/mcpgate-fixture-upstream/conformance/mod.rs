@@ -299,6 +299,9 @@ impl ServerHandler for Conformance {
         request: CallToolRequestParams,
         ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
+        if let Some(r) = mrtr::call_native(&request) {
+            return r;
+        }
         if let Some(r) = mrtr::call(&request, &ctx).await {
             return r.map(CallToolResponse::Complete);
         }

@@ -25,20 +25,27 @@
 //!   whatever of them is answered.
 //! - prompt `test_input_required_result_prompt`: one elicitation
 //!   (`user_context`).
+//! - `test_upstream_input_required` (for mcpgate's own tests, when the
+//!   fixture is connected on 2026-07-28): asks in its own
+//!   `InputRequiredResult` (key `q`, state `native-state`) and answers
+//!   `native: <answer>`.
 
 use std::sync::Arc;
 
 use rmcp::model::{
-    CallToolRequestParams, CallToolResult, ClientResult, ContentBlock, CreateMessageRequest,
-    CreateMessageRequestParams, ElicitRequest, ElicitRequestParams, ElicitationSchema,
-    GetPromptResult, JsonObject, ListRootsRequest, Prompt, PromptMessage, RequestMetaObject, Role,
-    SamplingMessage, ServerRequest, Tool,
+    CallToolRequestParams, CallToolResponse, CallToolResult, ClientResult, ContentBlock,
+    CreateMessageRequest, CreateMessageRequestParams, ElicitRequest, ElicitRequestParams,
+    ElicitationSchema, GetPromptResult, InputRequest, InputRequiredResult, JsonObject,
+    ListRootsRequest, Prompt, PromptMessage, RequestMetaObject, Role, SamplingMessage,
+    ServerRequest, Tool,
 };
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData as McpError, RoleServer};
 use serde_json::{Value, json};
 
 const KEY_META: &str = "mcpgate/inputKey";
+const NATIVE: &str = "test_upstream_input_required";
+const NATIVE_STATE: &str = "native-state";
 pub(super) const PROMPT: &str = "test_input_required_result_prompt";
 
 fn no_arguments() -> Arc<JsonObject> {
@@ -89,6 +96,10 @@ pub(super) fn tools() -> Vec<Tool> {
         (
             "test_input_required_result_capabilities",
             "Asks an elicitation and a sampling request at once; uses what is answered.",
+        ),
+        (
+            NATIVE,
+            "2026-07-28 sessions only: asks in its own InputRequiredResult (key q).",
         ),
     ]
     .into_iter()
@@ -315,4 +326,46 @@ pub(super) async fn prompt(ctx: &RequestContext<RoleServer>) -> Result<GetPrompt
         Role::User,
         format!("Use this context: {}", field(&content, "context")),
     )]))
+}
+
+/// The tool that asks the 2026-07-28 way; `None` for any other name.
+pub(super) fn call_native(
+    request: &CallToolRequestParams,
+) -> Option<Result<CallToolResponse, McpError>> {
+    if request.name != NATIVE {
+        return None;
+    }
+    let answer = request.input_responses.as_ref().and_then(|r| r.get("q"));
+    Some(match answer {
+        Some(a) if request.request_state.as_deref() == Some(NATIVE_STATE) => Ok(
+            CallToolResponse::Complete(text(format!("native: {}", field(&a["content"], "answer")))),
+        ),
+        Some(_) => Err(McpError::invalid_params(
+            "requestState missing or wrong",
+            None,
+        )),
+        None => {
+            let schema: Result<ElicitationSchema, _> = serde_json::from_value(json!({
+                "type": "object",
+                "properties": { "answer": { "type": "string" } },
+                "required": ["answer"]
+            }));
+            schema
+                .map_err(|e| McpError::internal_error(format!("bad schema: {e}"), None))
+                .map(|requested_schema| {
+                    let ask = ElicitRequest::new(ElicitRequestParams::FormElicitationParams {
+                        meta: None,
+                        message: "Native question?".into(),
+                        requested_schema,
+                    });
+                    let requests = [("q".to_string(), InputRequest::Elicitation(ask))]
+                        .into_iter()
+                        .collect();
+                    CallToolResponse::InputRequired(InputRequiredResult::new(
+                        Some(requests),
+                        Some(NATIVE_STATE.into()),
+                    ))
+                })
+        }
+    })
 }

@@ -27,17 +27,21 @@
 //!   they arrive (a client may answer in advance; unknown keys are
 //!   ignored, a malformed answer is `-32602`).
 //! - On a connection the gateway shares between users, the relay relates
-//!   an upstream's request to a call by the downstream session
-//!   (`relay::RelayState::origin`). Stateless requests have none, so all
-//!   calls of one owner count as one session here ([`Mrtr::session_for`]):
-//!   a call of this owner still waiting for input does not make the next
-//!   one ambiguous, and a question is never related to another owner's
-//!   call.
+//!   an upstream's request to the most recent call in flight, and refuses
+//!   it when calls of several users are in flight
+//!   (`relay::RelayState::origin`). A pending call stays in flight: while
+//!   it waits, the same user's other calls are served as usual, and
+//!   another user's calls that ask the client on that connection are
+//!   refused (put upstreams that ask in `isolation = "per_user"`).
+//!   Stateless requests have no session; all of one owner count as one
+//!   ([`Mrtr::session_for`]).
 //! - Complete results carry `resultType: "complete"` (a 2025 upstream's
 //!   have none).
 //!
 //! Pending calls are kept in this instance's memory
-//! ([`crate::gateway::input::PendingCalls`]); the state names the instance.
+//! ([`crate::gateway::input::PendingCalls`]); the state names the
+//! instance, and a retry that reaches another instance is handed to it
+//! ([`remote`]).
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -54,15 +58,20 @@ use rmcp::model::{
 };
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData as McpError, RoleServer};
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
 use super::handler::{call_any_tool, caller_of};
 use super::tools::{ToolError, Tools};
-use crate::clock::Clock;
+use crate::cluster::Cluster;
 use crate::gateway::input::{self, Limits, Pending, PendingCalls, Step};
 use crate::gateway::relay::Downstream;
 use crate::gateway::{Call, Gateway};
+
+mod remote;
+
+pub use remote::start_forwarding;
 
 /// What a pending call ends with.
 pub type Outcome = Result<ServerResult, McpError>;
@@ -84,10 +93,24 @@ pub fn applies(context: &RequestContext<RoleServer>) -> bool {
 pub struct Mrtr {
     calls: PendingCalls<Outcome>,
     key: StateKey,
-    instance: String,
-    clock: Arc<dyn Clock>,
+    /// This instance, the others, and the clock.
+    cluster: Arc<Cluster>,
     sessions: Mutex<HashMap<String, u64>>,
     next_session: AtomicU64,
+}
+
+/// A retried request, as one instance hands it to another (`remote`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Retry {
+    /// `tools/call`, `prompts/get` or `resources/read`.
+    pub method: String,
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arguments: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_responses: Option<InputResponses>,
+    pub request_state: String,
 }
 
 /// The request being served, as far as the state is concerned.
@@ -105,7 +128,9 @@ pub struct What<'a> {
 /// What makes a call that neither ended nor asked the client within
 /// `after` a task (SEP-2663: a tool may gather input by multi-round-trip
 /// requests, then go on asynchronously): `into_task` takes the running
-/// call over and answers the `CreateTaskResult`.
+/// call over and answers the `CreateTaskResult`. (A retry forwarded to
+/// another instance is not escalated: it runs to its result or next
+/// question.)
 pub struct Escalation {
     pub after: std::time::Duration,
     #[allow(clippy::type_complexity)]
@@ -124,12 +149,11 @@ fn invalid_state(why: &str) -> McpError {
 }
 
 impl Mrtr {
-    pub fn new(server_key: &[u8], instance: &str, clock: Arc<dyn Clock>, limits: Limits) -> Self {
+    pub fn new(server_key: &[u8], cluster: Arc<Cluster>, limits: Limits) -> Self {
         Self {
             calls: PendingCalls::new(limits),
             key: StateKey::derive(server_key),
-            instance: instance.to_string(),
-            clock,
+            cluster,
             sessions: Mutex::default(),
             next_session: AtomicU64::new(FIRST_SESSION),
         }
@@ -166,6 +190,21 @@ impl Mrtr {
         let caller = caller_of(&context.extensions).ok_or_else(|| {
             McpError::invalid_request("the request carries no authenticated caller", None)
         })?;
+        if let Some(token) = what.request_state {
+            let retry = Retry {
+                method: what.method.to_string(),
+                name: what.name.to_string(),
+                arguments: what.arguments.cloned(),
+                input_responses: what.input_responses,
+                request_state: token,
+            };
+            return tokio::select! {
+                r = self.resume(&caller, retry, true, what.escalate) => r,
+                _ = context.ct.cancelled() => {
+                    Err(McpError::internal_error("the request was cancelled", None))
+                }
+            };
+        }
         let owner = caller.owner();
         let binding = Binding {
             owner: &owner,
@@ -174,80 +213,112 @@ impl Mrtr {
             name: what.name,
             arguments: what.arguments,
         };
-        let now = self.clock.now();
-        let (mut pending, id) = match what.request_state {
-            Some(token) => {
-                let claims =
-                    request_state::open(&self.key, &token, &binding, now).map_err(|e| {
-                        tracing::warn!(
-                            event = e.event(),
-                            user = ?caller.label(),
-                            method = what.method,
-                            name = ?what.name,
-                            "a requestState was refused"
-                        );
-                        invalid_state(&e.to_string())
-                    })?;
-                if claims.instance != self.instance {
-                    return Err(invalid_state("its request is pending on another instance"));
-                }
-                let mut p = self
-                    .calls
-                    .take(&claims.call, &owner, claims.round)
-                    .map_err(|_| {
-                        tracing::info!(
-                            event = "request_state_not_pending",
-                            user = ?caller.label(),
-                            "a requestState names no pending round (answered already, or expired)"
-                        );
-                        invalid_state(
-                            "it was answered already, or its request is no longer pending",
-                        )
-                    })?;
-                if let Some(r) = what.input_responses
-                    && let Err(e) = p.inbox.deliver(r)
-                {
-                    // The same state stays good for a corrected retry.
-                    let _ = self.calls.park(&claims.call, &owner, p);
-                    return Err(e);
-                }
-                (p, claims.call)
-            }
-            None => {
-                let (asker, mut inbox) = input::channel(context.client_capabilities());
-                if let Some(r) = what.input_responses {
-                    // Nothing is asked yet: all are kept as answers in advance.
-                    inbox.deliver(r)?;
-                }
-                let d = Downstream {
-                    session: self.session_for(&owner),
-                    peer: context.peer.clone(),
-                    request: Some(context.id.clone()),
-                    inline: None,
-                    input: Some(asker),
-                };
-                let ct = CancellationToken::new();
-                let done = tokio::spawn(start(
-                    caller.clone(),
-                    d,
-                    context.meta.get_progress_token(),
-                    ct.clone(),
-                ));
-                (Pending::new(inbox, done, ct), random_b64::<16>())
-            }
+        let now = self.cluster.clock.now();
+        let (asker, mut inbox) = input::channel(context.client_capabilities());
+        if let Some(r) = what.input_responses {
+            // Nothing is asked yet: all are kept as answers in advance.
+            inbox.deliver(r)?;
+        }
+        let d = Downstream {
+            session: self.session_for(&owner),
+            owner: Some(owner.clone()),
+            peer: context.peer.clone(),
+            request: Some(context.id.clone()),
+            inline: None,
+            input: Some(asker),
         };
-        let after = what
-            .escalate
+        let ct = CancellationToken::new();
+        let done = tokio::spawn(start(
+            caller.clone(),
+            d,
+            context.meta.get_progress_token(),
+            ct.clone(),
+        ));
+        let pending = Pending::new(inbox, done, ct);
+        tokio::select! {
+            r = self.step(pending, random_b64::<16>(), &caller, &binding, now, what.escalate) => r,
+            _ = context.ct.cancelled() => {
+                Err(McpError::internal_error("the request was cancelled", None))
+            }
+        }
+    }
+
+    /// Continues the pending call `retry.request_state` names, here or (if
+    /// `may_forward`) on the instance that holds it (`remote`).
+    pub async fn resume(
+        &self,
+        caller: &Caller,
+        retry: Retry,
+        may_forward: bool,
+        escalate: Option<Escalation>,
+    ) -> Outcome {
+        let owner = caller.owner();
+        let binding = Binding {
+            owner: &owner,
+            client_id: caller.client_id.as_str(),
+            method: &retry.method,
+            name: &retry.name,
+            arguments: retry.arguments.as_ref(),
+        };
+        let now = self.cluster.clock.now();
+        let claims =
+            request_state::open(&self.key, &retry.request_state, &binding, now).map_err(|e| {
+                tracing::warn!(
+                    event = e.event(),
+                    user = ?caller.label(),
+                    method = ?retry.method,
+                    name = ?retry.name,
+                    "a requestState was refused"
+                );
+                invalid_state(&e.to_string())
+            })?;
+        if claims.instance != self.cluster.instance_id {
+            if may_forward && self.cluster.shared() {
+                return remote::forward(self, caller, &retry, &claims.instance).await;
+            }
+            return Err(invalid_state("its request is pending on another instance"));
+        }
+        let mut p = self
+            .calls
+            .take(&claims.call, &owner, claims.round)
+            .map_err(|_| {
+                tracing::info!(
+                    event = "request_state_not_pending",
+                    user = ?caller.label(),
+                    "a requestState names no pending round (answered already, or expired)"
+                );
+                invalid_state("it was answered already, or its request is no longer pending")
+            })?;
+        if let Some(r) = retry.input_responses.clone()
+            && let Err(e) = p.inbox.deliver(r)
+        {
+            // The same state stays good for a corrected retry.
+            let _ = self.calls.park(&claims.call, &owner, p);
+            return Err(e);
+        }
+        self.step(p, claims.call, caller, &binding, now, escalate)
+            .await
+    }
+
+    /// Runs `pending` until it ends or asks; parks it (as call `id`) and
+    /// answers with an `InputRequiredResult` if it asks.
+    async fn step(
+        &self,
+        mut pending: Pending<Outcome>,
+        id: String,
+        caller: &Caller,
+        binding: &Binding<'_>,
+        now: i64,
+        escalate: Option<Escalation>,
+    ) -> Outcome {
+        let after = escalate
             .as_ref()
             .map_or(std::time::Duration::MAX, |e| e.after);
         let step = tokio::select! {
             s = pending.wait() => s,
-            _ = context.ct.cancelled() => {
-                return Err(McpError::internal_error("the request was cancelled", None));
-            }
-            _ = tokio::time::sleep(after), if what.escalate.is_some() => {
+            _ = tokio::time::sleep(after), if escalate.is_some() => {
                 pending.inbox.forget_early();
-                let Some(e) = what.escalate else {
+                let Some(e) = escalate else {
                     return Err(McpError::internal_error("no escalation", None));
                 };
                 return (e.into_task)(pending).await.map(ServerResult::CreateTaskResult);
@@ -263,11 +334,11 @@ impl Mrtr {
                 let claims = StateClaims {
                     call: id.clone(),
                     round: pending.round,
-                    instance: self.instance.clone(),
+                    instance: self.cluster.instance_id.clone(),
                     expires_at: now.saturating_add(ttl),
                 };
-                let state = request_state::seal(&self.key, &claims, &binding);
-                self.calls.park(&id, &owner, pending).map_err(|_| {
+                let state = request_state::seal(&self.key, &claims, binding);
+                self.calls.park(&id, binding.owner, pending).map_err(|_| {
                     tracing::warn!(event = "input_pending_full", user = ?caller.label(), "too many calls wait for input");
                     McpError::internal_error(
                         "too many requests are waiting for input; answer or abandon some first",
