@@ -180,12 +180,18 @@ impl App {
             session_manager: McpState::new_session_manager(settings.mcp_session_idle_timeout),
             inline: Default::default(),
             streams: Default::default(),
+            tasks: Arc::new(crate::tasks::Tasks::new(
+                gateway.clone(),
+                cluster.clone(),
+                cancel.child_token(),
+            )),
             mrtr: Arc::new(crate::mcp::mrtr::Mrtr::new(
                 auth.key(),
                 cluster.clone(),
                 crate::gateway::input::Limits::default(),
             )),
         });
+        mcp.tasks.start();
         mcp.start_cluster_tasks();
         crate::mcp::streams::start(mcp.streams.clone(), auth.clone(), cancel.child_token());
         tracing::info!(

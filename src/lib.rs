@@ -28,6 +28,8 @@
 //! - [`doctor`]: `mcpgate doctor`, a client's-eye check of a running deployment.
 //! - [`outbound`]: the one builder of outbound HTTP clients (redirects,
 //!   timeouts, response sizes).
+//! - [`tasks`]: the tasks extension (SEP-2663): tool calls mcpgate runs in
+//!   the background, their state in the store.
 #![cfg_attr(
     not(test),
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
@@ -47,4 +49,5 @@ pub mod logging;
 pub mod mcp;
 pub mod outbound;
 pub mod store;
+pub mod tasks;
 pub mod web;

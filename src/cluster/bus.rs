@@ -2,7 +2,8 @@
 //!
 //! An [`Event`] travels as a short text (the payload of a PostgreSQL
 //! `NOTIFY`, at most 8000 bytes): `revoked`, `mcp-closed:<session id>`,
-//! `sse:<session id>`, `mail:<recipient>`. Anything larger (an SSE message) goes through a
+//! `sse:<session id>`, `mail:<recipient>`, `task-cancel:<task id>`, `task-input:<task id>`. Anything
+//! larger (an SSE message) goes through a
 //! table and the event only names where to look.
 
 use async_trait::async_trait;
@@ -21,6 +22,12 @@ pub enum Event {
     McpSessionClosed(String),
     /// A message was queued for a legacy SSE session: its holder takes it.
     SseMessage(String),
+    /// A task was cancelled (`crate::tasks`): the instance running it stops
+    /// its upstream call.
+    TaskCancelled(String),
+    /// Answers to a task's questions were queued in the store
+    /// (`crate::tasks`): the instance running it takes them.
+    TaskInput(String),
     /// Mail for a recipient was left in the store (`cluster_mail`): a
     /// retried multi-round-trip request for the instance holding its call
     /// (`instance:<id>`), or the answer to one (`answer:<mail id>`).
@@ -36,6 +43,8 @@ impl Event {
             Event::TokensRevoked => "revoked".into(),
             Event::McpSessionClosed(id) => format!("mcp-closed:{id}"),
             Event::SseMessage(id) => format!("sse:{id}"),
+            Event::TaskCancelled(id) => format!("task-cancel:{id}"),
+            Event::TaskInput(id) => format!("task-input:{id}"),
             Event::Mail(to) => format!("mail:{to}"),
             Event::Resync => "resync".into(),
         }
@@ -47,6 +56,8 @@ impl Event {
             None if payload == "resync" => Some(Event::Resync),
             Some(("mcp-closed", id)) if !id.is_empty() => Some(Event::McpSessionClosed(id.into())),
             Some(("sse", id)) if !id.is_empty() => Some(Event::SseMessage(id.into())),
+            Some(("task-cancel", id)) if !id.is_empty() => Some(Event::TaskCancelled(id.into())),
+            Some(("task-input", id)) if !id.is_empty() => Some(Event::TaskInput(id.into())),
             Some(("mail", to)) if !to.is_empty() => Some(Event::Mail(to.into())),
             _ => None,
         }
@@ -119,6 +130,8 @@ mod tests {
             Event::Resync,
             Event::McpSessionClosed("abc".into()),
             Event::SseMessage("0123".into()),
+            Event::TaskCancelled("t1".into()),
+            Event::TaskInput("t1".into()),
             Event::Mail("instance:a".into()),
             Event::Mail("answer:x-1".into()),
         ] {
@@ -128,7 +141,15 @@ mod tests {
 
     #[test]
     fn unknown_payloads_are_ignored() {
-        for p in ["", "sse:", "nope", "mcp-closed:", "other:x"] {
+        for p in [
+            "",
+            "sse:",
+            "nope",
+            "mcp-closed:",
+            "task-cancel:",
+            "task-input:",
+            "other:x",
+        ] {
             assert_eq!(Event::parse(p), None, "{p}");
         }
     }

@@ -256,6 +256,25 @@ impl Gateway {
         None
     }
 
+    /// The upstream serving the tool of this exposed name, and the task
+    /// support the tool declares (SEP-2663, see
+    /// [`mcpgate_core::mcp::tasks::TaskSupport::of_tool`]); `None` if no
+    /// upstream serves it.
+    pub async fn tool_task_support(
+        &self,
+        caller: &Caller,
+        name: &str,
+    ) -> Option<(String, mcpgate_core::mcp::tasks::TaskSupport)> {
+        let (up, conn, own) = self.route_tool(caller, name).await?.ok()?;
+        let tools = conn.tools.lock().ok().and_then(|c| c.clone())?;
+        let tool = tools.iter().find(|t| t.name == own)?;
+        let json = serde_json::to_value(tool).ok()?;
+        Some((
+            up.cfg.name.clone(),
+            mcpgate_core::mcp::tasks::TaskSupport::of_tool(&json),
+        ))
+    }
+
     /// Calls an upstream tool; `None` if no upstream serves that name.
     pub async fn call_tool(
         &self,

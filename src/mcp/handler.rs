@@ -23,13 +23,13 @@ use std::sync::{Arc, OnceLock};
 use axum::http::request::Parts;
 use mcpgate_core::mcp::bearer::Caller;
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, CompleteRequestParams, CompleteResult,
-    Extensions, GetPromptRequestParams, GetPromptResponse, Implementation, InitializeRequestParams,
-    InitializeResult, JsonObject, ListPromptsResult, ListResourceTemplatesResult,
-    ListResourcesResult, ListToolsResult, PaginatedRequestParams, ProtocolVersion,
-    ReadResourceRequestParams, ReadResourceResponse, ServerCapabilities, ServerConfig,
-    SetLevelRequestParams, SubscribeRequestParams, SubscriptionFilter, Tool,
-    UnsubscribeRequestParams,
+    CallToolRequestParams, CallToolResponse, CallToolResult, CancelTaskParams,
+    CompleteRequestParams, CompleteResult, Extensions, GetPromptRequestParams, GetPromptResponse,
+    GetTaskParams, GetTaskResult, Implementation, InitializeRequestParams, InitializeResult,
+    JsonObject, ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult,
+    ListToolsResult, PaginatedRequestParams, ProtocolVersion, ReadResourceRequestParams,
+    ReadResourceResponse, ServerCapabilities, ServerConfig, SetLevelRequestParams,
+    SubscribeRequestParams, SubscriptionFilter, Tool, UnsubscribeRequestParams, UpdateTaskParams,
 };
 use rmcp::service::{NotificationContext, RequestContext, SubscriptionContext};
 use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
@@ -43,6 +43,7 @@ use super::results;
 use super::tools::{ToolError, Tools};
 use crate::gateway::relay::{Downstream, LogFilter};
 use crate::gateway::{Call, Gateway};
+use crate::tasks::Tasks;
 
 /// Items per page of `tools/list`, `resources/list` and `prompts/list`.
 pub const PAGE_SIZE: usize = 100;
@@ -61,6 +62,8 @@ pub struct McpHandler {
     /// The session's registration, dropped with the last clone of the
     /// handler rmcp holds.
     registration: Arc<OnceLock<Registration>>,
+    /// Tasks (SEP-2663); without them the extension is not advertised.
+    tasks: Option<Arc<Tasks>>,
     /// Multi-round-trip requests of 2026-07-28 clients (`super::mrtr`);
     /// `None` on transports of earlier revisions.
     mrtr: Option<Arc<Mrtr>>,
@@ -75,8 +78,15 @@ impl McpHandler {
             session: SESSIONS.fetch_add(1, Ordering::Relaxed),
             inline: None,
             registration: Arc::default(),
+            tasks: None,
             mrtr: None,
         }
+    }
+
+    /// Serves the tasks extension (SEP-2663) with `tasks`.
+    pub fn with_tasks(mut self, tasks: Arc<Tasks>) -> Self {
+        self.tasks = Some(tasks);
+        self
     }
 
     /// Serves 2026-07-28 calls whose upstream asks the client through `mrtr`.
@@ -140,6 +150,14 @@ fn is_per_request(context: &RequestContext<RoleServer>) -> bool {
     context
         .protocol_version()
         .is_some_and(|v| v.as_str() >= ProtocolVersion::V_2026_07_28.as_str())
+}
+
+impl McpHandler {
+    fn tasks(&self) -> Result<&Arc<Tasks>, McpError> {
+        self.tasks
+            .as_ref()
+            .ok_or_else(McpError::method_not_found::<rmcp::model::GetTaskMethod>)
+    }
 }
 
 /// The authenticated caller of a request, as put there by the gate.
@@ -223,6 +241,13 @@ impl ServerHandler for McpHandler {
                 .enable_logging()
                 .build()
         };
+        let mut caps = caps;
+        if self.tasks.is_some() {
+            caps.extensions.get_or_insert_with(Default::default).insert(
+                rmcp::model::TASKS_EXTENSION_ID.to_string(),
+                JsonObject::new(),
+            );
+        }
         ServerConfig::new(caps)
             .with_server_info(Implementation::new(
                 self.name.to_string(),
@@ -279,12 +304,32 @@ impl ServerHandler for McpHandler {
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
         Box::pin(async move {
+            let caller = require_caller(&context)?;
+            // SEP-2663: whether this call may become a task (`crate::tasks`).
+            let task = match &self.tasks {
+                Some(t) if self.tools.get(&request.name).is_none() => {
+                    t.plan(&caller, &request, &context).await?
+                }
+                _ => None,
+            };
             if let Some(m) = self.mrtr_for(&context) {
+                let escalate = task.map(|p| p.escalation(caller.clone(), request.name.to_string()));
                 return m
-                    .call_tool(self.tools.clone(), self.gateway.clone(), request, &context)
+                    .call_tool(
+                        self.tools.clone(),
+                        self.gateway.clone(),
+                        request,
+                        &context,
+                        escalate,
+                    )
                     .await;
             }
-            let caller = require_caller(&context)?;
+            if let Some(p) = task {
+                return p
+                    .create(&caller, &request, &context)
+                    .await
+                    .map(CallToolResponse::Task);
+            }
             let call = self.call(&caller, &context);
             match call_any_tool(
                 &self.tools,
@@ -301,6 +346,33 @@ impl ServerHandler for McpHandler {
             }
         })
         .await
+    }
+
+    async fn get_task(
+        &self,
+        request: GetTaskParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<GetTaskResult, McpError> {
+        let caller = require_caller(&context)?;
+        self.tasks()?.get(&caller, request).await
+    }
+
+    async fn update_task(
+        &self,
+        request: UpdateTaskParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), McpError> {
+        let caller = require_caller(&context)?;
+        self.tasks()?.update(&caller, request).await
+    }
+
+    async fn cancel_task(
+        &self,
+        request: CancelTaskParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), McpError> {
+        let caller = require_caller(&context)?;
+        self.tasks()?.cancel(&caller, request).await
     }
 
     fn get_tool(&self, name: &str) -> Option<Tool> {

@@ -83,6 +83,8 @@ pub struct McpState {
     pub inline: Arc<inline::registry::InlineSessions>,
     /// The open event streams, ended with their token ([`streams`]).
     pub streams: Arc<streams::OpenStreams>,
+    /// Tasks (SEP-2663) run for the clients ([`crate::tasks`]).
+    pub tasks: Arc<crate::tasks::Tasks>,
     /// Calls of 2026-07-28 clients waiting for input ([`mrtr`]).
     pub mrtr: Arc<mrtr::Mrtr>,
 }
@@ -191,11 +193,13 @@ pub fn routes(app: &AppState) -> Router<AppState> {
     let gateway = mcp.gateway.clone();
     let name = mcp.server_name.clone();
     let inline = mcp.inline.clone();
+    let tasks = mcp.tasks.clone();
     let mrtr = mcp.mrtr.clone();
     let streamable = StreamableHttpService::new(
         move || {
             Ok(
                 McpHandler::for_session(tools.clone(), gateway.clone(), &name, inline.clone())
+                    .with_tasks(tasks.clone())
                     .with_mrtr(mrtr.clone()),
             )
         },

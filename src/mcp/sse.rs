@@ -187,7 +187,8 @@ pub async fn connect(State(mcp): State<Arc<McpState>>, req: Request) -> Response
             ct.clone(),
         ));
     }
-    let handler = McpHandler::new(mcp.tools.clone(), mcp.gateway.clone(), &mcp.server_name);
+    let handler = McpHandler::new(mcp.tools.clone(), mcp.gateway.clone(), &mcp.server_name)
+        .with_tasks(mcp.tasks.clone());
     let server_ct = ct.clone();
     let session_id = id.clone();
     tokio::spawn(async move {

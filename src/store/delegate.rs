@@ -2,7 +2,7 @@
 //!
 //! Each backend (`sqlite`, `postgres`) keeps its SQL in modules of the same
 //! names and functions (`users`, `clients`, `tokens`, `identities`,
-//! `cluster`, `maintenance`), each taking the backend's pool as its first
+//! `cluster`, `maintenance`, `tasks`), each taking the backend's pool as its first
 //! argument; the token endpoint's two writes (`redeem_code`,
 //! `rotate_refresh_token`) take the store itself, so that SQLite can send
 //! them to its group-commit writer. [`store_impl!`] writes the trait implementation that delegates
@@ -291,6 +291,39 @@ macro_rules! store_impl {
                 sse: UnixTime,
             ) -> StoreResult<u64> {
                 cluster::purge_cluster_sessions(&self.pool, mcp, sse).await
+            }
+
+            // ---- tasks ----
+            async fn create_task(&self, task: &$crate::store::TaskRecord) -> StoreResult<()> {
+                tasks::create_task(&self.pool, task).await
+            }
+            async fn task(&self, task_id: &str) -> StoreResult<Option<$crate::store::TaskRecord>> {
+                tasks::task(&self.pool, task_id).await
+            }
+            async fn update_task(
+                &self,
+                task_id: &str,
+                update: &$crate::store::TaskUpdate,
+                now_ms: i64,
+            ) -> StoreResult<bool> {
+                tasks::update_task(&self.pool, task_id, update, now_ms).await
+            }
+            async fn push_task_input(
+                &self,
+                task_id: &str,
+                responses: &str,
+                now: UnixTime,
+            ) -> StoreResult<i64> {
+                tasks::push_task_input(&self.pool, task_id, responses, now).await
+            }
+            async fn take_task_inputs(&self, task_id: &str) -> StoreResult<Vec<(i64, String)>> {
+                tasks::take_task_inputs(&self.pool, task_id).await
+            }
+            async fn settle_task_input(&self, id: i64, outcome: &str) -> StoreResult<()> {
+                tasks::settle_task_input(&self.pool, id, outcome).await
+            }
+            async fn take_task_input_outcome(&self, id: i64) -> StoreResult<Option<String>> {
+                tasks::take_task_input_outcome(&self.pool, id).await
             }
 
             // ---- mail between instances ----

@@ -18,6 +18,7 @@ pub mod cluster;
 mod delegate;
 pub mod postgres;
 pub mod sqlite;
+pub mod tasks;
 pub mod usernames;
 
 use async_trait::async_trait;
@@ -29,6 +30,7 @@ use mcpgate_core::model::{
 
 pub use cluster::{MailRecord, McpSessionRecord, SseMessageRecord, SseSessionRecord};
 pub use mcpgate_core::federation::{PendingLogin, UserIdentity};
+pub use tasks::{TaskRecord, TaskUpdate};
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
@@ -200,8 +202,9 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<bool>;
 
     // ---- maintenance ----
-    /// Deletes codes, login sessions, tokens and assertion `jti`s that
-    /// expired before `before`.
+    /// Deletes codes, login sessions, tokens, assertion `jti`s and tasks
+    /// that expired before `before`, and queued task answers created
+    /// before it.
     async fn purge_expired(&self, before: UnixTime) -> StoreResult<u64>;
 
     // ---- server keys ----
@@ -280,6 +283,40 @@ pub trait Store: Send + Sync + 'static {
         mcp_seen_before: UnixTime,
         sse_seen_before: UnixTime,
     ) -> StoreResult<u64>;
+
+    // ---- tasks (SEP-2663, `crate::tasks`) ----
+    /// Stores a new task; fails with `Conflict` if the id exists.
+    async fn create_task(&self, task: &TaskRecord) -> StoreResult<()>;
+    /// The task with this id, whoever owns it and even if expired (the
+    /// caller checks both).
+    async fn task(&self, task_id: &str) -> StoreResult<Option<TaskRecord>>;
+    /// Sets the task's status and payload at `now_ms` (Unix milliseconds)
+    /// if its current status is not terminal; returns whether it changed.
+    /// Atomic: of a result and a cancellation racing, exactly one wins.
+    async fn update_task(
+        &self,
+        task_id: &str,
+        update: &TaskUpdate,
+        now_ms: i64,
+    ) -> StoreResult<bool>;
+
+    /// Queues answers (`tasks/update`'s `inputResponses`, JSON) for the
+    /// instance running the task; returns their id.
+    async fn push_task_input(
+        &self,
+        task_id: &str,
+        responses: &str,
+        now: UnixTime,
+    ) -> StoreResult<i64>;
+    /// The queued answers of the task not taken yet, oldest first, now
+    /// taken (each is handed out once).
+    async fn take_task_inputs(&self, task_id: &str) -> StoreResult<Vec<(i64, String)>>;
+    /// Records what became of queued answers (`""`: accepted; else the
+    /// error, JSON).
+    async fn settle_task_input(&self, id: i64, outcome: &str) -> StoreResult<()>;
+    /// The outcome of queued answers once settled, removing them; `None`
+    /// while they are not.
+    async fn take_task_input_outcome(&self, id: i64) -> StoreResult<Option<String>>;
 
     // ---- mail between instances ----
     /// Leaves a message for `mail.recipient`. Fails with `Conflict` if the

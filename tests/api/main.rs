@@ -68,5 +68,8 @@ mod sqlite_group_commit;
 mod store_contract;
 mod store_race;
 mod stream_revocation;
+mod task_store;
+mod tasks;
+mod tasks_input;
 mod token;
 mod usernames;

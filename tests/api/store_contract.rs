@@ -15,6 +15,7 @@ use std::sync::Arc;
 use futures::future::BoxFuture;
 // The contracts of the state several instances share.
 use crate::cluster_store::*;
+use crate::task_store::*;
 use mcpgate::store::postgres::PgStore;
 use mcpgate::store::sqlite::SqliteStore;
 use mcpgate::store::{Store, StoreError};
@@ -134,6 +135,11 @@ macro_rules! store_contract_tests {
                 an_assertion_jti_is_used_once_per_client_until_it_expires,
                 expired_assertion_jtis_are_purged,
                 a_service_token_has_no_user_and_goes_with_its_client_only,
+                a_task_reads_back_whole_and_its_id_is_unique,
+                a_task_changes_until_it_is_terminal_and_then_never,
+                a_cancelled_task_keeps_its_status_against_a_late_result,
+                expired_tasks_are_purged,
+                queued_task_input_is_taken_once_and_its_outcome_read_once,
             );
 
             store_contract_tests!(@concurrent $make;

@@ -23,7 +23,8 @@
 //! Environment:
 //! - `MCPGATE_USER_NAME`, `MCPGATE_USER_ID`: the user the gateway runs this
 //!   process for; reported by `whoami_env`.
-//! - `FIXTURE_CANCEL_LOG`: a file to which `slow` appends the line `cancelled`
+//! - `FIXTURE_CANCEL_LOG`: a file to which `slow` (and `slow_compute` of
+//!   `--conformance`) appends the line `cancelled`
 //!   whenever a call of it is cancelled.
 //!
 //! Arguments: `--fail-start` makes the process exit with code 2 at once, as an

@@ -69,7 +69,7 @@ fn tool_error(s: impl Into<String>) -> CallToolResult {
 }
 
 /// Appends `cancelled` to the file named by `FIXTURE_CANCEL_LOG`, if set.
-fn record_cancellation() {
+pub(crate) fn record_cancellation() {
     let Some(path) = std::env::var_os("FIXTURE_CANCEL_LOG") else {
         return;
     };

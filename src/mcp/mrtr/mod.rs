@@ -123,6 +123,27 @@ pub struct What<'a> {
     pub arguments: Option<&'a Value>,
     pub input_responses: Option<InputResponses>,
     pub request_state: Option<String>,
+    /// Set when the call may go on as a task (`crate::tasks`).
+    pub escalate: Option<Escalation>,
+}
+
+/// What makes a call that neither ended nor asked the client within
+/// `after` a task (SEP-2663: a tool may gather input by multi-round-trip
+/// requests, then go on asynchronously): `into_task` takes the running
+/// call over and answers the `CreateTaskResult`. (A retry forwarded to
+/// another instance is not escalated: it runs to its result or next
+/// question.)
+pub struct Escalation {
+    pub after: std::time::Duration,
+    #[allow(clippy::type_complexity)]
+    pub into_task: Box<
+        dyn FnOnce(
+                Pending<Outcome>,
+            ) -> futures::future::BoxFuture<
+                'static,
+                Result<rmcp::model::CreateTaskResult, McpError>,
+            > + Send,
+    >,
 }
 
 fn invalid_state(why: &str) -> McpError {
@@ -180,7 +201,7 @@ impl Mrtr {
                 request_state: token,
             };
             return tokio::select! {
-                r = self.resume(&caller, retry, true) => r,
+                r = self.resume(&caller, retry, true, what.escalate) => r,
                 _ = context.ct.cancelled() => {
                     Err(McpError::internal_error("the request was cancelled", None))
                 }
@@ -219,7 +240,7 @@ impl Mrtr {
         ));
         let pending = Pending::new(inbox, done, ct);
         tokio::select! {
-            r = self.step(pending, random_b64::<16>(), &caller, &binding, now) => r,
+            r = self.step(pending, random_b64::<16>(), &caller, &binding, now, what.escalate) => r,
             _ = context.ct.cancelled() => {
                 Err(McpError::internal_error("the request was cancelled", None))
             }
@@ -228,7 +249,13 @@ impl Mrtr {
 
     /// Continues the pending call `retry.request_state` names, here or (if
     /// `may_forward`) on the instance that holds it (`remote`).
-    pub async fn resume(&self, caller: &Caller, retry: Retry, may_forward: bool) -> Outcome {
+    pub async fn resume(
+        &self,
+        caller: &Caller,
+        retry: Retry,
+        may_forward: bool,
+        escalate: Option<Escalation>,
+    ) -> Outcome {
         let owner = caller.owner();
         let binding = Binding {
             owner: &owner,
@@ -273,7 +300,8 @@ impl Mrtr {
             let _ = self.calls.park(&claims.call, &owner, p);
             return Err(e);
         }
-        self.step(p, claims.call, caller, &binding, now).await
+        self.step(p, claims.call, caller, &binding, now, escalate)
+            .await
     }
 
     /// Runs `pending` until it ends or asks; parks it (as call `id`) and
@@ -285,8 +313,21 @@ impl Mrtr {
         caller: &Caller,
         binding: &Binding<'_>,
         now: i64,
+        escalate: Option<Escalation>,
     ) -> Outcome {
-        let step = pending.wait().await;
+        let after = escalate
+            .as_ref()
+            .map_or(std::time::Duration::MAX, |e| e.after);
+        let step = tokio::select! {
+            s = pending.wait() => s,
+            _ = tokio::time::sleep(after), if escalate.is_some() => {
+                pending.inbox.forget_early();
+                let Some(e) = escalate else {
+                    return Err(McpError::internal_error("no escalation", None));
+                };
+                return (e.into_task)(pending).await.map(ServerResult::CreateTaskResult);
+            }
+        };
         pending.inbox.forget_early();
         match step {
             Step::Done(r) => finish(r, &pending.inbox.refused()),
@@ -322,6 +363,7 @@ impl Mrtr {
         gateway: Arc<Gateway>,
         request: CallToolRequestParams,
         context: &RequestContext<RoleServer>,
+        escalate: Option<Escalation>,
     ) -> Result<CallToolResponse, McpError> {
         let name = request.name.to_string();
         let args = request.arguments;
@@ -332,6 +374,7 @@ impl Mrtr {
             arguments: bound.as_ref(),
             input_responses: request.input_responses,
             request_state: request.request_state,
+            escalate,
         };
         let tool = name.clone();
         let r = self
@@ -352,6 +395,7 @@ impl Mrtr {
         match r {
             ServerResult::CallToolResult(r) => Ok(CallToolResponse::Complete(results::tool(r))),
             ServerResult::InputRequiredResult(r) => Ok(CallToolResponse::InputRequired(r)),
+            ServerResult::CreateTaskResult(r) => Ok(CallToolResponse::Task(r)),
             other => Err(unexpected("tools/call", &other)),
         }
     }
@@ -371,6 +415,7 @@ impl Mrtr {
             arguments: bound.as_ref(),
             input_responses: request.input_responses,
             request_state: request.request_state,
+            escalate: None,
         };
         let prompt = name.clone();
         let r = self
@@ -413,6 +458,7 @@ impl Mrtr {
             arguments: None,
             input_responses: request.input_responses,
             request_state: request.request_state,
+            escalate: None,
         };
         let target = uri.clone();
         let r = self

@@ -211,7 +211,7 @@ async fn serve_one(m: &Mrtr, mail: MailRecord) {
     };
     let outcome = match serde_json::from_str::<Retry>(&mail.body) {
         // Checked again here, for this caller; never forwarded again.
-        Ok(retry) => m.resume(&caller, retry, false).await,
+        Ok(retry) => m.resume(&caller, retry, false, None).await,
         Err(e) => Err(McpError::invalid_params(
             format!("a forwarded retry does not parse: {e}"),
             None,

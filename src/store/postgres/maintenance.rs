@@ -25,6 +25,8 @@ pub(super) async fn purge_expired(pool: &PgPool, before: UnixTime) -> StoreResul
         "DELETE FROM access_tokens WHERE expires_at < $1",
         "DELETE FROM refresh_tokens WHERE expires_at < $1",
         "DELETE FROM client_assertion_jtis WHERE expires_at < $1",
+        "DELETE FROM mcp_tasks WHERE expires_at < $1",
+        "DELETE FROM mcp_task_inputs WHERE created_at < $1",
     ] {
         purged += sqlx::query(sql)
             .bind(before)

@@ -24,6 +24,7 @@ mod cluster;
 mod identities;
 mod mail;
 mod maintenance;
+mod tasks;
 mod tokens;
 mod users;
 

@@ -25,6 +25,8 @@ pub(super) async fn purge_expired(pool: &SqlitePool, before: UnixTime) -> StoreR
         "DELETE FROM access_tokens WHERE expires_at < ?",
         "DELETE FROM refresh_tokens WHERE expires_at < ?",
         "DELETE FROM client_assertion_jtis WHERE expires_at < ?",
+        "DELETE FROM mcp_tasks WHERE expires_at < ?",
+        "DELETE FROM mcp_task_inputs WHERE created_at < ?",
     ] {
         purged += sqlx::query(sql)
             .bind(before)

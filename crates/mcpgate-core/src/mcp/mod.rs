@@ -8,8 +8,10 @@
 //!   multi-round-trip request (2026-07-28, SEP-2322).
 //! - [`param_headers`]: `Mcp-Param-*` headers checked against the body
 //!   (SEP-2243, MCP 2026-07-28).
+//! - [`tasks`]: the tasks extension (SEP-2663): dispatch, status, owner, TTL.
 pub mod bearer;
 pub mod param_headers;
 #[cfg(test)]
 mod proptests;
 pub mod request_state;
+pub mod tasks;

@@ -24,6 +24,7 @@
 //!   ([`mrtr`]);
 //! - the 2026-07-28 diagnostics of `listen.rs` (`test_logging_tool`, the
 //!   list-change triggers, `test_custom_header` with `x-mcp-header`);
+//! - the tools of the tasks scenarios ([`tasks`]);
 //! - `completion/complete` for the prompt arguments and the template's `id`;
 //!   `logging/setLevel` (log messages below the level are not sent).
 
@@ -50,6 +51,7 @@ use serde_json::{Value, json};
 mod catalog;
 mod listen;
 mod mrtr;
+mod tasks;
 
 use catalog::{sep1034_schema, sep1330_schema, tools};
 
@@ -284,6 +286,7 @@ impl ServerHandler for Conformance {
     ) -> Result<ListToolsResult, McpError> {
         let mut list = tools();
         list.extend(mrtr::tools());
+        list.extend(tasks::tools());
         list.extend(listen::tools(&self.dynamic));
         Ok(ListToolsResult::with_all_items(list))
     }
@@ -292,6 +295,7 @@ impl ServerHandler for Conformance {
         tools()
             .into_iter()
             .chain(mrtr::tools())
+            .chain(tasks::tools())
             .chain(listen::tools(&self.dynamic))
             .find(|t| t.name == name)
     }
@@ -375,12 +379,15 @@ impl ServerHandler for Conformance {
             )),
             other => match listen::call(&self.dynamic, &request, &ctx).await {
                 Some(result) => result?,
-                None => {
-                    return Err(McpError::invalid_params(
-                        format!("no such tool: {other}"),
-                        None,
-                    ));
-                }
+                None => match tasks::call(&request, &ctx).await {
+                    Some(r) => r?,
+                    None => {
+                        return Err(McpError::invalid_params(
+                            format!("no such tool: {other}"),
+                            None,
+                        ));
+                    }
+                },
             },
         };
         Ok(CallToolResponse::Complete(result))
