@@ -16,17 +16,19 @@
 #      - "direct": no upstreams; a second user is added;
 #      - "gateway": two [[upstream]]s, `mcpgate-fixture-upstream
 #        --conformance` (prefix "") and server-everything (prefix
-#        `everything`), both stdio;
+#        `everything`), both stdio; a second user is added;
 #   5. runs the TypeScript SDK tests (node --test: SDK v1 in sdk-ts.test.mjs,
 #      SDK v2 with Client ID Metadata Documents and a machine client in
 #      sdk-v2.test.mjs; gateway-everything.test.mjs and, with SDK v2 on
-#      2026-07-28, gateway-listen-v2.test.mjs talk to the gateway
-#      server), the Python SDK tests (sdk_py_listen.py: 2026-07-28
-#      through the gateway), five conformance server scenarios and
-#      the authorization server scenarios of the newest conformance release
-#      (conformance-authorization.mjs) against the direct server, and the
-#      whole active conformance suite against the gateway server
-#      (conformance-gateway.mjs);
+#      2026-07-28, gateway-listen-v2.test.mjs and gateway-2026.test.mjs talk
+#      to the gateway server), the Python SDK tests (sdk_py_test.py against
+#      the direct server; sdk_py_listen.py and sdk_py_2026_test.py, 2026-07-28
+#      through the gateway), five conformance server
+#      scenarios and the authorization server scenarios of the newest
+#      conformance release (conformance-authorization.mjs) against the
+#      direct server, and, against the gateway server, the whole active
+#      conformance suite of 0.1.16 and the whole suite (`--suite all`) of the
+#      newest release (conformance-gateway.mjs, E2E_CONFORMANCE=next);
 #   6. stops them, and
 #   7. prints `e2e: N passed, N failed` (non-zero exit on any failure).
 #
@@ -213,6 +215,12 @@ GW_PORT="$STARTED_PORT"
 export E2E_GW_ISSUER="http://localhost:$GW_PORT"
 export E2E_GW_ADDR="http://127.0.0.1:$GW_PORT"
 export E2E_GW_USER="admin" E2E_GW_PASSWORD="$STARTED_ADMIN_PASSWORD"
+# A second user of the gateway: the 2026-07-28 suites prove that one user's
+# requestState and tasks are of no use to another.
+GW_USER2="e2e-user2"
+GW_PASSWORD2="e2e-$(openssl rand -hex 12 2>/dev/null || echo "pw-$RANDOM$RANDOM$RANDOM")"
+(cd "$GATEWAY" && printf '%s\n' "$GW_PASSWORD2" | "${server_env[@]}" "$MCPGATE" user add "$GW_USER2" --password-stdin >/dev/null)
+export E2E_GW_USER2="$GW_USER2" E2E_GW_PASSWORD2="$GW_PASSWORD2"
 # Shared upstreams start with mcpgate; wait until both run. The public
 # /healthz names no upstreams: `mcpgate status`, run with the gateway's
 # configuration and database, reads the details with the operator token.
@@ -223,7 +231,7 @@ for _ in $(seq 1 300); do
   sleep 0.05
 done
 [[ "$(running)" -eq 2 ]] || { echo "e2e: the gateway's upstreams are not running: $(gw_status)" >&2; cat "$GATEWAY/server.err" >&2; exit 1; }
-echo "e2e: mcpgate (gateway: conformance fixtures, server-everything) listening on $E2E_GW_ADDR ($(elapsed "$t"))"
+echo "e2e: mcpgate (gateway: conformance fixtures, server-everything) listening on $E2E_GW_ADDR, users admin and $GW_USER2 ($(elapsed "$t"))"
 
 # ---------------------------------------------------------------- 5. suites
 # count SUITE LOG: adds the `N passed, N failed` (or the node runner's
@@ -270,6 +278,16 @@ count "Python SDK (gateway, 2026-07-28)" "$RESULTS/sdk-py-listen.log"
 echo "e2e: Python SDK suite ($(elapsed "$t"))"
 
 t=$(now)
+echo "e2e: Python SDK over 2026-07-28 through the gateway (mcp)"
+set +e
+(cd "$E2E" && .venv/bin/python sdk_py_2026_test.py) 2>&1 | tee "$RESULTS/sdk-py-2026.log"
+rc=${PIPESTATUS[0]}
+set -e
+count "Python SDK 2026-07-28" "$RESULTS/sdk-py-2026.log"
+[[ $rc -eq 0 ]] || grep -q '^python-2026: [0-9]* passed, [1-9]' "$RESULTS/sdk-py-2026.log" || { echo "e2e: the Python 2026-07-28 suite exited $rc"; FAILED=$((FAILED + 1)); }
+echo "e2e: Python SDK over 2026-07-28 ($(elapsed "$t"))"
+
+t=$(now)
 echo "e2e: conformance suite (@modelcontextprotocol/conformance)"
 set +e
 (cd "$E2E" && node conformance.mjs) 2>&1 | tee "$RESULTS/conformance.log"
@@ -298,6 +316,16 @@ set -e
 count "conformance through the gateway" "$RESULTS/conformance-gateway.log"
 [[ $rc -eq 0 ]] || grep -q '^conformance-gateway: [0-9]* passed, [1-9]' "$RESULTS/conformance-gateway.log" || { echo "e2e: the gateway conformance runner exited $rc"; FAILED=$((FAILED + 1)); }
 echo "e2e: conformance suite through the gateway ($(elapsed "$t"))"
+
+t=$(now)
+echo "e2e: newest conformance release through the gateway (--suite all: 2026-07-28 and extensions)"
+set +e
+(cd "$E2E" && E2E_CONFORMANCE=next node conformance-gateway.mjs) 2>&1 | tee "$RESULTS/conformance-gateway-next.log"
+rc=${PIPESTATUS[0]}
+set -e
+count "newest conformance through the gateway" "$RESULTS/conformance-gateway-next.log"
+[[ $rc -eq 0 ]] || grep -q '^conformance-gateway-next: [0-9]* passed, [1-9]' "$RESULTS/conformance-gateway-next.log" || { echo "e2e: the newest gateway conformance runner exited $rc"; FAILED=$((FAILED + 1)); }
+echo "e2e: newest conformance release through the gateway ($(elapsed "$t"))"
 
 # ---------------------------------------------------------------- 6, 7
 cp "$DIRECT/server.err" "$RESULTS/mcpgate.log" 2>/dev/null || true
