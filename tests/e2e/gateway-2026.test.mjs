@@ -70,7 +70,8 @@ async function signIn(user, password) {
   await client.close().catch(() => {});
   assert.ok(provider.pendingAuthUrl, 'the SDK asked to open the authorization URL');
   const back = await driveLogin(provider.pendingAuthUrl, user, password);
-  await transport.finishAuth(back.code);
+  // The SDK checks the RFC 9207 `iss` of the callback before it redeems the code.
+  await transport.finishAuth(back.url.searchParams);
   assert.ok(provider.tokens()?.access_token, 'access token saved');
   return provider;
 }
