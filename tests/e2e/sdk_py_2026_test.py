@@ -231,7 +231,7 @@ async def case_request_state_isolation() -> None:
         try:
             await b.call_tool("test_elicitation", args, input_responses=bob_answer, request_state=first.request_state)
         except MCPError as e:
-            assert e.code < 0, e
+            assert e.code == types.INVALID_PARAMS, e
         else:
             raise AssertionError("the second user used the first user's requestState")
 
@@ -281,8 +281,8 @@ async def case_task() -> None:
                 await b.session.send_request(
                     CancelTaskRequest(params=TaskIdParams(task_id=created.task_id)), types.EmptyResult
                 )
-            except MCPError:
-                pass
+            except MCPError as e:
+                assert e.code == types.INVALID_PARAMS, e
             else:
                 raise AssertionError("the second user can cancel the first user's task")
         # The first user still sees it, completed.
