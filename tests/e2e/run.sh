@@ -238,8 +238,8 @@ echo "e2e: mcpgate (gateway: conformance fixtures, server-everything) listening 
 # `# pass N` / `# fail N`) of LOG; a suite that printed no count is 1 failure.
 count() {
   local suite="$1" log="$2" p f
-  p="$(sed -n 's/^# pass \([0-9]*\)$/\1/p; s/^[a-z-]*: \([0-9]*\) passed, [0-9]* failed$/\1/p' "$log" | tail -n1)"
-  f="$(sed -n 's/^# fail \([0-9]*\)$/\1/p; s/^[a-z-]*: [0-9]* passed, \([0-9]*\) failed$/\1/p' "$log" | tail -n1)"
+  p="$(sed -n 's/^# pass \([0-9]*\)$/\1/p; s/^[a-z0-9-]*: \([0-9]*\) passed, [0-9]* failed$/\1/p' "$log" | tail -n1)"
+  f="$(sed -n 's/^# fail \([0-9]*\)$/\1/p; s/^[a-z0-9-]*: [0-9]* passed, \([0-9]*\) failed$/\1/p' "$log" | tail -n1)"
   if [[ -z "$p" || -z "$f" ]]; then
     echo "e2e: $suite printed no result count: counted as 1 failure"
     p=0 f=1
