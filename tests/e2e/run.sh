@@ -23,10 +23,10 @@
 #      2026-07-28, gateway-listen-v2.test.mjs and gateway-2026.test.mjs talk
 #      to the gateway server), the Python SDK tests (sdk_py_test.py against
 #      the direct server; sdk_py_listen.py and sdk_py_2026_test.py, 2026-07-28
-#      through the gateway), five conformance server
-#      scenarios and the authorization server scenarios of the newest
-#      conformance release (conformance-authorization.mjs) against the
-#      direct server, and, against the gateway server, the whole active
+#      through the gateway), five conformance server scenarios and the
+#      authorization server scenarios of the newest conformance release
+#      (conformance-authorization.mjs) against the direct server, and,
+#      against the gateway server, the whole active
 #      conformance suite of 0.1.16 and the whole suite (`--suite all`) of the
 #      newest release (conformance-gateway.mjs, E2E_CONFORMANCE=next);
 #   6. stops them, and
