@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use crate::cluster_support::two_instances_with;
 use crate::gateway_support::fixture;
 use crate::helpers::TestApp;
-use crate::mcp_support::{MCP, bearer, signed_in};
+use crate::mcp_support::{signed_in, stateless_post};
 
 const V: &str = "2026-07-28";
 
@@ -25,14 +25,7 @@ async fn call(app: &TestApp, token: &str, name: &str, extra: Value) -> (StatusCo
     for (k, v) in extra.as_object().cloned().unwrap_or_default() {
         params[k] = v;
     }
-    let r = app
-        .http
-        .post(app.url(MCP))
-        .header("authorization", bearer(token))
-        .header("accept", "application/json, text/event-stream")
-        .header("mcp-protocol-version", V)
-        .header("mcp-method", "tools/call")
-        .header("mcp-name", name)
+    let r = stateless_post(app, token, "tools/call", Some(name))
         .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": params}))
         .send()
         .await

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use crate::gateway_support::{FIXTURE, fixture, spawn_gateway, upstream};
 use crate::helpers::TestApp;
-use crate::mcp_support::{MCP, SseReader, bearer, parse_sse, signed_in};
+use crate::mcp_support::{SseReader, parse_sse, signed_in, stateless_post};
 
 const V: &str = "2026-07-28";
 const SUBSCRIPTION_ID: &str = "io.modelcontextprotocol/subscriptionId";
@@ -26,17 +26,7 @@ fn meta() -> Value {
 }
 
 fn post(app: &TestApp, token: &str, method: &str, name: Option<&str>) -> reqwest::RequestBuilder {
-    let rb = app
-        .http
-        .post(app.url(MCP))
-        .header("authorization", bearer(token))
-        .header("accept", "application/json, text/event-stream")
-        .header("mcp-protocol-version", V)
-        .header("mcp-method", method);
-    match name {
-        Some(n) => rb.header("mcp-name", n),
-        None => rb,
-    }
+    stateless_post(app, token, method, name)
 }
 
 /// The JSON-RPC messages of a JSON or SSE body.

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use crate::gateway_support::{fixture, spawn_gateway};
 use crate::helpers::TestApp;
-use crate::mcp_support::{MCP, bearer, signed_in};
+use crate::mcp_support::{signed_in, stateless_post};
 
 const V: &str = "2026-07-28";
 
@@ -64,14 +64,7 @@ async fn call(
             p.insert(k.clone(), v.clone());
         }
     }
-    let r = app
-        .http
-        .post(app.url(MCP))
-        .header("authorization", bearer(token))
-        .header("accept", "application/json, text/event-stream")
-        .header("mcp-protocol-version", V)
-        .header("mcp-method", "tools/call")
-        .header("mcp-name", name)
+    let r = stateless_post(app, token, "tools/call", Some(name))
         .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": params}))
         .send()
         .await
@@ -341,15 +334,14 @@ async fn prompts_get_takes_several_rounds_too() {
     let app = gateway().await;
     let (_, token) = signed_in(&app, "alice").await;
     let post = |params: Value| {
-        app.http
-            .post(app.url(MCP))
-            .header("authorization", bearer(&token))
-            .header("accept", "application/json, text/event-stream")
-            .header("mcp-protocol-version", V)
-            .header("mcp-method", "prompts/get")
-            .header("mcp-name", "test_input_required_result_prompt")
-            .json(&json!({"jsonrpc": "2.0", "id": 7, "method": "prompts/get", "params": params}))
-            .send()
+        stateless_post(
+            &app,
+            &token,
+            "prompts/get",
+            Some("test_input_required_result_prompt"),
+        )
+        .json(&json!({"jsonrpc": "2.0", "id": 7, "method": "prompts/get", "params": params}))
+        .send()
     };
     let base =
         json!({"name": "test_input_required_result_prompt", "_meta": meta(all_capabilities())});

@@ -6,7 +6,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, spawn_app};
-use crate::mcp_support::{MCP, bearer, parse_sse, signed_in};
+use crate::mcp_support::{MCP, parse_sse, signed_in, stateless_post};
 
 const V: &str = "2026-07-28";
 
@@ -39,18 +39,7 @@ fn post(
     name: Option<&str>,
     body: &Value,
 ) -> reqwest::RequestBuilder {
-    let rb = app
-        .http
-        .post(app.url(MCP))
-        .header("authorization", bearer(token))
-        .header("accept", "application/json, text/event-stream")
-        .header("mcp-protocol-version", V)
-        .header("mcp-method", method)
-        .json(body);
-    match name {
-        Some(n) => rb.header("mcp-name", n),
-        None => rb,
-    }
+    stateless_post(app, token, method, name).json(body)
 }
 
 #[tokio::test]

@@ -35,6 +35,29 @@ pub fn bearer(token: &str) -> String {
     format!("Bearer {token}")
 }
 
+/// A POST of the stateless 2026-07-28 revision to the MCP endpoint: the
+/// bearer token, `Accept` for JSON and event streams, `MCP-Protocol-Version`,
+/// `Mcp-Method`, and `Mcp-Name` when `name` is given. The body is the
+/// caller's.
+pub fn stateless_post(
+    app: &TestApp,
+    token: &str,
+    method: &str,
+    name: Option<&str>,
+) -> reqwest::RequestBuilder {
+    let rb = app
+        .http
+        .post(app.url(MCP))
+        .header("authorization", bearer(token))
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2026-07-28")
+        .header("mcp-method", method);
+    match name {
+        Some(n) => rb.header("mcp-name", n),
+        None => rb,
+    }
+}
+
 /// The `WWW-Authenticate` header of a response (panics if absent).
 pub fn www_authenticate(r: &reqwest::Response) -> String {
     r.headers()

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use crate::gateway_support::{WAIT, fixture, poll, wait_for_cancellation};
 use crate::helpers::{TestApp, spawn_app_with};
-use crate::mcp_support::{MCP, bearer, signed_in};
+use crate::mcp_support::{signed_in, stateless_post};
 
 pub const V: &str = "2026-07-28";
 pub const EXT: &str = "io.modelcontextprotocol/tasks";
@@ -60,18 +60,8 @@ impl Client<'_> {
             .or_else(|| params.get("taskId"))
             .and_then(Value::as_str)
             .map(str::to_string);
-        let mut rb = self
-            .app
-            .http
-            .post(self.app.url(MCP))
-            .header("authorization", bearer(&self.token))
-            .header("accept", "application/json, text/event-stream")
-            .header("mcp-protocol-version", V)
-            .header("mcp-method", method)
+        let rb = stateless_post(self.app, &self.token, method, name.as_deref())
             .json(&json!({ "jsonrpc": "2.0", "id": 1, "method": method, "params": params }));
-        if let Some(n) = name {
-            rb = rb.header("mcp-name", n);
-        }
         let body = rb.send().await.unwrap().text().await.unwrap();
         serde_json::from_str::<Value>(&body)
             .ok()

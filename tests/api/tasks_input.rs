@@ -6,7 +6,7 @@
 use serde_json::{Value, json};
 
 use crate::gateway_support::{WAIT, poll};
-use crate::mcp_support::{MCP, bearer};
+use crate::mcp_support::stateless_post;
 use crate::tasks::{Client, EXT, V, client, gateway, task_id};
 
 /// Polls `tasks/get` until the task waits for `n` answers; its questions.
@@ -113,31 +113,28 @@ async fn a_task_never_asks_a_client_that_did_not_declare_elicitation() {
     let app = gateway(&dir.path().join("cancel.log")).await;
     let alice = client(&app, "alice", true).await;
     // Declares the tasks extension only.
-    let m = alice
-        .app
-        .http
-        .post(app.url(MCP))
-        .header("authorization", bearer(&alice.token))
-        .header("accept", "application/json, text/event-stream")
-        .header("mcp-protocol-version", V)
-        .header("mcp-method", "tools/call")
-        .header("mcp-name", "confirm_delete")
-        .json(
-            &json!({ "jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {
-                "name": "confirm_delete", "arguments": { "filename": "b.txt" },
-                "_meta": {
-                    "io.modelcontextprotocol/protocolVersion": V,
-                    "io.modelcontextprotocol/clientInfo": { "name": "t", "version": "1" },
-                    "io.modelcontextprotocol/clientCapabilities": { "extensions": { EXT: {} } },
-                }
-            }}),
-        )
-        .send()
-        .await
-        .unwrap()
-        .json::<Value>()
-        .await
-        .unwrap();
+    let m = stateless_post(
+        alice.app,
+        &alice.token,
+        "tools/call",
+        Some("confirm_delete"),
+    )
+    .json(
+        &json!({ "jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {
+            "name": "confirm_delete", "arguments": { "filename": "b.txt" },
+            "_meta": {
+                "io.modelcontextprotocol/protocolVersion": V,
+                "io.modelcontextprotocol/clientInfo": { "name": "t", "version": "1" },
+                "io.modelcontextprotocol/clientCapabilities": { "extensions": { EXT: {} } },
+            }
+        }}),
+    )
+    .send()
+    .await
+    .unwrap()
+    .json::<Value>()
+    .await
+    .unwrap();
     let id = task_id(&m["result"]);
     let failed = alice.terminal(&id).await;
     assert_eq!(failed["status"], "failed", "{failed}");
