@@ -71,5 +71,6 @@ mod stream_revocation;
 mod task_store;
 mod tasks;
 mod tasks_input;
+mod tls;
 mod token;
 mod usernames;
