@@ -1,7 +1,8 @@
 //! Step-up authorization (MCP 2025-11-25, authorization, "Scope Challenge
-//! Handling"; RFC 6750 §3.1): a `tools/call`, `prompts/get` or
-//! `resources/read` whose tool, prompt or resource needs a scope the
-//! caller's token lacks is answered HTTP `403` with
+//! Handling"; RFC 6750 §3.1): a `tools/call`, `prompts/get`,
+//! `resources/read`, `resources/subscribe` or `completion/complete` whose
+//! tool, prompt or resource needs a scope the caller's token lacks is
+//! answered HTTP `403` with
 //!
 //! ```text
 //! WWW-Authenticate: Bearer error="insufficient_scope", error_description="…",
@@ -58,7 +59,17 @@ pub async fn reject_message(
         let item = match m.get("method").and_then(Value::as_str) {
             Some("tools/call") => field("name").map(Item::Tool),
             Some("prompts/get") => field("name").map(Item::Prompt),
-            Some("resources/read") => field("uri").map(Item::Resource),
+            Some("resources/read" | "resources/subscribe") => field("uri").map(Item::Resource),
+            // Completions of a prompt's or a resource template's arguments.
+            Some("completion/complete") => {
+                let r = params.and_then(|p| p.get("ref"));
+                let of = |k: &str| r.and_then(|r| r.get(k)).and_then(Value::as_str);
+                match of("type") {
+                    Some("ref/prompt") => of("name").map(Item::Prompt),
+                    Some("ref/resource") => of("uri").map(Item::Resource),
+                    _ => None,
+                }
+            }
             _ => None,
         };
         let Some(item) = item else { continue };

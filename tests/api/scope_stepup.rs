@@ -110,6 +110,11 @@ async fn streamable_http_sessions_get_403_for_a_scoped_upstream_and_pass_with_th
             json!({"name": "fs_greet", "arguments": {"name": "x"}}),
         ),
         ("resources/read", json!({"uri": "fixture://static"})),
+        ("resources/subscribe", json!({"uri": "fixture://static"})),
+        (
+            "completion/complete",
+            json!({"ref": {"type": "ref/prompt", "name": "fs_greet"}, "argument": {"name": "name", "value": "a"}}),
+        ),
     ] {
         let (r, _) = c.send(method, params).await;
         assert_step_up(&app, &r, "files:write mcp", false);
@@ -145,6 +150,13 @@ async fn streamable_http_sessions_get_403_for_a_scoped_upstream_and_pass_with_th
         .request("resources/read", json!({"uri": "fixture://static"}))
         .await;
     assert!(m["result"]["contents"].is_array(), "{m}");
+    let m = c
+        .request(
+            "completion/complete",
+            json!({"ref": {"type": "ref/prompt", "name": "fs_greet"}, "argument": {"name": "name", "value": "a"}}),
+        )
+        .await;
+    assert!(m["result"]["completion"]["values"].is_array(), "{m}");
 }
 
 #[tokio::test]
