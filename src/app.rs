@@ -171,7 +171,8 @@ impl App {
                 ),
                 &resolved.outbound,
             )
-            .map_err(anyhow::Error::msg)?,
+            .map_err(anyhow::Error::msg)?
+            .with_scopes(Arc::new(resolved.scope_requirements.clone())),
         );
         let mcp = Arc::new(McpState {
             tools: Arc::new(Tools::builtin(auth.clock.clone())),
@@ -196,6 +197,10 @@ impl App {
                 cluster.clone(),
                 crate::gateway::input::Limits::default(),
             )),
+            challenge_urls: crate::mcp::scope_gate::ChallengeUrls {
+                resource_metadata: auth.urls.resource_metadata.clone(),
+                sse_resource_metadata: auth.urls.sse_resource_metadata.clone(),
+            },
         });
         mcp.tasks.start();
         mcp.start_cluster_tasks();

@@ -30,6 +30,7 @@ pub mod input;
 pub mod listen;
 mod listening;
 pub mod relay;
+pub mod scopes;
 pub mod sse_client;
 pub mod sse_events;
 pub mod upstream;
@@ -71,6 +72,9 @@ pub struct Gateway {
     cancel: CancellationToken,
     /// The `subscriptions/listen` streams of this instance ([`listen`]).
     listen: Arc<listen::ListenHub>,
+    /// What calls need ([`scopes`]); the base scope alone until
+    /// [`Gateway::with_scopes`].
+    scopes: Arc<mcpgate_core::mcp::scopes::ScopeRequirements>,
 }
 
 fn exposed(prefix: &str, name: &str) -> String {
@@ -111,6 +115,9 @@ impl Gateway {
             upstreams,
             cancel,
             listen,
+            scopes: Arc::new(mcpgate_core::mcp::scopes::ScopeRequirements::new(
+                mcpgate_core::domain::Scope::parse("mcp").map_err(|e| e.to_string())?,
+            )),
         })
     }
 
@@ -286,6 +293,13 @@ impl Gateway {
             Ok(route) => route,
             Err(e) => return Some(Err(e)),
         };
+        if let Some(challenge) = self.lacking(call.caller, &up, name) {
+            return Some(Err(scopes::insufficient(
+                name,
+                &call.caller.scope,
+                &challenge,
+            )));
+        }
         let mut params = CallToolRequestParams::new(own);
         params.arguments = args;
         let req = ClientRequest::CallToolRequest(Request::new(params));
@@ -441,7 +455,13 @@ impl Gateway {
         call: &Call<'_>,
         uri: &str,
     ) -> Result<ReadResourceResult, McpError> {
+        let mut lacking = None;
         for (up, conn) in self.conns(call.caller).await {
+            // Never sent to an upstream whose scopes the token lacks.
+            if let Some(c) = self.lacking(call.caller, &up, uri) {
+                lacking.get_or_insert(c);
+                continue;
+            }
             let req = ClientRequest::ReadResourceRequest(Request::new(
                 ReadResourceRequestParams::new(uri),
             ));
@@ -457,6 +477,9 @@ impl Gateway {
                 }
                 Err(e) => return Err(e),
             }
+        }
+        if let Some(challenge) = lacking {
+            return Err(scopes::insufficient(uri, &call.caller.scope, &challenge));
         }
         Err(McpError::new(
             rmcp::model::ErrorCode(RESOURCE_NOT_FOUND),
@@ -557,7 +580,13 @@ impl Gateway {
         name: &str,
         args: Option<JsonObject>,
     ) -> Option<Result<GetPromptResult, McpError>> {
+        let mut lacking = None;
         for (up, own) in self.route_prompt(call.caller, name) {
+            // Never sent to an upstream whose scopes the token lacks.
+            if let Some(c) = self.lacking(call.caller, up, name) {
+                lacking.get_or_insert(c);
+                continue;
+            }
             let conn = match up.conn_for(call.caller).await {
                 Ok(c) => c,
                 Err(e) => return Some(Err(e)),
@@ -587,7 +616,7 @@ impl Gateway {
                 Err(e) => return Some(Err(e)),
             }
         }
-        None
+        lacking.map(|c| Err(scopes::insufficient(name, &call.caller.scope, &c)))
     }
 
     /// `completion/complete`, routed by the prompt name or resource URI.
