@@ -144,6 +144,14 @@ pub struct Settings {
     /// Hosts whose metadata documents are accepted (e.g. `chatgpt.com`,
     /// `claude.ai`). Default: empty, any host.
     pub trusted_client_hosts: Vec<String>,
+    /// Who may use which tool, prompt and resource (`[[policy]]` tables;
+    /// see `mcpgate_core::policy::RuleConfig` and docs/policy.md).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub policy: Vec<mcpgate_core::policy::RuleConfig>,
+    /// What applies when no `[[policy]]` rule does: `allow` (everything
+    /// not denied, the behaviour without rules) or `deny`.
+    #[serde(default)]
+    pub default_policy: mcpgate_core::policy::DefaultPolicy,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -199,6 +207,8 @@ impl Default for Settings {
             outbound_ca_file: None,
             client_id_metadata_documents: true,
             trusted_client_hosts: Vec::new(),
+            policy: Vec::new(),
+            default_policy: mcpgate_core::policy::DefaultPolicy::Allow,
         }
     }
 }
@@ -310,6 +320,9 @@ impl Settings {
         .map_err(ConfigError)?;
         crate::federation::config::validate(&self.identity_provider, self.password_login)
             .map_err(ConfigError)?;
+        // The rules' syntax; their groups are checked against the store
+        // when the server starts (`Settings::compile_policy`).
+        self.compile_policy(None)?;
         let outbound = crate::outbound::OutboundSettings::load(
             &self.outbound_allow_networks,
             self.outbound_ca_file.as_deref(),
@@ -403,6 +416,35 @@ fn split_list(raw: &str) -> Vec<String> {
         .filter(|s| !s.is_empty())
         .map(str::to_string)
         .collect()
+}
+
+impl Settings {
+    /// Whether an identity provider maps a claim to groups (then group
+    /// names no user has yet are accepted in `[[policy]]`).
+    pub fn provider_groups(&self) -> bool {
+        self.identity_provider
+            .iter()
+            .any(|p| p.groups_claim.is_some())
+    }
+
+    /// Compiles `[[policy]]` and `default_policy`. `local_groups`: the
+    /// groups in the store, against which group names are checked unless
+    /// an identity provider maps groups (`None`: not checked).
+    pub fn compile_policy(
+        &self,
+        local_groups: Option<&std::collections::HashSet<String>>,
+    ) -> Result<mcpgate_core::policy::Policy, ConfigError> {
+        let groups = local_groups.filter(|_| !self.provider_groups());
+        mcpgate_core::policy::Policy::compile(
+            &self.policy,
+            self.default_policy,
+            &mcpgate_core::policy::Known {
+                scopes: &self.scopes,
+                groups,
+            },
+        )
+        .map_err(|e| ConfigError(e.to_string()))
+    }
 }
 
 /// What [`Settings::resolve`] derives.

@@ -23,6 +23,7 @@
 
 #![allow(deprecated)]
 
+mod access;
 pub mod config;
 pub mod env;
 pub mod identity;
@@ -40,6 +41,7 @@ use std::time::Duration;
 
 use futures::future::join_all;
 use mcpgate_core::mcp::bearer::Caller;
+use mcpgate_core::policy::Kind;
 use rmcp::ErrorData as McpError;
 use rmcp::model::{
     CallToolRequestParams, CallToolResult, CancelledNotificationParam, ClientRequest,
@@ -51,7 +53,9 @@ use rmcp::model::{
 use rmcp::service::PeerRequestOptions;
 use tokio_util::sync::CancellationToken;
 
+use crate::policy::Access;
 use config::UpstreamConfig;
+use access::no_completion;
 use relay::{Downstream, service_error};
 use upstream::{Conn, Status, Upstream};
 
@@ -71,6 +75,10 @@ pub struct Gateway {
     cancel: CancellationToken,
     /// The `subscriptions/listen` streams of this instance ([`listen`]).
     listen: Arc<listen::ListenHub>,
+    /// `[[policy]]`: which tools, prompts and resources each caller may
+    /// use (`crate::policy`). Denied items are filtered from every list and
+    /// answered like unknown ones.
+    access: Arc<Access>,
 }
 
 fn exposed(prefix: &str, name: &str) -> String {
@@ -111,7 +119,19 @@ impl Gateway {
             upstreams,
             cancel,
             listen,
+            access: Arc::new(Access::allow_all(Arc::new(crate::clock::SystemClock))),
         })
+    }
+
+    /// Enforces `access` (`[[policy]]`) instead of allowing everything.
+    pub fn with_access(mut self, access: Arc<Access>) -> Self {
+        self.access = access;
+        self
+    }
+
+    /// The policy in force, for the built-in tools and the rate limits.
+    pub fn access(&self) -> &Arc<Access> {
+        &self.access
     }
 
     /// Starts shared upstreams and the idle reaper for per-user ones.
@@ -204,6 +224,9 @@ impl Gateway {
             }
             for mut t in tools {
                 let name = exposed(up.cfg.prefix(), &t.name);
+                if !self.access.allows(Kind::Tool, &name, caller) {
+                    continue;
+                }
                 if !taken.insert(name.clone()) {
                     tracing::warn!(upstream = %up.cfg.name, tool = %name, "tool name collision: the earlier one wins");
                     continue;
@@ -223,6 +246,10 @@ impl Gateway {
         caller: &Caller,
         name: &str,
     ) -> Option<Result<(Arc<Upstream>, Conn, String), McpError>> {
+        // A denied tool is unknown (docs/policy.md).
+        if !self.access.allows(Kind::Tool, name, caller) {
+            return None;
+        }
         for up in self.visible(caller) {
             let prefix = up.cfg.prefix();
             let own = if prefix.is_empty() {
@@ -413,6 +440,7 @@ impl Gateway {
                 r.inspect_err(|e| tracing::warn!(upstream = %u.cfg.name, error = %e.message, "resources/list failed"))
                     .unwrap_or_default()
             })
+            .filter(|r| self.access.allows(Kind::Resource, &r.uri, caller))
             .filter(|r| seen.insert(r.uri.clone()))
             .collect()
     }
@@ -432,6 +460,8 @@ impl Gateway {
                 r.inspect_err(|e| tracing::warn!(upstream = %u.cfg.name, error = %e.message, "resources/templates/list failed"))
                     .unwrap_or_default()
             })
+            // A template is matched by its URI template (docs/policy.md).
+            .filter(|t| self.access.allows(Kind::Resource, &t.uri_template, caller))
             .collect()
     }
 
@@ -441,6 +471,9 @@ impl Gateway {
         call: &Call<'_>,
         uri: &str,
     ) -> Result<ReadResourceResult, McpError> {
+        if !self.access.allows(Kind::Resource, uri, call.caller) {
+            return Err(resource_not_found(uri));
+        }
         for (up, conn) in self.conns(call.caller).await {
             let req = ClientRequest::ReadResourceRequest(Request::new(
                 ReadResourceRequestParams::new(uri),
@@ -458,15 +491,14 @@ impl Gateway {
                 Err(e) => return Err(e),
             }
         }
-        Err(McpError::new(
-            rmcp::model::ErrorCode(RESOURCE_NOT_FOUND),
-            format!("resource not found: {uri}"),
-            Some(serde_json::json!({"uri": uri})),
-        ))
+        Err(resource_not_found(uri))
     }
 
     /// Subscribes at the upstream serving `uri`.
     pub async fn subscribe(&self, call: &Call<'_>, uri: &str) -> Result<(), McpError> {
+        if !self.access.allows(Kind::Resource, uri, call.caller) {
+            return Err(subscribe_not_found(uri));
+        }
         let d = call.downstream.clone();
         for (up, conn) in self.conns(call.caller).await {
             match Self::bounded(&up, conn.peer.subscribe(SubscribeRequestParams::new(uri))).await {
@@ -486,11 +518,7 @@ impl Gateway {
                 Err(e) => return Err(e),
             }
         }
-        Err(McpError::new(
-            rmcp::model::ErrorCode(RESOURCE_NOT_FOUND),
-            format!("resource not found: {uri}"),
-            None,
-        ))
+        Err(subscribe_not_found(uri))
     }
 
     pub async fn unsubscribe(&self, call: &Call<'_>, uri: &str) -> Result<(), McpError> {
@@ -525,6 +553,9 @@ impl Gateway {
         for ((up, _), list) in conns.iter().zip(lists) {
             for mut p in list.unwrap_or_default() {
                 let name = exposed(up.cfg.prefix(), &p.name);
+                if !self.access.allows(Kind::Prompt, &name, caller) {
+                    continue;
+                }
                 if taken.insert(name.clone()) {
                     p.name = name;
                     out.push(p);
@@ -539,7 +570,9 @@ impl Gateway {
         caller: &'a Caller,
         name: &'a str,
     ) -> impl Iterator<Item = (&'a Arc<Upstream>, String)> + 'a {
-        self.visible(caller).filter_map(move |u| {
+        // A denied prompt is routed nowhere: unknown (docs/policy.md).
+        let allowed = self.access.allows(Kind::Prompt, name, caller);
+        self.visible(caller).filter(move |_| allowed).filter_map(move |u| {
             let p = u.cfg.prefix();
             if p.is_empty() {
                 Some((u, name.to_string()))
@@ -562,7 +595,7 @@ impl Gateway {
                 Ok(c) => c,
                 Err(e) => return Some(Err(e)),
             };
-            let mut params = GetPromptRequestParams::new(own);
+            let mut params = GetPromptRequestParams::new(own.clone());
             params.arguments = args.clone();
             // Through `send`, like a tool call: the upstream may ask the
             // client while it prepares the prompt (the relay must know whose
@@ -584,6 +617,11 @@ impl Gateway {
                 {
                     continue;
                 }
+                // A prompt the upstream does not list is unknown, answered
+                // by the gateway like a denied one (no upstream wording).
+                Err(e) if e.code.0 == -32602 && !self.lists_prompt(up, &conn, &own).await => {
+                    return None;
+                }
                 Err(e) => return Some(Err(e)),
             }
         }
@@ -596,6 +634,9 @@ impl Gateway {
         call: &Call<'_>,
         mut params: CompleteRequestParams,
     ) -> Result<CompleteResult, McpError> {
+        if !self.completion_allowed(call.caller, &params.r#ref) {
+            return Ok(no_completion());
+        }
         match &mut params.r#ref {
             Reference::Prompt(p) => {
                 let original = p.name.clone();
@@ -642,4 +683,24 @@ impl Gateway {
             }
         }
     }
+}
+
+/// The answer to a read of a resource no upstream serves, or that the
+/// caller may not read.
+fn resource_not_found(uri: &str) -> McpError {
+    McpError::new(
+        rmcp::model::ErrorCode(RESOURCE_NOT_FOUND),
+        format!("resource not found: {uri}"),
+        Some(serde_json::json!({"uri": uri})),
+    )
+}
+
+/// The answer to a subscription no upstream accepts, or that the caller
+/// may not make.
+fn subscribe_not_found(uri: &str) -> McpError {
+    McpError::new(
+        rmcp::model::ErrorCode(RESOURCE_NOT_FOUND),
+        format!("resource not found: {uri}"),
+        None,
+    )
 }

@@ -20,6 +20,7 @@
 //! them.
 
 mod clients;
+mod groups;
 mod cluster;
 mod identities;
 mod mail;

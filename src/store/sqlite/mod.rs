@@ -16,6 +16,7 @@
 //! [`StoreError::Corrupt`].
 
 mod clients;
+mod groups;
 mod cluster;
 mod identities;
 mod mail;

@@ -9,6 +9,12 @@
 
 use std::fmt;
 
+/// The JSON-RPC error code of a tool call over its rate limit, with
+/// `data.retryAfter` (seconds). In the implementation-defined server range
+/// (JSON-RPC 2.0 §5.1: -32000 to -32099), clear of the codes MCP uses
+/// (-32002 resource not found, -32021 tasks, -32042 URL elicitation).
+pub const RATE_LIMITED_CODE: i32 = -32029;
+
 /// How fast calls are admitted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Rate {
@@ -105,6 +111,12 @@ impl Bucket {
     /// bucket would behave the same).
     pub fn is_full(&self, now_ms: i64) -> bool {
         self.tat_ms <= now_ms
+    }
+
+    /// When the bucket is full again (ms): the earliest is the first to
+    /// forget when memory is short.
+    pub fn full_at(&self) -> i64 {
+        self.tat_ms
     }
 }
 
