@@ -67,6 +67,7 @@ mod service_isolation;
 mod settings_bounds;
 mod sqlite_group_commit;
 mod store_contract;
+mod store_contract_groups;
 mod store_race;
 mod stream_revocation;
 mod task_store;
