@@ -51,6 +51,7 @@ mod mcp_streamable;
 mod mcp_support;
 mod outbound_redirects;
 mod outbound_settings;
+mod policy_limits;
 mod policy_matrix;
 mod pg_flow;
 mod pg_outage;
