@@ -19,6 +19,7 @@ mod discovery;
 mod doctor;
 mod federation_cli;
 mod federation_fixture;
+mod federation_groups;
 mod federation_oauth2;
 mod federation_oidc;
 mod federation_support;

@@ -4,6 +4,7 @@
 //!
 //! - [`pattern`]: exact names and `*` globs.
 //! - [`rate`]: the token bucket of a rule's rate limit.
+//! - [`claim`]: groups from an identity provider's claim.
 //!
 //! A rule applies to a request when
 //! 1. the item matches: its kind's list (`tools`, `prompts` or
@@ -19,6 +20,7 @@
 //! first matching `allow` rule decides (its `scopes` and `rate` apply);
 //! else `default_policy`.
 
+pub mod claim;
 pub mod pattern;
 pub mod rate;
 
