@@ -30,6 +30,7 @@ pub fn groups_from_claim(
     for v in values {
         match v
             .as_str()
+            .filter(|s| !s.is_empty())
             .and_then(|s| GroupName::parse(&format!("{prefix}{s}")).ok())
         {
             Some(g) => groups.push(g.into_string()),

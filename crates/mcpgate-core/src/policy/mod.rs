@@ -12,7 +12,8 @@
 //!    names, resource URIs; a resource template by its URI template);
 //! 2. the subject matches: the caller is one of `users`, a member of one
 //!    of `groups`, or one of `services` (service identities, by client id)
-//!    (no subject lists: everyone);
+//!    (`"*"` in `users` or `services`: every user, every service; no
+//!    subject lists: everyone);
 //! 3. and, when `clients` is given, the token's client is one of them (a
 //!    client id, or the host of a metadata-document client id).
 //!
@@ -241,7 +242,7 @@ impl Rule {
         }
         match &caller.subject {
             Subject::User { username, .. } => {
-                self.users.iter().any(|u| **u == **username)
+                self.users.iter().any(|u| **u == **username || &**u == "*")
                     || self
                         .groups
                         .iter()
@@ -249,7 +250,7 @@ impl Rule {
             }
             Subject::Service { .. } => {
                 let id = caller.client_id.as_str();
-                self.services.iter().any(|s| **s == *id)
+                self.services.iter().any(|s| **s == *id || &**s == "*")
             }
         }
     }

@@ -175,6 +175,18 @@ fn subjects_users_groups_services_and_clients() {
 }
 
 #[test]
+fn a_star_names_every_user_or_every_service() {
+    let p = compile(
+        r#"[{"effect":"allow","tools":["t"],"services":["*"]},
+            {"effect":"deny","tools":["t"],"users":["*"]}]"#,
+        DefaultPolicy::Allow,
+    )
+    .unwrap();
+    assert!(p.allows(Kind::Tool, "t", &service("any-client")));
+    assert!(!p.allows(Kind::Tool, "t", &user("anyone", &["admins"])));
+}
+
+#[test]
 fn clients_narrow_the_subjects() {
     let p = compile(
         r#"[{"effect":"deny","tools":["crm_delete_*"],"groups":["readers"],"clients":["risky"]}]"#,
