@@ -317,7 +317,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Client(cmd)) => client::run(cmd, &cli.load_settings()?).await,
         Some(Command::Group(cmd)) => {
             let s = cli.load_settings()?;
-            groups::group(cmd, open_store_for_user_admin(&s.database_url).await?.as_ref()).await
+            groups::group(
+                cmd,
+                open_store_for_user_admin(&s.database_url).await?.as_ref(),
+            )
+            .await
         }
         Some(Command::Status { url }) => status(url.clone(), &cli.load_settings()?).await,
         Some(Command::Doctor {

@@ -54,8 +54,8 @@ use rmcp::service::PeerRequestOptions;
 use tokio_util::sync::CancellationToken;
 
 use crate::policy::Access;
-use config::UpstreamConfig;
 use access::no_completion;
+use config::UpstreamConfig;
 use relay::{Downstream, service_error};
 use upstream::{Conn, Status, Upstream};
 
@@ -572,16 +572,18 @@ impl Gateway {
     ) -> impl Iterator<Item = (&'a Arc<Upstream>, String)> + 'a {
         // A denied prompt is routed nowhere: unknown (docs/policy.md).
         let allowed = self.access.allows(Kind::Prompt, name, caller);
-        self.visible(caller).filter(move |_| allowed).filter_map(move |u| {
-            let p = u.cfg.prefix();
-            if p.is_empty() {
-                Some((u, name.to_string()))
-            } else {
-                name.strip_prefix(p)
-                    .and_then(|r| r.strip_prefix('_'))
-                    .map(|own| (u, own.to_string()))
-            }
-        })
+        self.visible(caller)
+            .filter(move |_| allowed)
+            .filter_map(move |u| {
+                let p = u.cfg.prefix();
+                if p.is_empty() {
+                    Some((u, name.to_string()))
+                } else {
+                    name.strip_prefix(p)
+                        .and_then(|r| r.strip_prefix('_'))
+                        .map(|own| (u, own.to_string()))
+                }
+            })
     }
 
     pub async fn get_prompt(

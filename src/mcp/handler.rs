@@ -44,8 +44,8 @@ use super::tools::{ToolError, Tools};
 use crate::gateway::relay::{Downstream, LogFilter};
 use crate::gateway::{Call, Gateway};
 use crate::policy::Refusal;
-use mcpgate_core::policy::Kind;
 use crate::tasks::Tasks;
+use mcpgate_core::policy::Kind;
 
 /// Items per page of `tools/list`, `resources/list` and `prompts/list`.
 pub const PAGE_SIZE: usize = 100;

@@ -62,8 +62,14 @@ async fn provider_groups_decide_the_policy_and_are_replaced_at_each_sign_in() {
         assert_eq!(
             f.app.store.groups_of_user(&user).await.unwrap(),
             vec![
-                GroupMembership { group: "idp:staff".into(), source: source.clone() },
-                GroupMembership { group: "idp:x".into(), source: source.clone() },
+                GroupMembership {
+                    group: "idp:staff".into(),
+                    source: source.clone()
+                },
+                GroupMembership {
+                    group: "idp:x".into(),
+                    source: source.clone()
+                },
             ]
         );
         // A local group, then a sign-in whose claim no longer says staff.
@@ -80,8 +86,14 @@ async fn provider_groups_decide_the_policy_and_are_replaced_at_each_sign_in() {
         assert_eq!(
             f.app.store.groups_of_user(&user).await.unwrap(),
             vec![
-                GroupMembership { group: "idp:contractors".into(), source },
-                GroupMembership { group: "ops".into(), source: GroupSource::Local },
+                GroupMembership {
+                    group: "idp:contractors".into(),
+                    source
+                },
+                GroupMembership {
+                    group: "ops".into(),
+                    source: GroupSource::Local
+                },
             ]
         );
     }

@@ -129,9 +129,26 @@ fn groups_are_managed_from_the_command_line_and_checked_at_start() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let pw = Some("a long password\n");
-    let o = run(d, &["user", "add", "alice", "--password-stdin", "--group", "ops", "--group", "dev"], pw);
+    let o = run(
+        d,
+        &[
+            "user",
+            "add",
+            "alice",
+            "--password-stdin",
+            "--group",
+            "ops",
+            "--group",
+            "dev",
+        ],
+        pw,
+    );
     assert!(o.status.success(), "{}", out(&o));
-    let o = run(d, &["user", "add", "bob", "--password-stdin", "--group", " bad"], pw);
+    let o = run(
+        d,
+        &["user", "add", "bob", "--password-stdin", "--group", " bad"],
+        pw,
+    );
     assert!(!o.status.success(), "{}", out(&o));
     assert!(out(&o).contains("group name"), "{}", out(&o));
     let o = run(d, &["user", "add", "bob", "--password-stdin"], pw);
@@ -143,7 +160,10 @@ fn groups_are_managed_from_the_command_line_and_checked_at_start() {
     let o = run(d, &["user", "group", "remove", "alice", "dev"], None);
     assert!(!o.status.success(), "{}", out(&o));
     let o = run(d, &["group", "list"], None);
-    assert_eq!(String::from_utf8_lossy(&o.stdout), "dev\t0 members\nops\t2 members\n");
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        "dev\t0 members\nops\t2 members\n"
+    );
 
     // A rule naming a group nobody is in stops the start, naming the rule.
     std::fs::write(
@@ -155,7 +175,10 @@ fn groups_are_managed_from_the_command_line_and_checked_at_start() {
     let o = run(d, &["serve", "--listen", "127.0.0.1:0"], None);
     assert!(!o.status.success(), "{}", out(&o));
     let text = out(&o);
-    assert!(text.contains("rule #2") && text.contains("\"nobody\""), "{text}");
+    assert!(
+        text.contains("rule #2") && text.contains("\"nobody\""),
+        "{text}"
+    );
     // A malformed pattern is refused before the database is opened.
     std::fs::write(
         d.join("mcpgate.toml"),
@@ -164,5 +187,8 @@ fn groups_are_managed_from_the_command_line_and_checked_at_start() {
     .unwrap();
     let o = run(d, &["serve", "--listen", "127.0.0.1:0"], None);
     let text = out(&o);
-    assert!(!o.status.success() && text.contains("rule #1") && text.contains("files_**"), "{text}");
+    assert!(
+        !o.status.success() && text.contains("rule #1") && text.contains("files_**"),
+        "{text}"
+    );
 }

@@ -160,8 +160,20 @@ impl<'a> Conn<'a> {
 
 fn all_fx_tools() -> Vec<String> {
     let mut v: Vec<String> = [
-        "whoami", "echo", "current_time", "fx_echo", "fx_add", "fx_whoami_env", "fx_slow",
-        "fx_crash", "fx_hang", "fx_sample", "fx_elicit", "fx_roots", "fx_log", "fx_change_tools",
+        "whoami",
+        "echo",
+        "current_time",
+        "fx_echo",
+        "fx_add",
+        "fx_whoami_env",
+        "fx_slow",
+        "fx_crash",
+        "fx_hang",
+        "fx_sample",
+        "fx_elicit",
+        "fx_roots",
+        "fx_log",
+        "fx_change_tools",
     ]
     .iter()
     .map(|s| s.to_string())
@@ -202,58 +214,133 @@ async fn check_transport(app: &TestApp, tokens: &[String; 3], t: Transport) {
     for tool in ["fx_add", "echo", "fx_change_tools"] {
         assert!(listed.contains(&tool.to_string()), "{t:?}: {listed:?}");
     }
-    assert!(c.names("tools/list", "tools", "name").await.is_empty(), "{t:?}: default deny");
-    assert_eq!(a.names("prompts/list", "prompts", "name").await, ["fx_greet"]);
-    assert_eq!(b.names("prompts/list", "prompts", "name").await, ["fx_greet"]);
+    assert!(
+        c.names("tools/list", "tools", "name").await.is_empty(),
+        "{t:?}: default deny"
+    );
+    assert_eq!(
+        a.names("prompts/list", "prompts", "name").await,
+        ["fx_greet"]
+    );
+    assert_eq!(
+        b.names("prompts/list", "prompts", "name").await,
+        ["fx_greet"]
+    );
     assert!(c.names("prompts/list", "prompts", "name").await.is_empty());
-    assert_eq!(a.names("resources/list", "resources", "uri").await, ["fixture://static"]);
-    assert_eq!(b.names("resources/list", "resources", "uri").await, ["fixture://static"]);
-    assert!(c.names("resources/list", "resources", "uri").await.is_empty());
-    const TEMPLATES: [&str; 3] = ["resources/templates/list", "resourceTemplates", "uriTemplate"];
+    assert_eq!(
+        a.names("resources/list", "resources", "uri").await,
+        ["fixture://static"]
+    );
+    assert_eq!(
+        b.names("resources/list", "resources", "uri").await,
+        ["fixture://static"]
+    );
+    assert!(
+        c.names("resources/list", "resources", "uri")
+            .await
+            .is_empty()
+    );
+    const TEMPLATES: [&str; 3] = [
+        "resources/templates/list",
+        "resourceTemplates",
+        "uriTemplate",
+    ];
     let [m, f, k] = TEMPLATES;
     assert!(a.names(m, f, k).await.is_empty(), "{t:?}");
-    assert!(b.names(m, f, k).await.is_empty(), "{t:?}: bob's deny of items hides the template");
+    assert!(
+        b.names(m, f, k).await.is_empty(),
+        "{t:?}: bob's deny of items hides the template"
+    );
     assert!(c.names(m, f, k).await.is_empty());
 
     // ---- tool calls ----
-    let ok = a.rpc("tools/call", json!({"name": "fx_echo", "arguments": {"text": "hi"}})).await;
+    let ok = a
+        .rpc(
+            "tools/call",
+            json!({"name": "fx_echo", "arguments": {"text": "hi"}}),
+        )
+        .await;
     assert_eq!(ok["result"]["content"][0]["text"], "hi", "{t:?}: {ok}");
-    let ok = b.rpc("tools/call", json!({"name": "fx_add", "arguments": {"a": 2, "b": 3}})).await;
+    let ok = b
+        .rpc(
+            "tools/call",
+            json!({"name": "fx_add", "arguments": {"a": 2, "b": 3}}),
+        )
+        .await;
     assert!(ok["result"].is_object(), "{t:?}: {ok}");
     for (who, denied) in [(0, "fx_add"), (0, "echo"), (2, "whoami")] {
         let conn = if who == 0 { &mut a } else { &mut c };
-        let d = conn.rpc("tools/call", json!({"name": denied, "arguments": {"a": 1, "b": 2}})).await;
-        let u = conn.rpc("tools/call", json!({"name": "fx_nope", "arguments": {"a": 1, "b": 2}})).await;
+        let d = conn
+            .rpc(
+                "tools/call",
+                json!({"name": denied, "arguments": {"a": 1, "b": 2}}),
+            )
+            .await;
+        let u = conn
+            .rpc(
+                "tools/call",
+                json!({"name": "fx_nope", "arguments": {"a": 1, "b": 2}}),
+            )
+            .await;
         assert!(d["error"].is_object(), "{t:?}: {d}");
         assert_same_as_unknown(&d, denied, &u, "fx_nope");
     }
 
     // ---- prompts ----
-    let ok = a.rpc("prompts/get", json!({"name": "fx_greet", "arguments": {"name": "Ann"}})).await;
+    let ok = a
+        .rpc(
+            "prompts/get",
+            json!({"name": "fx_greet", "arguments": {"name": "Ann"}}),
+        )
+        .await;
     assert!(ok["result"]["messages"].is_array(), "{t:?}: {ok}");
-    let d = c.rpc("prompts/get", json!({"name": "fx_greet", "arguments": {"name": "Ann"}})).await;
-    let u = c.rpc("prompts/get", json!({"name": "fx_nope", "arguments": {"name": "Ann"}})).await;
+    let d = c
+        .rpc(
+            "prompts/get",
+            json!({"name": "fx_greet", "arguments": {"name": "Ann"}}),
+        )
+        .await;
+    let u = c
+        .rpc(
+            "prompts/get",
+            json!({"name": "fx_nope", "arguments": {"name": "Ann"}}),
+        )
+        .await;
     assert!(d["error"].is_object(), "{t:?}: {d}");
     assert_same_as_unknown(&d, "fx_greet", &u, "fx_nope");
 
     // ---- resources ----
-    let ok = a.rpc("resources/read", json!({"uri": "fixture://static"})).await;
-    assert_eq!(ok["result"]["contents"][0]["text"], "static text", "{t:?}: {ok}");
-    let d = b.rpc("resources/read", json!({"uri": "fixture://item/7"})).await;
-    let u = b.rpc("resources/read", json!({"uri": "fixture://nope/7"})).await;
+    let ok = a
+        .rpc("resources/read", json!({"uri": "fixture://static"}))
+        .await;
+    assert_eq!(
+        ok["result"]["contents"][0]["text"], "static text",
+        "{t:?}: {ok}"
+    );
+    let d = b
+        .rpc("resources/read", json!({"uri": "fixture://item/7"}))
+        .await;
+    let u = b
+        .rpc("resources/read", json!({"uri": "fixture://nope/7"}))
+        .await;
     assert!(d["error"].is_object(), "{t:?}: {d}");
     assert_same_as_unknown(&d, "fixture://item/7", &u, "fixture://nope/7");
-    let d = c.rpc("resources/read", json!({"uri": "fixture://static"})).await;
-    let u = c.rpc("resources/read", json!({"uri": "fixture://nope"})).await;
+    let d = c
+        .rpc("resources/read", json!({"uri": "fixture://static"}))
+        .await;
+    let u = c
+        .rpc("resources/read", json!({"uri": "fixture://nope"}))
+        .await;
     assert_same_as_unknown(&d, "fixture://static", &u, "fixture://nope");
 
     // ---- completions ----
-    let complete = |name: &str| {
-        json!({"ref": {"type": "ref/prompt", "name": name}, "argument": {"name": "name", "value": "a"}})
-    };
+    let complete = |name: &str| json!({"ref": {"type": "ref/prompt", "name": name}, "argument": {"name": "name", "value": "a"}});
     let ok = a.rpc("completion/complete", complete("fx_greet")).await;
     assert!(
-        !ok["result"]["completion"]["values"].as_array().unwrap().is_empty(),
+        !ok["result"]["completion"]["values"]
+            .as_array()
+            .unwrap()
+            .is_empty(),
         "{t:?}: {ok}"
     );
     let d = c.rpc("completion/complete", complete("fx_greet")).await;
@@ -268,9 +355,13 @@ async fn the_policy_matrix_on_streamable_http_sessions() {
     check_transport(&app, &tokens, Transport::Session).await;
     // Subscriptions follow the same rule as reads.
     let mut b = Conn::open(&app, &tokens[1], Transport::Session).await;
-    let ok = b.rpc("resources/subscribe", json!({"uri": "fixture://static"})).await;
+    let ok = b
+        .rpc("resources/subscribe", json!({"uri": "fixture://static"}))
+        .await;
     assert!(ok["result"].is_object(), "{ok}");
-    let d = b.rpc("resources/subscribe", json!({"uri": "fixture://item/1"})).await;
+    let d = b
+        .rpc("resources/subscribe", json!({"uri": "fixture://item/1"}))
+        .await;
     assert_eq!(d["error"]["code"], -32002, "{d}");
 }
 
@@ -323,7 +414,10 @@ async fn the_policy_matrix_on_rest() {
             names
         }
     };
-    assert_eq!(list(alice.clone()).await, ["fx_echo", "fx_elicit", "whoami"]);
+    assert_eq!(
+        list(alice.clone()).await,
+        ["fx_echo", "fx_elicit", "whoami"]
+    );
     assert!(list(bob.clone()).await.contains(&"fx_add".to_string()));
     assert!(list(carol.clone()).await.is_empty());
     let call = |token: String, name: &'static str| {
@@ -342,10 +436,17 @@ async fn the_policy_matrix_on_rest() {
     };
     let (s, body) = call(bob.clone(), "fx_add").await;
     assert_eq!(s, StatusCode::OK, "{body}");
-    for (token, denied) in [(alice.clone(), "fx_add"), (alice.clone(), "echo"), (carol.clone(), "whoami")] {
+    for (token, denied) in [
+        (alice.clone(), "fx_add"),
+        (alice.clone(), "echo"),
+        (carol.clone(), "whoami"),
+    ] {
         let (sd, d) = call(token.clone(), denied).await;
         let (su, u) = call(token, "fx_nope").await;
         assert_eq!(sd, StatusCode::NOT_FOUND, "{d}");
-        assert_eq!((sd, d.replace(denied, "X")), (su, u.replace("fx_nope", "X")));
+        assert_eq!(
+            (sd, d.replace(denied, "X")),
+            (su, u.replace("fx_nope", "X"))
+        );
     }
 }

@@ -40,18 +40,25 @@ static GLOBAL: Counting = Counting;
 fn policy() -> Policy {
     let mut rules = Vec::new();
     for i in 0..10 {
-        rules.push(serde_json::json!({"effect": "allow", "groups": [format!("team{i}")],
+        rules.push(
+            serde_json::json!({"effect": "allow", "groups": [format!("team{i}")],
             "tools": [format!("team{i}_*"), "files_read*"], "prompts": ["*"],
-            "resources": [format!("file:///srv/team{i}/*")]}));
-        rules.push(serde_json::json!({"effect": "deny", "groups": [format!("team{i}")],
-            "tools": [format!("team{i}_delete_*")]}));
-        rules.push(serde_json::json!({"effect": "allow", "users": [format!("user{i}")],
-            "tools": ["crm_*"], "clients": ["claude.ai", "cli"]}));
-        rules.push(serde_json::json!({"effect": "allow", "services": [format!("svc{i}")],
-            "tools": ["report_*"], "rate": "60/min"}));
+            "resources": [format!("file:///srv/team{i}/*")]}),
+        );
+        rules.push(
+            serde_json::json!({"effect": "deny", "groups": [format!("team{i}")],
+            "tools": [format!("team{i}_delete_*")]}),
+        );
+        rules.push(
+            serde_json::json!({"effect": "allow", "users": [format!("user{i}")],
+            "tools": ["crm_*"], "clients": ["claude.ai", "cli"]}),
+        );
+        rules.push(
+            serde_json::json!({"effect": "allow", "services": [format!("svc{i}")],
+            "tools": ["report_*"], "rate": "60/min"}),
+        );
     }
-    let rules: Vec<RuleConfig> =
-        serde_json::from_value(serde_json::Value::Array(rules)).unwrap();
+    let rules: Vec<RuleConfig> = serde_json::from_value(serde_json::Value::Array(rules)).unwrap();
     let scopes = vec!["mcp".to_string()];
     Policy::compile(
         &rules,

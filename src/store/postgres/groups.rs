@@ -14,12 +14,14 @@ pub(super) async fn add_group_member(
     now: UnixTime,
 ) -> StoreResult<bool> {
     let mut tx = begin(pool).await?;
-    sqlx::query("INSERT INTO user_groups (name, created_at) VALUES ($1, $2) ON CONFLICT DO NOTHING")
-        .bind(group)
-        .bind(now)
-        .execute(&mut *tx)
-        .await
-        .map_err(db)?;
+    sqlx::query(
+        "INSERT INTO user_groups (name, created_at) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+    )
+    .bind(group)
+    .bind(now)
+    .execute(&mut *tx)
+    .await
+    .map_err(db)?;
     let added = sqlx::query(
         "INSERT INTO user_group_members (user_id, group_name, source, created_at) \
          VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",

@@ -20,8 +20,8 @@
 //! them.
 
 mod clients;
-mod groups;
 mod cluster;
+mod groups;
 mod identities;
 mod mail;
 mod maintenance;

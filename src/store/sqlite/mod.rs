@@ -16,8 +16,8 @@
 //! [`StoreError::Corrupt`].
 
 mod clients;
-mod groups;
 mod cluster;
+mod groups;
 mod identities;
 mod mail;
 mod maintenance;

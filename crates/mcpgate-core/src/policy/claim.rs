@@ -62,7 +62,10 @@ mod tests {
             groups_from_claim(&c, "groups", "idp:"),
             (vec!["idp:eng".to_string(), "idp:staff".to_string()], 2)
         );
-        assert_eq!(groups_from_claim(&c, "role", ""), (vec!["admin".to_string()], 0));
+        assert_eq!(
+            groups_from_claim(&c, "role", ""),
+            (vec!["admin".to_string()], 0)
+        );
         assert_eq!(groups_from_claim(&c, "missing", ""), (vec![], 0));
         let c = claims(json!({"groups": {"not": "a list"}}));
         assert_eq!(groups_from_claim(&c, "groups", ""), (vec![], 1));
@@ -70,7 +73,9 @@ mod tests {
 
     #[test]
     fn at_most_the_limit_is_kept() {
-        let many: Vec<String> = (0..MAX_PROVIDER_GROUPS + 10).map(|i| format!("g{i:04}")).collect();
+        let many: Vec<String> = (0..MAX_PROVIDER_GROUPS + 10)
+            .map(|i| format!("g{i:04}"))
+            .collect();
         let c = claims(json!({ "groups": many }));
         let (groups, skipped) = groups_from_claim(&c, "groups", "");
         assert_eq!((groups.len(), skipped), (MAX_PROVIDER_GROUPS, 10));

@@ -38,9 +38,9 @@ impl fmt::Display for PatternError {
                 f,
                 "a pattern must not contain whitespace or control characters (found {c:?})"
             ),
-            Self::DoubleStar => f.write_str(
-                "`**` is not a pattern here: `*` alone matches any run of characters",
-            ),
+            Self::DoubleStar => {
+                f.write_str("`**` is not a pattern here: `*` alone matches any run of characters")
+            }
         }
     }
 }

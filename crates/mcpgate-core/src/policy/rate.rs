@@ -136,7 +136,10 @@ mod tests {
         assert_eq!((r.interval_ms(), r.burst()), (6_000, 10));
         let r = Rate::parse("2/s", Some(5)).unwrap();
         assert_eq!((r.interval_ms(), r.burst()), (500, 5));
-        assert_eq!(Rate::parse("1/hour", None).unwrap().interval_ms(), 3_600_000);
+        assert_eq!(
+            Rate::parse("1/hour", None).unwrap().interval_ms(),
+            3_600_000
+        );
         for bad in ["10", "ten/min", "10/fortnight", "0/min", "/min", "-1/s"] {
             assert!(Rate::parse(bad, None).is_err(), "{bad}");
         }

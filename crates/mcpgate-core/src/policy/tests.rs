@@ -15,7 +15,11 @@ fn user(name: &str, groups: &[&str]) -> Caller {
         scope: Scope::parse("mcp").unwrap(),
         expires_at: 0,
         token_hash: "h".into(),
-        groups: groups.iter().map(|g| g.to_string()).collect::<Vec<_>>().into(),
+        groups: groups
+            .iter()
+            .map(|g| g.to_string())
+            .collect::<Vec<_>>()
+            .into(),
     }
 }
 
@@ -115,7 +119,10 @@ fn the_first_matching_allow_decides_scopes_and_rate() {
         ["files:write"]
     );
     assert!(p.scopes_for(Kind::Tool, "deploy", &other).is_empty());
-    assert_eq!(p.rate_for("deploy", &admin).map(|(i, r)| (i, r.burst())), Some((0, 2)));
+    assert_eq!(
+        p.rate_for("deploy", &admin).map(|(i, r)| (i, r.burst())),
+        Some((0, 2))
+    );
     assert!(p.rate_for("deploy", &other).is_none());
     assert!(p.has_rates());
 }
@@ -148,7 +155,10 @@ fn subjects_users_groups_services_and_clients() {
     let alice = user("alice", &[]);
     let ops = user("olga", &["ops"]);
     let svc = service("nightly");
-    assert!(p.allows(Kind::Tool, "t_user", &alice), "usernames are normalised");
+    assert!(
+        p.allows(Kind::Tool, "t_user", &alice),
+        "usernames are normalised"
+    );
     assert!(!p.allows(Kind::Tool, "t_user", &ops));
     assert!(p.allows(Kind::Tool, "t_group", &ops));
     assert!(!p.allows(Kind::Tool, "t_group", &alice));
@@ -157,10 +167,16 @@ fn subjects_users_groups_services_and_clients() {
     // A user is never a service, and a service never a user, whatever the names.
     let named_like_service = user("nightly", &[]);
     assert!(!p.allows(Kind::Tool, "t_service", &named_like_service));
-    assert!(!p.allows(Kind::Tool, "t_user", &Caller {
-        subject: Subject::Service { name: "alice".into() },
-        ..alice.clone()
-    }));
+    assert!(!p.allows(
+        Kind::Tool,
+        "t_user",
+        &Caller {
+            subject: Subject::Service {
+                name: "alice".into()
+            },
+            ..alice.clone()
+        }
+    ));
     // Clients: by id, or by the host of a metadata document URL.
     let mut via = alice.clone();
     assert!(!p.allows(Kind::Tool, "t_client", &via));
@@ -203,22 +219,76 @@ fn clients_narrow_the_subjects() {
 #[test]
 fn compile_errors_name_the_rule_field_and_value() {
     let cases = [
-        (r#"[{"effect":"allow","tools":["ok"]},{"effect":"allow","tools":["bad **"]}]"#, 2, "tools", "bad **"),
+        (
+            r#"[{"effect":"allow","tools":["ok"]},{"effect":"allow","tools":["bad **"]}]"#,
+            2,
+            "tools",
+            "bad **",
+        ),
         (r#"[{"tools":["x"]}]"#, 1, "effect", ""),
         (r#"[{"effect":"allow"}]"#, 1, "tools", ""),
-        (r#"[{"effect":"allow","tools":["x"],"groups":["nobody-has-it"]}]"#, 1, "groups", "nobody-has-it"),
-        (r#"[{"effect":"allow","tools":["x"],"scopes":["admin"]}]"#, 1, "scopes", "admin"),
-        (r#"[{"effect":"allow","tools":["x"],"rate":"lots"}]"#, 1, "rate", "lots"),
-        (r#"[{"effect":"allow","tools":["x"],"rate":"1/s","rate_per_minute":3}]"#, 1, "rate_per_minute", ""),
-        (r#"[{"effect":"allow","tools":["x"],"burst":3}]"#, 1, "burst", "3"),
-        (r#"[{"effect":"deny","tools":["x"],"rate":"1/s"}]"#, 1, "effect", "deny"),
-        (r#"[{"effect":"allow","prompts":["x"],"rate":"1/s"}]"#, 1, "rate", "1/s"),
-        (r#"[{"effect":"allow","resources":[""]}]"#, 1, "resources", ""),
-        (r#"[{"effect":"allow","tools":["x"],"services":["a b"]}]"#, 1, "services", "a b"),
+        (
+            r#"[{"effect":"allow","tools":["x"],"groups":["nobody-has-it"]}]"#,
+            1,
+            "groups",
+            "nobody-has-it",
+        ),
+        (
+            r#"[{"effect":"allow","tools":["x"],"scopes":["admin"]}]"#,
+            1,
+            "scopes",
+            "admin",
+        ),
+        (
+            r#"[{"effect":"allow","tools":["x"],"rate":"lots"}]"#,
+            1,
+            "rate",
+            "lots",
+        ),
+        (
+            r#"[{"effect":"allow","tools":["x"],"rate":"1/s","rate_per_minute":3}]"#,
+            1,
+            "rate_per_minute",
+            "",
+        ),
+        (
+            r#"[{"effect":"allow","tools":["x"],"burst":3}]"#,
+            1,
+            "burst",
+            "3",
+        ),
+        (
+            r#"[{"effect":"deny","tools":["x"],"rate":"1/s"}]"#,
+            1,
+            "effect",
+            "deny",
+        ),
+        (
+            r#"[{"effect":"allow","prompts":["x"],"rate":"1/s"}]"#,
+            1,
+            "rate",
+            "1/s",
+        ),
+        (
+            r#"[{"effect":"allow","resources":[""]}]"#,
+            1,
+            "resources",
+            "",
+        ),
+        (
+            r#"[{"effect":"allow","tools":["x"],"services":["a b"]}]"#,
+            1,
+            "services",
+            "a b",
+        ),
     ];
     for (rules, rule, field, value) in cases {
         let e = compile(rules, DefaultPolicy::Allow).unwrap_err();
-        assert_eq!((e.rule, e.field, e.value.as_str()), (rule, field, value), "{rules}");
+        assert_eq!(
+            (e.rule, e.field, e.value.as_str()),
+            (rule, field, value),
+            "{rules}"
+        );
         let text = e.to_string();
         assert!(text.contains(&format!("rule #{rule}")), "{text}");
     }
