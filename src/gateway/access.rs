@@ -8,10 +8,26 @@ use mcpgate_core::mcp::bearer::Caller;
 use mcpgate_core::policy::Kind;
 use rmcp::model::{CompleteResult, CompletionInfo, Reference};
 
-use super::Gateway;
+use std::sync::Arc;
+
+use rmcp::ErrorData as McpError;
+
 use super::upstream::{Conn, Upstream};
+use super::{Gateway, RESOURCE_NOT_FOUND};
+use crate::policy::Access;
 
 impl Gateway {
+    /// Enforces `access` (`[[policy]]`) instead of allowing everything.
+    pub fn with_access(mut self, access: Arc<Access>) -> Self {
+        self.access = access;
+        self
+    }
+
+    /// The policy in force, for the built-in tools and the rate limits.
+    pub fn access(&self) -> &Arc<Access> {
+        &self.access
+    }
+
     /// Whether `completion/complete` may look at this prompt or resource.
     pub(super) fn completion_allowed(&self, caller: &Caller, r: &Reference) -> bool {
         match r {
@@ -37,4 +53,24 @@ impl Gateway {
 /// answer for a reference they do not know.
 pub(super) fn no_completion() -> CompleteResult {
     CompleteResult::new(CompletionInfo::with_all_values(Vec::new()).unwrap_or_default())
+}
+
+/// The answer to a read of a resource no upstream serves, or that the
+/// caller may not read.
+pub(super) fn resource_not_found(uri: &str) -> McpError {
+    McpError::new(
+        rmcp::model::ErrorCode(RESOURCE_NOT_FOUND),
+        format!("resource not found: {uri}"),
+        Some(serde_json::json!({"uri": uri})),
+    )
+}
+
+/// The answer to a subscription no upstream accepts, or that the caller
+/// may not make.
+pub(super) fn subscribe_not_found(uri: &str) -> McpError {
+    McpError::new(
+        rmcp::model::ErrorCode(RESOURCE_NOT_FOUND),
+        format!("resource not found: {uri}"),
+        None,
+    )
 }

@@ -54,7 +54,7 @@ use rmcp::service::PeerRequestOptions;
 use tokio_util::sync::CancellationToken;
 
 use crate::policy::Access;
-use access::no_completion;
+use access::{no_completion, resource_not_found, subscribe_not_found};
 use config::UpstreamConfig;
 use relay::{Downstream, service_error};
 use upstream::{Conn, Status, Upstream};
@@ -121,17 +121,6 @@ impl Gateway {
             listen,
             access: Arc::new(Access::allow_all(Arc::new(crate::clock::SystemClock))),
         })
-    }
-
-    /// Enforces `access` (`[[policy]]`) instead of allowing everything.
-    pub fn with_access(mut self, access: Arc<Access>) -> Self {
-        self.access = access;
-        self
-    }
-
-    /// The policy in force, for the built-in tools and the rate limits.
-    pub fn access(&self) -> &Arc<Access> {
-        &self.access
     }
 
     /// Starts shared upstreams and the idle reaper for per-user ones.
@@ -685,24 +674,4 @@ impl Gateway {
             }
         }
     }
-}
-
-/// The answer to a read of a resource no upstream serves, or that the
-/// caller may not read.
-fn resource_not_found(uri: &str) -> McpError {
-    McpError::new(
-        rmcp::model::ErrorCode(RESOURCE_NOT_FOUND),
-        format!("resource not found: {uri}"),
-        Some(serde_json::json!({"uri": uri})),
-    )
-}
-
-/// The answer to a subscription no upstream accepts, or that the caller
-/// may not make.
-fn subscribe_not_found(uri: &str) -> McpError {
-    McpError::new(
-        rmcp::model::ErrorCode(RESOURCE_NOT_FOUND),
-        format!("resource not found: {uri}"),
-        None,
-    )
 }
