@@ -17,6 +17,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::{self, EndpointStyleSetting, LogFormat, Settings};
 
 mod client;
+pub mod groups;
 pub use client::ClientCommand;
 
 #[derive(Debug, Parser)]
@@ -56,6 +57,9 @@ pub enum Command {
     /// Pre-register, inspect and remove OAuth clients.
     #[command(subcommand)]
     Client(ClientCommand),
+    /// Groups of users (named by `[[policy]]` rules).
+    #[command(subcommand)]
+    Group(groups::GroupCommand),
     /// Show the state of a running server and its upstreams (exit code 1
     /// if it is unreachable or an upstream is failing).
     Status {
@@ -86,7 +90,13 @@ pub enum UserCommand {
         /// Read the password from the first line of standard input.
         #[arg(long)]
         password_stdin: bool,
+        /// Put the user in this group (repeatable).
+        #[arg(long = "group", value_name = "GROUP")]
+        groups: Vec<String>,
     },
+    /// Add a user to a group, or remove them.
+    #[command(subcommand)]
+    Group(groups::UserGroupCommand),
     /// List users.
     List,
     /// Remove a user and everything issued to them.
@@ -311,6 +321,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Some(Command::User(cmd)) => user(cmd, &cli.load_settings()?).await,
         Some(Command::Client(cmd)) => client::run(cmd, &cli.load_settings()?).await,
+        Some(Command::Group(cmd)) => {
+            let s = cli.load_settings()?;
+            groups::group(
+                cmd,
+                open_store_for_user_admin(&s.database_url).await?.as_ref(),
+            )
+            .await
+        }
         Some(Command::Status { url }) => status(url.clone(), &cli.load_settings()?).await,
         Some(Command::Doctor {
             url,
@@ -338,12 +356,16 @@ async fn user(cmd: &UserCommand, s: &Settings) -> anyhow::Result<()> {
         UserCommand::Add {
             username,
             password_stdin,
+            groups: group_names,
         } => {
             users::parse_username(username)?;
+            let group_names = groups::parse_groups(group_names)?;
             let pw = read_password(*password_stdin)?;
             let user = users::add(store.as_ref(), username, pw, now).await?;
+            groups::add_local(store.as_ref(), &user.id, &group_names, now).await?;
             println!("created user {}", user.username);
         }
+        UserCommand::Group(cmd) => groups::user_group(cmd, store.as_ref(), s, now).await?,
         UserCommand::List => {
             let list = store.list_users().await?;
             if list.is_empty() {
