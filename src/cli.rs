@@ -145,6 +145,9 @@ pub struct SettingFlags {
     #[arg(long, global = true, value_parser = parse_style)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub endpoint_style: Option<EndpointStyleSetting>,
+    #[arg(long, global = true, value_parser = parse_default_policy)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub default_policy: Option<mcpgate_core::policy::DefaultPolicy>,
     /// Comma-separated.
     #[arg(long, global = true, value_delimiter = ',')]
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -252,6 +255,14 @@ fn parse_style(s: &str) -> Result<EndpointStyleSetting, String> {
         "v1" => Ok(EndpointStyleSetting::V1),
         "root" => Ok(EndpointStyleSetting::Root),
         _ => Err("use v1 or root".into()),
+    }
+}
+
+fn parse_default_policy(s: &str) -> Result<mcpgate_core::policy::DefaultPolicy, String> {
+    match s {
+        "allow" => Ok(mcpgate_core::policy::DefaultPolicy::Allow),
+        "deny" => Ok(mcpgate_core::policy::DefaultPolicy::Deny),
+        _ => Err("use allow or deny".into()),
     }
 }
 
