@@ -229,6 +229,19 @@ pub struct SettingFlags {
     #[arg(long, global = true, value_delimiter = ',')]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub trusted_client_hosts: Option<Vec<String>>,
+    #[arg(long, global = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub audit_store: Option<bool>,
+    /// `off`, `stdout`, or a file path.
+    #[arg(long, global = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub audit_jsonl: Option<String>,
+    #[arg(long, global = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub audit_tool_arguments: Option<bool>,
+    #[arg(long, global = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub audit_retention_days: Option<u32>,
 }
 
 fn parse_style(s: &str) -> Result<EndpointStyleSetting, String> {

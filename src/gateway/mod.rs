@@ -7,6 +7,8 @@
 //!   supervisor (restart with backoff) and status.
 //! - [`relay`]: requests and notifications from an upstream, relayed to the
 //!   right downstream session.
+//! - [`audited`]: tool calls, prompts and resource reads, each recorded in
+//!   the audit log (`crate::audit`).
 //! - [`sse_client`]: the legacy HTTP+SSE client transport, reading its
 //!   event stream with [`sse_events`] (the WHATWG event-stream format).
 //!
@@ -23,6 +25,7 @@
 
 #![allow(deprecated)]
 
+pub mod audited;
 pub mod config;
 pub mod env;
 pub mod identity;
@@ -71,6 +74,9 @@ pub struct Gateway {
     cancel: CancellationToken,
     /// The `subscriptions/listen` streams of this instance ([`listen`]).
     listen: Arc<listen::ListenHub>,
+    /// Where tool calls, prompts and resource reads are recorded
+    /// ([`audited`]).
+    audit: crate::audit::Audit,
 }
 
 fn exposed(prefix: &str, name: &str) -> String {
@@ -111,7 +117,19 @@ impl Gateway {
             upstreams,
             cancel,
             listen,
+            audit: crate::audit::Audit::disabled(),
         })
+    }
+
+    /// Records every tool call, prompt and resource read in `audit`.
+    pub fn with_audit(mut self, audit: crate::audit::Audit) -> Self {
+        self.audit = audit;
+        self
+    }
+
+    /// The audit log the gateway records in.
+    pub fn audit(&self) -> &crate::audit::Audit {
+        &self.audit
     }
 
     /// Starts shared upstreams and the idle reaper for per-user ones.
@@ -276,16 +294,19 @@ impl Gateway {
     }
 
     /// Calls an upstream tool; `None` if no upstream serves that name.
-    pub async fn call_tool(
+    /// `upstream` is set to the upstream it was routed to.
+    async fn call_tool_unaudited(
         &self,
         call: &Call<'_>,
         name: &str,
         args: Option<JsonObject>,
+        upstream: &mut Option<String>,
     ) -> Option<Result<CallToolResult, McpError>> {
         let (up, conn, own) = match self.route_tool(call.caller, name).await? {
             Ok(route) => route,
             Err(e) => return Some(Err(e)),
         };
+        *upstream = Some(up.cfg.name.clone());
         let mut params = CallToolRequestParams::new(own);
         params.arguments = args;
         let req = ClientRequest::CallToolRequest(Request::new(params));
@@ -435,16 +456,19 @@ impl Gateway {
             .collect()
     }
 
-    /// Reads a resource from the first upstream that serves its URI.
-    pub async fn read_resource(
+    /// Reads a resource from the first upstream that serves its URI;
+    /// `upstream` is set to the one that answered.
+    async fn read_resource_unaudited(
         &self,
         call: &Call<'_>,
         uri: &str,
+        upstream: &mut Option<String>,
     ) -> Result<ReadResourceResult, McpError> {
         for (up, conn) in self.conns(call.caller).await {
             let req = ClientRequest::ReadResourceRequest(Request::new(
                 ReadResourceRequestParams::new(uri),
             ));
+            *upstream = Some(up.cfg.name.clone());
             match self.send(&up, &conn, req, call).await {
                 Ok(ServerResult::ReadResourceResult(r)) => return Ok(r),
                 Ok(_) => continue,
@@ -458,6 +482,7 @@ impl Gateway {
                 Err(e) => return Err(e),
             }
         }
+        *upstream = None;
         Err(McpError::new(
             rmcp::model::ErrorCode(RESOURCE_NOT_FOUND),
             format!("resource not found: {uri}"),
@@ -551,13 +576,17 @@ impl Gateway {
         })
     }
 
-    pub async fn get_prompt(
+    /// `prompts/get`; `None` if no upstream serves that name. `upstream` is
+    /// set to the upstream asked last.
+    async fn get_prompt_unaudited(
         &self,
         call: &Call<'_>,
         name: &str,
         args: Option<JsonObject>,
+        upstream: &mut Option<String>,
     ) -> Option<Result<GetPromptResult, McpError>> {
         for (up, own) in self.route_prompt(call.caller, name) {
+            *upstream = Some(up.cfg.name.clone());
             let conn = match up.conn_for(call.caller).await {
                 Ok(c) => c,
                 Err(e) => return Some(Err(e)),

@@ -41,6 +41,7 @@ use super::inline::reply::RequestStream;
 use super::mrtr::Mrtr;
 use super::results;
 use super::tools::{ToolError, Tools};
+use crate::audit::{Event, Kind, Outcome};
 use crate::gateway::relay::{Downstream, LogFilter};
 use crate::gateway::{Call, Gateway};
 use crate::tasks::Tasks;
@@ -182,7 +183,8 @@ pub async fn all_tools(tools: &Tools, gateway: &Gateway, caller: &Caller) -> Vec
     list
 }
 
-/// Calls a tool by its exposed name, built-in or upstream.
+/// Calls a tool by its exposed name, built-in or upstream; either way the
+/// call is one audit record (upstream calls: `gateway::audited`).
 pub async fn call_any_tool(
     tools: &Tools,
     gateway: &Gateway,
@@ -191,7 +193,26 @@ pub async fn call_any_tool(
     args: Option<JsonObject>,
 ) -> Result<CallToolResult, ToolError> {
     if tools.get(name).is_some() {
-        return tools.call(name, args, call.caller).await;
+        let audit = gateway.audit();
+        if !audit.is_enabled() {
+            return tools.call(name, args, call.caller).await;
+        }
+        let started = std::time::Instant::now();
+        let recorded_args = audit.wants_arguments().then(|| args.clone()).flatten();
+        let result = tools.call(name, args, call.caller).await;
+        let outcome = match &result {
+            Ok(r) if r.is_error != Some(true) => Outcome::Ok,
+            _ => Outcome::Error,
+        };
+        audit.record(
+            Event::new(Kind::ToolCall, outcome)
+                .caller(call.caller)
+                .target(name)
+                .detail("builtin", true)
+                .duration(started.elapsed())
+                .arguments(recorded_args.as_ref()),
+        );
+        return result;
     }
     match gateway.call_tool(call, name, args).await {
         Some(Ok(r)) => Ok(r),

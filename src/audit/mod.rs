@@ -1,0 +1,367 @@
+//! The audit log (docs/audit.md): one record per security-relevant event
+//! (sign-ins, consent, tokens, clients, and every tool call, prompt and
+//! resource read through the gateway), in the database (`audit_log`, see
+//! `crate::store::audit`) and/or as JSON lines on stdout or in a file.
+//!
+//! - [`event`]: the kinds of events and the [`Event`] builder.
+//! - [`sink`]: the JSON-lines stream and its line format.
+//!
+//! [`Audit::record`] never waits: it stamps the event with the time and the
+//! instance and puts it on a bounded queue. One background task takes what
+//! is queued (up to [`MAX_BATCH`] records) and writes it as one batch: one
+//! `INSERT` (on SQLite through the group-commit writer, sharing a commit
+//! with the token endpoint's writes) and one write to the stream. A tool
+//! call therefore never waits for the database. A full queue drops the
+//! record, counts it ([`Audit::dropped`]) and logs a warning at most once a
+//! minute; [`Audit::close`] (graceful shutdown) writes what is queued.
+
+pub mod event;
+pub mod sink;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+
+use serde_json::Value;
+use tokio::sync::{Mutex, mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::clock::Clock;
+use crate::store::{AuditRecord, Store};
+
+pub use event::{Event, Kind, Outcome};
+
+/// Records waiting to be written; [`Audit::record`] drops beyond this.
+pub const QUEUE: usize = 8192;
+
+/// Most records written in one batch.
+pub const MAX_BATCH: usize = 512;
+
+/// Longest `detail.arguments` kept (bytes of JSON); longer arguments are
+/// replaced by `"arguments_truncated": true`.
+pub const MAX_ARGUMENTS_BYTES: usize = 4096;
+
+/// The least time between two "records dropped" warnings.
+const WARN_EVERY_MS: i64 = 60_000;
+
+/// Where the JSON-lines stream goes (`audit_jsonl`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JsonlTarget {
+    Off,
+    Stdout,
+    /// A file, created if missing and appended to.
+    File(PathBuf),
+}
+
+impl JsonlTarget {
+    /// `off` (or empty), `stdout`, or a file path (`file:` prefix allowed).
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let s = s.trim();
+        Ok(match s {
+            "" | "off" => Self::Off,
+            "stdout" | "-" => Self::Stdout,
+            path => {
+                let path = path.strip_prefix("file:").unwrap_or(path);
+                if path.is_empty() {
+                    return Err("audit_jsonl: use off, stdout, or a file path".into());
+                }
+                Self::File(PathBuf::from(path))
+            }
+        })
+    }
+}
+
+/// The audit settings, checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditSettings {
+    /// Write records to the database (`audit_store`).
+    pub store: bool,
+    pub jsonl: JsonlTarget,
+    /// Keep tool and prompt arguments (`audit_tool_arguments`).
+    pub tool_arguments: bool,
+    /// Delete records older than this many days; 0 keeps them forever.
+    pub retention_days: u32,
+}
+
+impl AuditSettings {
+    pub fn from_settings(s: &crate::config::Settings) -> Result<Self, String> {
+        Ok(Self {
+            store: s.audit_store,
+            jsonl: JsonlTarget::parse(&s.audit_jsonl)?,
+            tool_arguments: s.audit_tool_arguments,
+            retention_days: s.audit_retention_days,
+        })
+    }
+}
+
+enum Msg {
+    Record(AuditRecord),
+    /// Answered once everything queued before it is written.
+    Flush(oneshot::Sender<()>),
+}
+
+struct Inner {
+    queue: mpsc::Sender<Msg>,
+    clock: Arc<dyn Clock>,
+    instance: String,
+    tool_arguments: bool,
+    dropped: AtomicU64,
+    /// When the last "dropped" warning was logged (Unix ms; 0: never).
+    warned_at_ms: AtomicI64,
+    stop: CancellationToken,
+    task: Mutex<Option<JoinHandle<()>>>,
+}
+
+/// The audit log's handle; cheap to clone. [`Audit::disabled`] records
+/// nothing.
+#[derive(Clone, Default)]
+pub struct Audit {
+    inner: Option<Arc<Inner>>,
+    /// `audit_retention_days` in milliseconds (`None`: keep forever).
+    retention_ms: Option<i64>,
+}
+
+impl std::fmt::Debug for Audit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Audit")
+            .field("enabled", &self.inner.is_some())
+            .field("retention_ms", &self.retention_ms)
+            .finish_non_exhaustive()
+    }
+}
+
+fn retention_ms(days: u32) -> Option<i64> {
+    (days > 0).then(|| i64::from(days) * 86_400_000)
+}
+
+impl Audit {
+    /// Records nothing.
+    pub fn disabled() -> Self {
+        Self::default()
+    }
+
+    /// Starts the writer task. With neither the store nor a stream, the
+    /// handle records nothing (but still knows the retention). Fails if the
+    /// stream's file cannot be opened.
+    pub async fn start(
+        settings: &AuditSettings,
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        instance: &str,
+    ) -> Result<Self, String> {
+        let retention_ms = retention_ms(settings.retention_days);
+        let stream = sink::Stream::open(&settings.jsonl).await?;
+        if !settings.store && stream.is_none() {
+            return Ok(Self {
+                inner: None,
+                retention_ms,
+            });
+        }
+        let (queue, rx) = mpsc::channel(QUEUE);
+        let stop = CancellationToken::new();
+        let writer = Writer {
+            store: settings.store.then_some(store),
+            stream,
+        };
+        let task = tokio::spawn(run(rx, writer, stop.clone()));
+        Ok(Self {
+            inner: Some(Arc::new(Inner {
+                queue,
+                clock,
+                instance: instance.to_string(),
+                tool_arguments: settings.tool_arguments,
+                dropped: AtomicU64::new(0),
+                warned_at_ms: AtomicI64::new(0),
+                stop,
+                task: Mutex::new(Some(task)),
+            })),
+            retention_ms,
+        })
+    }
+
+    pub fn is_enabled(&self) -> bool {
+        self.inner.is_some()
+    }
+
+    /// Whether tool and prompt arguments are recorded (so that callers
+    /// copy them only then).
+    pub fn wants_arguments(&self) -> bool {
+        self.inner.as_ref().is_some_and(|i| i.tool_arguments)
+    }
+
+    /// The retention in milliseconds (`None`: records are kept forever).
+    pub fn retention_ms(&self) -> Option<i64> {
+        self.retention_ms
+    }
+
+    /// Queues the event; never waits. A full queue drops it (counted, and
+    /// warned about at most once a minute).
+    pub fn record(&self, event: Event) {
+        let Some(inner) = &self.inner else { return };
+        let now_ms = inner.clock.now_ms();
+        let record = stamp(event, now_ms, &inner.instance, inner.tool_arguments);
+        if inner.queue.try_send(Msg::Record(record)).is_err() {
+            let dropped = inner.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+            let last = inner.warned_at_ms.load(Ordering::Relaxed);
+            if (last == 0 || now_ms.saturating_sub(last) >= WARN_EVERY_MS)
+                && inner
+                    .warned_at_ms
+                    .compare_exchange(last, now_ms.max(1), Ordering::Relaxed, Ordering::Relaxed)
+                    .is_ok()
+            {
+                tracing::warn!(
+                    event = "audit.dropped",
+                    dropped_total = dropped,
+                    "audit queue full (or closed): records dropped"
+                );
+            }
+        }
+    }
+
+    /// A request refused by policy: the decision point (`[[policy]]`)
+    /// calls this once per refused call, list filtering excepted. `kind`:
+    /// [`Kind::ToolCall`], [`Kind::PromptGet`] or [`Kind::ResourceRead`];
+    /// `target`: the tool, prompt or URI; `rule`: which rule refused it (a
+    /// name or line, never request data). If the refusal makes the gateway
+    /// answer as for an unknown name *inside* `Gateway::call_tool`, this is
+    /// not needed: `gateway::audited` records that call as `denied`.
+    pub fn policy_denied(
+        &self,
+        kind: Kind,
+        caller: &mcpgate_core::mcp::bearer::Caller,
+        target: &str,
+        upstream: Option<&str>,
+        rule: &str,
+    ) {
+        let mut event = Event::new(kind, Outcome::Denied)
+            .caller(caller)
+            .target(target)
+            .detail("reason", "policy")
+            .detail_text("rule", rule);
+        if let Some(u) = upstream {
+            event = event.upstream(u);
+        }
+        self.record(event);
+    }
+
+    /// Records dropped so far because the queue was full or closed.
+    pub fn dropped(&self) -> u64 {
+        self.inner
+            .as_ref()
+            .map_or(0, |i| i.dropped.load(Ordering::Relaxed))
+    }
+
+    /// Waits until every record queued before this call is written.
+    pub async fn flush(&self) {
+        let Some(inner) = &self.inner else { return };
+        let (tx, rx) = oneshot::channel();
+        if inner.queue.send(Msg::Flush(tx)).await.is_ok() {
+            let _ = rx.await;
+        }
+    }
+
+    /// Writes what is queued and stops the writer (graceful shutdown);
+    /// later records are counted as dropped.
+    pub async fn close(&self) {
+        let Some(inner) = &self.inner else { return };
+        inner.stop.cancel();
+        if let Some(task) = inner.task.lock().await.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+/// The record of `event` at `now_ms`, written by `instance`.
+pub fn stamp(event: Event, now_ms: i64, instance: &str, tool_arguments: bool) -> AuditRecord {
+    let mut detail = event.detail;
+    if tool_arguments && let Some(args) = event.arguments {
+        let size = serde_json::to_string(&args).map_or(usize::MAX, |s| s.len());
+        if size <= MAX_ARGUMENTS_BYTES {
+            detail.insert("arguments".into(), args);
+        } else {
+            detail.insert("arguments_truncated".into(), Value::Bool(true));
+        }
+    }
+    AuditRecord {
+        id: 0,
+        at_ms: now_ms,
+        kind: event.kind.as_str().to_string(),
+        outcome: event.outcome.as_str().to_string(),
+        user_id: event.user_id,
+        username: event.username,
+        client_id: event.client_id,
+        upstream: event.upstream,
+        target: event.target,
+        duration_ms: event.duration_ms,
+        client_addr: event.client_addr.map(|a| a.to_string()),
+        instance: instance.to_string(),
+        detail: (!detail.is_empty()).then(|| Value::Object(detail).to_string()),
+    }
+}
+
+/// Where the writer task puts a batch.
+struct Writer {
+    store: Option<Arc<dyn Store>>,
+    stream: Option<sink::Stream>,
+}
+
+impl Writer {
+    async fn write(&mut self, batch: &[AuditRecord]) {
+        if batch.is_empty() {
+            return;
+        }
+        if let Some(stream) = &mut self.stream {
+            stream.write(batch).await;
+        }
+        if let Some(store) = &self.store
+            && let Err(e) = store.append_audit(batch).await
+        {
+            tracing::error!(
+                event = "audit.write_failed",
+                records = batch.len(),
+                error = %e,
+                "audit records could not be stored"
+            );
+        }
+    }
+}
+
+async fn run(mut rx: mpsc::Receiver<Msg>, mut writer: Writer, stop: CancellationToken) {
+    let mut msgs = Vec::with_capacity(MAX_BATCH);
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    loop {
+        let received = tokio::select! {
+            biased;
+            n = rx.recv_many(&mut msgs, MAX_BATCH) => n,
+            () = stop.cancelled() => {
+                // Write what is already queued, then refuse the rest.
+                rx.close();
+                rx.recv_many(&mut msgs, QUEUE).await
+            }
+        };
+        if received == 0 {
+            break;
+        }
+        let mut flushes = Vec::new();
+        for m in msgs.drain(..) {
+            match m {
+                Msg::Record(r) => batch.push(r),
+                Msg::Flush(tx) => {
+                    // Records queued before the flush are written first.
+                    writer.write(&batch).await;
+                    batch.clear();
+                    flushes.push(tx);
+                }
+            }
+        }
+        writer.write(&batch).await;
+        batch.clear();
+        for f in flushes {
+            let _ = f.send(());
+        }
+    }
+    if let Some(stream) = &mut writer.stream {
+        stream.finish().await;
+    }
+}
