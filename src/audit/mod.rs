@@ -272,6 +272,40 @@ impl Audit {
     }
 }
 
+/// Writes one event at once, without the queue: for the command line
+/// (`mcpgate client add`), a process too short-lived for the writer task.
+/// Goes to the store (`audit_store`) and to a JSON-lines file
+/// (`audit_jsonl` naming a file; stdout is the command's own output).
+pub async fn record_direct(
+    settings: &crate::config::Settings,
+    store: &dyn Store,
+    event: Event,
+) -> Result<(), String> {
+    let audit = AuditSettings::from_settings(settings)?;
+    let record = stamp(
+        event,
+        crate::clock::SystemClock.now_ms(),
+        CLI_INSTANCE,
+        false,
+    );
+    if audit.store {
+        store
+            .append_audit(std::slice::from_ref(&record))
+            .await
+            .map_err(|e| format!("cannot write the audit record: {e}"))?;
+    }
+    if let JsonlTarget::File(_) = &audit.jsonl
+        && let Some(mut stream) = sink::Stream::open(&audit.jsonl).await?
+    {
+        stream.write(std::slice::from_ref(&record)).await;
+        stream.finish().await;
+    }
+    Ok(())
+}
+
+/// The `instance` of records written by the command line.
+pub const CLI_INSTANCE: &str = "cli";
+
 /// The record of `event` at `now_ms`, written by `instance`.
 pub fn stamp(event: Event, now_ms: i64, instance: &str, tool_arguments: bool) -> AuditRecord {
     let mut detail = event.detail;
