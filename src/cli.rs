@@ -1,4 +1,4 @@
-//! The command line: `mcpgate serve | init | migrate | user ... | client ...`.
+//! The command line: `mcpgate serve | init | migrate | user ... | client ... | audit ...`.
 //!
 //! Every setting is also a flag (`--public-url`, `--database-url`, ...);
 //! flags win over `MCPGATE_*` variables, which win over the file.
@@ -16,7 +16,9 @@ use crate::auth::users;
 use crate::clock::{Clock, SystemClock};
 use crate::config::{self, EndpointStyleSetting, LogFormat, Settings};
 
+mod audit;
 mod client;
+pub use audit::AuditCommand;
 pub use client::ClientCommand;
 
 #[derive(Debug, Parser)]
@@ -56,6 +58,9 @@ pub enum Command {
     /// Pre-register, inspect and remove OAuth clients.
     #[command(subcommand)]
     Client(ClientCommand),
+    /// Read the audit log (docs/audit.md).
+    #[command(subcommand)]
+    Audit(AuditCommand),
     /// Show the state of a running server and its upstreams (exit code 1
     /// if it is unreachable or an upstream is failing).
     Status {
@@ -318,6 +323,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Some(Command::User(cmd)) => user(cmd, &cli.load_settings()?).await,
         Some(Command::Client(cmd)) => client::run(cmd, &cli.load_settings()?).await,
+        Some(Command::Audit(cmd)) => audit::run(cmd, &cli.load_settings()?).await,
         Some(Command::Status { url }) => status(url.clone(), &cli.load_settings()?).await,
         Some(Command::Doctor {
             url,

@@ -150,6 +150,16 @@ impl Audit {
         clock: Arc<dyn Clock>,
         instance: &str,
     ) -> Result<Self, String> {
+        Self::start_with_queue(settings, store, clock, instance, QUEUE).await
+    }
+
+    async fn start_with_queue(
+        settings: &AuditSettings,
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        instance: &str,
+        queue_len: usize,
+    ) -> Result<Self, String> {
         let retention_ms = retention_ms(settings.retention_days);
         let stream = sink::Stream::open(&settings.jsonl).await?;
         if !settings.store && stream.is_none() {
@@ -158,7 +168,7 @@ impl Audit {
                 retention_ms,
             });
         }
-        let (queue, rx) = mpsc::channel(QUEUE);
+        let (queue, rx) = mpsc::channel(queue_len);
         let stop = CancellationToken::new();
         let writer = Writer {
             store: settings.store.then_some(store),
@@ -397,5 +407,155 @@ async fn run(mut rx: mpsc::Receiver<Msg>, mut writer: Writer, stop: Cancellation
     }
     if let Some(stream) = &mut writer.stream {
         stream.finish().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::ManualClock;
+    use crate::store::AuditQuery;
+    use crate::store::sqlite::SqliteStore;
+
+    async fn store() -> Arc<dyn Store> {
+        let s = SqliteStore::connect("sqlite::memory:").await.unwrap();
+        s.migrate().await.unwrap();
+        Arc::new(s)
+    }
+
+    fn settings() -> AuditSettings {
+        AuditSettings {
+            store: true,
+            jsonl: JsonlTarget::Off,
+            tool_arguments: false,
+            retention_days: 90,
+        }
+    }
+
+    async fn stored(store: &Arc<dyn Store>) -> usize {
+        store
+            .search_audit(&AuditQuery {
+                limit: 10_000,
+                ..AuditQuery::default()
+            })
+            .await
+            .unwrap()
+            .len()
+    }
+
+    fn event(i: usize) -> Event {
+        Event::new(Kind::ToolCall, Outcome::Ok).target(&format!("tool{i}"))
+    }
+
+    // A current-thread runtime: the writer task runs only when the test
+    // awaits, so `record` (which never awaits) fills the queue.
+    #[tokio::test]
+    async fn a_full_queue_drops_and_counts_and_never_blocks() {
+        let store = store().await;
+        let clock = Arc::new(ManualClock::starting_now());
+        let audit = Audit::start_with_queue(&settings(), store.clone(), clock, "i1", 4)
+            .await
+            .unwrap();
+        for i in 0..10 {
+            audit.record(event(i));
+        }
+        assert_eq!(audit.dropped(), 6);
+        audit.flush().await;
+        assert_eq!(stored(&store).await, 4);
+        // Room again once written.
+        audit.record(event(11));
+        audit.flush().await;
+        assert_eq!(stored(&store).await, 5);
+        assert_eq!(audit.dropped(), 6);
+    }
+
+    #[tokio::test]
+    async fn closing_writes_what_is_queued_and_later_records_count_as_dropped() {
+        let store = store().await;
+        let clock = Arc::new(ManualClock::starting_now());
+        let audit = Audit::start(&settings(), store.clone(), clock, "i1")
+            .await
+            .unwrap();
+        for i in 0..100 {
+            audit.record(event(i));
+        }
+        // No await before closing: the writer task has not run yet.
+        audit.close().await;
+        assert_eq!(stored(&store).await, 100);
+        audit.record(event(100));
+        assert_eq!(audit.dropped(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_batch_is_stamped_with_the_time_and_instance() {
+        let store = store().await;
+        let clock = Arc::new(ManualClock::starting_now());
+        let audit = Audit::start(&settings(), store.clone(), clock.clone(), "host-7")
+            .await
+            .unwrap();
+        audit.record(event(1));
+        audit.flush().await;
+        let r = &store.search_audit(&AuditQuery::default()).await.unwrap()[0];
+        assert_eq!(r.instance, "host-7");
+        assert_eq!(r.at_ms, clock.now_ms());
+        assert_eq!(r.kind, "tool.call");
+    }
+
+    #[tokio::test]
+    async fn arguments_are_kept_only_when_asked_and_only_when_small() {
+        let args: serde_json::Map<String, Value> =
+            serde_json::from_str(r#"{"path":"/tmp/x"}"#).unwrap();
+        let e = || event(1).arguments(Some(&args));
+        let off = stamp(e(), 1, "i", false);
+        assert_eq!(off.detail, None);
+        let on = stamp(e(), 1, "i", true);
+        assert_eq!(
+            on.detail.as_deref(),
+            Some(r#"{"arguments":{"path":"/tmp/x"}}"#)
+        );
+        let big: serde_json::Map<String, Value> = [(
+            "x".to_string(),
+            Value::String("y".repeat(MAX_ARGUMENTS_BYTES)),
+        )]
+        .into_iter()
+        .collect();
+        let cut = stamp(event(1).arguments(Some(&big)), 1, "i", true);
+        assert_eq!(
+            cut.detail.as_deref(),
+            Some(r#"{"arguments_truncated":true}"#)
+        );
+    }
+
+    #[tokio::test]
+    async fn with_no_destination_nothing_is_recorded_but_the_retention_is_known() {
+        let audit = Audit::start(
+            &AuditSettings {
+                store: false,
+                ..settings()
+            },
+            store().await,
+            Arc::new(ManualClock::starting_now()),
+            "i",
+        )
+        .await
+        .unwrap();
+        assert!(!audit.is_enabled());
+        assert_eq!(audit.retention_ms(), Some(90 * 86_400_000));
+    }
+
+    #[test]
+    fn jsonl_targets_parse() {
+        assert_eq!(JsonlTarget::parse("off"), Ok(JsonlTarget::Off));
+        assert_eq!(JsonlTarget::parse(""), Ok(JsonlTarget::Off));
+        assert_eq!(JsonlTarget::parse("stdout"), Ok(JsonlTarget::Stdout));
+        assert_eq!(
+            JsonlTarget::parse("file:/var/log/a.jsonl"),
+            Ok(JsonlTarget::File("/var/log/a.jsonl".into()))
+        );
+        assert_eq!(
+            JsonlTarget::parse("/var/log/a.jsonl"),
+            Ok(JsonlTarget::File("/var/log/a.jsonl".into()))
+        );
+        assert!(JsonlTarget::parse("file:").is_err());
     }
 }

@@ -32,7 +32,8 @@ pub fn line(r: &AuditRecord) -> String {
 
 /// Unix milliseconds as RFC 3339 UTC with milliseconds.
 pub fn rfc3339_millis(ms: i64) -> String {
-    let t = std::time::UNIX_EPOCH + std::time::Duration::from_millis(u64::try_from(ms).unwrap_or(0));
+    let t =
+        std::time::UNIX_EPOCH + std::time::Duration::from_millis(u64::try_from(ms).unwrap_or(0));
     humantime::format_rfc3339_millis(t).to_string()
 }
 

@@ -19,8 +19,8 @@ use mcpgate_core::oauth::params::Params;
 use mcpgate_core::oauth::{OAuthError, SecurityEvent};
 
 use super::lockout::Admission;
-use crate::audit::{Event, Kind, Outcome};
 use super::{AuthServer, log_security, password, store_failure};
+use crate::audit::{Event, Kind, Outcome};
 
 /// A request that passed validation, with its client.
 #[derive(Debug, Clone)]
@@ -172,7 +172,9 @@ impl AuthServer {
         };
         let phc = user.as_ref().and_then(|u| u.password_hash.clone());
         let known = user.as_ref().map(|u| (u.id.clone(), u.username.clone()));
-        let known = known.as_ref().map(|(id, name)| KnownUser { id, username: name });
+        let known = known
+            .as_ref()
+            .map(|(id, name)| KnownUser { id, username: name });
         let ok = password::verify_async(password_plain.to_string(), phc).await;
         let (Some(user), true, Some(account)) = (user, ok, account) else {
             tracing::warn!(event = SecurityEvent::LoginFailed.as_str(), username = ?username, address = %from, "sign-in failed");

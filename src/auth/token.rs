@@ -32,8 +32,8 @@ use mcpgate_core::oauth::{ErrorCode, OAuthError, SecurityEvent};
 use mcpgate_core::secret::Secret;
 
 use super::assertion::Endpoint;
-use crate::audit::{Event, Kind, Outcome};
 use super::{AuthServer, log_security, store_failure};
+use crate::audit::{Event, Kind, Outcome};
 
 /// A token endpoint failure: a plain OAuth error, or a client
 /// authentication failure (which may need `WWW-Authenticate: Basic`).
@@ -189,7 +189,8 @@ impl AuthServer {
                 .detail("grant", "authorization_code")
                 .detail("scope", minted.access.scope.to_string())
                 .detail("refresh_token", minted.refresh.is_some());
-            self.audit.record(self.with_user(event, &code.user_id).await);
+            self.audit
+                .record(self.with_user(event, &code.user_id).await);
         }
         Ok(self.response(minted, now))
     }

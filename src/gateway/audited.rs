@@ -145,9 +145,7 @@ impl Gateway {
                     .is_some_and(|rest| rest.starts_with('_'))
         });
         match hidden {
-            Some(u) => event
-                .upstream(&u.cfg.name)
-                .detail("reason", "not_allowed"),
+            Some(u) => event.upstream(&u.cfg.name).detail("reason", "not_allowed"),
             None => event.detail("reason", "unknown"),
         }
     }

@@ -14,6 +14,7 @@ use std::sync::Arc;
 
 use futures::future::BoxFuture;
 // The contracts of the state several instances share.
+use crate::audit_store::*;
 use crate::cluster_store::*;
 use crate::task_store::*;
 use mcpgate::store::postgres::PgStore;
@@ -140,6 +141,9 @@ macro_rules! store_contract_tests {
                 a_cancelled_task_keeps_its_status_against_a_late_result,
                 expired_tasks_are_purged,
                 queued_task_input_is_taken_once_and_its_outcome_read_once,
+                audit_records_read_back_whole_in_append_order,
+                audit_search_applies_every_filter_and_cursor,
+                pruning_audit_deletes_only_records_before_the_cutoff,
             );
 
             store_contract_tests!(@concurrent $make;
@@ -148,6 +152,7 @@ macro_rules! store_contract_tests {
                 concurrent_first_requests_for_a_server_key_agree_on_one_key,
                 concurrent_takes_of_one_pending_login_let_exactly_one_win,
                 concurrent_uses_of_one_assertion_jti_let_exactly_one_win,
+                concurrent_audit_batches_all_land,
             );
 
             store_contract_tests!(@db $make;

@@ -3,8 +3,8 @@
 use sqlx::{PgPool, Postgres, QueryBuilder};
 
 use super::{PgStore, col, db};
-use crate::store::audit::{AuditOrder, AuditQuery, AuditRecord, MAX_SEARCH_LIMIT};
 use crate::store::StoreResult;
+use crate::store::audit::{AuditOrder, AuditQuery, AuditRecord, MAX_SEARCH_LIMIT};
 
 const COLUMNS: &str = "at_ms, kind, outcome, user_id, username, client_id, upstream, target, \
      duration_ms, client_addr, instance, detail";
