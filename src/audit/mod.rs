@@ -95,6 +95,9 @@ impl AuditSettings {
     }
 }
 
+// A record is moved into the queue's preallocated slots as it is: boxing it
+// would cost an allocation per record for the rare `Flush`'s sake.
+#[allow(clippy::large_enum_variant)]
 enum Msg {
     Record(AuditRecord),
     /// Answered once everything queued before it is written.

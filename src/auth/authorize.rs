@@ -185,7 +185,7 @@ impl AuthServer {
                 .detail("method", "password");
             event = match known {
                 Some(u) => event
-                    .user(&u.id, u.username.as_str())
+                    .user(u.id, u.username.as_str())
                     .detail("reason", "wrong_password"),
                 None => event.detail("reason", "unknown_user"),
             };

@@ -231,8 +231,8 @@ impl Printer {
         }
         if !self.header_done {
             println!(
-                "{:<24} {:<20} {:<7} {:<16} {:<24} {:<12} {:<24} {:>6} {}",
-                "TIME", "KIND", "OUTCOME", "USER", "CLIENT", "UPSTREAM", "TARGET", "MS", "DETAIL"
+                "{:<24} {:<20} {:<7} {:<16} {:<24} {:<12} {:<24} {:>6} DETAIL",
+                "TIME", "KIND", "OUTCOME", "USER", "CLIENT", "UPSTREAM", "TARGET", "MS"
             );
             self.header_done = true;
         }

@@ -126,7 +126,11 @@ async fn every_action_of_the_oauth_and_mcp_flows_is_one_record_and_none_holds_a_
     let html = r.text().await.unwrap();
     let wrong = "not-the-password-1234";
     let r = browser.submit_login(&html, "alice", wrong).await;
-    assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "the sign-in page again");
+    assert_eq!(
+        r.status(),
+        StatusCode::UNAUTHORIZED,
+        "the sign-in page again"
+    );
     let loc = browser
         .sign_in_and_approve(&auth_params(&app, &client_id), "alice", PASSWORD)
         .await;
@@ -484,4 +488,47 @@ async fn with_the_store_off_nothing_is_written_to_the_table() {
     let app = spawn_app_with(|s| s.audit_store = false).await;
     crate::mcp_support::signed_in(&app, "alice").await;
     assert!(records(&app).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_federated_sign_in_and_a_failed_one_are_one_record_each() {
+    use crate::federation_fixture::Mode;
+    use crate::federation_support::{PROVIDER_ID, fed};
+    let f = fed(Mode::Oidc, json!({})).await;
+    f.sign_in().await;
+    // A callback nobody started (forged state), with a provider code.
+    let provider_code = "provider-code-never-recorded-4711";
+    let r = f
+        .app
+        .browser()
+        .get(&format!(
+            "/oauth/callback?state=forged&code={provider_code}"
+        ))
+        .await;
+    assert!(r.status().is_client_error(), "{}", r.status());
+
+    let all = records(&f.app).await;
+    let sign_ins: Vec<_> = all.iter().filter(|r| r.kind == "sign_in").collect();
+    assert_eq!(sign_ins.len(), 2, "{all:#?}");
+    assert_eq!(sign_ins[0].outcome, "ok");
+    assert_eq!(sign_ins[0].username.as_deref(), Some("ann"));
+    assert_eq!(detail(sign_ins[0])["method"], "federated");
+    assert_eq!(detail(sign_ins[0])["provider"], PROVIDER_ID);
+    assert_eq!(sign_ins[0].client_addr.as_deref(), Some("127.0.0.1"));
+    assert_eq!(sign_ins[1].outcome, "denied");
+    assert_eq!(detail(sign_ins[1])["method"], "federated");
+    assert!(
+        detail(sign_ins[1])["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("federation.")
+    );
+    for r in &all {
+        let text = serde_json::to_string(r).unwrap();
+        assert!(!text.contains(provider_code), "{text}");
+        assert!(
+            !text.contains(crate::federation_fixture::CLIENT_SECRET),
+            "{text}"
+        );
+    }
 }
