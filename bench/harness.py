@@ -485,6 +485,56 @@ def report(ctx, r):
     return "\n".join(out)
 
 
+# ------------------------------------------------------------------ audit cost
+
+def audit_cost(bins, reps, seconds, smoke):
+    """Workload 1 on two mcpgate processes, the audit log on (the default:
+    every tools/call is a record, batched into SQLite) and off
+    (`--audit-store false`), alternating; returns the report section."""
+    work = Path(tempfile.mkdtemp(prefix="mcpgate-bench-audit-"))
+    servers = []
+    try:
+        targets = []
+        for label, extra in (("audit on", []), ("audit off", ["--audit-store", "false"])):
+            d = work / label.replace(" ", "-")
+            d.mkdir()
+            db = d / "mcpgate.db"
+            password = secrets.token_urlsafe(16)
+            add_user(bins, db, "bench", password)
+            port = free_port()
+            srv = Server("mcpgate " + label, mcpgate_cmd(bins, port, db) + extra, port, cwd=d,
+                         ready_path="/healthz")
+            servers.append(srv.start(work))
+            setup = loadgen(bins, "setup", "--base", f"http://localhost:{port}", "--user",
+                            "bench", "--password", password, "--grants", 1,
+                            "--out", d / "tokens.json")
+            t = Target("mcpgate, " + label, port, "/v1/ai/mcp", token=setup["access_token"])
+            t.pid = srv.proc.pid
+            t.open_session()
+            t.check()
+            wrk(t, 1 if smoke else 2)  # warm-up
+            targets.append(t)
+        res = alternate(targets, reps, lambda t: wrk(t, seconds))
+    finally:
+        for srv in servers:
+            srv.stop()
+        if not os.environ.get("KEEP_BENCH_WORK"):
+            shutil.rmtree(work, ignore_errors=True)
+    on, off = res["mcpgate, audit on"], res["mcpgate, audit off"]
+    rps = [a["rps"] / b["rps"] for a, b in zip(on, off)]
+    cpu = [a["cpu_us_per_req"] / b["cpu_us_per_req"] for a, b in zip(on, off)]
+    out = [f"### Audit log cost: workload 1 with the audit log on and off, {CONNECTIONS} connections",
+           "",
+           rate_table(res, "mcpgate, audit off"),
+           "",
+           "| Ratio, audit on / off, per repetition | Median | Range |",
+           "|---|---:|---:|",
+           f"| Requests/s | {statistics.median(rps):.3f} | {min(rps):.3f} – {max(rps):.3f} |",
+           f"| CPU per request | {statistics.median(cpu):.3f} | {min(cpu):.3f} – {max(cpu):.3f} |",
+           ""]
+    return "\n".join(out)
+
+
 # ------------------------------------------------------------------ main
 
 
@@ -496,12 +546,21 @@ def main():
     ap.add_argument("--seconds", type=int)
     ap.add_argument("--command", default="bench/run")
     ap.add_argument("--out", type=Path)
+    ap.add_argument("--audit", action="store_true",
+                    help="only the audit log's cost: workload 1 with the audit log on and off")
     a = ap.parse_args()
     smoke = a.smoke
     reps = a.reps or (1 if smoke else 3)
     seconds = a.seconds or (2 if smoke else 10)
     counts = [100, 500] if smoke else [1000, 10000]
     bins = a.bin.resolve()
+    if a.audit:
+        try:
+            print(audit_cost(bins, reps, seconds, smoke))
+        except BenchError as e:
+            log(f"FAILED: {e}")
+            return 1
+        return 0
     work = Path(tempfile.mkdtemp(prefix="mcpgate-bench-"))
     servers = []
     token = "bench_" + secrets.token_hex(16)

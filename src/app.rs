@@ -128,6 +128,18 @@ impl App {
             )
             .await
             .context("cannot load the server key")?;
+        let instance_id = settings
+            .instance_id
+            .clone()
+            .unwrap_or_else(crate::cluster::default_instance_id);
+        let audit = crate::audit::Audit::start(
+            &crate::audit::AuditSettings::from_settings(&settings).map_err(anyhow::Error::msg)?,
+            store.clone(),
+            clock.clone(),
+            &instance_id,
+        )
+        .await
+        .map_err(anyhow::Error::msg)?;
         let auth = Arc::new(
             AuthServer::new(
                 store,
@@ -146,15 +158,13 @@ impl App {
             .with_documents(
                 crate::auth::documents::Documents::new(resolved.documents, &resolved.outbound)
                     .map_err(anyhow::Error::msg)?,
-            ),
+            )
+            .with_audit(audit.clone()),
         );
         let pages = Pages::new().context("cannot load page templates")?;
         let cancel = CancellationToken::new();
         let cluster = Arc::new(Cluster {
-            instance_id: settings
-                .instance_id
-                .clone()
-                .unwrap_or_else(crate::cluster::default_instance_id),
+            instance_id,
             bus: crate::cluster::open_bus(&settings.database_url, cancel.child_token()).await?,
             store: auth.store.clone(),
             clock: auth.clock.clone(),
@@ -186,7 +196,8 @@ impl App {
             )
             .map_err(anyhow::Error::msg)?
             .with_scopes(Arc::new(resolved.scope_requirements.clone()))
-            .with_access(access),
+            .with_access(access)
+            .with_audit(audit),
         );
         let mcp = Arc::new(McpState {
             tools: Arc::new(Tools::builtin(auth.clock.clone())),
@@ -324,6 +335,8 @@ impl App {
         })
         .await;
         housekeeping.abort();
+        // The audit records of the last requests.
+        self.auth.audit.close().await;
         Ok(())
     }
 }

@@ -1,4 +1,4 @@
-//! The command line: `mcpgate serve | init | migrate | user ... | client ...`.
+//! The command line: `mcpgate serve | init | migrate | user ... | client ... | audit ...`.
 //!
 //! Every setting is also a flag (`--public-url`, `--database-url`, ...);
 //! flags win over `MCPGATE_*` variables, which win over the file.
@@ -16,8 +16,10 @@ use crate::auth::users;
 use crate::clock::{Clock, SystemClock};
 use crate::config::{self, EndpointStyleSetting, LogFormat, Settings};
 
+mod audit;
 mod client;
 pub mod groups;
+pub use audit::AuditCommand;
 pub use client::ClientCommand;
 
 #[derive(Debug, Parser)]
@@ -60,6 +62,9 @@ pub enum Command {
     /// Groups of users (named by `[[policy]]` rules).
     #[command(subcommand)]
     Group(groups::GroupCommand),
+    /// Read the audit log (docs/audit.md).
+    #[command(subcommand)]
+    Audit(AuditCommand),
     /// Show the state of a running server and its upstreams (exit code 1
     /// if it is unreachable or an upstream is failing).
     Status {
@@ -248,6 +253,19 @@ pub struct SettingFlags {
     #[arg(long, global = true, value_delimiter = ',')]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub trusted_client_hosts: Option<Vec<String>>,
+    #[arg(long, global = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub audit_store: Option<bool>,
+    /// `off`, `stdout`, or a file path.
+    #[arg(long, global = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub audit_jsonl: Option<String>,
+    #[arg(long, global = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub audit_tool_arguments: Option<bool>,
+    #[arg(long, global = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub audit_retention_days: Option<u32>,
 }
 
 fn parse_style(s: &str) -> Result<EndpointStyleSetting, String> {
@@ -340,6 +358,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             )
             .await
         }
+        Some(Command::Audit(cmd)) => audit::run(cmd, &cli.load_settings()?).await,
         Some(Command::Status { url }) => status(url.clone(), &cli.load_settings()?).await,
         Some(Command::Doctor {
             url,

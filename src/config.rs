@@ -165,6 +165,18 @@ pub struct Settings {
     /// not denied, the behaviour without rules) or `deny`.
     #[serde(default)]
     pub default_policy: mcpgate_core::policy::DefaultPolicy,
+    /// Write the audit log (docs/audit.md) to the database (`audit_log`),
+    /// where `mcpgate audit tail|search` read it.
+    pub audit_store: bool,
+    /// Also write the audit log as JSON lines: `off`, `stdout`, or a file
+    /// path (created if missing, appended to).
+    pub audit_jsonl: String,
+    /// Include tool and prompt arguments in audit records (they may hold
+    /// personal data; off by default).
+    pub audit_tool_arguments: bool,
+    /// Audit records older than this many days are deleted by housekeeping;
+    /// 0 keeps them forever.
+    pub audit_retention_days: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -225,6 +237,10 @@ impl Default for Settings {
             trusted_client_hosts: Vec::new(),
             policy: Vec::new(),
             default_policy: mcpgate_core::policy::DefaultPolicy::Allow,
+            audit_store: true,
+            audit_jsonl: "off".into(),
+            audit_tool_arguments: false,
+            audit_retention_days: 90,
         }
     }
 }
@@ -354,6 +370,7 @@ impl Settings {
             &self.trusted_client_hosts,
         )
         .map_err(|e| ConfigError(format!("trusted_client_hosts: {e}")))?;
+        crate::audit::JsonlTarget::parse(&self.audit_jsonl).map_err(ConfigError)?;
         let resource = ResourceUri::parse(&urls.resource).map_err(|e| ConfigError(e.0))?;
         let sse_resource = ResourceUri::parse(&urls.sse_resource).map_err(|e| ConfigError(e.0))?;
         let policy = Policy {

@@ -28,6 +28,8 @@
 //! - [`doctor`]: `mcpgate doctor`, a client's-eye check of a running deployment.
 //! - [`outbound`]: the one builder of outbound HTTP clients (redirects,
 //!   timeouts, response sizes).
+//! - [`audit`]: the audit log: security-relevant events, batched into the
+//!   store and/or a JSON-lines stream, never waited for.
 //! - [`tasks`]: the tasks extension (SEP-2663): tool calls mcpgate runs in
 //!   the background, their state in the store.
 #![cfg_attr(
@@ -36,6 +38,7 @@
 )]
 
 pub mod app;
+pub mod audit;
 pub mod auth;
 pub mod cli;
 pub mod clock;

@@ -20,6 +20,7 @@ use mcpgate_core::oauth::{OAuthError, SecurityEvent};
 
 use super::lockout::Admission;
 use super::{AuthServer, log_security, password, store_failure};
+use crate::audit::{Event, Kind, Outcome};
 
 /// A request that passed validation, with its client.
 #[derive(Debug, Clone)]
@@ -154,6 +155,12 @@ impl AuthServer {
             Admission::Go { delay } => delay,
             Admission::Wait { seconds } => {
                 tracing::warn!(event = "auth.login_rate_limited", username = ?username, address = %from, retry_after = seconds, "sign-in rate limit reached");
+                self.audit.record(
+                    Event::new(Kind::SignIn, Outcome::Denied)
+                        .addr(from)
+                        .detail("method", "password")
+                        .detail("reason", "rate_limited"),
+                );
                 return Err(SignInError::RateLimited {
                     retry_after: seconds,
                 });
@@ -173,9 +180,25 @@ impl AuthServer {
             None => None,
         };
         let phc = user.as_ref().and_then(|u| u.password_hash.clone());
+        let known = user.as_ref().map(|u| (u.id.clone(), u.username.clone()));
+        let known = known
+            .as_ref()
+            .map(|(id, name)| KnownUser { id, username: name });
         let ok = password::verify_async(password_plain.to_string(), phc).await;
         let (Some(user), true, Some(account)) = (user, ok, account) else {
             tracing::warn!(event = SecurityEvent::LoginFailed.as_str(), username = ?username, address = %from, "sign-in failed");
+            // The name typed is recorded only if it is an account's (a
+            // password typed into the name field must not be kept).
+            let mut event = Event::new(Kind::SignIn, Outcome::Denied)
+                .addr(from)
+                .detail("method", "password");
+            event = match known {
+                Some(u) => event
+                    .user(u.id, u.username.as_str())
+                    .detail("reason", "wrong_password"),
+                None => event.detail("reason", "unknown_user"),
+            };
+            self.audit.record(event);
             return Err(SignInError::Invalid);
         };
         self.sign_in_limits.succeeded(&account, from, self.now());
@@ -184,6 +207,12 @@ impl AuthServer {
             .await
             .map_err(SignInError::Store)?;
         tracing::info!(event = "auth.login", username = ?user.username, "signed in");
+        self.audit.record(
+            Event::new(Kind::SignIn, Outcome::Ok)
+                .user(&user.id, user.username.as_str())
+                .addr(from)
+                .detail("method", "password"),
+        );
         Ok((user, cookie))
     }
 
@@ -213,12 +242,27 @@ impl AuthServer {
         Ok(cookie)
     }
 
-    /// Ends a login session.
+    /// Ends a login session (one audit record if there was one).
     pub async fn sign_out(&self, cookie: &str) -> Result<(), OAuthError> {
-        self.store
-            .delete_login_session(&hash_secret(cookie))
+        let hash = hash_secret(cookie);
+        let session = self
+            .store
+            .login_session(&hash, self.now())
             .await
-            .map_err(store_failure)
+            .map_err(store_failure)?;
+        self.store
+            .delete_login_session(&hash)
+            .await
+            .map_err(store_failure)?;
+        if let Some(session) = session {
+            let mut event = Event::new(Kind::SignOut, Outcome::Ok);
+            event = match self.store.user_by_id(&session.user_id).await {
+                Ok(Some(u)) => event.user(&u.id, u.username.as_str()),
+                _ => event.detail_text("user_id", &session.user_id),
+            };
+            self.audit.record(event);
+        }
+        Ok(())
     }
 
     /// Whether the user has already approved this client for this scope,
@@ -265,6 +309,12 @@ impl AuthServer {
                 .save_consent(&consent)
                 .await
                 .map_err(store_failure)?;
+            self.audit.record(
+                Event::new(Kind::Consent, Outcome::Ok)
+                    .user(&user.id, user.username.as_str())
+                    .client(v.request.client_id.as_str())
+                    .detail("scope", v.request.scope.to_string()),
+            );
         }
         let (code, record) = authorize::issue_code(&v.request, &user.id, &self.policy, now);
         self.store
@@ -291,8 +341,20 @@ impl AuthServer {
     }
 
     /// The user denied: the `Location` carrying `access_denied`.
-    pub fn deny(&self, v: &Validated) -> String {
+    pub fn deny(&self, user: &User, v: &Validated) -> String {
         tracing::info!(event = "oauth.access_denied", client_id = ?v.request.client_id, "user denied access");
+        self.audit.record(
+            Event::new(Kind::Consent, Outcome::Denied)
+                .user(&user.id, user.username.as_str())
+                .client(v.request.client_id.as_str())
+                .detail("scope", v.request.scope.to_string()),
+        );
         authorize::denied_location(&v.request, &self.policy.issuer)
     }
+}
+
+/// The account a failed sign-in named, if it exists (for its audit record).
+struct KnownUser<'a> {
+    id: &'a str,
+    username: &'a mcpgate_core::domain::Username,
 }

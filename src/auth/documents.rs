@@ -202,6 +202,18 @@ impl AuthServer {
             Err(e) => return Err(store_failure(e)),
         }
         tracing::info!(event = "oauth.client_document_fetched", client_id = ?url.as_str(), fresh_for = fresh_until - now, "client metadata document fetched");
+        if cached.is_none() {
+            // First use: the client exists from now on.
+            self.audit.record(
+                crate::audit::Event::new(
+                    crate::audit::Kind::ClientRegistered,
+                    crate::audit::Outcome::Ok,
+                )
+                .client(url.as_str())
+                .detail("via", "metadata_document")
+                .detail_text("host", url.host()),
+            );
+        }
         Ok(doc.client)
     }
 

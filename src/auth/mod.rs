@@ -65,6 +65,8 @@ pub struct AuthServer {
     /// Client ID Metadata Documents (see [`documents`]); off until
     /// [`AuthServer::with_documents`].
     pub documents: documents::Documents,
+    /// The audit log (`crate::audit`); off until [`AuthServer::with_audit`].
+    pub audit: crate::audit::Audit,
 }
 
 /// Options of [`AuthServer::new`] that the rules do not need.
@@ -109,7 +111,14 @@ impl AuthServer {
                 &Default::default(),
             ))),
             documents: documents::Documents::disabled(),
+            audit: crate::audit::Audit::disabled(),
         }
+    }
+
+    /// Records security events in `audit`.
+    pub fn with_audit(mut self, audit: crate::audit::Audit) -> Self {
+        self.audit = audit;
+        self
     }
 
     /// Turns on Client ID Metadata Documents as configured.
@@ -140,13 +149,21 @@ impl AuthServer {
         &self.key
     }
 
-    /// Periodic clean-up: expired codes, sessions and tokens, and clients
-    /// that were registered but never used.
+    /// Periodic clean-up: expired codes, sessions and tokens, clients
+    /// that were registered but never used, and audit records past their
+    /// retention (`audit_retention_days`); returns the rows purged (audit
+    /// records included) and the clients removed.
     pub async fn housekeeping(&self) -> Result<(u64, u64), StoreError> {
         let now = self.now();
         // Keep expired rows a day: refresh-token reuse detection and code
         // replay detection need the history for a while.
-        let purged = self.store.purge_expired(now - 86_400).await?;
+        let mut purged = self.store.purge_expired(now - 86_400).await?;
+        if let Some(keep) = self.audit.retention_ms() {
+            purged += self
+                .store
+                .prune_audit(self.clock.now_ms().saturating_sub(keep))
+                .await?;
+        }
         let clients = self
             .store
             .delete_unused_clients(now.saturating_sub(self.unused_client_ttl))

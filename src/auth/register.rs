@@ -67,6 +67,23 @@ impl AuthServer {
             auth_method = client.metadata.token_endpoint_auth_method.as_str(),
             "client registered"
         );
+        self.audit.record(
+            crate::audit::Event::new(
+                crate::audit::Kind::ClientRegistered,
+                crate::audit::Outcome::Ok,
+            )
+            .client(client.client_id.as_str())
+            .addr(from)
+            .detail("via", "dcr")
+            .detail(
+                "auth_method",
+                client.metadata.token_endpoint_auth_method.as_str(),
+            )
+            .detail_text(
+                "client_name",
+                client.metadata.client_name.as_deref().unwrap_or(""),
+            ),
+        );
         Ok(register::response(&client, secret.as_deref()))
     }
 }

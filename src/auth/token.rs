@@ -33,6 +33,7 @@ use mcpgate_core::secret::Secret;
 
 use super::assertion::Endpoint;
 use super::{AuthServer, log_security, store_failure};
+use crate::audit::{Event, Kind, Outcome};
 
 /// A token endpoint failure: a plain OAuth error, or a client
 /// authentication failure (which may need `WWW-Authenticate: Basic`).
@@ -150,6 +151,8 @@ impl AuthServer {
         if let Err(e) = authorization_code::check(&code, req, client, &self.policy, now) {
             if e.event == Some(SecurityEvent::CodeReplay) {
                 self.revoke_grant(&code.grant_id, "code replay").await?;
+                self.audit_reuse(client, &code.user_id, "authorization_code")
+                    .await;
             } else if code.client_id == client.client_id {
                 // A failed attempt by the right client burns the code, so
                 // that a verifier cannot be guessed by retrying.
@@ -170,6 +173,8 @@ impl AuthServer {
         if !won {
             // Another request redeemed the code between our read and write.
             self.revoke_grant(&code.grant_id, "code replay").await?;
+            self.audit_reuse(client, &code.user_id, "authorization_code")
+                .await;
             return Err(OAuthError::invalid_grant("this authorization code was already used; the tokens issued from it are now revoked")
                 .with_event(SecurityEvent::CodeReplay));
         }
@@ -178,6 +183,15 @@ impl AuthServer {
             .await
             .map_err(store_failure)?;
         tracing::info!(event = "oauth.token_issued", grant = "authorization_code", client_id = ?client.client_id, "tokens issued");
+        if self.audit.is_enabled() {
+            let event = Event::new(Kind::TokenIssued, Outcome::Ok)
+                .client(client.client_id.as_str())
+                .detail("grant", "authorization_code")
+                .detail("scope", minted.access.scope.to_string())
+                .detail("refresh_token", minted.refresh.is_some());
+            self.audit
+                .record(self.with_user(event, &code.user_id).await);
+        }
         Ok(self.response(minted, now))
     }
 
@@ -199,6 +213,13 @@ impl AuthServer {
             .await
             .map_err(store_failure)?;
         tracing::info!(event = "oauth.token_issued", grant = "client_credentials", client_id = ?client.client_id, scope = %granted.scope, "service token issued");
+        self.audit.record(
+            Event::new(Kind::TokenIssued, Outcome::Ok)
+                .client(client.client_id.as_str())
+                .detail("grant", "client_credentials")
+                .detail("scope", granted.scope.to_string())
+                .detail_text("service", client.display_name()),
+        );
         Ok(self.response(minted, now))
     }
 
@@ -231,6 +252,8 @@ impl AuthServer {
                     if e.event == Some(SecurityEvent::RefreshTokenReuse) {
                         self.revoke_grant(&token.grant_id, "refresh token reuse")
                             .await?;
+                        self.audit_reuse(client, &token.user_id, "refresh_token")
+                            .await;
                     }
                     return Err(e);
                 }
@@ -253,6 +276,8 @@ impl AuthServer {
                         .map_err(store_failure)?
                     {
                         tracing::info!(event = "oauth.token_issued", grant = "refresh_token", client_id = ?client.client_id, "tokens rotated");
+                        self.audit_refreshed(client, &token.user_id, &scope.to_string(), false)
+                            .await;
                         return Ok(self.response(minted, now));
                     }
                     // Lost a race with a concurrent refresh: decide again.
@@ -267,6 +292,13 @@ impl AuthServer {
                         .filter(|a| a.is_active(now))
                         .ok_or_else(|| OAuthError::invalid_grant("this refresh token was already used and its successor is no longer valid; sign in again"))?;
                     tracing::info!(event = "oauth.refresh_replayed", client_id = ?client.client_id, "refresh repeated within the grace period; same successor returned");
+                    self.audit_refreshed(
+                        client,
+                        &token.user_id,
+                        &access_record.scope.to_string(),
+                        true,
+                    )
+                    .await;
                     return Ok(TokenResponse {
                         access_token: Secret::new(access),
                         token_type: "Bearer",
@@ -281,6 +313,42 @@ impl AuthServer {
             ErrorCode::TemporarilyUnavailable,
             "the refresh token is being used by concurrent requests; try again",
         ))
+    }
+
+    /// `event` with the user's id and, if the user still exists, username
+    /// (read only when the audit log is on).
+    async fn with_user(&self, event: Event, user_id: &str) -> Event {
+        if !self.audit.is_enabled() {
+            return event;
+        }
+        match self.store.user_by_id(user_id).await {
+            Ok(Some(u)) => event.user(&u.id, u.username.as_str()),
+            _ => event.detail_text("user_id", user_id),
+        }
+    }
+
+    /// A used code or refresh token presented again (its grant revoked).
+    async fn audit_reuse(&self, client: &Client, user_id: &str, token_type: &'static str) {
+        if !self.audit.is_enabled() {
+            return;
+        }
+        let event = Event::new(Kind::TokenReuseDetected, Outcome::Denied)
+            .client(client.client_id.as_str())
+            .detail("token_type", token_type)
+            .detail("grant_revoked", true);
+        self.audit.record(self.with_user(event, user_id).await);
+    }
+
+    async fn audit_refreshed(&self, client: &Client, user_id: &str, scope: &str, replay: bool) {
+        if !self.audit.is_enabled() {
+            return;
+        }
+        let event = Event::new(Kind::TokenRefreshed, Outcome::Ok)
+            .client(client.client_id.as_str())
+            .detail("grant", "refresh_token")
+            .detail("scope", scope)
+            .detail("replay", replay);
+        self.audit.record(self.with_user(event, user_id).await);
     }
 
     fn response(&self, minted: Minted, now: i64) -> TokenResponse {
@@ -351,6 +419,14 @@ impl AuthServer {
                 .map_err(|e| TokenError::OAuth(store_failure(e)))?;
             self.token_cache.clear();
             tracing::info!(event = "oauth.token_revoked", kind = "access_token", client_id = ?client.client_id, "token revoked");
+            let event = Event::new(Kind::TokenRevoked, Outcome::Ok)
+                .client(client.client_id.as_str())
+                .detail("token_type", "access_token");
+            let event = match &access.user_id {
+                Some(u) => self.with_user(event, u).await,
+                None => event,
+            };
+            self.audit.record(event);
             return Ok(());
         }
         if let Some(refresh) = self
@@ -367,6 +443,11 @@ impl AuthServer {
             // RFC 7009 §2.1: revoking a refresh token revokes its grant.
             self.revoke_grant(&refresh.grant_id, "revoked by the client")
                 .await?;
+            let event = Event::new(Kind::TokenRevoked, Outcome::Ok)
+                .client(client.client_id.as_str())
+                .detail("token_type", "refresh_token");
+            self.audit
+                .record(self.with_user(event, &refresh.user_id).await);
         }
         Ok(())
     }

@@ -6,6 +6,7 @@
 //! stdout as `client_id=...` (and `client_secret=...`) lines, or as JSON
 //! with `--json`, so that a script can read it; notes go to stderr.
 
+use crate::audit::{Event, Kind, Outcome};
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
@@ -149,6 +150,20 @@ async fn add(a: &AddArgs, s: &Settings) -> anyhow::Result<()> {
         }
         Err(e) => return Err(e.into()),
     }
+    crate::audit::record_direct(
+        s,
+        store.as_ref(),
+        Event::new(Kind::ClientRegistered, Outcome::Ok)
+            .client(client.client_id.as_str())
+            .detail("via", "cli")
+            .detail(
+                "auth_method",
+                client.metadata.token_endpoint_auth_method.as_str(),
+            )
+            .detail_text("client_name", client.display_name()),
+    )
+    .await
+    .unwrap_or_else(|e| eprintln!("warning: {e}"));
     let grants: Vec<&str> = client
         .metadata
         .grant_types
@@ -251,6 +266,15 @@ async fn remove(client_id: &str, s: &Settings) -> anyhow::Result<()> {
     if !store.delete_client(&id).await? {
         bail!("no client with client_id {client_id}");
     }
+    crate::audit::record_direct(
+        s,
+        store.as_ref(),
+        Event::new(Kind::ClientRemoved, Outcome::Ok)
+            .client(id.as_str())
+            .detail("via", "cli"),
+    )
+    .await
+    .unwrap_or_else(|e| eprintln!("warning: {e}"));
     crate::cluster::announce_revocation(&s.database_url).await?;
     println!("removed client {client_id}");
     Ok(())

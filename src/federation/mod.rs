@@ -49,6 +49,7 @@ use mcpgate_core::oauth::params::Params;
 use mcpgate_core::secret::Secret;
 use serde_json::{Map, Value};
 
+use crate::audit::{Event, Kind, Outcome};
 use crate::auth::AuthServer;
 use config::{IdentityProviderConfig, ProviderKind};
 
@@ -100,6 +101,8 @@ pub struct Started {
 
 /// A finished sign-in.
 pub struct Finished {
+    /// The provider's `id`.
+    pub provider: String,
     pub user: User,
     /// The new login session's cookie value.
     pub session_cookie: String,
@@ -232,7 +235,31 @@ impl Federation {
     }
 
     /// Step 2: the provider sent the browser back with `query`.
+    /// Finishes a sign-in at the callback; the attempt is one audit record
+    /// (`sign_in`, method `federated`), whatever its outcome. `from`: the
+    /// browser's address.
     pub async fn finish(
+        &self,
+        auth: &AuthServer,
+        query: &Params,
+        browser_cookie: Option<&str>,
+        from: std::net::IpAddr,
+    ) -> Result<Finished, Failed> {
+        let result = self.finish_unaudited(auth, query, browser_cookie).await;
+        let event = match &result {
+            Ok(done) => Event::new(Kind::SignIn, Outcome::Ok)
+                .user(&done.user.id, done.user.username.as_str())
+                .detail("provider", done.provider.clone()),
+            Err(failed) => Event::new(Kind::SignIn, Outcome::Denied)
+                .detail("provider", failed.provider_name.clone())
+                .detail("reason", failed.error.event()),
+        };
+        auth.audit
+            .record(event.addr(from).detail("method", "federated"));
+        result
+    }
+
+    async fn finish_unaudited(
         &self,
         auth: &AuthServer,
         query: &Params,
@@ -317,6 +344,7 @@ impl Federation {
             .map_err(|_| fail(FederationError::Server, p, back))?;
         tracing::info!(event = "federation.login", provider = %provider.id(), username = ?user.username, "signed in through the identity provider");
         Ok(Finished {
+            provider: provider.id().to_string(),
             user,
             session_cookie,
             return_to: pending.return_to,

@@ -7,6 +7,8 @@
 //!   supervisor (restart with backoff) and status.
 //! - [`relay`]: requests and notifications from an upstream, relayed to the
 //!   right downstream session.
+//! - [`audited`]: tool calls, prompts and resource reads, each recorded in
+//!   the audit log (`crate::audit`).
 //! - [`sse_client`]: the legacy HTTP+SSE client transport, reading its
 //!   event stream with [`sse_events`] (the WHATWG event-stream format).
 //!
@@ -24,6 +26,7 @@
 #![allow(deprecated)]
 
 mod access;
+pub mod audited;
 pub mod config;
 pub mod env;
 pub mod identity;
@@ -83,6 +86,9 @@ pub struct Gateway {
     /// use (`crate::policy`). Denied items are filtered from every list and
     /// answered like unknown ones.
     access: Arc<Access>,
+    /// Where tool calls, prompts and resource reads are recorded
+    /// ([`audited`]).
+    audit: crate::audit::Audit,
 }
 
 fn exposed(prefix: &str, name: &str) -> String {
@@ -127,7 +133,19 @@ impl Gateway {
                 mcpgate_core::domain::Scope::parse("mcp").map_err(|e| e.to_string())?,
             )),
             access: Arc::new(Access::allow_all(Arc::new(crate::clock::SystemClock))),
+            audit: crate::audit::Audit::disabled(),
         })
+    }
+
+    /// Records every tool call, prompt and resource read in `audit`.
+    pub fn with_audit(mut self, audit: crate::audit::Audit) -> Self {
+        self.audit = audit;
+        self
+    }
+
+    /// The audit log the gateway records in.
+    pub fn audit(&self) -> &crate::audit::Audit {
+        &self.audit
     }
 
     /// Starts shared upstreams and the idle reaper for per-user ones.
@@ -299,16 +317,19 @@ impl Gateway {
     }
 
     /// Calls an upstream tool; `None` if no upstream serves that name.
-    pub async fn call_tool(
+    /// `upstream` is set to the upstream it was routed to.
+    async fn call_tool_unaudited(
         &self,
         call: &Call<'_>,
         name: &str,
         args: Option<JsonObject>,
+        upstream: &mut Option<String>,
     ) -> Option<Result<CallToolResult, McpError>> {
         let (up, conn, own) = match self.route_tool(call.caller, name).await? {
             Ok(route) => route,
             Err(e) => return Some(Err(e)),
         };
+        *upstream = Some(up.cfg.name.clone());
         if let Some(challenge) = self.lacking(call.caller, &up, Kind::Tool, name) {
             return Some(Err(scopes::insufficient(
                 name,
@@ -468,11 +489,13 @@ impl Gateway {
             .collect()
     }
 
-    /// Reads a resource from the first upstream that serves its URI.
-    pub async fn read_resource(
+    /// Reads a resource from the first upstream that serves its URI;
+    /// `upstream` is set to the one that answered.
+    async fn read_resource_unaudited(
         &self,
         call: &Call<'_>,
         uri: &str,
+        upstream: &mut Option<String>,
     ) -> Result<ReadResourceResult, McpError> {
         if !self.access.allows(Kind::Resource, uri, call.caller) {
             return Err(resource_not_found(uri));
@@ -487,6 +510,7 @@ impl Gateway {
             let req = ClientRequest::ReadResourceRequest(Request::new(
                 ReadResourceRequestParams::new(uri),
             ));
+            *upstream = Some(up.cfg.name.clone());
             match self.send(&up, &conn, req, call).await {
                 Ok(ServerResult::ReadResourceResult(r)) => return Ok(r),
                 Ok(_) => continue,
@@ -500,6 +524,7 @@ impl Gateway {
                 Err(e) => return Err(e),
             }
         }
+        *upstream = None;
         if let Some(challenge) = lacking {
             return Err(scopes::insufficient(uri, &call.caller.scope, &challenge));
         }
@@ -598,11 +623,14 @@ impl Gateway {
             })
     }
 
-    pub async fn get_prompt(
+    /// `prompts/get`; `None` if no upstream serves that name. `upstream` is
+    /// set to the upstream asked last.
+    async fn get_prompt_unaudited(
         &self,
         call: &Call<'_>,
         name: &str,
         args: Option<JsonObject>,
+        upstream: &mut Option<String>,
     ) -> Option<Result<GetPromptResult, McpError>> {
         let mut lacking = None;
         for (up, own) in self.route_prompt(call.caller, name) {
@@ -611,6 +639,7 @@ impl Gateway {
                 lacking.get_or_insert(c);
                 continue;
             }
+            *upstream = Some(up.cfg.name.clone());
             let conn = match up.conn_for(call.caller).await {
                 Ok(c) => c,
                 Err(e) => return Some(Err(e)),

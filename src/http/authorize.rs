@@ -156,7 +156,7 @@ pub async fn post(
                     Ok(location) => redirect(StatusCode::SEE_OTHER, &location),
                     Err(e) => app.error_page(failed(&e), &e, Some(retry)),
                 },
-                Some("deny") => redirect(StatusCode::SEE_OTHER, &app.auth.deny(&v)),
+                Some("deny") => redirect(StatusCode::SEE_OTHER, &app.auth.deny(&user, &v)),
                 _ => app.error_page(
                     StatusCode::BAD_REQUEST,
                     &OAuthError::invalid_request("the consent form must say approve or deny"),

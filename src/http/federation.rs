@@ -111,6 +111,7 @@ pub async fn start(app: &AppState, provider_id: &str, return_to: &str) -> Respon
 /// `GET /oauth/callback`.
 pub async fn callback(
     State(app): State<AppState>,
+    super::client_addr::ClientAddr(from): super::client_addr::ClientAddr,
     OriginalUri(uri): OriginalUri,
     headers: HeaderMap,
 ) -> Response {
@@ -124,7 +125,7 @@ pub async fn callback(
     };
     let mut resp = match app
         .federation
-        .finish(&app.auth, &params, binding.as_deref())
+        .finish(&app.auth, &params, binding.as_deref(), from)
         .await
     {
         Ok(done) => {

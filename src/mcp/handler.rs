@@ -41,6 +41,7 @@ use super::inline::reply::RequestStream;
 use super::mrtr::Mrtr;
 use super::results;
 use super::tools::{ToolError, Tools};
+use crate::audit::{Event, Kind as AuditKind, Outcome};
 use crate::gateway::relay::{Downstream, LogFilter};
 use crate::gateway::{Call, Gateway};
 use crate::policy::Refusal;
@@ -187,19 +188,35 @@ pub async fn all_tools(tools: &Tools, gateway: &Gateway, caller: &Caller) -> Vec
 }
 
 /// Whether a call of tool `name` may run now (`[[policy]]`): a denied tool
-/// is unknown; over the rate limit, `RateLimited`.
+/// is unknown; over the rate limit, `RateLimited`. A refusal is one audit
+/// record (`denied`, reason `policy` or `rate_limited`).
 pub fn admit_tool(gateway: &Gateway, caller: &Caller, name: &str) -> Result<(), ToolError> {
     match gateway.access().admit_tool(caller, name) {
         Ok(()) => Ok(()),
-        Err(Refusal::Denied) => Err(ToolError::Unknown(name.to_string())),
-        Err(Refusal::Limited { retry_after }) => Err(ToolError::RateLimited {
-            tool: name.to_string(),
-            retry_after,
-        }),
+        Err(Refusal::Denied) => {
+            gateway
+                .audit()
+                .policy_denied(AuditKind::ToolCall, caller, name, None, "policy");
+            Err(ToolError::Unknown(name.to_string()))
+        }
+        Err(Refusal::Limited { retry_after }) => {
+            gateway.audit().record(
+                Event::new(AuditKind::ToolCall, Outcome::Denied)
+                    .caller(caller)
+                    .target(name)
+                    .detail("reason", "rate_limited"),
+            );
+            Err(ToolError::RateLimited {
+                tool: name.to_string(),
+                retry_after,
+            })
+        }
     }
 }
 
 /// Calls a tool by its exposed name, built-in or upstream.
+/// Calls a tool by its exposed name, built-in or upstream; either way the
+/// call is one audit record (upstream calls: `gateway::audited`).
 pub async fn call_any_tool(
     tools: &Tools,
     gateway: &Gateway,
@@ -209,7 +226,26 @@ pub async fn call_any_tool(
 ) -> Result<CallToolResult, ToolError> {
     admit_tool(gateway, call.caller, name)?;
     if tools.get(name).is_some() {
-        return tools.call(name, args, call.caller).await;
+        let audit = gateway.audit();
+        if !audit.is_enabled() {
+            return tools.call(name, args, call.caller).await;
+        }
+        let started = std::time::Instant::now();
+        let recorded_args = audit.wants_arguments().then(|| args.clone()).flatten();
+        let result = tools.call(name, args, call.caller).await;
+        let outcome = match &result {
+            Ok(r) if r.is_error != Some(true) => Outcome::Ok,
+            _ => Outcome::Error,
+        };
+        audit.record(
+            Event::new(AuditKind::ToolCall, outcome)
+                .caller(call.caller)
+                .target(name)
+                .detail("builtin", true)
+                .duration(started.elapsed())
+                .arguments(recorded_args.as_ref()),
+        );
+        return result;
     }
     match gateway.call_tool(call, name, args).await {
         Some(Ok(r)) => Ok(r),

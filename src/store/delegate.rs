@@ -2,9 +2,9 @@
 //!
 //! Each backend (`sqlite`, `postgres`) keeps its SQL in modules of the same
 //! names and functions (`users`, `groups`, `clients`, `tokens`, `identities`,
-//! `cluster`, `maintenance`, `tasks`), each taking the backend's pool as its first
+//! `cluster`, `maintenance`, `tasks`, `audit`), each taking the backend's pool as its first
 //! argument; the token endpoint's two writes (`redeem_code`,
-//! `rotate_refresh_token`) take the store itself, so that SQLite can send
+//! `rotate_refresh_token`) and `append_audit` take the store itself, so that SQLite can send
 //! them to its group-commit writer. [`store_impl!`] writes the trait implementation that delegates
 //! every method to them, once for both backends, so that a new `Store`
 //! method is added here once and then as a function in each backend.
@@ -361,6 +361,23 @@ macro_rules! store_impl {
             }
             async fn take_task_input_outcome(&self, id: i64) -> StoreResult<Option<String>> {
                 tasks::take_task_input_outcome(&self.pool, id).await
+            }
+
+            // ---- audit log ----
+            async fn append_audit(
+                &self,
+                records: &[$crate::store::AuditRecord],
+            ) -> StoreResult<()> {
+                audit::append_audit(self, records).await
+            }
+            async fn search_audit(
+                &self,
+                query: &$crate::store::AuditQuery,
+            ) -> StoreResult<Vec<$crate::store::AuditRecord>> {
+                audit::search_audit(&self.pool, query).await
+            }
+            async fn prune_audit(&self, before_ms: i64) -> StoreResult<u64> {
+                audit::prune_audit(&self.pool, before_ms).await
             }
 
             // ---- mail between instances ----

@@ -14,6 +14,7 @@
 //! been rotated yet ([`Store::rotate_refresh_token`]), so that two requests
 //! racing on the same code or token cannot both win.
 
+pub mod audit;
 pub mod cluster;
 mod delegate;
 pub mod postgres;
@@ -28,6 +29,7 @@ use mcpgate_core::model::{
     User,
 };
 
+pub use audit::{AuditOrder, AuditQuery, AuditRecord};
 pub use cluster::{MailRecord, McpSessionRecord, SseMessageRecord, SseSessionRecord};
 pub use mcpgate_core::federation::{PendingLogin, UserIdentity};
 pub use tasks::{TaskRecord, TaskUpdate};
@@ -241,6 +243,18 @@ pub trait Store: Send + Sync + 'static {
     /// that expired before `before`, and queued task answers created
     /// before it.
     async fn purge_expired(&self, before: UnixTime) -> StoreResult<u64>;
+
+    // ---- audit log (`crate::audit`, append-only) ----
+    /// Appends the records in one transaction (their `id`s are ignored:
+    /// the store numbers them in order). On SQLite the batch goes through
+    /// the group-commit writer.
+    async fn append_audit(&self, records: &[AuditRecord]) -> StoreResult<()>;
+    /// The records matching every filter of `query`, in its order, at most
+    /// its limit (capped at `audit::MAX_SEARCH_LIMIT`).
+    async fn search_audit(&self, query: &AuditQuery) -> StoreResult<Vec<AuditRecord>>;
+    /// Deletes the records written before `before_ms` (Unix milliseconds);
+    /// returns how many.
+    async fn prune_audit(&self, before_ms: i64) -> StoreResult<u64>;
 
     // ---- server keys ----
     /// The key stored under `name`; if there is none, stores `candidate`

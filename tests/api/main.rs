@@ -2,6 +2,9 @@
 //! Each module is one area; `helpers` starts the real server on port 0
 //! with its own database.
 
+mod audit;
+mod audit_cli;
+mod audit_store;
 mod authorize;
 mod body_limits;
 mod cimd;

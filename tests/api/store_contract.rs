@@ -14,6 +14,7 @@ use std::sync::Arc;
 
 use futures::future::BoxFuture;
 // The contracts of the state several instances share.
+use crate::audit_store::*;
 use crate::cluster_store::*;
 use crate::task_store::*;
 use mcpgate::store::postgres::PgStore;
@@ -143,6 +144,9 @@ macro_rules! store_contract_tests {
                 group_memberships_are_added_once_per_source_and_removed,
                 provider_groups_are_replaced_and_local_ones_kept,
                 memberships_go_with_their_user,
+                audit_records_read_back_whole_in_append_order,
+                audit_search_applies_every_filter_and_cursor,
+                pruning_audit_deletes_only_records_before_the_cutoff,
             );
 
             store_contract_tests!(@concurrent $make;
@@ -151,6 +155,7 @@ macro_rules! store_contract_tests {
                 concurrent_first_requests_for_a_server_key_agree_on_one_key,
                 concurrent_takes_of_one_pending_login_let_exactly_one_win,
                 concurrent_uses_of_one_assertion_jti_let_exactly_one_win,
+                concurrent_audit_batches_all_land,
             );
 
             store_contract_tests!(@db $make;

@@ -32,7 +32,8 @@ use tokio::sync::{Mutex, mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use super::{db, tokens};
+use super::{audit, db, tokens};
+use crate::store::audit::AuditRecord;
 use crate::store::{StoreError, StoreResult};
 
 /// Most jobs in one transaction.
@@ -57,6 +58,8 @@ pub(super) enum Job {
         access: AccessToken,
         refresh: RefreshToken,
     },
+    /// [`audit::append_in`]: a batch of audit records (`crate::audit`).
+    Audit { records: Vec<AuditRecord> },
 }
 
 impl Job {
@@ -77,6 +80,7 @@ impl Job {
                 access,
                 refresh,
             } => tokens::rotate_refresh_token_in(conn, old_hash, *now, access, refresh).await,
+            Job::Audit { records } => audit::append_in(conn, records).await.map(|()| true),
         }
     }
 }
