@@ -28,6 +28,8 @@
 //! - [`doctor`]: `mcpgate doctor`, a client's-eye check of a running deployment.
 //! - [`outbound`]: the one builder of outbound HTTP clients (redirects,
 //!   timeouts, response sizes).
+//! - [`telemetry`]: Prometheus metrics (`/metrics`) and OpenTelemetry
+//!   traces with W3C Trace Context propagation.
 //! - [`tasks`]: the tasks extension (SEP-2663): tool calls mcpgate runs in
 //!   the background, their state in the store.
 #![cfg_attr(
@@ -50,4 +52,5 @@ pub mod mcp;
 pub mod outbound;
 pub mod store;
 pub mod tasks;
+pub mod telemetry;
 pub mod web;

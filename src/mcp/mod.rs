@@ -38,6 +38,7 @@ pub mod param_headers;
 pub mod rest;
 pub mod results;
 pub mod sessions;
+pub mod spans;
 pub mod sse;
 pub mod streams;
 pub mod tools;

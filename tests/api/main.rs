@@ -71,5 +71,7 @@ mod stream_revocation;
 mod task_store;
 mod tasks;
 mod tasks_input;
+mod telemetry_metrics;
+mod telemetry_traces;
 mod token;
 mod usernames;
