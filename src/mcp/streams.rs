@@ -389,6 +389,7 @@ mod tests {
             event_stream(Body::from_stream(futures::stream::pending::<
                 Result<Bytes, Infallible>,
             >())),
+            crate::telemetry::labels::StreamKind::StreamableGet,
         );
         assert_eq!(streams.end_where(|o| 99 >= o.expires_at), 0);
         assert_eq!(streams.end_where(|o| 100 >= o.expires_at), 1);
