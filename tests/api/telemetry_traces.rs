@@ -169,3 +169,111 @@ async fn without_export_the_clients_context_is_passed_on_unchanged() {
     );
     client.cancel().await.ok();
 }
+
+/// A Streamable HTTP upstream (rmcp) whose one tool reports the
+/// `traceparent` header of the POST and the `_meta.traceparent` of the call.
+#[derive(Clone)]
+struct HttpUpstream;
+
+impl rmcp::ServerHandler for HttpUpstream {
+    fn get_info(&self) -> rmcp::model::ServerConfig {
+        rmcp::model::ServerConfig::new(
+            rmcp::model::ServerCapabilities::builder()
+                .enable_tools()
+                .build(),
+        )
+    }
+
+    async fn list_tools(
+        &self,
+        _r: Option<rmcp::model::PaginatedRequestParams>,
+        _c: rmcp::service::RequestContext<rmcp::RoleServer>,
+    ) -> Result<rmcp::model::ListToolsResult, rmcp::ErrorData> {
+        Ok(rmcp::model::ListToolsResult::with_all_items(vec![
+            rmcp::model::Tool::new("ctx", "trace context", Arc::new(serde_json::Map::new())),
+        ]))
+    }
+
+    async fn call_tool(
+        &self,
+        _r: rmcp::model::CallToolRequestParams,
+        ctx: rmcp::service::RequestContext<rmcp::RoleServer>,
+    ) -> Result<rmcp::model::CallToolResponse, rmcp::ErrorData> {
+        let header = ctx
+            .extensions
+            .get::<axum::http::request::Parts>()
+            .and_then(|p| p.headers.get("traceparent"))
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("none")
+            .to_string();
+        let meta = ctx.meta.get_traceparent().unwrap_or("none").to_string();
+        Ok(rmcp::model::CallToolResponse::Complete(
+            rmcp::model::CallToolResult::success(vec![rmcp::model::ContentBlock::text(format!(
+                "header={header};meta={meta}"
+            ))]),
+        ))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_http_upstream_gets_the_context_in_the_header_and_in_meta() {
+    use rmcp::ServiceExt;
+    use rmcp::transport::StreamableHttpClientTransport;
+    use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+    use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+    use rmcp::transport::streamable_http_server::{
+        StreamableHttpServerConfig, StreamableHttpService,
+    };
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!(
+        "http://127.0.0.1:{}/mcp",
+        listener.local_addr().unwrap().port()
+    );
+    let service = StreamableHttpService::new(
+        || Ok(HttpUpstream),
+        Arc::new(LocalSessionManager::default()),
+        StreamableHttpServerConfig::default(),
+    );
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, axum::Router::new().route_service("/mcp", service)).await;
+    });
+    let cfg = upstream(&format!("name = \"web\"\nurl = \"{url}\"\n"));
+    let app = crate::helpers::spawn_app_with(|s| s.upstream = vec![cfg]).await;
+    wait_for_upstream(&app, "web", WAIT, |u| u["state"] == "running").await;
+    let (_, token) = signed_in(&app, "trace-http").await;
+
+    // The context in `_meta`: both forms upstream carry it.
+    let (client, _events) = connect(&app, &token).await;
+    let tp = format!("00-{TRACE_ID}-{CLIENT_SPAN}-01");
+    assert_eq!(
+        call_with_traceparent(&client, "web_ctx", &tp).await,
+        format!("header={tp};meta={tp}")
+    );
+    assert_eq!(
+        call_text(&client, "web_ctx", json!({})).await,
+        "header=none;meta=none"
+    );
+    client.cancel().await.ok();
+
+    // The context in the client's HTTP header only.
+    let other = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+    let mut headers = std::collections::HashMap::new();
+    headers.insert(
+        http::HeaderName::from_static("traceparent"),
+        http::HeaderValue::from_static(other),
+    );
+    let config = StreamableHttpClientTransportConfig::with_uri(app.url("/v1/ai/mcp"))
+        .auth_header(token)
+        .custom_headers(headers);
+    let (recorder, _events) = Recorder::new();
+    let client = recorder
+        .serve(StreamableHttpClientTransport::from_config(config))
+        .await
+        .expect("initialize");
+    assert_eq!(
+        call_text(&client, "web_ctx", json!({})).await,
+        format!("header={other};meta={other}")
+    );
+    client.cancel().await.ok();
+}
