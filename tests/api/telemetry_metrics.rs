@@ -256,3 +256,87 @@ async fn a_thousand_unknown_tool_names_add_no_label_values() {
     );
     client.cancel().await.ok();
 }
+
+/// A refresh token request (public client).
+async fn refresh(app: &TestApp, rt: &str, client_id: &str) -> reqwest::Response {
+    app.token(&[
+        ("grant_type", "refresh_token"),
+        ("refresh_token", rt),
+        ("client_id", client_id),
+    ])
+    .await
+}
+
+#[tokio::test]
+async fn refresh_grants_and_a_reuse_detection_are_counted() {
+    let app = spawn_app_with(|s| {
+        s.metrics_listen = Some("127.0.0.1:0".parse().unwrap());
+        s.refresh_grace_period = Duration::ZERO;
+    })
+    .await;
+    app.add_user("metrics-refresh").await;
+    let (client_id, t) = app.full_flow("metrics-refresh").await;
+    let rt1 = t["refresh_token"].as_str().unwrap().to_string();
+    let before = scrape(&app).await;
+    assert_eq!(
+        refresh(&app, &rt1, &client_id).await.status(),
+        StatusCode::OK
+    );
+    // The rotated token again: reuse, the grant is revoked.
+    assert_eq!(
+        refresh(&app, &rt1, &client_id).await.status(),
+        StatusCode::BAD_REQUEST
+    );
+    let after = scrape(&app).await;
+    let ok = r#"mcpgate_oauth_token_requests_total{grant_type="refresh_token",outcome="ok"}"#;
+    assert!(value_or_zero(&after, ok) >= value_or_zero(&before, ok) + 1.0);
+    let bad =
+        r#"mcpgate_oauth_token_requests_total{grant_type="refresh_token",outcome="invalid_grant"}"#;
+    assert!(value_or_zero(&after, bad) >= value_or_zero(&before, bad) + 1.0);
+    let reuse = "mcpgate_oauth_refresh_token_reuse_total";
+    assert!(
+        value_or_zero(&after, reuse) >= value_or_zero(&before, reuse) + 1.0,
+        "{after}"
+    );
+    let store =
+        r#"mcpgate_store_operation_duration_seconds_count{operation="rotate_refresh_token"}"#;
+    assert!(value_or_zero(&after, store) >= value_or_zero(&before, store) + 1.0);
+}
+
+#[tokio::test]
+async fn an_upstream_restart_is_counted() {
+    let app = spawn_app_with(|s| {
+        s.metrics_listen = Some("127.0.0.1:0".parse().unwrap());
+        s.upstream = vec![fixture("telemz", "")];
+    })
+    .await;
+    wait_for_upstream(&app, "telemz", WAIT, |u| u["state"] == "running").await;
+    let (_, token) = signed_in(&app, "metrics-restart").await;
+    let (client, _events) = connect(&app, &token).await;
+    let restarts = r#"mcpgate_upstream_restarts_total{upstream="telemz"}"#;
+    assert_eq!(value(&scrape(&app).await, restarts), None);
+    assert!(call(&client, "telemz_crash", json!({})).await.is_err());
+    wait_for_upstream(&app, "telemz", WAIT, |u| {
+        u["state"] == "running" && u["restarts"].as_u64() >= Some(1)
+    })
+    .await;
+    let after = scrape(&app).await;
+    assert!(value_or_zero(&after, restarts) >= 1.0, "{after}");
+    assert_eq!(
+        value(
+            &after,
+            r#"mcpgate_upstream_state{upstream="telemz",state="running"}"#
+        ),
+        Some(1.0)
+    );
+    // The failed call is an error of that upstream, by its catalog name.
+    assert_eq!(
+        value(
+            &after,
+            r#"mcpgate_mcp_requests_total{method="tools/call",tool="telemz_crash",upstream="telemz",outcome="error"}"#
+        ),
+        Some(1.0),
+        "{after}"
+    );
+    client.cancel().await.ok();
+}
