@@ -340,3 +340,31 @@ async fn an_upstream_restart_is_counted() {
     );
     client.cancel().await.ok();
 }
+
+#[tokio::test]
+async fn identity_provider_sign_ins_are_counted_by_outcome() {
+    use crate::federation_fixture::Mode;
+    let f = crate::federation_support::fed_with(Mode::Oidc, json!({}), |s| {
+        s.metrics_listen = Some("127.0.0.1:0".parse().unwrap());
+    })
+    .await;
+    let before = scrape(&f.app).await;
+    f.sign_in().await;
+    // A callback that matches no sign-in started here.
+    let r = f
+        .app
+        .http
+        .get(f.app.url("/oauth/callback?state=forged&code=x"))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_client_error(), "{}", r.status());
+    let after = scrape(&f.app).await;
+    for outcome in ["ok", "error"] {
+        let series = format!(r#"mcpgate_idp_signins_total{{outcome="{outcome}"}}"#);
+        assert!(
+            value_or_zero(&after, &series) >= value_or_zero(&before, &series) + 1.0,
+            "{series}: {after}"
+        );
+    }
+}
