@@ -48,6 +48,8 @@ pub struct App {
     cancel: CancellationToken,
     gateway: Arc<Gateway>,
     limits: ServeLimits,
+    /// Native TLS (`tls_cert_file`, `tls_key_file`), if configured.
+    tls: Option<Arc<crate::http::tls::CertReloader>>,
 }
 
 /// Opens the store named by a database URL and applies its migrations:
@@ -145,6 +147,10 @@ impl App {
             .map(|t| crate::telemetry::traces::Tracer::start(&t, &resolved.outbound))
             .transpose()
             .map_err(anyhow::Error::msg)?;
+        let tls = match settings.tls_files()? {
+            Some(files) => Some(crate::http::tls::CertReloader::new(files)?),
+            None => None,
+        };
         let store = open_store(&settings.database_url).await?;
         let key = store
             .server_key(
@@ -278,6 +284,7 @@ impl App {
                 keep_alive_timeout: settings.keep_alive_timeout,
                 max_connections: usize::try_from(settings.max_connections).unwrap_or(usize::MAX),
             },
+            tls,
         })
     }
 
@@ -346,7 +353,14 @@ impl App {
         });
         // The accept loop (crate::http::server) sets TCP_NODELAY, applies the
         // timeouts and the connection cap, and passes the peer address on.
-        crate::http::server::serve(self.listener, self.router, self.limits, {
+        let acceptor = match &self.tls {
+            Some(tls) => {
+                tokio::spawn(tls.clone().watch(self.cancel.child_token()));
+                Some(tls.acceptor()?)
+            }
+            None => None,
+        };
+        crate::http::server::serve(self.listener, self.router, self.limits, acceptor, {
             let cancel = self.cancel.clone();
             let gateway = self.gateway.clone();
             async move {

@@ -224,11 +224,25 @@ pub struct SettingFlags {
     pub outbound_ca_file: Option<std::path::PathBuf>,
     #[arg(long, global = true)]
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_cert_file: Option<std::path::PathBuf>,
+    #[arg(long, global = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_key_file: Option<std::path::PathBuf>,
+    #[arg(long, global = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub client_id_metadata_documents: Option<bool>,
     /// Comma-separated host names.
     #[arg(long, global = true, value_delimiter = ',')]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub trusted_client_hosts: Option<Vec<String>>,
+    /// A second address serving only `GET /metrics`.
+    #[arg(long, global = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metrics_listen: Option<std::net::SocketAddr>,
+    /// The environment variable holding the `/metrics` bearer token.
+    #[arg(long, global = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metrics_token_env: Option<String>,
 }
 
 fn parse_style(s: &str) -> Result<EndpointStyleSetting, String> {
@@ -406,6 +420,12 @@ fn outbound_settings(s: &Settings) -> anyhow::Result<crate::outbound::OutboundSe
 async fn status(url: Option<String>, s: &Settings) -> anyhow::Result<()> {
     let base = match url {
         Some(u) => u.trim_end_matches('/').to_string(),
+        // Native TLS: the name the certificate is for, not an address.
+        None if s.tls_cert_file.is_some() => s
+            .public_url
+            .as_ref()
+            .map(|u| u.trim_end_matches('/').to_string())
+            .unwrap_or_else(|| format!("https://localhost:{}", s.listen.port())),
         None if s.listen.ip().is_unspecified() => format!("http://127.0.0.1:{}", s.listen.port()),
         None if s.listen.ip().is_loopback() => format!("http://{}", s.listen),
         None => s

@@ -155,6 +155,13 @@ pub struct Settings {
     /// Default: none (`/metrics` answers 404 there).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metrics_token_env: Option<String>,
+    /// Serve HTTPS (HTTP/2 and HTTP/1.1) with this PEM certificate chain
+    /// and `tls_key_file` (`crate::http::tls`); reloaded when they change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_cert_file: Option<PathBuf>,
+    /// The certificate's PEM private key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_key_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -208,6 +215,8 @@ impl Default for Settings {
             upstream: Vec::new(),
             outbound_allow_networks: Vec::new(),
             outbound_ca_file: None,
+            tls_cert_file: None,
+            tls_key_file: None,
             client_id_metadata_documents: true,
             trusted_client_hosts: Vec::new(),
             metrics_listen: None,
@@ -266,9 +275,13 @@ impl Settings {
 
     /// Checks the settings and derives what the server needs.
     pub fn resolve(&self, bound: SocketAddr) -> Result<Resolved, ConfigError> {
+        let tls = self.tls_files()?.is_some();
         let public_url = match &self.public_url {
             Some(u) => u.clone(),
-            None if bound.ip().is_loopback() => format!("http://localhost:{}", bound.port()),
+            None if bound.ip().is_loopback() => {
+                let scheme = if tls { "https" } else { "http" };
+                format!("{scheme}://localhost:{}", bound.port())
+            }
             None => {
                 return Err(ConfigError(format!(
                     "listening on {} (not a loopback address) requires public_url, e.g. public_url = \"https://mcp.example.com\"",
@@ -366,6 +379,25 @@ impl Settings {
     }
 }
 
+impl Settings {
+    /// `tls_cert_file` and `tls_key_file`: both, or neither.
+    pub fn tls_files(&self) -> Result<Option<crate::http::tls::TlsFiles>, ConfigError> {
+        match (&self.tls_cert_file, &self.tls_key_file) {
+            (Some(cert), Some(key)) => Ok(Some(crate::http::tls::TlsFiles {
+                cert: cert.clone(),
+                key: key.clone(),
+            })),
+            (None, None) => Ok(None),
+            (Some(_), None) => Err(ConfigError(
+                "tls_cert_file is set but tls_key_file is not: native TLS needs both".into(),
+            )),
+            (None, Some(_)) => Err(ConfigError(
+                "tls_key_file is set but tls_cert_file is not: native TLS needs both".into(),
+            )),
+        }
+    }
+}
+
 /// A duration in whole seconds, as the rules and the store count time.
 pub(crate) fn secs(d: Duration) -> i64 {
     i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
@@ -392,6 +424,8 @@ fn setting_keys() -> (Vec<String>, Vec<&'static str>) {
         "outbound_ca_file".to_string(),
         "metrics_listen".to_string(),
         "metrics_token_env".to_string(),
+        "tls_cert_file".to_string(),
+        "tls_key_file".to_string(),
     ];
     if let Ok(serde_json::Value::Object(obj)) = serde_json::to_value(Settings::default()) {
         scalars.extend(

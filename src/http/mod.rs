@@ -28,6 +28,7 @@ pub mod html;
 pub mod logout;
 pub mod register;
 pub mod server;
+pub mod tls;
 pub mod token;
 
 use std::sync::Arc;

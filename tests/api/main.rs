@@ -73,5 +73,6 @@ mod tasks;
 mod tasks_input;
 mod telemetry_metrics;
 mod telemetry_traces;
+mod tls;
 mod token;
 mod usernames;

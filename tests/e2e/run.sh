@@ -124,11 +124,12 @@ WORK="$(mktemp -d "${TMPDIR:-/tmp}/mcpgate-e2e.XXXXXX")"
 server_env=(env)
 while IFS= read -r name; do server_env+=(-u "$name"); done < <(compgen -e | grep '^MCPGATE_' || true)
 
-# start_mcpgate DIR: starts `mcpgate serve` in DIR (with DIR/mcpgate.toml if
-# there is one) on a free loopback port and waits for its banner; sets
-# STARTED_PID, STARTED_PORT and STARTED_ADMIN_PASSWORD.
+# start_mcpgate DIR [https]: starts `mcpgate serve` in DIR (with
+# DIR/mcpgate.toml if there is one) on a free loopback port and waits for its
+# banner; sets STARTED_PID, STARTED_PORT and STARTED_ADMIN_PASSWORD. With
+# `https`, the server has native TLS (the test CA's certificate, $TLS).
 start_mcpgate() {
-  local dir="$1"
+  local dir="$1" scheme="${2:-http}"
   (cd "$dir" && exec "${server_env[@]}" "$MCPGATE" serve --listen 127.0.0.1:0 \
     >"$dir/server.out" 2>"$dir/server.err") &
   STARTED_PID=$!
@@ -146,9 +147,9 @@ start_mcpgate() {
   STARTED_PORT="$(sed -n 's/^mcpgate .* listening on 127\.0\.0\.1:\([0-9][0-9]*\)$/\1/p' "$dir/server.out" | head -n1)"
   STARTED_ADMIN_PASSWORD="$(sed -n 's/^ *Password (shown only now): //p' "$dir/server.out" | head -n1)"
   [[ -n "$STARTED_PORT" && -n "$STARTED_ADMIN_PASSWORD" ]] || { echo "e2e: cannot read the port or the admin password from the banner:" >&2; cat "$dir/server.out" >&2; exit 1; }
-  local addr="http://127.0.0.1:$STARTED_PORT" issuer
-  issuer="$(curl -fsS "$addr/.well-known/oauth-authorization-server" | sed -n 's/.*"issuer":"\([^"]*\)".*/\1/p')"
-  [[ "$issuer" == "http://localhost:$STARTED_PORT" ]] || { echo "e2e: issuer is \"$issuer\", expected http://localhost:$STARTED_PORT" >&2; exit 1; }
+  local addr="$scheme://localhost:$STARTED_PORT" issuer
+  issuer="$(curl -fsS --cacert "$TLS/ca.pem" --resolve "localhost:$STARTED_PORT:127.0.0.1" "$addr/.well-known/oauth-authorization-server" | sed -n 's/.*"issuer":"\([^"]*\)".*/\1/p')"
+  [[ "$issuer" == "$scheme://localhost:$STARTED_PORT" ]] || { echo "e2e: issuer is \"$issuer\", expected $scheme://localhost:$STARTED_PORT" >&2; exit 1; }
 }
 
 # A test CA and a certificate for 127.0.0.1 from it: the HTTPS host of the
@@ -187,6 +188,28 @@ export E2E_USER="$USER_NAME" E2E_PASSWORD="$USER_PASSWORD" E2E_ADMIN_PASSWORD="$
 export E2E_RESULTS="$RESULTS"
 export E2E_MCPGATE="$MCPGATE" E2E_DIRECT_DIR="$DIRECT"
 echo "e2e: mcpgate (direct) listening on $E2E_ADDR, issuer $E2E_ISSUER, users admin and $USER_NAME ($(elapsed "$t"))"
+
+# The TLS server: native TLS with the test CA's certificate for localhost
+# (tls_cert_file, tls_key_file), nothing else configured. curl checks that it
+# speaks HTTP/2 and HTTP/1.1 (ALPN); the TypeScript SDK suite signs in and
+# calls tools through it, trusting the CA through NODE_EXTRA_CA_CERTS.
+t=$(now)
+TLS_SERVER="$WORK/tls-server"
+mkdir -p "$TLS_SERVER"
+cat >"$TLS_SERVER/mcpgate.toml" <<TOML
+tls_cert_file = "$TLS/server.pem"
+tls_key_file = "$TLS/server.key"
+TOML
+start_mcpgate "$TLS_SERVER" https
+export E2E_TLS_ISSUER="https://localhost:$STARTED_PORT" E2E_TLS_ADMIN_PASSWORD="$STARTED_ADMIN_PASSWORD"
+export NODE_EXTRA_CA_CERTS="$TLS/ca.pem"
+for want in 2 1.1; do
+  got="$(curl -sS -o /dev/null -w '%{http_version}' --cacert "$TLS/ca.pem" "--http$want" \
+    --resolve "localhost:$STARTED_PORT:127.0.0.1" "$E2E_TLS_ISSUER/healthz")"
+  if [[ "$got" == "$want" ]]; then PASSED=$((PASSED + 1)); else
+    echo "e2e: curl --http$want to the TLS server got HTTP/$got"; FAILED=$((FAILED + 1)); fi
+done
+echo "e2e: mcpgate (native TLS) listening on $E2E_TLS_ISSUER, curl: HTTP/2 and HTTP/1.1 ($(elapsed "$t"))"
 
 # The gateway server: the conformance fixtures (prefix "") and the reference
 # server-everything (prefix everything) as stdio upstreams, run by Node 22.

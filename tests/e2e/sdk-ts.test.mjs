@@ -1,7 +1,9 @@
 // The official TypeScript SDK (@modelcontextprotocol/sdk) against a running
 // mcpgate: discovery, dynamic registration, PKCE, sign-in and consent, token
 // exchange, initialize, tools/list, tools/call whoami, and a refresh after the
-// access token is spoiled, over Streamable HTTP and over the legacy SSE transport.
+// access token is spoiled, over Streamable HTTP and over the legacy SSE transport;
+// then Streamable HTTP again against a server with native TLS (tls_cert_file;
+// Node trusts the run's test CA through NODE_EXTRA_CA_CERTS).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
@@ -29,11 +31,19 @@ const transports = {
     make: (url, authProvider) => new SSEClientTransport(url, { authProvider }),
     user: () => [env('E2E_USER'), env('E2E_PASSWORD')],
   },
+  'Streamable HTTP, native TLS': {
+    issuer: env('E2E_TLS_ISSUER'),
+    url: new URL('/v1/ai/mcp', env('E2E_TLS_ISSUER')),
+    make: (url, authProvider) => new StreamableHTTPClientTransport(url, { authProvider }),
+    user: () => ['admin', env('E2E_TLS_ADMIN_PASSWORD')],
+  },
 };
 
 for (const [name, t] of Object.entries(transports)) {
   test(`TypeScript SDK, ${name}: OAuth, initialize, tools, refresh`, { timeout: 60_000 }, async () => {
     const [username, password] = t.user();
+    const issuer = t.issuer ?? ISSUER;
+    if (t.issuer) assert.ok(issuer.startsWith('https://'), issuer);
     const provider = new MemoryOAuthProvider(`mcpgate-e2e-ts (${name})`);
 
     // 1. First connect: the SDK gets a 401, discovers the protected resource and
@@ -49,18 +59,18 @@ for (const [name, t] of Object.entries(transports)) {
     assert.ok(info?.client_id, 'the SDK registered a client (DCR)');
     const authUrl = provider.pendingAuthUrl;
     assert.ok(authUrl, 'the SDK asked to open the authorization URL');
-    assert.equal(authUrl.origin, new URL(ISSUER).origin);
+    assert.equal(authUrl.origin, new URL(issuer).origin);
     assert.equal(authUrl.searchParams.get('code_challenge_method'), 'S256');
     assert.equal(authUrl.searchParams.get('client_id'), info.client_id);
     // RFC 8707: the resource is the one whose metadata the 401 named: the
     // MCP endpoint, or the legacy /sse endpoint (a resource of its own).
-    const expectedResource = t.url.pathname === '/sse' ? new URL('/sse', ISSUER).href : new URL('/v1/ai/mcp', ISSUER).href;
+    const expectedResource = t.url.pathname === '/sse' ? new URL('/sse', issuer).href : new URL('/v1/ai/mcp', issuer).href;
     assert.equal(authUrl.searchParams.get('resource'), expectedResource);
 
     // 2. The "browser": sign in, approve, come back with a code.
     const back = await driveLogin(authUrl, username, password);
     assert.equal(back.state, authUrl.searchParams.get('state'));
-    assert.equal(back.iss, ISSUER, 'RFC 9207 iss on the authorization response');
+    assert.equal(back.iss, issuer, 'RFC 9207 iss on the authorization response');
 
     // 3. Token exchange (PKCE verifier) by the SDK.
     await transport.finishAuth(back.code);

@@ -23,7 +23,11 @@
 //!
 //! Graceful shutdown: the loop stops accepting, idle connections close at
 //! once, the others after their current response; the loop returns when
-//! every connection has closed. HTTP/1.1 only (with keep-alive), as before.
+//! every connection has closed.
+//!
+//! Plain connections speak HTTP/1.1 (with keep-alive). With native TLS
+//! (`super::tls`) the handshake must finish within `header_read_timeout`,
+//! and the protocol the client chose by ALPN is served: HTTP/2 or HTTP/1.1.
 
 pub mod body;
 pub mod watch;
@@ -36,9 +40,10 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::ConnectInfo;
 use hyper::body::Incoming;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
+use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
@@ -61,6 +66,7 @@ pub async fn serve(
     listener: TcpListener,
     router: Router,
     limits: ServeLimits,
+    tls: Option<TlsAcceptor>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
     let permits = Arc::new(Semaphore::new(limits.max_connections.max(1)));
@@ -91,6 +97,7 @@ pub async fn serve(
             peer,
             router.clone(),
             limits,
+            tls.clone(),
             stop.clone(),
             permit,
             open_tx.clone(),
@@ -118,11 +125,13 @@ async fn accept_error(e: std::io::Error) {
 
 /// Serves one connection until it closes, its client stalls (see
 /// [`watch`]), or shutdown lets it finish.
+#[allow(clippy::too_many_arguments)]
 async fn connection(
     tcp: TcpStream,
     peer: SocketAddr,
     router: Router,
     limits: ServeLimits,
+    tls: Option<TlsAcceptor>,
     stop: CancellationToken,
     _permit: OwnedSemaphorePermit,
     _open: mpsc::Sender<()>,
@@ -133,32 +142,89 @@ async fn connection(
     if let Err(e) = tcp.set_nodelay(true) {
         tracing::debug!(error = %e, "cannot set TCP_NODELAY");
     }
-    let watch = Arc::new(Watch::new(limits));
-    let io = TokioIo::new(Watched::new(tcp, watch.clone()));
-    let service = {
-        let watch = watch.clone();
-        hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
-            let in_flight = watch.begin_request();
-            let mut req = req.map(|b| {
-                axum::body::Body::new(body::DeadlineBody::new(b, limits.body_read_timeout))
-            });
-            req.extensions_mut().insert(ConnectInfo(peer));
-            let router = router.clone();
-            async move {
-                let Ok(resp) = router.oneshot(req).await;
-                // The request counts as in progress until its response's
-                // body is sent (or dropped): no timeout cuts a stream.
-                Ok::<_, std::convert::Infallible>(
-                    resp.map(|b| axum::body::Body::new(watch::Tracked::new(b, in_flight))),
-                )
-            }
-        })
+    let Some(acceptor) = tls else {
+        let watch = Arc::new(Watch::new(limits));
+        let io = TokioIo::new(Watched::new(tcp, watch.clone()));
+        let conn = http1().serve_connection(io, service(router, peer, limits, watch.clone()));
+        drive(conn, |c| c.graceful_shutdown(), watch, stop).await;
+        return;
     };
+    let stream = match tokio::time::timeout(limits.header_read_timeout, acceptor.accept(tcp)).await
+    {
+        Ok(Ok(stream)) => stream,
+        Ok(Err(e)) => {
+            tracing::debug!(error = %e, "TLS handshake failed");
+            return;
+        }
+        Err(_) => {
+            tracing::debug!(reason = "header_read_timeout", "TLS handshake too slow");
+            return;
+        }
+    };
+    let watch = Arc::new(Watch::new(limits));
+    if stream.get_ref().1.alpn_protocol() == Some(b"h2".as_slice()) {
+        let io = TokioIo::new(Watched::http2(stream, watch.clone()));
+        let conn = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+            .serve_connection(io, service(router, peer, limits, watch.clone()));
+        drive(conn, |c| c.graceful_shutdown(), watch, stop).await;
+    } else {
+        let io = TokioIo::new(Watched::new(stream, watch.clone()));
+        let conn = http1().serve_connection(io, service(router, peer, limits, watch.clone()));
+        drive(conn, |c| c.graceful_shutdown(), watch, stop).await;
+    }
+}
+
+fn http1() -> hyper::server::conn::http1::Builder {
     let mut builder = hyper::server::conn::http1::Builder::new();
     // Our own header timeout (hyper's also runs between requests, which
     // would make it the keep-alive timeout as well).
     builder.header_read_timeout(None);
-    let mut conn = std::pin::pin!(builder.serve_connection(io, service));
+    builder
+}
+
+/// The router as a hyper service: the peer address in the request, the
+/// body deadline, and the request counted in progress until its response
+/// body is sent (or dropped): no timeout cuts a stream.
+fn service(
+    router: Router,
+    peer: SocketAddr,
+    limits: ServeLimits,
+    watch: Arc<Watch>,
+) -> impl hyper::service::Service<
+    hyper::Request<Incoming>,
+    Response = hyper::Response<axum::body::Body>,
+    Error = std::convert::Infallible,
+    Future = impl Future<Output = Result<hyper::Response<axum::body::Body>, std::convert::Infallible>>
+             + Send
+             + 'static,
+> + Clone {
+    hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
+        let in_flight = watch.begin_request();
+        let mut req = req
+            .map(|b| axum::body::Body::new(body::DeadlineBody::new(b, limits.body_read_timeout)));
+        req.extensions_mut().insert(ConnectInfo(peer));
+        let router = router.clone();
+        async move {
+            let Ok(resp) = router.oneshot(req).await;
+            Ok::<_, std::convert::Infallible>(
+                resp.map(|b| axum::body::Body::new(watch::Tracked::new(b, in_flight))),
+            )
+        }
+    })
+}
+
+/// Runs a connection until it ends, its deadline passes (see [`watch`]),
+/// or shutdown lets its requests in progress finish.
+async fn drive<C, E>(
+    conn: C,
+    graceful_shutdown: impl Fn(std::pin::Pin<&mut C>),
+    watch: Arc<Watch>,
+    stop: CancellationToken,
+) where
+    C: Future<Output = Result<(), E>>,
+    E: std::fmt::Display,
+{
+    let mut conn = std::pin::pin!(conn);
     let mut stopping = false;
     loop {
         let deadline = watch.deadline();
@@ -171,7 +237,7 @@ async fn connection(
             }
             () = stop.cancelled(), if !stopping => {
                 stopping = true;
-                conn.as_mut().graceful_shutdown();
+                graceful_shutdown(conn.as_mut());
             }
             () = watch.changed() => {}
             () = sleep_until(deadline) => {

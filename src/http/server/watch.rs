@@ -17,7 +17,6 @@ use std::task::{Context, Poll};
 
 use axum::body::{Body, Bytes};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::TcpStream;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
@@ -187,19 +186,38 @@ impl http_body::Body for Tracked {
     }
 }
 
-/// The socket, telling its [`Watch`] when bytes arrive.
-pub struct Watched {
-    inner: TcpStream,
+/// The socket (a TCP stream, or a TLS stream over one), telling its
+/// [`Watch`] when bytes arrive. HTTP/2 connections do not report bytes:
+/// between requests a client sends frames of its own (`PING`,
+/// `WINDOW_UPDATE`, `SETTINGS` acknowledgements), which are not the start of
+/// a request head; only the keep-alive deadline applies to them.
+pub struct Watched<S> {
+    inner: S,
     watch: Arc<Watch>,
+    report_bytes: bool,
 }
 
-impl Watched {
-    pub fn new(inner: TcpStream, watch: Arc<Watch>) -> Self {
-        Self { inner, watch }
+impl<S> Watched<S> {
+    pub fn new(inner: S, watch: Arc<Watch>) -> Self {
+        Self {
+            inner,
+            watch,
+            report_bytes: true,
+        }
+    }
+
+    /// For an HTTP/2 connection: bytes between requests are not a request
+    /// head being sent.
+    pub fn http2(inner: S, watch: Arc<Watch>) -> Self {
+        Self {
+            inner,
+            watch,
+            report_bytes: false,
+        }
     }
 }
 
-impl AsyncRead for Watched {
+impl<S: AsyncRead + Unpin> AsyncRead for Watched<S> {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -207,14 +225,14 @@ impl AsyncRead for Watched {
     ) -> Poll<io::Result<()>> {
         let before = buf.filled().len();
         let r = Pin::new(&mut self.inner).poll_read(cx, buf);
-        if matches!(r, Poll::Ready(Ok(()))) && buf.filled().len() > before {
+        if self.report_bytes && matches!(r, Poll::Ready(Ok(()))) && buf.filled().len() > before {
             self.watch.received();
         }
         r
     }
 }
 
-impl AsyncWrite for Watched {
+impl<S: AsyncWrite + Unpin> AsyncWrite for Watched<S> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
