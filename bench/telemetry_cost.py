@@ -74,10 +74,14 @@ def main():
         h.add_user(bins, db, "bench", password)
         ports = {k: h.free_port() for k in ("off", "metrics", "traces")}
         mports = {k: h.free_port() for k in ("metrics", "traces")}
+        # One public URL for the three, so that one token is valid on each.
+        base = f"http://localhost:{ports['off']}"
         envs = {
-            "off": {},
-            "metrics": {"MCPGATE_METRICS_LISTEN": f"127.0.0.1:{mports['metrics']}"},
+            "off": {"MCPGATE_PUBLIC_URL": base},
+            "metrics": {"MCPGATE_PUBLIC_URL": base,
+                        "MCPGATE_METRICS_LISTEN": f"127.0.0.1:{mports['metrics']}"},
             "traces": {
+                "MCPGATE_PUBLIC_URL": base,
                 "MCPGATE_METRICS_LISTEN": f"127.0.0.1:{mports['traces']}",
                 "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{sink.server_port}",
                 "OTEL_SERVICE_NAME": "mcpgate-bench",
@@ -87,7 +91,6 @@ def main():
             s = h.Server(f"mcpgate-{k}", h.mcpgate_cmd(bins, port, db), port, cwd=work,
                          env=envs[k], ready_path="/healthz")
             servers.append(s.start(work))
-        base = f"http://localhost:{ports['off']}"
         setup = h.loadgen(bins, "setup", "--base", base, "--user", "bench", "--password",
                           password, "--grants", h.CONNECTIONS, "--out", work / "tokens.json")
         access = setup["access_token"]
