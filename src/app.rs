@@ -202,7 +202,8 @@ impl App {
                 ),
                 &resolved.outbound,
             )
-            .map_err(anyhow::Error::msg)?,
+            .map_err(anyhow::Error::msg)?
+            .with_scopes(Arc::new(resolved.scope_requirements.clone())),
         );
         if let Some(t) = &tracer {
             gateway.set_tracer(t.clone());
@@ -230,6 +231,10 @@ impl App {
                 cluster.clone(),
                 crate::gateway::input::Limits::default(),
             )),
+            challenge_urls: crate::mcp::scope_gate::ChallengeUrls {
+                resource_metadata: auth.urls.resource_metadata.clone(),
+                sse_resource_metadata: auth.urls.sse_resource_metadata.clone(),
+            },
         });
         mcp.tasks.start();
         mcp.start_cluster_tasks();

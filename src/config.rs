@@ -16,6 +16,7 @@ use mcpgate_core::oauth::policy::Policy;
 use serde::{Deserialize, Serialize};
 
 pub mod bounds;
+pub mod scopes;
 
 pub const DEFAULT_CONFIG_FILE: &str = "mcpgate.toml";
 
@@ -42,6 +43,11 @@ pub struct Settings {
     pub scopes: Vec<String>,
     /// Scope granted when a request names none.
     pub default_scope: String,
+    /// Scopes with a description for the consent page (`[[scope]]` tables
+    /// of `name` and `description`); offered besides `scopes`
+    /// (`config::scopes`, docs/scopes.md).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scope: Vec<scopes::ScopeDecl>,
     /// Refuse authorization requests without a `resource` parameter.
     pub require_resource: bool,
     /// Redirect hosts that may skip PKCE (ChatGPT compatibility).
@@ -187,6 +193,7 @@ impl Default for Settings {
             endpoint_style: EndpointStyleSetting::V1,
             scopes: vec!["mcp".into()],
             default_scope: "mcp".into(),
+            scope: Vec::new(),
             require_resource: false,
             pkce_exempt_redirect_hosts: vec!["chatgpt.com".into(), "chat.openai.com".into()],
             auth_code_ttl: Duration::from_secs(60),
@@ -309,12 +316,13 @@ impl Settings {
         for s in &self.scopes {
             Scope::parse(s).map_err(|e| ConfigError(format!("scopes: {e}")))?;
         }
+        let (offered, scope_descriptions) = scopes::offered(&self.scopes, &self.scope)?;
         let default_scope = Scope::parse(&self.default_scope)
             .map_err(|e| ConfigError(format!("default_scope: {e}")))?;
-        if !default_scope.not_in(&self.scopes).is_empty() {
+        if !default_scope.not_in(&offered).is_empty() {
             return Err(ConfigError(format!(
                 "default_scope {:?} must be one of scopes {:?}",
-                self.default_scope, self.scopes
+                self.default_scope, offered
             )));
         }
         bounds::check_settings(self)?;
@@ -354,7 +362,8 @@ impl Settings {
             issuer: urls.issuer.clone(),
             resource,
             other_resources: vec![sse_resource],
-            scopes_supported: self.scopes.clone(),
+            scopes_supported: offered,
+            scope_descriptions,
             default_scope,
             require_resource: self.require_resource,
             pkce_exempt_redirect_hosts: self
@@ -368,9 +377,15 @@ impl Settings {
             issue_refresh_tokens: self.issue_refresh_tokens,
             refresh_grace: secs(self.refresh_grace_period),
         };
+        let scope_requirements = scopes::requirements(
+            policy.required_scope(),
+            &policy.scopes_supported,
+            &self.upstream,
+        )?;
         Ok(Resolved {
             urls,
             policy,
+            scope_requirements,
             trusted_proxies,
             outbound,
             documents,
@@ -462,6 +477,8 @@ fn split_list(raw: &str) -> Vec<String> {
 pub struct Resolved {
     pub urls: Urls,
     pub policy: Policy,
+    /// What each MCP call needs (the base scope, upstreams' `scopes`).
+    pub scope_requirements: mcpgate_core::mcp::scopes::ScopeRequirements,
     pub trusted_proxies: TrustedProxies,
     /// `outbound_allow_networks` and `outbound_ca_file`, loaded.
     pub outbound: crate::outbound::OutboundSettings,

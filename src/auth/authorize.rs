@@ -40,6 +40,15 @@ pub enum SignInError {
     Store(OAuthError),
 }
 
+/// What the user approved before for a client and redirect URI.
+#[derive(Debug, Clone)]
+pub struct PriorConsent {
+    /// The request asks for nothing more: no consent page.
+    pub covered: bool,
+    /// The scope approved so far, if any.
+    pub granted: Option<mcpgate_core::domain::Scope>,
+}
+
 /// A new browser-session cookie value.
 pub fn new_cookie_value() -> String {
     random_b64::<32>()
@@ -212,8 +221,14 @@ impl AuthServer {
             .map_err(store_failure)
     }
 
-    /// Whether the user has already approved this client for this scope.
-    pub async fn consent_given(&self, user: &User, v: &Validated) -> Result<bool, OAuthError> {
+    /// Whether the user has already approved this client for this scope,
+    /// and what they approved before (incremental consent: the page then
+    /// shows only the scopes being added).
+    pub async fn consent_given(
+        &self,
+        user: &User,
+        v: &Validated,
+    ) -> Result<PriorConsent, OAuthError> {
         let consent = self
             .store
             .consent(
@@ -223,7 +238,11 @@ impl AuthServer {
             )
             .await
             .map_err(store_failure)?;
-        Ok(authorize::consent_covers(consent.as_ref(), &v.request))
+        let key = v.request.redirect_uri.consent_key();
+        Ok(PriorConsent {
+            covered: authorize::consent_covers(consent.as_ref(), &v.request),
+            granted: consent.filter(|c| c.redirect_uri == key).map(|c| c.scope),
+        })
     }
 
     /// The user approved: remember the consent, issue a code, and return the

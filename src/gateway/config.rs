@@ -98,6 +98,12 @@ pub struct UpstreamConfig {
     /// Only these users (by username) see this upstream. Default: everyone.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allowed_users: Option<Vec<String>>,
+    /// Scopes every tool, prompt and resource of this upstream needs on
+    /// top of the base scope; a token without them gets `403
+    /// insufficient_scope` (step-up, docs/scopes.md). Each must be one of
+    /// the server's scopes (`scopes` or a `[[scope]]`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scopes: Vec<String>,
 }
 
 fn default_request_timeout() -> Duration {

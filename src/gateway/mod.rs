@@ -30,6 +30,7 @@ pub mod input;
 pub mod listen;
 mod listening;
 pub mod relay;
+pub mod scopes;
 pub mod sse_client;
 pub mod sse_events;
 pub mod trace_header;
@@ -75,6 +76,9 @@ pub struct Gateway {
     listen: Arc<listen::ListenHub>,
     /// The span exporter, when traces are on (`crate::telemetry::traces`).
     tracer: std::sync::OnceLock<crate::telemetry::traces::Tracer>,
+    /// What calls need ([`scopes`]); the base scope alone until
+    /// [`Gateway::with_scopes`].
+    scopes: Arc<mcpgate_core::mcp::scopes::ScopeRequirements>,
 }
 
 fn exposed(prefix: &str, name: &str) -> String {
@@ -116,6 +120,9 @@ impl Gateway {
             cancel,
             listen,
             tracer: std::sync::OnceLock::new(),
+            scopes: Arc::new(mcpgate_core::mcp::scopes::ScopeRequirements::new(
+                mcpgate_core::domain::Scope::parse("mcp").map_err(|e| e.to_string())?,
+            )),
         })
     }
 
@@ -313,6 +320,13 @@ impl Gateway {
                 return Some(Err(e));
             }
         };
+        if let Some(challenge) = self.lacking(call.caller, &up, name) {
+            return Some(Err(scopes::insufficient(
+                name,
+                &call.caller.scope,
+                &challenge,
+            )));
+        }
         let mut params = CallToolRequestParams::new(own);
         params.arguments = args;
         let req = ClientRequest::CallToolRequest(Request::new(params));
@@ -500,7 +514,13 @@ impl Gateway {
         call: &Call<'_>,
         uri: &str,
     ) -> Result<ReadResourceResult, McpError> {
+        let mut lacking = None;
         for (up, conn) in self.conns(call.caller).await {
+            // Never sent to an upstream whose scopes the token lacks.
+            if let Some(c) = self.lacking(call.caller, &up, uri) {
+                lacking.get_or_insert(c);
+                continue;
+            }
             let req = ClientRequest::ReadResourceRequest(Request::new(
                 ReadResourceRequestParams::new(uri),
             ));
@@ -516,6 +536,9 @@ impl Gateway {
                 }
                 Err(e) => return Err(e),
             }
+        }
+        if let Some(challenge) = lacking {
+            return Err(scopes::insufficient(uri, &call.caller.scope, &challenge));
         }
         Err(McpError::new(
             rmcp::model::ErrorCode(RESOURCE_NOT_FOUND),
@@ -616,7 +639,13 @@ impl Gateway {
         name: &str,
         args: Option<JsonObject>,
     ) -> Option<Result<GetPromptResult, McpError>> {
+        let mut lacking = None;
         for (up, own) in self.route_prompt(call.caller, name) {
+            // Never sent to an upstream whose scopes the token lacks.
+            if let Some(c) = self.lacking(call.caller, up, name) {
+                lacking.get_or_insert(c);
+                continue;
+            }
             let conn = match up.conn_for(call.caller).await {
                 Ok(c) => c,
                 Err(e) => return Some(Err(e)),
@@ -646,7 +675,7 @@ impl Gateway {
                 Err(e) => return Some(Err(e)),
             }
         }
-        None
+        lacking.map(|c| Err(scopes::insufficient(name, &call.caller.scope, &c)))
     }
 
     /// `completion/complete`, routed by the prompt name or resource URI.

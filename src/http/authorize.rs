@@ -14,10 +14,11 @@ use axum::body::Bytes;
 use axum::extract::{OriginalUri, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
-use mcpgate_core::domain::MetadataDocumentUrl;
+use mcpgate_core::domain::{MetadataDocumentUrl, Scope};
 use mcpgate_core::model::{ClientKind, User};
 use mcpgate_core::oauth::authorize::{REQUEST_PARAMS, Rejection};
 use mcpgate_core::oauth::params::Params;
+use mcpgate_core::oauth::policy::Policy;
 use mcpgate_core::oauth::{ErrorCode, OAuthError};
 
 use super::AppState;
@@ -45,11 +46,11 @@ pub async fn get(
     match user {
         None => ctx.login(&app, &v, StatusCode::OK, "", None),
         Some(user) => match app.auth.consent_given(&user, &v).await {
-            Ok(true) => match app.auth.approve(&user, &v).await {
+            Ok(prior) if prior.covered => match app.auth.approve(&user, &v).await {
                 Ok(location) => redirect(StatusCode::FOUND, &location),
                 Err(e) => app.error_page(failed(&e), &e, None),
             },
-            Ok(false) => ctx.consent(&app, &v, &user),
+            Ok(prior) => ctx.consent(&app, &v, &user, prior.granted.as_ref()),
             Err(e) => app.error_page(failed(&e), &e, None),
         },
     }
@@ -254,7 +255,20 @@ impl FormContext {
         self.finish(app, resp)
     }
 
-    fn consent(&self, app: &AppState, v: &Validated, user: &User) -> Response {
+    /// `granted`: what the user approved before; the page lists only the
+    /// scopes being added, and those already approved apart.
+    fn consent(
+        &self,
+        app: &AppState,
+        v: &Validated,
+        user: &User,
+        granted: Option<&Scope>,
+    ) -> Response {
+        let view_of = |s: &str| ScopeView {
+            name: s.to_string(),
+            description: scope_description(s, &app.server_name, &app.auth.policy),
+        };
+        let was_granted = |s: &str| granted.is_some_and(|g| g.contains(s));
         let view = ConsentView {
             stylesheet_url: app.stylesheet_url.to_string(),
             server_name: app.server_name.to_string(),
@@ -268,10 +282,15 @@ impl FormContext {
                 .request
                 .scope
                 .tokens()
-                .map(|s| ScopeView {
-                    name: s.to_string(),
-                    description: scope_description(s, &app.server_name),
-                })
+                .filter(|s| !was_granted(s))
+                .map(view_of)
+                .collect(),
+            granted_scopes: v
+                .request
+                .scope
+                .tokens()
+                .filter(|s| was_granted(s))
+                .map(view_of)
                 .collect(),
             username: user.username.to_string(),
             hidden: self.hidden.clone(),
@@ -295,7 +314,12 @@ impl FormContext {
     }
 }
 
-fn scope_description(scope: &str, server: &str) -> String {
+/// The operator's description of a declared scope (`[[scope]]`), else
+/// mcpgate's words.
+fn scope_description(scope: &str, server: &str, policy: &Policy) -> String {
+    if let Some(d) = policy.scope_description(scope) {
+        return d.to_string();
+    }
     match scope {
         "mcp" => format!("Use the tools, resources and prompts of {server} on your behalf"),
         "offline_access" => "Stay connected when you are not using it (refresh tokens)".into(),

@@ -13,6 +13,8 @@
 //!   (2026-07-28).
 //! - [`results`]: `resultType` and caching hints on results (2026-07-28).
 //! - [`rest`]: the REST tool routes, `GET /tools` and `POST /tools/{name}`.
+//! - [`scope_gate`]: 403 `insufficient_scope` for calls needing a scope the
+//!   token lacks (step-up, MCP 2025-11-25), on every transport.
 //! - [`mrtr`]: multi-round-trip requests of 2026-07-28 clients
 //!   (`InputRequiredResult`) for upstream calls that ask the client.
 //! - [`message`]: reading a POSTed message: body limits (413), JSON-RPC
@@ -37,6 +39,7 @@ pub mod mrtr;
 pub mod param_headers;
 pub mod rest;
 pub mod results;
+pub mod scope_gate;
 pub mod sessions;
 pub mod spans;
 pub mod sse;
@@ -88,6 +91,8 @@ pub struct McpState {
     pub tasks: Arc<crate::tasks::Tasks>,
     /// Calls of 2026-07-28 clients waiting for input ([`mrtr`]).
     pub mrtr: Arc<mrtr::Mrtr>,
+    /// The metadata URLs step-up challenges name ([`scope_gate`]).
+    pub challenge_urls: scope_gate::ChallengeUrls,
 }
 
 impl McpState {

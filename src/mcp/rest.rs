@@ -78,6 +78,16 @@ pub async fn call(
             }
         }
     };
+    if let Some(rejected) = super::scope_gate::reject_item(
+        &mcp,
+        &caller,
+        crate::gateway::scopes::Item::Tool(&name),
+        false,
+    )
+    .await
+    {
+        return rejected;
+    }
     match call_any_tool(
         &mcp.tools,
         &mcp.gateway,

@@ -436,6 +436,11 @@ pub async fn message(State(mcp): State<Arc<McpState>>, req: Request) -> Response
         // as on the Streamable HTTP endpoint.
         return super::message::malformed(&bytes);
     };
+    // Step-up: the 403 answers this POST (its reply would otherwise go to
+    // the event stream, where no client looks for a challenge).
+    if let Some(rejected) = super::scope_gate::reject_message(&mcp, &caller, &bytes, true).await {
+        return rejected;
+    }
     if mcp.cluster.shared() {
         return queue(&mcp, &session_id, &caller, &bytes).await;
     }

@@ -115,8 +115,11 @@ pub struct ConsentView {
     pub redirect_host: String,
     /// Whether the redirect goes to this computer (localhost); shows a warning.
     pub redirect_is_loopback: bool,
-    /// The requested scopes with their human descriptions.
+    /// The requested scopes with their human descriptions: those not
+    /// approved before (incremental consent).
     pub scopes: Vec<ScopeView>,
+    /// The requested scopes the user approved before for this client.
+    pub granted_scopes: Vec<ScopeView>,
     /// Who is signed in.
     pub username: String,
     /// The original authorization request parameters, re-posted as hidden inputs.
@@ -299,6 +302,36 @@ mod tests {
         assert!(html.contains("registered by the operator"), "{html}");
     }
 
+    #[test]
+    fn an_incremental_consent_lists_the_new_scopes_and_the_granted_ones_apart() {
+        let html = pages().consent(&consent_view()).expect("render");
+        assert!(html.contains("It will be able to"), "{html}");
+        assert!(!html.contains("already allowed"), "{html}");
+        let v = ConsentView {
+            scopes: vec![ScopeView {
+                name: "files:write".into(),
+                description: "Change your files".into(),
+            }],
+            granted_scopes: vec![ScopeView {
+                name: "mcp".into(),
+                description: "Use the tools".into(),
+            }],
+            ..consent_view()
+        };
+        let html = pages().consent(&v).expect("render");
+        assert!(html.contains("It will also be able to"), "{html}");
+        let (new, granted) = html
+            .split_once("already allowed")
+            .expect("the granted part");
+        assert!(
+            new.contains("<code>files:write</code> Change your files"),
+            "{html}"
+        );
+        assert!(!new.contains("<code>mcp</code>"), "{html}");
+        assert!(granted.contains("<code>mcp</code> Use the tools"), "{html}");
+        assert!(!granted.contains("files:write"), "{html}");
+    }
+
     fn consent_view() -> ConsentView {
         ConsentView {
             stylesheet_url: "/assets/mcpgate.css".into(),
@@ -319,6 +352,7 @@ mod tests {
                     description: "Change your notes".into(),
                 },
             ],
+            granted_scopes: Vec::new(),
             username: "alice".into(),
             hidden: hv(&[
                 ("client_id", "c_123"),
@@ -613,6 +647,10 @@ mod tests {
                 name: h(),
                 description: h(),
             }],
+            granted_scopes: vec![ScopeView {
+                name: h(),
+                description: h(),
+            }],
             username: h(),
             hidden: vec![(h(), h())],
             csrf_token: h(),
@@ -623,7 +661,7 @@ mod tests {
         let html = p.consent(&consent).expect("render");
         assert_escaped(&html);
         // The name twice: the lead and the "registered itself" note.
-        assert_eq!(html.matches(escaped).count(), 17, "{html}");
+        assert_eq!(html.matches(escaped).count(), 19, "{html}");
         let consent = ConsentView {
             client_host: Some(h()),
             ..consent

@@ -61,6 +61,7 @@ mod register;
 mod restart;
 mod revoke;
 mod scope_challenge;
+mod scope_stepup;
 mod security;
 mod service_isolation;
 mod settings_bounds;

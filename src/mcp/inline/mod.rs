@@ -89,6 +89,11 @@ pub async fn dispatch(mcp: &McpState, req: Request, next: Next) -> Response {
     if let Some(rejected) = super::param_headers::reject(mcp, &parts, &bytes).await {
         return rejected;
     }
+    if let Some(caller) = parts.extensions.get::<Caller>()
+        && let Some(rejected) = super::scope_gate::reject_message(mcp, caller, &bytes, false).await
+    {
+        return rejected;
+    }
     let json = message::is_json(&parts.headers);
     let resp = post(mcp, session_id, parts, bytes.clone(), next).await;
     // rmcp checks Accept (406) and Content-Type (415) first, then answers

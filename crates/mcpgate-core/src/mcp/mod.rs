@@ -9,9 +9,12 @@
 //! - [`param_headers`]: `Mcp-Param-*` headers checked against the body
 //!   (SEP-2243, MCP 2026-07-28).
 //! - [`tasks`]: the tasks extension (SEP-2663): dispatch, status, owner, TTL.
+//! - [`scopes`]: which scopes a call needs (base, per upstream, per item)
+//!   and the scope of a step-up challenge (MCP 2025-11-25).
 pub mod bearer;
 pub mod param_headers;
 #[cfg(test)]
 mod proptests;
 pub mod request_state;
+pub mod scopes;
 pub mod tasks;

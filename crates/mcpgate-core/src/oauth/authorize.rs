@@ -210,8 +210,15 @@ fn scope(params: &Params, client: &Client, policy: &Policy) -> Result<Scope, OAu
         )));
     }
     // offline_access asks for a refresh token, not for a permission: it is
-    // never beyond what a client registered.
-    if let Some(registered) = &client.metadata.scope
+    // never beyond what a client registered. The registered scope limits
+    // only clients the operator added: a client that registered itself (or
+    // describes itself in a metadata document) chose its `scope` itself and
+    // could register again with more, so there it limits nothing, and it
+    // must not stop a step-up (MCP 2025-11-25): clients register with the
+    // scope of the first challenge, then ask for more when a call needs
+    // it. The user's consent is what bounds them.
+    if client.kind == crate::model::ClientKind::Preregistered
+        && let Some(registered) = &client.metadata.scope
         && let Some(asked) = requested.without(OFFLINE_ACCESS)
         && !asked.is_subset_of(registered)
     {

@@ -28,8 +28,12 @@ pub struct Policy {
     /// (RFC 9728 §3.3: the metadata's `resource` must match the URL they
     /// connect to). Tokens for any of them are valid at every MCP route.
     pub other_resources: Vec<ResourceUri>,
-    /// Scopes clients may ask for.
+    /// Scopes clients may ask for: `scopes`, then the names of `[[scope]]`
+    /// tables not already among them.
     pub scopes_supported: Vec<String>,
+    /// What each declared scope (`[[scope]]`) allows, in plain words, for
+    /// the consent page.
+    pub scope_descriptions: std::collections::BTreeMap<String, String>,
     /// The scope granted when a request names none (RFC 6749 §3.3).
     pub default_scope: Scope,
     /// Refuse authorization requests that carry no `resource` (RFC 8707).
@@ -126,6 +130,11 @@ impl Policy {
         self.issue_refresh_tokens && client.allows_grant(crate::model::GrantType::RefreshToken)
     }
 
+    /// The description of a declared scope, if the operator gave one.
+    pub fn scope_description(&self, token: &str) -> Option<&str> {
+        self.scope_descriptions.get(token).map(String::as_str)
+    }
+
     /// Whether a redirect URI's host is allowed to skip PKCE.
     pub fn pkce_exempt(&self, redirect_uri: &RedirectUri) -> bool {
         let host = redirect_uri.host();
@@ -145,6 +154,7 @@ impl Policy {
             resource: ResourceUri::parse("https://gate.example/v1/ai/mcp").expect("valid"),
             other_resources: vec![ResourceUri::parse("https://gate.example/sse").expect("valid")],
             scopes_supported: vec!["mcp".into()],
+            scope_descriptions: Default::default(),
             default_scope: Scope::parse("mcp").expect("valid"),
             require_resource: false,
             pkce_exempt_redirect_hosts: vec!["chatgpt.com".into(), "chat.openai.com".into()],

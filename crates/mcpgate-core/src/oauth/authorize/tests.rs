@@ -396,3 +396,36 @@ fn huge_lifetimes_saturate_instead_of_wrapping_into_the_past() {
         Some(i64::MAX)
     );
 }
+
+#[test]
+fn a_registered_scope_limits_preregistered_clients_only() {
+    let mut policy = Policy::example();
+    policy.scopes_supported = vec!["mcp".into(), "files:write".into()];
+    let mut c = client(&["https://app.example/cb"]);
+    c.metadata.scope = Some(Scope::parse("mcp").unwrap());
+    let wider = params(&[("scope", "mcp files:write")]);
+    // Self-registered (or a metadata document): its own claim; a step-up
+    // asks for more than it registered with.
+    for kind in [
+        crate::model::ClientKind::Dynamic,
+        crate::model::ClientKind::MetadataDocument,
+    ] {
+        c.kind = kind;
+        let r = validate(&wider, &c, &policy).expect("a step-up beyond the registered scope");
+        assert_eq!(r.scope.to_string(), "files:write mcp");
+    }
+    // Added by the operator: the registered scope is the limit.
+    c.kind = crate::model::ClientKind::Preregistered;
+    let e = redirect_error(validate(&wider, &c, &policy));
+    assert_eq!(e.error.code, crate::oauth::ErrorCode::InvalidScope);
+    assert!(
+        e.error
+            .description
+            .contains("beyond what this client registered"),
+        "{}",
+        e.error.description
+    );
+    // offline_access is never beyond it.
+    let offline = params(&[("scope", "mcp offline_access")]);
+    assert!(validate(&offline, &c, &policy).is_ok());
+}

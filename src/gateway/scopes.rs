@@ -1,0 +1,155 @@
+//! Scopes of upstream items (MCP 2025-11-25 step-up; rules in
+//! `mcpgate_core::mcp::scopes`).
+//!
+//! Two parts:
+//!
+//! - [`Gateway::scope_shortfall`]: before a `tools/call`, `prompts/get` or
+//!   `resources/read` goes on, the transports ask which upstream would
+//!   serve it and whether the caller's token has the scopes that needs; if
+//!   not, they answer HTTP 403 `insufficient_scope` (`crate::mcp::scope_gate`).
+//!   Tools are routed exactly as the call routes them. A prompt or resource
+//!   that more than one upstream might serve (an unprefixed upstream; URIs
+//!   are not prefixed) is looked up in the upstreams' lists, and only when
+//!   one of them needs a scope the token lacks.
+//! - The authoritative check, in the calls themselves: an upstream whose
+//!   scopes the token lacks is never sent the request
+//!   ([`Gateway::lacking`]); the call fails with [`insufficient`] (a
+//!   JSON-RPC error) if the transports did not already answer 403.
+//!
+//! Lists (`tools/list`, ...) are not filtered by scope: a client sees what
+//! it could use after a step-up, and asks for the scope when it calls it.
+
+use std::sync::Arc;
+
+use mcpgate_core::domain::Scope;
+use mcpgate_core::mcp::bearer::Caller;
+use mcpgate_core::mcp::scopes::{ScopeRequirements, missing};
+use rmcp::ErrorData as McpError;
+
+use super::Gateway;
+use super::upstream::Upstream;
+
+/// What a request names.
+#[derive(Debug, Clone, Copy)]
+pub enum Item<'a> {
+    Tool(&'a str),
+    Prompt(&'a str),
+    Resource(&'a str),
+}
+
+/// The JSON-RPC error of a call whose upstream needs scopes the token
+/// lacks (when the transport did not answer 403 first). `challenge`: the
+/// scope to ask for.
+pub fn insufficient(item: &str, granted: &Scope, challenge: &Scope) -> McpError {
+    McpError::invalid_request(
+        format!(
+            "insufficient_scope: {item:?} needs the scope {:?}, which this access token lacks; authorize again with scope={:?}",
+            missing(granted, challenge),
+            challenge.to_string()
+        ),
+        Some(serde_json::json!({
+            "error": "insufficient_scope",
+            "scope": challenge.to_string(),
+        })),
+    )
+}
+
+impl Gateway {
+    /// Sets what calls need (`config::scopes`).
+    pub fn with_scopes(mut self, scopes: Arc<ScopeRequirements>) -> Self {
+        self.scopes = scopes;
+        self
+    }
+
+    pub fn scopes(&self) -> &ScopeRequirements {
+        &self.scopes
+    }
+
+    /// The challenge scope if `caller`'s token lacks what `item` of `up`
+    /// needs; `None` when it has it.
+    pub(super) fn lacking(&self, caller: &Caller, up: &Upstream, item: &str) -> Option<Scope> {
+        if self.scopes.only_base() {
+            return None;
+        }
+        self.scopes
+            .check(&caller.scope, Some(&up.cfg.name), item)
+            .err()
+    }
+
+    /// The scope to challenge for if the upstream that would serve `item`
+    /// needs one the caller's token lacks; `None` when it has them, or no
+    /// upstream serves `item` (the call then answers as usual).
+    pub async fn scope_shortfall(&self, caller: &Caller, item: Item<'_>) -> Option<Scope> {
+        if self.scopes.only_base() {
+            return None;
+        }
+        match item {
+            Item::Tool(name) => {
+                let (up, _, _) = self.route_tool(caller, name).await?.ok()?;
+                self.lacking(caller, &up, name)
+            }
+            Item::Prompt(name) => {
+                let candidates: Vec<(Arc<Upstream>, String)> = self
+                    .route_prompt(caller, name)
+                    .map(|(u, own)| (u.clone(), own))
+                    .collect();
+                if candidates
+                    .iter()
+                    .all(|(u, _)| self.lacking(caller, u, name).is_none())
+                {
+                    return None;
+                }
+                for (up, own) in candidates {
+                    let lacking = self.lacking(caller, &up, name);
+                    if up.cfg.prefix().is_empty() && !serves_prompt(&up, caller, &own).await {
+                        continue;
+                    }
+                    return lacking;
+                }
+                None
+            }
+            Item::Resource(uri) => {
+                let ups: Vec<Arc<Upstream>> = self.visible(caller).cloned().collect();
+                if ups.iter().all(|u| self.lacking(caller, u, uri).is_none()) {
+                    return None;
+                }
+                for up in ups {
+                    if serves_resource(&up, caller, uri).await {
+                        return self.lacking(caller, &up, uri);
+                    }
+                }
+                None
+            }
+        }
+    }
+}
+
+async fn serves_prompt(up: &Arc<Upstream>, caller: &Caller, own: &str) -> bool {
+    let Ok(conn) = up.conn_for(caller).await else {
+        return false;
+    };
+    Gateway::bounded(up, conn.peer.list_all_prompts())
+        .await
+        .is_ok_and(|list| list.iter().any(|p| p.name == own))
+}
+
+/// Whether `up` lists `uri`, or a template whose literal start it has.
+async fn serves_resource(up: &Arc<Upstream>, caller: &Caller, uri: &str) -> bool {
+    let Ok(conn) = up.conn_for(caller).await else {
+        return false;
+    };
+    if Gateway::bounded(up, conn.peer.list_all_resources())
+        .await
+        .is_ok_and(|list| list.iter().any(|r| r.uri == uri))
+    {
+        return true;
+    }
+    Gateway::bounded(up, conn.peer.list_all_resource_templates())
+        .await
+        .is_ok_and(|list| {
+            list.iter().any(|t| {
+                let literal = t.uri_template.split('{').next().unwrap_or("");
+                !literal.is_empty() && uri.starts_with(literal)
+            })
+        })
+}
