@@ -191,6 +191,19 @@ impl App {
             clock: auth.clock.clone(),
         });
         auth.attach_bus(cluster.bus.clone(), cancel.child_token());
+        // `[[policy]]`, its group names checked against the store's groups.
+        let local_groups: std::collections::HashSet<String> = auth
+            .store
+            .list_groups()
+            .await
+            .context("cannot read the groups")?
+            .into_iter()
+            .map(|g| g.name)
+            .collect();
+        let access = Arc::new(crate::policy::Access::new(
+            settings.compile_policy(Some(&local_groups))?,
+            auth.clock.clone(),
+        ));
         let gateway = Arc::new(
             Gateway::new(
                 settings.upstream.clone(),
@@ -203,7 +216,8 @@ impl App {
                 &resolved.outbound,
             )
             .map_err(anyhow::Error::msg)?
-            .with_scopes(Arc::new(resolved.scope_requirements.clone())),
+            .with_scopes(Arc::new(resolved.scope_requirements.clone()))
+            .with_access(access),
         );
         if let Some(t) = &tracer {
             gateway.set_tracer(t.clone());

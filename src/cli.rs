@@ -17,6 +17,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::{self, EndpointStyleSetting, LogFormat, Settings};
 
 mod client;
+pub mod groups;
 pub use client::ClientCommand;
 
 #[derive(Debug, Parser)]
@@ -56,6 +57,9 @@ pub enum Command {
     /// Pre-register, inspect and remove OAuth clients.
     #[command(subcommand)]
     Client(ClientCommand),
+    /// Groups of users (named by `[[policy]]` rules).
+    #[command(subcommand)]
+    Group(groups::GroupCommand),
     /// Show the state of a running server and its upstreams (exit code 1
     /// if it is unreachable or an upstream is failing).
     Status {
@@ -86,7 +90,13 @@ pub enum UserCommand {
         /// Read the password from the first line of standard input.
         #[arg(long)]
         password_stdin: bool,
+        /// Put the user in this group (repeatable).
+        #[arg(long = "group", value_name = "GROUP")]
+        groups: Vec<String>,
     },
+    /// Add a user to a group, or remove them.
+    #[command(subcommand)]
+    Group(groups::UserGroupCommand),
     /// List users.
     List,
     /// Remove a user and everything issued to them.
@@ -135,6 +145,9 @@ pub struct SettingFlags {
     #[arg(long, global = true, value_parser = parse_style)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub endpoint_style: Option<EndpointStyleSetting>,
+    #[arg(long, global = true, value_parser = parse_default_policy)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub default_policy: Option<mcpgate_core::policy::DefaultPolicy>,
     /// Comma-separated.
     #[arg(long, global = true, value_delimiter = ',')]
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -253,6 +266,14 @@ fn parse_style(s: &str) -> Result<EndpointStyleSetting, String> {
     }
 }
 
+fn parse_default_policy(s: &str) -> Result<mcpgate_core::policy::DefaultPolicy, String> {
+    match s {
+        "allow" => Ok(mcpgate_core::policy::DefaultPolicy::Allow),
+        "deny" => Ok(mcpgate_core::policy::DefaultPolicy::Deny),
+        _ => Err("use allow or deny".into()),
+    }
+}
+
 fn parse_log_format(s: &str) -> Result<LogFormat, String> {
     match s {
         "text" => Ok(LogFormat::Text),
@@ -319,6 +340,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Some(Command::User(cmd)) => user(cmd, &cli.load_settings()?).await,
         Some(Command::Client(cmd)) => client::run(cmd, &cli.load_settings()?).await,
+        Some(Command::Group(cmd)) => {
+            let s = cli.load_settings()?;
+            groups::group(
+                cmd,
+                open_store_for_user_admin(&s.database_url).await?.as_ref(),
+            )
+            .await
+        }
         Some(Command::Status { url }) => status(url.clone(), &cli.load_settings()?).await,
         Some(Command::Doctor {
             url,
@@ -346,12 +375,16 @@ async fn user(cmd: &UserCommand, s: &Settings) -> anyhow::Result<()> {
         UserCommand::Add {
             username,
             password_stdin,
+            groups: group_names,
         } => {
             users::parse_username(username)?;
+            let group_names = groups::parse_groups(group_names)?;
             let pw = read_password(*password_stdin)?;
             let user = users::add(store.as_ref(), username, pw, now).await?;
+            groups::add_local(store.as_ref(), &user.id, &group_names, now).await?;
             println!("created user {}", user.username);
         }
+        UserCommand::Group(cmd) => groups::user_group(cmd, store.as_ref(), s, now).await?,
         UserCommand::List => {
             let list = store.list_users().await?;
             if list.is_empty() {

@@ -168,6 +168,14 @@ pub struct Settings {
     /// The certificate's PEM private key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls_key_file: Option<PathBuf>,
+    /// Who may use which tool, prompt and resource (`[[policy]]` tables;
+    /// see `mcpgate_core::policy::RuleConfig` and docs/policy.md).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub policy: Vec<mcpgate_core::policy::RuleConfig>,
+    /// What applies when no `[[policy]]` rule does: `allow` (everything
+    /// not denied, the behaviour without rules) or `deny`.
+    #[serde(default)]
+    pub default_policy: mcpgate_core::policy::DefaultPolicy,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -228,6 +236,8 @@ impl Default for Settings {
             trusted_client_hosts: Vec::new(),
             metrics_listen: None,
             metrics_token_env: None,
+            policy: Vec::new(),
+            default_policy: mcpgate_core::policy::DefaultPolicy::Allow,
         }
     }
 }
@@ -344,6 +354,9 @@ impl Settings {
         .map_err(ConfigError)?;
         crate::federation::config::validate(&self.identity_provider, self.password_login)
             .map_err(ConfigError)?;
+        // The rules' syntax; their groups are checked against the store
+        // when the server starts (`Settings::compile_policy`).
+        self.compile_policy(None)?;
         let outbound = crate::outbound::OutboundSettings::load(
             &self.outbound_allow_networks,
             self.outbound_ca_file.as_deref(),
@@ -470,6 +483,37 @@ fn split_list(raw: &str) -> Vec<String> {
         .filter(|s| !s.is_empty())
         .map(str::to_string)
         .collect()
+}
+
+impl Settings {
+    /// Whether an identity provider maps a claim to groups (then group
+    /// names no user has yet are accepted in `[[policy]]`).
+    pub fn provider_groups(&self) -> bool {
+        self.identity_provider
+            .iter()
+            .any(|p| p.groups_claim.is_some())
+    }
+
+    /// Compiles `[[policy]]` and `default_policy`. `local_groups`: the
+    /// groups in the store, against which group names are checked unless
+    /// an identity provider maps groups (`None`: not checked).
+    pub fn compile_policy(
+        &self,
+        local_groups: Option<&std::collections::HashSet<String>>,
+    ) -> Result<mcpgate_core::policy::Policy, ConfigError> {
+        let groups = local_groups.filter(|_| !self.provider_groups());
+        // Rules may name any scope on offer: `scopes` and `[[scope]]`.
+        let (offered, _) = scopes::offered(&self.scopes, &self.scope)?;
+        mcpgate_core::policy::Policy::compile(
+            &self.policy,
+            self.default_policy,
+            &mcpgate_core::policy::Known {
+                scopes: &offered,
+                groups,
+            },
+        )
+        .map_err(|e| ConfigError(e.to_string()))
+    }
 }
 
 /// What [`Settings::resolve`] derives.

@@ -50,6 +50,7 @@ pub mod http;
 pub mod logging;
 pub mod mcp;
 pub mod outbound;
+pub mod policy;
 pub mod store;
 pub mod tasks;
 pub mod telemetry;

@@ -11,6 +11,10 @@
 //! stale) result into the cache (a generation counter). Expiry is checked
 //! against the clock on every request, cached or not.
 //!
+//! The caller's groups (`[[policy]]` rules) are loaded and cached with the
+//! token, so a group change made elsewhere (the CLI writes the database
+//! directly) reaches requests at the latest [`CACHE_TTL`] later.
+//!
 //! Every clear, local or announced by the bus, is also signalled to
 //! [`AuthServer::token_changes`]: the MCP layer re-checks the tokens of its
 //! open streams at once (`mcp::streams`).
@@ -21,7 +25,7 @@ use std::sync::{Arc, OnceLock, RwLock};
 use std::time::{Duration, Instant};
 
 use mcpgate_core::crypto::hash_secret;
-use mcpgate_core::mcp::bearer::{self, BearerError, Caller, Subject};
+use mcpgate_core::mcp::bearer::{self, BearerError, Caller, Groups, Subject};
 use mcpgate_core::model::AccessToken;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
@@ -47,6 +51,8 @@ pub struct TokenCache {
 struct Entry {
     token: AccessToken,
     subject: Subject,
+    /// The user's groups, loaded with the subject: as fresh as the entry.
+    groups: Groups,
     fetched: Instant,
 }
 
@@ -90,13 +96,14 @@ impl TokenCache {
         self.bus.get().is_none_or(|b| b.connected())
     }
 
-    fn get(&self, hash: &str) -> Option<(AccessToken, Subject)> {
+    fn get(&self, hash: &str) -> Option<(AccessToken, Subject, Groups)> {
         if !self.usable() {
             return None;
         }
         let map = self.entries.read().ok()?;
         let e = map.get(hash)?;
-        (e.fetched.elapsed() < CACHE_TTL).then(|| (e.token.clone(), e.subject.clone()))
+        (e.fetched.elapsed() < CACHE_TTL)
+            .then(|| (e.token.clone(), e.subject.clone(), e.groups.clone()))
     }
 
     fn generation(&self) -> u64 {
@@ -104,7 +111,14 @@ impl TokenCache {
     }
 
     /// Caches a lookup made at `generation`, unless the cache was cleared since.
-    fn put(&self, generation: u64, hash: String, token: AccessToken, subject: Subject) {
+    fn put(
+        &self,
+        generation: u64,
+        hash: String,
+        token: AccessToken,
+        subject: Subject,
+        groups: Groups,
+    ) {
         if let Ok(mut map) = self.entries.write() {
             if self.generation() != generation || !self.usable() {
                 return;
@@ -120,6 +134,7 @@ impl TokenCache {
                 Entry {
                     token,
                     subject,
+                    groups,
                     fetched: Instant::now(),
                 },
             );
@@ -175,7 +190,7 @@ impl AuthServer {
         let now = self.now();
         let resources: Vec<&mcpgate_core::domain::ResourceUri> = self.policy.resources().collect();
         let required = self.policy.required_scope();
-        let (record, subject) = match self.token_cache.get(&hash) {
+        let (record, subject, groups) = match self.token_cache.get(&hash) {
             Some(hit) => hit,
             None => {
                 let generation = self.token_cache.generation();
@@ -187,9 +202,15 @@ impl AuthServer {
                     ));
                 };
                 let subject = self.subject_of(&record).await?;
-                self.token_cache
-                    .put(generation, hash.clone(), record.clone(), subject.clone());
-                (record, subject)
+                let groups = self.groups_of(&subject).await?;
+                self.token_cache.put(
+                    generation,
+                    hash.clone(),
+                    record.clone(),
+                    subject.clone(),
+                    groups.clone(),
+                );
+                (record, subject, groups)
             }
         };
         bearer::check(Some(&record), &resources, &required, now)?;
@@ -199,7 +220,28 @@ impl AuthServer {
             scope: record.scope,
             expires_at: record.expires_at,
             token_hash: hash,
+            groups,
         })
+    }
+
+    /// The groups of a user (every source), for `[[policy]]` rules; none
+    /// for a service. Loaded with the token on a cache miss, so a change
+    /// (`mcpgate user group ...`, a sign-in through an identity provider)
+    /// reaches requests within [`CACHE_TTL`].
+    async fn groups_of(&self, subject: &Subject) -> Result<Groups, BearerError> {
+        let Subject::User { id, .. } = subject else {
+            return Ok(Groups::default());
+        };
+        let mut names: Vec<String> = self
+            .store
+            .groups_of_user(id)
+            .await
+            .map_err(unchecked)?
+            .into_iter()
+            .map(|m| m.group)
+            .collect();
+        names.dedup();
+        Ok(names.into())
     }
 
     /// Who a token acts for: its user, or (a service token) its client,

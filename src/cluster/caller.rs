@@ -18,6 +18,9 @@ struct Stored {
     scope: String,
     expires_at: i64,
     token_hash: String,
+    /// The user's groups (`[[policy]]` decisions on the holding instance).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    groups: Vec<String>,
 }
 
 pub fn to_json(c: &Caller) -> String {
@@ -33,6 +36,7 @@ pub fn to_json(c: &Caller) -> String {
         scope: c.scope.to_string(),
         expires_at: c.expires_at,
         token_hash: c.token_hash.clone(),
+        groups: c.groups.to_vec(),
     };
     serde_json::to_string(&s).unwrap_or_default()
 }
@@ -54,6 +58,7 @@ pub fn from_json(json: &str) -> Option<Caller> {
         scope: Scope::parse(&s.scope).ok()?,
         expires_at: s.expires_at,
         token_hash: s.token_hash,
+        groups: s.groups.into(),
     })
 }
 
@@ -72,6 +77,7 @@ mod tests {
             scope: Scope::parse("mcp").unwrap(),
             expires_at: 42,
             token_hash: "ab".repeat(32),
+            groups: vec!["ops".to_string()].into(),
         };
         let back = from_json(&to_json(&c)).unwrap();
         assert_eq!(back.user(), Some(("u1", "alice")));
@@ -79,6 +85,7 @@ mod tests {
         assert_eq!(back.scope.to_string(), "mcp");
         assert_eq!(back.expires_at, 42);
         assert_eq!(back.token_hash, c.token_hash);
+        assert_eq!(&*back.groups, &["ops".to_string()]);
         assert!(from_json("{}").is_none());
         let service = Caller {
             subject: Subject::Service { name: "job".into() },

@@ -109,6 +109,15 @@ pub struct IdentityProviderConfig {
     /// identities with `mcpgate user link`).
     #[serde(default = "yes")]
     pub create_users: bool,
+    /// A claim (ID token or user info) holding the user's groups: a list
+    /// of strings (or one string). At each sign-in through this provider
+    /// the user's groups from it are replaced (local groups stay).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub groups_claim: Option<String>,
+    /// Prepended to each group from `groups_claim` (e.g. `"okta:"`), so
+    /// that they cannot be mistaken for local groups.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub groups_prefix: Option<String>,
 }
 
 fn default_subject_field() -> String {

@@ -308,6 +308,9 @@ impl Federation {
         let user = users::resolve(auth, provider, &provider.restrictions, &identity)
             .await
             .map_err(|e| fail(e, p, back))?;
+        users::refresh_groups(auth, provider, &user, &identity)
+            .await
+            .map_err(|e| fail(e, p, back))?;
         let session_cookie = auth
             .open_login_session(&user)
             .await

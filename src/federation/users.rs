@@ -85,6 +85,34 @@ pub async fn resolve(
     ))))
 }
 
+/// With `groups_claim` set: makes the groups in the claim the user's
+/// groups from this provider (docs/policy.md), replacing those of the
+/// previous sign-in; local groups and other providers' stay.
+pub async fn refresh_groups(
+    auth: &AuthServer,
+    provider: &Provider,
+    user: &User,
+    identity: &Identity,
+) -> Result<(), FederationError> {
+    let Some(claim) = &provider.config.groups_claim else {
+        return Ok(());
+    };
+    let prefix = provider.config.groups_prefix.as_deref().unwrap_or_default();
+    let (groups, skipped) =
+        mcpgate_core::policy::claim::groups_from_claim(&identity.claims, claim, prefix);
+    if skipped > 0 {
+        tracing::warn!(provider = %provider.id(), claim = ?claim, skipped, "group values skipped (not strings, not valid group names, or past the limit)");
+    }
+    let source = mcpgate_core::model::GroupSource::Provider(provider.id().to_string());
+    auth.store
+        .replace_source_groups(&user.id, &source, &groups, auth.now())
+        .await
+        .map_err(server)?;
+    // The user's cached tokens carry the old groups.
+    auth.forget_cached_tokens();
+    Ok(())
+}
+
 async fn linked_user(
     store: &dyn Store,
     provider_id: &str,

@@ -262,6 +262,7 @@ mod tests {
             scope: Scope::parse("mcp").unwrap(),
             expires_at: 0,
             token_hash: "h".into(),
+            groups: Default::default(),
         };
         let (name, value) = signer.header_for(&caller).unwrap();
         assert_eq!(name, "x-mcpgate-identity");

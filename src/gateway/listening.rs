@@ -85,6 +85,13 @@ impl Gateway {
         let (registration, events) = self.listen.register(caller.owner(), upstreams, filter);
         let mut held = Vec::new();
         for uri in filter.resource_subscriptions.iter().flatten() {
+            // A denied URI is accepted like one nobody serves: no update.
+            if !self
+                .access
+                .allows(mcpgate_core::policy::Kind::Resource, uri, caller)
+            {
+                continue;
+            }
             if let Some(h) = self.hold_resource(caller, uri).await {
                 registration.add_resource(&h.source.upstream, uri);
                 held.push(h);

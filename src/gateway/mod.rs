@@ -23,6 +23,7 @@
 
 #![allow(deprecated)]
 
+mod access;
 pub mod config;
 pub mod env;
 pub mod identity;
@@ -42,6 +43,7 @@ use std::time::Duration;
 
 use futures::future::join_all;
 use mcpgate_core::mcp::bearer::Caller;
+use mcpgate_core::policy::Kind;
 use rmcp::ErrorData as McpError;
 use rmcp::model::{
     CallToolRequestParams, CallToolResult, CancelledNotificationParam, ClientRequest,
@@ -53,7 +55,9 @@ use rmcp::model::{
 use rmcp::service::PeerRequestOptions;
 use tokio_util::sync::CancellationToken;
 
+use crate::policy::Access;
 use crate::telemetry::labels::{McpMethod, McpOutcome};
+use access::{no_completion, resource_not_found, subscribe_not_found};
 use config::UpstreamConfig;
 use relay::{Downstream, service_error};
 use upstream::{Conn, Status, Upstream};
@@ -79,6 +83,10 @@ pub struct Gateway {
     /// What calls need ([`scopes`]); the base scope alone until
     /// [`Gateway::with_scopes`].
     scopes: Arc<mcpgate_core::mcp::scopes::ScopeRequirements>,
+    /// `[[policy]]`: which tools, prompts and resources each caller may
+    /// use (`crate::policy`). Denied items are filtered from every list and
+    /// answered like unknown ones.
+    access: Arc<Access>,
 }
 
 fn exposed(prefix: &str, name: &str) -> String {
@@ -123,6 +131,7 @@ impl Gateway {
             scopes: Arc::new(mcpgate_core::mcp::scopes::ScopeRequirements::new(
                 mcpgate_core::domain::Scope::parse("mcp").map_err(|e| e.to_string())?,
             )),
+            access: Arc::new(Access::allow_all(Arc::new(crate::clock::SystemClock))),
         })
     }
 
@@ -226,6 +235,9 @@ impl Gateway {
             }
             for mut t in tools {
                 let name = exposed(up.cfg.prefix(), &t.name);
+                if !self.access.allows(Kind::Tool, &name, caller) {
+                    continue;
+                }
                 if !taken.insert(name.clone()) {
                     tracing::warn!(upstream = %up.cfg.name, tool = %name, "tool name collision: the earlier one wins");
                     continue;
@@ -245,6 +257,10 @@ impl Gateway {
         caller: &Caller,
         name: &str,
     ) -> Option<Result<(Arc<Upstream>, Conn, String), McpError>> {
+        // A denied tool is unknown (docs/policy.md).
+        if !self.access.allows(Kind::Tool, name, caller) {
+            return None;
+        }
         for up in self.visible(caller) {
             let prefix = up.cfg.prefix();
             let own = if prefix.is_empty() {
@@ -320,7 +336,7 @@ impl Gateway {
                 return Some(Err(e));
             }
         };
-        if let Some(challenge) = self.lacking(call.caller, &up, name) {
+        if let Some(challenge) = self.lacking(call.caller, &up, Kind::Tool, name) {
             return Some(Err(scopes::insufficient(
                 name,
                 &call.caller.scope,
@@ -486,6 +502,7 @@ impl Gateway {
                 r.inspect_err(|e| tracing::warn!(upstream = %u.cfg.name, error = %e.message, "resources/list failed"))
                     .unwrap_or_default()
             })
+            .filter(|r| self.access.allows(Kind::Resource, &r.uri, caller))
             .filter(|r| seen.insert(r.uri.clone()))
             .collect()
     }
@@ -505,6 +522,8 @@ impl Gateway {
                 r.inspect_err(|e| tracing::warn!(upstream = %u.cfg.name, error = %e.message, "resources/templates/list failed"))
                     .unwrap_or_default()
             })
+            // A template is matched by its URI template (docs/policy.md).
+            .filter(|t| self.access.allows(Kind::Resource, &t.uri_template, caller))
             .collect()
     }
 
@@ -514,10 +533,13 @@ impl Gateway {
         call: &Call<'_>,
         uri: &str,
     ) -> Result<ReadResourceResult, McpError> {
+        if !self.access.allows(Kind::Resource, uri, call.caller) {
+            return Err(resource_not_found(uri));
+        }
         let mut lacking = None;
         for (up, conn) in self.conns(call.caller).await {
             // Never sent to an upstream whose scopes the token lacks.
-            if let Some(c) = self.lacking(call.caller, &up, uri) {
+            if let Some(c) = self.lacking(call.caller, &up, Kind::Resource, uri) {
                 lacking.get_or_insert(c);
                 continue;
             }
@@ -540,15 +562,14 @@ impl Gateway {
         if let Some(challenge) = lacking {
             return Err(scopes::insufficient(uri, &call.caller.scope, &challenge));
         }
-        Err(McpError::new(
-            rmcp::model::ErrorCode(RESOURCE_NOT_FOUND),
-            format!("resource not found: {uri}"),
-            Some(serde_json::json!({"uri": uri})),
-        ))
+        Err(resource_not_found(uri))
     }
 
     /// Subscribes at the upstream serving `uri`.
     pub async fn subscribe(&self, call: &Call<'_>, uri: &str) -> Result<(), McpError> {
+        if !self.access.allows(Kind::Resource, uri, call.caller) {
+            return Err(subscribe_not_found(uri));
+        }
         let d = call.downstream.clone();
         for (up, conn) in self.conns(call.caller).await {
             match Self::bounded(&up, conn.peer.subscribe(SubscribeRequestParams::new(uri))).await {
@@ -568,11 +589,7 @@ impl Gateway {
                 Err(e) => return Err(e),
             }
         }
-        Err(McpError::new(
-            rmcp::model::ErrorCode(RESOURCE_NOT_FOUND),
-            format!("resource not found: {uri}"),
-            None,
-        ))
+        Err(subscribe_not_found(uri))
     }
 
     pub async fn unsubscribe(&self, call: &Call<'_>, uri: &str) -> Result<(), McpError> {
@@ -607,6 +624,9 @@ impl Gateway {
         for ((up, _), list) in conns.iter().zip(lists) {
             for mut p in list.unwrap_or_default() {
                 let name = exposed(up.cfg.prefix(), &p.name);
+                if !self.access.allows(Kind::Prompt, &name, caller) {
+                    continue;
+                }
                 if taken.insert(name.clone()) {
                     p.name = name;
                     out.push(p);
@@ -621,16 +641,20 @@ impl Gateway {
         caller: &'a Caller,
         name: &'a str,
     ) -> impl Iterator<Item = (&'a Arc<Upstream>, String)> + 'a {
-        self.visible(caller).filter_map(move |u| {
-            let p = u.cfg.prefix();
-            if p.is_empty() {
-                Some((u, name.to_string()))
-            } else {
-                name.strip_prefix(p)
-                    .and_then(|r| r.strip_prefix('_'))
-                    .map(|own| (u, own.to_string()))
-            }
-        })
+        // A denied prompt is routed nowhere: unknown (docs/policy.md).
+        let allowed = self.access.allows(Kind::Prompt, name, caller);
+        self.visible(caller)
+            .filter(move |_| allowed)
+            .filter_map(move |u| {
+                let p = u.cfg.prefix();
+                if p.is_empty() {
+                    Some((u, name.to_string()))
+                } else {
+                    name.strip_prefix(p)
+                        .and_then(|r| r.strip_prefix('_'))
+                        .map(|own| (u, own.to_string()))
+                }
+            })
     }
 
     pub async fn get_prompt(
@@ -642,7 +666,7 @@ impl Gateway {
         let mut lacking = None;
         for (up, own) in self.route_prompt(call.caller, name) {
             // Never sent to an upstream whose scopes the token lacks.
-            if let Some(c) = self.lacking(call.caller, up, name) {
+            if let Some(c) = self.lacking(call.caller, up, Kind::Prompt, name) {
                 lacking.get_or_insert(c);
                 continue;
             }
@@ -650,7 +674,7 @@ impl Gateway {
                 Ok(c) => c,
                 Err(e) => return Some(Err(e)),
             };
-            let mut params = GetPromptRequestParams::new(own);
+            let mut params = GetPromptRequestParams::new(own.clone());
             params.arguments = args.clone();
             // Through `send`, like a tool call: the upstream may ask the
             // client while it prepares the prompt (the relay must know whose
@@ -672,6 +696,11 @@ impl Gateway {
                 {
                     continue;
                 }
+                // A prompt the upstream does not list is unknown, answered
+                // by the gateway like a denied one (no upstream wording).
+                Err(e) if e.code.0 == -32602 && !self.lists_prompt(up, &conn, &own).await => {
+                    return None;
+                }
                 Err(e) => return Some(Err(e)),
             }
         }
@@ -684,6 +713,9 @@ impl Gateway {
         call: &Call<'_>,
         mut params: CompleteRequestParams,
     ) -> Result<CompleteResult, McpError> {
+        if !self.completion_allowed(call.caller, &params.r#ref) {
+            return Ok(no_completion());
+        }
         match &mut params.r#ref {
             Reference::Prompt(p) => {
                 let original = p.name.clone();

@@ -23,7 +23,8 @@ use std::sync::Arc;
 
 use mcpgate_core::domain::Scope;
 use mcpgate_core::mcp::bearer::Caller;
-use mcpgate_core::mcp::scopes::{ScopeRequirements, missing};
+use mcpgate_core::mcp::scopes::{ScopeRequirements, challenge_scope, missing};
+use mcpgate_core::policy::Kind;
 use rmcp::ErrorData as McpError;
 
 use super::Gateway;
@@ -65,14 +66,48 @@ impl Gateway {
         &self.scopes
     }
 
+    /// Whether calls need nothing beyond the base scope: no upstream
+    /// `scopes`, and no `[[policy]]` rule with `scopes` (then the
+    /// transports need not read the body for step-up).
+    pub fn scopes_only_base(&self) -> bool {
+        self.scopes.only_base() && !self.access.has_scopes()
+    }
+
+    /// Whether `caller`'s token has every scope `item` needs: the base
+    /// scope, its upstream's `scopes` (`None`: a built-in tool), and those
+    /// of the `[[policy]]` rule that allows it. `Err`: the scope to
+    /// challenge for.
+    pub fn check_scope(
+        &self,
+        caller: &Caller,
+        upstream: Option<&str>,
+        kind: Kind,
+        item: &str,
+    ) -> Result<(), Scope> {
+        let mut needed = self.scopes.required_for(upstream, item);
+        for s in self.access.scopes_for(kind, item, caller) {
+            needed = needed.union(&s);
+        }
+        if needed.is_subset_of(&caller.scope) {
+            Ok(())
+        } else {
+            Err(challenge_scope(&caller.scope, &needed))
+        }
+    }
+
     /// The challenge scope if `caller`'s token lacks what `item` of `up`
     /// needs; `None` when it has it.
-    pub(super) fn lacking(&self, caller: &Caller, up: &Upstream, item: &str) -> Option<Scope> {
-        if self.scopes.only_base() {
+    pub(super) fn lacking(
+        &self,
+        caller: &Caller,
+        up: &Upstream,
+        kind: Kind,
+        item: &str,
+    ) -> Option<Scope> {
+        if self.scopes_only_base() {
             return None;
         }
-        self.scopes
-            .check(&caller.scope, Some(&up.cfg.name), item)
+        self.check_scope(caller, Some(&up.cfg.name), kind, item)
             .err()
     }
 
@@ -80,13 +115,13 @@ impl Gateway {
     /// needs one the caller's token lacks; `None` when it has them, or no
     /// upstream serves `item` (the call then answers as usual).
     pub async fn scope_shortfall(&self, caller: &Caller, item: Item<'_>) -> Option<Scope> {
-        if self.scopes.only_base() {
+        if self.scopes_only_base() {
             return None;
         }
         match item {
             Item::Tool(name) => {
                 let (up, _, _) = self.route_tool(caller, name).await?.ok()?;
-                self.lacking(caller, &up, name)
+                self.lacking(caller, &up, Kind::Tool, name)
             }
             Item::Prompt(name) => {
                 let candidates: Vec<(Arc<Upstream>, String)> = self
@@ -95,12 +130,12 @@ impl Gateway {
                     .collect();
                 if candidates
                     .iter()
-                    .all(|(u, _)| self.lacking(caller, u, name).is_none())
+                    .all(|(u, _)| self.lacking(caller, u, Kind::Prompt, name).is_none())
                 {
                     return None;
                 }
                 for (up, own) in candidates {
-                    let lacking = self.lacking(caller, &up, name);
+                    let lacking = self.lacking(caller, &up, Kind::Prompt, name);
                     if up.cfg.prefix().is_empty() && !serves_prompt(&up, caller, &own).await {
                         continue;
                     }
@@ -110,12 +145,15 @@ impl Gateway {
             }
             Item::Resource(uri) => {
                 let ups: Vec<Arc<Upstream>> = self.visible(caller).cloned().collect();
-                if ups.iter().all(|u| self.lacking(caller, u, uri).is_none()) {
+                if ups
+                    .iter()
+                    .all(|u| self.lacking(caller, u, Kind::Resource, uri).is_none())
+                {
                     return None;
                 }
                 for up in ups {
                     if serves_resource(&up, caller, uri).await {
-                        return self.lacking(caller, &up, uri);
+                        return self.lacking(caller, &up, Kind::Resource, uri);
                     }
                 }
                 None

@@ -43,8 +43,10 @@ use super::results;
 use super::tools::{ToolError, Tools};
 use crate::gateway::relay::{Downstream, LogFilter};
 use crate::gateway::{Call, Gateway};
+use crate::policy::Refusal;
 use crate::tasks::Tasks;
 use crate::telemetry::labels::{McpMethod, McpOutcome};
+use mcpgate_core::policy::Kind;
 use opentelemetry::context::FutureExt as _;
 
 /// Items per page of `tools/list`, `resources/list` and `prompts/list`.
@@ -176,12 +178,27 @@ fn require_caller(context: &RequestContext<RoleServer>) -> Result<Caller, McpErr
     })
 }
 
-/// All tools the caller may use: built-in first, then the upstreams'.
+/// All tools the caller may use: built-in first, then the upstreams'
+/// (`[[policy]]` filters both; a built-in's name stays taken when denied).
 pub async fn all_tools(tools: &Tools, gateway: &Gateway, caller: &Caller) -> Vec<Tool> {
     let mut list = tools.list();
     let mut taken: HashSet<String> = list.iter().map(|t| t.name.to_string()).collect();
+    list.retain(|t| gateway.access().allows(Kind::Tool, &t.name, caller));
     list.extend(gateway.list_tools(caller, &mut taken).await);
     list
+}
+
+/// Whether a call of tool `name` may run now (`[[policy]]`): a denied tool
+/// is unknown; over the rate limit, `RateLimited`.
+pub fn admit_tool(gateway: &Gateway, caller: &Caller, name: &str) -> Result<(), ToolError> {
+    match gateway.access().admit_tool(caller, name) {
+        Ok(()) => Ok(()),
+        Err(Refusal::Denied) => Err(ToolError::Unknown(name.to_string())),
+        Err(Refusal::Limited { retry_after }) => Err(ToolError::RateLimited {
+            tool: name.to_string(),
+            retry_after,
+        }),
+    }
 }
 
 /// Calls a tool by its exposed name, built-in or upstream.
@@ -192,6 +209,7 @@ pub async fn call_any_tool(
     name: &str,
     args: Option<JsonObject>,
 ) -> Result<CallToolResult, ToolError> {
+    admit_tool(gateway, call.caller, name)?;
     if tools.get(name).is_some() {
         let started = std::time::Instant::now();
         let r = tools.call(name, args, call.caller).await;
@@ -369,6 +387,7 @@ impl ServerHandler for McpHandler {
                     .await;
             }
             if let Some(p) = task {
+                admit_tool(&self.gateway, &caller, &request.name).map_err(ToolError::into_mcp)?;
                 return p
                     .create(&caller, &request, &context)
                     .await
@@ -385,8 +404,7 @@ impl ServerHandler for McpHandler {
             .await
             {
                 Ok(result) => Ok(CallToolResponse::Complete(results::tool(result))),
-                Err(ToolError::Upstream(m)) => Err(McpError::internal_error(m, None)),
-                Err(e) => Err(McpError::invalid_params(e.to_string(), None)),
+                Err(e) => Err(e.into_mcp()),
             }
         })
         .with_context(cx)

@@ -1,7 +1,9 @@
 //! REST tool calls (the seed's `POST /tools/*`): `GET /tools` lists the
 //! tools with their input schemas; `POST /tools/{name}` runs one with a JSON
 //! object of arguments, as the token's user, and returns the MCP
-//! `CallToolResult` as JSON.
+//! `CallToolResult` as JSON. `[[policy]]` applies as on the MCP
+//! transports: a denied tool is not listed and answers `404 unknown_tool`
+//! like an unknown one; over a rule's rate, `429` with `Retry-After`.
 
 use std::sync::Arc;
 
@@ -107,5 +109,13 @@ pub async fn call(
             error(StatusCode::BAD_REQUEST, "invalid_arguments", e.to_string())
         }
         Err(ToolError::Upstream(m)) => error(StatusCode::BAD_GATEWAY, "upstream_error", m),
+        Err(e @ ToolError::RateLimited { retry_after, .. }) => {
+            let mut r = error(StatusCode::TOO_MANY_REQUESTS, "rate_limited", e.to_string());
+            r.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from(retry_after),
+            );
+            r
+        }
     }
 }

@@ -45,7 +45,7 @@ pub async fn reject_message(
     body: &[u8],
     legacy_sse: bool,
 ) -> Option<Response> {
-    if mcp.gateway.scopes().only_base() {
+    if mcp.gateway.scopes_only_base() {
         return None;
     }
     let value: Value = serde_json::from_slice(body).ok()?;
@@ -87,15 +87,15 @@ pub async fn reject_item(
     item: Item<'_>,
     legacy_sse: bool,
 ) -> Option<Response> {
-    let scopes = mcp.gateway.scopes();
-    if scopes.only_base() {
+    if mcp.gateway.scopes_only_base() {
         return None;
     }
     let challenge = match item {
         // Built-in tools are served by no upstream.
-        Item::Tool(name) if mcp.tools.get(name).is_some() => {
-            scopes.check(&caller.scope, None, name).err()
-        }
+        Item::Tool(name) if mcp.tools.get(name).is_some() => mcp
+            .gateway
+            .check_scope(caller, None, mcpgate_core::policy::Kind::Tool, name)
+            .err(),
         _ => mcp.gateway.scope_shortfall(caller, item).await,
     }?;
     let name = match item {

@@ -31,6 +31,27 @@ pub enum ToolError {
     /// An upstream failed (unavailable, timed out, or returned an error).
     #[error("{0}")]
     Upstream(String),
+    /// Over the rate limit of the `[[policy]]` rule that allows the call.
+    #[error("too many calls of {tool}; retry in {retry_after} s")]
+    RateLimited { tool: String, retry_after: u64 },
+}
+
+impl ToolError {
+    /// The JSON-RPC error of a failed `tools/call` (every MCP transport):
+    /// an upstream's failure is an internal error; over the rate limit,
+    /// `RATE_LIMITED_CODE` with `data.retryAfter` in seconds; otherwise
+    /// invalid params (an unknown or denied tool: the same bytes).
+    pub fn into_mcp(self) -> rmcp::ErrorData {
+        match self {
+            Self::Upstream(m) => rmcp::ErrorData::internal_error(m, None),
+            Self::RateLimited { retry_after, .. } => rmcp::ErrorData::new(
+                rmcp::model::ErrorCode(mcpgate_core::policy::rate::RATE_LIMITED_CODE),
+                self.to_string(),
+                Some(json!({ "retryAfter": retry_after })),
+            ),
+            e => rmcp::ErrorData::invalid_params(e.to_string(), None),
+        }
+    }
 }
 
 pub struct Tools {
@@ -190,6 +211,7 @@ mod tests {
             scope: Scope::parse("mcp").unwrap(),
             expires_at: 0,
             token_hash: "h".into(),
+            groups: Default::default(),
         }
     }
 

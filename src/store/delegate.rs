@@ -1,7 +1,7 @@
 //! The one `impl Store` of every backend.
 //!
 //! Each backend (`sqlite`, `postgres`) keeps its SQL in modules of the same
-//! names and functions (`users`, `clients`, `tokens`, `identities`,
+//! names and functions (`users`, `groups`, `clients`, `tokens`, `identities`,
 //! `cluster`, `maintenance`, `tasks`), each taking the backend's pool as its first
 //! argument; the token endpoint's two writes (`redeem_code`,
 //! `rotate_refresh_token`) take the store itself, so that SQLite can send
@@ -79,6 +79,43 @@ macro_rules! store_impl {
                     users::delete_user(&self.pool, user_id),
                 )
                 .await
+            }
+
+            // ---- groups ----
+            async fn add_group_member(
+                &self,
+                user_id: &str,
+                group: &str,
+                source: &mcpgate_core::model::GroupSource,
+                now: UnixTime,
+            ) -> StoreResult<bool> {
+                groups::add_group_member(&self.pool, user_id, group, source, now).await
+            }
+            async fn remove_group_member(
+                &self,
+                user_id: &str,
+                group: &str,
+                source: &mcpgate_core::model::GroupSource,
+            ) -> StoreResult<bool> {
+                groups::remove_group_member(&self.pool, user_id, group, source).await
+            }
+            async fn groups_of_user(
+                &self,
+                user_id: &str,
+            ) -> StoreResult<Vec<mcpgate_core::model::GroupMembership>> {
+                groups::groups_of_user(&self.pool, user_id).await
+            }
+            async fn list_groups(&self) -> StoreResult<Vec<mcpgate_core::model::GroupSummary>> {
+                groups::list_groups(&self.pool).await
+            }
+            async fn replace_source_groups(
+                &self,
+                user_id: &str,
+                source: &mcpgate_core::model::GroupSource,
+                groups: &[String],
+                now: UnixTime,
+            ) -> StoreResult<()> {
+                groups::replace_source_groups(&self.pool, user_id, source, groups, now).await
             }
 
             // ---- clients ----

@@ -87,6 +87,41 @@ pub trait Store: Send + Sync + 'static {
     /// consents, codes, tokens). Returns false if there is no such user.
     async fn delete_user(&self, user_id: &str) -> StoreResult<bool>;
 
+    // ---- groups ----
+    /// Adds the user to the group (creating the group) with this source;
+    /// false if that membership existed.
+    async fn add_group_member(
+        &self,
+        user_id: &str,
+        group: &str,
+        source: &mcpgate_core::model::GroupSource,
+        now: UnixTime,
+    ) -> StoreResult<bool>;
+    /// Removes one membership (of this source); false if there was none.
+    /// The group itself stays.
+    async fn remove_group_member(
+        &self,
+        user_id: &str,
+        group: &str,
+        source: &mcpgate_core::model::GroupSource,
+    ) -> StoreResult<bool>;
+    /// The user's memberships, ordered by group then source.
+    async fn groups_of_user(
+        &self,
+        user_id: &str,
+    ) -> StoreResult<Vec<mcpgate_core::model::GroupMembership>>;
+    /// Every group with its number of members, ordered by name.
+    async fn list_groups(&self) -> StoreResult<Vec<mcpgate_core::model::GroupSummary>>;
+    /// Makes `groups` the user's memberships of `source` (an identity
+    /// provider at sign-in), in one transaction; other sources stay.
+    async fn replace_source_groups(
+        &self,
+        user_id: &str,
+        source: &mcpgate_core::model::GroupSource,
+        groups: &[String],
+        now: UnixTime,
+    ) -> StoreResult<()>;
+
     // ---- clients ----
     /// Fails with `Conflict` if the client id exists.
     async fn create_client(&self, client: &Client) -> StoreResult<()>;

@@ -419,3 +419,21 @@ async fn a_listen_stream_takes_at_most_100_resource_uris_and_says_which() {
     assert_eq!(taken.len(), 100, "{ack}");
     assert_eq!(taken[0], "fixture://item/0");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listen_stream_never_hears_of_a_resource_the_policy_denies() {
+    // bob may not use fixture://item/* (tests/api/policy_matrix.rs).
+    let (app, [_, bob, _]) =
+        crate::policy_matrix::matrix_app(crate::policy_matrix::matrix_policy).await;
+    let mut l = Listen::open(
+        &app,
+        &bob,
+        1,
+        json!({"resourceSubscriptions": ["fixture://item/7", "fixture://static"]}),
+    )
+    .await;
+    let m = l.expect("notifications/resources/updated").await;
+    assert_eq!(m["params"]["uri"], "fixture://static", "{m}");
+    l.expect_nothing("a denied resource was subscribed upstream")
+        .await;
+}

@@ -447,3 +447,69 @@ async fn one_users_broader_grant_never_widens_another_users_token() {
     let (r, _) = c.send("tools/call", echo("fs_echo")).await;
     assert_step_up(&app, &r, "files:write mcp", false);
 }
+
+/// `[[policy]]` rules with `scopes` add to what a call needs, for the
+/// callers the rule applies to: here `open_echo` (an upstream without
+/// scopes) needs `files:write` for alice (rule 1), nothing more for bob
+/// (rule 2, no scopes). Enforced as the upstream scopes are: a 403 step-up
+/// on the REST route and on stateless 2026-07-28 requests.
+#[tokio::test]
+async fn policy_rule_scopes_are_required_for_the_callers_the_rule_covers() {
+    use mcpgate_core::policy::{Effect, RuleConfig};
+    let app = spawn_app_with(|s| {
+        s.scope = vec![ScopeDecl {
+            name: "files:write".into(),
+            description: "Change your files".into(),
+        }];
+        s.upstream = vec![fixture("open", "")];
+        s.policy = vec![
+            RuleConfig {
+                effect: Some(Effect::Allow),
+                tools: vec!["open_*".into()],
+                users: vec!["alice".into()],
+                scopes: vec!["files:write".into()],
+                ..Default::default()
+            },
+            RuleConfig {
+                effect: Some(Effect::Allow),
+                tools: vec!["open_*".into()],
+                users: vec!["bob".into()],
+                ..Default::default()
+            },
+        ];
+    })
+    .await;
+    app.add_user("alice").await;
+    app.add_user("bob").await;
+    let client = app.register_public(REDIRECT).await;
+    let rest = |token: String| {
+        app.http
+            .post(app.url("/tools/open_echo"))
+            .header("authorization", bearer(&token))
+            .json(&json!({"text": "hi"}))
+            .send()
+    };
+    let alice = insert_token(&app, "alice", &client, "mcp", &app.resource()).await;
+    let r = rest(alice.clone()).await.unwrap();
+    assert_step_up(&app, &r, "files:write mcp", false);
+    let r = stateless(&app, &alice, "open_echo").await;
+    assert_step_up(&app, &r, "files:write mcp", false);
+    // The built-in tools are not covered by the rule.
+    let r = app
+        .http
+        .post(app.url("/tools/whoami"))
+        .header("authorization", bearer(&alice))
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+
+    let alice_full = insert_token(&app, "alice", &client, "mcp files:write", &app.resource()).await;
+    let r = rest(alice_full).await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+
+    let bob = insert_token(&app, "bob", &client, "mcp", &app.resource()).await;
+    let r = rest(bob).await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK, "bob's rule needs no scope");
+}

@@ -140,6 +140,9 @@ macro_rules! store_contract_tests {
                 a_cancelled_task_keeps_its_status_against_a_late_result,
                 expired_tasks_are_purged,
                 queued_task_input_is_taken_once_and_its_outcome_read_once,
+                group_memberships_are_added_once_per_source_and_removed,
+                provider_groups_are_replaced_and_local_ones_kept,
+                memberships_go_with_their_user,
             );
 
             store_contract_tests!(@concurrent $make;
@@ -177,6 +180,12 @@ macro_rules! store_contract_tests {
         }
     )*};
 }
+
+// Groups: in their own file.
+use crate::store_contract_groups::{
+    group_memberships_are_added_once_per_source_and_removed, memberships_go_with_their_user,
+    provider_groups_are_replaced_and_local_ones_kept,
+};
 
 store_contract_tests!(sqlite, make_sqlite_store);
 store_contract_tests!(postgres, make_postgres_store);

@@ -30,6 +30,8 @@
 //!   verifier and nonce, failures with stable event names.
 //! - [`mcp`]: the resource-server rules of the MCP endpoint (bearer
 //!   tokens, audience, scope, RFC 6750 / RFC 9728 challenges).
+//! - [`policy`]: `[[policy]]` rules (who may use which tool, prompt and
+//!   resource), name globs, rate-limit buckets.
 
 #![cfg_attr(
     not(test),
@@ -46,4 +48,5 @@ pub mod mcp;
 pub mod model;
 pub mod oauth;
 pub mod outbound_address;
+pub mod policy;
 pub mod secret;

@@ -305,3 +305,55 @@ pub struct LoginSession {
     pub created_at: UnixTime,
     pub expires_at: UnixTime,
 }
+
+/// Where a user's membership of a group comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum GroupSource {
+    /// Added by the operator (`mcpgate user add --group`, `mcpgate user group add`).
+    Local,
+    /// An identity provider's groups claim (by the provider's id), replaced
+    /// at each sign-in through that provider.
+    Provider(String),
+}
+
+impl GroupSource {
+    const PROVIDER_PREFIX: &'static str = "provider:";
+
+    /// The stored form: `local` or `provider:<id>`.
+    pub fn as_stored(&self) -> String {
+        match self {
+            Self::Local => "local".to_string(),
+            Self::Provider(id) => format!("{}{id}", Self::PROVIDER_PREFIX),
+        }
+    }
+
+    /// The stored form back; `None` if it is neither.
+    pub fn from_stored(s: &str) -> Option<Self> {
+        if s == "local" {
+            return Some(Self::Local);
+        }
+        s.strip_prefix(Self::PROVIDER_PREFIX)
+            .map(|id| Self::Provider(id.to_string()))
+    }
+}
+
+impl std::fmt::Display for GroupSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.as_stored())
+    }
+}
+
+/// One membership of a user in a group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupMembership {
+    pub group: String,
+    pub source: GroupSource,
+}
+
+/// A group with its number of members (distinct users, whatever the source).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupSummary {
+    pub name: String,
+    pub members: u64,
+    pub created_at: UnixTime,
+}

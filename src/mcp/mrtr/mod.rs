@@ -65,7 +65,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::handler::{call_any_tool, caller_of};
 use super::results;
-use super::tools::{ToolError, Tools};
+use super::tools::Tools;
 use crate::cluster::Cluster;
 use crate::gateway::input::{self, Limits, Pending, PendingCalls, Step};
 use crate::gateway::relay::{Downstream, LogFilter};
@@ -387,8 +387,7 @@ impl Mrtr {
                 };
                 match call_any_tool(&tools, &gateway, &call, &tool, args).await {
                     Ok(r) => Ok(ServerResult::CallToolResult(r)),
-                    Err(ToolError::Upstream(m)) => Err(McpError::internal_error(m, None)),
-                    Err(e) => Err(McpError::invalid_params(e.to_string(), None)),
+                    Err(e) => Err(e.into_mcp()),
                 }
             })
             .await?;

@@ -21,6 +21,7 @@
 
 mod clients;
 mod cluster;
+mod groups;
 mod identities;
 mod mail;
 mod maintenance;

@@ -17,6 +17,7 @@
 
 mod clients;
 mod cluster;
+mod groups;
 mod identities;
 mod mail;
 mod maintenance;

@@ -26,7 +26,13 @@ pub struct Caller {
     pub expires_at: UnixTime,
     /// SHA-256 of the token (never the token itself).
     pub token_hash: String,
+    /// The user's groups (local and from identity providers), loaded with
+    /// the token; empty for a service. Used by `[[policy]]` rules.
+    pub groups: Groups,
 }
+
+/// Group names of a caller, shared between the clones of a `Caller`.
+pub type Groups = std::sync::Arc<[String]>;
 
 /// The subject of a token.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -363,6 +369,7 @@ mod tests {
             scope: Scope::parse("mcp").unwrap(),
             expires_at: 1,
             token_hash: "h".into(),
+            groups: Default::default(),
         };
         let service = Caller {
             subject: Subject::Service {
