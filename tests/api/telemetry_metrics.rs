@@ -83,6 +83,8 @@ async fn the_main_listener_serves_metrics_only_with_the_token() {
             .unwrap();
         assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "token {wrong:?}");
     }
+    let health = app.http.get(app.url("/healthz")).send().await.unwrap();
+    assert_eq!(health.status(), StatusCode::OK);
     let r = app
         .http
         .get(app.url("/metrics"))
@@ -93,7 +95,10 @@ async fn the_main_listener_serves_metrics_only_with_the_token() {
     assert_eq!(r.status(), StatusCode::OK);
     let text = r.text().await.unwrap();
     assert!(
-        text.contains("# TYPE mcpgate_http_requests counter"),
+        value_or_zero(
+            &text,
+            r#"mcpgate_http_requests_total{route="/healthz",method="GET",status="200"}"#
+        ) >= 1.0,
         "{text}"
     );
 }
