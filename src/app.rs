@@ -34,6 +34,12 @@ const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(600);
 
 pub struct App {
     listener: TcpListener,
+    /// `metrics_listen`, bound at build.
+    metrics_listener: Option<TcpListener>,
+    /// Who may read `/metrics` on `metrics_listener`.
+    metrics_access: crate::telemetry::scrape::ScrapeAccess,
+    /// The span exporter (traces on), flushed at shutdown.
+    tracer: Option<crate::telemetry::traces::Tracer>,
     addr: SocketAddr,
     router: axum::Router,
     auth: Arc<AuthServer>,
@@ -103,19 +109,44 @@ pub fn database_label(database_url: &str) -> String {
 }
 
 impl App {
+    /// The server of the binary: traces exported when the `OTEL_*`
+    /// variables say so (`crate::telemetry::traces::TraceConfig`).
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        Self::build_with_clock(settings, Arc::new(SystemClock)).await
+        let traces =
+            crate::telemetry::traces::TraceConfig::from_env().map_err(anyhow::Error::msg)?;
+        Self::build_traced(settings, Arc::new(SystemClock), traces).await
     }
 
+    /// A server without trace export (tests).
     pub async fn build_with_clock(
         settings: Settings,
         clock: Arc<dyn Clock>,
+    ) -> anyhow::Result<Self> {
+        Self::build_traced(settings, clock, None).await
+    }
+
+    /// A server exporting spans as `traces` says (`None`: no export).
+    pub async fn build_traced(
+        settings: Settings,
+        clock: Arc<dyn Clock>,
+        traces: Option<crate::telemetry::traces::TraceConfig>,
     ) -> anyhow::Result<Self> {
         let listener = TcpListener::bind(settings.listen)
             .await
             .with_context(|| format!("cannot listen on {}", settings.listen))?;
         let addr = listener.local_addr()?;
         let resolved = settings.resolve(addr)?;
+        let metrics_listener = match settings.metrics_listen {
+            Some(a) => Some(crate::telemetry::scrape::bind(a).await?),
+            None => None,
+        };
+        if metrics_listener.is_some() || resolved.metrics_token.is_some() {
+            crate::telemetry::metrics::enable();
+        }
+        let tracer = traces
+            .map(|t| crate::telemetry::traces::Tracer::start(&t, &resolved.outbound))
+            .transpose()
+            .map_err(anyhow::Error::msg)?;
         let tls = match settings.tls_files()? {
             Some(files) => Some(crate::http::tls::CertReloader::new(files)?),
             None => None,
@@ -199,6 +230,9 @@ impl App {
             .with_access(access)
             .with_audit(audit),
         );
+        if let Some(t) = &tracer {
+            gateway.set_tracer(t.clone());
+        }
         let mcp = Arc::new(McpState {
             tools: Arc::new(Tools::builtin(auth.clock.clone())),
             gateway: gateway.clone(),
@@ -252,10 +286,25 @@ impl App {
             )
             .map_err(anyhow::Error::msg)?,
         );
+        let mut router = router(state);
+        if let Some(token) = resolved.metrics_token.clone() {
+            router = router.merge(crate::telemetry::scrape::router(
+                crate::telemetry::scrape::ScrapeAccess::token(token),
+            ));
+        }
+        if let Some(l) = &metrics_listener {
+            tracing::info!(address = %l.local_addr()?, "serving /metrics");
+        }
         Ok(Self {
             listener,
+            metrics_listener,
+            metrics_access: match resolved.metrics_token {
+                Some(t) => crate::telemetry::scrape::ScrapeAccess::token(t),
+                None => crate::telemetry::scrape::ScrapeAccess::open(),
+            },
+            tracer,
             addr,
-            router: router(state),
+            router,
             auth,
             cancel,
             gateway,
@@ -293,12 +342,31 @@ impl App {
         self.auth.store.clone()
     }
 
+    /// The address of `metrics_listen`, once bound.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener
+            .as_ref()
+            .and_then(|l| l.local_addr().ok())
+    }
+
+    /// The span exporter, when traces are on.
+    pub fn tracer(&self) -> Option<crate::telemetry::traces::Tracer> {
+        self.tracer.clone()
+    }
+
     /// Serves until `shutdown` completes, then finishes in-flight requests.
     pub async fn run_until_stopped(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         self.gateway.start();
+        if let Some(l) = self.metrics_listener {
+            crate::telemetry::scrape::spawn_listener(
+                l,
+                self.metrics_access.clone(),
+                self.cancel.child_token(),
+            );
+        }
         let auth = self.auth.clone();
         let housekeeping = tokio::spawn(async move {
             let mut tick = tokio::time::interval(HOUSEKEEPING_EVERY);
@@ -337,6 +405,11 @@ impl App {
         housekeeping.abort();
         // The audit records of the last requests.
         self.auth.audit.close().await;
+        if let Some(t) = &self.tracer {
+            // The batch still queued; off the runtime's threads (it blocks).
+            let t = t.clone();
+            let _ = tokio::task::spawn_blocking(move || t.shutdown()).await;
+        }
         Ok(())
     }
 }

@@ -266,6 +266,14 @@ pub struct SettingFlags {
     #[arg(long, global = true)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub audit_retention_days: Option<u32>,
+    /// A second address serving only `GET /metrics`.
+    #[arg(long, global = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metrics_listen: Option<std::net::SocketAddr>,
+    /// The environment variable holding the `/metrics` bearer token.
+    #[arg(long, global = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metrics_token_env: Option<String>,
 }
 
 fn parse_style(s: &str) -> Result<EndpointStyleSetting, String> {

@@ -150,6 +150,17 @@ pub struct Settings {
     /// Hosts whose metadata documents are accepted (e.g. `chatgpt.com`,
     /// `claude.ai`). Default: empty, any host.
     pub trusted_client_hosts: Vec<String>,
+    /// A second listen address serving only `GET /metrics` (Prometheus),
+    /// without a token unless `metrics_token_env` is also set. Default:
+    /// none. Keep it on loopback or a private network (docs/observability.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics_listen: Option<SocketAddr>,
+    /// The name of an environment variable holding a bearer token (at
+    /// least 16 characters); when set, `GET /metrics` is also served on the
+    /// main listener to requests carrying `Authorization: Bearer <token>`.
+    /// Default: none (`/metrics` answers 404 there).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics_token_env: Option<String>,
     /// Serve HTTPS (HTTP/2 and HTTP/1.1) with this PEM certificate chain
     /// and `tls_key_file` (`crate::http::tls`); reloaded when they change.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -235,6 +246,8 @@ impl Default for Settings {
             tls_key_file: None,
             client_id_metadata_documents: true,
             trusted_client_hosts: Vec::new(),
+            metrics_listen: None,
+            metrics_token_env: None,
             policy: Vec::new(),
             default_policy: mcpgate_core::policy::DefaultPolicy::Allow,
             audit_store: true,
@@ -371,6 +384,8 @@ impl Settings {
         )
         .map_err(|e| ConfigError(format!("trusted_client_hosts: {e}")))?;
         crate::audit::JsonlTarget::parse(&self.audit_jsonl).map_err(ConfigError)?;
+        let metrics_token = crate::telemetry::scrape::read_token(self.metrics_token_env.as_deref())
+            .map_err(ConfigError)?;
         let resource = ResourceUri::parse(&urls.resource).map_err(|e| ConfigError(e.0))?;
         let sse_resource = ResourceUri::parse(&urls.sse_resource).map_err(|e| ConfigError(e.0))?;
         let policy = Policy {
@@ -404,6 +419,7 @@ impl Settings {
             trusted_proxies,
             outbound,
             documents,
+            metrics_token,
         })
     }
 }
@@ -451,6 +467,8 @@ fn setting_keys() -> (Vec<String>, Vec<&'static str>) {
         "public_url".to_string(),
         "instance_id".to_string(),
         "outbound_ca_file".to_string(),
+        "metrics_listen".to_string(),
+        "metrics_token_env".to_string(),
         "tls_cert_file".to_string(),
         "tls_key_file".to_string(),
     ];
@@ -527,6 +545,8 @@ pub struct Resolved {
     pub outbound: crate::outbound::OutboundSettings,
     /// `client_id_metadata_documents` and `trusted_client_hosts`.
     pub documents: mcpgate_core::oauth::cimd::DocumentPolicy,
+    /// The token of `/metrics` on the main listener (`metrics_token_env`).
+    pub metrics_token: Option<mcpgate_core::secret::Secret<String>>,
 }
 
 /// The commented configuration file written by `mcpgate init`.

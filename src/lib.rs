@@ -30,6 +30,8 @@
 //!   timeouts, response sizes).
 //! - [`audit`]: the audit log: security-relevant events, batched into the
 //!   store and/or a JSON-lines stream, never waited for.
+//! - [`telemetry`]: Prometheus metrics (`/metrics`) and OpenTelemetry
+//!   traces with W3C Trace Context propagation.
 //! - [`tasks`]: the tasks extension (SEP-2663): tool calls mcpgate runs in
 //!   the background, their state in the store.
 #![cfg_attr(
@@ -54,4 +56,5 @@ pub mod outbound;
 pub mod policy;
 pub mod store;
 pub mod tasks;
+pub mod telemetry;
 pub mod web;

@@ -22,7 +22,7 @@ use rmcp::transport::TokioChildProcess;
 use rmcp::{ClientHandler, ErrorData as McpError, RoleClient, ServiceExt};
 use serde_json::json;
 
-const ALL_TOOLS: [&str; 11] = [
+const ALL_TOOLS: [&str; 12] = [
     "echo",
     "add",
     "whoami_env",
@@ -34,6 +34,7 @@ const ALL_TOOLS: [&str; 11] = [
     "roots",
     "log",
     "change_tools",
+    "trace_context",
 ];
 
 /// A client that answers the fixture's requests and records its notifications.

@@ -106,8 +106,32 @@ impl AuthServer {
         client.ok_or_else(|| TokenError::OAuth(OAuthError::invalid_client("unknown client")))
     }
 
-    /// Handles a token request.
+    /// Handles a token request (counted in the metrics by grant type and
+    /// outcome: `ok` or the OAuth error code).
     pub async fn token(
+        &self,
+        params: &Params,
+        authorization: Option<&str>,
+    ) -> Result<TokenResponse, TokenError> {
+        let result = self.token_request(params, authorization).await;
+        if let Some(m) = crate::telemetry::metrics::get() {
+            let grant = crate::telemetry::labels::GrantType::of(params.get("grant_type"));
+            let outcome = match &result {
+                Ok(_) => "ok",
+                Err(TokenError::OAuth(e)) => {
+                    if e.event == Some(SecurityEvent::RefreshTokenReuse) {
+                        m.refresh_token_reuse.inc();
+                    }
+                    e.code.as_str()
+                }
+                Err(TokenError::ClientAuth(e)) => e.error.code.as_str(),
+            };
+            m.token_request(grant, outcome);
+        }
+        result
+    }
+
+    async fn token_request(
         &self,
         params: &Params,
         authorization: Option<&str>,

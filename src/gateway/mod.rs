@@ -37,6 +37,7 @@ pub mod relay;
 pub mod scopes;
 pub mod sse_client;
 pub mod sse_events;
+pub mod trace_header;
 pub mod upstream;
 
 use std::collections::HashSet;
@@ -58,6 +59,7 @@ use rmcp::service::PeerRequestOptions;
 use tokio_util::sync::CancellationToken;
 
 use crate::policy::Access;
+use crate::telemetry::labels::{McpMethod, McpOutcome};
 use access::{no_completion, resource_not_found, subscribe_not_found};
 use config::UpstreamConfig;
 use relay::{Downstream, service_error};
@@ -79,6 +81,8 @@ pub struct Gateway {
     cancel: CancellationToken,
     /// The `subscriptions/listen` streams of this instance ([`listen`]).
     listen: Arc<listen::ListenHub>,
+    /// The span exporter, when traces are on (`crate::telemetry::traces`).
+    tracer: std::sync::OnceLock<crate::telemetry::traces::Tracer>,
     /// What calls need ([`scopes`]); the base scope alone until
     /// [`Gateway::with_scopes`].
     scopes: Arc<mcpgate_core::mcp::scopes::ScopeRequirements>,
@@ -129,6 +133,7 @@ impl Gateway {
             upstreams,
             cancel,
             listen,
+            tracer: std::sync::OnceLock::new(),
             scopes: Arc::new(mcpgate_core::mcp::scopes::ScopeRequirements::new(
                 mcpgate_core::domain::Scope::parse("mcp").map_err(|e| e.to_string())?,
             )),
@@ -146,6 +151,16 @@ impl Gateway {
     /// The audit log the gateway records in.
     pub fn audit(&self) -> &crate::audit::Audit {
         &self.audit
+    }
+
+    /// Turns on spans for the requests served through this gateway.
+    pub fn set_tracer(&self, tracer: crate::telemetry::traces::Tracer) {
+        let _ = self.tracer.set(tracer);
+    }
+
+    /// The span exporter, if traces are on.
+    pub fn tracer(&self) -> Option<&crate::telemetry::traces::Tracer> {
+        self.tracer.get()
     }
 
     /// Starts shared upstreams and the idle reaper for per-user ones.
@@ -325,9 +340,21 @@ impl Gateway {
         args: Option<JsonObject>,
         upstream: &mut Option<String>,
     ) -> Option<Result<CallToolResult, McpError>> {
+        let started = std::time::Instant::now();
         let (up, conn, own) = match self.route_tool(call.caller, name).await? {
             Ok(route) => route,
-            Err(e) => return Some(Err(e)),
+            Err(e) => {
+                if let Some(m) = crate::telemetry::metrics::get() {
+                    m.mcp_request(
+                        McpMethod::ToolsCall,
+                        m.other.clone(),
+                        m.none.clone(),
+                        McpOutcome::Error,
+                        started,
+                    );
+                }
+                return Some(Err(e));
+            }
         };
         *upstream = Some(up.cfg.name.clone());
         if let Some(challenge) = self.lacking(call.caller, &up, Kind::Tool, name) {
@@ -340,7 +367,7 @@ impl Gateway {
         let mut params = CallToolRequestParams::new(own);
         params.arguments = args;
         let req = ClientRequest::CallToolRequest(Request::new(params));
-        Some(match self.send(&up, &conn, req, call).await {
+        let result = match self.send(&up, &conn, req, call).await {
             Ok(ServerResult::CallToolResult(r)) => Ok(r),
             Ok(other) => Err(McpError::internal_error(
                 format!(
@@ -350,7 +377,23 @@ impl Gateway {
                 None,
             )),
             Err(e) => Err(e),
-        })
+        };
+        if let Some(m) = crate::telemetry::metrics::get() {
+            // The name routed to a tool of the upstream's list: a catalog name.
+            let outcome = match &result {
+                Ok(r) if r.is_error == Some(true) => McpOutcome::ToolError,
+                Ok(_) => McpOutcome::Ok,
+                Err(_) => McpOutcome::Error,
+            };
+            m.mcp_request(
+                McpMethod::ToolsCall,
+                m.tools.intern(name),
+                up.metric_name.clone(),
+                outcome,
+                started,
+            );
+        }
+        Some(result)
     }
 
     /// Sends a request upstream ([`Self::send_once`]); an upstream's
@@ -404,19 +447,29 @@ impl Gateway {
         // The session is registered, and the progress token mapped, before the
         // upstream can act on the request: it may log, report progress or ask
         // the client at once.
+        let started = std::time::Instant::now();
+        // W3C Trace Context in `_meta` (SEP-414), for every transport.
+        let trace = crate::telemetry::traces::upstream_call(
+            req.method(),
+            match &req {
+                ClientRequest::CallToolRequest(r) => Some(r.params.name.as_ref()),
+                _ => None,
+            },
+            &up.cfg.name,
+        );
+        let mut options = PeerRequestOptions::with_timeout(up.cfg.request_timeout);
+        if let Some(t) = &trace {
+            options = options.with_meta(t.meta.clone());
+        }
         let ticket = conn.relay.begin(call.downstream.as_ref());
         let gate = conn.relay.hold_sending().await;
-        let handle = match conn
-            .peer
-            .send_cancellable_request(
-                req,
-                PeerRequestOptions::with_timeout(up.cfg.request_timeout),
-            )
-            .await
-        {
+        let handle = match conn.peer.send_cancellable_request(req, options).await {
             Ok(handle) => handle,
             Err(e) => {
                 conn.relay.end(ticket);
+                if let Some(t) = trace {
+                    t.end(false);
+                }
                 return Err(service_error(&up.cfg.name, e));
             }
         };
@@ -443,6 +496,12 @@ impl Gateway {
         conn.relay.unmap_progress(&upstream_token);
         conn.relay.answered(&id_sent);
         conn.relay.end(ticket);
+        if let Some(t) = trace {
+            t.end(result.is_ok());
+        }
+        if let Some(m) = crate::telemetry::metrics::get() {
+            m.upstream_call(&up.metric_name, result.is_ok(), started);
+        }
         result
     }
 

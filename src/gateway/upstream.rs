@@ -33,6 +33,7 @@ use super::env::{Protected, child_env};
 use super::identity::{JwtClient, JwtSigner};
 use super::listen::{Change, Event, ListenHub, Source};
 use super::relay::{RelayHandler, RelayState, counted};
+use super::trace_header::TraceHeaderClient;
 use crate::outbound::Outbound;
 
 const BACKOFF_START: Duration = Duration::from_millis(500);
@@ -111,6 +112,8 @@ pub struct Status {
 
 pub struct Upstream {
     pub cfg: UpstreamConfig,
+    /// The name as the `upstream` label of the metrics.
+    pub metric_name: crate::telemetry::labels::Name,
     signer: Option<Arc<JwtSigner>>,
     /// Variables never inherited by a stdio upstream.
     protected: Arc<Protected>,
@@ -140,6 +143,7 @@ impl Upstream {
             _ => None,
         };
         Ok(Self {
+            metric_name: crate::telemetry::labels::Name::new(&cfg.name),
             cfg,
             signer,
             protected,
@@ -181,6 +185,9 @@ impl Upstream {
     }
 
     fn set_state(&self, state: State, error: Option<String>, restarted: bool) {
+        if let Some(m) = crate::telemetry::metrics::get() {
+            m.upstream_state(&self.metric_name, state.into(), restarted);
+        }
         if let Ok(mut s) = self.status.lock() {
             s.0 = state;
             if restarted {
@@ -567,16 +574,19 @@ async fn connect(
         // Never rmcp's default client: every outbound client is ours.
         let client = Outbound::upstream().settings(outbound).build()?;
         if let Some((signer, caller)) = signed {
-            let client = JwtClient {
-                inner: client,
-                signer,
-                caller,
+            let client = TraceHeaderClient {
+                inner: JwtClient {
+                    inner: client,
+                    signer,
+                    caller,
+                },
             };
             let transport = StreamableHttpClientTransport::with_client(client, config);
             return start(handler, counted(transport, relay), cfg.revision)
                 .await
                 .map_err(|e| http_init_error(&e.to_string()));
         }
+        let client = TraceHeaderClient { inner: client };
         let transport = StreamableHttpClientTransport::with_client(client, config);
         start(handler, counted(transport, relay), cfg.revision)
             .await

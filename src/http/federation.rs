@@ -129,6 +129,9 @@ pub async fn callback(
         .await
     {
         Ok(done) => {
+            if let Some(m) = crate::telemetry::metrics::get() {
+                m.idp_signin(true);
+            }
             let mut r = redirect(StatusCode::SEE_OTHER, &done.return_to);
             r.headers_mut().append(
                 header::SET_COOKIE,
@@ -137,6 +140,9 @@ pub async fn callback(
             r
         }
         Err(mut failed) => {
+            if let Some(m) = crate::telemetry::metrics::get() {
+                m.idp_signin(false);
+            }
             if failed.return_to.is_none() {
                 failed.return_to = cookie_return.filter(|p| is_authorize_request(&app, p));
             }

@@ -187,6 +187,10 @@ pub fn router(state: AppState) -> Router {
     };
     let instance: Arc<str> = state.mcp.cluster.instance_id.as_str().into();
     app.fallback(not_found)
+        // Counts requests by route template (`crate::telemetry::scrape`).
+        .layer(axum::middleware::from_fn(
+            crate::telemetry::scrape::track_http,
+        ))
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(move |req: &axum::http::Request<_>| {

@@ -95,6 +95,19 @@ pub struct Gate {
     pub auth: Arc<AuthServer>,
 }
 
+/// Which kind of event stream a response to `req` would be: a GET of the
+/// legacy `/sse` endpoint, another GET (Streamable HTTP), or a POST's.
+fn stream_kind(req: &Request) -> crate::telemetry::labels::StreamKind {
+    use crate::telemetry::labels::StreamKind;
+    if req.method() != axum::http::Method::GET {
+        StreamKind::StreamablePost
+    } else if req.uri().path().ends_with("/sse") {
+        StreamKind::LegacySse
+    } else {
+        StreamKind::StreamableGet
+    }
+}
+
 /// The middleware: [`check_origin`], then [`require_bearer`].
 pub async fn guard(State(gate): State<Arc<Gate>>, req: Request, next: Next) -> Response {
     if let Some(r) = check_origin(&gate.mcp, &req) {
@@ -106,10 +119,11 @@ pub async fn guard(State(gate): State<Arc<Gate>>, req: Request, next: Next) -> R
                 .extensions()
                 .get::<Caller>()
                 .map(|c| (c.token_hash.clone(), c.expires_at));
+            let kind = stream_kind(&req);
             let resp = next.run(req).await;
             match token {
                 Some((hash, expires_at)) => {
-                    super::streams::watch(&gate.mcp.streams, hash, expires_at, resp)
+                    super::streams::watch(&gate.mcp.streams, hash, expires_at, resp, kind)
                 }
                 None => resp,
             }

@@ -46,7 +46,9 @@ use crate::gateway::relay::{Downstream, LogFilter};
 use crate::gateway::{Call, Gateway};
 use crate::policy::Refusal;
 use crate::tasks::Tasks;
+use crate::telemetry::labels::{McpMethod, McpOutcome};
 use mcpgate_core::policy::Kind;
+use opentelemetry::context::FutureExt as _;
 
 /// Items per page of `tools/list`, `resources/list` and `prompts/list`.
 pub const PAGE_SIZE: usize = 100;
@@ -226,31 +228,61 @@ pub async fn call_any_tool(
 ) -> Result<CallToolResult, ToolError> {
     admit_tool(gateway, call.caller, name)?;
     if tools.get(name).is_some() {
-        let audit = gateway.audit();
-        if !audit.is_enabled() {
-            return tools.call(name, args, call.caller).await;
-        }
         let started = std::time::Instant::now();
-        let recorded_args = audit.wants_arguments().then(|| args.clone()).flatten();
-        let result = tools.call(name, args, call.caller).await;
-        let outcome = match &result {
-            Ok(r) if r.is_error != Some(true) => Outcome::Ok,
-            _ => Outcome::Error,
-        };
-        audit.record(
-            Event::new(AuditKind::ToolCall, outcome)
-                .caller(call.caller)
-                .target(name)
-                .detail("builtin", true)
-                .duration(started.elapsed())
-                .arguments(recorded_args.as_ref()),
-        );
-        return result;
+        let audit = gateway.audit();
+        let recorded_args = audit
+            .is_enabled()
+            .then(|| audit.wants_arguments().then(|| args.clone()).flatten())
+            .flatten();
+        let r = tools.call(name, args, call.caller).await;
+        if let Some(m) = crate::telemetry::metrics::get() {
+            let outcome = match &r {
+                Ok(r) if r.is_error == Some(true) => McpOutcome::ToolError,
+                Ok(_) => McpOutcome::Ok,
+                Err(_) => McpOutcome::Error,
+            };
+            let tool = m.tools.intern(name);
+            m.mcp_request(
+                McpMethod::ToolsCall,
+                tool,
+                m.builtin.clone(),
+                outcome,
+                started,
+            );
+        }
+        if audit.is_enabled() {
+            let outcome = match &r {
+                Ok(r) if r.is_error != Some(true) => Outcome::Ok,
+                _ => Outcome::Error,
+            };
+            audit.record(
+                Event::new(AuditKind::ToolCall, outcome)
+                    .caller(call.caller)
+                    .target(name)
+                    .detail("builtin", true)
+                    .duration(started.elapsed())
+                    .arguments(recorded_args.as_ref()),
+            );
+        }
+        return r;
     }
+    // The gateway counts the calls it routes (`Gateway::call_tool`).
     match gateway.call_tool(call, name, args).await {
         Some(Ok(r)) => Ok(r),
         Some(Err(e)) => Err(ToolError::Upstream(e.message.to_string())),
-        None => Err(ToolError::Unknown(name.to_string())),
+        None => {
+            if let Some(m) = crate::telemetry::metrics::get() {
+                // Never the name itself: clients choose it.
+                m.mcp_request(
+                    McpMethod::ToolsCall,
+                    m.other.clone(),
+                    m.none.clone(),
+                    McpOutcome::UnknownTool,
+                    std::time::Instant::now(),
+                );
+            }
+            Err(ToolError::Unknown(name.to_string()))
+        }
     }
 }
 
@@ -340,10 +372,18 @@ impl ServerHandler for McpHandler {
         context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
         let caller = require_caller(&context)?;
-        let (items, next) = page(
-            all_tools(&self.tools, &self.gateway, &caller).await,
-            request,
-        )?;
+        let started = std::time::Instant::now();
+        let all = all_tools(&self.tools, &self.gateway, &caller).await;
+        if let Some(m) = crate::telemetry::metrics::get() {
+            m.mcp_request(
+                McpMethod::ToolsList,
+                m.none.clone(),
+                m.none.clone(),
+                McpOutcome::Ok,
+                started,
+            );
+        }
+        let (items, next) = page(all, request)?;
         let mut r = ListToolsResult::with_all_items(items);
         r.next_cursor = next;
         if is_per_request(&context) {
@@ -357,7 +397,11 @@ impl ServerHandler for McpHandler {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
-        Box::pin(async move {
+        // The server span (OpenTelemetry MCP conventions), under the
+        // client's `_meta.traceparent` or HTTP `traceparent`.
+        let span = super::spans::server_span(self.gateway.tracer(), &request, &context);
+        let cx = span.context();
+        let result = Box::pin(async move {
             let caller = require_caller(&context)?;
             // SEP-2663: whether this call may become a task (`crate::tasks`).
             let task = match &self.tasks {
@@ -399,7 +443,10 @@ impl ServerHandler for McpHandler {
                 Err(e) => Err(e.into_mcp()),
             }
         })
-        .await
+        .with_context(cx)
+        .await;
+        span.end(super::spans::error_type(&result));
+        result
     }
 
     async fn get_task(

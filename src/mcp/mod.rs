@@ -41,6 +41,7 @@ pub mod rest;
 pub mod results;
 pub mod scope_gate;
 pub mod sessions;
+pub mod spans;
 pub mod sse;
 pub mod streams;
 pub mod tools;

@@ -123,6 +123,7 @@ impl OpenStreams {
             id,
             streams: self.clone(),
             end,
+            _gauge: None,
         }
     }
 
@@ -164,6 +165,8 @@ struct Registration {
     id: u64,
     streams: Arc<OpenStreams>,
     end: Arc<EndSignal>,
+    /// Counts the stream in `mcpgate_mcp_open_streams` while it is open.
+    _gauge: Option<crate::telemetry::metrics::GaugeGuard>,
 }
 
 impl Drop for Registration {
@@ -220,6 +223,7 @@ pub fn watch(
     token_hash: String,
     expires_at: UnixTime,
     resp: Response,
+    kind: crate::telemetry::labels::StreamKind,
 ) -> Response {
     let is_stream = resp
         .headers()
@@ -229,7 +233,8 @@ pub fn watch(
     if !is_stream || resp.headers().contains_key(header::CONTENT_LENGTH) {
         return resp;
     }
-    let registration = streams.register(token_hash, expires_at);
+    let mut registration = streams.register(token_hash, expires_at);
+    registration._gauge = crate::telemetry::metrics::get().map(|m| m.open_stream(kind));
     resp.map(|inner| {
         Body::new(EndingBody {
             inner: Some(inner),
@@ -322,7 +327,13 @@ mod tests {
     async fn other_responses_are_neither_registered_nor_wrapped() {
         let streams = Arc::new(OpenStreams::default());
         let json = axum::Json(serde_json::json!({"ok": true})).into_response();
-        let r = watch(&streams, "h".into(), 100, json);
+        let r = watch(
+            &streams,
+            "h".into(),
+            100,
+            json,
+            crate::telemetry::labels::StreamKind::StreamablePost,
+        );
         assert!(streams.is_empty());
         let body = axum::body::to_bytes(r.into_body(), 1024).await.unwrap();
         assert_eq!(&body[..], b"{\"ok\":true}");
@@ -338,12 +349,14 @@ mod tests {
             "h1".into(),
             100,
             event_stream(Body::from_stream(endless)),
+            crate::telemetry::labels::StreamKind::StreamableGet,
         );
         let other = watch(
             &streams,
             "h2".into(),
             100,
             event_stream(Body::from("data: x\n\n")),
+            crate::telemetry::labels::StreamKind::StreamableGet,
         );
         assert_eq!(streams.len(), 2);
         drop(other);
@@ -376,6 +389,7 @@ mod tests {
             event_stream(Body::from_stream(futures::stream::pending::<
                 Result<Bytes, Infallible>,
             >())),
+            crate::telemetry::labels::StreamKind::StreamableGet,
         );
         assert_eq!(streams.end_where(|o| 99 >= o.expires_at), 0);
         assert_eq!(streams.end_where(|o| 100 >= o.expires_at), 1);

@@ -204,7 +204,7 @@ async fn a_tool_list_longer_than_a_page_is_split_by_a_cursor_without_duplicates(
     let (_, at) = signed_in(&app, "alice").await;
     let prefix_refs: Vec<&str> = prefixes.iter().map(String::as_str).collect();
     let expected = expected_tools(&prefix_refs);
-    assert_eq!(expected.len(), 113);
+    assert_eq!(expected.len(), 123);
     assert!(expected.len() > PAGE_SIZE);
 
     let mut mcp = McpClient::new(&app, &at);

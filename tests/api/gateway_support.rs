@@ -36,7 +36,7 @@ use crate::mcp_support::{
 pub const FIXTURE: &str = env!("CARGO_BIN_EXE_mcpgate-fixture-upstream");
 
 /// The fixture's tools, in its own names.
-pub const FIXTURE_TOOLS: [&str; 11] = [
+pub const FIXTURE_TOOLS: [&str; 12] = [
     "echo",
     "add",
     "whoami_env",
@@ -48,6 +48,7 @@ pub const FIXTURE_TOOLS: [&str; 11] = [
     "roots",
     "log",
     "change_tools",
+    "trace_context",
 ];
 
 /// mcpgate's built-in tools.

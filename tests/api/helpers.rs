@@ -33,6 +33,8 @@ pub struct TestApp {
     pub db_path: PathBuf,
     /// A client that does not follow redirects (to read `Location`).
     pub http: reqwest::Client,
+    /// The address of `metrics_listen`, when set.
+    pub metrics_addr: Option<std::net::SocketAddr>,
     shutdown: Option<oneshot::Sender<()>>,
     handle: Option<tokio::task::JoinHandle<()>>,
     _dir: Arc<tempfile::TempDir>,
@@ -59,11 +61,34 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Settings)) -> TestApp {
     start(settings, dir, ManualClock::starting_now()).await
 }
 
+/// Starts a server exporting its spans as `traces` says (the other
+/// servers of the tests export nothing).
+pub async fn spawn_app_traced(
+    tweak: impl FnOnce(&mut Settings),
+    traces: mcpgate::telemetry::traces::TraceConfig,
+) -> TestApp {
+    let dir = Arc::new(tempfile::tempdir().expect("tempdir"));
+    let db = dir.path().join("mcpgate.db");
+    let mut settings = test_settings(&db);
+    tweak(&mut settings);
+    start_traced(settings, dir, ManualClock::starting_now(), Some(traces)).await
+}
+
 async fn start(settings: Settings, dir: Arc<tempfile::TempDir>, clock: ManualClock) -> TestApp {
+    start_traced(settings, dir, clock, None).await
+}
+
+async fn start_traced(
+    settings: Settings,
+    dir: Arc<tempfile::TempDir>,
+    clock: ManualClock,
+    traces: Option<mcpgate::telemetry::traces::TraceConfig>,
+) -> TestApp {
     let db_path = dir.path().join("mcpgate.db");
-    let app = App::build_with_clock(settings, Arc::new(clock.clone()))
+    let app = App::build_traced(settings, Arc::new(clock.clone()), traces)
         .await
         .expect("app builds");
+    let metrics_addr = app.metrics_addr();
     let base = format!("http://127.0.0.1:{}", app.port());
     let urls = app.urls().clone();
     let store = app.store();
@@ -87,6 +112,7 @@ async fn start(settings: Settings, dir: Arc<tempfile::TempDir>, clock: ManualClo
             .redirect(Policy::none())
             .build()
             .expect("client"),
+        metrics_addr,
         shutdown: Some(tx),
         handle: Some(handle),
         _dir: dir,

@@ -79,6 +79,8 @@ mod stream_revocation;
 mod task_store;
 mod tasks;
 mod tasks_input;
+mod telemetry_metrics;
+mod telemetry_traces;
 mod tls;
 mod token;
 mod usernames;

@@ -102,6 +102,20 @@ impl Fixture {
     }
 
     #[tool(
+        description = "Reports the W3C trace context the call carried in `_meta` (SEP-414), as \
+                       `traceparent=<value or none>`."
+    )]
+    async fn trace_context(
+        &self,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<CallToolResult, McpError> {
+        Ok(text(format!(
+            "traceparent={}",
+            ctx.meta.get_traceparent().unwrap_or("none")
+        )))
+    }
+
+    #[tool(
         description = "Adds two numbers and returns the sum as text, e.g. a=2, b=3 gives \"5\"."
     )]
     async fn add(&self, Parameters(args): Parameters<AddArgs>) -> Result<CallToolResult, McpError> {

@@ -154,6 +154,7 @@ impl InlineSessions {
             sessions: Arc::downgrade(self),
             id,
             session,
+            _gauge: crate::telemetry::metrics::get().map(|m| m.open_session()),
         }
     }
 
@@ -181,6 +182,8 @@ pub struct Registration {
     sessions: Weak<InlineSessions>,
     id: Arc<str>,
     session: Arc<InlineSession>,
+    /// Counts the session in `mcpgate_mcp_sessions` while it lives.
+    _gauge: Option<crate::telemetry::metrics::GaugeGuard>,
 }
 
 impl Registration {

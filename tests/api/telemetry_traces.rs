@@ -1,0 +1,279 @@
+//! Traces (docs/observability.md): one tool call through the gateway,
+//! exported over OTLP/HTTP to a receiver in this test, is one connected
+//! trace: the client's `traceparent` (in `_meta`) → mcpgate's server span
+//! → its client span to the upstream, whose context the fixture upstream
+//! received in `_meta.traceparent` and reports back.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::routing::post;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::common::v1::any_value;
+use opentelemetry_proto::tonic::trace::v1::Span;
+use prost::Message;
+use rmcp::model::{ClientRequest, Request, RequestMetaObject, ServerResult};
+use rmcp::service::PeerRequestOptions;
+use serde_json::json;
+
+use crate::gateway_support::*;
+use crate::helpers::{TestApp, spawn_app_traced};
+use crate::mcp_support::signed_in;
+
+const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+const CLIENT_SPAN: &str = "00f067aa0ba902b7";
+
+/// An OTLP/HTTP receiver keeping every span it is sent.
+async fn receiver() -> (String, Arc<Mutex<Vec<Span>>>) {
+    let spans: Arc<Mutex<Vec<Span>>> = Arc::default();
+    let kept = spans.clone();
+    let app = axum::Router::new().route(
+        "/v1/traces",
+        post(move |body: Bytes| {
+            let kept = kept.clone();
+            async move {
+                let req = ExportTraceServiceRequest::decode(body).expect("OTLP protobuf");
+                for rs in req.resource_spans {
+                    for ss in rs.scope_spans {
+                        kept.lock().unwrap().extend(ss.spans);
+                    }
+                }
+                (
+                    [("content-type", "application/x-protobuf")],
+                    Vec::<u8>::new(),
+                )
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (format!("http://{addr}/v1/traces"), spans)
+}
+
+fn attr(span: &Span, key: &str) -> Option<String> {
+    span.attributes.iter().find(|a| a.key == key).and_then(|a| {
+        match a.value.as_ref()?.value.as_ref()? {
+            any_value::Value::StringValue(s) => Some(s.clone()),
+            other => Some(format!("{other:?}")),
+        }
+    })
+}
+
+/// Calls `tool` with `_meta.traceparent` set; the result's text.
+async fn call_with_traceparent(client: &Client, tool: &str, traceparent: &str) -> String {
+    let mut meta = RequestMetaObject::default();
+    meta.set_traceparent(traceparent);
+    let handle = client
+        .peer()
+        .send_cancellable_request(
+            ClientRequest::CallToolRequest(Request::new(tool_call(tool, json!({})))),
+            PeerRequestOptions::no_options().with_meta(meta),
+        )
+        .await
+        .expect("tools/call sent");
+    let result = tokio::time::timeout(WAIT, handle.await_response())
+        .await
+        .expect("in time")
+        .expect("the call succeeds");
+    let ServerResult::CallToolResult(r) = result else {
+        panic!("not a tool result: {result:?}");
+    };
+    text_of(&r)
+}
+
+async fn gateway_with(traces: Option<String>) -> TestApp {
+    let tweak = |s: &mut mcpgate::config::Settings| s.upstream = vec![fixture("tracefx", "")];
+    let app = match traces {
+        Some(endpoint) => {
+            spawn_app_traced(
+                tweak,
+                mcpgate::telemetry::traces::TraceConfig {
+                    endpoint,
+                    service_name: "mcpgate-under-test".into(),
+                    timeout: Duration::from_secs(5),
+                },
+            )
+            .await
+        }
+        None => crate::helpers::spawn_app_with(tweak).await,
+    };
+    wait_for_upstream(&app, "tracefx", WAIT, |u| u["state"] == "running").await;
+    app
+}
+
+#[tokio::test]
+async fn one_tool_call_through_the_gateway_is_one_connected_trace() {
+    let (endpoint, spans) = receiver().await;
+    let mut app = gateway_with(Some(endpoint)).await;
+    let (_, token) = signed_in(&app, "trace-user").await;
+    let (client, _events) = connect(&app, &token).await;
+    let text = call_with_traceparent(
+        &client,
+        "tracefx_trace_context",
+        &format!("00-{TRACE_ID}-{CLIENT_SPAN}-01"),
+    )
+    .await;
+    // What the upstream received: the same trace, a new parent (mcpgate's).
+    let upstream_tp = text.strip_prefix("traceparent=").expect("fixture answer");
+    let parts: Vec<&str> = upstream_tp.split('-').collect();
+    assert_eq!(parts.len(), 4, "{upstream_tp}");
+    assert_eq!(parts[1], TRACE_ID, "the upstream joins the client's trace");
+    assert_ne!(
+        parts[2], CLIENT_SPAN,
+        "the upstream's parent is mcpgate's span"
+    );
+    client.cancel().await.ok();
+    // Shutting down flushes the exporter.
+    app.stop().await;
+
+    let spans = spans.lock().unwrap().clone();
+    let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+    let server = spans
+        .iter()
+        .find(|s| s.name == "tools/call tracefx_trace_context" && s.kind == 2)
+        .unwrap_or_else(|| panic!("a SERVER span for the call: {spans:#?}"));
+    assert_eq!(hex(&server.trace_id), TRACE_ID);
+    assert_eq!(hex(&server.parent_span_id), CLIENT_SPAN);
+    assert_eq!(
+        attr(server, "mcp.method.name").as_deref(),
+        Some("tools/call")
+    );
+    assert_eq!(
+        attr(server, "gen_ai.tool.name").as_deref(),
+        Some("tracefx_trace_context")
+    );
+    assert!(attr(server, "mcp.session.id").is_some(), "{server:#?}");
+    let relayed = spans
+        .iter()
+        .find(|s| s.kind == 3 && hex(&s.span_id) == parts[2])
+        .unwrap_or_else(|| panic!("the CLIENT span whose context the upstream got: {spans:#?}"));
+    assert_eq!(hex(&relayed.trace_id), TRACE_ID);
+    assert_eq!(relayed.parent_span_id, server.span_id);
+    assert_eq!(relayed.name, "tools/call trace_context");
+}
+
+#[tokio::test]
+async fn without_export_the_clients_context_is_passed_on_unchanged() {
+    let app = gateway_with(None).await;
+    let (_, token) = signed_in(&app, "trace-plain").await;
+    let (client, _events) = connect(&app, &token).await;
+    let tp = format!("00-{TRACE_ID}-{CLIENT_SPAN}-01");
+    let text = call_with_traceparent(&client, "tracefx_trace_context", &tp).await;
+    assert_eq!(text, format!("traceparent={tp}"));
+    // A call outside any trace sends none.
+    assert_eq!(
+        call_text(&client, "tracefx_trace_context", json!({})).await,
+        "traceparent=none"
+    );
+    client.cancel().await.ok();
+}
+
+/// A Streamable HTTP upstream (rmcp) whose one tool reports the
+/// `traceparent` header of the POST and the `_meta.traceparent` of the call.
+#[derive(Clone)]
+struct HttpUpstream;
+
+impl rmcp::ServerHandler for HttpUpstream {
+    fn get_info(&self) -> rmcp::model::ServerConfig {
+        rmcp::model::ServerConfig::new(
+            rmcp::model::ServerCapabilities::builder()
+                .enable_tools()
+                .build(),
+        )
+    }
+
+    async fn list_tools(
+        &self,
+        _r: Option<rmcp::model::PaginatedRequestParams>,
+        _c: rmcp::service::RequestContext<rmcp::RoleServer>,
+    ) -> Result<rmcp::model::ListToolsResult, rmcp::ErrorData> {
+        Ok(rmcp::model::ListToolsResult::with_all_items(vec![
+            rmcp::model::Tool::new("ctx", "trace context", Arc::new(serde_json::Map::new())),
+        ]))
+    }
+
+    async fn call_tool(
+        &self,
+        _r: rmcp::model::CallToolRequestParams,
+        ctx: rmcp::service::RequestContext<rmcp::RoleServer>,
+    ) -> Result<rmcp::model::CallToolResponse, rmcp::ErrorData> {
+        let header = ctx
+            .extensions
+            .get::<axum::http::request::Parts>()
+            .and_then(|p| p.headers.get("traceparent"))
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("none")
+            .to_string();
+        let meta = ctx.meta.get_traceparent().unwrap_or("none").to_string();
+        Ok(rmcp::model::CallToolResponse::Complete(
+            rmcp::model::CallToolResult::success(vec![rmcp::model::ContentBlock::text(format!(
+                "header={header};meta={meta}"
+            ))]),
+        ))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_http_upstream_gets_the_context_in_the_header_and_in_meta() {
+    use rmcp::ServiceExt;
+    use rmcp::transport::StreamableHttpClientTransport;
+    use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+    use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+    use rmcp::transport::streamable_http_server::{
+        StreamableHttpServerConfig, StreamableHttpService,
+    };
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!(
+        "http://127.0.0.1:{}/mcp",
+        listener.local_addr().unwrap().port()
+    );
+    let service = StreamableHttpService::new(
+        || Ok(HttpUpstream),
+        Arc::new(LocalSessionManager::default()),
+        StreamableHttpServerConfig::default(),
+    );
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, axum::Router::new().route_service("/mcp", service)).await;
+    });
+    let cfg = upstream(&format!("name = \"web\"\nurl = \"{url}\"\n"));
+    let app = crate::helpers::spawn_app_with(|s| s.upstream = vec![cfg]).await;
+    wait_for_upstream(&app, "web", WAIT, |u| u["state"] == "running").await;
+    let (_, token) = signed_in(&app, "trace-http").await;
+
+    // The context in `_meta`: both forms upstream carry it.
+    let (client, _events) = connect(&app, &token).await;
+    let tp = format!("00-{TRACE_ID}-{CLIENT_SPAN}-01");
+    assert_eq!(
+        call_with_traceparent(&client, "web_ctx", &tp).await,
+        format!("header={tp};meta={tp}")
+    );
+    assert_eq!(
+        call_text(&client, "web_ctx", json!({})).await,
+        "header=none;meta=none"
+    );
+    client.cancel().await.ok();
+
+    // The context in the client's HTTP header only.
+    let other = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+    let mut headers = std::collections::HashMap::new();
+    headers.insert(
+        http::HeaderName::from_static("traceparent"),
+        http::HeaderValue::from_static(other),
+    );
+    let config = StreamableHttpClientTransportConfig::with_uri(app.url("/v1/ai/mcp"))
+        .auth_header(token)
+        .custom_headers(headers);
+    let (recorder, _events) = Recorder::new();
+    let client = recorder
+        .serve(StreamableHttpClientTransport::from_config(config))
+        .await
+        .expect("initialize");
+    assert_eq!(
+        call_text(&client, "web_ctx", json!({})).await,
+        format!("header={other};meta={other}")
+    );
+    client.cancel().await.ok();
+}
