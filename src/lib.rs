@@ -50,4 +50,5 @@ pub mod mcp;
 pub mod outbound;
 pub mod store;
 pub mod tasks;
+pub mod upstream_oauth;
 pub mod web;

@@ -72,4 +72,5 @@ mod task_store;
 mod tasks;
 mod tasks_input;
 mod token;
+mod upstream_token_store;
 mod usernames;

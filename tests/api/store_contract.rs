@@ -16,6 +16,7 @@ use futures::future::BoxFuture;
 // The contracts of the state several instances share.
 use crate::cluster_store::*;
 use crate::task_store::*;
+use crate::upstream_token_store::*;
 use mcpgate::store::postgres::PgStore;
 use mcpgate::store::sqlite::SqliteStore;
 use mcpgate::store::{Store, StoreError};
@@ -140,6 +141,13 @@ macro_rules! store_contract_tests {
                 a_cancelled_task_keeps_its_status_against_a_late_result,
                 expired_tasks_are_purged,
                 queued_task_input_is_taken_once_and_its_outcome_read_once,
+                vault_key_ids_are_listed_newest_first_and_unique,
+                upstream_tokens_are_kept_per_user_and_upstream,
+                an_upstream_token_is_replaced_only_from_the_version_read,
+                one_refresh_lease_at_a_time_until_it_ends_or_the_row_changes,
+                an_upstream_client_is_registered_once_per_issuer_and_redirect,
+                a_connect_flow_is_taken_once_and_only_as_its_kind,
+                expired_connect_flows_are_purged,
             );
 
             store_contract_tests!(@concurrent $make;
@@ -148,6 +156,8 @@ macro_rules! store_contract_tests {
                 concurrent_first_requests_for_a_server_key_agree_on_one_key,
                 concurrent_takes_of_one_pending_login_let_exactly_one_win,
                 concurrent_uses_of_one_assertion_jti_let_exactly_one_win,
+                concurrent_refresh_leases_let_exactly_one_win,
+                concurrent_takes_of_one_connect_flow_let_exactly_one_win,
             );
 
             store_contract_tests!(@db $make;

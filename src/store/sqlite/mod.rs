@@ -22,6 +22,7 @@ mod mail;
 mod maintenance;
 mod tasks;
 mod tokens;
+mod upstream_oauth;
 mod users;
 mod writer;
 
