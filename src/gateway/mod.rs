@@ -58,6 +58,10 @@ use upstream::{Conn, Status, Upstream};
 /// JSON-RPC error code for an unknown resource (MCP spec).
 const RESOURCE_NOT_FOUND: i32 = -32002;
 
+/// The tool a user not connected to an `auth = "oauth"` upstream sees
+/// instead of its tools: `<prefix>_connect` (`crate::upstream_oauth`).
+pub const CONNECT_TOOL: &str = "connect";
+
 /// Everything about one downstream request the gateway needs.
 pub struct Call<'a> {
     pub caller: &'a Caller,
@@ -71,6 +75,8 @@ pub struct Gateway {
     cancel: CancellationToken,
     /// The `subscriptions/listen` streams of this instance ([`listen`]).
     listen: Arc<listen::ListenHub>,
+    /// Per-user OAuth to `auth = "oauth"` upstreams.
+    oauth: upstream::OAuthSlot,
 }
 
 fn exposed(prefix: &str, name: &str) -> String {
@@ -79,6 +85,25 @@ fn exposed(prefix: &str, name: &str) -> String {
     } else {
         format!("{prefix}_{name}")
     }
+}
+
+/// The `<prefix>_connect` tool of an `auth = "oauth"` upstream the user has
+/// not connected: described so that an assistant knows to call it.
+fn connect_tool(cfg: &UpstreamConfig) -> Tool {
+    let schema: JsonObject = serde_json::from_value(serde_json::json!({
+        "type": "object", "properties": {}, "additionalProperties": false
+    }))
+    .unwrap_or_default();
+    Tool::new(
+        exposed(cfg.prefix(), CONNECT_TOOL),
+        format!(
+            "Connect the user's own {name} account. {name}'s tools are available only after \
+             the user has connected their account there. Call this tool when the user wants \
+             to use {name}: it gives a link for the user to open in their browser.",
+            name = cfg.name
+        ),
+        Arc::new(schema),
+    )
 }
 
 impl Gateway {
@@ -93,6 +118,7 @@ impl Gateway {
     ) -> Result<Self, String> {
         let protected = Arc::new(protected);
         let listen = Arc::new(listen::ListenHub::default());
+        let oauth: upstream::OAuthSlot = Arc::default();
         let upstreams = configs
             .into_iter()
             .map(|c| {
@@ -103,6 +129,7 @@ impl Gateway {
                     protected.clone(),
                     outbound,
                     listen.clone(),
+                    oauth.clone(),
                 )
                 .map(Arc::new)
             })
@@ -111,7 +138,34 @@ impl Gateway {
             upstreams,
             cancel,
             listen,
+            oauth,
         })
+    }
+
+    /// Gives the `auth = "oauth"` upstreams their OAuth service (once).
+    pub fn attach_oauth(&self, oauth: Arc<crate::upstream_oauth::UpstreamOAuth>) {
+        oauth.set_listen(self.listen.clone());
+        let _ = self.oauth.set(oauth);
+    }
+
+    pub fn oauth(&self) -> Option<&Arc<crate::upstream_oauth::UpstreamOAuth>> {
+        self.oauth.get()
+    }
+
+    /// Ends `user_id`'s connection to `upstream` (revoked at the upstream,
+    /// deleted here) and stops its live connection.
+    pub async fn disconnect(&self, user_id: &str, upstream: &str) -> Result<bool, String> {
+        let Some(oauth) = self.oauth.get() else {
+            return Ok(false);
+        };
+        let done = oauth
+            .disconnect(user_id, upstream)
+            .await
+            .map_err(|e| e.to_string())?;
+        if let Some(up) = self.upstreams.iter().find(|u| u.cfg.name == upstream) {
+            up.stop_owner(user_id);
+        }
+        Ok(done)
     }
 
     /// Starts shared upstreams and the idle reaper for per-user ones.
@@ -148,7 +202,12 @@ impl Gateway {
     /// Connections of every visible upstream that is available (others are
     /// logged and skipped, so one broken upstream never hides the rest).
     async fn conns(&self, caller: &Caller) -> Vec<(Arc<Upstream>, Conn)> {
-        let ups: Vec<Arc<Upstream>> = self.visible(caller).cloned().collect();
+        let mut ups: Vec<Arc<Upstream>> = Vec::new();
+        for u in self.visible(caller) {
+            if u.usable_by(caller).await {
+                ups.push(u.clone());
+            }
+        }
         let results = join_all(ups.iter().map(|u| u.conn_for(caller))).await;
         ups.into_iter()
             .zip(results)
@@ -183,6 +242,15 @@ impl Gateway {
 
     /// The merged tool list; `taken` holds names already used (built-ins).
     pub async fn list_tools(&self, caller: &Caller, taken: &mut HashSet<String>) -> Vec<Tool> {
+        let mut out = Vec::new();
+        for up in self.visible(caller) {
+            if up.cfg.is_oauth() && caller.user().is_some() && !up.usable_by(caller).await {
+                let tool = connect_tool(&up.cfg);
+                if taken.insert(tool.name.to_string()) {
+                    out.push(tool);
+                }
+            }
+        }
         let conns = self.conns(caller).await;
         let lists = join_all(
             conns
@@ -190,7 +258,6 @@ impl Gateway {
                 .map(|(u, c)| Self::bounded(u, c.peer.list_all_tools())),
         )
         .await;
-        let mut out = Vec::new();
         for ((up, conn), list) in conns.iter().zip(lists) {
             let tools = match list {
                 Ok(t) => t,
@@ -282,6 +349,9 @@ impl Gateway {
         name: &str,
         args: Option<JsonObject>,
     ) -> Option<Result<CallToolResult, McpError>> {
+        if let Some(result) = self.call_connect_tool(call, name).await {
+            return Some(result);
+        }
         let (up, conn, own) = match self.route_tool(call.caller, name).await? {
             Ok(route) => route,
             Err(e) => return Some(Err(e)),
@@ -300,6 +370,47 @@ impl Gateway {
             )),
             Err(e) => Err(e),
         })
+    }
+
+    /// `<prefix>_connect` of an `auth = "oauth"` upstream: a one-time link
+    /// for the calling user (`crate::upstream_oauth::service`).
+    async fn call_connect_tool(
+        &self,
+        call: &Call<'_>,
+        name: &str,
+    ) -> Option<Result<CallToolResult, McpError>> {
+        let up = self
+            .visible(call.caller)
+            .find(|u| u.cfg.is_oauth() && exposed(u.cfg.prefix(), CONNECT_TOOL) == name)?;
+        let Some((user_id, _)) = call.caller.user() else {
+            return Some(Err(McpError::invalid_request(
+                format!(
+                    "{} is connected per user; a service cannot connect it",
+                    up.cfg.name
+                ),
+                None,
+            )));
+        };
+        let oauth = self.oauth.get()?;
+        let peer = call
+            .downstream
+            .as_ref()
+            .filter(|d| !d.per_request)
+            .map(|d| d.peer.clone());
+        Some(
+            match oauth.connect_link(user_id, &up.cfg.name, peer).await {
+                Ok(link) => Ok(CallToolResult::success(vec![
+                    rmcp::model::ContentBlock::text(format!(
+                        "To use {name}, the user must connect their own {name} account. \
+                         Ask them to open this link in their browser and sign in to {name} there \
+                         (it works once, for 10 minutes):\n\n{link}\n\n\
+                         Once they are connected, {name}'s tools appear in the tool list.",
+                        name = up.cfg.name
+                    )),
+                ])),
+                Err(e) => Err(McpError::internal_error(e.to_string(), None)),
+            },
+        )
     }
 
     /// Sends a request upstream ([`Self::send_once`]); an upstream's

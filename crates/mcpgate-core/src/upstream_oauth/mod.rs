@@ -1,6 +1,9 @@
 //! mcpgate as an OAuth *client* of upstream MCP servers (`auth = "oauth"`
 //! on an `[[upstream]]`): the rules, with no HTTP and no database.
 //!
+//! - [`connect`]: the authorization request mcpgate sends a user to at
+//!   the upstream (PKCE S256, RFC 8707 `resource`), and the connect flow's
+//!   failures with stable log events.
 //! - [`discovery`]: finding the upstream's authorization server the way an
 //!   MCP client must (MCP 2025-11-25 "Authorization", §Authorization Server
 //!   Discovery): the `resource_metadata` of a `401`'s `WWW-Authenticate`
@@ -14,6 +17,7 @@
 //! - [`tokens`]: the token set an upstream issued (RFC 6749 §5.1), when to
 //!   refresh it, and the refresh response's rotation rule (RFC 6749 §6).
 
+pub mod connect;
 pub mod discovery;
 pub mod tokens;
 pub mod vault;
