@@ -72,5 +72,6 @@ mod task_store;
 mod tasks;
 mod tasks_input;
 mod token;
+mod upstream_oauth;
 mod upstream_token_store;
 mod usernames;
