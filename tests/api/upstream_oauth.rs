@@ -313,6 +313,45 @@ async fn tokens_are_sealed_at_rest_refreshed_before_expiry_survive_key_rotation_
     assert_eq!(third.tokens.secrets, second.tokens.secrets);
     assert_eq!(upstream_user(&a, &alice).await, "alice-at-b");
 
+    // The same by the command line, while the server runs; it prints no
+    // token.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_mcpgate"))
+        .arg("rotate-vault-key")
+        .env(
+            "MCPGATE_DATABASE_URL",
+            format!("sqlite://{}", a.db_path.display()),
+        )
+        .env_remove("MCPGATE_CONFIG")
+        .current_dir(a.db_path.parent().unwrap())
+        .output()
+        .unwrap();
+    let printed = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "{printed} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        printed.contains("1 connection(s) re-encrypted"),
+        "{printed}"
+    );
+    let fourth = vault.connection(&alice_id, "b").await.unwrap().unwrap();
+    assert_ne!(fourth.record.kid, third.record.kid);
+    assert!(printed.contains(&fourth.record.kid), "{printed}");
+    for secret in [
+        fourth.tokens.secrets.access_token.expose(),
+        fourth
+            .tokens
+            .secrets
+            .refresh_token
+            .as_ref()
+            .unwrap()
+            .expose(),
+    ] {
+        assert!(!printed.contains(secret.as_str()));
+    }
+    assert_eq!(upstream_user(&a, &alice).await, "alice-at-b");
+
     // Disconnect from the connections page: revoked at the upstream (its
     // token no longer works there) and deleted here.
     // The browser session ended with the hour the clock moved on: the
