@@ -480,3 +480,88 @@ async fn refusing_at_the_upstream_and_a_foreign_state_end_on_clear_pages() {
     );
     let _: Arc<dyn Store> = a.store.clone();
 }
+
+/// Two gateway instances on one PostgreSQL database, many concurrent calls
+/// of one user whose upstream token is about to expire: exactly one
+/// refresh (the row's version goes up by one), and every call succeeds
+/// (a second use of the rotated refresh token would make the upstream
+/// revoke the grant, RFC 9700 §4.14.2, and the calls fail).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_calls_at_expiry_on_two_instances_refresh_exactly_once() {
+    use mcpgate_core::upstream_oauth::tokens::TokenSet;
+
+    let b = upstream().await;
+    // A client at the upstream and Alice's tokens from it, as if she had
+    // connected through it.
+    let (client_id, issued) = b.full_flow("alice-at-b").await;
+    let cfg = format!(
+        "name = \"b\"\nurl = \"{}\"\nauth = \"oauth\"\nisolation = \"per_user\"\noauth_client_id = \"{client_id}\"\n",
+        b.resource()
+    );
+    let (_db, a1, a2) = crate::cluster_support::two_instances_with(|s| {
+        s.upstream = vec![toml::from_str(&cfg).unwrap()];
+    })
+    .await;
+    let (_, alice) = signed_in(&a1, "alice").await;
+    let alice_id = a1
+        .store
+        .user_by_username("alice")
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    let now = a1.clock.now();
+    let mut tokens =
+        TokenSet::from_response(issued.to_string().as_bytes(), now, Some("mcp")).unwrap();
+    assert!(tokens.secrets.refresh_token.is_some());
+    tokens.expires_at = Some(now + 30);
+    let vault = vault_of(&a1).await;
+    vault
+        .connect(&alice_id, "b", &tokens, None, now)
+        .await
+        .unwrap();
+    let before = a1
+        .store
+        .upstream_token(&alice_id, "b")
+        .await
+        .unwrap()
+        .unwrap();
+
+    let mut calls = Vec::new();
+    for i in 0..16 {
+        let app = if i % 2 == 0 { &a1 } else { &a2 };
+        let url = app.url("/tools/b_whoami");
+        let http = app.http.clone();
+        let token = alice.clone();
+        calls.push(tokio::spawn(async move {
+            let r = http
+                .post(url)
+                .header("authorization", bearer(&token))
+                .json(&json!({}))
+                .send()
+                .await
+                .unwrap();
+            let status = r.status();
+            let v: Value = r.json().await.unwrap_or(Value::Null);
+            (status, v)
+        }));
+    }
+    for c in calls {
+        let (status, v) = c.await.unwrap();
+        assert_eq!(status, StatusCode::OK, "{v}");
+        assert_eq!(v["structuredContent"]["user"], "alice-at-b", "{v}");
+    }
+    let after = a1
+        .store
+        .upstream_token(&alice_id, "b")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(after.version, before.version + 1, "exactly one refresh");
+    let refreshed = vault.connection(&alice_id, "b").await.unwrap().unwrap();
+    assert_ne!(
+        refreshed.tokens.secrets.refresh_token, tokens.secrets.refresh_token,
+        "the refresh token was rotated and the new one stored"
+    );
+    assert!(refreshed.tokens.expires_at.unwrap() > now + 30);
+}
