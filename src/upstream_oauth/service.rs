@@ -48,6 +48,9 @@ struct StateDetails {
     resource: String,
 }
 
+/// A user id and an upstream name.
+pub(super) type UserUpstream = (String, String);
+
 pub struct UpstreamOAuth {
     pub vault: Vault,
     pub store: Arc<dyn Store>,
@@ -59,8 +62,8 @@ pub struct UpstreamOAuth {
     pub(super) upstreams: HashMap<String, UpstreamConfig>,
     discovered: Mutex<HashMap<String, Discovered>>,
     /// Sessions that asked to connect, told when the connection is made.
-    waiting: Mutex<HashMap<(String, String), Vec<Peer<RoleServer>>>>,
-    pub(super) flights: Mutex<HashMap<(String, String), Arc<tokio::sync::Mutex<()>>>>,
+    waiting: Mutex<HashMap<UserUpstream, Vec<Peer<RoleServer>>>>,
+    pub(super) flights: Mutex<HashMap<UserUpstream, Arc<tokio::sync::Mutex<()>>>>,
     listen: Mutex<Option<Arc<ListenHub>>>,
 }
 
