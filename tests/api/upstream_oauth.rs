@@ -198,6 +198,35 @@ async fn two_users_connect_their_own_accounts_and_each_call_carries_only_their_t
     assert!(!names.contains(&"b_connect".to_string()), "{names:?}");
     assert_eq!(upstream_user(&a, &alice).await, "alice-at-b");
 
+    // A service (client credentials) has no user: no connect tool, and it
+    // cannot connect.
+    let (_, service) = crate::machine_support::service_token(&a, "nightly").await;
+    let names = tool_names(&a, &service).await;
+    assert!(!names.iter().any(|n| n.starts_with("b_")), "{names:?}");
+    let (status, v) = call(&a, &service, "b_connect").await;
+    assert!(status != StatusCode::OK || v["isError"] == true, "{v}");
+    assert!(!v.to_string().contains("ticket="), "{v}");
+
+    // mcpgate's client metadata document (for upstreams that take them).
+    let doc: Value = a
+        .http
+        .get(a.url("/oauth/client.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        doc["client_id"],
+        format!("{}/oauth/client.json", a.urls.issuer)
+    );
+    assert_eq!(
+        doc["redirect_uris"],
+        json!([format!("{}/oauth/upstream/callback", a.urls.issuer)])
+    );
+    assert_eq!(doc["token_endpoint_auth_method"], "none");
+
     // Bob is not connected by Alice's connection.
     assert!(
         tool_names(&a, &bob)
