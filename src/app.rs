@@ -233,6 +233,19 @@ impl App {
         if let Some(t) = &tracer {
             gateway.set_tracer(t.clone());
         }
+        if settings.upstream.iter().any(|u| u.is_oauth()) {
+            gateway.attach_oauth(Arc::new(
+                crate::upstream_oauth::UpstreamOAuth::new(
+                    auth.store.clone(),
+                    auth.clock.clone(),
+                    auth.key(),
+                    &auth.urls.issuer,
+                    &settings.upstream,
+                    &resolved.outbound,
+                )
+                .map_err(anyhow::Error::msg)?,
+            ));
+        }
         let mcp = Arc::new(McpState {
             tools: Arc::new(Tools::builtin(auth.clock.clone())),
             gateway: gateway.clone(),

@@ -85,6 +85,9 @@ pub enum Command {
         #[arg(long)]
         no_register: bool,
     },
+    /// Re-encrypt every user's stored upstream tokens (`auth = "oauth"`
+    /// upstreams) under a new vault key id. Safe while servers run.
+    RotateVaultKey,
 }
 
 #[derive(Debug, Subcommand)]
@@ -368,6 +371,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Some(Command::Audit(cmd)) => audit::run(cmd, &cli.load_settings()?).await,
         Some(Command::Status { url }) => status(url.clone(), &cli.load_settings()?).await,
+        Some(Command::RotateVaultKey) => rotate_vault_key(&cli.load_settings()?).await,
         Some(Command::Doctor {
             url,
             mcp_path,
@@ -382,6 +386,31 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             crate::doctor::run(url, mcp_path, *no_register, outbound).await
         }
     }
+}
+
+/// `mcpgate rotate-vault-key`: prints the new key id and counts, never a
+/// token.
+async fn rotate_vault_key(s: &Settings) -> anyhow::Result<()> {
+    let store = open_store(&s.database_url).await?;
+    let key = store
+        .server_key(
+            crate::auth::operator::SERVER_KEY_NAME,
+            &mcpgate_core::crypto::random_bytes::<32>(),
+        )
+        .await
+        .context("cannot load the server key")?;
+    let vault = crate::upstream_oauth::vault::Vault::new(store, &key);
+    let (kid, resealed, unreadable) = vault
+        .rotate(SystemClock.now())
+        .await
+        .context("the rotation failed")?;
+    println!("vault key {kid}: {resealed} connection(s) re-encrypted");
+    if unreadable > 0 {
+        println!(
+            "{unreadable} connection(s) could not be opened and were left as they are (their users must connect again)"
+        );
+    }
+    Ok(())
 }
 
 /// User names are normalised (`Username`: NFKC, then lowercase) as they

@@ -57,4 +57,5 @@ pub mod policy;
 pub mod store;
 pub mod tasks;
 pub mod telemetry;
+pub mod upstream_oauth;
 pub mod web;

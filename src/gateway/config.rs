@@ -43,6 +43,19 @@ pub enum Revision {
     V2026_07_28,
 }
 
+/// How mcpgate authenticates to an HTTP upstream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum UpstreamAuth {
+    /// No credentials of mcpgate's own (static `headers` may carry some).
+    #[default]
+    None,
+    /// Each user connects their own account at the upstream with OAuth;
+    /// calls carry that user's access token (`crate::upstream_oauth`,
+    /// docs/upstream-oauth.md). Implies per-user connections.
+    Oauth,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UpstreamConfig {
@@ -104,6 +117,22 @@ pub struct UpstreamConfig {
     /// the server's scopes (`scopes` or a `[[scope]]`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub scopes: Vec<String>,
+    /// `"oauth"`: each user connects their own account (HTTP upstreams).
+    #[serde(default)]
+    pub auth: UpstreamAuth,
+    /// `auth = "oauth"`: a client id pre-registered at the upstream's
+    /// authorization server (default: a Client ID Metadata Document if the
+    /// server takes them, else dynamic registration).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oauth_client_id: Option<String>,
+    /// `auth = "oauth"`: the environment variable holding that client's
+    /// secret (none: a public client).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oauth_client_secret_env: Option<String>,
+    /// `auth = "oauth"`: the scopes to ask the upstream for (default: those
+    /// its protected resource metadata lists, else none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub oauth_scopes: Vec<String>,
 }
 
 fn default_request_timeout() -> Duration {
@@ -119,6 +148,11 @@ fn default_idle_timeout() -> Duration {
 impl UpstreamConfig {
     pub fn prefix(&self) -> &str {
         self.prefix.as_deref().unwrap_or(&self.name)
+    }
+
+    /// Whether each user connects their own account (`auth = "oauth"`).
+    pub fn is_oauth(&self) -> bool {
+        self.auth == UpstreamAuth::Oauth
     }
 
     /// Whether a caller may use this upstream: anyone when `allowed_users`
@@ -216,6 +250,7 @@ pub fn validate(upstreams: &[UpstreamConfig]) -> Result<(), String> {
                 return Err(format!("{what}: header {k:?} is not a valid HTTP header"));
             }
         }
+        check_oauth(u, &what)?;
         if u.identity_jwt.is_some() && (u.url.is_none() || u.isolation != Isolation::PerUser) {
             return Err(format!(
                 "{what}: identity_jwt needs a url upstream with isolation = \"per_user\""
@@ -231,6 +266,57 @@ pub fn validate(upstreams: &[UpstreamConfig]) -> Result<(), String> {
         }
         for (name, value, max) in durations {
             check(name, value, max, Zero::Refused).map_err(|e| format!("{what}: {e}"))?;
+        }
+    }
+    Ok(())
+}
+
+/// `auth = "oauth"`: an HTTP (Streamable HTTP) upstream, connections per
+/// user, no static `Authorization` header; the `oauth_*` settings only
+/// with it.
+fn check_oauth(u: &UpstreamConfig, what: &str) -> Result<(), String> {
+    if !u.is_oauth() {
+        if u.oauth_client_id.is_some()
+            || u.oauth_client_secret_env.is_some()
+            || !u.oauth_scopes.is_empty()
+        {
+            return Err(format!(
+                "{what}: oauth_client_id, oauth_client_secret_env and oauth_scopes need auth = \"oauth\""
+            ));
+        }
+        return Ok(());
+    }
+    if u.url.is_none() || u.transport != HttpTransport::StreamableHttp {
+        return Err(format!(
+            "{what}: auth = \"oauth\" needs a url upstream with the streamable_http transport"
+        ));
+    }
+    if u.isolation != Isolation::PerUser {
+        return Err(format!(
+            "{what}: auth = \"oauth\" needs isolation = \"per_user\" (each user has their own connection)"
+        ));
+    }
+    if u.headers
+        .keys()
+        .any(|k| k.eq_ignore_ascii_case("authorization"))
+    {
+        return Err(format!(
+            "{what}: auth = \"oauth\" sends each user's token; remove the Authorization header"
+        ));
+    }
+    if u.oauth_client_secret_env.is_some() && u.oauth_client_id.is_none() {
+        return Err(format!(
+            "{what}: oauth_client_secret_env needs oauth_client_id"
+        ));
+    }
+    for s in &u.oauth_scopes {
+        if s.is_empty()
+            || s.chars()
+                .any(|c| c.is_whitespace() || c == '"' || c == '\\')
+        {
+            return Err(format!(
+                "{what}: oauth scope {s:?} is not a valid scope token"
+            ));
         }
     }
     Ok(())
@@ -303,6 +389,46 @@ mod tests {
             let e = validate(&[parse(&format!("{key} = \"0s\""))]).unwrap_err();
             assert_eq!(e, format!("upstream \"u\": {key} must be longer than zero"));
         }
+    }
+
+    #[test]
+    fn oauth_needs_a_per_user_streamable_http_upstream_and_owns_its_settings() {
+        let parse = |extra: &str| -> UpstreamConfig {
+            toml::from_str(&format!(
+                "name = \"gh\"\nurl = \"https://api.example/mcp\"\n{extra}"
+            ))
+            .unwrap()
+        };
+        let good = parse("auth = \"oauth\"\nisolation = \"per_user\"\noauth_scopes = [\"repo\"]");
+        assert!(good.is_oauth());
+        assert!(validate(&[good]).is_ok());
+        for (extra, expected) in [
+            ("auth = \"oauth\"", "isolation = \"per_user\""),
+            (
+                "auth = \"oauth\"\nisolation = \"per_user\"\ntransport = \"sse\"",
+                "streamable_http",
+            ),
+            (
+                "auth = \"oauth\"\nisolation = \"per_user\"\nheaders = { Authorization = \"Bearer x\" }",
+                "Authorization",
+            ),
+            (
+                "auth = \"oauth\"\nisolation = \"per_user\"\noauth_client_secret_env = \"S\"",
+                "needs oauth_client_id",
+            ),
+            (
+                "auth = \"oauth\"\nisolation = \"per_user\"\noauth_scopes = [\"a b\"]",
+                "scope",
+            ),
+            ("oauth_client_id = \"x\"", "need auth = \"oauth\""),
+        ] {
+            let e = validate(&[parse(extra)]).unwrap_err();
+            assert!(e.contains(expected), "{extra}: {e}");
+        }
+        let mut stdio = up("s");
+        stdio.auth = UpstreamAuth::Oauth;
+        stdio.isolation = Isolation::PerUser;
+        assert!(validate(&[stdio]).unwrap_err().contains("url upstream"));
     }
 
     #[test]

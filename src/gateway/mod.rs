@@ -3,6 +3,8 @@
 //!
 //! - [`config`]: `[[upstream]]` settings and their validation.
 //! - [`env`]: the clean environment of stdio upstreams.
+//! - `connect`: the `<prefix>_connect` tool of `auth = "oauth"` upstreams
+//!   (`crate::upstream_oauth`), and disconnecting.
 //! - [`upstream`]: one upstream's connections (shared or per user), their
 //!   supervisor (restart with backoff) and status.
 //! - [`relay`]: requests and notifications from an upstream, relayed to the
@@ -28,6 +30,7 @@
 mod access;
 pub mod audited;
 pub mod config;
+mod connect;
 pub mod env;
 pub mod identity;
 pub mod input;
@@ -68,6 +71,10 @@ use upstream::{Conn, Status, Upstream};
 /// JSON-RPC error code for an unknown resource (MCP spec).
 const RESOURCE_NOT_FOUND: i32 = -32002;
 
+/// The tool a user not connected to an `auth = "oauth"` upstream sees
+/// instead of its tools: `<prefix>_connect` (`crate::upstream_oauth`).
+pub const CONNECT_TOOL: &str = "connect";
+
 /// Everything about one downstream request the gateway needs.
 pub struct Call<'a> {
     pub caller: &'a Caller,
@@ -93,6 +100,8 @@ pub struct Gateway {
     /// Where tool calls, prompts and resource reads are recorded
     /// ([`audited`]).
     audit: crate::audit::Audit,
+    /// Per-user OAuth to `auth = "oauth"` upstreams.
+    oauth: upstream::OAuthSlot,
 }
 
 fn exposed(prefix: &str, name: &str) -> String {
@@ -115,6 +124,7 @@ impl Gateway {
     ) -> Result<Self, String> {
         let protected = Arc::new(protected);
         let listen = Arc::new(listen::ListenHub::default());
+        let oauth: upstream::OAuthSlot = Arc::default();
         let upstreams = configs
             .into_iter()
             .map(|c| {
@@ -125,6 +135,7 @@ impl Gateway {
                     protected.clone(),
                     outbound,
                     listen.clone(),
+                    oauth.clone(),
                 )
                 .map(Arc::new)
             })
@@ -139,6 +150,7 @@ impl Gateway {
             )),
             access: Arc::new(Access::allow_all(Arc::new(crate::clock::SystemClock))),
             audit: crate::audit::Audit::disabled(),
+            oauth,
         })
     }
 
@@ -197,7 +209,12 @@ impl Gateway {
     /// Connections of every visible upstream that is available (others are
     /// logged and skipped, so one broken upstream never hides the rest).
     async fn conns(&self, caller: &Caller) -> Vec<(Arc<Upstream>, Conn)> {
-        let ups: Vec<Arc<Upstream>> = self.visible(caller).cloned().collect();
+        let mut ups: Vec<Arc<Upstream>> = Vec::new();
+        for u in self.visible(caller) {
+            if u.usable_by(caller).await {
+                ups.push(u.clone());
+            }
+        }
         let results = join_all(ups.iter().map(|u| u.conn_for(caller))).await;
         ups.into_iter()
             .zip(results)
@@ -232,6 +249,15 @@ impl Gateway {
 
     /// The merged tool list; `taken` holds names already used (built-ins).
     pub async fn list_tools(&self, caller: &Caller, taken: &mut HashSet<String>) -> Vec<Tool> {
+        let mut out = Vec::new();
+        for up in self.visible(caller) {
+            if up.cfg.is_oauth() && caller.user().is_some() && !up.usable_by(caller).await {
+                let tool = connect::connect_tool(&up.cfg);
+                if taken.insert(tool.name.to_string()) {
+                    out.push(tool);
+                }
+            }
+        }
         let conns = self.conns(caller).await;
         let lists = join_all(
             conns
@@ -239,7 +265,6 @@ impl Gateway {
                 .map(|(u, c)| Self::bounded(u, c.peer.list_all_tools())),
         )
         .await;
-        let mut out = Vec::new();
         for ((up, conn), list) in conns.iter().zip(lists) {
             let tools = match list {
                 Ok(t) => t,
@@ -340,6 +365,9 @@ impl Gateway {
         args: Option<JsonObject>,
         upstream: &mut Option<String>,
     ) -> Option<Result<CallToolResult, McpError>> {
+        if let Some(result) = self.call_connect_tool(call, name).await {
+            return Some(result);
+        }
         let started = std::time::Instant::now();
         let (up, conn, own) = match self.route_tool(call.caller, name).await? {
             Ok(route) => route,

@@ -124,7 +124,13 @@ pub struct Upstream {
     cancel: CancellationToken,
     /// The listen streams the connections' notifications go to.
     pub listen: Arc<ListenHub>,
+    /// Per-user OAuth (`auth = "oauth"` upstreams; set once the server's
+    /// store is open, `Gateway::attach_oauth`).
+    pub oauth: OAuthSlot,
 }
+
+/// The upstream OAuth service, shared by the gateway and its upstreams.
+pub type OAuthSlot = Arc<std::sync::OnceLock<Arc<crate::upstream_oauth::UpstreamOAuth>>>;
 
 impl Upstream {
     pub fn new(
@@ -134,6 +140,7 @@ impl Upstream {
         protected: Arc<Protected>,
         outbound: &crate::outbound::OutboundSettings,
         listen: Arc<ListenHub>,
+        oauth: OAuthSlot,
     ) -> Result<Self, String> {
         let signer = match (&cfg.identity_jwt, &cfg.url) {
             (Some(j), Some(url)) => Some(Arc::new(
@@ -152,7 +159,28 @@ impl Upstream {
             status: Mutex::new((State::Idle, 0, None)),
             cancel,
             listen,
+            oauth,
         })
+    }
+
+    /// For an `auth = "oauth"` upstream: whether `caller` (a user) has
+    /// connected an account there. Other upstreams: always.
+    pub async fn usable_by(&self, caller: &Caller) -> bool {
+        if !self.cfg.is_oauth() {
+            return true;
+        }
+        match (self.oauth.get(), caller.user()) {
+            (Some(o), Some((user_id, _))) => o.is_connected(user_id, &self.cfg.name).await,
+            _ => false,
+        }
+    }
+
+    /// Stops the connection of `owner` (after a disconnect).
+    pub fn stop_owner(&self, owner: &str) {
+        let slot = self.slots.lock().ok().and_then(|s| s.get(owner).cloned());
+        if let Some(slot) = slot {
+            slot.ct.cancel();
+        }
     }
 
     pub fn status(&self) -> Status {
@@ -248,6 +276,16 @@ impl Upstream {
     /// most `startup_timeout` for a first start; fails at once while the
     /// upstream is restarting after a failure.
     pub async fn conn_for(self: &Arc<Self>, caller: &Caller) -> Result<Conn, McpError> {
+        if !self.usable_by(caller).await {
+            return Err(McpError::invalid_request(
+                format!(
+                    "{} is not connected for this user: call the {} tool first",
+                    self.cfg.name,
+                    super::exposed(self.cfg.prefix(), super::CONNECT_TOOL)
+                ),
+                None,
+            ));
+        }
         let slot = self.slot(Some(caller));
         if let Ok(mut t) = slot.last_used.lock() {
             *t = Instant::now();
@@ -383,6 +421,7 @@ async fn supervise(up: Arc<Upstream>, slot: Arc<Slot>, key: String, identity: Op
                 identity.as_ref(),
                 up.signer.clone(),
                 relay.clone(),
+                up.oauth.get().cloned(),
             ),
         )
         .await
@@ -509,6 +548,7 @@ async fn connect(
     identity: Option<&Caller>,
     signer: Option<Arc<JwtSigner>>,
     relay: Arc<RelayState>,
+    oauth: Option<Arc<crate::upstream_oauth::UpstreamOAuth>>,
 ) -> Result<RunningService<RoleClient, RelayHandler>, String> {
     let handler = RelayHandler {
         state: relay.clone(),
@@ -548,7 +588,9 @@ async fn connect(
                 headers.insert(k, v);
             }
         }
-        if let Some(c) = identity {
+        // An OAuth upstream is someone else's server: it learns who the
+        // user is from their own token, never from mcpgate's headers.
+        if let Some(c) = identity.filter(|_| !cfg.is_oauth()) {
             for (_, k, v) in identity_values(c) {
                 let encoded: String = url::form_urlencoded::byte_serialize(v.as_bytes()).collect();
                 if let Ok(v) = axum::http::HeaderValue::from_str(&encoded) {
@@ -573,6 +615,21 @@ async fn connect(
         config.custom_headers = headers;
         // Never rmcp's default client: every outbound client is ours.
         let client = Outbound::upstream().settings(outbound).build()?;
+        if cfg.is_oauth() {
+            let (Some(oauth), Some((user_id, _))) = (oauth, identity.and_then(|c| c.user())) else {
+                return Err("an OAuth upstream is used only by signed-in users".into());
+            };
+            let client = crate::upstream_oauth::http_client::OAuthClient {
+                inner: client,
+                oauth,
+                user_id: user_id.to_string(),
+                upstream: cfg.name.clone(),
+            };
+            let transport = StreamableHttpClientTransport::with_client(client, config);
+            return start(handler, counted(transport, relay), cfg.revision)
+                .await
+                .map_err(|e| http_init_error(&e.to_string()));
+        }
         if let Some((signer, caller)) = signed {
             let client = TraceHeaderClient {
                 inner: JwtClient {

@@ -21,6 +21,7 @@
 
 pub mod authorize;
 pub mod client_addr;
+pub mod connections;
 pub mod discovery;
 pub mod errors;
 pub mod federation;
@@ -30,6 +31,7 @@ pub mod register;
 pub mod server;
 pub mod tls;
 pub mod token;
+pub mod upstream_oauth;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -174,6 +176,16 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/oauth/logout", post(logout::post))
         .route("/logout", post(logout::post))
         .route("/oauth/callback", get(federation::callback))
+        .route(
+            "/connect/{upstream}",
+            get(upstream_oauth::connect_get).post(upstream_oauth::connect_post),
+        )
+        .route("/oauth/upstream/callback", get(upstream_oauth::callback))
+        .route("/oauth/client.json", get(upstream_oauth::client_document))
+        .route(
+            "/connections",
+            get(connections::get).post(connections::post),
+        )
         .route("/assets/mcpgate.css", get(stylesheet));
 
     let below_base = api

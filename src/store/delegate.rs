@@ -2,7 +2,7 @@
 //!
 //! Each backend (`sqlite`, `postgres`) keeps its SQL in modules of the same
 //! names and functions (`users`, `groups`, `clients`, `tokens`, `identities`,
-//! `cluster`, `maintenance`, `tasks`, `audit`), each taking the backend's pool as its first
+//! `cluster`, `maintenance`, `tasks`, `audit`, `upstream_oauth`), each taking the backend's pool as its first
 //! argument; the token endpoint's two writes (`redeem_code`,
 //! `rotate_refresh_token`) and `append_audit` take the store itself, so that SQLite can send
 //! them to its group-commit writer. [`store_impl!`] writes the trait implementation that delegates
@@ -638,6 +638,100 @@ macro_rules! store_impl {
                     mail::take_cluster_mail(&self.pool, recipient, expired_before),
                 )
                 .await
+            }
+
+            // ---- upstream OAuth ----
+            async fn vault_keys(&self) -> StoreResult<Vec<(String, UnixTime)>> {
+                upstream_oauth::vault_keys(&self.pool).await
+            }
+            async fn add_vault_key(&self, kid: &str, now: UnixTime) -> StoreResult<()> {
+                upstream_oauth::add_vault_key(&self.pool, kid, now).await
+            }
+            async fn upstream_token(
+                &self,
+                user_id: &str,
+                upstream: &str,
+            ) -> StoreResult<Option<$crate::store::UpstreamTokenRecord>> {
+                upstream_oauth::upstream_token(&self.pool, user_id, upstream).await
+            }
+            async fn upstream_tokens_of_user(
+                &self,
+                user_id: &str,
+            ) -> StoreResult<Vec<$crate::store::UpstreamTokenRecord>> {
+                upstream_oauth::upstream_tokens_of_user(&self.pool, user_id).await
+            }
+            async fn all_upstream_tokens(
+                &self,
+            ) -> StoreResult<Vec<$crate::store::UpstreamTokenRecord>> {
+                upstream_oauth::all_upstream_tokens(&self.pool).await
+            }
+            async fn put_upstream_token(
+                &self,
+                token: &$crate::store::UpstreamTokenRecord,
+                expected_version: Option<i64>,
+            ) -> StoreResult<bool> {
+                upstream_oauth::put_upstream_token(&self.pool, token, expected_version).await
+            }
+            async fn lease_upstream_refresh(
+                &self,
+                user_id: &str,
+                upstream: &str,
+                version: i64,
+                now: UnixTime,
+                until: UnixTime,
+            ) -> StoreResult<bool> {
+                upstream_oauth::lease_upstream_refresh(
+                    &self.pool, user_id, upstream, version, now, until,
+                )
+                .await
+            }
+            async fn touch_upstream_token(
+                &self,
+                user_id: &str,
+                upstream: &str,
+                now: UnixTime,
+            ) -> StoreResult<()> {
+                upstream_oauth::touch_upstream_token(&self.pool, user_id, upstream, now).await
+            }
+            async fn delete_upstream_token(
+                &self,
+                user_id: &str,
+                upstream: &str,
+            ) -> StoreResult<bool> {
+                upstream_oauth::delete_upstream_token(&self.pool, user_id, upstream).await
+            }
+            async fn upstream_client(
+                &self,
+                issuer: &str,
+                redirect_uri: &str,
+            ) -> StoreResult<Option<$crate::store::UpstreamClientRecord>> {
+                upstream_oauth::upstream_client(&self.pool, issuer, redirect_uri).await
+            }
+            async fn create_upstream_client(
+                &self,
+                client: &$crate::store::UpstreamClientRecord,
+            ) -> StoreResult<()> {
+                upstream_oauth::create_upstream_client(&self.pool, client).await
+            }
+            async fn delete_upstream_client(
+                &self,
+                issuer: &str,
+                redirect_uri: &str,
+            ) -> StoreResult<bool> {
+                upstream_oauth::delete_upstream_client(&self.pool, issuer, redirect_uri).await
+            }
+            async fn create_upstream_connect(
+                &self,
+                connect: &$crate::store::UpstreamConnectRecord,
+            ) -> StoreResult<()> {
+                upstream_oauth::create_upstream_connect(&self.pool, connect).await
+            }
+            async fn take_upstream_connect(
+                &self,
+                key_hash: &str,
+                kind: &str,
+            ) -> StoreResult<Option<$crate::store::UpstreamConnectRecord>> {
+                upstream_oauth::take_upstream_connect(&self.pool, key_hash, kind).await
             }
         }
     };

@@ -20,6 +20,7 @@ mod delegate;
 pub mod postgres;
 pub mod sqlite;
 pub mod tasks;
+pub mod upstream_oauth;
 pub mod usernames;
 
 use async_trait::async_trait;
@@ -33,6 +34,7 @@ pub use audit::{AuditOrder, AuditQuery, AuditRecord};
 pub use cluster::{MailRecord, McpSessionRecord, SseMessageRecord, SseSessionRecord};
 pub use mcpgate_core::federation::{PendingLogin, UserIdentity};
 pub use tasks::{TaskRecord, TaskUpdate};
+pub use upstream_oauth::{UpstreamClientRecord, UpstreamConnectRecord, UpstreamTokenRecord};
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
@@ -378,4 +380,70 @@ pub trait Store: Send + Sync + 'static {
         recipient: &str,
         expired_before: UnixTime,
     ) -> StoreResult<Vec<MailRecord>>;
+
+    // ---- upstream OAuth (`crate::upstream_oauth`) ----
+    /// The vault's key ids with their creation times, newest first.
+    async fn vault_keys(&self) -> StoreResult<Vec<(String, UnixTime)>>;
+    /// Adds a vault key id; fails with `Conflict` if it exists.
+    async fn add_vault_key(&self, kid: &str, now: UnixTime) -> StoreResult<()>;
+    async fn upstream_token(
+        &self,
+        user_id: &str,
+        upstream: &str,
+    ) -> StoreResult<Option<UpstreamTokenRecord>>;
+    /// The user's upstream tokens, ordered by upstream.
+    async fn upstream_tokens_of_user(&self, user_id: &str)
+    -> StoreResult<Vec<UpstreamTokenRecord>>;
+    /// Every user's upstream tokens (the vault key rotation).
+    async fn all_upstream_tokens(&self) -> StoreResult<Vec<UpstreamTokenRecord>>;
+    /// With `expected_version` `None`: stores the row, replacing any row of
+    /// the user and upstream (a new connection). With `Some(v)`: replaces
+    /// the sealed tokens, expiry, scope, account, key id and version only if
+    /// the stored row still has version `v` (of two writers that read the
+    /// same row, exactly one wins), keeping `created_at` and `last_used_at`.
+    /// Either way the refresh lease is released. Returns whether it wrote.
+    async fn put_upstream_token(
+        &self,
+        token: &UpstreamTokenRecord,
+        expected_version: Option<i64>,
+    ) -> StoreResult<bool>;
+    /// Takes the lease on refreshing the row until `until`, if the row still
+    /// has `version` and no other lease is held at `now`. Atomic: of
+    /// concurrent callers on any instances, exactly one gets true.
+    async fn lease_upstream_refresh(
+        &self,
+        user_id: &str,
+        upstream: &str,
+        version: i64,
+        now: UnixTime,
+        until: UnixTime,
+    ) -> StoreResult<bool>;
+    /// Records a use of the user's connection at `now`.
+    async fn touch_upstream_token(
+        &self,
+        user_id: &str,
+        upstream: &str,
+        now: UnixTime,
+    ) -> StoreResult<()>;
+    /// Returns false if there was no such row.
+    async fn delete_upstream_token(&self, user_id: &str, upstream: &str) -> StoreResult<bool>;
+    async fn upstream_client(
+        &self,
+        issuer: &str,
+        redirect_uri: &str,
+    ) -> StoreResult<Option<UpstreamClientRecord>>;
+    /// Fails with `Conflict` if a client for the issuer and redirect URI exists.
+    async fn create_upstream_client(&self, client: &UpstreamClientRecord) -> StoreResult<()>;
+    /// Returns false if there was none.
+    async fn delete_upstream_client(&self, issuer: &str, redirect_uri: &str) -> StoreResult<bool>;
+    /// Fails with `Conflict` if the key hash exists.
+    async fn create_upstream_connect(&self, connect: &UpstreamConnectRecord) -> StoreResult<()>;
+    /// Atomically removes and returns the connect flow with this key hash
+    /// and kind; `None` otherwise. Expiry and the browser binding are the
+    /// caller's checks.
+    async fn take_upstream_connect(
+        &self,
+        key_hash: &str,
+        kind: &str,
+    ) -> StoreResult<Option<UpstreamConnectRecord>>;
 }

@@ -48,6 +48,10 @@ const BASE: &str = include_str!("../../templates/base.html");
 const LOGIN: &str = include_str!("../../templates/login.html");
 const CONSENT: &str = include_str!("../../templates/consent.html");
 const ERROR: &str = include_str!("../../templates/error.html");
+// Per-user OAuth to upstreams (`crate::http::upstream_oauth`).
+const CONNECT_LOGIN: &str = include_str!("../../templates/connect_login.html");
+const CONNECTED: &str = include_str!("../../templates/connected.html");
+const CONNECTIONS: &str = include_str!("../../templates/connections.html");
 
 /// The page renderer: a template environment with the embedded templates.
 ///
@@ -177,6 +181,9 @@ impl Pages {
         env.add_template("login.html", LOGIN)?;
         env.add_template("consent.html", CONSENT)?;
         env.add_template("error.html", ERROR)?;
+        env.add_template("connect_login.html", CONNECT_LOGIN)?;
+        env.add_template("connected.html", CONNECTED)?;
+        env.add_template("connections.html", CONNECTIONS)?;
         Ok(Self { env })
     }
 
@@ -193,6 +200,17 @@ impl Pages {
     /// Renders the error page.
     pub fn error(&self, v: &ErrorView) -> Result<String, minijinja::Error> {
         self.render("error.html", v)
+    }
+
+    /// Renders a page of the upstream connect flow (`connect_login.html`,
+    /// `connected.html`, `connections.html`; views in
+    /// `crate::http::upstream_oauth`).
+    pub fn upstream_page<S: Serialize>(
+        &self,
+        name: &str,
+        view: &S,
+    ) -> Result<String, minijinja::Error> {
+        self.render(name, view)
     }
 
     fn render<S: Serialize>(&self, name: &str, view: &S) -> Result<String, minijinja::Error> {

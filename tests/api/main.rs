@@ -83,4 +83,6 @@ mod telemetry_metrics;
 mod telemetry_traces;
 mod tls;
 mod token;
+mod upstream_oauth;
+mod upstream_token_store;
 mod usernames;

@@ -17,6 +17,7 @@ use futures::future::BoxFuture;
 use crate::audit_store::*;
 use crate::cluster_store::*;
 use crate::task_store::*;
+use crate::upstream_token_store::*;
 use mcpgate::store::postgres::PgStore;
 use mcpgate::store::sqlite::SqliteStore;
 use mcpgate::store::{Store, StoreError};
@@ -147,6 +148,13 @@ macro_rules! store_contract_tests {
                 audit_records_read_back_whole_in_append_order,
                 audit_search_applies_every_filter_and_cursor,
                 pruning_audit_deletes_only_records_before_the_cutoff,
+                vault_key_ids_are_listed_newest_first_and_unique,
+                upstream_tokens_are_kept_per_user_and_upstream,
+                an_upstream_token_is_replaced_only_from_the_version_read,
+                one_refresh_lease_at_a_time_until_it_ends_or_the_row_changes,
+                an_upstream_client_is_registered_once_per_issuer_and_redirect,
+                a_connect_flow_is_taken_once_and_only_as_its_kind,
+                expired_connect_flows_are_purged,
             );
 
             store_contract_tests!(@concurrent $make;
@@ -156,6 +164,8 @@ macro_rules! store_contract_tests {
                 concurrent_takes_of_one_pending_login_let_exactly_one_win,
                 concurrent_uses_of_one_assertion_jti_let_exactly_one_win,
                 concurrent_audit_batches_all_land,
+                concurrent_refresh_leases_let_exactly_one_win,
+                concurrent_takes_of_one_connect_flow_let_exactly_one_win,
             );
 
             store_contract_tests!(@db $make;

@@ -28,6 +28,9 @@
 //! - [`federation`]: sign-in through upstream identity providers (OpenID
 //!   Connect, plain OAuth 2.0): restrictions, usernames, derived PKCE
 //!   verifier and nonce, failures with stable event names.
+//! - [`upstream_oauth`]: mcpgate as an OAuth client of upstream MCP
+//!   servers: discovery (RFC 9728, RFC 8414), the token vault's cipher
+//!   (AES-256-GCM), token responses and refresh (RFC 6749 §5.1, §6).
 //! - [`mcp`]: the resource-server rules of the MCP endpoint (bearer
 //!   tokens, audience, scope, RFC 6750 / RFC 9728 challenges).
 //! - [`policy`]: `[[policy]]` rules (who may use which tool, prompt and
@@ -50,3 +53,4 @@ pub mod oauth;
 pub mod outbound_address;
 pub mod policy;
 pub mod secret;
+pub mod upstream_oauth;

@@ -22,6 +22,7 @@ pub(super) async fn purge_expired(pool: &PgPool, before: UnixTime) -> StoreResul
         "DELETE FROM auth_codes WHERE expires_at < $1",
         "DELETE FROM login_sessions WHERE expires_at < $1",
         "DELETE FROM federation_logins WHERE expires_at < $1",
+        "DELETE FROM upstream_connects WHERE expires_at < $1",
         "DELETE FROM access_tokens WHERE expires_at < $1",
         "DELETE FROM refresh_tokens WHERE expires_at < $1",
         "DELETE FROM client_assertion_jtis WHERE expires_at < $1",

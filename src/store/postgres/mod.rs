@@ -28,6 +28,7 @@ mod mail;
 mod maintenance;
 mod tasks;
 mod tokens;
+mod upstream_oauth;
 mod users;
 
 use std::str::FromStr;

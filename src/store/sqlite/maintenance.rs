@@ -22,6 +22,7 @@ pub(super) async fn purge_expired(pool: &SqlitePool, before: UnixTime) -> StoreR
         "DELETE FROM auth_codes WHERE expires_at < ?",
         "DELETE FROM login_sessions WHERE expires_at < ?",
         "DELETE FROM federation_logins WHERE expires_at < ?",
+        "DELETE FROM upstream_connects WHERE expires_at < ?",
         "DELETE FROM access_tokens WHERE expires_at < ?",
         "DELETE FROM refresh_tokens WHERE expires_at < ?",
         "DELETE FROM client_assertion_jtis WHERE expires_at < ?",

@@ -24,6 +24,7 @@ mod mail;
 mod maintenance;
 mod tasks;
 mod tokens;
+mod upstream_oauth;
 mod users;
 mod writer;
 
