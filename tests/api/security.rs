@@ -63,6 +63,14 @@ async fn security_failures_are_logged_by_event_name_and_no_secret_reaches_the_lo
         .kill_on_drop(true)
         .spawn()
         .unwrap();
+    // Read the log while the server runs: at debug level it writes more than
+    // a pipe holds, and a server blocked on a full pipe answers nothing.
+    let mut stderr = child.stderr.take().unwrap();
+    let log_reader = tokio::spawn(async move {
+        let mut log = String::new();
+        let _ = stderr.read_to_string(&mut log).await;
+        log
+    });
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let mut banner = Vec::new();
     while let Some(line) = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
@@ -176,15 +184,8 @@ async fn security_failures_are_logged_by_event_name_and_no_secret_reaches_the_lo
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
 
     child.start_kill().unwrap();
-    let mut log = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut log)
-        .await
-        .unwrap();
     let _ = child.wait().await;
+    let log = log_reader.await.unwrap();
 
     for event in [
         "oauth.redirect_uri_mismatch",
