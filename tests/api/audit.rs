@@ -532,3 +532,66 @@ async fn a_federated_sign_in_and_a_failed_one_are_one_record_each() {
         );
     }
 }
+
+/// A call `[[policy]]` refuses, and one over a rule's rate limit, are one
+/// `denied` record each (`reason` `policy`, `rate_limited`); allowed calls
+/// are `ok`.
+#[tokio::test]
+async fn policy_refusals_and_rate_limits_are_recorded_as_denied() {
+    use mcpgate_core::policy::{Effect, RuleConfig};
+    let app = spawn_app_with(|s| {
+        s.upstream = vec![fixture("fx", "")];
+        s.policy = vec![
+            RuleConfig {
+                effect: Some(Effect::Deny),
+                tools: vec!["fx_add".into()],
+                users: vec!["*".into()],
+                ..Default::default()
+            },
+            RuleConfig {
+                effect: Some(Effect::Allow),
+                tools: vec!["fx_echo".into()],
+                users: vec!["*".into()],
+                rate: Some("1/h".into()),
+                ..Default::default()
+            },
+        ];
+    })
+    .await;
+    let (_, token) = crate::mcp_support::signed_in(&app, "alice").await;
+    let (mcp, _events) = connect(&app, token.as_str()).await;
+    assert!(call(&mcp, "fx_add", json!({"a": 1, "b": 2})).await.is_err());
+    assert!(call(&mcp, "fx_echo", json!({"text": "one"})).await.is_ok());
+    assert!(call(&mcp, "fx_echo", json!({"text": "two"})).await.is_err());
+    drop(mcp);
+    let all = records(&app).await;
+    let calls: Vec<_> = all.iter().filter(|r| r.kind == "tool.call").collect();
+    let got: Vec<_> = calls
+        .iter()
+        .map(|r| {
+            (
+                r.target.clone().unwrap_or_default(),
+                r.outcome.clone(),
+                detail(r)["reason"].as_str().unwrap_or_default().to_string(),
+                r.username.clone().unwrap_or_default(),
+            )
+        })
+        .collect();
+    let want = |t: &str, o: &str, why: &str| {
+        (
+            t.to_string(),
+            o.to_string(),
+            why.to_string(),
+            "alice".to_string(),
+        )
+    };
+    assert_eq!(
+        got,
+        vec![
+            want("fx_add", "denied", "policy"),
+            want("fx_echo", "ok", ""),
+            want("fx_echo", "denied", "rate_limited"),
+        ],
+        "{calls:#?}"
+    );
+}
