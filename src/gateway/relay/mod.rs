@@ -187,12 +187,12 @@ impl Drop for Relayed<'_> {
 
 /// How long [`RelayState::settle`] waits at most. It returns as soon as
 /// the handlers have caught up (microseconds, normally); the limit only
-/// matters for a notification whose handler never runs. 200 ms, then 1 s,
-/// proved too short on a loaded 2-core machine (the last progress
-/// notification of a call was dropped in the gateway's progress test while
-/// the whole test suite ran), so it is generous: waiting longer costs a
-/// call nothing unless a handler is starved that long.
-const SETTLE_LIMIT: Duration = Duration::from_secs(5);
+/// matters for a notification whose handler never runs, and is generous
+/// for a loaded machine. (A last progress notification that went missing
+/// under load was once blamed on this limit; the cause was the inline
+/// response stream, which dropped a message sent in the poll where the
+/// result became ready: `crate::mcp::inline::reply`.)
+const SETTLE_LIMIT: Duration = Duration::from_secs(2);
 
 /// Turns a failure talking to a peer into a JSON-RPC error.
 pub fn service_error(upstream: &str, e: ServiceError) -> McpError {

@@ -140,7 +140,7 @@ pub async fn serve(
     mut context: RequestContext<RoleServer>,
     ct: CancellationToken,
 ) -> Response {
-    let (tx, mut rx) = mpsc::unbounded();
+    let (tx, rx) = mpsc::unbounded();
     context.ct = ct.clone();
     context.extensions.insert(RequestStream {
         tx,
@@ -155,36 +155,61 @@ pub async fn serve(
             Err(error) => ServerJsonRpcMessage::error(error, Some(id)),
         }
     });
-    let mut work = InFlight {
-        work: Some(work),
-        ct,
-    };
+    respond(
+        rx,
+        InFlight {
+            work: Some(work),
+            ct,
+        },
+    )
+    .await
+}
 
+/// The response to a request whose handler is `work` and whose messages
+/// before its result come through `rx`.
+async fn respond(
+    mut rx: mpsc::UnboundedReceiver<ServerJsonRpcMessage>,
+    mut work: InFlight,
+) -> Response {
     let first = tokio::select! {
         biased;
         Some(m) = rx.next() => m,
         result = &mut work => {
             // Anything sent just before the result goes first.
-            let mut before = Vec::new();
-            while let Ok(m) = rx.try_recv() {
-                before.push(m);
+            let messages = drained_then(&mut rx, result);
+            if let [only] = messages.as_slice() {
+                return json(only);
             }
-            if before.is_empty() {
-                return json(&result);
-            }
-            before.push(result);
-            return events(futures::stream::iter(before));
+            return events(futures::stream::iter(messages));
         }
     };
     let rest = futures::stream::unfold(Some((rx, work)), |state| async move {
         let (mut rx, mut work) = state?;
         tokio::select! {
             biased;
-            Some(m) = rx.next() => Some((m, Some((rx, work)))),
-            result = &mut work => Some((result, None)),
+            Some(m) = rx.next() => Some((vec![m], Some((rx, work)))),
+            result = &mut work => Some((drained_then(&mut rx, result), None)),
         }
-    });
+    })
+    .flat_map(futures::stream::iter);
     events(futures::stream::once(async move { first }).chain(rest))
+}
+
+/// What is left in `rx`, then `result`. The handler's notifications may be
+/// sent from other tasks (the gateway relays an upstream's progress from
+/// the upstream connection's task) between the moment the stream was found
+/// empty and the moment the result was ready, in the same poll: they were
+/// sent before the result and go before it, never lost.
+fn drained_then(
+    rx: &mut mpsc::UnboundedReceiver<ServerJsonRpcMessage>,
+    result: ServerJsonRpcMessage,
+) -> Vec<ServerJsonRpcMessage> {
+    let mut out = Vec::new();
+    while let Ok(m) = rx.try_recv() {
+        out.push(m);
+    }
+    out.push(result);
+    out
 }
 
 /// One JSON-RPC message as an `application/json` body.
@@ -226,4 +251,87 @@ fn events(messages: impl Stream<Item = ServerJsonRpcMessage> + Send + 'static) -
     r.headers_mut()
         .insert("x-accel-buffering", HeaderValue::from_static("no"));
     r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rmcp::model::{
+        NumberOrString, ProgressNotification, ProgressNotificationParam, ProgressToken,
+        ServerResult,
+    };
+
+    fn progress(n: f64) -> ServerJsonRpcMessage {
+        ServerJsonRpcMessage::notification(ServerNotification::ProgressNotification(
+            ProgressNotification::new(ProgressNotificationParam::new(
+                ProgressToken(NumberOrString::Number(1)),
+                n,
+            )),
+        ))
+    }
+
+    /// A handler that sends one notification per poll (as a notification
+    /// relayed from another task may arrive between the polls of the
+    /// response stream and of the handler) and sends its last one in the
+    /// very poll in which it finishes.
+    struct SendsAsItEnds {
+        tx: mpsc::UnboundedSender<ServerJsonRpcMessage>,
+        sent: u32,
+        total: u32,
+    }
+
+    impl Future for SendsAsItEnds {
+        type Output = ServerJsonRpcMessage;
+        fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+            self.sent += 1;
+            let n = f64::from(self.sent);
+            let _ = self.tx.unbounded_send(progress(n));
+            if self.sent == self.total {
+                return Poll::Ready(ServerJsonRpcMessage::response(
+                    ServerResult::empty(()),
+                    RequestId::Number(7),
+                ));
+            }
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        }
+    }
+
+    async fn events_of(total: u32) -> Vec<serde_json::Value> {
+        let (tx, rx) = mpsc::unbounded();
+        let work = InFlight {
+            work: Some(Box::pin(SendsAsItEnds { tx, sent: 0, total })),
+            ct: CancellationToken::new(),
+        };
+        let response = respond(rx, work).await;
+        let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .expect("body");
+        let text = String::from_utf8(body.to_vec()).expect("utf-8");
+        if !text.starts_with("data:") {
+            return vec![serde_json::from_str(&text).expect("json")];
+        }
+        text.lines()
+            .filter_map(|l| l.strip_prefix("data: "))
+            .map(|d| serde_json::from_str(d).expect("event json"))
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_notification_sent_as_the_handler_finishes_precedes_the_result() {
+        for total in [1, 2, 3, 5] {
+            let events = events_of(total).await;
+            let progress: Vec<f64> = events
+                .iter()
+                .filter_map(|e| e["params"]["progress"].as_f64())
+                .collect();
+            let expected: Vec<f64> = (1..=total).map(f64::from).collect();
+            assert_eq!(progress, expected, "{total} notifications: {events:?}");
+            assert_eq!(
+                events.last().map(|e| e["id"].clone()),
+                Some(serde_json::json!(7)),
+                "the result comes last: {events:?}"
+            );
+        }
+    }
 }
