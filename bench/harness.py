@@ -32,6 +32,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from report import (CONNECTIONS, figures, machine, median, rate_table, report,
+                    result_path)
+
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
 BEGIN = "<!-- bench:results:begin -->"
@@ -46,7 +49,6 @@ STATELESS_META = (
     '"io.modelcontextprotocol/clientCapabilities":{}}'
 )
 SESSION_VERSION = "2025-06-18"
-CONNECTIONS = 64
 
 
 class BenchError(Exception):
@@ -323,20 +325,21 @@ def alternate(targets, reps, run_one):
     return results
 
 
-def median(runs, key):
-    return statistics.median(r[key] for r in runs)
+def database_url(db):
+    """A SQLite file's path, or a PostgreSQL URL as it is."""
+    return db if str(db).startswith("postgres") else f"sqlite://{db}"
 
 
 def mcpgate_cmd(bins, port, db, config=None):
     cmd = [str(bins / "mcpgate")]
     if config:
         cmd += ["--config", str(config)]
-    return cmd + ["serve", "--listen", f"127.0.0.1:{port}", "--database-url", f"sqlite://{db}"]
+    return cmd + ["serve", "--listen", f"127.0.0.1:{port}", "--database-url", database_url(db)]
 
 
 def add_user(bins, db, name, password):
     out = subprocess.run(
-        [str(bins / "mcpgate"), "--database-url", f"sqlite://{db}", "user", "add", name,
+        [str(bins / "mcpgate"), "--database-url", database_url(db), "user", "add", name,
          "--password-stdin"], input=password + "\n", capture_output=True, text=True,
         env=dict(os.environ, RUST_LOG="warn"))
     if out.returncode != 0:
@@ -369,120 +372,59 @@ def versions(smoke):
     return v
 
 
-# ------------------------------------------------------------------ report
+# ------------------------------------------------------------------ refresh grants
 
 
-def fmt_rate(x):
-    return f"{x:,.0f}"
+def refresh_grants(bins, pid, tokens, seconds):
+    """Workload 3 once: refresh_token grants with rotation, CONNECTIONS at a
+    time, against the server with process id pid."""
+    c0 = cpu_seconds(pid)
+    res = loadgen(bins, "refresh", "--tokens", tokens, "--connections", CONNECTIONS,
+                  "--duration", seconds)
+    res["cpu_us_per_req"] = (cpu_seconds(pid) - c0) * 1e6 / res["requests"]
+    return res
 
 
-def fmt_us(x):
-    return f"{x:,.0f}" if x >= 100 else f"{x:.1f}"
+def psql(url, sql):
+    out = subprocess.run(["psql", url, "-qAtXc", sql], capture_output=True, text=True)
+    if out.returncode != 0:
+        raise BenchError(f"psql {sql!r}: {out.stderr.strip()}")
+    return out.stdout.strip()
 
 
-def ratio(a, b):
-    return f"{a / b:.1f}×" if b else "n/a"
+def postgres_settings(server_url):
+    """The server's version and durability settings, for the report (a
+    server without fsync commits much faster than a durable one)."""
+    url = f"{server_url.rstrip('/')}/postgres"
+    return {k: psql(url, f"SHOW {k}") for k in ("server_version", "fsync", "synchronous_commit")}
 
 
-def rate_table(results, base, extra_cols=()):
-    rows = ["| Target | Requests/s | p50 (µs) | p99 (µs) | CPU per request (µs) | mcpgate ÷ target |",
-            "|---|---:|---:|---:|---:|---:|"]
-    base_rps = median(results[base], "rps")
-    for label, runs in results.items():
-        rps = median(runs, "rps")
-        rows.append(f"| {label} | {fmt_rate(rps)} | {fmt_us(median(runs, 'p50_us'))} | "
-                    f"{fmt_us(median(runs, 'p99_us'))} | {fmt_us(median(runs, 'cpu_us_per_req'))} | "
-                    f"{'—' if label == base else ratio(base_rps, rps)} |")
-    return "\n".join(rows)
-
-
-def goal(ok, text):
-    return f"| {text} | {'met' if ok else '**missed**'} |"
-
-
-def report(ctx, r):
-    w1, w2, w3, w4, w5 = r["w1"], r["w2"], r["w3"], r["w4"], r["w5"]
-    out = []
-    out.append(f"Run of {ctx['date']} on {ctx['cores']} cores ({ctx['cpu']}), "
-               f"{ctx['mem'] / 2**30:.0f} GiB RAM, {platform.system()} {platform.release()}; "
-               f"{ctx['reps']} repetitions of {ctx['seconds']} s per target and workload, "
-               f"medians shown; {ctx['pinning']}.")
-    out.append("")
-    out.append("Command: `" + ctx["command"] + "`")
-    out.append("")
-    out.append("Versions: " + "; ".join(f"{k} {v}" for k, v in ctx["versions"].items()) + ".")
-    out.append("")
-    out.append(f"### 1. Authenticated `tools/call` over Streamable HTTP, {CONNECTIONS} connections")
-    out.append("")
-    out.append(rate_table(w1, "mcpgate"))
-    out.append("")
-    out.append("Response content types: " + ", ".join(
-        f"{k} `{v}`" for k, v in r["content_types"].items()) + ".")
-    out.append("")
-    out.append("### 2. Cost of the bearer check (mcpgate, in process)")
-    out.append("")
-    out.append("| Path | µs per request |")
-    out.append("|---|---:|")
-    out.append(f"| Cached token (every request after the first within 10 s) | "
-               f"{median(w2, 'cached_us'):.2f} |")
-    out.append(f"| First use of a token (SQLite lookup of the token and its user) | "
-               f"{median(w2, 'lookup_us'):.1f} |")
-    out.append("")
-    out.append(f"### 3. Token endpoint: `refresh_token` grants with rotation, SQLite, "
-               f"{CONNECTIONS} connections")
-    out.append("")
-    out.append("| Target | Grants/s | p50 (µs) | p99 (µs) | CPU per grant (µs) |")
-    out.append("|---|---:|---:|---:|---:|")
-    out.append(f"| mcpgate | {fmt_rate(median(w3, 'rps'))} | {fmt_us(median(w3, 'p50_us'))} | "
-               f"{fmt_us(median(w3, 'p99_us'))} | {fmt_us(median(w3, 'cpu_us_per_req'))} |")
-    out.append("")
-    out.append(f"### 4. Gateway: `tools/call` to a stdio upstream, {CONNECTIONS} connections")
-    out.append("")
-    out.append(rate_table(w4, "mcpgate → stdio"))
-    out.append("")
-    out.append("### 5. Scale (mcpgate)")
-    out.append("")
-    out.append("| Idle sessions | Count | Server RSS | Bytes per session |")
-    out.append("|---|---:|---:|---:|")
-    for kind, res in w5["idle"].items():
-        for p in res["points"]:
-            out.append(f"| {kind} | {p['sessions']:,} | {p['rss_bytes'] / 2**20:.1f} MiB | "
-                       f"{p['bytes_per_session']:,.0f} |")
-    out.append("")
-    out.append("| Start-up | Time to first served request | Idle RSS |")
-    out.append("|---|---:|---:|")
-    for label, runs in w5["startup"].items():
-        out.append(f"| {label} | {median(runs, 'startup_ms'):.1f} ms | "
-                   f"{median(runs, 'idle_rss_bytes') / 2**20:.1f} MiB |")
-    out.append("")
-    if not ctx["smoke"]:
-        m = median(w1["mcpgate"], "rps")
-        per_session = max(p["bytes_per_session"] for res in w5["idle"].values()
-                          for p in res["points"])
-        out.append("### Goals")
-        out.append("")
-        out.append("| Goal | This run |")
-        out.append("|---|---|")
-        out.append(goal(m >= 10 * median(w1["TypeScript SDK"], "rps"),
-                        f"Workload 1 ≥ 10× the TypeScript SDK: "
-                        f"{ratio(m, median(w1['TypeScript SDK'], 'rps'))}"))
-        out.append(goal(m >= 30 * median(w1["FastMCP"], "rps"),
-                        f"Workload 1 ≥ 30× FastMCP: {ratio(m, median(w1['FastMCP'], 'rps'))}"))
-        c = median(w1["ceiling (bare axum)"], "rps")
-        out.append(goal(m >= 0.7 * c, f"Workload 1 ≥ 0.7× the bare axum ceiling: {m / c:.2f}×"))
-        out.append(goal(median(w2, "cached_us") < 5,
-                        f"Auth overhead < 5 µs per request: {median(w2, 'cached_us'):.2f} µs"))
-        out.append(goal(median(w3, "rps") >= 5000,
-                        f"≥ 5,000 refresh grants/s on SQLite: {fmt_rate(median(w3, 'rps'))}"))
-        g = median(w4["mcpgate → stdio"], "rps")
-        s = median(w4["supergateway"], "rps")
-        out.append(goal(g >= 5 * s, f"Gateway ≥ 5× supergateway: {ratio(g, s)}"))
-        out.append(goal(per_session < 16 * 1024,
-                        f"< 16 KiB per idle session: at most {per_session / 1024:.1f} KiB"))
-        st = median(w5["startup"]["existing database"], "startup_ms")
-        out.append(goal(st < 100, f"Start-up < 100 ms: {st:.1f} ms"))
-        out.append("")
-    return "\n".join(out)
+def refresh_on_postgres(bins, work, server_url, password, reps, seconds, servers):
+    """Workload 3 on PostgreSQL: mcpgate on a database of its own, created
+    on the server at server_url (postgres://user@host:port) and dropped
+    afterwards."""
+    name = "mcpgate_bench_" + secrets.token_hex(4)
+    server_url = server_url.rstrip("/")
+    psql(f"{server_url}/postgres", f"CREATE DATABASE {name}")
+    try:
+        url = f"{server_url}/{name}"
+        add_user(bins, url, "bench", password)
+        port = free_port()
+        d = work / "postgres"
+        d.mkdir()
+        srv = Server("mcpgate-postgres", mcpgate_cmd(bins, port, url), port, cwd=d,
+                     ready_path="/healthz").start(work)
+        servers.append(srv)
+        tokens = d / "tokens.json"
+        loadgen(bins, "setup", "--base", f"http://localhost:{port}", "--user", "bench",
+                "--password", password, "--grants", CONNECTIONS, "--out", tokens)
+        res = alternate([Target("mcpgate on PostgreSQL", port)], reps,
+                        lambda _t: refresh_grants(bins, srv.proc.pid, tokens, seconds))
+        srv.stop()
+        servers.remove(srv)
+        return res["mcpgate on PostgreSQL"]
+    finally:
+        psql(f"{server_url}/postgres", f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 # ------------------------------------------------------------------ audit cost
@@ -546,6 +488,10 @@ def main():
     ap.add_argument("--seconds", type=int)
     ap.add_argument("--command", default="bench/run")
     ap.add_argument("--out", type=Path)
+    ap.add_argument("--json-dir", type=Path,
+                    help="also write the run as <dir>/<date>-<commit>.json (bench/compare)")
+    ap.add_argument("--postgres", metavar="URL",
+                    help="also measure workload 3 on this PostgreSQL database (emptied first)")
     ap.add_argument("--audit", action="store_true",
                     help="only the audit log's cost: workload 1 with the audit log on and off")
     a = ap.parse_args()
@@ -567,7 +513,7 @@ def main():
     ctx = {
         "smoke": smoke, "reps": reps, "seconds": seconds, "command": a.command,
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "cores": os.cpu_count(), "cpu": cpu_model(), "mem": mem_total(),
+        "machine": machine(bins, cpu_model(), mem_total(), os.cpu_count()),
         "pinning": "servers on core 0, load generators on core 1 (taskset), sharing the machine"
         if cores() >= 2 and shutil.which("taskset") else "no pinning (fewer than 2 cores)",
         "versions": versions(smoke),
@@ -579,6 +525,18 @@ def main():
         return server
 
     try:
+        # ---- calibration: the bare axum ceiling alone, before anything else
+        # runs, so that runs on other days compare as ratios to it
+        log("calibration: the bare axum ceiling alone")
+        cport = free_port()
+        ceiling = start(Server("ceiling", [str(bins / "mcpgate-bench-ceiling"), str(cport)],
+                               cport))
+        ct = Target("ceiling (bare axum)", cport, session=False)
+        ct.pid = ceiling.proc.pid
+        ct.check()
+        wrk(ct, 1 if smoke else 2)  # warm-up
+        ctx["calibration"] = alternate([ct], reps, lambda t: wrk(t, seconds))[ct.label]
+
         # ---- mcpgate, its user and tokens (a real OAuth flow)
         mdir = work / "mcpgate"
         mdir.mkdir()
@@ -617,8 +575,6 @@ def main():
 
         # ---- workload 1
         log("workload 1: authenticated tools/call")
-        cport = free_port()
-        start(Server("ceiling", [str(bins / "mcpgate-bench-ceiling"), str(cport)], cport))
         t1 = [Target("mcpgate", mport, "/v1/ai/mcp", token=access),
               Target("mcpgate, stateless 2026-07-28", mport, "/v1/ai/mcp", token=access,
                      stateless=True)]
@@ -643,14 +599,13 @@ def main():
         # ---- workload 3
         log("workload 3: refresh_token grants")
 
-        def refresh(_t):
-            c0 = cpu_seconds(mg.proc.pid)
-            res = loadgen(bins, "refresh", "--tokens", tokens, "--connections", CONNECTIONS,
-                          "--duration", seconds)
-            res["cpu_us_per_req"] = (cpu_seconds(mg.proc.pid) - c0) * 1e6 / res["requests"]
-            return res
-
-        r["w3"] = alternate([Target("mcpgate", mport)], reps, refresh)["mcpgate"]
+        r["w3"] = {"SQLite": alternate(
+            [Target("mcpgate", mport)], reps,
+            lambda _t: refresh_grants(bins, mg.proc.pid, tokens, seconds))["mcpgate"]}
+        if a.postgres:
+            ctx["postgres"] = postgres_settings(a.postgres)
+            r["w3"]["PostgreSQL"] = refresh_on_postgres(bins, work, a.postgres, password, reps,
+                                                        seconds, servers)
 
         # ---- workload 4
         log("workload 4: gateway to a stdio upstream")
@@ -733,6 +688,13 @@ def main():
             shutil.rmtree(work, ignore_errors=True)
 
     text = report(ctx, r)
+    if a.json_dir:
+        a.json_dir.mkdir(parents=True, exist_ok=True)
+        path = result_path(ctx, a.json_dir)
+        data = {"context": ctx, "results": r}
+        figures(data)  # every figure must be readable by bench/compare
+        path.write_text(json.dumps(data, indent=1, default=str) + "\n")
+        log(f"wrote {path}")
     if a.out:
         doc = a.out.read_text() if a.out.exists() else f"{BEGIN}\n{END}\n"
         if BEGIN not in doc or END not in doc:
