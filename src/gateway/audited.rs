@@ -17,6 +17,18 @@ use rmcp::model::{CallToolResult, GetPromptResult, JsonObject, ReadResourceResul
 use super::{Call, Gateway};
 use crate::audit::{Event, Kind, Outcome};
 
+/// What one audited call became, for its record.
+enum Verdict {
+    Ok,
+    /// The upstream failed, or the tool answered `isError`.
+    Error,
+    /// No tool or prompt of that name for this caller (the record says
+    /// why: [`Gateway::why_unknown`]).
+    UnknownName,
+    /// No upstream serves the resource URI.
+    UnknownResource,
+}
+
 impl Gateway {
     /// Calls an upstream tool; `None` if no upstream serves that name.
     pub async fn call_tool(
@@ -25,30 +37,21 @@ impl Gateway {
         name: &str,
         args: Option<JsonObject>,
     ) -> Option<Result<CallToolResult, McpError>> {
-        if !self.audit.is_enabled() {
-            return self.call_tool_unaudited(call, name, args, &mut None).await;
-        }
-        let started = Instant::now();
-        let recorded_args = self.audit.wants_arguments().then(|| args.clone()).flatten();
-        let mut upstream = None;
-        let result = self
-            .call_tool_unaudited(call, name, args, &mut upstream)
-            .await;
-        let outcome = match &result {
-            Some(Ok(r)) if r.is_error == Some(true) => Outcome::Error,
-            Some(Ok(_)) => Outcome::Ok,
-            Some(Err(_)) => Outcome::Error,
-            None => Outcome::Denied,
-        };
-        let mut event = self
-            .event(Kind::ToolCall, outcome, call.caller, name, upstream)
-            .duration(started.elapsed())
-            .arguments(recorded_args.as_ref());
-        if result.is_none() {
-            event = self.why_unknown(event, call.caller, name);
-        }
-        self.audit.record(event);
-        result
+        let recorded = self.recorded_arguments(args.as_ref());
+        self.audited(
+            Kind::ToolCall,
+            call.caller,
+            name,
+            recorded,
+            async |upstream| self.call_tool_unaudited(call, name, args, upstream).await,
+            |result, _| match result {
+                Some(Ok(r)) if r.is_error == Some(true) => Verdict::Error,
+                Some(Ok(_)) => Verdict::Ok,
+                Some(Err(_)) => Verdict::Error,
+                None => Verdict::UnknownName,
+            },
+        )
+        .await
     }
 
     /// `prompts/get`; `None` if no upstream serves that name.
@@ -58,35 +61,20 @@ impl Gateway {
         name: &str,
         args: Option<JsonObject>,
     ) -> Option<Result<GetPromptResult, McpError>> {
-        if !self.audit.is_enabled() {
-            return self.get_prompt_unaudited(call, name, args, &mut None).await;
-        }
-        let started = Instant::now();
-        let recorded_args = self.audit.wants_arguments().then(|| args.clone()).flatten();
-        let mut upstream = None;
-        let result = self
-            .get_prompt_unaudited(call, name, args, &mut upstream)
-            .await;
-        let outcome = match &result {
-            Some(Ok(_)) => Outcome::Ok,
-            Some(Err(_)) => Outcome::Error,
-            None => Outcome::Denied,
-        };
-        let mut event = self
-            .event(
-                Kind::PromptGet,
-                outcome,
-                call.caller,
-                name,
-                upstream.filter(|_| result.is_some()),
-            )
-            .duration(started.elapsed())
-            .arguments(recorded_args.as_ref());
-        if result.is_none() {
-            event = self.why_unknown(event, call.caller, name);
-        }
-        self.audit.record(event);
-        result
+        let recorded = self.recorded_arguments(args.as_ref());
+        self.audited(
+            Kind::PromptGet,
+            call.caller,
+            name,
+            recorded,
+            async |upstream| self.get_prompt_unaudited(call, name, args, upstream).await,
+            |result, _| match result {
+                Some(Ok(_)) => Verdict::Ok,
+                Some(Err(_)) => Verdict::Error,
+                None => Verdict::UnknownName,
+            },
+        )
+        .await
     }
 
     /// Reads a resource from the first upstream that serves its URI.
@@ -95,25 +83,62 @@ impl Gateway {
         call: &Call<'_>,
         uri: &str,
     ) -> Result<ReadResourceResult, McpError> {
+        self.audited(
+            Kind::ResourceRead,
+            call.caller,
+            uri,
+            None,
+            async |upstream| self.read_resource_unaudited(call, uri, upstream).await,
+            |result, served| match result {
+                Ok(_) => Verdict::Ok,
+                Err(_) if served => Verdict::Error,
+                Err(_) => Verdict::UnknownResource,
+            },
+        )
+        .await
+    }
+
+    /// The arguments the audit record keeps (`audit_tool_arguments`): a
+    /// copy, taken only when the log is on and wants them.
+    fn recorded_arguments(&self, args: Option<&JsonObject>) -> Option<JsonObject> {
+        (self.audit.is_enabled() && self.audit.wants_arguments())
+            .then(|| args.cloned())
+            .flatten()
+    }
+
+    /// Runs `run` (which names the upstream that served it, if any) and,
+    /// when the audit log is on, queues its record: `verdict` tells what
+    /// the result (and whether an upstream served it) amounts to.
+    async fn audited<R>(
+        &self,
+        kind: Kind,
+        caller: &Caller,
+        target: &str,
+        arguments: Option<JsonObject>,
+        run: impl AsyncFnOnce(&mut Option<String>) -> R,
+        verdict: impl FnOnce(&R, bool) -> Verdict,
+    ) -> R {
+        let mut upstream = None;
         if !self.audit.is_enabled() {
-            return self.read_resource_unaudited(call, uri, &mut None).await;
+            return run(&mut upstream).await;
         }
         let started = Instant::now();
-        let mut upstream = None;
-        let result = self.read_resource_unaudited(call, uri, &mut upstream).await;
-        let outcome = match (&result, &upstream) {
-            (Ok(_), _) => Outcome::Ok,
-            // No upstream serves the URI.
-            (Err(_), None) => Outcome::Denied,
-            (Err(_), Some(_)) => Outcome::Error,
+        let result = run(&mut upstream).await;
+        let verdict = verdict(&result, upstream.is_some());
+        let outcome = match verdict {
+            Verdict::Ok => Outcome::Ok,
+            Verdict::Error => Outcome::Error,
+            Verdict::UnknownName | Verdict::UnknownResource => Outcome::Denied,
         };
-        let mut event = self
-            .event(Kind::ResourceRead, outcome, call.caller, uri, upstream)
-            .duration(started.elapsed());
-        if outcome == Outcome::Denied {
-            event = event.detail("reason", "unknown_resource");
-        }
-        self.audit.record(event);
+        let event = self
+            .event(kind, outcome, caller, target, upstream)
+            .duration(started.elapsed())
+            .arguments(arguments.as_ref());
+        self.audit.record(match verdict {
+            Verdict::UnknownName => self.why_unknown(event, caller, target),
+            Verdict::UnknownResource => event.detail("reason", "unknown_resource"),
+            Verdict::Ok | Verdict::Error => event,
+        });
         result
     }
 

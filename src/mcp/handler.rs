@@ -16,38 +16,35 @@
 
 #![allow(deprecated)]
 
-use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use axum::http::request::Parts;
 use mcpgate_core::mcp::bearer::Caller;
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, CancelTaskParams,
-    CompleteRequestParams, CompleteResult, Extensions, GetPromptRequestParams, GetPromptResponse,
-    GetTaskParams, GetTaskResult, Implementation, InitializeRequestParams, InitializeResult,
-    JsonObject, ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult,
-    ListToolsResult, PaginatedRequestParams, ProtocolVersion, ReadResourceRequestParams,
-    ReadResourceResponse, ServerCapabilities, ServerConfig, SetLevelRequestParams,
-    SubscribeRequestParams, SubscriptionFilter, Tool, UnsubscribeRequestParams, UpdateTaskParams,
+    CallToolRequestParams, CallToolResponse, CancelTaskParams, CompleteRequestParams,
+    CompleteResult, Extensions, GetPromptRequestParams, GetPromptResponse, GetTaskParams,
+    GetTaskResult, Implementation, InitializeRequestParams, InitializeResult, JsonObject,
+    ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult, ListToolsResult,
+    PaginatedRequestParams, ProtocolVersion, ReadResourceRequestParams, ReadResourceResponse,
+    ServerCapabilities, ServerConfig, SetLevelRequestParams, SubscribeRequestParams,
+    SubscriptionFilter, Tool, UnsubscribeRequestParams, UpdateTaskParams,
 };
 use rmcp::service::{NotificationContext, RequestContext, SubscriptionContext};
 use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
 use tokio_util::sync::CancellationToken;
 
+pub use super::calls::{admit_tool, all_tools, call_any_tool};
 use super::inline::manager::SessionTag;
 use super::inline::registry::{InlineSessions, Registration};
 use super::inline::reply::RequestStream;
 use super::mrtr::Mrtr;
 use super::results;
 use super::tools::{ToolError, Tools};
-use crate::audit::{Event, Kind as AuditKind, Outcome};
 use crate::gateway::relay::{Downstream, LogFilter};
 use crate::gateway::{Call, Gateway};
-use crate::policy::Refusal;
 use crate::tasks::Tasks;
 use crate::telemetry::labels::{McpMethod, McpOutcome};
-use mcpgate_core::policy::Kind;
 use opentelemetry::context::FutureExt as _;
 
 /// Items per page of `tools/list`, `resources/list` and `prompts/list`.
@@ -177,113 +174,6 @@ fn require_caller(context: &RequestContext<RoleServer>) -> Result<Caller, McpErr
     caller_of(&context.extensions).ok_or_else(|| {
         McpError::invalid_request("the request carries no authenticated caller", None)
     })
-}
-
-/// All tools the caller may use: built-in first, then the upstreams'
-/// (`[[policy]]` filters both; a built-in's name stays taken when denied).
-pub async fn all_tools(tools: &Tools, gateway: &Gateway, caller: &Caller) -> Vec<Tool> {
-    let mut list = tools.list();
-    let mut taken: HashSet<String> = list.iter().map(|t| t.name.to_string()).collect();
-    list.retain(|t| gateway.access().allows(Kind::Tool, &t.name, caller));
-    list.extend(gateway.list_tools(caller, &mut taken).await);
-    list
-}
-
-/// Whether a call of tool `name` may run now (`[[policy]]`): a denied tool
-/// is unknown; over the rate limit, `RateLimited`. A refusal is one audit
-/// record (`denied`, reason `policy` or `rate_limited`).
-pub fn admit_tool(gateway: &Gateway, caller: &Caller, name: &str) -> Result<(), ToolError> {
-    match gateway.access().admit_tool(caller, name) {
-        Ok(()) => Ok(()),
-        Err(Refusal::Denied) => {
-            gateway
-                .audit()
-                .policy_denied(AuditKind::ToolCall, caller, name, None, "policy");
-            Err(ToolError::Unknown(name.to_string()))
-        }
-        Err(Refusal::Limited { retry_after }) => {
-            gateway.audit().record(
-                Event::new(AuditKind::ToolCall, Outcome::Denied)
-                    .caller(caller)
-                    .target(name)
-                    .detail("reason", "rate_limited"),
-            );
-            Err(ToolError::RateLimited {
-                tool: name.to_string(),
-                retry_after,
-            })
-        }
-    }
-}
-
-/// Calls a tool by its exposed name, built-in or upstream.
-/// Calls a tool by its exposed name, built-in or upstream; either way the
-/// call is one audit record (upstream calls: `gateway::audited`).
-pub async fn call_any_tool(
-    tools: &Tools,
-    gateway: &Gateway,
-    call: &Call<'_>,
-    name: &str,
-    args: Option<JsonObject>,
-) -> Result<CallToolResult, ToolError> {
-    admit_tool(gateway, call.caller, name)?;
-    if tools.get(name).is_some() {
-        let started = std::time::Instant::now();
-        let audit = gateway.audit();
-        let recorded_args = audit
-            .is_enabled()
-            .then(|| audit.wants_arguments().then(|| args.clone()).flatten())
-            .flatten();
-        let r = tools.call(name, args, call.caller).await;
-        if let Some(m) = crate::telemetry::metrics::get() {
-            let outcome = match &r {
-                Ok(r) if r.is_error == Some(true) => McpOutcome::ToolError,
-                Ok(_) => McpOutcome::Ok,
-                Err(_) => McpOutcome::Error,
-            };
-            let tool = m.tools.intern(name);
-            m.mcp_request(
-                McpMethod::ToolsCall,
-                tool,
-                m.builtin.clone(),
-                outcome,
-                started,
-            );
-        }
-        if audit.is_enabled() {
-            let outcome = match &r {
-                Ok(r) if r.is_error != Some(true) => Outcome::Ok,
-                _ => Outcome::Error,
-            };
-            audit.record(
-                Event::new(AuditKind::ToolCall, outcome)
-                    .caller(call.caller)
-                    .target(name)
-                    .detail("builtin", true)
-                    .duration(started.elapsed())
-                    .arguments(recorded_args.as_ref()),
-            );
-        }
-        return r;
-    }
-    // The gateway counts the calls it routes (`Gateway::call_tool`).
-    match gateway.call_tool(call, name, args).await {
-        Some(Ok(r)) => Ok(r),
-        Some(Err(e)) => Err(ToolError::Upstream(e.message.to_string())),
-        None => {
-            if let Some(m) = crate::telemetry::metrics::get() {
-                // Never the name itself: clients choose it.
-                m.mcp_request(
-                    McpMethod::ToolsCall,
-                    m.other.clone(),
-                    m.none.clone(),
-                    McpOutcome::UnknownTool,
-                    std::time::Instant::now(),
-                );
-            }
-            Err(ToolError::Unknown(name.to_string()))
-        }
-    }
 }
 
 /// One page of a list, with the cursor of the next page (RFC-less: the

@@ -3,6 +3,7 @@
 //! - [`gate`]: Origin/Host checks and the bearer-token gate on every route.
 //! - [`sessions`]: Streamable HTTP sessions bound to the user who made them.
 //! - [`handler`]: the rmcp `ServerHandler` all transports share.
+//! - [`calls`]: the tools a caller may see and call, built-in or upstream.
 //! - [`inline`]: requests of established Streamable HTTP sessions, served
 //!   in the HTTP task instead of through rmcp's session worker.
 //! - [`listen`]: `subscriptions/listen` streams (2026-07-28).
@@ -28,6 +29,7 @@
 //! on one database (`crate::cluster`, shared mode) it gets a session store
 //! in the database, so that any instance can continue a session.
 
+pub mod calls;
 pub mod gate;
 pub mod handler;
 pub mod health;
