@@ -113,7 +113,7 @@ export class Browser {
   }
 }
 
-async function submit(browser, form, values, pageUrl) {
+export async function submit(browser, form, values, pageUrl) {
   const body = new URLSearchParams();
   for (const input of form.inputs) {
     if (!input.name) continue;
