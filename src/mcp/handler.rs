@@ -349,6 +349,10 @@ impl ServerHandler for McpHandler {
     ) -> Result<InitializeResult, McpError> {
         context.peer.set_peer_info(request.clone());
         let result = self.negotiate_initialize(&request)?;
+        // Told when a reload changes what this session may see.
+        if let Ok(caller) = require_caller(&context) {
+            self.gateway.sessions().add(caller, context.peer.clone());
+        }
         if let (Some(inline), Some(SessionTag(id))) =
             (&self.inline, context.extensions.get::<SessionTag>())
         {
