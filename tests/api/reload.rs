@@ -276,6 +276,49 @@ async fn a_restart_only_setting_is_reported_and_keeps_its_running_value() {
     assert!(again.changed.is_empty(), "{again:?}");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upstream_one_user_may_use_is_announced_to_that_user_only_on_every_transport() {
+    use crate::mcp_listen::{Listen, call, meta};
+    let (app, file) = spawn_with(&upstream_toml("fx")).await;
+    let (_, alice) = signed_in(&app, "alice").await;
+    let (_, bob) = signed_in(&app, "bob").await;
+    let (a, mut a_events) = connect(&app, &alice).await;
+    let (b, mut b_events) = connect(&app, &bob).await;
+    let tools = json!({"toolsListChanged": true});
+    let mut a_listen = Listen::open(&app, &alice, 1, tools.clone()).await;
+    let mut b_listen = Listen::open(&app, &bob, 2, tools).await;
+
+    write(
+        &file,
+        &format!(
+            "{}{}allowed_users = [\"alice\"]\n",
+            upstream_toml("fx"),
+            upstream_toml("mine")
+        ),
+    );
+    let report = app.reloader.reload().await.expect("the reload succeeds");
+    assert_eq!(report.upstreams_added, vec!["mine".to_string()]);
+
+    next(&mut a_events.tools_changed, "alice's tools/list_changed").await;
+    a_listen.expect("notifications/tools/list_changed").await;
+    quiet(&mut b_events.tools_changed, "bob's session").await;
+    b_listen
+        .expect_nothing("bob's listen stream heard of an upstream he may not use")
+        .await;
+    assert!(has(&tool_names(&a).await, "mine_echo"));
+    let bob_names = tool_names(&b).await;
+    assert!(
+        !bob_names.iter().any(|n| n.starts_with("mine_")),
+        "{bob_names:?}"
+    );
+    // Alice's listen stream now hears the new upstream; bob's does not.
+    call(&app, &alice, "mine_change_tools", json!({}), meta()).await;
+    a_listen.expect("notifications/tools/list_changed").await;
+    b_listen
+        .expect_nothing("bob's listen stream heard alice's upstream")
+        .await;
+}
+
 // ---- the binary: SIGHUP and `mcpgate reload` ----
 
 struct Server {
