@@ -313,7 +313,12 @@ fn page<T>(
 impl ServerHandler for McpHandler {
     fn get_info(&self) -> ServerConfig {
         let caps = if self.gateway.is_empty() {
-            ServerCapabilities::builder().enable_tools().build()
+            // A reload may change the built-in tools' policy (or add
+            // upstreams): the tool list can change.
+            ServerCapabilities::builder()
+                .enable_tools()
+                .enable_tool_list_changed()
+                .build()
         } else {
             ServerCapabilities::builder()
                 .enable_tools()

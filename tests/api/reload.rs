@@ -319,6 +319,38 @@ async fn an_upstream_one_user_may_use_is_announced_to_that_user_only_on_every_tr
         .await;
 }
 
+#[tokio::test]
+async fn identity_providers_change_live_on_the_sign_in_page() {
+    let (app, file) = spawn_with("").await;
+    let redirect = "http://127.0.0.1:1/callback";
+    let client_id = app.register_public(redirect).await;
+    let params = app.auth_params(&client_id, redirect);
+    let page = app
+        .browser()
+        .open_authorize(&params)
+        .await
+        .text()
+        .await
+        .expect("page");
+    assert!(!page.contains("Corp SSO"), "{page}");
+
+    write(
+        &file,
+        "[[identity_provider]]\nid = \"corp\"\nkind = \"oidc\"\nissuer = \"https://login.corp.example\"\nclient_id = \"mcpgate\"\ndisplay_name = \"Corp SSO\"\n",
+    );
+    let report = app.reloader.reload().await.expect("the reload succeeds");
+    assert_eq!(report.changed, vec!["identity_provider".to_string()]);
+    assert_eq!(report.sessions_notified, 0, "the catalog did not change");
+    let page = app
+        .browser()
+        .open_authorize(&params)
+        .await
+        .text()
+        .await
+        .expect("page");
+    assert!(page.contains("Corp SSO"), "{page}");
+}
+
 // ---- the binary: SIGHUP and `mcpgate reload` ----
 
 struct Server {
