@@ -9,6 +9,9 @@
 //!   supervisor (restart with backoff) and status.
 //! - [`relay`]: requests and notifications from an upstream, relayed to the
 //!   right downstream session.
+//! - `reload`: the upstream list in force, swapped by a configuration
+//!   reload (only changed upstreams restart), and the `list_changed` it
+//!   sends; [`sessions`]: the open sessions it tells.
 //! - [`audited`]: tool calls, prompts and resource reads, each recorded in
 //!   the audit log (`crate::audit`).
 //! - [`sse_client`]: the legacy HTTP+SSE client transport, reading its
@@ -209,23 +212,6 @@ impl Gateway {
 
     pub fn status(&self) -> Vec<Status> {
         self.upstreams().iter().map(|u| u.status()).collect()
-    }
-
-    /// The upstreams in force (an `Arc` clone; a reload may swap them).
-    fn upstreams(&self) -> Arc<Vec<Arc<Upstream>>> {
-        match self.upstreams.read() {
-            Ok(u) => u.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        }
-    }
-
-    /// The upstreams `caller` may use, in configuration order.
-    fn visible(&self, caller: &Caller) -> Vec<Arc<Upstream>> {
-        self.upstreams()
-            .iter()
-            .filter(|u| u.cfg.allows_caller(caller))
-            .cloned()
-            .collect()
     }
 
     /// Connections of every visible upstream that is available (others are

@@ -60,6 +60,23 @@ fn same(a: &UpstreamConfig, b: &UpstreamConfig) -> bool {
 }
 
 impl Gateway {
+    /// The upstreams in force (an `Arc` clone; a reload may swap them).
+    pub(super) fn upstreams(&self) -> Arc<Vec<Arc<Upstream>>> {
+        match self.upstreams.read() {
+            Ok(u) => u.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// The upstreams `caller` may use, in configuration order.
+    pub(super) fn visible(&self, caller: &Caller) -> Vec<Arc<Upstream>> {
+        self.upstreams()
+            .iter()
+            .filter(|u| u.cfg.allows_caller(caller))
+            .cloned()
+            .collect()
+    }
+
     /// The open sessions, registered by the MCP handler at `initialize`.
     pub fn sessions(&self) -> &super::sessions::Sessions {
         &self.sessions
