@@ -50,6 +50,8 @@ pub struct App {
     limits: ServeLimits,
     /// Native TLS (`tls_cert_file`, `tls_key_file`), if configured.
     tls: Option<Arc<crate::http::tls::CertReloader>>,
+    /// Configuration reload (`SIGHUP`, `mcpgate reload`).
+    reloader: Arc<crate::reload::Reloader>,
 }
 
 /// Opens the store named by a database URL and applies its migrations:
@@ -246,12 +248,16 @@ impl App {
                 .map_err(anyhow::Error::msg)?,
             ));
         }
+        let origin = Arc::new(crate::live::Live::new(origin_policy(
+            &auth.urls.issuer,
+            &settings,
+        )));
         let mcp = Arc::new(McpState {
             tools: Arc::new(Tools::builtin(auth.clock.clone())),
             gateway: gateway.clone(),
             server_name: settings.server_name.clone(),
             base_path: auth.urls.base_path.clone(),
-            origin_policy: origin_policy(&auth.urls.issuer, &settings),
+            origin_policy: origin.clone(),
             session_idle: settings.mcp_session_idle_timeout,
             sse: Default::default(),
             cancel: cancel.clone(),
@@ -290,7 +296,7 @@ impl App {
             mcp,
         );
         state.dynamic_client_registration = settings.dynamic_client_registration;
-        state.federation = Arc::new(
+        state.federation = Arc::new(crate::live::Live::new(
             crate::federation::Federation::new(
                 &settings.identity_provider,
                 settings.password_login,
@@ -298,8 +304,20 @@ impl App {
                 &resolved.outbound,
             )
             .map_err(anyhow::Error::msg)?,
-        );
-        let mut router = router(state);
+        ));
+        let reloader = Arc::new(crate::reload::Reloader::new(
+            settings.clone(),
+            addr,
+            auth.clone(),
+            gateway.clone(),
+            origin,
+            state.federation.clone(),
+        ));
+        let mut router = router(state).merge(crate::http::reload::router(
+            &auth.urls.base_path,
+            auth.clone(),
+            reloader.clone(),
+        ));
         if let Some(token) = resolved.metrics_token.clone() {
             router = router.merge(crate::telemetry::scrape::router(
                 crate::telemetry::scrape::ScrapeAccess::token(token),
@@ -328,7 +346,26 @@ impl App {
                 max_connections: usize::try_from(settings.max_connections).unwrap_or(usize::MAX),
             },
             tls,
+            reloader,
         })
+    }
+
+    /// Where a reload reads the configuration: as start-up did (the same
+    /// file, the environment, the same flags). Without one, a reload
+    /// answers that there is nothing to reload.
+    pub fn reload_from(self, loader: crate::reload::Loader) -> Self {
+        self.reloader.set_loader(loader);
+        self
+    }
+
+    /// The reload machinery (what `SIGHUP` and `mcpgate reload` call).
+    pub fn reloader(&self) -> Arc<crate::reload::Reloader> {
+        self.reloader.clone()
+    }
+
+    /// Reloads the configuration on every `SIGHUP` until shutdown.
+    pub fn reload_on_sighup(&self) {
+        crate::reload::on_sighup(self.reloader.clone(), self.cancel.child_token());
     }
 
     pub fn port(&self) -> u16 {
@@ -431,7 +468,7 @@ impl App {
 /// loopback hosts (a DNS-rebinding attack never sends a loopback `Host`),
 /// loopback origins when the public URL is itself loopback (local use,
 /// MCP Inspector), and whatever the operator adds.
-fn origin_policy(issuer: &str, settings: &Settings) -> OriginPolicy {
+pub(crate) fn origin_policy(issuer: &str, settings: &Settings) -> OriginPolicy {
     let url = url::Url::parse(issuer).ok();
     let mut hosts: Vec<String> = vec!["localhost".into(), "127.0.0.1".into(), "::1".into()];
     let mut origins: Vec<String> = Vec::new();

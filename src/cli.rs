@@ -1,4 +1,4 @@
-//! The command line: `mcpgate serve | init | migrate | user ... | client ... | audit ...`.
+//! The command line: `mcpgate serve | init | migrate | reload | user ... | client ... | audit ...`.
 //!
 //! Every setting is also a flag (`--public-url`, `--database-url`, ...);
 //! flags win over `MCPGATE_*` variables, which win over the file.
@@ -18,6 +18,7 @@ mod audit;
 mod client;
 mod flags;
 pub mod groups;
+mod reload;
 pub use audit::AuditCommand;
 pub use client::ClientCommand;
 
@@ -67,6 +68,14 @@ pub enum Command {
     /// Show the state of a running server and its upstreams (exit code 1
     /// if it is unreachable or an upstream is failing).
     Status {
+        /// The server's base URL (default: from `listen`, else `public_url`).
+        #[arg(long)]
+        url: Option<String>,
+    },
+    /// Make the running server read its configuration again, as SIGHUP
+    /// does (exit code 1 if it is not running or the configuration is
+    /// invalid; the running one is then kept).
+    Reload {
         /// The server's base URL (default: from `listen`, else `public_url`).
         #[arg(long)]
         url: Option<String>,
@@ -173,7 +182,17 @@ fn read_password(from_stdin: bool) -> anyhow::Result<String> {
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match &cli.command {
-        None | Some(Command::Serve) => serve(cli.load_settings()?).await,
+        None | Some(Command::Serve) => {
+            let settings = cli.load_settings()?;
+            let file = cli.config.clone();
+            let flags = cli.settings.clone();
+            serve(
+                settings,
+                Box::new(move || Settings::load(file.as_deref(), &flags)),
+            )
+            .await
+        }
+        Some(Command::Reload { url }) => reload::run(url.clone(), &cli.load_settings()?).await,
         Some(Command::Init { path, force }) => {
             if path.exists() && !force {
                 bail!(
@@ -334,8 +353,10 @@ fn outbound_settings(s: &Settings) -> anyhow::Result<crate::outbound::OutboundSe
     .map_err(anyhow::Error::msg)
 }
 
-async fn status(url: Option<String>, s: &Settings) -> anyhow::Result<()> {
-    let base = match url {
+/// The base URL of the server these settings describe: `url` if given,
+/// else from `listen` (or `public_url`).
+fn server_base(url: Option<String>, s: &Settings) -> String {
+    match url {
         Some(u) => u.trim_end_matches('/').to_string(),
         // Native TLS: the name the certificate is for, not an address.
         None if s.tls_cert_file.is_some() => s
@@ -349,7 +370,11 @@ async fn status(url: Option<String>, s: &Settings) -> anyhow::Result<()> {
             .public_url
             .clone()
             .unwrap_or_else(|| format!("http://{}", s.listen)),
-    };
+    }
+}
+
+async fn status(url: Option<String>, s: &Settings) -> anyhow::Result<()> {
+    let base = server_base(url, s);
     let http = crate::outbound::Outbound::request_response(
         crate::outbound::Redirects::Never,
         std::time::Duration::from_secs(10),
@@ -433,8 +458,9 @@ async fn operator_token(s: &Settings) -> Option<String> {
     Some(crate::auth::operator::operator_token(&key))
 }
 
-async fn serve(settings: Settings) -> anyhow::Result<()> {
-    let app = App::build(settings.clone()).await?;
+async fn serve(settings: Settings, loader: crate::reload::Loader) -> anyhow::Result<()> {
+    let app = App::build(settings.clone()).await?.reload_from(loader);
+    app.reload_on_sighup();
     let urls = app.urls().clone();
     let first_password = users::ensure_first_user(app.store().as_ref(), SystemClock.now()).await?;
     println!(

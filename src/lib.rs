@@ -22,6 +22,9 @@
 //! - [`logging`]: the subscriber, and escaping so that a log line cannot be
 //!   forged.
 //! - [`app`]: `App::build` (binds, opens the store) and `run_until_stopped`.
+//! - [`reload`]: live configuration reload (`SIGHUP`, `mcpgate reload`):
+//!   what changes live, what needs a restart; [`live`]: the swappable
+//!   values it replaces.
 //! - [`cli`]: the `mcpgate` commands.
 //! - [`cluster`]: several instances on one database: the event bus
 //!   (PostgreSQL `LISTEN`/`NOTIFY`) and shared MCP session state.
@@ -50,10 +53,12 @@ pub mod doctor;
 pub mod federation;
 pub mod gateway;
 pub mod http;
+pub mod live;
 pub mod logging;
 pub mod mcp;
 pub mod outbound;
 pub mod policy;
+pub mod reload;
 pub mod store;
 pub mod tasks;
 pub mod telemetry;

@@ -9,7 +9,7 @@ use serde::Serialize;
 use crate::config::{EndpointStyleSetting, LogFormat};
 
 /// One flag per setting; unset flags leave the lower sources alone.
-#[derive(Debug, Args, Serialize, Default)]
+#[derive(Debug, Clone, Args, Serialize, Default)]
 pub struct SettingFlags {
     #[arg(long, global = true)]
     #[serde(skip_serializing_if = "Option::is_none")]

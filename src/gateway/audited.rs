@@ -161,7 +161,8 @@ impl Gateway {
     /// upstream the caller may not use (`allowed_users`), or it is unknown.
     /// The caller is told the same either way; only the record differs.
     fn why_unknown(&self, event: Event, caller: &Caller, name: &str) -> Event {
-        let hidden = self.upstreams.iter().find(|u| {
+        let upstreams = self.upstreams();
+        let hidden = upstreams.iter().find(|u| {
             let prefix = u.cfg.prefix();
             !prefix.is_empty()
                 && !u.cfg.allows_caller(caller)

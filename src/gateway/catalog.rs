@@ -179,25 +179,25 @@ impl Gateway {
         out
     }
 
-    pub(super) fn route_prompt<'a>(
-        &'a self,
-        caller: &'a Caller,
-        name: &'a str,
-    ) -> impl Iterator<Item = (&'a Arc<Upstream>, String)> + 'a {
+    pub(super) fn route_prompt(&self, caller: &Caller, name: &str) -> Vec<(Arc<Upstream>, String)> {
         // A denied prompt is routed nowhere: unknown (docs/policy.md).
-        let allowed = self.access.allows(Kind::Prompt, name, caller);
+        if !self.access.allows(Kind::Prompt, name, caller) {
+            return Vec::new();
+        }
         self.visible(caller)
-            .filter(move |_| allowed)
-            .filter_map(move |u| {
+            .into_iter()
+            .filter_map(|u| {
                 let p = u.cfg.prefix();
-                if p.is_empty() {
-                    Some((u, name.to_string()))
+                let own = if p.is_empty() {
+                    Some(name.to_string())
                 } else {
                     name.strip_prefix(p)
                         .and_then(|r| r.strip_prefix('_'))
-                        .map(|own| (u, own.to_string()))
-                }
+                        .map(str::to_string)
+                };
+                own.map(|own| (u, own))
             })
+            .collect()
     }
 
     /// `prompts/get`; `None` if no upstream serves that name. `upstream` is
@@ -212,7 +212,7 @@ impl Gateway {
         let mut lacking = None;
         for (up, own) in self.route_prompt(call.caller, name) {
             // Never sent to an upstream whose scopes the token lacks.
-            if let Some(c) = self.lacking(call.caller, up, Kind::Prompt, name) {
+            if let Some(c) = self.lacking(call.caller, &up, Kind::Prompt, name) {
                 lacking.get_or_insert(c);
                 continue;
             }
@@ -227,7 +227,7 @@ impl Gateway {
             // client while it prepares the prompt (the relay must know whose
             // request it serves), report progress, or be cancelled.
             let req = ClientRequest::GetPromptRequest(Request::new(params));
-            match self.send(up, &conn, req, call).await {
+            match self.send(&up, &conn, req, call).await {
                 Ok(ServerResult::GetPromptResult(r)) => return Some(Ok(r)),
                 Ok(other) => {
                     return Some(Err(McpError::internal_error(
@@ -245,7 +245,7 @@ impl Gateway {
                 }
                 // A prompt the upstream does not list is unknown, answered
                 // by the gateway like a denied one (no upstream wording).
-                Err(e) if e.code.0 == -32602 && !self.lists_prompt(up, &conn, &own).await => {
+                Err(e) if e.code.0 == -32602 && !self.lists_prompt(&up, &conn, &own).await => {
                     return None;
                 }
                 Err(e) => return Some(Err(e)),

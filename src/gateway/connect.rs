@@ -50,7 +50,7 @@ impl Gateway {
             .disconnect(user_id, upstream)
             .await
             .map_err(|e| e.to_string())?;
-        if let Some(up) = self.upstreams.iter().find(|u| u.cfg.name == upstream) {
+        if let Some(up) = self.upstreams().iter().find(|u| u.cfg.name == upstream) {
             up.stop_owner(user_id);
         }
         Ok(done)
@@ -65,6 +65,7 @@ impl Gateway {
     ) -> Option<Result<CallToolResult, McpError>> {
         let up = self
             .visible(call.caller)
+            .into_iter()
             .find(|u| u.cfg.is_oauth() && exposed(u.cfg.prefix(), CONNECT_TOOL) == name)?;
         let Some((user_id, _)) = call.caller.user() else {
             return Some(Err(McpError::invalid_request(

@@ -27,6 +27,7 @@ use std::sync::{Arc, Mutex};
 
 use std::time::Duration;
 
+use mcpgate_core::mcp::bearer::Caller;
 use rmcp::model::SubscriptionFilter;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -96,6 +97,9 @@ impl Kinds {
 struct Listener {
     /// `Caller::owner` of the stream's caller.
     owner: String,
+    /// The caller, to decide again which upstreams it may use after a
+    /// reload ([`ListenHub::reassess`]); `None` in unit tests.
+    caller: Option<Caller>,
     /// The upstreams the caller may use.
     upstreams: HashSet<String>,
     kinds: Kinds,
@@ -150,6 +154,27 @@ impl ListenHub {
         upstreams: HashSet<String>,
         filter: &SubscriptionFilter,
     ) -> (Registration, mpsc::Receiver<Event>) {
+        self.insert(owner, None, upstreams, filter)
+    }
+
+    /// [`Self::register`] for `caller`, kept so that a reload can decide
+    /// again which upstreams the stream hears ([`Self::reassess`]).
+    pub fn register_caller(
+        self: &Arc<Self>,
+        caller: &Caller,
+        upstreams: HashSet<String>,
+        filter: &SubscriptionFilter,
+    ) -> (Registration, mpsc::Receiver<Event>) {
+        self.insert(caller.owner(), Some(caller.clone()), upstreams, filter)
+    }
+
+    fn insert(
+        self: &Arc<Self>,
+        owner: String,
+        caller: Option<Caller>,
+        upstreams: HashSet<String>,
+        filter: &SubscriptionFilter,
+    ) -> (Registration, mpsc::Receiver<Event>) {
         let id = self.next.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = mpsc::channel(QUEUE);
         if let Ok(mut l) = self.listeners.lock() {
@@ -157,6 +182,7 @@ impl ListenHub {
                 id,
                 Listener {
                     owner,
+                    caller,
                     upstreams,
                     kinds: Kinds::from_filter(filter),
                     resources: HashSet::new(),
@@ -215,6 +241,36 @@ impl ListenHub {
             }
             if l.tx.try_send(event.clone()).is_err() {
                 tracing::debug!(upstream = %source.upstream, "a listen stream's queue is full; a notification was dropped");
+            }
+        }
+    }
+
+    /// After a reload: each stream's upstreams decided again by `visible`
+    /// (the upstreams its caller may use now), and the streams whose
+    /// caller is `concerned` told that the lists of `kinds` changed (those
+    /// they asked for). Streams registered without a caller are left as
+    /// they are.
+    pub fn reassess(
+        &self,
+        visible: impl Fn(&Caller) -> HashSet<String>,
+        concerned: impl Fn(&Caller) -> bool,
+        kinds: &[Change],
+    ) {
+        let Ok(mut listeners) = self.listeners.lock() else {
+            return;
+        };
+        for l in listeners.values_mut() {
+            let Some(c) = &l.caller else {
+                continue;
+            };
+            l.upstreams = visible(c);
+            if !concerned(c) {
+                continue;
+            }
+            for k in kinds {
+                if l.kinds.wants(*k) && l.tx.try_send(Event::ListChanged(*k)).is_err() {
+                    tracing::debug!("a listen stream's queue is full; a notification was dropped");
+                }
             }
         }
     }
@@ -385,6 +441,42 @@ mod tests {
         assert!(hub.release(&s, "u"));
         assert!(!hub.holds(&s, "u"));
         assert!(!hub.release(&s, "u"), "nothing left to release");
+    }
+
+    #[tokio::test]
+    async fn reassess_tells_each_stream_the_kinds_it_asked_for_and_recomputes_its_upstreams() {
+        let hub = Arc::new(ListenHub::default());
+        let tools_only = SubscriptionFilter::builder().tools_list_changed().build();
+        let alice = Caller {
+            subject: mcpgate_core::mcp::bearer::Subject::User {
+                id: "alice".into(),
+                username: "alice".into(),
+            },
+            client_id: mcpgate_core::domain::ClientId::parse("c").unwrap(),
+            scope: mcpgate_core::domain::Scope::parse("mcp").unwrap(),
+            expires_at: 0,
+            token_hash: "h".into(),
+            groups: Default::default(),
+        };
+        let (_a, mut a) = hub.register_caller(&alice, ups(&["s"]), &tools_only);
+        let mut bob = alice.clone();
+        bob.subject = mcpgate_core::mcp::bearer::Subject::User {
+            id: "bob".into(),
+            username: "bob".into(),
+        };
+        let (_b, mut b) = hub.register_caller(&bob, ups(&["s"]), &all_lists());
+        hub.reassess(
+            |_| ups(&["t"]),
+            |c| c.owner() == "alice",
+            &[Change::Tools, Change::Prompts],
+        );
+        assert_eq!(a.try_recv().ok(), Some(Event::ListChanged(Change::Tools)));
+        assert!(a.try_recv().is_err(), "prompts were not asked for");
+        assert!(b.try_recv().is_err(), "bob is not concerned");
+        hub.publish(&shared("s"), Event::ListChanged(Change::Tools));
+        assert!(a.try_recv().is_err(), "s is no longer alice's upstream");
+        hub.publish(&shared("t"), Event::ListChanged(Change::Tools));
+        assert_eq!(a.try_recv().ok(), Some(Event::ListChanged(Change::Tools)));
     }
 
     #[test]

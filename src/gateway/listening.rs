@@ -81,8 +81,12 @@ impl Gateway {
     /// first of the caller's upstreams that serves it (a URI nobody serves
     /// never gets an update).
     pub async fn listen(&self, caller: &Caller, filter: &SubscriptionFilter) -> Listening {
-        let upstreams = self.visible(caller).map(|u| u.cfg.name.clone()).collect();
-        let (registration, events) = self.listen.register(caller.owner(), upstreams, filter);
+        let upstreams = self
+            .visible(caller)
+            .iter()
+            .map(|u| u.cfg.name.clone())
+            .collect();
+        let (registration, events) = self.listen.register_caller(caller, upstreams, filter);
         let mut held = Vec::new();
         for uri in filter.resource_subscriptions.iter().flatten() {
             // A denied URI is accepted like one nobody serves: no update.

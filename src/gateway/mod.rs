@@ -9,6 +9,9 @@
 //!   supervisor (restart with backoff) and status.
 //! - [`relay`]: requests and notifications from an upstream, relayed to the
 //!   right downstream session.
+//! - `reload`: the upstream list in force, swapped by a configuration
+//!   reload (only changed upstreams restart), and the `list_changed` it
+//!   sends; [`sessions`]: the open sessions it tells.
 //! - [`audited`]: tool calls, prompts and resource reads, each recorded in
 //!   the audit log (`crate::audit`).
 //! - [`sse_client`]: the legacy HTTP+SSE client transport, reading its
@@ -38,14 +41,16 @@ pub mod input;
 pub mod listen;
 mod listening;
 pub mod relay;
+mod reload;
 pub mod scopes;
+pub mod sessions;
 pub mod sse_client;
 pub mod sse_events;
 pub mod trace_header;
 pub mod upstream;
 
 use std::collections::HashSet;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use futures::future::join_all;
@@ -83,15 +88,22 @@ pub struct Call<'a> {
 }
 
 pub struct Gateway {
-    upstreams: Vec<Arc<Upstream>>,
+    /// The upstreams in force; a reload swaps the list ([`reload`]).
+    upstreams: RwLock<Arc<Vec<Arc<Upstream>>>>,
     cancel: CancellationToken,
+    /// What new upstreams are built with on a reload.
+    issuer: String,
+    outbound: crate::outbound::OutboundSettings,
+    /// The open sessions (Streamable HTTP and legacy SSE), told when the
+    /// catalog changes on a reload ([`sessions`]).
+    sessions: sessions::Sessions,
     /// The `subscriptions/listen` streams of this instance ([`listen`]).
     listen: Arc<listen::ListenHub>,
     /// The span exporter, when traces are on (`crate::telemetry::traces`).
     tracer: std::sync::OnceLock<crate::telemetry::traces::Tracer>,
     /// What calls need ([`scopes`]); the base scope alone until
-    /// [`Gateway::with_scopes`].
-    scopes: Arc<mcpgate_core::mcp::scopes::ScopeRequirements>,
+    /// [`Gateway::with_scopes`]; a reload replaces it.
+    scopes: RwLock<Arc<mcpgate_core::mcp::scopes::ScopeRequirements>>,
     /// `[[policy]]`: which tools, prompts and resources each caller may
     /// use (`crate::policy`). Denied items are filtered from every list and
     /// answered like unknown ones.
@@ -140,13 +152,16 @@ impl Gateway {
             })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Self {
-            upstreams,
+            upstreams: RwLock::new(Arc::new(upstreams)),
             cancel,
+            issuer: issuer.to_string(),
+            outbound: outbound.clone(),
+            sessions: sessions::Sessions::default(),
             listen,
             tracer: std::sync::OnceLock::new(),
-            scopes: Arc::new(mcpgate_core::mcp::scopes::ScopeRequirements::new(
+            scopes: RwLock::new(Arc::new(mcpgate_core::mcp::scopes::ScopeRequirements::new(
                 mcpgate_core::domain::Scope::parse("mcp").map_err(|e| e.to_string())?,
-            )),
+            ))),
             access: Arc::new(Access::allow_all(Arc::new(crate::clock::SystemClock))),
             audit: crate::audit::Audit::disabled(),
             oauth,
@@ -176,7 +191,7 @@ impl Gateway {
 
     /// Starts shared upstreams and the idle reaper for per-user ones.
     pub fn start(self: &Arc<Self>) {
-        for u in &self.upstreams {
+        for u in self.upstreams().iter() {
             u.start_shared();
         }
         let me = self.clone();
@@ -184,7 +199,7 @@ impl Gateway {
             let mut tick = tokio::time::interval(Duration::from_secs(5));
             loop {
                 tokio::select! {
-                    _ = tick.tick() => me.upstreams.iter().for_each(|u| u.reap_idle()),
+                    _ = tick.tick() => me.upstreams().iter().for_each(|u| u.reap_idle()),
                     _ = me.cancel.cancelled() => break,
                 }
             }
@@ -192,17 +207,11 @@ impl Gateway {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.upstreams.is_empty()
+        self.upstreams().is_empty()
     }
 
     pub fn status(&self) -> Vec<Status> {
-        self.upstreams.iter().map(|u| u.status()).collect()
-    }
-
-    fn visible<'a>(&'a self, caller: &'a Caller) -> impl Iterator<Item = &'a Arc<Upstream>> + 'a {
-        self.upstreams
-            .iter()
-            .filter(|u| u.cfg.allows_caller(caller))
+        self.upstreams().iter().map(|u| u.status()).collect()
     }
 
     /// Connections of every visible upstream that is available (others are
@@ -319,7 +328,7 @@ impl Gateway {
             let cached = conn.tools.lock().ok().and_then(|c| c.clone());
             let tools = match cached {
                 Some(t) => t,
-                None => match Self::bounded(up, conn.peer.list_all_tools()).await {
+                None => match Self::bounded(&up, conn.peer.list_all_tools()).await {
                     Ok(t) => {
                         if let Ok(mut c) = conn.tools.lock() {
                             *c = Some(t.clone());
@@ -330,7 +339,7 @@ impl Gateway {
                 },
             };
             if tools.iter().any(|t| t.name == own) {
-                return Some(Ok((up.clone(), conn, own.to_string())));
+                return Some(Ok((up, conn, own.to_string())));
             }
         }
         None
@@ -550,7 +559,7 @@ impl Gateway {
                     if let Reference::Prompt(pp) = &mut attempt.r#ref {
                         pp.name = own;
                     }
-                    match Self::bounded(up, conn.peer.complete(attempt)).await {
+                    match Self::bounded(&up, conn.peer.complete(attempt)).await {
                         Ok(r) => return Ok(r),
                         Err(e) if up.cfg.prefix().is_empty() => {
                             tracing::debug!(error = %e.message, "completion not served here");

@@ -57,20 +57,32 @@ pub fn insufficient(item: &str, granted: &Scope, challenge: &Scope) -> McpError 
 
 impl Gateway {
     /// Sets what calls need (`config::scopes`).
-    pub fn with_scopes(mut self, scopes: Arc<ScopeRequirements>) -> Self {
-        self.scopes = scopes;
+    pub fn with_scopes(self, scopes: Arc<ScopeRequirements>) -> Self {
+        self.set_scopes(scopes);
         self
     }
 
-    pub fn scopes(&self) -> &ScopeRequirements {
-        &self.scopes
+    /// Puts new requirements in force (a reload).
+    pub fn set_scopes(&self, scopes: Arc<ScopeRequirements>) {
+        match self.scopes.write() {
+            Ok(mut s) => *s = scopes,
+            Err(poisoned) => *poisoned.into_inner() = scopes,
+        }
+    }
+
+    /// The requirements in force.
+    pub fn scopes(&self) -> Arc<ScopeRequirements> {
+        match self.scopes.read() {
+            Ok(s) => s.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
     }
 
     /// Whether calls need nothing beyond the base scope: no upstream
     /// `scopes`, and no `[[policy]]` rule with `scopes` (then the
     /// transports need not read the body for step-up).
     pub fn scopes_only_base(&self) -> bool {
-        self.scopes.only_base() && !self.access.has_scopes()
+        self.scopes().only_base() && !self.access.has_scopes()
     }
 
     /// Whether `caller`'s token has every scope `item` needs: the base
@@ -84,7 +96,7 @@ impl Gateway {
         kind: Kind,
         item: &str,
     ) -> Result<(), Scope> {
-        let mut needed = self.scopes.required_for(upstream, item);
+        let mut needed = self.scopes().required_for(upstream, item);
         for s in self.access.scopes_for(kind, item, caller) {
             needed = needed.union(&s);
         }
@@ -124,10 +136,7 @@ impl Gateway {
                 self.lacking(caller, &up, Kind::Tool, name)
             }
             Item::Prompt(name) => {
-                let candidates: Vec<(Arc<Upstream>, String)> = self
-                    .route_prompt(caller, name)
-                    .map(|(u, own)| (u.clone(), own))
-                    .collect();
+                let candidates: Vec<(Arc<Upstream>, String)> = self.route_prompt(caller, name);
                 if candidates
                     .iter()
                     .all(|(u, _)| self.lacking(caller, u, Kind::Prompt, name).is_none())
@@ -144,7 +153,7 @@ impl Gateway {
                 None
             }
             Item::Resource(uri) => {
-                let ups: Vec<Arc<Upstream>> = self.visible(caller).cloned().collect();
+                let ups: Vec<Arc<Upstream>> = self.visible(caller);
                 if ups
                     .iter()
                     .all(|u| self.lacking(caller, u, Kind::Resource, uri).is_none())

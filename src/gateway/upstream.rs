@@ -175,6 +175,12 @@ impl Upstream {
         }
     }
 
+    /// Stops every connection for good (the upstream was removed or
+    /// changed by a reload; its replacement has connections of its own).
+    pub fn stop(&self) {
+        self.cancel.cancel();
+    }
+
     /// Stops the connection of `owner` (after a disconnect).
     pub fn stop_owner(&self, owner: &str) {
         let slot = self.slots.lock().ok().and_then(|s| s.get(owner).cloned());

@@ -90,7 +90,7 @@ pub async fn post(
         Some("login") if params.has("provider") => {
             super::federation::start(&app, params.get("provider").unwrap_or_default(), &retry).await
         }
-        Some("login") if !app.federation.password_login() => app.error_page(
+        Some("login") if !app.federation.get().password_login() => app.error_page(
             StatusCode::BAD_REQUEST,
             &OAuthError::invalid_request(
                 "sign-in with a password is turned off on this server; choose an identity provider",
@@ -237,9 +237,10 @@ impl FormContext {
             csrf_token: self.csrf.clone(),
             username: username.to_string(),
             error: error.map(str::to_string),
-            password_login: app.federation.password_login(),
+            password_login: app.federation.get().password_login(),
             providers: app
                 .federation
+                .get()
                 .providers()
                 .iter()
                 .map(|p| ProviderButton {

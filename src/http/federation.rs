@@ -82,6 +82,7 @@ fn is_authorize_request(app: &AppState, path: &str) -> bool {
 pub async fn start(app: &AppState, provider_id: &str, return_to: &str) -> Response {
     match app
         .federation
+        .get()
         .start(&app.auth, provider_id, return_to)
         .await
     {
@@ -98,6 +99,7 @@ pub async fn start(app: &AppState, provider_id: &str, return_to: &str) -> Respon
             Failed {
                 provider_name: app
                     .federation
+                    .get()
                     .provider(provider_id)
                     .map(|p| p.display_name().to_string())
                     .unwrap_or_else(|| "The identity provider".into()),
@@ -125,6 +127,7 @@ pub async fn callback(
     };
     let mut resp = match app
         .federation
+        .get()
         .finish(&app.auth, &params, binding.as_deref(), from)
         .await
     {

@@ -8,6 +8,7 @@
 //!   the browser back, and the start of a provider sign-in.
 //! - [`logout`]: sign-out of the browser session (a CSRF-protected form).
 //! - [`token`]: token and revocation endpoints (CORS).
+//! - [`reload`]: `POST /admin/reload` for `mcpgate reload` (operator token).
 //! - [`errors`]: the one mapping from protocol errors to responses.
 //! - [`html`]: page headers, redirects, the session cookie.
 //! - [`server`]: the accept loop: connection cap, header, body and
@@ -28,6 +29,7 @@ pub mod federation;
 pub mod html;
 pub mod logout;
 pub mod register;
+pub mod reload;
 pub mod server;
 pub mod tls;
 pub mod token;
@@ -62,7 +64,8 @@ pub struct AppState {
     pub session_max_age: i64,
     pub mcp: Arc<McpState>,
     /// Upstream identity providers (none unless configured).
-    pub federation: Arc<crate::federation::Federation>,
+    /// Identity providers (a reload may replace them).
+    pub federation: Arc<crate::live::Live<crate::federation::Federation>>,
     /// `dynamic_client_registration`: when off, the registration endpoints
     /// answer 404 and the metadata omits `registration_endpoint`.
     pub dynamic_client_registration: bool,
@@ -86,7 +89,7 @@ impl AppState {
             stylesheet_url: stylesheet_url.into(),
             session_max_age,
             mcp,
-            federation: Arc::new(crate::federation::Federation::none()),
+            federation: Arc::new(crate::live::Live::new(crate::federation::Federation::none())),
             dynamic_client_registration: true,
         }
     }

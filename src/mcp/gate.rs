@@ -138,7 +138,7 @@ pub fn check_origin(mcp: &McpState, req: &Request) -> Option<Response> {
         .headers()
         .get(header::HOST)
         .and_then(|v| v.to_str().ok())
-        && !mcp.origin_policy.host_allowed(host)
+        && !mcp.origin_policy.get().host_allowed(host)
     {
         tracing::warn!(
             event = "mcp.host_rejected",
@@ -151,7 +151,7 @@ pub fn check_origin(mcp: &McpState, req: &Request) -> Option<Response> {
     }
     if let Some(origin) = req.headers().get(header::ORIGIN) {
         let origin = origin.to_str().unwrap_or("");
-        if !mcp.origin_policy.origin_allowed(origin) {
+        if !mcp.origin_policy.get().origin_allowed(origin) {
             tracing::warn!(
                 event = "mcp.origin_rejected",
                 origin,

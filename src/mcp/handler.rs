@@ -203,7 +203,12 @@ fn page<T>(
 impl ServerHandler for McpHandler {
     fn get_info(&self) -> ServerConfig {
         let caps = if self.gateway.is_empty() {
-            ServerCapabilities::builder().enable_tools().build()
+            // A reload may change the built-in tools' policy (or add
+            // upstreams): the tool list can change.
+            ServerCapabilities::builder()
+                .enable_tools()
+                .enable_tool_list_changed()
+                .build()
         } else {
             ServerCapabilities::builder()
                 .enable_tools()
@@ -239,6 +244,10 @@ impl ServerHandler for McpHandler {
     ) -> Result<InitializeResult, McpError> {
         context.peer.set_peer_info(request.clone());
         let result = self.negotiate_initialize(&request)?;
+        // Told when a reload changes what this session may see.
+        if let Ok(caller) = require_caller(&context) {
+            self.gateway.sessions().add(caller, context.peer.clone());
+        }
         if let (Some(inline), Some(SessionTag(id))) =
             (&self.inline, context.extensions.get::<SessionTag>())
         {

@@ -76,7 +76,8 @@ pub struct McpState {
     pub gateway: Arc<crate::gateway::Gateway>,
     pub server_name: String,
     pub base_path: String,
-    pub origin_policy: OriginPolicy,
+    /// `allowed_hosts`, `allowed_origins` (a reload may replace it).
+    pub origin_policy: Arc<crate::live::Live<OriginPolicy>>,
     pub session_idle: Duration,
     pub sse: sse::SseSessions,
     /// Cancelled at shutdown: ends SSE streams and rmcp sessions.

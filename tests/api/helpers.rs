@@ -35,6 +35,8 @@ pub struct TestApp {
     pub http: reqwest::Client,
     /// The address of `metrics_listen`, when set.
     pub metrics_addr: Option<std::net::SocketAddr>,
+    /// What `SIGHUP` and `mcpgate reload` call.
+    pub reloader: Arc<mcpgate::reload::Reloader>,
     shutdown: Option<oneshot::Sender<()>>,
     handle: Option<tokio::task::JoinHandle<()>>,
     _dir: Arc<tempfile::TempDir>,
@@ -78,16 +80,41 @@ async fn start(settings: Settings, dir: Arc<tempfile::TempDir>, clock: ManualClo
     start_traced(settings, dir, clock, None).await
 }
 
+/// Starts a server configured by the file `config` (plus `listen` on port
+/// 0 and its own database, given as flags are), which a reload reads
+/// again as the binary does.
+pub async fn spawn_app_from_file(dir: tempfile::TempDir, config: PathBuf) -> TestApp {
+    let dir = Arc::new(dir);
+    let db = dir.path().join("mcpgate.db");
+    let flags = json!({
+        "listen": "127.0.0.1:0",
+        "database_url": format!("sqlite://{}", db.display()),
+    });
+    let load = move || Settings::load(Some(&config), &flags);
+    let settings = load().expect("the configuration loads");
+    let clock = ManualClock::starting_now();
+    let app = App::build_with_clock(settings, Arc::new(clock.clone()))
+        .await
+        .expect("app builds")
+        .reload_from(Box::new(load));
+    serve(app, dir, clock)
+}
+
 async fn start_traced(
     settings: Settings,
     dir: Arc<tempfile::TempDir>,
     clock: ManualClock,
     traces: Option<mcpgate::telemetry::traces::TraceConfig>,
 ) -> TestApp {
-    let db_path = dir.path().join("mcpgate.db");
     let app = App::build_traced(settings, Arc::new(clock.clone()), traces)
         .await
         .expect("app builds");
+    serve(app, dir, clock)
+}
+
+fn serve(app: App, dir: Arc<tempfile::TempDir>, clock: ManualClock) -> TestApp {
+    let db_path = dir.path().join("mcpgate.db");
+    let reloader = app.reloader();
     let metrics_addr = app.metrics_addr();
     let base = format!("http://127.0.0.1:{}", app.port());
     let urls = app.urls().clone();
@@ -113,6 +140,7 @@ async fn start_traced(
             .build()
             .expect("client"),
         metrics_addr,
+        reloader,
         shutdown: Some(tx),
         handle: Some(handle),
         _dir: dir,

@@ -64,6 +64,7 @@ mod private_key_jwt;
 mod profiles;
 mod refresh;
 mod register;
+mod reload;
 mod restart;
 mod revoke;
 mod scope_challenge;

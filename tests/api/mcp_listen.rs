@@ -17,7 +17,7 @@ const SUBSCRIPTION_ID: &str = "io.modelcontextprotocol/subscriptionId";
 /// (after one that must has arrived: the relay had its chance).
 const QUIET: Duration = Duration::from_millis(700);
 
-fn meta() -> Value {
+pub(crate) fn meta() -> Value {
     json!({
         "io.modelcontextprotocol/protocolVersion": V,
         "io.modelcontextprotocol/clientInfo": {"name": "test", "version": "1"},
@@ -42,7 +42,13 @@ fn messages(body: &str) -> Vec<Value> {
 }
 
 /// A stateless `tools/call`; all messages of its answer.
-async fn call(app: &TestApp, token: &str, tool: &str, args: Value, meta: Value) -> Vec<Value> {
+pub(crate) async fn call(
+    app: &TestApp,
+    token: &str,
+    tool: &str,
+    args: Value,
+    meta: Value,
+) -> Vec<Value> {
     let r = post(app, token, "tools/call", Some(tool))
         .json(&json!({"jsonrpc": "2.0", "id": 9, "method": "tools/call",
                       "params": {"name": tool, "arguments": args, "_meta": meta}}))
@@ -57,7 +63,7 @@ async fn call(app: &TestApp, token: &str, tool: &str, args: Value, meta: Value) 
 }
 
 /// An open listen stream.
-struct Listen {
+pub(crate) struct Listen {
     reader: SseReader,
     id: i64,
 }
@@ -65,7 +71,7 @@ struct Listen {
 impl Listen {
     /// Opens a stream with the filter `notifications` and checks its
     /// acknowledgement.
-    async fn open(app: &TestApp, token: &str, id: i64, notifications: Value) -> Self {
+    pub(crate) async fn open(app: &TestApp, token: &str, id: i64, notifications: Value) -> Self {
         let r = post(app, token, "subscriptions/listen", None)
             .json(
                 &json!({"jsonrpc": "2.0", "id": id, "method": "subscriptions/listen",
@@ -99,7 +105,7 @@ impl Listen {
     }
 
     /// The next message carrying `method`, tagged with this subscription.
-    async fn expect(&mut self, method: &str) -> Value {
+    pub(crate) async fn expect(&mut self, method: &str) -> Value {
         let m = self.next().await.expect("the stream stays open");
         assert_eq!(m["method"], method, "{m}");
         assert_eq!(m["params"]["_meta"][SUBSCRIPTION_ID], json!(self.id), "{m}");
@@ -107,7 +113,7 @@ impl Listen {
     }
 
     /// Fails if a message arrives within [`QUIET`].
-    async fn expect_nothing(&mut self, why: &str) {
+    pub(crate) async fn expect_nothing(&mut self, why: &str) {
         if let Ok(m) = tokio::time::timeout(QUIET, self.next()).await {
             panic!("{why}: got {m:?}");
         }
