@@ -16,6 +16,7 @@ use futures::future::BoxFuture;
 // The contracts of the state several instances share.
 use crate::audit_store::*;
 use crate::cluster_store::*;
+use crate::store_contract_account::*;
 use crate::task_store::*;
 use crate::upstream_token_store::*;
 use mcpgate::store::postgres::PgStore;
@@ -155,6 +156,7 @@ macro_rules! store_contract_tests {
                 an_upstream_client_is_registered_once_per_issuer_and_redirect,
                 a_connect_flow_is_taken_once_and_only_as_its_kind,
                 expired_connect_flows_are_purged,
+                a_users_grants_are_listed_per_grant_and_only_while_live,
             );
 
             store_contract_tests!(@concurrent $make;
