@@ -148,7 +148,16 @@ async fn signed_in(
     match app.auth.session_user(cookie.as_deref()).await {
         Ok(Some(user)) => match cookie {
             Some(c) => Ok((user, c)),
-            None => Err(login_page(app, StatusCode::OK, path, None, None, None, "", None)),
+            None => Err(login_page(
+                app,
+                StatusCode::OK,
+                path,
+                None,
+                None,
+                None,
+                "",
+                None,
+            )),
         },
         Ok(None) => Err(login_page(
             app,

@@ -150,7 +150,10 @@ async fn each_user_sees_only_the_applications_they_granted_access_to() {
         assert!(html.contains("Test Client"), "{html}");
         assert!(html.contains("self-registered"), "{html}");
         assert!(html.contains("<dd>mcp</dd>"), "the scopes: {html}");
-        assert!(html.contains(" UTC</dd>"), "when granted and last used: {html}");
+        assert!(
+            html.contains(" UTC</dd>"),
+            "when granted and last used: {html}"
+        );
         // Sign-out posts the CSRF token to the logout endpoint.
         assert!(html.contains("action=\"/logout\""), "{html}");
     }
@@ -211,12 +214,17 @@ async fn a_revoke_without_the_csrf_token_is_refused_and_revokes_nothing() {
     let grant = grants(&html).remove(0);
 
     for csrf in [None, Some("forged")] {
-        let r = browser.post_form("/account", &revoke_form(csrf, &grant)).await;
+        let r = browser
+            .post_form("/account", &revoke_form(csrf, &grant))
+            .await;
         assert_eq!(r.status(), StatusCode::FORBIDDEN);
         assert_eq!(header(&r, "cache-control").as_deref(), Some("no-store"));
         let page = r.text().await.unwrap();
         assert!(page.contains("This form cannot be accepted"), "{page}");
-        assert!(page.contains("security token is missing or wrong"), "{page}");
+        assert!(
+            page.contains("security token is missing or wrong"),
+            "{page}"
+        );
     }
     assert_eq!(mcp_status(&app, &at).await, StatusCode::OK);
     assert_eq!(grants(&account_page(&browser).await), vec![grant]);

@@ -86,5 +86,6 @@ mod telemetry_traces;
 mod tls;
 mod token;
 mod upstream_oauth;
+mod upstream_oauth_elicitation;
 mod upstream_token_store;
 mod usernames;
