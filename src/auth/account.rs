@@ -6,8 +6,10 @@
 //! grant is revoked in the store, the token cache is cleared on this
 //! instance and announced on the cluster bus, and that announcement makes
 //! `mcp::streams` end at once every event stream the grant's tokens
-//! opened, on every instance. The grant must be the user's own: another
-//! user's grant id (or an unknown one) revokes nothing.
+//! opened, on every instance. The user's remembered consents to that client
+//! are forgotten, so that the application must ask again. The grant must be
+//! the user's own: another user's grant id (or an unknown one) revokes
+//! nothing.
 
 use mcpgate_core::model::Client;
 use mcpgate_core::oauth::OAuthError;
@@ -66,6 +68,11 @@ impl AuthServer {
         };
         self.revoke_grant(&grant.grant_id, "revoked by the user on the account page")
             .await?;
+        // The application must ask again: its remembered consent goes too.
+        self.store
+            .forget_consents(user_id, &grant.client_id)
+            .await
+            .map_err(store_failure)?;
         let event = Event::new(Kind::TokenRevoked, Outcome::Ok)
             .client(&grant.client_id)
             .detail("token_type", "grant")

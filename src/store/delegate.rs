@@ -307,6 +307,13 @@ macro_rules! store_impl {
                 )
                 .await
             }
+            async fn forget_consents(&self, user_id: &str, client_id: &str) -> StoreResult<u64> {
+                $crate::telemetry::metrics::timed_store(
+                    "forget_consents",
+                    account::forget_consents(&self.pool, user_id, client_id),
+                )
+                .await
+            }
             async fn revoke_access_token(
                 &self,
                 token_hash: &str,

@@ -224,6 +224,10 @@ pub trait Store: Send + Sync + 'static {
     /// The user's grants that still hold a live token, newest use first
     /// ([`account`]; the account page).
     async fn grants_of_user(&self, user_id: &str, now: UnixTime) -> StoreResult<Vec<UserGrant>>;
+    /// Deletes the user's consents to the client (every redirect URI), so
+    /// that its next authorization request asks the user again; returns
+    /// how many there were.
+    async fn forget_consents(&self, user_id: &str, client_id: &str) -> StoreResult<u64>;
     /// Number of unrevoked, unexpired access tokens of a client.
     async fn count_active_access_tokens(
         &self,

@@ -198,6 +198,19 @@ async fn revoking_an_application_ends_its_tokens_and_open_streams_and_nothing_el
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["error"], "invalid_grant");
 
+    // The revoked application must ask again; the other one's consent is
+    // still remembered (straight back with a code).
+    let redirect = "http://127.0.0.1:1/callback";
+    let r = browser
+        .open_authorize(&app.auth_params(alice_client, redirect))
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r.text().await.unwrap().contains("<h1>Allow access?</h1>"));
+    let r = browser
+        .open_authorize(&app.auth_params(&alice[1].0, redirect))
+        .await;
+    assert_eq!(r.status(), StatusCode::FOUND);
+
     // Alice's other application and bob are untouched.
     assert!(!ends_within(&mut kept, Duration::from_millis(800)).await);
     assert!(!ends_within(&mut bobs, Duration::from_millis(100)).await);

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use mcpgate::store::Store;
 
-use crate::store_contract::{NOW, access, issue, refresh, seed};
+use crate::store_contract::{NOW, access, cid, consent, issue, refresh, seed};
 
 pub(crate) async fn a_users_grants_are_listed_per_grant_and_only_while_live(store: Arc<dyn Store>) {
     seed(&*store).await;
@@ -78,4 +78,35 @@ pub(crate) async fn a_users_grants_are_listed_per_grant_and_only_while_live(stor
     let later = store.grants_of_user("u1", NOW + 2 * 3600).await.unwrap();
     let ids: Vec<_> = later.iter().map(|g| g.grant_id.as_str()).collect();
     assert_eq!(ids, ["g1"]);
+}
+
+pub(crate) async fn forgetting_consents_deletes_only_that_users_consents_to_that_client(
+    store: Arc<dyn Store>,
+) {
+    seed(&*store).await;
+    for (u, c, redirect) in [
+        ("u1", "c1", "https://a.example/cb"),
+        ("u1", "c1", "https://b.example/cb"),
+        ("u1", "c2", "https://a.example/cb"),
+        ("u2", "c1", "https://a.example/cb"),
+    ] {
+        let mut k = consent(u, c, "mcp");
+        k.redirect_uri = redirect.into();
+        store.save_consent(&k).await.unwrap();
+    }
+    assert_eq!(store.forget_consents("u1", "c1").await.unwrap(), 2);
+    assert_eq!(store.forget_consents("u1", "c1").await.unwrap(), 0);
+    let left = |u: &'static str, c: &'static str| {
+        let store = store.clone();
+        async move {
+            store
+                .consent(u, &cid(c), "https://a.example/cb")
+                .await
+                .unwrap()
+                .is_some()
+        }
+    };
+    assert!(!left("u1", "c1").await);
+    assert!(left("u1", "c2").await);
+    assert!(left("u2", "c1").await);
 }

@@ -1,6 +1,7 @@
 //! The grants of a user for the account page (`crate::store::account`):
 //! the user's access and refresh tokens in one query, folded into grants
-//! by [`grants_from_rows`].
+//! by [`grants_from_rows`]; and forgetting a user's consents to a client
+//! when the user revokes its access.
 
 use mcpgate_core::model::UnixTime;
 use sqlx::SqlitePool;
@@ -47,4 +48,18 @@ pub(super) async fn grants_of_user(
         .map(token_row)
         .collect::<StoreResult<Vec<_>>>()?;
     Ok(grants_from_rows(rows, now))
+}
+
+pub(super) async fn forget_consents(
+    pool: &SqlitePool,
+    user_id: &str,
+    client_id: &str,
+) -> StoreResult<u64> {
+    let done = sqlx::query("DELETE FROM consents WHERE user_id = ? AND client_id = ?")
+        .bind(user_id)
+        .bind(client_id)
+        .execute(pool)
+        .await
+        .map_err(db)?;
+    Ok(done.rows_affected())
 }
