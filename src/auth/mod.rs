@@ -3,6 +3,7 @@
 //! rules in `mcpgate_core::oauth` decide, and commits the outcome. HTTP
 //! handlers call it; so do the CLI and the tests.
 //!
+//! - [`account`]: a user's own grants (the account page) and revoking one.
 //! - [`password`]: Argon2id hashing and constant-time sign-in.
 //! - [`register`]: dynamic client registration (RFC 7591).
 //! - [`authorize`]: the authorization request, sign-in, consent, codes.
@@ -16,6 +17,7 @@
 //! - [`operator`]: the operator token of the detailed health report.
 //! - [`lockout`]: failed sign-ins per account and per address (in memory).
 
+pub mod account;
 pub mod assertion;
 pub mod authorize;
 pub mod bearer;

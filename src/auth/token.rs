@@ -341,7 +341,7 @@ impl AuthServer {
 
     /// `event` with the user's id and, if the user still exists, username
     /// (read only when the audit log is on).
-    async fn with_user(&self, event: Event, user_id: &str) -> Event {
+    pub(crate) async fn with_user(&self, event: Event, user_id: &str) -> Event {
         if !self.audit.is_enabled() {
             return event;
         }
@@ -385,7 +385,7 @@ impl AuthServer {
         }
     }
 
-    async fn revoke_grant(&self, grant_id: &str, why: &str) -> Result<(), OAuthError> {
+    pub(crate) async fn revoke_grant(&self, grant_id: &str, why: &str) -> Result<(), OAuthError> {
         let n = self
             .store
             .revoke_grant(grant_id, self.now())

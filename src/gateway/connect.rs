@@ -1,13 +1,20 @@
 //! The `<prefix>_connect` tool of `auth = "oauth"` upstreams a user has not
 //! connected, and the gateway's side of connecting and disconnecting
-//! (`crate::upstream_oauth`, docs/upstream-oauth.md).
+//! (`crate::upstream_oauth`, docs/upstream-oauth.md). The tool sends a
+//! URL-mode elicitation (MCP 2025-11-25, client/elicitation "URL mode")
+//! to clients that declared `elicitation.url`, and returns the link
+//! otherwise.
 
 use std::sync::Arc;
 
 use rmcp::ErrorData as McpError;
-use rmcp::model::{CallToolResult, JsonObject, Tool};
+use rmcp::model::{
+    CallToolResult, ClientResult, ContentBlock, ElicitRequest, ElicitRequestParams,
+    ElicitationAction, JsonObject, ServerRequest, Tool,
+};
 
 use super::config::UpstreamConfig;
+use super::relay::{Downstream, ask_downstream};
 use super::{CONNECT_TOOL, Call, Gateway, exposed};
 
 /// The `<prefix>_connect` tool of an `auth = "oauth"` upstream the user has
@@ -58,6 +65,13 @@ impl Gateway {
 
     /// `<prefix>_connect` of an `auth = "oauth"` upstream: a one-time link
     /// for the calling user (`crate::upstream_oauth::service`).
+    ///
+    /// A session whose client declared URL-mode elicitation
+    /// (`capabilities.elicitation.url`, MCP 2025-11-25) is sent the link in
+    /// an `elicitation/create` with `mode: "url"` and a fresh
+    /// `elicitationId`; the session is told `notifications/elicitation/complete`
+    /// with that id, then `notifications/tools/list_changed`, when the
+    /// browser flow completes. Any other caller gets the link in the result.
     pub(super) async fn call_connect_tool(
         &self,
         call: &Call<'_>,
@@ -77,24 +91,80 @@ impl Gateway {
             )));
         };
         let oauth = self.oauth.get()?;
-        let peer = call
-            .downstream
-            .as_ref()
-            .filter(|d| !d.per_request)
-            .map(|d| d.peer.clone());
+        let session = call.downstream.as_ref().filter(|d| !d.per_request);
+        let upstream = up.cfg.name.as_str();
+        if let Some(d) = session.filter(|d| accepts_url_elicitation(d)) {
+            let id = mcpgate_core::crypto::random_b64::<16>();
+            let link = match oauth
+                .connect_link(user_id, upstream, Some(d.peer.clone()), Some(id.clone()))
+                .await
+            {
+                Ok(link) => link,
+                Err(e) => return Some(Err(McpError::internal_error(e.to_string(), None))),
+            };
+            return Some(Ok(elicit_connect(d, upstream, &link, id).await));
+        }
+        let peer = session.map(|d| d.peer.clone());
         Some(
-            match oauth.connect_link(user_id, &up.cfg.name, peer).await {
-                Ok(link) => Ok(CallToolResult::success(vec![
-                    rmcp::model::ContentBlock::text(format!(
-                        "To use {name}, the user must connect their own {name} account. \
-                         Ask them to open this link in their browser and sign in to {name} there \
-                         (it works once, for 10 minutes):\n\n{link}\n\n\
-                         Once they are connected, {name}'s tools appear in the tool list.",
-                        name = up.cfg.name
-                    )),
-                ])),
+            match oauth.connect_link(user_id, upstream, peer, None).await {
+                Ok(link) => Ok(link_result(upstream, &link)),
                 Err(e) => Err(McpError::internal_error(e.to_string(), None)),
             },
         )
     }
+}
+
+/// Whether the session's client declared URL-mode elicitation and is asked
+/// with requests (not through 2026-07-28 input requests).
+fn accepts_url_elicitation(d: &Downstream) -> bool {
+    d.input.is_none()
+        && d.peer
+            .peer_info()
+            .and_then(|i| i.capabilities.elicitation.as_ref().map(|e| e.url.is_some()))
+            .unwrap_or(false)
+}
+
+/// The result with the link, for a client that is not sent an elicitation
+/// (or that failed to answer one).
+fn link_result(name: &str, link: &str) -> CallToolResult {
+    CallToolResult::success(vec![ContentBlock::text(format!(
+        "To use {name}, the user must connect their own {name} account. \
+         Ask them to open this link in their browser and sign in to {name} there \
+         (it works once, for 10 minutes):\n\n{link}\n\n\
+         Once they are connected, {name}'s tools appear in the tool list."
+    ))])
+}
+
+/// Sends the URL-mode elicitation and answers the tool call by the user's
+/// choice; the link itself never goes into the result (the client showed
+/// it to the user, who may have declined).
+async fn elicit_connect(d: &Downstream, name: &str, link: &str, id: String) -> CallToolResult {
+    let params = ElicitRequestParams::UrlElicitationParams {
+        meta: None,
+        message: format!(
+            "Connect your {name} account: sign in to {name} in your browser. \
+             {name}'s tools appear once you are connected."
+        ),
+        url: link.to_string(),
+        elicitation_id: id,
+    };
+    let request = ServerRequest::ElicitRequest(ElicitRequest::new(params));
+    let text = match ask_downstream(d, request, None).await {
+        Ok(ClientResult::ElicitResult(r)) => match r.action {
+            ElicitationAction::Accept => format!(
+                "The user was sent to their browser to connect their {name} account. \
+                 {name}'s tools appear in the tool list once they are connected \
+                 (the tool list changes)."
+            ),
+            _ => format!(
+                "The user declined to connect their {name} account; {name}'s tools stay \
+                 unavailable."
+            ),
+        },
+        Ok(_) | Err(_) => {
+            tracing::info!(event = "upstream_oauth.elicitation_failed", upstream = %name, "the client did not answer the URL elicitation; the link goes in the result");
+            return link_result(name, link);
+        }
+    };
+    CallToolResult::success(vec![ContentBlock::text(text)])
 }

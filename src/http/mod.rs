@@ -6,6 +6,8 @@
 //! - [`authorize`]: the browser flow (no CORS, RFC 9700 §2.6).
 //! - [`federation`]: `GET /oauth/callback`, where identity providers send
 //!   the browser back, and the start of a provider sign-in.
+//! - [`account`]: `/account`, the signed-in user's applications (revoke)
+//!   and sign-out.
 //! - [`logout`]: sign-out of the browser session (a CSRF-protected form).
 //! - [`token`]: token and revocation endpoints (CORS).
 //! - [`reload`]: `POST /admin/reload` for `mcpgate reload` (operator token).
@@ -20,6 +22,7 @@
 //! the metadata advertises one set (`endpoint_style`). When the public URL
 //! has a path, everything but the `/.well-known/*` documents lives below it.
 
+pub mod account;
 pub mod authorize;
 pub mod client_addr;
 pub mod connections;
@@ -189,6 +192,7 @@ pub fn router(state: AppState) -> Router {
             "/connections",
             get(connections::get).post(connections::post),
         )
+        .route("/account", get(account::get).post(account::post))
         .route("/assets/mcpgate.css", get(stylesheet));
 
     let below_base = api

@@ -2,7 +2,7 @@
 //!
 //! Each backend (`sqlite`, `postgres`) keeps its SQL in modules of the same
 //! names and functions (`users`, `groups`, `clients`, `tokens`, `identities`,
-//! `cluster`, `maintenance`, `tasks`, `audit`, `upstream_oauth`), each taking the backend's pool as its first
+//! `cluster`, `maintenance`, `tasks`, `audit`, `upstream_oauth`, `account`), each taking the backend's pool as its first
 //! argument; the token endpoint's two writes (`redeem_code`,
 //! `rotate_refresh_token`) and `append_audit` take the store itself, so that SQLite can send
 //! them to its group-commit writer. [`store_impl!`] writes the trait implementation that delegates
@@ -293,6 +293,24 @@ macro_rules! store_impl {
                 $crate::telemetry::metrics::timed_store(
                     "revoke_grant",
                     tokens::revoke_grant(&self.pool, grant_id, now),
+                )
+                .await
+            }
+            async fn grants_of_user(
+                &self,
+                user_id: &str,
+                now: UnixTime,
+            ) -> StoreResult<Vec<$crate::store::UserGrant>> {
+                $crate::telemetry::metrics::timed_store(
+                    "grants_of_user",
+                    account::grants_of_user(&self.pool, user_id, now),
+                )
+                .await
+            }
+            async fn forget_consents(&self, user_id: &str, client_id: &str) -> StoreResult<u64> {
+                $crate::telemetry::metrics::timed_store(
+                    "forget_consents",
+                    account::forget_consents(&self.pool, user_id, client_id),
                 )
                 .await
             }

@@ -14,6 +14,7 @@
 //! been rotated yet ([`Store::rotate_refresh_token`]), so that two requests
 //! racing on the same code or token cannot both win.
 
+pub mod account;
 pub mod audit;
 pub mod cluster;
 mod delegate;
@@ -30,6 +31,7 @@ use mcpgate_core::model::{
     User,
 };
 
+pub use account::UserGrant;
 pub use audit::{AuditOrder, AuditQuery, AuditRecord};
 pub use cluster::{MailRecord, McpSessionRecord, SseMessageRecord, SseSessionRecord};
 pub use mcpgate_core::federation::{PendingLogin, UserIdentity};
@@ -219,6 +221,13 @@ pub trait Store: Send + Sync + 'static {
         token_hashes: &[String],
         now: UnixTime,
     ) -> StoreResult<Vec<String>>;
+    /// The user's grants that still hold a live token, newest use first
+    /// ([`account`]; the account page).
+    async fn grants_of_user(&self, user_id: &str, now: UnixTime) -> StoreResult<Vec<UserGrant>>;
+    /// Deletes the user's consents to the client (every redirect URI), so
+    /// that its next authorization request asks the user again; returns
+    /// how many there were.
+    async fn forget_consents(&self, user_id: &str, client_id: &str) -> StoreResult<u64>;
     /// Number of unrevoked, unexpired access tokens of a client.
     async fn count_active_access_tokens(
         &self,

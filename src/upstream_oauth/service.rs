@@ -51,6 +51,18 @@ struct StateDetails {
 /// A user id and an upstream name.
 pub(super) type UserUpstream = (String, String);
 
+/// A session waiting for a connection: told `tools/list_changed`, and
+/// `notifications/elicitation/complete` for its elicitation (MCP
+/// 2025-11-25, URL mode) when it was sent one.
+struct Waiting {
+    peer: Peer<RoleServer>,
+    elicitation_id: Option<String>,
+}
+
+/// The notification that ends a URL-mode elicitation (MCP 2025-11-25,
+/// `notifications/elicitation/complete`); rmcp has no type for it.
+pub const ELICITATION_COMPLETE: &str = "notifications/elicitation/complete";
+
 pub struct UpstreamOAuth {
     pub vault: Vault,
     pub store: Arc<dyn Store>,
@@ -61,8 +73,9 @@ pub struct UpstreamOAuth {
     pub(super) http: reqwest::Client,
     pub(super) upstreams: HashMap<String, UpstreamConfig>,
     discovered: Mutex<HashMap<String, Discovered>>,
-    /// Sessions that asked to connect, told when the connection is made.
-    waiting: Mutex<HashMap<UserUpstream, Vec<Peer<RoleServer>>>>,
+    /// Sessions that asked to connect, told when the connection is made;
+    /// with the id of the URL-mode elicitation each was sent, if any.
+    waiting: Mutex<HashMap<UserUpstream, Vec<Waiting>>>,
     pub(super) flights: Mutex<HashMap<UserUpstream, Arc<tokio::sync::Mutex<()>>>>,
     listen: Mutex<Option<Arc<ListenHub>>>,
 }
@@ -137,12 +150,14 @@ impl UpstreamOAuth {
     }
 
     /// A one-time link for `user_id` to connect `upstream`; `peer` (the
-    /// asking session) is told when the connection is made.
+    /// asking session) is told when the connection is made, with
+    /// `elicitation_id` (the URL-mode elicitation it is sent in) completed.
     pub async fn connect_link(
         &self,
         user_id: &str,
         upstream: &str,
         peer: Option<Peer<RoleServer>>,
+        elicitation_id: Option<String>,
     ) -> Result<String, ConnectError> {
         if !self.upstreams.contains_key(upstream) {
             return Err(ConnectError::UnknownUpstream);
@@ -167,7 +182,10 @@ impl UpstreamOAuth {
         {
             w.entry((user_id.to_string(), upstream.to_string()))
                 .or_default()
-                .push(p);
+                .push(Waiting {
+                    peer: p,
+                    elicitation_id,
+                });
         }
         Ok(format!(
             "{}/connect/{upstream}?ticket={ticket}",
@@ -344,7 +362,9 @@ impl UpstreamOAuth {
     }
 
     /// Tells the user's sessions that asked to connect, and their listen
-    /// streams, that the upstream's tools changed.
+    /// streams, that the upstream's tools changed; first completes the
+    /// URL-mode elicitation each session was sent. Only `user_id`'s
+    /// sessions are waiting under `(user_id, upstream)`.
     pub async fn tell_connected(&self, user_id: &str, upstream: &str) {
         let peers = self
             .waiting
@@ -352,8 +372,20 @@ impl UpstreamOAuth {
             .ok()
             .and_then(|mut w| w.remove(&(user_id.to_string(), upstream.to_string())))
             .unwrap_or_default();
-        for p in peers {
-            let _ = p.notify_tool_list_changed().await;
+        for w in peers {
+            if let Some(id) = w.elicitation_id {
+                let complete = rmcp::model::CustomNotification::new(
+                    ELICITATION_COMPLETE,
+                    Some(serde_json::json!({ "elicitationId": id })),
+                );
+                let _ = w
+                    .peer
+                    .send_notification(rmcp::model::ServerNotification::CustomNotification(
+                        complete,
+                    ))
+                    .await;
+            }
+            let _ = w.peer.notify_tool_list_changed().await;
         }
         let hub = self.listen.lock().ok().and_then(|l| l.clone());
         if let Some(hub) = hub {

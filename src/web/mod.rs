@@ -37,6 +37,9 @@
 //!   ("Not you?"), which posts the same form (CSRF token and request) to the
 //!   sign-out endpoint.
 
+mod account;
+pub use account::{AccountView, AppView};
+
 use minijinja::{AutoEscape, Environment, Output, State, UndefinedBehavior, Value};
 use serde::Serialize;
 
@@ -52,6 +55,8 @@ const ERROR: &str = include_str!("../../templates/error.html");
 const CONNECT_LOGIN: &str = include_str!("../../templates/connect_login.html");
 const CONNECTED: &str = include_str!("../../templates/connected.html");
 const CONNECTIONS: &str = include_str!("../../templates/connections.html");
+// The account page (`crate::http::account`).
+const ACCOUNT: &str = include_str!("../../templates/account.html");
 
 /// The page renderer: a template environment with the embedded templates.
 ///
@@ -184,6 +189,7 @@ impl Pages {
         env.add_template("connect_login.html", CONNECT_LOGIN)?;
         env.add_template("connected.html", CONNECTED)?;
         env.add_template("connections.html", CONNECTIONS)?;
+        env.add_template("account.html", ACCOUNT)?;
         Ok(Self { env })
     }
 
@@ -211,6 +217,11 @@ impl Pages {
         view: &S,
     ) -> Result<String, minijinja::Error> {
         self.render(name, view)
+    }
+
+    /// Renders the account page.
+    pub fn account(&self, v: &AccountView) -> Result<String, minijinja::Error> {
+        self.render("account.html", v)
     }
 
     fn render<S: Serialize>(&self, name: &str, view: &S) -> Result<String, minijinja::Error> {

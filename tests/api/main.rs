@@ -2,6 +2,7 @@
 //! Each module is one area; `helpers` starts the real server on port 0
 //! with its own database.
 
+mod account;
 mod audit;
 mod audit_cli;
 mod audit_store;
@@ -74,6 +75,7 @@ mod service_isolation;
 mod settings_bounds;
 mod sqlite_group_commit;
 mod store_contract;
+mod store_contract_account;
 mod store_contract_groups;
 mod store_race;
 mod stream_revocation;
@@ -85,5 +87,6 @@ mod telemetry_traces;
 mod tls;
 mod token;
 mod upstream_oauth;
+mod upstream_oauth_elicitation;
 mod upstream_token_store;
 mod usernames;

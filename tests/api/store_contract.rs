@@ -16,6 +16,7 @@ use futures::future::BoxFuture;
 // The contracts of the state several instances share.
 use crate::audit_store::*;
 use crate::cluster_store::*;
+use crate::store_contract_account::*;
 use crate::task_store::*;
 use crate::upstream_token_store::*;
 use mcpgate::store::postgres::PgStore;
@@ -155,6 +156,8 @@ macro_rules! store_contract_tests {
                 an_upstream_client_is_registered_once_per_issuer_and_redirect,
                 a_connect_flow_is_taken_once_and_only_as_its_kind,
                 expired_connect_flows_are_purged,
+                a_users_grants_are_listed_per_grant_and_only_while_live,
+                forgetting_consents_deletes_only_that_users_consents_to_that_client,
             );
 
             store_contract_tests!(@concurrent $make;
@@ -353,7 +356,7 @@ fn session(hash: &str, user_id: &str) -> LoginSession {
 /// The redirect URI (consent key) of the consents made by [`consent`].
 const CB: &str = "https://app.example/cb";
 
-fn consent(user_id: &str, client_id: &str, s: &str) -> Consent {
+pub(crate) fn consent(user_id: &str, client_id: &str, s: &str) -> Consent {
     Consent {
         user_id: user_id.into(),
         client_id: cid(client_id),

@@ -21,14 +21,14 @@ use crate::mcp_support::{bearer, signed_in};
 
 /// The upstream: a plain mcpgate (dynamic registration; no metadata
 /// documents, whose URLs must be https) with two accounts.
-async fn upstream() -> TestApp {
+pub(crate) async fn upstream() -> TestApp {
     let b = spawn_app_with(|s| s.client_id_metadata_documents = false).await;
     b.add_user("alice-at-b").await;
     b.add_user("bob-at-b").await;
     b
 }
 
-async fn gateway(b: &TestApp) -> TestApp {
+pub(crate) async fn gateway(b: &TestApp) -> TestApp {
     let cfg: mcpgate::gateway::config::UpstreamConfig = toml::from_str(&format!(
         "name = \"b\"\nurl = \"{}\"\nauth = \"oauth\"\nisolation = \"per_user\"\n",
         b.resource()
@@ -109,6 +109,19 @@ async fn connect(
         .find(|w| w.contains("/connect/b?ticket="))
         .unwrap_or_else(|| panic!("no link in {text}"))
         .to_string();
+    connect_with_link(a, b, &link, gateway_user, upstream_user).await
+}
+
+/// Opens the connect `link` in a fresh browser at the gateway (signing in
+/// as `gateway_user`), signs in at the upstream as `upstream_user` and
+/// approves; returns the gateway browser and the callback page.
+pub(crate) async fn connect_with_link(
+    a: &TestApp,
+    b: &TestApp,
+    link: &str,
+    gateway_user: &str,
+    upstream_user: &str,
+) -> (Browser, String) {
     assert!(link.starts_with(&a.urls.issuer), "{link}");
     // The gateway's browser: not signed in, so the sign-in page first.
     let browser_a = a.browser();

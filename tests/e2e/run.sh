@@ -23,7 +23,8 @@
 #      2026-07-28, gateway-listen-v2.test.mjs and gateway-2026.test.mjs talk
 #      to the gateway server), the Python SDK tests (sdk_py_test.py against
 #      the direct server; sdk_py_listen.py and sdk_py_2026_test.py, 2026-07-28
-#      through the gateway), five conformance server scenarios and the
+#      through the gateway; sdk_py_elicitation.py, URL-mode elicitation with
+#      two mcpgate servers of its own), five conformance server scenarios and the
 #      authorization server scenarios of the newest conformance release
 #      (conformance-authorization.mjs) against the direct server, and,
 #      against the gateway server, the whole active
@@ -298,6 +299,12 @@ rc=${PIPESTATUS[0]}
 set -e
 count "Python SDK (gateway, 2026-07-28)" "$RESULTS/sdk-py-listen.log"
 [[ $rc -eq 0 ]] || grep -q '^python: [0-9]* passed, [1-9]' "$RESULTS/sdk-py-listen.log" || { echo "e2e: the Python listen case exited $rc"; FAILED=$((FAILED + 1)); }
+set +e
+(cd "$E2E" && .venv/bin/python sdk_py_elicitation.py) 2>&1 | tee "$RESULTS/sdk-py-elicitation.log"
+rc=${PIPESTATUS[0]}
+set -e
+count "Python SDK (URL-mode elicitation)" "$RESULTS/sdk-py-elicitation.log"
+[[ $rc -eq 0 ]] || grep -q '^python: [0-9]* passed, [1-9]' "$RESULTS/sdk-py-elicitation.log" || { echo "e2e: the Python elicitation case exited $rc"; FAILED=$((FAILED + 1)); }
 echo "e2e: Python SDK suite ($(elapsed "$t"))"
 
 t=$(now)

@@ -231,7 +231,7 @@ impl Drop for AbortOnDrop {
 /// request that happens to have the same id. In a task of its own the
 /// task-local is unset, so the marker set here, the downstream request's id,
 /// is the one the transport sees.
-async fn ask_downstream(
+pub(crate) async fn ask_downstream(
     d: &Downstream,
     mut request: ServerRequest,
     hint: Option<String>,

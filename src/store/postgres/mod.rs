@@ -19,6 +19,7 @@
 //! `maintenance`), and `store::delegate` writes the `Store` impl that calls
 //! them.
 
+mod account;
 mod audit;
 mod clients;
 mod cluster;
