@@ -14,6 +14,7 @@
 //! been rotated yet ([`Store::rotate_refresh_token`]), so that two requests
 //! racing on the same code or token cannot both win.
 
+pub mod admin;
 pub mod audit;
 pub mod cluster;
 mod delegate;
@@ -30,6 +31,7 @@ use mcpgate_core::model::{
     User,
 };
 
+pub use admin::GrantSummary;
 pub use audit::{AuditOrder, AuditQuery, AuditRecord};
 pub use cluster::{MailRecord, McpSessionRecord, SseMessageRecord, SseSessionRecord};
 pub use mcpgate_core::federation::{PendingLogin, UserIdentity};
@@ -446,4 +448,19 @@ pub trait Store: Send + Sync + 'static {
         key_hash: &str,
         kind: &str,
     ) -> StoreResult<Option<UpstreamConnectRecord>>;
+
+    // ---- admin console (`crate::admin`, [`admin`]) ----
+    /// Gives or takes the admin role; false if there is no such user.
+    async fn set_user_admin(&self, user_id: &str, admin: bool) -> StoreResult<bool>;
+    /// The ids of the users with the admin role, ordered by id.
+    async fn admin_user_ids(&self) -> StoreResult<Vec<String>>;
+    /// The grants live at `now` (one of their tokens neither revoked nor
+    /// expired), of this user and/or this client when given, newest use
+    /// first.
+    async fn live_grants(
+        &self,
+        user_id: Option<&str>,
+        client_id: Option<&str>,
+        now: UnixTime,
+    ) -> StoreResult<Vec<GrantSummary>>;
 }

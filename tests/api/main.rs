@@ -73,6 +73,7 @@ mod service_isolation;
 mod settings_bounds;
 mod sqlite_group_commit;
 mod store_contract;
+mod store_contract_admin;
 mod store_contract_groups;
 mod store_race;
 mod stream_revocation;

@@ -155,6 +155,9 @@ macro_rules! store_contract_tests {
                 an_upstream_client_is_registered_once_per_issuer_and_redirect,
                 a_connect_flow_is_taken_once_and_only_as_its_kind,
                 expired_connect_flows_are_purged,
+                the_first_user_is_admin_and_the_role_can_be_given_and_taken,
+                a_first_user_made_by_an_identity_provider_is_admin,
+                live_grants_are_listed_per_user_and_client_until_revoked_or_expired,
             );
 
             store_contract_tests!(@concurrent $make;
@@ -196,6 +199,13 @@ macro_rules! store_contract_tests {
     )*};
 }
 
+// The admin console: in its own file.
+use crate::store_contract_admin::{
+    a_first_user_made_by_an_identity_provider_is_admin,
+    live_grants_are_listed_per_user_and_client_until_revoked_or_expired,
+    the_first_user_is_admin_and_the_role_can_be_given_and_taken,
+};
+
 // Groups: in their own file.
 use crate::store_contract_groups::{
     group_memberships_are_added_once_per_source_and_removed, memberships_go_with_their_user,
@@ -218,7 +228,7 @@ pub(crate) fn cid(s: &str) -> ClientId {
     ClientId::parse(s).unwrap()
 }
 
-fn scope(s: &str) -> Scope {
+pub(crate) fn scope(s: &str) -> Scope {
     Scope::parse(s).unwrap()
 }
 

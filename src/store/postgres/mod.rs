@@ -19,6 +19,7 @@
 //! `maintenance`), and `store::delegate` writes the `Store` impl that calls
 //! them.
 
+mod admin;
 mod audit;
 mod clients;
 mod cluster;

@@ -15,6 +15,7 @@
 //! and parsed back on reading; a row that does not parse back is reported as
 //! [`StoreError::Corrupt`].
 
+mod admin;
 mod audit;
 mod clients;
 mod cluster;
