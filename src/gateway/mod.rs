@@ -199,6 +199,18 @@ impl Gateway {
         self.upstreams.iter().map(|u| u.status()).collect()
     }
 
+    /// Restarts the upstream `name` (`Upstream::restart`); false if there
+    /// is none.
+    pub fn restart(&self, name: &str) -> bool {
+        match self.upstreams.iter().find(|u| u.cfg.name == name) {
+            Some(u) => {
+                u.restart();
+                true
+            }
+            None => false,
+        }
+    }
+
     fn visible<'a>(&'a self, caller: &'a Caller) -> impl Iterator<Item = &'a Arc<Upstream>> + 'a {
         self.upstreams
             .iter()

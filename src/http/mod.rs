@@ -6,6 +6,7 @@
 //! - [`authorize`]: the browser flow (no CORS, RFC 9700 §2.6).
 //! - [`federation`]: `GET /oauth/callback`, where identity providers send
 //!   the browser back, and the start of a provider sign-in.
+//! - [`admin`]: the admin console (`/admin`), for users with the admin role.
 //! - [`logout`]: sign-out of the browser session (a CSRF-protected form).
 //! - [`token`]: token and revocation endpoints (CORS).
 //! - [`errors`]: the one mapping from protocol errors to responses.
@@ -19,6 +20,7 @@
 //! the metadata advertises one set (`endpoint_style`). When the public URL
 //! has a path, everything but the `/.well-known/*` documents lives below it.
 
+pub mod admin;
 pub mod authorize;
 pub mod client_addr;
 pub mod connections;
@@ -186,6 +188,14 @@ pub fn router(state: AppState) -> Router {
             "/connections",
             get(connections::get).post(connections::post),
         )
+        .route("/admin", get(admin::users_get).post(admin::post))
+        .route("/admin/user", get(admin::user_get).post(admin::post))
+        .route("/admin/clients", get(admin::clients_get).post(admin::post))
+        .route(
+            "/admin/upstreams",
+            get(admin::upstreams_get).post(admin::post),
+        )
+        .route("/admin/audit", get(admin::audit_get).post(admin::post))
         .route("/assets/mcpgate.css", get(stylesheet));
 
     let below_base = api

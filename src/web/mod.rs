@@ -52,6 +52,33 @@ const ERROR: &str = include_str!("../../templates/error.html");
 const CONNECT_LOGIN: &str = include_str!("../../templates/connect_login.html");
 const CONNECTED: &str = include_str!("../../templates/connected.html");
 const CONNECTIONS: &str = include_str!("../../templates/connections.html");
+// The admin console (`crate::http::admin`).
+const ADMIN_TEMPLATES: [(&str, &str); 6] = [
+    (
+        "admin_nav.html",
+        include_str!("../../templates/admin_nav.html"),
+    ),
+    (
+        "admin_users.html",
+        include_str!("../../templates/admin_users.html"),
+    ),
+    (
+        "admin_user.html",
+        include_str!("../../templates/admin_user.html"),
+    ),
+    (
+        "admin_clients.html",
+        include_str!("../../templates/admin_clients.html"),
+    ),
+    (
+        "admin_upstreams.html",
+        include_str!("../../templates/admin_upstreams.html"),
+    ),
+    (
+        "admin_audit.html",
+        include_str!("../../templates/admin_audit.html"),
+    ),
+];
 
 /// The page renderer: a template environment with the embedded templates.
 ///
@@ -184,6 +211,9 @@ impl Pages {
         env.add_template("connect_login.html", CONNECT_LOGIN)?;
         env.add_template("connected.html", CONNECTED)?;
         env.add_template("connections.html", CONNECTIONS)?;
+        for (name, source) in ADMIN_TEMPLATES {
+            env.add_template(name, source)?;
+        }
         Ok(Self { env })
     }
 
@@ -206,6 +236,16 @@ impl Pages {
     /// `connected.html`, `connections.html`; views in
     /// `crate::http::upstream_oauth`).
     pub fn upstream_page<S: Serialize>(
+        &self,
+        name: &str,
+        view: &S,
+    ) -> Result<String, minijinja::Error> {
+        self.render(name, view)
+    }
+
+    /// Renders a page of the admin console (`admin_*.html`; views in
+    /// `crate::http::admin`).
+    pub fn admin_page<S: Serialize>(
         &self,
         name: &str,
         view: &S,

@@ -2,6 +2,7 @@
 //! Each module is one area; `helpers` starts the real server on port 0
 //! with its own database.
 
+mod admin;
 mod audit;
 mod audit_cli;
 mod audit_store;
