@@ -105,6 +105,10 @@ pub enum UserCommand {
         #[arg(long)]
         admin: bool,
     },
+    /// Disable a user: no sign-in; ends their sessions, revokes their tokens.
+    Disable { username: String },
+    /// Enable a disabled user again.
+    Enable { username: String },
     /// Give (`on`) or take (`off`) the admin role (the admin console).
     Admin {
         username: String,
@@ -302,19 +306,32 @@ async fn user(cmd: &UserCommand, s: &Settings) -> anyhow::Result<()> {
                 println!("{} is no longer an admin", user.username);
             }
         }
+        UserCommand::Disable { username } => {
+            let user = ctx.set_disabled(username, true).await?;
+            println!("disabled user {}", user.username);
+        }
+        UserCommand::Enable { username } => {
+            let user = ctx.set_disabled(username, false).await?;
+            println!("enabled user {}", user.username);
+        }
         UserCommand::Group(cmd) => groups::user_group(cmd, &ctx).await?,
         UserCommand::List => {
             let list = store.list_users().await?;
             let admins = store.admin_user_ids().await?;
+            let disabled = store.disabled_user_ids().await?;
             if list.is_empty() {
                 println!("no users");
             }
             for u in list {
-                let role = if admins.contains(&u.id) {
+                let mut role = if admins.contains(&u.id) {
                     "\tadmin"
                 } else {
                     ""
-                };
+                }
+                .to_string();
+                if disabled.contains(&u.id) {
+                    role.push_str("\tdisabled");
+                }
                 println!(
                     "{}\t{}\tcreated {}{role}",
                     u.username,

@@ -7,5 +7,9 @@
 -- time, then username) the admin; `mcpgate user admin USER on|off` changes it.
 ALTER TABLE users ADD COLUMN is_admin BOOLEAN NOT NULL DEFAULT FALSE;
 
+-- disabled_at: set while an admin has disabled the account (it cannot sign
+-- in; disabling also ended its sessions and revoked its tokens); NULL otherwise.
+ALTER TABLE users ADD COLUMN disabled_at BIGINT;
+
 UPDATE users SET is_admin = TRUE
  WHERE id = (SELECT id FROM users ORDER BY created_at, username LIMIT 1);

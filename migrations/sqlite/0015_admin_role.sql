@@ -8,5 +8,9 @@
 ALTER TABLE users ADD COLUMN is_admin INTEGER NOT NULL DEFAULT 0
     CHECK (is_admin IN (0, 1));
 
+-- disabled_at: set while an admin has disabled the account (it cannot sign
+-- in; disabling also ended its sessions and revoked its tokens); NULL otherwise.
+ALTER TABLE users ADD COLUMN disabled_at INTEGER;
+
 UPDATE users SET is_admin = 1
  WHERE id = (SELECT id FROM users ORDER BY created_at, username LIMIT 1);

@@ -177,6 +177,41 @@ impl<'a> Ctx<'a> {
         Ok(user)
     }
 
+    /// Whether the user is disabled.
+    pub async fn is_disabled(&self, user_id: &str) -> Result<bool, AdminError> {
+        Ok(self
+            .store
+            .disabled_user_ids()
+            .await?
+            .iter()
+            .any(|id| id == user_id))
+    }
+
+    /// Disables the user (in the console, not one's own account): they can
+    /// no longer sign in, their browser sessions end and every token issued
+    /// to them is revoked, in one transaction. Enabling lets them sign in
+    /// again; what was revoked stays revoked.
+    pub async fn set_disabled(&self, username: &str, disabled: bool) -> Result<User, AdminError> {
+        let user = users::find(self.store, username).await?;
+        if disabled {
+            self.not_self(&user)?;
+        }
+        let at = disabled.then_some(self.now);
+        if !self.store.set_user_disabled(&user.id, at).await? {
+            return Err(UserError::NotFound(username.to_string()).into());
+        }
+        if disabled {
+            self.tokens_changed().await?;
+        }
+        let action = if disabled {
+            "user.disable"
+        } else {
+            "user.enable"
+        };
+        self.record(action, Self::user_event(&user)).await;
+        Ok(user)
+    }
+
     /// Sets a new password (which ends the user's browser sessions).
     pub async fn reset_password(
         &self,

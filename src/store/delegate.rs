@@ -749,6 +749,24 @@ macro_rules! store_impl {
                 )
                 .await
             }
+            async fn set_user_disabled(
+                &self,
+                user_id: &str,
+                at: Option<UnixTime>,
+            ) -> StoreResult<bool> {
+                $crate::telemetry::metrics::timed_store(
+                    "set_user_disabled",
+                    admin::set_user_disabled(&self.pool, user_id, at),
+                )
+                .await
+            }
+            async fn disabled_user_ids(&self) -> StoreResult<Vec<String>> {
+                $crate::telemetry::metrics::timed_store(
+                    "disabled_user_ids",
+                    admin::disabled_user_ids(&self.pool),
+                )
+                .await
+            }
             async fn live_grants(
                 &self,
                 user_id: Option<&str>,

@@ -454,6 +454,13 @@ pub trait Store: Send + Sync + 'static {
     async fn set_user_admin(&self, user_id: &str, admin: bool) -> StoreResult<bool>;
     /// The ids of the users with the admin role, ordered by id.
     async fn admin_user_ids(&self) -> StoreResult<Vec<String>>;
+    /// `Some(now)` disables the user, in one transaction: marks the account,
+    /// ends its login sessions, marks its unused codes used and revokes
+    /// every access and refresh token issued to it. `None` enables it again
+    /// (nothing revoked comes back). False if there is no such user.
+    async fn set_user_disabled(&self, user_id: &str, at: Option<UnixTime>) -> StoreResult<bool>;
+    /// The ids of the disabled users, ordered by id.
+    async fn disabled_user_ids(&self) -> StoreResult<Vec<String>>;
     /// The grants live at `now` (one of their tokens neither revoked nor
     /// expired), of this user and/or this client when given, newest use
     /// first.

@@ -484,3 +484,48 @@ async fn upstreams_show_their_last_error_and_restart() {
     let (s, _) = act(&b, &[("action", "upstream.restart"), ("upstream", "nope")]).await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
 }
+
+#[tokio::test]
+async fn disabling_a_user_stops_their_sign_in_and_tokens_and_no_one_elses() {
+    let app = spawn_app().await;
+    app.add_user("alice").await;
+    app.add_user("bob").await;
+    app.add_user("carol").await;
+    let (_, bob_t) = app.full_flow("bob").await;
+    let (_, carol_t) = app.full_flow("carol").await;
+    // bob, signed in at the console (which refuses him).
+    let bob_browser = admin_browser(&app, "bob").await;
+    assert_eq!(
+        bob_browser.get("/admin").await.status(),
+        StatusCode::FORBIDDEN
+    );
+    let b = admin_browser(&app, "alice").await;
+    // An admin cannot disable themselves.
+    let (s, _) = act(&b, &[("action", "user.disable"), ("username", "alice")]).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+
+    let (s, html) = act(&b, &[("action", "user.disable"), ("username", "bob")]).await;
+    assert_eq!(s, StatusCode::OK, "{html}");
+    assert!(html.contains("<strong>disabled</strong>"), "{html}");
+    assert!(
+        page(&b, "/admin")
+            .await
+            .contains("<span class=\"tag\">disabled</span>")
+    );
+    assert!(!token_works(&app, &access(&bob_t)).await);
+    assert!(token_works(&app, &access(&carol_t)).await);
+    // bob's browser session ended; he cannot sign in again.
+    let r = bob_browser.get("/admin").await;
+    assert!(r.text().await.unwrap().contains("<h1>Sign in</h1>"));
+    let addr: std::net::IpAddr = "127.0.0.1".parse().unwrap();
+    assert!(app.auth.sign_in("bob", PASSWORD, addr).await.is_err());
+    assert!(app.auth.sign_in("carol", PASSWORD, addr).await.is_ok());
+
+    let (s, _) = act(&b, &[("action", "user.enable"), ("username", "bob")]).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(app.auth.sign_in("bob", PASSWORD, addr).await.is_ok());
+    assert!(
+        !token_works(&app, &access(&bob_t)).await,
+        "revoked tokens stay revoked"
+    );
+}

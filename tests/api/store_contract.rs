@@ -158,6 +158,7 @@ macro_rules! store_contract_tests {
                 the_first_user_is_admin_and_the_role_can_be_given_and_taken,
                 a_first_user_made_by_an_identity_provider_is_admin,
                 live_grants_are_listed_per_user_and_client_until_revoked_or_expired,
+                disabling_a_user_ends_everything_of_theirs_at_once_and_nothing_else,
             );
 
             store_contract_tests!(@concurrent $make;
@@ -202,6 +203,7 @@ macro_rules! store_contract_tests {
 // The admin console: in its own file.
 use crate::store_contract_admin::{
     a_first_user_made_by_an_identity_provider_is_admin,
+    disabling_a_user_ends_everything_of_theirs_at_once_and_nothing_else,
     live_grants_are_listed_per_user_and_client_until_revoked_or_expired,
     the_first_user_is_admin_and_the_role_can_be_given_and_taken,
 };

@@ -147,3 +147,89 @@ pub(crate) async fn live_grants_are_listed_per_user_and_client_until_revoked_or_
         vec!["g1"]
     );
 }
+
+pub(crate) async fn disabling_a_user_ends_everything_of_theirs_at_once_and_nothing_else(
+    store: Arc<dyn Store>,
+) {
+    seed(store.as_ref()).await; // users u1, u2; clients c1, c2
+    for (user, suffix) in [("u1", "1"), ("u2", "2")] {
+        store
+            .create_login_session(&mcpgate_core::model::LoginSession {
+                session_hash: format!("s{suffix}"),
+                user_id: user.into(),
+                created_at: NOW,
+                expires_at: NOW + 3600,
+            })
+            .await
+            .unwrap();
+        issue(
+            store.as_ref(),
+            &access(&format!("a{suffix}"), &format!("g{suffix}"), "c1", user),
+            Some(&refresh(
+                &format!("r{suffix}"),
+                &format!("g{suffix}"),
+                "c1",
+                user,
+            )),
+        )
+        .await;
+        store
+            .create_code(&crate::store_contract::code(
+                &format!("k{suffix}"),
+                &format!("gk{suffix}"),
+                "c2",
+                user,
+            ))
+            .await
+            .unwrap();
+    }
+    assert!(store.disabled_user_ids().await.unwrap().is_empty());
+    assert!(store.set_user_disabled("u1", Some(NOW + 10)).await.unwrap());
+    assert!(!store.set_user_disabled("nobody", Some(NOW)).await.unwrap());
+    assert_eq!(
+        store.disabled_user_ids().await.unwrap(),
+        vec!["u1".to_string()]
+    );
+
+    // u1: no session, no live token, no usable code.
+    assert!(store.login_session("s1", NOW).await.unwrap().is_none());
+    assert_eq!(
+        store.access_token("a1").await.unwrap().unwrap().revoked_at,
+        Some(NOW + 10)
+    );
+    assert_eq!(
+        store.refresh_token("r1").await.unwrap().unwrap().revoked_at,
+        Some(NOW + 10)
+    );
+    assert_eq!(
+        store.code("k1").await.unwrap().unwrap().used_at,
+        Some(NOW + 10)
+    );
+    assert!(
+        store
+            .live_grants(Some("u1"), None, NOW + 20)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // u2: untouched.
+    assert!(store.login_session("s2", NOW).await.unwrap().is_some());
+    assert_eq!(
+        store.access_token("a2").await.unwrap().unwrap().revoked_at,
+        None
+    );
+    assert_eq!(
+        store.refresh_token("r2").await.unwrap().unwrap().revoked_at,
+        None
+    );
+    assert_eq!(store.code("k2").await.unwrap().unwrap().used_at, None);
+
+    // Enabling clears the flag; nothing revoked comes back.
+    assert!(store.set_user_disabled("u1", None).await.unwrap());
+    assert!(store.disabled_user_ids().await.unwrap().is_empty());
+    assert_eq!(
+        store.access_token("a1").await.unwrap().unwrap().revoked_at,
+        Some(NOW + 10)
+    );
+    assert!(store.user_by_id("u1").await.unwrap().is_some());
+}

@@ -265,6 +265,20 @@ pub async fn post(
             });
             (Then::User(username), r)
         }
+        Some(action @ ("user.disable" | "user.enable")) => {
+            let disable = action == "user.disable";
+            let r = ctx.set_disabled(&username, disable).await.map(|u| {
+                if disable {
+                    format!(
+                        "{} is disabled; their sessions ended and their tokens were revoked.",
+                        u.username
+                    )
+                } else {
+                    format!("{} is enabled again.", u.username)
+                }
+            });
+            (Then::User(username), r)
+        }
         Some("user.password") => {
             let r = ctx
                 .reset_password(

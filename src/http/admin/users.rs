@@ -27,6 +27,7 @@ struct UserRow {
     id: String,
     created: String,
     admin: bool,
+    disabled: bool,
     groups: Vec<String>,
     grants: usize,
 }
@@ -69,6 +70,7 @@ async fn users_view(app: &AppState, admin: &Admin, q: String) -> Result<UsersVie
     let all = store.list_users().await?;
     let total = all.len();
     let admins = store.admin_user_ids().await?;
+    let disabled = store.disabled_user_ids().await?;
     let mut grants: HashMap<String, usize> = HashMap::new();
     for g in store.live_grants(None, None, app.auth.now()).await? {
         if let Some(u) = g.user_id {
@@ -98,6 +100,7 @@ async fn users_view(app: &AppState, admin: &Admin, q: String) -> Result<UsersVie
             ),
             username: u.username.as_str().to_string(),
             admin: admins.contains(&u.id),
+            disabled: disabled.contains(&u.id),
             grants: grants.get(&u.id).copied().unwrap_or(0),
             created: when(u.created_at),
             id: u.id,
@@ -142,6 +145,7 @@ struct UserView {
     id: String,
     created: String,
     admin: bool,
+    disabled: bool,
     is_self: bool,
     has_password: bool,
     groups: Vec<GroupRow>,
@@ -235,6 +239,7 @@ async fn user_view(app: &AppState, admin: &Admin, name: &str) -> Result<UserView
     }
     Ok(UserView {
         admin: ctx.is_admin(&user.id).await?,
+        disabled: ctx.is_disabled(&user.id).await?,
         is_self: user.id == admin.user.id,
         has_password: user.password_hash.is_some(),
         username: user.username.as_str().to_string(),

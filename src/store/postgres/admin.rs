@@ -4,7 +4,7 @@ use mcpgate_core::model::UnixTime;
 use sqlx::PgPool;
 use sqlx::postgres::PgRow;
 
-use super::{col, count, db};
+use super::{begin, col, count, db};
 use crate::store::{GrantSummary, StoreResult};
 
 pub(super) async fn set_user_admin(pool: &PgPool, user_id: &str, admin: bool) -> StoreResult<bool> {
@@ -20,6 +20,53 @@ pub(super) async fn set_user_admin(pool: &PgPool, user_id: &str, admin: bool) ->
 
 pub(super) async fn admin_user_ids(pool: &PgPool) -> StoreResult<Vec<String>> {
     sqlx::query_scalar("SELECT id FROM users WHERE is_admin ORDER BY id")
+        .fetch_all(pool)
+        .await
+        .map_err(db)
+}
+
+pub(super) async fn set_user_disabled(
+    pool: &PgPool,
+    user_id: &str,
+    at: Option<UnixTime>,
+) -> StoreResult<bool> {
+    let mut tx = begin(pool).await?;
+    let n = sqlx::query("UPDATE users SET disabled_at = $1 WHERE id = $2")
+        .bind(at)
+        .bind(user_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?
+        .rows_affected();
+    if n == 0 {
+        tx.rollback().await.map_err(db)?;
+        return Ok(false);
+    }
+    if let Some(now) = at {
+        sqlx::query("DELETE FROM login_sessions WHERE user_id = $1")
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        for sql in [
+            "UPDATE auth_codes SET used_at = $1 WHERE user_id = $2 AND used_at IS NULL",
+            "UPDATE access_tokens SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL",
+            "UPDATE refresh_tokens SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL",
+        ] {
+            sqlx::query(sql)
+                .bind(now)
+                .bind(user_id)
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
+        }
+    }
+    tx.commit().await.map_err(db)?;
+    Ok(true)
+}
+
+pub(super) async fn disabled_user_ids(pool: &PgPool) -> StoreResult<Vec<String>> {
+    sqlx::query_scalar("SELECT id FROM users WHERE disabled_at IS NOT NULL ORDER BY id")
         .fetch_all(pool)
         .await
         .map_err(db)

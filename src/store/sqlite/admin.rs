@@ -4,7 +4,7 @@ use mcpgate_core::model::UnixTime;
 use sqlx::SqlitePool;
 use sqlx::sqlite::SqliteRow;
 
-use super::{col, count, db};
+use super::{begin_write, col, count, db};
 use crate::store::{GrantSummary, StoreResult};
 
 pub(super) async fn set_user_admin(
@@ -24,6 +24,53 @@ pub(super) async fn set_user_admin(
 
 pub(super) async fn admin_user_ids(pool: &SqlitePool) -> StoreResult<Vec<String>> {
     sqlx::query_scalar("SELECT id FROM users WHERE is_admin = 1 ORDER BY id")
+        .fetch_all(pool)
+        .await
+        .map_err(db)
+}
+
+pub(super) async fn set_user_disabled(
+    pool: &SqlitePool,
+    user_id: &str,
+    at: Option<UnixTime>,
+) -> StoreResult<bool> {
+    let mut tx = begin_write(pool).await?;
+    let n = sqlx::query("UPDATE users SET disabled_at = ? WHERE id = ?")
+        .bind(at)
+        .bind(user_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?
+        .rows_affected();
+    if n == 0 {
+        tx.rollback().await.map_err(db)?;
+        return Ok(false);
+    }
+    if let Some(now) = at {
+        sqlx::query("DELETE FROM login_sessions WHERE user_id = ?")
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        for sql in [
+            "UPDATE auth_codes SET used_at = ?1 WHERE user_id = ?2 AND used_at IS NULL",
+            "UPDATE access_tokens SET revoked_at = ?1 WHERE user_id = ?2 AND revoked_at IS NULL",
+            "UPDATE refresh_tokens SET revoked_at = ?1 WHERE user_id = ?2 AND revoked_at IS NULL",
+        ] {
+            sqlx::query(sql)
+                .bind(now)
+                .bind(user_id)
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
+        }
+    }
+    tx.commit().await.map_err(db)?;
+    Ok(true)
+}
+
+pub(super) async fn disabled_user_ids(pool: &SqlitePool) -> StoreResult<Vec<String>> {
+    sqlx::query_scalar("SELECT id FROM users WHERE disabled_at IS NOT NULL ORDER BY id")
         .fetch_all(pool)
         .await
         .map_err(db)
