@@ -14,7 +14,7 @@ use crate::auth::users;
 use crate::clock::{Clock, SystemClock};
 use crate::config::{self, Settings};
 
-mod audit;
+pub(crate) mod audit;
 mod client;
 mod flags;
 pub mod groups;
@@ -109,6 +109,20 @@ pub enum UserCommand {
         /// Put the user in this group (repeatable).
         #[arg(long = "group", value_name = "GROUP")]
         groups: Vec<String>,
+        /// Give the user the admin role (the admin console, `/admin`). The
+        /// first user created is an admin anyway.
+        #[arg(long)]
+        admin: bool,
+    },
+    /// Disable a user: no sign-in; ends their sessions, revokes their tokens.
+    Disable { username: String },
+    /// Enable a disabled user again.
+    Enable { username: String },
+    /// Give (`on`) or take (`off`) the admin role (the admin console).
+    Admin {
+        username: String,
+        #[arg(value_enum)]
+        role: OnOff,
     },
     /// Add a user to a group, or remove them.
     #[command(subcommand)]
@@ -144,6 +158,13 @@ pub enum UserCommand {
         #[arg(long)]
         subject: String,
     },
+}
+
+/// `on` or `off`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OnOff {
+    On,
+    Off,
 }
 
 pub use flags::SettingFlags;
@@ -274,28 +295,64 @@ async fn rotate_vault_key(s: &Settings) -> anyhow::Result<()> {
 async fn user(cmd: &UserCommand, s: &Settings) -> anyhow::Result<()> {
     let store = open_store_for_user_admin(&s.database_url).await?;
     let now = SystemClock.now();
+    // The operator's actions, shared with the admin console (`crate::admin`).
+    let ctx = crate::admin::Ctx::cli(store.as_ref(), s, now);
     match cmd {
         UserCommand::Add {
             username,
             password_stdin,
             groups: group_names,
+            admin,
         } => {
             users::parse_username(username)?;
             let group_names = groups::parse_groups(group_names)?;
             let pw = read_password(*password_stdin)?;
-            let user = users::add(store.as_ref(), username, pw, now).await?;
+            let user = ctx.create_user(username, pw, *admin).await?;
             groups::add_local(store.as_ref(), &user.id, &group_names, now).await?;
-            println!("created user {}", user.username);
+            let role = if ctx.is_admin(&user.id).await? {
+                " (admin)"
+            } else {
+                ""
+            };
+            println!("created user {}{role}", user.username);
         }
-        UserCommand::Group(cmd) => groups::user_group(cmd, store.as_ref(), s, now).await?,
+        UserCommand::Admin { username, role } => {
+            let on = *role == OnOff::On;
+            let user = ctx.set_admin(username, on).await?;
+            if on {
+                println!("{} is an admin", user.username);
+            } else {
+                println!("{} is no longer an admin", user.username);
+            }
+        }
+        UserCommand::Disable { username } => {
+            let user = ctx.set_disabled(username, true).await?;
+            println!("disabled user {}", user.username);
+        }
+        UserCommand::Enable { username } => {
+            let user = ctx.set_disabled(username, false).await?;
+            println!("enabled user {}", user.username);
+        }
+        UserCommand::Group(cmd) => groups::user_group(cmd, &ctx).await?,
         UserCommand::List => {
             let list = store.list_users().await?;
+            let admins = store.admin_user_ids().await?;
+            let disabled = store.disabled_user_ids().await?;
             if list.is_empty() {
                 println!("no users");
             }
             for u in list {
+                let mut role = if admins.contains(&u.id) {
+                    "\tadmin"
+                } else {
+                    ""
+                }
+                .to_string();
+                if disabled.contains(&u.id) {
+                    role.push_str("\tdisabled");
+                }
                 println!(
-                    "{}\t{}\tcreated {}",
+                    "{}\t{}\tcreated {}{role}",
                     u.username,
                     u.id,
                     crate::clock::rfc3339(u.created_at)
@@ -322,9 +379,8 @@ async fn user(cmd: &UserCommand, s: &Settings) -> anyhow::Result<()> {
             println!("unlinked {provider} account {subject}");
         }
         UserCommand::Remove { username } => {
-            let user = users::remove(store.as_ref(), username).await?;
             // Running instances forget the user's cached tokens at once.
-            crate::cluster::announce_revocation(&s.database_url).await?;
+            let user = ctx.remove_user(username).await?;
             println!("removed user {}", user.username);
         }
         UserCommand::Rename { old, new } => {
@@ -337,7 +393,7 @@ async fn user(cmd: &UserCommand, s: &Settings) -> anyhow::Result<()> {
         } => {
             let user = users::find(store.as_ref(), username).await?;
             let pw = read_password(*password_stdin)?;
-            users::set_password(store.as_ref(), user.username.as_str(), pw).await?;
+            let user = ctx.reset_password(user.username.as_str(), pw).await?;
             println!("password changed for {}", user.username);
         }
     }

@@ -21,6 +21,7 @@
 //! - [`http`]: routes, thin handlers, the one error-to-response mapping.
 //! - [`logging`]: the subscriber, and escaping so that a log line cannot be
 //!   forged.
+//! - [`admin`]: the operator's actions, shared by the admin console and the CLI.
 //! - [`app`]: `App::build` (binds, opens the store) and `run_until_stopped`.
 //! - [`reload`]: live configuration reload (`SIGHUP`, `mcpgate reload`):
 //!   what changes live, what needs a restart; [`live`]: the swappable
@@ -42,6 +43,7 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+pub mod admin;
 pub mod app;
 pub mod audit;
 pub mod auth;

@@ -46,10 +46,13 @@ pub enum Kind {
     PromptGet,
     /// `resources/read`.
     ResourceRead,
+    /// An operator's action in the admin console or on the command line
+    /// (`crate::admin`): `detail.action` names it, `detail.by` who acted.
+    AdminAction,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 12] = [
+    pub const ALL: [Kind; 13] = [
         Kind::SignIn,
         Kind::SignOut,
         Kind::Consent,
@@ -62,6 +65,7 @@ impl Kind {
         Kind::ToolCall,
         Kind::PromptGet,
         Kind::ResourceRead,
+        Kind::AdminAction,
     ];
 
     /// The name stored in the `kind` column.
@@ -79,6 +83,7 @@ impl Kind {
             Kind::ToolCall => "tool.call",
             Kind::PromptGet => "prompt.get",
             Kind::ResourceRead => "resource.read",
+            Kind::AdminAction => "admin.action",
         }
     }
 }

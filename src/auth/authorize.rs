@@ -226,7 +226,21 @@ impl AuthServer {
 
     /// Opens a login session for a user who has proved who they are (a
     /// password, or an identity provider); returns the new cookie value.
+    /// A disabled account (the admin console) gets `access_denied`.
     pub async fn open_login_session(&self, user: &User) -> Result<String, OAuthError> {
+        if self
+            .store
+            .disabled_user_ids()
+            .await
+            .map_err(store_failure)?
+            .contains(&user.id)
+        {
+            tracing::warn!(event = "auth.login_disabled", username = ?user.username.as_str(), "sign-in to a disabled account refused");
+            return Err(OAuthError::new(
+                mcpgate_core::oauth::ErrorCode::AccessDenied,
+                "this account is disabled; ask an administrator to enable it",
+            ));
+        }
         let cookie = new_cookie_value();
         let now = self.now();
         let session = LoginSession {

@@ -88,7 +88,7 @@ fn now_ms() -> i64 {
 }
 
 /// `--since` / `--until`: an RFC 3339 time, or an age before now.
-fn parse_time(flag: &str, value: &str, now_ms: i64) -> anyhow::Result<i64> {
+pub(crate) fn parse_time(flag: &str, value: &str, now_ms: i64) -> anyhow::Result<i64> {
     if let Ok(t) = humantime::parse_rfc3339_weak(value) {
         let ms = t
             .duration_since(UNIX_EPOCH)

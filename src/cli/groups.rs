@@ -6,13 +6,11 @@
 //! lifetime (`auth::bearer::CACHE_TTL`, 10 s); on PostgreSQL the running
 //! instances are told to drop their caches at once.
 
-use anyhow::bail;
 use clap::Subcommand;
 use mcpgate_core::model::GroupSource;
 use mcpgate_core::policy::GroupName;
 
 use crate::auth::users;
-use crate::config::Settings;
 use crate::store::Store;
 
 #[derive(Debug, Subcommand)]
@@ -53,39 +51,24 @@ pub async fn add_local(
     Ok(())
 }
 
-pub async fn user_group(
-    cmd: &UserGroupCommand,
-    store: &dyn Store,
-    s: &Settings,
-    now: i64,
-) -> anyhow::Result<()> {
+pub async fn user_group(cmd: &UserGroupCommand, ctx: &crate::admin::Ctx<'_>) -> anyhow::Result<()> {
+    // `crate::admin` tells running instances to drop their cached tokens
+    // (and the groups loaded with them).
     match cmd {
         UserGroupCommand::Add { username, group } => {
-            let group = GroupName::parse(group).map_err(anyhow::Error::msg)?;
-            let user = users::find(store, username).await?;
-            if store
-                .add_group_member(&user.id, group.as_str(), &GroupSource::Local, now)
-                .await?
-            {
+            let user = users::find(ctx.store(), username).await?;
+            if ctx.add_to_group(user.username.as_str(), group).await? {
                 println!("added {} to group {group}", user.username);
             } else {
                 println!("{} is already in group {group}", user.username);
             }
         }
         UserGroupCommand::Remove { username, group } => {
-            let user = users::find(store, username).await?;
-            if !store
-                .remove_group_member(&user.id, group, &GroupSource::Local)
-                .await?
-            {
-                bail!("{} is not in group {group:?} (locally)", user.username);
-            }
+            let user = users::find(ctx.store(), username).await?;
+            ctx.remove_from_group(user.username.as_str(), group).await?;
             println!("removed {} from group {group}", user.username);
         }
     }
-    // Running instances drop their cached tokens (and the groups loaded
-    // with them).
-    crate::cluster::announce_revocation(&s.database_url).await?;
     Ok(())
 }
 

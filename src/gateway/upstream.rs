@@ -248,6 +248,22 @@ impl Upstream {
         }
     }
 
+    /// Ends every connection of this upstream (the admin console's restart
+    /// button): a shared upstream starts again at once, per-user ones at
+    /// each user's next request. In-flight requests on the old connections
+    /// fail; `restarts` counts only automatic restarts after failures.
+    pub fn restart(self: &Arc<Self>) {
+        let old: Vec<Arc<Slot>> = match self.slots.lock() {
+            Ok(mut slots) => slots.drain().map(|(_, slot)| slot).collect(),
+            Err(poisoned) => poisoned.into_inner().drain().map(|(_, s)| s).collect(),
+        };
+        for slot in old {
+            slot.ct.cancel();
+        }
+        tracing::info!(event = "gateway.upstream_restart", upstream = %self.cfg.name, "upstream restarted by an admin");
+        self.start_shared();
+    }
+
     /// Starts the shared connection now (shared upstreams start with the server).
     pub fn start_shared(self: &Arc<Self>) {
         if self.cfg.isolation == Isolation::Shared {
@@ -493,7 +509,13 @@ async fn supervise(up: Arc<Upstream>, slot: Arc<Slot>, key: String, identity: Op
         if up.slots.lock().map(|s| s.is_empty()).unwrap_or(false) {
             up.set_state(State::Idle, None, false);
         }
-    } else {
+    } else if up
+        .slots
+        .lock()
+        .map(|s| s.get(&key).is_none_or(|cur| Arc::ptr_eq(cur, &slot)))
+        .unwrap_or(true)
+    {
+        // Not after a restart (`Upstream::restart`): the new slot's state stands.
         up.set_state(State::Stopped, None, false);
     }
 }

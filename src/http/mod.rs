@@ -8,6 +8,7 @@
 //!   the browser back, and the start of a provider sign-in.
 //! - [`account`]: `/account`, the signed-in user's applications (revoke)
 //!   and sign-out.
+//! - [`admin`]: the admin console (`/admin`), for users with the admin role.
 //! - [`logout`]: sign-out of the browser session (a CSRF-protected form).
 //! - [`token`]: token and revocation endpoints (CORS).
 //! - [`reload`]: `POST /admin/reload` for `mcpgate reload` (operator token).
@@ -23,6 +24,7 @@
 //! has a path, everything but the `/.well-known/*` documents lives below it.
 
 pub mod account;
+pub mod admin;
 pub mod authorize;
 pub mod client_addr;
 pub mod connections;
@@ -193,6 +195,14 @@ pub fn router(state: AppState) -> Router {
             get(connections::get).post(connections::post),
         )
         .route("/account", get(account::get).post(account::post))
+        .route("/admin", get(admin::users_get).post(admin::post))
+        .route("/admin/user", get(admin::user_get).post(admin::post))
+        .route("/admin/clients", get(admin::clients_get).post(admin::post))
+        .route(
+            "/admin/upstreams",
+            get(admin::upstreams_get).post(admin::post),
+        )
+        .route("/admin/audit", get(admin::audit_get).post(admin::post))
         .route("/assets/mcpgate.css", get(stylesheet));
 
     let below_base = api

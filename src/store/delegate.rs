@@ -2,7 +2,7 @@
 //!
 //! Each backend (`sqlite`, `postgres`) keeps its SQL in modules of the same
 //! names and functions (`users`, `groups`, `clients`, `tokens`, `identities`,
-//! `cluster`, `maintenance`, `tasks`, `audit`, `upstream_oauth`, `account`), each taking the backend's pool as its first
+//! `cluster`, `maintenance`, `tasks`, `audit`, `upstream_oauth`, `account`, `admin`), each taking the backend's pool as its first
 //! argument; the token endpoint's two writes (`redeem_code`,
 //! `rotate_refresh_token`) and `append_audit` take the store itself, so that SQLite can send
 //! them to its group-commit writer. [`store_impl!`] writes the trait implementation that delegates
@@ -750,6 +750,52 @@ macro_rules! store_impl {
                 kind: &str,
             ) -> StoreResult<Option<$crate::store::UpstreamConnectRecord>> {
                 upstream_oauth::take_upstream_connect(&self.pool, key_hash, kind).await
+            }
+
+            // ---- admin console ----
+            async fn set_user_admin(&self, user_id: &str, admin: bool) -> StoreResult<bool> {
+                $crate::telemetry::metrics::timed_store(
+                    "set_user_admin",
+                    admin::set_user_admin(&self.pool, user_id, admin),
+                )
+                .await
+            }
+            async fn admin_user_ids(&self) -> StoreResult<Vec<String>> {
+                $crate::telemetry::metrics::timed_store(
+                    "admin_user_ids",
+                    admin::admin_user_ids(&self.pool),
+                )
+                .await
+            }
+            async fn set_user_disabled(
+                &self,
+                user_id: &str,
+                at: Option<UnixTime>,
+            ) -> StoreResult<bool> {
+                $crate::telemetry::metrics::timed_store(
+                    "set_user_disabled",
+                    admin::set_user_disabled(&self.pool, user_id, at),
+                )
+                .await
+            }
+            async fn disabled_user_ids(&self) -> StoreResult<Vec<String>> {
+                $crate::telemetry::metrics::timed_store(
+                    "disabled_user_ids",
+                    admin::disabled_user_ids(&self.pool),
+                )
+                .await
+            }
+            async fn live_grants(
+                &self,
+                user_id: Option<&str>,
+                client_id: Option<&str>,
+                now: UnixTime,
+            ) -> StoreResult<Vec<$crate::store::GrantSummary>> {
+                $crate::telemetry::metrics::timed_store(
+                    "live_grants",
+                    admin::live_grants(&self.pool, user_id, client_id, now),
+                )
+                .await
             }
         }
     };

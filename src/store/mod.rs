@@ -15,6 +15,7 @@
 //! racing on the same code or token cannot both win.
 
 pub mod account;
+pub mod admin;
 pub mod audit;
 pub mod cluster;
 mod delegate;
@@ -32,6 +33,7 @@ use mcpgate_core::model::{
 };
 
 pub use account::UserGrant;
+pub use admin::GrantSummary;
 pub use audit::{AuditOrder, AuditQuery, AuditRecord};
 pub use cluster::{MailRecord, McpSessionRecord, SseMessageRecord, SseSessionRecord};
 pub use mcpgate_core::federation::{PendingLogin, UserIdentity};
@@ -455,4 +457,26 @@ pub trait Store: Send + Sync + 'static {
         key_hash: &str,
         kind: &str,
     ) -> StoreResult<Option<UpstreamConnectRecord>>;
+
+    // ---- admin console (`crate::admin`, [`admin`]) ----
+    /// Gives or takes the admin role; false if there is no such user.
+    async fn set_user_admin(&self, user_id: &str, admin: bool) -> StoreResult<bool>;
+    /// The ids of the users with the admin role, ordered by id.
+    async fn admin_user_ids(&self) -> StoreResult<Vec<String>>;
+    /// `Some(now)` disables the user, in one transaction: marks the account,
+    /// ends its login sessions, marks its unused codes used and revokes
+    /// every access and refresh token issued to it. `None` enables it again
+    /// (nothing revoked comes back). False if there is no such user.
+    async fn set_user_disabled(&self, user_id: &str, at: Option<UnixTime>) -> StoreResult<bool>;
+    /// The ids of the disabled users, ordered by id.
+    async fn disabled_user_ids(&self) -> StoreResult<Vec<String>>;
+    /// The grants live at `now` (one of their tokens neither revoked nor
+    /// expired), of this user and/or this client when given, newest use
+    /// first.
+    async fn live_grants(
+        &self,
+        user_id: Option<&str>,
+        client_id: Option<&str>,
+        now: UnixTime,
+    ) -> StoreResult<Vec<GrantSummary>>;
 }

@@ -57,6 +57,33 @@ const CONNECTED: &str = include_str!("../../templates/connected.html");
 const CONNECTIONS: &str = include_str!("../../templates/connections.html");
 // The account page (`crate::http::account`).
 const ACCOUNT: &str = include_str!("../../templates/account.html");
+// The admin console (`crate::http::admin`).
+const ADMIN_TEMPLATES: [(&str, &str); 6] = [
+    (
+        "admin_nav.html",
+        include_str!("../../templates/admin_nav.html"),
+    ),
+    (
+        "admin_users.html",
+        include_str!("../../templates/admin_users.html"),
+    ),
+    (
+        "admin_user.html",
+        include_str!("../../templates/admin_user.html"),
+    ),
+    (
+        "admin_clients.html",
+        include_str!("../../templates/admin_clients.html"),
+    ),
+    (
+        "admin_upstreams.html",
+        include_str!("../../templates/admin_upstreams.html"),
+    ),
+    (
+        "admin_audit.html",
+        include_str!("../../templates/admin_audit.html"),
+    ),
+];
 
 /// The page renderer: a template environment with the embedded templates.
 ///
@@ -190,6 +217,9 @@ impl Pages {
         env.add_template("connected.html", CONNECTED)?;
         env.add_template("connections.html", CONNECTIONS)?;
         env.add_template("account.html", ACCOUNT)?;
+        for (name, source) in ADMIN_TEMPLATES {
+            env.add_template(name, source)?;
+        }
         Ok(Self { env })
     }
 
@@ -222,6 +252,16 @@ impl Pages {
     /// Renders the account page.
     pub fn account(&self, v: &AccountView) -> Result<String, minijinja::Error> {
         self.render("account.html", v)
+    }
+
+    /// Renders a page of the admin console (`admin_*.html`; views in
+    /// `crate::http::admin`).
+    pub fn admin_page<S: Serialize>(
+        &self,
+        name: &str,
+        view: &S,
+    ) -> Result<String, minijinja::Error> {
+        self.render(name, view)
     }
 
     fn render<S: Serialize>(&self, name: &str, view: &S) -> Result<String, minijinja::Error> {

@@ -458,7 +458,9 @@ fn pages_can_be_shared_between_threads() {
 
 #[test]
 fn stylesheet_is_small_and_self_contained() {
-    assert!(STYLESHEET.lines().count() <= 150);
+    // One small stylesheet for every page: sign-in, consent, connections,
+    // the account page and the admin console.
+    assert!(STYLESHEET.lines().count() <= 170);
     assert!(STYLESHEET.contains("prefers-color-scheme: dark"));
     assert!(STYLESHEET.contains("max-width: 28rem"));
     assert!(!STYLESHEET.contains("@import"));

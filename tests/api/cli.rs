@@ -398,3 +398,46 @@ async fn foreign_mcpgate_variables_are_ignored_and_lists_come_comma_separated() 
     );
     child.kill().await.unwrap();
 }
+
+#[test]
+fn the_first_user_is_admin_and_the_role_and_disabling_are_set_from_the_command_line() {
+    let d = Dir::new();
+    for (name, extra) in [("alice", None), ("bob", None), ("carol", Some("--admin"))] {
+        let mut args = vec!["user", "add", name, "--password-stdin"];
+        args.extend(extra);
+        let o = d.run_with_stdin(&args, "a long password\n");
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
+    let role = |name: &str| {
+        let list = stdout(&d.run(&["user", "list"]));
+        list.lines()
+            .find(|l| l.starts_with(&format!("{name}\t")))
+            .map(|l| l.split('\t').skip(3).collect::<Vec<_>>().join(" "))
+            .unwrap_or_else(|| panic!("{name} in {list}"))
+    };
+    assert_eq!(role("alice"), "admin", "the first user");
+    assert_eq!(role("bob"), "");
+    assert_eq!(role("carol"), "admin", "--admin");
+    assert!(d.run(&["user", "admin", "bob", "on"]).status.success());
+    assert!(d.run(&["user", "admin", "alice", "off"]).status.success());
+    assert_eq!(role("alice"), "");
+    assert_eq!(role("bob"), "admin");
+    assert_fails_with(&d.run(&["user", "admin", "nobody", "on"]), "no user");
+    assert!(!d.run(&["user", "admin", "bob", "maybe"]).status.success());
+
+    let o = d.run(&["user", "disable", "carol"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(role("carol"), "admin disabled");
+    assert_eq!(role("bob"), "admin", "nobody else changed");
+    assert!(d.run(&["user", "enable", "carol"]).status.success());
+    assert_eq!(role("carol"), "admin");
+    // Each action is in the audit log, by the command line.
+    let log = stdout(&d.run(&["audit", "search", "--kind", "admin.action", "--json"]));
+    for action in ["user.create", "user.admin", "user.disable", "user.enable"] {
+        assert!(
+            log.contains(&format!("\"action\":\"{action}\"")),
+            "{action}: {log}"
+        );
+    }
+    assert!(log.contains("\"by\":\"cli\""), "{log}");
+}

@@ -3,6 +3,7 @@
 //! with its own database.
 
 mod account;
+mod admin;
 mod audit;
 mod audit_cli;
 mod audit_store;
@@ -76,6 +77,7 @@ mod settings_bounds;
 mod sqlite_group_commit;
 mod store_contract;
 mod store_contract_account;
+mod store_contract_admin;
 mod store_contract_groups;
 mod store_race;
 mod stream_revocation;

@@ -158,6 +158,10 @@ macro_rules! store_contract_tests {
                 expired_connect_flows_are_purged,
                 a_users_grants_are_listed_per_grant_and_only_while_live,
                 forgetting_consents_deletes_only_that_users_consents_to_that_client,
+                the_first_user_is_admin_and_the_role_can_be_given_and_taken,
+                a_first_user_made_by_an_identity_provider_is_admin,
+                live_grants_are_listed_per_user_and_client_until_revoked_or_expired,
+                disabling_a_user_ends_everything_of_theirs_at_once_and_nothing_else,
             );
 
             store_contract_tests!(@concurrent $make;
@@ -199,6 +203,14 @@ macro_rules! store_contract_tests {
     )*};
 }
 
+// The admin console: in its own file.
+use crate::store_contract_admin::{
+    a_first_user_made_by_an_identity_provider_is_admin,
+    disabling_a_user_ends_everything_of_theirs_at_once_and_nothing_else,
+    live_grants_are_listed_per_user_and_client_until_revoked_or_expired,
+    the_first_user_is_admin_and_the_role_can_be_given_and_taken,
+};
+
 // Groups: in their own file.
 use crate::store_contract_groups::{
     group_memberships_are_added_once_per_source_and_removed, memberships_go_with_their_user,
@@ -221,7 +233,7 @@ pub(crate) fn cid(s: &str) -> ClientId {
     ClientId::parse(s).unwrap()
 }
 
-fn scope(s: &str) -> Scope {
+pub(crate) fn scope(s: &str) -> Scope {
     Scope::parse(s).unwrap()
 }
 

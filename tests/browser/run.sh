@@ -9,7 +9,7 @@
 #   3. uses the already built target/debug/mcpgate (builds nothing: the
 #      caller runs cargo first);
 #   4. starts it in a fresh temporary directory on a free port, reads the
-#      port from its banner, adds the users alice and bob; then starts
+#      port from its banner, adds the users alice (an admin) and bob; then starts
 #      oidc-provider (tests/browser/oidc-provider.mjs) and a second mcpgate
 #      that offers it as an identity provider (federation.test.mjs);
 #   5. runs the tests (node --test): sign-in, consent, deny, CSRF, layout at
@@ -128,6 +128,8 @@ ALICE_PASSWORD="$(random_password)"
 BOB_PASSWORD="$(random_password)"
 (cd "$WORK" && printf '%s\n' "$ALICE_PASSWORD" | "${server_env[@]}" "$MCPGATE" user add alice --password-stdin >/dev/null)
 (cd "$WORK" && printf '%s\n' "$BOB_PASSWORD" | "${server_env[@]}" "$MCPGATE" user add bob --password-stdin >/dev/null)
+# alice may use the admin console (admin.test.mjs); bob may not.
+(cd "$WORK" && "${server_env[@]}" "$MCPGATE" user admin alice on >/dev/null)
 
 export BROWSER_TEST_ISSUER="http://localhost:$PORT"
 export BROWSER_TEST_USER=alice BROWSER_TEST_PASSWORD="$ALICE_PASSWORD"

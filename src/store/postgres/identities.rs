@@ -144,7 +144,8 @@ pub(super) async fn create_federated_user(
 ) -> StoreResult<()> {
     let mut tx = begin(pool).await?;
     sqlx::query(
-        "INSERT INTO users (id, username, password_hash, created_at) VALUES ($1, $2, $3, $4)",
+        "INSERT INTO users (id, username, password_hash, created_at, is_admin) \
+         VALUES ($1, $2, $3, $4, NOT EXISTS (SELECT 1 FROM users))",
     )
     .bind(&user.id)
     .bind(user.username.as_str())

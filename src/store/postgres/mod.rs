@@ -20,6 +20,7 @@
 //! them.
 
 mod account;
+mod admin;
 mod audit;
 mod clients;
 mod cluster;

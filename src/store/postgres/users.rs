@@ -29,7 +29,8 @@ fn user_from_row(row: &PgRow) -> StoreResult<User> {
 
 pub(super) async fn create_user(pool: &PgPool, user: &User) -> StoreResult<()> {
     sqlx::query(
-        "INSERT INTO users (id, username, password_hash, created_at) VALUES ($1, $2, $3, $4)",
+        "INSERT INTO users (id, username, password_hash, created_at, is_admin) \
+         VALUES ($1, $2, $3, $4, NOT EXISTS (SELECT 1 FROM users))",
     )
     .bind(&user.id)
     .bind(user.username.as_str())

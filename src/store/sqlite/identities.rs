@@ -146,14 +146,17 @@ pub(super) async fn create_federated_user(
     i: &UserIdentity,
 ) -> StoreResult<()> {
     let mut tx = begin_write(pool).await?;
-    sqlx::query("INSERT INTO users (id, username, password_hash, created_at) VALUES (?, ?, ?, ?)")
-        .bind(&user.id)
-        .bind(user.username.as_str())
-        .bind(&user.password_hash)
-        .bind(user.created_at)
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| insert_error(e, || format!("user {:?}", user.username.as_str())))?;
+    sqlx::query(
+        "INSERT INTO users (id, username, password_hash, created_at, is_admin) \
+         VALUES (?, ?, ?, ?, NOT EXISTS (SELECT 1 FROM users))",
+    )
+    .bind(&user.id)
+    .bind(user.username.as_str())
+    .bind(&user.password_hash)
+    .bind(user.created_at)
+    .execute(&mut *tx)
+    .await
+    .map_err(|e| insert_error(e, || format!("user {:?}", user.username.as_str())))?;
     insert_identity(&mut *tx, i).await?;
     tx.commit().await.map_err(db)?;
     Ok(())

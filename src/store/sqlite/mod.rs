@@ -16,6 +16,7 @@
 //! [`StoreError::Corrupt`].
 
 mod account;
+mod admin;
 mod audit;
 mod clients;
 mod cluster;

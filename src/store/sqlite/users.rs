@@ -28,14 +28,17 @@ fn user_from_row(row: &SqliteRow) -> StoreResult<User> {
 }
 
 pub(super) async fn create_user(pool: &SqlitePool, user: &User) -> StoreResult<()> {
-    sqlx::query("INSERT INTO users (id, username, password_hash, created_at) VALUES (?, ?, ?, ?)")
-        .bind(&user.id)
-        .bind(user.username.as_str())
-        .bind(&user.password_hash)
-        .bind(user.created_at)
-        .execute(pool)
-        .await
-        .map_err(|e| insert_error(e, || format!("user {:?}", user.username.as_str())))?;
+    sqlx::query(
+        "INSERT INTO users (id, username, password_hash, created_at, is_admin) \
+         VALUES (?, ?, ?, ?, NOT EXISTS (SELECT 1 FROM users))",
+    )
+    .bind(&user.id)
+    .bind(user.username.as_str())
+    .bind(&user.password_hash)
+    .bind(user.created_at)
+    .execute(pool)
+    .await
+    .map_err(|e| insert_error(e, || format!("user {:?}", user.username.as_str())))?;
     Ok(())
 }
 
