@@ -172,6 +172,10 @@ pub struct Settings {
     /// see `mcpgate_core::policy::RuleConfig` and docs/policy.md).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub policy: Vec<mcpgate_core::policy::RuleConfig>,
+    /// The configuration file these settings were read from, if any (set by
+    /// [`Settings::load`]; not a setting): errors name its lines.
+    #[serde(skip)]
+    pub source_file: Option<PathBuf>,
     /// What applies when no `[[policy]]` rule does: `allow` (everything
     /// not denied, the behaviour without rules) or `deny`.
     #[serde(default)]
@@ -249,6 +253,7 @@ impl Default for Settings {
             metrics_listen: None,
             metrics_token_env: None,
             policy: Vec::new(),
+            source_file: None,
             default_policy: mcpgate_core::policy::DefaultPolicy::Allow,
             audit_store: true,
             audit_jsonl: "off".into(),
@@ -302,8 +307,15 @@ impl Settings {
             )
             .merge(Serialized::defaults(env_lists))
             .merge(Serialized::defaults(overrides));
-        fig.extract()
-            .map_err(|e| ConfigError(format!("invalid configuration: {e}")))
+        let mut settings: Settings = fig
+            .extract()
+            .map_err(|e| ConfigError(format!("invalid configuration: {e}")))?;
+        settings.source_file = match file {
+            Some(path) => Some(path.to_path_buf()),
+            None if Path::new(DEFAULT_CONFIG_FILE).exists() => Some(DEFAULT_CONFIG_FILE.into()),
+            None => None,
+        };
+        Ok(settings)
     }
 
     /// Checks the settings and derives what the server needs.
@@ -529,8 +541,39 @@ impl Settings {
                 groups,
             },
         )
-        .map_err(|e| ConfigError(e.to_string()))
+        .map_err(|e| {
+            let at = self
+                .source_file
+                .as_deref()
+                .and_then(|path| {
+                    let text = std::fs::read_to_string(path).ok()?;
+                    let line = policy_table_line(&text, e.rule)?;
+                    Some(format!(" (line {line} of {})", path.display()))
+                })
+                .unwrap_or_default();
+            ConfigError(format!("{e}{at}"))
+        })
     }
+}
+
+/// The 1-based line of the `rule`-th (1-based) `[[policy]]` table header in
+/// a TOML file (figment keeps no positions, so the file is read again).
+fn policy_table_line(text: &str, rule: usize) -> Option<usize> {
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| {
+            let l = l.trim_start();
+            l.strip_prefix("[[")
+                .and_then(|r| r.split_once("]]"))
+                .is_some_and(|(name, rest)| {
+                    name.trim() == "policy" && {
+                        let rest = rest.trim_start();
+                        rest.is_empty() || rest.starts_with('#')
+                    }
+                })
+        })
+        .nth(rule.checked_sub(1)?)
+        .map(|(i, _)| i + 1)
 }
 
 /// What [`Settings::resolve`] derives.

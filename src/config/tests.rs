@@ -163,3 +163,13 @@ fn zero_timeouts_and_a_zero_connection_cap_are_refused() {
         );
     }
 }
+
+#[test]
+fn the_line_of_a_policy_table_is_found_for_its_error() {
+    let text = "# mcpgate.toml\n[[upstream]]\nname = \"a\"\n\n[[policy]]\neffect = \"allow\"\n\n  [[ policy ]] # the second\nnote = \"[[policy]] in a string\"\n[[policy]]\n";
+    assert_eq!(policy_table_line(text, 1), Some(5));
+    assert_eq!(policy_table_line(text, 2), Some(8));
+    assert_eq!(policy_table_line(text, 3), Some(10));
+    assert_eq!(policy_table_line(text, 4), None);
+    assert_eq!(policy_table_line(text, 0), None);
+}

@@ -176,7 +176,9 @@ fn groups_are_managed_from_the_command_line_and_checked_at_start() {
     assert!(!o.status.success(), "{}", out(&o));
     let text = out(&o);
     assert!(
-        text.contains("rule #2") && text.contains("\"nobody\""),
+        text.contains("rule #2")
+            && text.contains("\"nobody\"")
+            && text.contains("(line 6 of mcpgate.toml)"),
         "{text}"
     );
     // A malformed pattern is refused before the database is opened.
@@ -188,7 +190,10 @@ fn groups_are_managed_from_the_command_line_and_checked_at_start() {
     let o = run(d, &["serve", "--listen", "127.0.0.1:0"], None);
     let text = out(&o);
     assert!(
-        !o.status.success() && text.contains("rule #1") && text.contains("files_**"),
+        !o.status.success()
+            && text.contains("rule #1")
+            && text.contains("files_**")
+            && text.contains("(line 1 of mcpgate.toml)"),
         "{text}"
     );
 }
