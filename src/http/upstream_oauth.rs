@@ -83,6 +83,8 @@ struct LoginView {
     server_name: String,
     action_url: String,
     upstream: Option<String>,
+    /// What signing in is for (without an upstream to connect).
+    purpose: &'static str,
     ticket: Option<String>,
     csrf_token: String,
     username: String,
@@ -109,6 +111,7 @@ pub(super) fn login_page(
         server_name: app.server_name.to_string(),
         action_url: path.to_string(),
         upstream: upstream.map(str::to_string),
+        purpose: purpose_of(path),
         ticket: ticket.map(str::to_string),
         csrf_token: app.auth.csrf_token(&cookie),
         username: username.to_string(),
@@ -122,6 +125,18 @@ pub(super) fn login_page(
         );
     }
     r
+}
+
+/// What the sign-in page at `path` leads to: the pages that share it
+/// (`/connections`, `/account`, `/admin`) each say what they are.
+fn purpose_of(path: &str) -> &'static str {
+    if path.ends_with("/account") {
+        "to see the applications you let in"
+    } else if path.contains("/admin") {
+        "to open the admin console"
+    } else {
+        "to see your connections"
+    }
 }
 
 fn link(path: &str, ticket: Option<&str>) -> String {

@@ -24,6 +24,10 @@ async fn account_browser(app: &TestApp, user: &str) -> (Browser, String) {
     assert_eq!(r.status(), StatusCode::OK);
     let html = r.text().await.unwrap();
     assert!(html.contains("<h1>Sign in</h1>"), "{html}");
+    assert!(
+        html.contains("to see the applications you let in"),
+        "{html}"
+    );
     assert_eq!(form_action(&html), "/account");
     let r = browser.submit_login(&html, user, PASSWORD).await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);

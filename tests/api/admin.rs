@@ -19,6 +19,7 @@ async fn admin_browser(app: &TestApp, user: &str) -> Browser {
     assert_eq!(r.status(), StatusCode::OK);
     let html = r.text().await.unwrap();
     assert!(html.contains("<h1>Sign in</h1>"), "{html}");
+    assert!(html.contains("to open the admin console"), "{html}");
     let r = b.submit_login(&html, user, PASSWORD).await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     assert_eq!(location(&r), "/admin");
