@@ -15,7 +15,7 @@ use rmcp::model::{
 
 use super::config::UpstreamConfig;
 use super::relay::{Downstream, ask_downstream};
-use super::{CONNECT_TOOL, Call, Gateway, exposed};
+use super::{CONNECT_TOOL, Call, Gateway, Upstream, exposed};
 
 /// The `<prefix>_connect` tool of an `auth = "oauth"` upstream the user has
 /// not connected: described so that an assistant knows to call it.
@@ -96,22 +96,88 @@ impl Gateway {
         if let Some(d) = session.filter(|d| accepts_url_elicitation(d)) {
             let id = mcpgate_core::crypto::random_b64::<16>();
             let link = match oauth
-                .connect_link(user_id, upstream, Some(d.peer.clone()), Some(id.clone()))
+                .connect_link(
+                    user_id,
+                    upstream,
+                    Some(d.peer.clone()),
+                    Some(id.clone()),
+                    None,
+                )
                 .await
             {
                 Ok(link) => link,
                 Err(e) => return Some(Err(McpError::internal_error(e.to_string(), None))),
             };
-            return Some(Ok(elicit_connect(d, upstream, &link, id).await));
+            return Some(Ok(elicit_connect(d, upstream, &link, id, None).await));
         }
         let peer = session.map(|d| d.peer.clone());
         Some(
-            match oauth.connect_link(user_id, upstream, peer, None).await {
+            match oauth
+                .connect_link(user_id, upstream, peer, None, None)
+                .await
+            {
                 Ok(link) => Ok(link_result(upstream, &link)),
                 Err(e) => Err(McpError::internal_error(e.to_string(), None)),
             },
         )
     }
+
+    /// A failed call of a tool of `up`: when the upstream refused the
+    /// user's token with `403 insufficient_scope`
+    /// (`crate::upstream_oauth::step_up`), the answer is a step-up, a
+    /// connect link (or URL-mode elicitation) asking for the larger scope,
+    /// as the `<prefix>_connect` tool gives; otherwise `error`.
+    pub(super) async fn step_up_or(
+        &self,
+        call: &Call<'_>,
+        up: &Upstream,
+        error: McpError,
+    ) -> Result<CallToolResult, McpError> {
+        let (Some(oauth), Some((user_id, _))) = (self.oauth.get(), call.caller.user()) else {
+            return Err(error);
+        };
+        if !up.cfg.is_oauth() {
+            return Err(error);
+        }
+        let upstream = up.cfg.name.as_str();
+        let Some(scope) = oauth.take_step_up(user_id, upstream).await else {
+            return Err(error);
+        };
+        // The connection with the smaller token stays until the user
+        // approves the larger scope; its tools keep working meanwhile.
+        let session = call.downstream.as_ref().filter(|d| !d.per_request);
+        let wanted = scope.clone().unwrap_or_else(|| "more access".into());
+        if let Some(d) = session.filter(|d| accepts_url_elicitation(d)) {
+            let id = mcpgate_core::crypto::random_b64::<16>();
+            let link = oauth
+                .connect_link(
+                    user_id,
+                    upstream,
+                    Some(d.peer.clone()),
+                    Some(id.clone()),
+                    scope,
+                )
+                .await
+                .map_err(|e| McpError::internal_error(e.to_string(), None))?;
+            return Ok(elicit_connect(d, upstream, &link, id, Some(&wanted)).await);
+        }
+        let peer = session.map(|d| d.peer.clone());
+        let link = oauth
+            .connect_link(user_id, upstream, peer, None, scope)
+            .await
+            .map_err(|e| McpError::internal_error(e.to_string(), None))?;
+        Ok(step_up_result(upstream, &wanted, &link))
+    }
+}
+
+/// The result of a call an upstream refused for lack of scope, with the
+/// link that asks the user for it.
+fn step_up_result(name: &str, scope: &str, link: &str) -> CallToolResult {
+    CallToolResult::error(vec![ContentBlock::text(format!(
+        "{name} needs more access for this tool ({scope}) than the user granted. \
+         Ask them to open this link in their browser and approve it at {name} \
+         (it works once, for 10 minutes), then call the tool again:\n\n{link}"
+    ))])
 }
 
 /// Whether the session's client declared URL-mode elicitation and is asked
@@ -138,32 +204,57 @@ fn link_result(name: &str, link: &str) -> CallToolResult {
 /// Sends the URL-mode elicitation and answers the tool call by the user's
 /// choice; the link itself never goes into the result (the client showed
 /// it to the user, who may have declined).
-async fn elicit_connect(d: &Downstream, name: &str, link: &str, id: String) -> CallToolResult {
-    let params = ElicitRequestParams::UrlElicitationParams {
-        meta: None,
-        message: format!(
+/// `step_up`: the larger scope asked for, when an upstream refused a call
+/// for lack of it (otherwise a first connection).
+async fn elicit_connect(
+    d: &Downstream,
+    name: &str,
+    link: &str,
+    id: String,
+    step_up: Option<&str>,
+) -> CallToolResult {
+    let message = match step_up {
+        None => format!(
             "Connect your {name} account: sign in to {name} in your browser. \
              {name}'s tools appear once you are connected."
         ),
+        Some(scope) => format!(
+            "{name} needs more access ({scope}): approve it at {name} in your browser, \
+             then the tool can be called again."
+        ),
+    };
+    let params = ElicitRequestParams::UrlElicitationParams {
+        meta: None,
+        message,
         url: link.to_string(),
         elicitation_id: id,
     };
     let request = ServerRequest::ElicitRequest(ElicitRequest::new(params));
     let text = match ask_downstream(d, request, None).await {
-        Ok(ClientResult::ElicitResult(r)) => match r.action {
-            ElicitationAction::Accept => format!(
+        Ok(ClientResult::ElicitResult(r)) => match (r.action, step_up) {
+            (ElicitationAction::Accept, Some(_)) => format!(
+                "The user was sent to their browser to approve more access at {name}; \
+                 call the tool again once they have."
+            ),
+            (_, Some(_)) => format!(
+                "The user declined to give {name} more access; this tool stays unavailable."
+            ),
+            (ElicitationAction::Accept, None) => format!(
                 "The user was sent to their browser to connect their {name} account. \
                  {name}'s tools appear in the tool list once they are connected \
                  (the tool list changes)."
             ),
-            _ => format!(
+            (_, None) => format!(
                 "The user declined to connect their {name} account; {name}'s tools stay \
                  unavailable."
             ),
         },
         Ok(_) | Err(_) => {
             tracing::info!(event = "upstream_oauth.elicitation_failed", upstream = %name, "the client did not answer the URL elicitation; the link goes in the result");
-            return link_result(name, link);
+            return match step_up {
+                Some(scope) => step_up_result(name, scope, link),
+                None => link_result(name, link),
+            };
         }
     };
     CallToolResult::success(vec![ContentBlock::text(text)])

@@ -214,18 +214,6 @@ impl Gateway {
         self.upstreams().iter().map(|u| u.status()).collect()
     }
 
-    /// Restarts the upstream `name` (`Upstream::restart`); false if there
-    /// is none.
-    pub fn restart(&self, name: &str) -> bool {
-        match self.upstreams().iter().find(|u| u.cfg.name == name) {
-            Some(u) => {
-                u.restart();
-                true
-            }
-            None => false,
-        }
-    }
-
     /// Connections of every visible upstream that is available (others are
     /// logged and skipped, so one broken upstream never hides the rest).
     async fn conns(&self, caller: &Caller) -> Vec<(Arc<Upstream>, Conn)> {
@@ -424,7 +412,7 @@ impl Gateway {
                 ),
                 None,
             )),
-            Err(e) => Err(e),
+            Err(e) => self.step_up_or(call, &up, e).await,
         };
         if let Some(m) = crate::telemetry::metrics::get() {
             // The name routed to a tool of the upstream's list: a catalog name.

@@ -61,6 +61,18 @@ fn same(a: &UpstreamConfig, b: &UpstreamConfig) -> bool {
 
 impl Gateway {
     /// The upstreams in force (an `Arc` clone; a reload may swap them).
+    /// Restarts the upstream `name` (`Upstream::restart`); false if there
+    /// is none.
+    pub fn restart(&self, name: &str) -> bool {
+        match self.upstreams().iter().find(|u| u.cfg.name == name) {
+            Some(u) => {
+                u.restart();
+                true
+            }
+            None => false,
+        }
+    }
+
     pub(super) fn upstreams(&self) -> Arc<Vec<Arc<Upstream>>> {
         match self.upstreams.read() {
             Ok(u) => u.clone(),

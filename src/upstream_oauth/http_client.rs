@@ -1,7 +1,8 @@
 //! rmcp's reqwest client for an `auth = "oauth"` upstream: every request
 //! carries the calling user's access token from the vault (refreshed when
 //! near expiry), and a `401` is answered once by refreshing and sending the
-//! request again ([`super::tokens`]). The token never appears anywhere
+//! request again ([`super::tokens`]); a `403 insufficient_scope` is noted
+//! for a step-up ([`super::step_up`]). The token never appears anywhere
 //! else: not in the transport's configuration, not in logs.
 
 use std::borrow::Cow;
@@ -41,6 +42,20 @@ impl OAuthClient {
     }
 }
 
+impl OAuthClient {
+    /// Notes a `403 insufficient_scope` for a step-up (`super::step_up`).
+    fn step_up_on<T>(&self, r: HttpResult<T>) -> HttpResult<T> {
+        if let Err(StreamableHttpError::InsufficientScope(e)) = &r {
+            self.oauth.note_insufficient_scope(
+                &self.user_id,
+                &self.upstream,
+                e.get_required_scope(),
+            );
+        }
+        r
+    }
+}
+
 impl StreamableHttpClient for OAuthClient {
     type Error = reqwest::Error;
 
@@ -66,11 +81,13 @@ impl StreamableHttpClient for OAuthClient {
         {
             Err(StreamableHttpError::AuthRequired(_)) => {
                 let token = self.token(Some(&token)).await?;
-                self.inner
+                let r = self
+                    .inner
                     .post_message(uri, message, session_id, Some(token), custom_headers)
-                    .await
+                    .await;
+                self.step_up_on(r)
             }
-            other => other,
+            other => self.step_up_on(other),
         }
     }
 

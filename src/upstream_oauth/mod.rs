@@ -10,6 +10,8 @@
 //!   metadata document, or dynamic registration).
 //! - [`tokens`]: the access token of each request, single-flight refresh,
 //!   disconnect with revocation.
+//! - [`step_up`]: a larger scope when an upstream answers `403
+//!   insufficient_scope`.
 //! - [`discovery`]: finding an upstream's authorization server through the
 //!   outbound client (the rules: `mcpgate_core::upstream_oauth::discovery`).
 //!
@@ -21,6 +23,7 @@ pub mod client;
 pub mod discovery;
 pub mod http_client;
 pub mod service;
+pub mod step_up;
 pub mod tokens;
 pub mod vault;
 

@@ -78,6 +78,9 @@ pub struct UpstreamOAuth {
     waiting: Mutex<HashMap<UserUpstream, Vec<Waiting>>>,
     pub(super) flights: Mutex<HashMap<UserUpstream, Arc<tokio::sync::Mutex<()>>>>,
     listen: Mutex<Option<Arc<ListenHub>>>,
+    /// The scope an upstream asked for in its last `403 insufficient_scope`
+    /// to a user's request (`super::step_up`), until the gateway takes it.
+    pub(super) step_ups: Mutex<HashMap<UserUpstream, Option<String>>>,
 }
 
 impl UpstreamOAuth {
@@ -108,6 +111,7 @@ impl UpstreamOAuth {
             waiting: Mutex::default(),
             flights: Mutex::default(),
             listen: Mutex::default(),
+            step_ups: Mutex::default(),
         })
     }
 
@@ -152,12 +156,15 @@ impl UpstreamOAuth {
     /// A one-time link for `user_id` to connect `upstream`; `peer` (the
     /// asking session) is told when the connection is made, with
     /// `elicitation_id` (the URL-mode elicitation it is sent in) completed.
+    /// `scope`: the scope to ask the upstream for, when a step-up needs a
+    /// larger one than the configured or advertised scope.
     pub async fn connect_link(
         &self,
         user_id: &str,
         upstream: &str,
         peer: Option<Peer<RoleServer>>,
         elicitation_id: Option<String>,
+        scope: Option<String>,
     ) -> Result<String, ConnectError> {
         if !self.upstreams.contains_key(upstream) {
             return Err(ConnectError::UnknownUpstream);
@@ -171,7 +178,7 @@ impl UpstreamOAuth {
                 user_id: user_id.into(),
                 upstream: upstream.into(),
                 browser_hash: None,
-                details: None,
+                details: scope,
                 created_at: now,
                 expires_at: now + LINK_TTL,
             })
