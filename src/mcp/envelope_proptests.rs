@@ -280,8 +280,14 @@ proptest! {
     }
 
     #[test]
+    fn the_fast_parse_agrees_with_rmcps_on_any_bytes(bytes in garbage()) {
+        crate::mcp::parse::tests::agrees(&bytes).map_err(TestCaseError::fail)?;
+    }
+
+    #[test]
     fn every_valid_client_message_parses_as_its_kind_and_is_stable((v, kind) in client_message()) {
         let bytes = serde_json::to_vec(&v).unwrap();
+        crate::mcp::parse::tests::agrees(&bytes).map_err(TestCaseError::fail)?;
         // The legacy transport's body type is the Streamable HTTP one.
         let m: RxJsonRpcMessage<RoleServer> = serde_json::from_slice(&bytes)
             .map_err(|e| TestCaseError::fail(format!("{v} does not parse: {e}")))?;

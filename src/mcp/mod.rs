@@ -20,6 +20,8 @@
 //!   (`InputRequiredResult`) for upstream calls that ask the client.
 //! - [`message`]: reading a POSTed message: body limits (413), JSON-RPC
 //!   parse errors (400, `-32700`).
+//! - [`parse`]: a client's JSON-RPC message, `tools/call` and `tools/list`
+//!   parsed as such without rmcp's trial of every request type.
 //! - [`manifest`]: the public manifest at `/.well-known/mcp/manifest.json`.
 //! - [`health`]: the public `/healthz`, the state of the server and its upstreams.
 //!
@@ -39,6 +41,7 @@ pub mod manifest;
 pub mod message;
 pub mod mrtr;
 pub mod param_headers;
+pub mod parse;
 pub mod rest;
 pub mod results;
 pub mod scope_gate;

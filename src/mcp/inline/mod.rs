@@ -44,8 +44,8 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use mcpgate_core::mcp::bearer::Caller;
 use rmcp::model::{
-    ClientJsonRpcMessage, ClientNotification, ClientRequest, GetExtensions, GetMeta,
-    JsonRpcMessage, ProtocolVersion, RequestMetaObject,
+    ClientNotification, ClientRequest, GetExtensions, GetMeta, JsonRpcMessage, ProtocolVersion,
+    RequestMetaObject,
 };
 use rmcp::service::RequestContext;
 
@@ -123,7 +123,7 @@ async fn post(
     let Some(session) = mcp.inline.get(&session_id) else {
         return pass(parts, bytes).await;
     };
-    let Ok(message) = serde_json::from_slice::<ClientJsonRpcMessage>(&bytes) else {
+    let Ok(message) = super::parse::client_message(&bytes) else {
         return pass(parts, bytes).await;
     };
     match message {

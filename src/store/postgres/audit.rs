@@ -9,34 +9,40 @@ use crate::store::audit::{AuditOrder, AuditQuery, AuditRecord, MAX_SEARCH_LIMIT}
 const COLUMNS: &str = "at_ms, kind, outcome, user_id, username, client_id, upstream, target, \
      duration_ms, client_addr, instance, detail";
 
-/// Appends `records`: one multi-row `INSERT` per batch (in one
-/// transaction when the batch needs several statements).
+/// Appends `records` with one statement, whatever their number: the
+/// columns go as arrays and `UNNEST` makes the rows (in the arrays' order,
+/// so ids follow the records' order). The statement's text never changes,
+/// so it is prepared once per connection; a multi-row `VALUES` would be a
+/// new statement for every batch size.
 pub(super) async fn append_audit(store: &PgStore, records: &[AuditRecord]) -> StoreResult<()> {
     if records.is_empty() {
         return Ok(());
     }
-    let mut tx = store.pool.begin().await.map_err(db)?;
-    // PostgreSQL allows 65535 bound values per statement; 12 per row.
-    for chunk in records.chunks(1000) {
-        let mut q: QueryBuilder<Postgres> =
-            QueryBuilder::new(format!("INSERT INTO audit_log ({COLUMNS}) "));
-        q.push_values(chunk, |mut b, r| {
-            b.push_bind(r.at_ms)
-                .push_bind(&r.kind)
-                .push_bind(&r.outcome)
-                .push_bind(&r.user_id)
-                .push_bind(&r.username)
-                .push_bind(&r.client_id)
-                .push_bind(&r.upstream)
-                .push_bind(&r.target)
-                .push_bind(r.duration_ms)
-                .push_bind(&r.client_addr)
-                .push_bind(&r.instance)
-                .push_bind(&r.detail);
-        });
-        q.build().execute(&mut *tx).await.map_err(db)?;
+    fn column<'a, T>(records: &'a [AuditRecord], f: impl Fn(&'a AuditRecord) -> T) -> Vec<T> {
+        records.iter().map(f).collect()
     }
-    tx.commit().await.map_err(db)
+    sqlx::query(
+        "INSERT INTO audit_log (at_ms, kind, outcome, user_id, username, client_id, upstream, \
+         target, duration_ms, client_addr, instance, detail) \
+         SELECT * FROM UNNEST($1::BIGINT[], $2::TEXT[], $3::TEXT[], $4::TEXT[], $5::TEXT[], \
+         $6::TEXT[], $7::TEXT[], $8::TEXT[], $9::BIGINT[], $10::TEXT[], $11::TEXT[], $12::TEXT[])",
+    )
+    .bind(column(records, |r| r.at_ms))
+    .bind(column(records, |r| r.kind.as_str()))
+    .bind(column(records, |r| r.outcome.as_str()))
+    .bind(column(records, |r| r.user_id.as_deref()))
+    .bind(column(records, |r| r.username.as_deref()))
+    .bind(column(records, |r| r.client_id.as_deref()))
+    .bind(column(records, |r| r.upstream.as_deref()))
+    .bind(column(records, |r| r.target.as_deref()))
+    .bind(column(records, |r| r.duration_ms))
+    .bind(column(records, |r| r.client_addr.as_deref()))
+    .bind(column(records, |r| r.instance.as_str()))
+    .bind(column(records, |r| r.detail.as_deref()))
+    .execute(&store.pool)
+    .await
+    .map_err(db)?;
+    Ok(())
 }
 
 pub(super) async fn search_audit(
