@@ -22,13 +22,13 @@ use std::sync::{Arc, OnceLock};
 use axum::http::request::Parts;
 use mcpgate_core::mcp::bearer::Caller;
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CancelTaskParams, CompleteRequestParams,
-    CompleteResult, Extensions, GetPromptRequestParams, GetPromptResponse, GetTaskParams,
-    GetTaskResult, Implementation, InitializeRequestParams, InitializeResult, JsonObject,
-    ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult, ListToolsResult,
-    PaginatedRequestParams, ProtocolVersion, ReadResourceRequestParams, ReadResourceResponse,
-    ServerCapabilities, ServerConfig, SetLevelRequestParams, SubscribeRequestParams,
-    SubscriptionFilter, Tool, UnsubscribeRequestParams, UpdateTaskParams,
+    CallToolRequestParams, CallToolResponse, CancelTaskParams, CancelledNotificationParam,
+    CompleteRequestParams, CompleteResult, Extensions, GetPromptRequestParams, GetPromptResponse,
+    GetTaskParams, GetTaskResult, Implementation, InitializeRequestParams, InitializeResult,
+    JsonObject, ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult,
+    ListToolsResult, PaginatedRequestParams, ProtocolVersion, ReadResourceRequestParams,
+    ReadResourceResponse, ServerCapabilities, ServerConfig, SetLevelRequestParams,
+    SubscribeRequestParams, SubscriptionFilter, Tool, UnsubscribeRequestParams, UpdateTaskParams,
 };
 use rmcp::service::{NotificationContext, RequestContext, SubscriptionContext};
 use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
@@ -40,6 +40,7 @@ use super::inline::registry::{InlineSessions, Registration};
 use super::inline::reply::RequestStream;
 use super::mrtr::Mrtr;
 use super::results;
+use super::spans::{self, Target};
 use super::tools::{ToolError, Tools};
 use crate::gateway::relay::{Downstream, LogFilter};
 use crate::gateway::{Call, Gateway};
@@ -155,6 +156,28 @@ fn is_per_request(context: &RequestContext<RoleServer>) -> bool {
 }
 
 impl McpHandler {
+    fn initialize_inner(
+        &self,
+        request: InitializeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<InitializeResult, McpError> {
+        context.peer.set_peer_info(request.clone());
+        let result = self.negotiate_initialize(&request)?;
+        // Told when a reload changes what this session may see.
+        if let Ok(caller) = require_caller(&context) {
+            self.gateway.sessions().add(caller, context.peer.clone());
+        }
+        if let (Some(inline), Some(SessionTag(id))) =
+            (&self.inline, context.extensions.get::<SessionTag>())
+        {
+            // Ready for inline requests at `notifications/initialized`
+            // (which rmcp replays for a session restored from the store).
+            let registration = inline.register(id.clone(), self.detached(), context.peer.clone());
+            let _ = self.registration.set(registration);
+        }
+        Ok(result)
+    }
+
     fn tasks(&self) -> Result<&Arc<Tasks>, McpError> {
         self.tasks
             .as_ref()
@@ -242,27 +265,49 @@ impl ServerHandler for McpHandler {
         request: InitializeRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<InitializeResult, McpError> {
-        context.peer.set_peer_info(request.clone());
-        let result = self.negotiate_initialize(&request)?;
-        // Told when a reload changes what this session may see.
-        if let Ok(caller) = require_caller(&context) {
-            self.gateway.sessions().add(caller, context.peer.clone());
-        }
-        if let (Some(inline), Some(SessionTag(id))) =
-            (&self.inline, context.extensions.get::<SessionTag>())
-        {
-            // Ready for inline requests at `notifications/initialized`
-            // (which rmcp replays for a session restored from the store).
-            let registration = inline.register(id.clone(), self.detached(), context.peer.clone());
-            let _ = self.registration.set(registration);
-        }
-        Ok(result)
+        let span = spans::request_span(
+            self.gateway.tracer(),
+            "initialize",
+            Target::default(),
+            &context,
+        );
+        spans::traced(span, async move { self.initialize_inner(request, context) }).await
     }
 
-    async fn on_initialized(&self, _context: NotificationContext<RoleServer>) {
-        if let Some(r) = self.registration.get() {
-            r.ready();
-        }
+    async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
+        let span =
+            spans::notification_span(self.gateway.tracer(), "notifications/initialized", &context);
+        spans::traced_notification(span, async {
+            if let Some(r) = self.registration.get() {
+                r.ready();
+            }
+        })
+        .await
+    }
+
+    async fn on_cancelled(
+        &self,
+        _notification: CancelledNotificationParam,
+        context: NotificationContext<RoleServer>,
+    ) {
+        // rmcp cancels the request itself; the span records the message.
+        let span =
+            spans::notification_span(self.gateway.tracer(), "notifications/cancelled", &context);
+        spans::traced_notification(span, async {}).await
+    }
+
+    async fn on_roots_list_changed(&self, context: NotificationContext<RoleServer>) {
+        let span = spans::notification_span(
+            self.gateway.tracer(),
+            "notifications/roots/list_changed",
+            &context,
+        );
+        spans::traced_notification(span, async {}).await
+    }
+
+    async fn ping(&self, context: RequestContext<RoleServer>) -> Result<(), McpError> {
+        let span = spans::request_span(self.gateway.tracer(), "ping", Target::default(), &context);
+        spans::traced(span, async { Ok(()) }).await
     }
 
     async fn list_tools(
@@ -270,25 +315,34 @@ impl ServerHandler for McpHandler {
         request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
-        let caller = require_caller(&context)?;
-        let started = std::time::Instant::now();
-        let all = all_tools(&self.tools, &self.gateway, &caller).await;
-        if let Some(m) = crate::telemetry::metrics::get() {
-            m.mcp_request(
-                McpMethod::ToolsList,
-                m.none.clone(),
-                m.none.clone(),
-                McpOutcome::Ok,
-                started,
-            );
-        }
-        let (items, next) = page(all, request)?;
-        let mut r = ListToolsResult::with_all_items(items);
-        r.next_cursor = next;
-        if is_per_request(&context) {
-            (r.ttl_ms, r.cache_scope) = results::list_hints();
-        }
-        Ok(r)
+        let span = spans::request_span(
+            self.gateway.tracer(),
+            "tools/list",
+            Target::default(),
+            &context,
+        );
+        spans::traced(span, async move {
+            let caller = require_caller(&context)?;
+            let started = std::time::Instant::now();
+            let all = all_tools(&self.tools, &self.gateway, &caller).await;
+            if let Some(m) = crate::telemetry::metrics::get() {
+                m.mcp_request(
+                    McpMethod::ToolsList,
+                    m.none.clone(),
+                    m.none.clone(),
+                    McpOutcome::Ok,
+                    started,
+                );
+            }
+            let (items, next) = page(all, request)?;
+            let mut r = ListToolsResult::with_all_items(items);
+            r.next_cursor = next;
+            if is_per_request(&context) {
+                (r.ttl_ms, r.cache_scope) = results::list_hints();
+            }
+            Ok(r)
+        })
+        .await
     }
 
     async fn call_tool(
@@ -298,7 +352,12 @@ impl ServerHandler for McpHandler {
     ) -> Result<CallToolResponse, McpError> {
         // The server span (OpenTelemetry MCP conventions), under the
         // client's `_meta.traceparent` or HTTP `traceparent`.
-        let span = super::spans::server_span(self.gateway.tracer(), &request, &context);
+        let span = spans::request_span(
+            self.gateway.tracer(),
+            "tools/call",
+            Target::tool(&request.name),
+            &context,
+        );
         let cx = span.context();
         let result = Box::pin(async move {
             let caller = require_caller(&context)?;
@@ -344,7 +403,7 @@ impl ServerHandler for McpHandler {
         })
         .with_context(cx)
         .await;
-        span.end(super::spans::error_type(&result));
+        span.end(spans::outcome(&result, spans::is_tool_error));
         result
     }
 
@@ -353,8 +412,17 @@ impl ServerHandler for McpHandler {
         request: GetTaskParams,
         context: RequestContext<RoleServer>,
     ) -> Result<GetTaskResult, McpError> {
-        let caller = require_caller(&context)?;
-        self.tasks()?.get(&caller, request).await
+        let span = spans::request_span(
+            self.gateway.tracer(),
+            "tasks/get",
+            Target::default(),
+            &context,
+        );
+        spans::traced(span, async move {
+            let caller = require_caller(&context)?;
+            self.tasks()?.get(&caller, request).await
+        })
+        .await
     }
 
     async fn update_task(
@@ -362,8 +430,17 @@ impl ServerHandler for McpHandler {
         request: UpdateTaskParams,
         context: RequestContext<RoleServer>,
     ) -> Result<(), McpError> {
-        let caller = require_caller(&context)?;
-        self.tasks()?.update(&caller, request).await
+        let span = spans::request_span(
+            self.gateway.tracer(),
+            "tasks/update",
+            Target::default(),
+            &context,
+        );
+        spans::traced(span, async move {
+            let caller = require_caller(&context)?;
+            self.tasks()?.update(&caller, request).await
+        })
+        .await
     }
 
     async fn cancel_task(
@@ -371,8 +448,17 @@ impl ServerHandler for McpHandler {
         request: CancelTaskParams,
         context: RequestContext<RoleServer>,
     ) -> Result<(), McpError> {
-        let caller = require_caller(&context)?;
-        self.tasks()?.cancel(&caller, request).await
+        let span = spans::request_span(
+            self.gateway.tracer(),
+            "tasks/cancel",
+            Target::default(),
+            &context,
+        );
+        spans::traced(span, async move {
+            let caller = require_caller(&context)?;
+            self.tasks()?.cancel(&caller, request).await
+        })
+        .await
     }
 
     fn get_tool(&self, name: &str) -> Option<Tool> {
@@ -384,16 +470,25 @@ impl ServerHandler for McpHandler {
         request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, McpError> {
-        Box::pin(async move {
-            let caller = require_caller(&context)?;
-            let (items, next) = page(self.gateway.list_resources(&caller).await, request)?;
-            let mut r = ListResourcesResult::with_all_items(items);
-            r.next_cursor = next;
-            if is_per_request(&context) {
-                (r.ttl_ms, r.cache_scope) = results::list_hints();
-            }
-            Ok(r)
-        })
+        let span = spans::request_span(
+            self.gateway.tracer(),
+            "resources/list",
+            Target::default(),
+            &context,
+        );
+        spans::traced(
+            span,
+            Box::pin(async move {
+                let caller = require_caller(&context)?;
+                let (items, next) = page(self.gateway.list_resources(&caller).await, request)?;
+                let mut r = ListResourcesResult::with_all_items(items);
+                r.next_cursor = next;
+                if is_per_request(&context) {
+                    (r.ttl_ms, r.cache_scope) = results::list_hints();
+                }
+                Ok(r)
+            }),
+        )
         .await
     }
 
@@ -402,16 +497,26 @@ impl ServerHandler for McpHandler {
         request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListResourceTemplatesResult, McpError> {
-        Box::pin(async move {
-            let caller = require_caller(&context)?;
-            let (items, next) = page(self.gateway.list_resource_templates(&caller).await, request)?;
-            let mut r = ListResourceTemplatesResult::with_all_items(items);
-            r.next_cursor = next;
-            if is_per_request(&context) {
-                (r.ttl_ms, r.cache_scope) = results::list_hints();
-            }
-            Ok(r)
-        })
+        let span = spans::request_span(
+            self.gateway.tracer(),
+            "resources/templates/list",
+            Target::default(),
+            &context,
+        );
+        spans::traced(
+            span,
+            Box::pin(async move {
+                let caller = require_caller(&context)?;
+                let (items, next) =
+                    page(self.gateway.list_resource_templates(&caller).await, request)?;
+                let mut r = ListResourceTemplatesResult::with_all_items(items);
+                r.next_cursor = next;
+                if is_per_request(&context) {
+                    (r.ttl_ms, r.cache_scope) = results::list_hints();
+                }
+                Ok(r)
+            }),
+        )
         .await
     }
 
@@ -420,18 +525,29 @@ impl ServerHandler for McpHandler {
         request: ReadResourceRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, McpError> {
-        Box::pin(async move {
-            if let Some(m) = self.mrtr_for(&context) {
-                return m
-                    .read_resource(self.gateway.clone(), request, &context)
-                    .await;
-            }
-            let caller = require_caller(&context)?;
-            self.gateway
-                .read_resource(&self.call(&caller, &context), &request.uri)
-                .await
-                .map(|r| ReadResourceResponse::Complete(results::read(r, is_per_request(&context))))
-        })
+        let span = spans::request_span(
+            self.gateway.tracer(),
+            "resources/read",
+            Target::resource(&request.uri),
+            &context,
+        );
+        spans::traced(
+            span,
+            Box::pin(async move {
+                if let Some(m) = self.mrtr_for(&context) {
+                    return m
+                        .read_resource(self.gateway.clone(), request, &context)
+                        .await;
+                }
+                let caller = require_caller(&context)?;
+                self.gateway
+                    .read_resource(&self.call(&caller, &context), &request.uri)
+                    .await
+                    .map(|r| {
+                        ReadResourceResponse::Complete(results::read(r, is_per_request(&context)))
+                    })
+            }),
+        )
         .await
     }
 
@@ -440,12 +556,21 @@ impl ServerHandler for McpHandler {
         request: SubscribeRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<(), McpError> {
-        Box::pin(async move {
-            let caller = require_caller(&context)?;
-            self.gateway
-                .subscribe(&self.call(&caller, &context), &request.uri)
-                .await
-        })
+        let span = spans::request_span(
+            self.gateway.tracer(),
+            "resources/subscribe",
+            Target::resource(&request.uri),
+            &context,
+        );
+        spans::traced(
+            span,
+            Box::pin(async move {
+                let caller = require_caller(&context)?;
+                self.gateway
+                    .subscribe(&self.call(&caller, &context), &request.uri)
+                    .await
+            }),
+        )
         .await
     }
 
@@ -454,12 +579,21 @@ impl ServerHandler for McpHandler {
         request: UnsubscribeRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<(), McpError> {
-        Box::pin(async move {
-            let caller = require_caller(&context)?;
-            self.gateway
-                .unsubscribe(&self.call(&caller, &context), &request.uri)
-                .await
-        })
+        let span = spans::request_span(
+            self.gateway.tracer(),
+            "resources/unsubscribe",
+            Target::resource(&request.uri),
+            &context,
+        );
+        spans::traced(
+            span,
+            Box::pin(async move {
+                let caller = require_caller(&context)?;
+                self.gateway
+                    .unsubscribe(&self.call(&caller, &context), &request.uri)
+                    .await
+            }),
+        )
         .await
     }
 
@@ -471,7 +605,13 @@ impl ServerHandler for McpHandler {
     }
 
     async fn listen(&self, context: SubscriptionContext) -> Result<(), McpError> {
-        Box::pin(super::listen::serve(&self.gateway, context)).await
+        let span = spans::request_span(
+            self.gateway.tracer(),
+            "subscriptions/listen",
+            Target::default(),
+            context.request_context(),
+        );
+        spans::traced(span, Box::pin(super::listen::serve(&self.gateway, context))).await
     }
 
     async fn list_prompts(
@@ -479,16 +619,25 @@ impl ServerHandler for McpHandler {
         request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListPromptsResult, McpError> {
-        Box::pin(async move {
-            let caller = require_caller(&context)?;
-            let (items, next) = page(self.gateway.list_prompts(&caller).await, request)?;
-            let mut r = ListPromptsResult::with_all_items(items);
-            r.next_cursor = next;
-            if is_per_request(&context) {
-                (r.ttl_ms, r.cache_scope) = results::list_hints();
-            }
-            Ok(r)
-        })
+        let span = spans::request_span(
+            self.gateway.tracer(),
+            "prompts/list",
+            Target::default(),
+            &context,
+        );
+        spans::traced(
+            span,
+            Box::pin(async move {
+                let caller = require_caller(&context)?;
+                let (items, next) = page(self.gateway.list_prompts(&caller).await, request)?;
+                let mut r = ListPromptsResult::with_all_items(items);
+                r.next_cursor = next;
+                if is_per_request(&context) {
+                    (r.ttl_ms, r.cache_scope) = results::list_hints();
+                }
+                Ok(r)
+            }),
+        )
         .await
     }
 
@@ -497,23 +646,32 @@ impl ServerHandler for McpHandler {
         request: GetPromptRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<GetPromptResponse, McpError> {
-        Box::pin(async move {
-            if let Some(m) = self.mrtr_for(&context) {
-                return m.get_prompt(self.gateway.clone(), request, &context).await;
-            }
-            let caller = require_caller(&context)?;
-            let name = request.name.clone();
-            self.gateway
-                .get_prompt(&self.call(&caller, &context), &name, request.arguments)
-                .await
-                .unwrap_or_else(|| {
-                    Err(McpError::invalid_params(
-                        format!("no prompt named {name:?}"),
-                        None,
-                    ))
-                })
-                .map(|r| GetPromptResponse::Complete(results::prompt(r)))
-        })
+        let span = spans::request_span(
+            self.gateway.tracer(),
+            "prompts/get",
+            Target::prompt(&request.name),
+            &context,
+        );
+        spans::traced(
+            span,
+            Box::pin(async move {
+                if let Some(m) = self.mrtr_for(&context) {
+                    return m.get_prompt(self.gateway.clone(), request, &context).await;
+                }
+                let caller = require_caller(&context)?;
+                let name = request.name.clone();
+                self.gateway
+                    .get_prompt(&self.call(&caller, &context), &name, request.arguments)
+                    .await
+                    .unwrap_or_else(|| {
+                        Err(McpError::invalid_params(
+                            format!("no prompt named {name:?}"),
+                            None,
+                        ))
+                    })
+                    .map(|r| GetPromptResponse::Complete(results::prompt(r)))
+            }),
+        )
         .await
     }
 
@@ -522,13 +680,22 @@ impl ServerHandler for McpHandler {
         request: CompleteRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CompleteResult, McpError> {
-        Box::pin(async move {
-            let caller = require_caller(&context)?;
-            self.gateway
-                .complete(&self.call(&caller, &context), request)
-                .await
-                .map(results::completion)
-        })
+        let span = spans::request_span(
+            self.gateway.tracer(),
+            "completion/complete",
+            Target::default(),
+            &context,
+        );
+        spans::traced(
+            span,
+            Box::pin(async move {
+                let caller = require_caller(&context)?;
+                self.gateway
+                    .complete(&self.call(&caller, &context), request)
+                    .await
+                    .map(results::completion)
+            }),
+        )
         .await
     }
 
@@ -537,11 +704,20 @@ impl ServerHandler for McpHandler {
         request: SetLevelRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<(), McpError> {
-        Box::pin(async move {
-            let caller = require_caller(&context)?;
-            self.gateway.set_level(&caller, request).await;
-            Ok(())
-        })
+        let span = spans::request_span(
+            self.gateway.tracer(),
+            "logging/setLevel",
+            Target::default(),
+            &context,
+        );
+        spans::traced(
+            span,
+            Box::pin(async move {
+                let caller = require_caller(&context)?;
+                self.gateway.set_level(&caller, request).await;
+                Ok(())
+            }),
+        )
         .await
     }
 }
