@@ -1,6 +1,7 @@
 // The admin console (/admin) in a real browser: sign-in first and back to the
 // console, every page of it for an admin (alice, made admin by run.sh), an
-// action with its notice, the 403 page for a user without the role (bob), the
+// action with its notice, a user's open MCP session and GET stream listed under
+// their grant and ended from the page, the 403 page for a user without the role (bob), the
 // layout at phone width (nothing wider than the screen but the tables' own
 // scroll boxes), and the screenshots docs/images/admin-*.png.
 import { after, before, describe, test } from 'node:test';
