@@ -242,3 +242,57 @@ async fn revoking_a_grant_ends_its_sessions_and_no_one_elses() {
     assert!(!session_alive(&mut again).await);
     assert!(session_alive(&mut carol).await);
 }
+
+#[tokio::test]
+async fn with_several_instances_a_page_lists_what_its_instance_served_and_ending_closes_it_everywhere()
+ {
+    let (_db, a, b) = crate::cluster_support::two_instances().await;
+    a.add_user("alice").await;
+    let (_, bob_token) = crate::mcp_support::signed_in(&a, "bob").await;
+    let (_, carol_token) = crate::mcp_support::signed_in(&a, "carol").await;
+    let mut bob = McpClient::new(&a, &bob_token);
+    bob.initialize(VERSION).await;
+    let bob_session = bob.session.clone().unwrap();
+    let mut carol = McpClient::new(&a, &carol_token);
+    carol.initialize(VERSION).await;
+    // bob's session continues on b, which learns its owner from the database.
+    bob.url = b.url(MCP);
+    assert!(session_alive(&mut bob).await);
+
+    let admin = admin_browser(&b, "alice").await;
+    let html = page(&admin, "/admin/user?name=bob").await;
+    assert!(
+        html.contains("<code>b</code>"),
+        "names its instance: {html}"
+    );
+    assert_eq!(inputs(&html, "session"), [handle(&bob_session)]);
+    let html = page(&admin, "/admin/user?name=carol").await;
+    assert!(
+        inputs(&html, "session").is_empty(),
+        "carol's session was only ever on a: {html}"
+    );
+
+    let (s, html) = act(
+        &admin,
+        &[
+            ("action", "session.end"),
+            ("username", "bob"),
+            ("session", &handle(&bob_session)),
+        ],
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{html}");
+    // Gone on b at once, and on a once the bus has told it.
+    assert!(!session_alive(&mut bob).await);
+    bob.url = a.url(MCP);
+    let mut ended_on_a = false;
+    for _ in 0..250 {
+        if !session_alive(&mut bob).await {
+            ended_on_a = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(ended_on_a, "the session is closed on a too");
+    assert!(session_alive(&mut carol).await);
+}
