@@ -296,3 +296,31 @@ async fn with_several_instances_a_page_lists_what_its_instance_served_and_ending
     assert!(ended_on_a, "the session is closed on a too");
     assert!(session_alive(&mut carol).await);
 }
+
+#[tokio::test]
+async fn a_listen_stream_is_listed_as_one_and_ended_from_the_page() {
+    use crate::gateway_support::{fixture, spawn_gateway};
+    let app = spawn_gateway(vec![fixture("fx", "")]).await;
+    app.add_user("alice").await;
+    let (_, bob) = crate::mcp_support::signed_in(&app, "bob").await;
+    let mut listen =
+        crate::mcp_listen::Listen::open(&app, &bob, 5, json!({"toolsListChanged": true})).await;
+    let admin = admin_browser(&app, "alice").await;
+    let html = page(&admin, "/admin/user?name=bob").await;
+    assert!(html.contains("subscriptions/listen stream"), "{html}");
+    let stream = inputs(&html, "stream");
+    assert_eq!(stream.len(), 1, "{html}");
+    let (s, html) = act(
+        &admin,
+        &[
+            ("action", "stream.end"),
+            ("username", "bob"),
+            ("stream", &stream[0]),
+        ],
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{html}");
+    assert!(html.contains("Stream ended."), "{html}");
+    assert!(!html.contains("subscriptions/listen stream"), "{html}");
+    assert_eq!(listen.next().await, None, "the stream ends");
+}
