@@ -2,7 +2,9 @@
 //! exported over OTLP/HTTP to a receiver in this test, is one connected
 //! trace: the client's `traceparent` (in `_meta`) → mcpgate's server span
 //! → its client span to the upstream, whose context the fixture upstream
-//! received in `_meta.traceparent` and reports back.
+//! received in `_meta.traceparent` and reports back. And every MCP method
+//! gets its server span, named and attributed per the conventions, on each
+//! transport (a Streamable HTTP session, a stateless request, legacy SSE).
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -340,6 +342,20 @@ async fn every_mcp_method_gets_a_server_span_named_and_attributed_by_the_convent
         .await
         .unwrap();
     assert_eq!(r.status(), reqwest::StatusCode::OK);
+    // The legacy SSE transport (2024-11-05).
+    use crate::mcp_sse::{accepted, open, reply};
+    use crate::mcp_support::{initialize_body, initialized_notification};
+    let sse_parent = "5555555555555555";
+    let (mut events, endpoint) = open(&app, "/sse", &token).await;
+    accepted(&app, &endpoint, &token, &initialize_body(1, "2024-11-05")).await;
+    reply(&mut events, 1).await;
+    accepted(&app, &endpoint, &token, &initialized_notification()).await;
+    let list = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list",
+                      "params": {"_meta": {"traceparent": tp(sse_parent)}}});
+    accepted(&app, &endpoint, &token, &list).await;
+    reply(&mut events, 2).await;
+    let sse_session = endpoint.split("session_id=").nth(1).unwrap().to_string();
+    drop(events);
     client.cancel().await.ok();
     app.stop().await;
 
@@ -402,6 +418,13 @@ async fn every_mcp_method_gets_a_server_span_named_and_attributed_by_the_convent
     assert_eq!(
         attr(&stateless, "mcp.protocol.version").as_deref(),
         Some("2026-07-28")
+    );
+
+    let legacy = server_span("tools/list", sse_parent);
+    assert_eq!(
+        attr(&legacy, "mcp.session.id").as_deref(),
+        Some(sse_session.as_str()),
+        "the legacy session"
     );
 
     // The session's other messages have spans too.
