@@ -16,8 +16,16 @@
 //! (`detail.action` names it, `detail.by` who did it; docs/audit.md) and a
 //! tracing event `admin.action` at info.
 //!
+//! [`sessions`] lists a user's open MCP sessions and streams and ends them
+//! (the console only: they live in the server's memory); revoking a grant
+//! ends the Streamable HTTP sessions its tokens opened.
+//!
 //! A grant (RFC 6749 §1.3.1) is revoked as RFC 7009 §2.1 asks of a refresh
 //! token: all of its access and refresh tokens, at once.
+
+mod sessions;
+
+pub use sessions::{OpenMcp, short as short_handle};
 
 use mcpgate_core::domain::ClientId;
 use mcpgate_core::model::{GroupSource, User};
@@ -48,6 +56,12 @@ pub enum AdminError {
     OwnAccount,
     #[error("no upstream named {0:?}")]
     UnknownUpstream(String),
+    #[error("this user has no such open MCP session on this instance (it may have closed)")]
+    UnknownSession,
+    #[error("this user has no such open stream on this instance (it may have ended)")]
+    UnknownStream,
+    #[error("open MCP sessions are known only to the running server")]
+    NotInServer,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -65,6 +79,8 @@ pub struct Ctx<'a> {
     actor_id: Option<String>,
     sink: Sink<'a>,
     now: i64,
+    /// The running server's MCP state (the console), see [`Ctx::with_mcp`].
+    mcp: Option<&'a crate::mcp::McpState>,
 }
 
 impl<'a> Ctx<'a> {
@@ -76,6 +92,7 @@ impl<'a> Ctx<'a> {
             actor_id: Some(actor.id.clone()),
             sink: Sink::Server(auth),
             now: auth.now(),
+            mcp: None,
         }
     }
 
@@ -87,6 +104,7 @@ impl<'a> Ctx<'a> {
             actor_id: None,
             sink: Sink::Cli(settings),
             now,
+            mcp: None,
         }
     }
 
@@ -201,6 +219,7 @@ impl<'a> Ctx<'a> {
             return Err(UserError::NotFound(username.to_string()).into());
         }
         if disabled {
+            self.end_sessions_of(&user, None).await?;
             self.tokens_changed().await?;
         }
         let action = if disabled {
@@ -229,6 +248,7 @@ impl<'a> Ctx<'a> {
     pub async fn remove_user(&self, username: &str) -> Result<User, AdminError> {
         let user = users::find(self.store, username).await?;
         self.not_self(&user)?;
+        self.end_sessions_of(&user, None).await?;
         users::remove(self.store, user.username.as_str()).await?;
         self.tokens_changed().await?;
         self.record("user.remove", Self::user_event(&user)).await;
@@ -292,13 +312,15 @@ impl<'a> Ctx<'a> {
             .into_iter()
             .find(|g| g.grant_id == grant_id)
             .ok_or_else(|| AdminError::UnknownGrant(grant_id.to_string()))?;
+        let sessions = self.end_sessions_of(&user, Some(&grant.grant_id)).await?;
         let n = self.store.revoke_grant(&grant.grant_id, self.now).await?;
         self.tokens_changed().await?;
         self.record(
             "grant.revoke",
             Self::user_event(&user)
                 .client(&grant.client_id)
-                .detail("tokens", n),
+                .detail("tokens", n)
+                .detail("sessions", sessions),
         )
         .await;
         Ok(n)
@@ -308,13 +330,16 @@ impl<'a> Ctx<'a> {
     pub async fn revoke_user_grants(&self, username: &str) -> Result<usize, AdminError> {
         let user = users::find(self.store, username).await?;
         let grants = self.grants_of(&user).await?;
+        let sessions = self.end_sessions_of(&user, None).await?;
         for g in &grants {
             self.store.revoke_grant(&g.grant_id, self.now).await?;
         }
         self.tokens_changed().await?;
         self.record(
             "user.revoke_grants",
-            Self::user_event(&user).detail("grants", grants.len()),
+            Self::user_event(&user)
+                .detail("grants", grants.len())
+                .detail("sessions", sessions),
         )
         .await;
         Ok(grants.len())

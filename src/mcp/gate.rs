@@ -20,6 +20,7 @@ use mcpgate_core::mcp::bearer::{BearerError, Caller};
 use std::sync::Arc;
 
 use super::McpState;
+use super::streams::{OpenKind, StreamInfo};
 use crate::auth::AuthServer;
 
 /// Host and Origin allow-lists.
@@ -96,15 +97,39 @@ pub struct Gate {
 }
 
 /// Which kind of event stream a response to `req` would be: a GET of the
-/// legacy `/sse` endpoint, another GET (Streamable HTTP), or a POST's.
-fn stream_kind(req: &Request) -> crate::telemetry::labels::StreamKind {
-    use crate::telemetry::labels::StreamKind;
+/// legacy `/sse` endpoint, another GET (Streamable HTTP), a
+/// `subscriptions/listen` POST (its `Mcp-Method` header, checked against
+/// the body by `param_headers`), or another POST's.
+fn stream_kind(req: &Request) -> OpenKind {
     if req.method() != axum::http::Method::GET {
-        StreamKind::StreamablePost
+        if req
+            .headers()
+            .get("mcp-method")
+            .is_some_and(|m| m.as_bytes() == b"subscriptions/listen")
+        {
+            OpenKind::Listen
+        } else {
+            OpenKind::StreamablePost
+        }
     } else if req.uri().path().ends_with("/sse") {
-        StreamKind::LegacySse
+        OpenKind::LegacySse
     } else {
-        StreamKind::StreamableGet
+        OpenKind::StreamableGet
+    }
+}
+
+/// What the stream registry records of a response to `req` by `caller`.
+fn stream_info(req: &Request, caller: &Caller, now: mcpgate_core::model::UnixTime) -> StreamInfo {
+    StreamInfo {
+        kind: stream_kind(req),
+        owner: caller.owner(),
+        client_id: caller.client_id.as_str().to_string(),
+        session: req
+            .headers()
+            .get(super::sessions::SESSION_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string),
+        opened_at: now,
     }
 }
 
@@ -115,15 +140,17 @@ pub async fn guard(State(gate): State<Arc<Gate>>, req: Request, next: Next) -> R
     }
     match require_bearer(&gate.auth, req).await {
         Ok(req) => {
-            let token = req
-                .extensions()
-                .get::<Caller>()
-                .map(|c| (c.token_hash.clone(), c.expires_at));
-            let kind = stream_kind(&req);
+            let token = req.extensions().get::<Caller>().map(|c| {
+                (
+                    c.token_hash.clone(),
+                    c.expires_at,
+                    stream_info(&req, c, gate.auth.now()),
+                )
+            });
             let resp = next.run(req).await;
             match token {
-                Some((hash, expires_at)) => {
-                    super::streams::watch(&gate.mcp.streams, hash, expires_at, resp, kind)
+                Some((hash, expires_at, about)) => {
+                    super::streams::watch(&gate.mcp.streams, hash, expires_at, resp, about)
                 }
                 None => resp,
             }

@@ -22,6 +22,7 @@ use axum::http::{Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::Response;
 use mcpgate_core::mcp::bearer::Caller;
+use mcpgate_core::model::UnixTime;
 use rmcp::transport::streamable_http_server::session::SessionManager;
 use tokio_util::sync::CancellationToken;
 
@@ -37,6 +38,52 @@ struct Owner {
     user_id: String,
     /// When the database last heard of a request for the session.
     touched: Instant,
+    /// What the admin console shows (recorded at open; `last` and the
+    /// version under the lock each request takes anyway).
+    about: About,
+}
+
+/// What is known of a session besides its owner.
+struct About {
+    /// The client and token that opened it (`None` when this instance
+    /// learned of the session from the database: shared mode).
+    client_id: Option<String>,
+    token_hash: Option<String>,
+    /// The `MCP-Protocol-Version` its requests carry (clients send it
+    /// after `initialize`; none from 2025-03-26 clients).
+    protocol_version: Option<String>,
+    opened_at: UnixTime,
+    last: Instant,
+}
+
+/// One open Streamable HTTP session of this instance, as the admin console
+/// shows it. The session id is a bearer-like secret: only its SHA-256
+/// ([`handle`]) leaves this module.
+#[derive(Debug, Clone)]
+pub struct SessionView {
+    /// SHA-256 (hex) of the session id.
+    pub handle: String,
+    pub client_id: Option<String>,
+    /// SHA-256 of the access token that opened it.
+    pub token_hash: Option<String>,
+    pub protocol_version: Option<String>,
+    pub opened_at: UnixTime,
+    /// Seconds since its last request.
+    pub idle_secs: u64,
+}
+
+/// The handle of a session (SHA-256 of its id, hex): what the console
+/// shows and posts instead of the id.
+pub fn handle(session_id: &str) -> String {
+    mcpgate_core::crypto::hash_secret(session_id)
+}
+
+/// Who opened a session, as recorded at open.
+pub struct Opener<'a> {
+    pub owner: &'a str,
+    pub client_id: Option<&'a str>,
+    pub token_hash: Option<&'a str>,
+    pub opened_at: UnixTime,
 }
 
 /// The user each Streamable HTTP session of this instance belongs to.
@@ -56,23 +103,69 @@ pub struct SessionOwners {
 impl SessionOwners {
     /// The owner of a session; and whether the database should hear of
     /// this request (shared mode: at most once per [`TOUCH_EVERY`]).
-    fn owner(&self, session: &str) -> Option<(String, bool)> {
+    /// Also notes the request's time and, once, its `MCP-Protocol-Version`.
+    fn owner(&self, session: &str, version: Option<&str>) -> Option<(String, bool)> {
         let mut map = self.map.lock().ok()?;
         let entry = map.get_mut(session)?;
-        let touch = entry.touched.elapsed() >= TOUCH_EVERY;
+        let now = Instant::now();
+        let touch = now.duration_since(entry.touched) >= TOUCH_EVERY;
         if touch {
-            entry.touched = Instant::now();
+            entry.touched = now;
+        }
+        entry.about.last = now;
+        if entry.about.protocol_version.is_none()
+            && let Some(v) = version
+        {
+            entry.about.protocol_version = Some(v.chars().take(32).collect());
         }
         Some((entry.user_id.clone(), touch))
     }
 
-    fn record(&self, session: &str, user_id: &str) {
+    fn record(&self, session: &str, opener: Opener<'_>) {
         if let Ok(mut map) = self.map.lock() {
             map.entry(session.to_string()).or_insert_with(|| Owner {
-                user_id: user_id.to_string(),
+                user_id: opener.owner.to_string(),
                 touched: Instant::now(),
+                about: About {
+                    client_id: opener.client_id.map(str::to_string),
+                    token_hash: opener.token_hash.map(str::to_string),
+                    protocol_version: None,
+                    opened_at: opener.opened_at,
+                    last: Instant::now(),
+                },
             });
         }
+    }
+
+    /// The open sessions of `owner` (a user id, or a service's owner), oldest
+    /// first.
+    pub fn of_owner(&self, owner: &str) -> Vec<SessionView> {
+        let Ok(map) = self.map.lock() else {
+            return Vec::new();
+        };
+        let mut v: Vec<SessionView> = map
+            .iter()
+            .filter(|(_, o)| o.user_id == owner)
+            .map(|(id, o)| SessionView {
+                handle: handle(id),
+                client_id: o.about.client_id.clone(),
+                token_hash: o.about.token_hash.clone(),
+                protocol_version: o.about.protocol_version.clone(),
+                opened_at: o.about.opened_at,
+                idle_secs: o.about.last.elapsed().as_secs(),
+            })
+            .collect();
+        v.sort_by(|a, b| a.opened_at.cmp(&b.opened_at).then(a.handle.cmp(&b.handle)));
+        v
+    }
+
+    /// The id of `owner`'s session with this handle (another owner's is
+    /// not found).
+    fn find(&self, owner: &str, handle_hex: &str) -> Option<String> {
+        let map = self.map.lock().ok()?;
+        map.iter()
+            .find(|(id, o)| o.user_id == owner && handle(id) == handle_hex)
+            .map(|(id, _)| id.clone())
     }
 
     fn forget(&self, session: &str) {
@@ -122,11 +215,19 @@ async fn owner_from_store(mcp: &McpState, session: &str) -> Result<Option<String
     }
     match cluster.store.mcp_session(session).await {
         Ok(rec) => {
-            let owner = rec.and_then(|r| r.user_id);
-            if let Some(o) = &owner {
-                mcp.session_manager.owners.record(session, o);
+            let Some(rec) = rec else { return Ok(None) };
+            if let Some(o) = &rec.user_id {
+                mcp.session_manager.owners.record(
+                    session,
+                    Opener {
+                        owner: o,
+                        client_id: None,
+                        token_hash: None,
+                        opened_at: rec.created_at,
+                    },
+                );
             }
-            Ok(owner)
+            Ok(rec.user_id)
         }
         Err(e) => {
             tracing::error!(error = %e, "cannot read a session's owner");
@@ -146,7 +247,11 @@ pub async fn bind_to_user(State(mcp): State<Arc<McpState>>, req: Request, next: 
         .map(str::to_string);
     let cluster = mcp.cluster.clone();
     if let Some(s) = &session {
-        let owner = match mcp.session_manager.owners.owner(s) {
+        let version = req
+            .headers()
+            .get("mcp-protocol-version")
+            .and_then(|v| v.to_str().ok());
+        let owner = match mcp.session_manager.owners.owner(s, version) {
             Some((owner, touch)) => {
                 if touch && cluster.shared() {
                     touch_session(&cluster, s).await;
@@ -182,7 +287,15 @@ pub async fn bind_to_user(State(mcp): State<Arc<McpState>>, req: Request, next: 
         .and_then(|v| v.to_str().ok())
         .map(str::to_string)
     {
-        mcp.session_manager.owners.record(&created, &caller.owner());
+        mcp.session_manager.owners.record(
+            &created,
+            Opener {
+                owner: &caller.owner(),
+                client_id: Some(caller.client_id.as_str()),
+                token_hash: Some(&caller.token_hash),
+                opened_at: cluster.clock.now(),
+            },
+        );
         if cluster.shared()
             && session.as_deref() != Some(created.as_str())
             && let Err(e) = cluster
@@ -198,19 +311,7 @@ pub async fn bind_to_user(State(mcp): State<Arc<McpState>>, req: Request, next: 
         && resp.status().is_success()
         && let Some(s) = &session
     {
-        mcp.session_manager.owners.forget(s);
-        if cluster.shared() {
-            if let Err(e) = cluster.store.delete_mcp_session(s).await {
-                tracing::error!(error = %e, "cannot delete a session");
-            }
-            if let Err(e) = cluster
-                .bus
-                .publish(Event::McpSessionClosed(s.clone()))
-                .await
-            {
-                tracing::error!(error = %e, "cannot tell the other instances about a closed session");
-            }
-        }
+        forget_everywhere(&mcp, s).await;
         // rmcp answers 202; the session is gone at once, and some clients
         // (the Python SDK) accept only 200 or 204 here.
         if resp.status() == StatusCode::ACCEPTED {
@@ -218,6 +319,42 @@ pub async fn bind_to_user(State(mcp): State<Arc<McpState>>, req: Request, next: 
         }
     }
     resp
+}
+
+/// Forgets a closed session here and, in shared mode, in the database and
+/// on the other instances (which close their copy).
+async fn forget_everywhere(mcp: &McpState, session: &str) {
+    mcp.session_manager.owners.forget(session);
+    let cluster = &mcp.cluster;
+    if cluster.shared() {
+        if let Err(e) = cluster.store.delete_mcp_session(session).await {
+            tracing::error!(error = %e, "cannot delete a session");
+        }
+        if let Err(e) = cluster
+            .bus
+            .publish(Event::McpSessionClosed(session.to_string()))
+            .await
+        {
+            tracing::error!(error = %e, "cannot tell the other instances about a closed session");
+        }
+    }
+}
+
+/// Ends `owner`'s session with this [`handle`] (the admin console's "End"):
+/// rmcp closes it (its GET stream ends with it), its other open streams end,
+/// and a later request with its id gets `404` on every instance. `false`
+/// when `owner` has no such session on this instance.
+pub async fn end_session(mcp: &McpState, owner: &str, handle_hex: &str) -> bool {
+    let Some(id) = mcp.session_manager.owners.find(owner, handle_hex) else {
+        return false;
+    };
+    forget_everywhere(mcp, &id).await;
+    mcp.streams.end_of_session(&id);
+    let sid: rmcp::transport::streamable_http_server::session::SessionId = id.into();
+    if let Err(e) = mcp.session_manager.close_session(&sid).await {
+        tracing::debug!(error = %e, "closing a session ended in the console");
+    }
+    true
 }
 
 async fn touch_session(cluster: &Cluster, session: &str) {

@@ -76,6 +76,66 @@ struct Open {
     token_hash: String,
     expires_at: UnixTime,
     end: Arc<EndSignal>,
+    about: StreamInfo,
+}
+
+/// Which kind of event stream (what the admin console shows).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpenKind {
+    /// The GET stream of a Streamable HTTP session.
+    StreamableGet,
+    /// The event stream answering a POST (a request in progress).
+    StreamablePost,
+    /// A `subscriptions/listen` stream (2026-07-28).
+    Listen,
+    /// A legacy SSE session's stream (2024-11-05).
+    LegacySse,
+}
+
+impl OpenKind {
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::StreamableGet => "Streamable HTTP GET stream",
+            Self::StreamablePost => "POST response stream",
+            Self::Listen => "subscriptions/listen stream",
+            Self::LegacySse => "legacy SSE session",
+        }
+    }
+
+    /// Its label in `mcpgate_mcp_open_streams` (a listen stream is a POST's).
+    fn metric(self) -> crate::telemetry::labels::StreamKind {
+        use crate::telemetry::labels::StreamKind;
+        match self {
+            Self::StreamableGet => StreamKind::StreamableGet,
+            Self::StreamablePost | Self::Listen => StreamKind::StreamablePost,
+            Self::LegacySse => StreamKind::LegacySse,
+        }
+    }
+}
+
+/// Who opened a stream, and when (recorded at open).
+#[derive(Debug, Clone)]
+pub struct StreamInfo {
+    pub kind: OpenKind,
+    /// `Caller::owner` of the token that opened it.
+    pub owner: String,
+    pub client_id: String,
+    /// The Streamable HTTP session it belongs to, if any.
+    pub session: Option<String>,
+    pub opened_at: UnixTime,
+}
+
+/// One open stream, as the admin console shows it.
+#[derive(Debug, Clone)]
+pub struct StreamView {
+    /// Its number on this instance (what "End" posts).
+    pub id: u64,
+    pub kind: OpenKind,
+    pub client_id: String,
+    pub token_hash: String,
+    /// The handle (`sessions::handle`) of its Streamable HTTP session.
+    pub session_handle: Option<String>,
+    pub opened_at: UnixTime,
 }
 
 /// Set once to end a stream; wakes its body.
@@ -106,7 +166,43 @@ impl OpenStreams {
         self.len() == 0
     }
 
-    fn register(self: &Arc<Self>, token_hash: String, expires_at: UnixTime) -> Registration {
+    /// The open streams of `owner`, oldest first.
+    pub fn of_owner(&self, owner: &str) -> Vec<StreamView> {
+        let Ok(m) = self.map.lock() else {
+            return Vec::new();
+        };
+        let mut v: Vec<StreamView> = m
+            .iter()
+            .filter(|(_, o)| o.about.owner == owner)
+            .map(|(id, o)| StreamView {
+                id: *id,
+                kind: o.about.kind,
+                client_id: o.about.client_id.clone(),
+                token_hash: o.token_hash.clone(),
+                session_handle: o.about.session.as_deref().map(super::sessions::handle),
+                opened_at: o.about.opened_at,
+            })
+            .collect();
+        v.sort_by_key(|s| s.id);
+        v
+    }
+
+    /// Ends `owner`'s stream `id`; `false` if `owner` has no such stream.
+    pub fn end_one(&self, owner: &str, id: u64) -> bool {
+        self.end_where(|sid, o| sid == id && o.about.owner == owner) == 1
+    }
+
+    /// Ends the streams of a Streamable HTTP session.
+    pub fn end_of_session(&self, session: &str) -> usize {
+        self.end_where(|_, o| o.about.session.as_deref() == Some(session))
+    }
+
+    fn register(
+        self: &Arc<Self>,
+        token_hash: String,
+        expires_at: UnixTime,
+        about: StreamInfo,
+    ) -> Registration {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let end = Arc::new(EndSignal::default());
         if let Ok(mut m) = self.map.lock() {
@@ -116,6 +212,7 @@ impl OpenStreams {
                     token_hash,
                     expires_at,
                     end: end.clone(),
+                    about,
                 },
             );
         }
@@ -135,11 +232,11 @@ impl OpenStreams {
 
     /// Ends (and forgets) the streams for which `dead` holds; returns how
     /// many.
-    fn end_where(&self, dead: impl Fn(&Open) -> bool) -> usize {
+    fn end_where(&self, dead: impl Fn(u64, &Open) -> bool) -> usize {
         let Ok(mut m) = self.map.lock() else { return 0 };
         let before = m.len();
-        m.retain(|_, open| {
-            if dead(open) {
+        m.retain(|id, open| {
+            if dead(*id, open) {
                 open.end.end();
                 false
             } else {
@@ -223,7 +320,7 @@ pub fn watch(
     token_hash: String,
     expires_at: UnixTime,
     resp: Response,
-    kind: crate::telemetry::labels::StreamKind,
+    about: StreamInfo,
 ) -> Response {
     let is_stream = resp
         .headers()
@@ -233,7 +330,8 @@ pub fn watch(
     if !is_stream || resp.headers().contains_key(header::CONTENT_LENGTH) {
         return resp;
     }
-    let mut registration = streams.register(token_hash, expires_at);
+    let kind = about.kind.metric();
+    let mut registration = streams.register(token_hash, expires_at, about);
     registration._gauge = crate::telemetry::metrics::get().map(|m| m.open_stream(kind));
     resp.map(|inner| {
         Body::new(EndingBody {
@@ -272,7 +370,7 @@ pub fn start(streams: Arc<OpenStreams>, auth: Arc<AuthServer>, cancel: Cancellat
 /// One check of every open stream's token.
 async fn recheck(streams: &OpenStreams, auth: &AuthServer) {
     let now = auth.now();
-    let expired = streams.end_where(|o| now >= o.expires_at);
+    let expired = streams.end_where(|_, o| now >= o.expires_at);
     if expired > 0 {
         tracing::info!(
             event = "mcp.streams_ended",
@@ -294,8 +392,8 @@ async fn recheck(streams: &OpenStreams, auth: &AuthServer) {
     };
     let checked: HashSet<String> = tokens.into_iter().collect();
     // Only the tokens checked: a stream opened meanwhile waits for the next check.
-    let revoked =
-        streams.end_where(|o| checked.contains(&o.token_hash) && !active.contains(&o.token_hash));
+    let revoked = streams
+        .end_where(|_, o| checked.contains(&o.token_hash) && !active.contains(&o.token_hash));
     if revoked > 0 {
         auth.forget_cached_tokens();
         tracing::info!(
@@ -313,6 +411,16 @@ mod tests {
     use axum::response::IntoResponse;
     use futures::StreamExt;
     use std::convert::Infallible;
+
+    fn info(kind: OpenKind, owner: &str) -> StreamInfo {
+        StreamInfo {
+            kind,
+            owner: owner.into(),
+            client_id: "c".into(),
+            session: None,
+            opened_at: 1,
+        }
+    }
 
     fn event_stream(body: Body) -> Response {
         let mut r = body.into_response();
@@ -332,7 +440,7 @@ mod tests {
             "h".into(),
             100,
             json,
-            crate::telemetry::labels::StreamKind::StreamablePost,
+            info(OpenKind::StreamablePost, "alice"),
         );
         assert!(streams.is_empty());
         let body = axum::body::to_bytes(r.into_body(), 1024).await.unwrap();
@@ -349,14 +457,14 @@ mod tests {
             "h1".into(),
             100,
             event_stream(Body::from_stream(endless)),
-            crate::telemetry::labels::StreamKind::StreamableGet,
+            info(OpenKind::StreamableGet, "alice"),
         );
         let other = watch(
             &streams,
             "h2".into(),
             100,
             event_stream(Body::from("data: x\n\n")),
-            crate::telemetry::labels::StreamKind::StreamableGet,
+            info(OpenKind::StreamableGet, "alice"),
         );
         assert_eq!(streams.len(), 2);
         drop(other);
@@ -368,7 +476,7 @@ mod tests {
         assert!(next.is_err(), "the stream is open");
         let ender = tokio::spawn({
             let streams = streams.clone();
-            async move { streams.end_where(|o| o.token_hash == "h1") }
+            async move { streams.end_where(|_, o| o.token_hash == "h1") }
         });
         assert_eq!(ender.await.unwrap(), 1);
         let next = tokio::time::timeout(Duration::from_secs(5), data.next()).await;
@@ -389,11 +497,48 @@ mod tests {
             event_stream(Body::from_stream(futures::stream::pending::<
                 Result<Bytes, Infallible>,
             >())),
-            crate::telemetry::labels::StreamKind::StreamableGet,
+            info(OpenKind::StreamableGet, "alice"),
         );
-        assert_eq!(streams.end_where(|o| 99 >= o.expires_at), 0);
-        assert_eq!(streams.end_where(|o| 100 >= o.expires_at), 1);
+        assert_eq!(streams.end_where(|_, o| 99 >= o.expires_at), 0);
+        assert_eq!(streams.end_where(|_, o| 100 >= o.expires_at), 1);
         let body = axum::body::to_bytes(r.into_body(), 1024).await.unwrap();
         assert!(body.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_stream_is_listed_and_ended_only_for_its_owner() {
+        let streams = Arc::new(OpenStreams::default());
+        let pending = || {
+            event_stream(Body::from_stream(futures::stream::pending::<
+                Result<Bytes, Infallible>,
+            >()))
+        };
+        let mut session = info(OpenKind::StreamableGet, "alice");
+        session.session = Some("sid-a".into());
+        let _a = watch(&streams, "ha".into(), 100, pending(), session);
+        let _b = watch(
+            &streams,
+            "hb".into(),
+            100,
+            pending(),
+            info(OpenKind::Listen, "bob"),
+        );
+        let alice = streams.of_owner("alice");
+        assert_eq!(alice.len(), 1);
+        assert_eq!(alice[0].kind, OpenKind::StreamableGet);
+        assert_eq!(
+            alice[0].session_handle.as_deref(),
+            Some(super::super::sessions::handle("sid-a").as_str())
+        );
+        let bob = streams.of_owner("bob");
+        assert_eq!(bob.len(), 1);
+        assert!(
+            !streams.end_one("alice", bob[0].id),
+            "alice's page cannot end bob's stream"
+        );
+        assert_eq!(streams.len(), 2);
+        assert!(streams.end_one("bob", bob[0].id));
+        assert_eq!(streams.end_of_session("sid-a"), 1);
+        assert!(streams.is_empty());
     }
 }

@@ -9,12 +9,21 @@
 //! server's outbound client policy (`crate::outbound`, `outbound_ca_file`).
 //!
 //! **Spans** follow the OpenTelemetry semantic conventions for MCP
-//! (gen-ai/mcp, status Development): a `SERVER` span per `tools/call`
-//! named `tools/call {gen_ai.tool.name}` with `mcp.method.name`,
-//! `gen_ai.tool.name`, `gen_ai.operation.name = execute_tool`,
-//! `mcp.session.id`, `jsonrpc.request.id`, `mcp.protocol.version` and
-//! `error.type`; a `CLIENT` span per request relayed to an upstream, named
-//! after its method and tool.
+//! (gen-ai/mcp, status Development; `crate::mcp::spans` makes them): a
+//! `SERVER` span per MCP request or notification a client sends, on every
+//! transport, named `{mcp.method.name} {target}` where the target is the
+//! tool (`gen_ai.tool.name`) or prompt (`gen_ai.prompt.name`), else just
+//! `{mcp.method.name}` (a resource URI is an attribute, `mcp.resource.uri`,
+//! never in the name: high cardinality). Attributes: `mcp.method.name`,
+//! `mcp.session.id`, `jsonrpc.request.id` (requests),
+//! `mcp.protocol.version`, `network.transport = tcp`,
+//! `network.protocol.name = http`, `gen_ai.operation.name = execute_tool`
+//! on `tools/call`; on failure `error.type` (the JSON-RPC error code, or
+//! `tool_error` for a result with `isError`) and `rpc.response.status_code`.
+//! The span status is `ERROR` for a tool error and for the server's errors
+//! (`-32603`, `-32000` to `-32099`), as the conventions ask; other codes
+//! are the client's mistakes. A `CLIENT` span per request relayed to an
+//! upstream, named after its method and tool.
 //!
 //! **Propagation** (SEP-414, MCP 2026-07-28 `_meta` keys `traceparent` and
 //! `tracestate`): the parent is the request's `_meta.traceparent`, else its
@@ -178,13 +187,29 @@ pub fn incoming(meta: Option<&RequestMetaObject>, headers: Option<&http::HeaderM
     TraceContextPropagator::new().extract(&carrier)
 }
 
-/// What describes an MCP request on its span.
+/// What describes an MCP request (or notification) on its span.
+#[derive(Default)]
 pub struct ServerRequest<'a> {
-    pub method: &'static str,
+    pub method: &'a str,
     pub tool: Option<&'a str>,
+    pub prompt: Option<&'a str>,
+    pub resource_uri: Option<&'a str>,
     pub session: Option<&'a str>,
+    /// `None` for a notification.
     pub request_id: Option<String>,
     pub protocol_version: Option<&'a str>,
+}
+
+/// How an MCP request ended, for its span.
+pub enum Outcome<'a> {
+    Ok,
+    /// A tool result with `isError`.
+    ToolError,
+    /// A JSON-RPC error response.
+    JsonRpc {
+        code: i32,
+        message: &'a str,
+    },
 }
 
 /// A started server span, or the client's context alone when export is off.
@@ -200,14 +225,25 @@ impl ServerSpan {
     }
 
     /// Ends the span with the request's outcome (`error.type` when it failed).
-    pub fn end(self, error: Option<&'static str>) {
+    pub fn end(self, outcome: Outcome<'_>) {
         if !self.traced {
             return;
         }
         let span = self.cx.span();
-        if let Some(e) = error {
-            span.set_attribute(KeyValue::new("error.type", e));
-            span.set_status(Status::error(e));
+        match outcome {
+            Outcome::Ok => {}
+            Outcome::ToolError => {
+                span.set_attribute(KeyValue::new("error.type", "tool_error"));
+                span.set_status(Status::error("tool_error"));
+            }
+            Outcome::JsonRpc { code, message } => {
+                span.set_attribute(KeyValue::new("error.type", code.to_string()));
+                span.set_attribute(KeyValue::new("rpc.response.status_code", code.to_string()));
+                // Server errors only: the others are the client's (like a 4xx).
+                if code == -32603 || (-32099..=-32000).contains(&code) {
+                    span.set_status(Status::error(message.to_string()));
+                }
+            }
         }
         span.end();
     }
@@ -223,14 +259,24 @@ pub fn server_span(tracer: Option<&Tracer>, parent: Context, req: ServerRequest<
             traced: false,
         };
     };
-    let name = match req.tool {
-        Some(tool) => format!("{} {tool}", req.method),
+    let name = match req.tool.or(req.prompt) {
+        Some(target) => format!("{} {target}", req.method),
         None => req.method.to_string(),
     };
-    let mut attributes = vec![KeyValue::new("mcp.method.name", req.method)];
+    let mut attributes = vec![
+        KeyValue::new("mcp.method.name", req.method.to_string()),
+        KeyValue::new("network.transport", "tcp"),
+        KeyValue::new("network.protocol.name", "http"),
+    ];
     if let Some(tool) = req.tool {
         attributes.push(KeyValue::new("gen_ai.tool.name", tool.to_string()));
         attributes.push(KeyValue::new("gen_ai.operation.name", "execute_tool"));
+    }
+    if let Some(prompt) = req.prompt {
+        attributes.push(KeyValue::new("gen_ai.prompt.name", prompt.to_string()));
+    }
+    if let Some(uri) = req.resource_uri {
+        attributes.push(KeyValue::new("mcp.resource.uri", uri.to_string()));
     }
     if let Some(s) = req.session {
         attributes.push(KeyValue::new("mcp.session.id", s.to_string()));
@@ -429,9 +475,7 @@ mod tests {
             ServerRequest {
                 method: "tools/call",
                 tool: Some("x"),
-                session: None,
-                request_id: None,
-                protocol_version: None,
+                ..Default::default()
             },
         );
         let _guard = span.context().attach();

@@ -58,7 +58,7 @@ const CONNECTIONS: &str = include_str!("../../templates/connections.html");
 // The account page (`crate::http::account`).
 const ACCOUNT: &str = include_str!("../../templates/account.html");
 // The admin console (`crate::http::admin`).
-const ADMIN_TEMPLATES: [(&str, &str); 6] = [
+const ADMIN_TEMPLATES: [(&str, &str); 7] = [
     (
         "admin_nav.html",
         include_str!("../../templates/admin_nav.html"),
@@ -70,6 +70,10 @@ const ADMIN_TEMPLATES: [(&str, &str); 6] = [
     (
         "admin_user.html",
         include_str!("../../templates/admin_user.html"),
+    ),
+    (
+        "admin_open_mcp.html",
+        include_str!("../../templates/admin_open_mcp.html"),
     ),
     (
         "admin_clients.html",

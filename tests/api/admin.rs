@@ -13,7 +13,7 @@ use crate::mcp_support::bearer;
 type Form = Vec<(String, String)>;
 
 /// Signs `user` in at `/admin` in a new browser; returns the browser.
-async fn admin_browser(app: &TestApp, user: &str) -> Browser {
+pub(crate) async fn admin_browser(app: &TestApp, user: &str) -> Browser {
     let b = app.browser();
     let r = b.get("/admin").await;
     assert_eq!(r.status(), StatusCode::OK);
@@ -27,7 +27,7 @@ async fn admin_browser(app: &TestApp, user: &str) -> Browser {
 }
 
 /// The page's CSRF token.
-async fn csrf(b: &Browser, path: &str) -> String {
+pub(crate) async fn csrf(b: &Browser, path: &str) -> String {
     let html = b.get(path).await.text().await.unwrap();
     hidden_inputs(&html)
         .into_iter()
@@ -37,14 +37,14 @@ async fn csrf(b: &Browser, path: &str) -> String {
 }
 
 /// Posts an action with the browser's CSRF token; returns (status, page).
-async fn act(b: &Browser, fields: &[(&str, &str)]) -> (StatusCode, String) {
+pub(crate) async fn act(b: &Browser, fields: &[(&str, &str)]) -> (StatusCode, String) {
     let mut form: Form = vec![("csrf_token".into(), csrf(b, "/admin").await)];
     form.extend(fields.iter().map(|(k, v)| (k.to_string(), v.to_string())));
     let r = b.post_form("/admin", &form).await;
     (r.status(), r.text().await.unwrap())
 }
 
-async fn page(b: &Browser, path: &str) -> String {
+pub(crate) async fn page(b: &Browser, path: &str) -> String {
     let r = b.get(path).await;
     assert_eq!(r.status(), StatusCode::OK, "{path}");
     r.text().await.unwrap()

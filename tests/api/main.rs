@@ -4,6 +4,7 @@
 
 mod account;
 mod admin;
+mod admin_sessions;
 mod audit;
 mod audit_cli;
 mod audit_store;

@@ -95,7 +95,7 @@ impl Listen {
     }
 
     /// The next message (`None` at the end of the stream).
-    async fn next(&mut self) -> Option<Value> {
+    pub(crate) async fn next(&mut self) -> Option<Value> {
         loop {
             let e = self.reader.next_event().await?;
             if !e.data.is_empty() {

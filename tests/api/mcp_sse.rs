@@ -14,7 +14,7 @@ use crate::mcp_support::{
 
 /// Opens a legacy stream at `path`; returns the reader (positioned after
 /// the endpoint event) and the message URL path it named.
-async fn open(app: &TestApp, path: &str, token: &str) -> (SseReader, String) {
+pub(crate) async fn open(app: &TestApp, path: &str, token: &str) -> (SseReader, String) {
     let r = app
         .http
         .get(app.url(path))
@@ -63,14 +63,14 @@ async fn post(
 }
 
 /// Posts a message and asserts `202 Accepted`.
-async fn accepted(app: &TestApp, path: &str, token: &str, body: &Value) {
+pub(crate) async fn accepted(app: &TestApp, path: &str, token: &str, body: &Value) {
     let r = post(app, path, token, body.to_string()).await;
     assert_eq!(r.status(), StatusCode::ACCEPTED, "{body}");
     assert_eq!(r.text().await.unwrap(), "Accepted");
 }
 
 /// Reads the next `message` event with JSON-RPC id `id`.
-async fn reply(events: &mut SseReader, id: i64) -> Value {
+pub(crate) async fn reply(events: &mut SseReader, id: i64) -> Value {
     loop {
         let e = events.next_event().await.expect("the stream is open");
         if e.data.is_empty() {

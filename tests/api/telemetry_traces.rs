@@ -2,7 +2,9 @@
 //! exported over OTLP/HTTP to a receiver in this test, is one connected
 //! trace: the client's `traceparent` (in `_meta`) → mcpgate's server span
 //! → its client span to the upstream, whose context the fixture upstream
-//! received in `_meta.traceparent` and reports back.
+//! received in `_meta.traceparent` and reports back. And every MCP method
+//! gets its server span, named and attributed per the conventions, on each
+//! transport (a Streamable HTTP session, a stateless request, legacy SSE).
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -276,4 +278,160 @@ async fn an_http_upstream_gets_the_context_in_the_header_and_in_meta() {
         format!("header={other};meta={other}")
     );
     client.cancel().await.ok();
+}
+
+/// Sends `request` with `_meta.traceparent`; its result.
+async fn request_with_traceparent(
+    client: &Client,
+    request: ClientRequest,
+    traceparent: &str,
+) -> Result<ServerResult, rmcp::ServiceError> {
+    let mut meta = RequestMetaObject::default();
+    meta.set_traceparent(traceparent);
+    let handle = client
+        .peer()
+        .send_cancellable_request(request, PeerRequestOptions::no_options().with_meta(meta))
+        .await
+        .expect("request sent");
+    tokio::time::timeout(WAIT, handle.await_response())
+        .await
+        .expect("in time")
+}
+
+#[tokio::test]
+async fn every_mcp_method_gets_a_server_span_named_and_attributed_by_the_conventions() {
+    let (endpoint, spans) = receiver().await;
+    let mut app = gateway_with(Some(endpoint)).await;
+    let (_, token) = signed_in(&app, "trace-methods").await;
+    let (client, _events) = connect(&app, &token).await;
+    let list_parent = "1111111111111111";
+    let read_parent = "2222222222222222";
+    let fail_parent = "3333333333333333";
+    let tp = |parent: &str| format!("00-{TRACE_ID}-{parent}-01");
+    let r = request_with_traceparent(
+        &client,
+        ClientRequest::ListToolsRequest(Default::default()),
+        &tp(list_parent),
+    )
+    .await;
+    assert!(matches!(r, Ok(ServerResult::ListToolsResult(_))), "{r:?}");
+    let read = |uri: &str| {
+        ClientRequest::ReadResourceRequest(Request::new(
+            rmcp::model::ReadResourceRequestParams::new(uri),
+        ))
+    };
+    let r = request_with_traceparent(&client, read("fixture://static"), &tp(read_parent)).await;
+    assert!(
+        matches!(r, Ok(ServerResult::ReadResourceResult(_))),
+        "{r:?}"
+    );
+    let r = request_with_traceparent(&client, read("fixture://nope"), &tp(fail_parent)).await;
+    assert!(r.is_err(), "{r:?}");
+    // A stateless (2026-07-28) request, outside any session, with the
+    // context in its HTTP header.
+    let stateless_parent = "4444444444444444";
+    let r = crate::mcp_support::stateless_post(&app, &token, "tools/list", None)
+        .header("traceparent", tp(stateless_parent))
+        .json(
+            &json!({"jsonrpc": "2.0", "id": 7, "method": "tools/list", "params": {"_meta": {
+                "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                "io.modelcontextprotocol/clientCapabilities": {},
+            }}}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), reqwest::StatusCode::OK);
+    // The legacy SSE transport (2024-11-05).
+    use crate::mcp_sse::{accepted, open, reply};
+    use crate::mcp_support::{initialize_body, initialized_notification};
+    let sse_parent = "5555555555555555";
+    let (mut events, endpoint) = open(&app, "/sse", &token).await;
+    accepted(&app, &endpoint, &token, &initialize_body(1, "2024-11-05")).await;
+    reply(&mut events, 1).await;
+    accepted(&app, &endpoint, &token, &initialized_notification()).await;
+    let list = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list",
+                      "params": {"_meta": {"traceparent": tp(sse_parent)}}});
+    accepted(&app, &endpoint, &token, &list).await;
+    reply(&mut events, 2).await;
+    let sse_session = endpoint.split("session_id=").nth(1).unwrap().to_string();
+    drop(events);
+    client.cancel().await.ok();
+    app.stop().await;
+
+    let spans = spans.lock().unwrap().clone();
+    let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+    let server_span = |name: &str, parent: &str| {
+        spans
+            .iter()
+            .find(|s| s.name == name && s.kind == 2 && hex(&s.parent_span_id) == parent)
+            .unwrap_or_else(|| panic!("a SERVER span {name} under {parent}: {spans:#?}"))
+            .clone()
+    };
+    let list = server_span("tools/list", list_parent);
+    assert_eq!(hex(&list.trace_id), TRACE_ID);
+    assert_eq!(
+        attr(&list, "mcp.method.name").as_deref(),
+        Some("tools/list")
+    );
+    assert_eq!(attr(&list, "network.transport").as_deref(), Some("tcp"));
+    assert_eq!(
+        attr(&list, "network.protocol.name").as_deref(),
+        Some("http")
+    );
+    assert!(attr(&list, "mcp.session.id").is_some(), "{list:#?}");
+    assert!(attr(&list, "jsonrpc.request.id").is_some(), "{list:#?}");
+    assert!(attr(&list, "mcp.protocol.version").is_some(), "{list:#?}");
+    assert_eq!(attr(&list, "error.type"), None);
+
+    let read = server_span("resources/read", read_parent);
+    assert_eq!(hex(&read.trace_id), TRACE_ID);
+    assert_eq!(
+        attr(&read, "mcp.method.name").as_deref(),
+        Some("resources/read")
+    );
+    assert_eq!(
+        attr(&read, "mcp.resource.uri").as_deref(),
+        Some("fixture://static")
+    );
+    assert_eq!(
+        attr(&read, "mcp.session.id"),
+        attr(&list, "mcp.session.id"),
+        "the same session"
+    );
+    assert_eq!(attr(&read, "error.type"), None);
+    // The relay to the upstream is a CLIENT span under it.
+    assert!(
+        spans
+            .iter()
+            .any(|s| s.kind == 3 && s.parent_span_id == read.span_id),
+        "{spans:#?}"
+    );
+
+    let failed = server_span("resources/read", fail_parent);
+    let code = attr(&failed, "error.type").expect("error.type on a failed read");
+    assert!(code.parse::<i32>().is_ok(), "a JSON-RPC error code: {code}");
+    assert_eq!(attr(&failed, "rpc.response.status_code"), Some(code));
+
+    let stateless = server_span("tools/list", stateless_parent);
+    assert_eq!(attr(&stateless, "mcp.session.id"), None, "no session");
+    assert_eq!(
+        attr(&stateless, "mcp.protocol.version").as_deref(),
+        Some("2026-07-28")
+    );
+
+    let legacy = server_span("tools/list", sse_parent);
+    assert_eq!(
+        attr(&legacy, "mcp.session.id").as_deref(),
+        Some(sse_session.as_str()),
+        "the legacy session"
+    );
+
+    // The session's other messages have spans too.
+    for name in ["initialize", "notifications/initialized"] {
+        assert!(
+            spans.iter().any(|s| s.name == name && s.kind == 2),
+            "{name}: {spans:#?}"
+        );
+    }
 }

@@ -1,13 +1,17 @@
 // The admin console (/admin) in a real browser: sign-in first and back to the
 // console, every page of it for an admin (alice, made admin by run.sh), an
-// action with its notice, the 403 page for a user without the role (bob), the
+// action with its notice, a user's open MCP session and GET stream listed under
+// their grant and ended from the page, the 403 page for a user without the role (bob), the
 // layout at phone width (nothing wider than the screen but the tables' own
 // scroll boxes), and the screenshots docs/images/admin-*.png.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile, writeFile, mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import { ISSUER, env, launchChromium, newContext, signIn } from './lib/harness.mjs';
+import {
+  ISSUER, RESOURCE, authorizeRequest, env, exchangeCode, launchChromium, newContext, registerClient, signIn,
+  startCallbackServer,
+} from './lib/harness.mjs';
 
 const ADMIN = env('BROWSER_TEST_USER');
 const ADMIN_PASSWORD = env('BROWSER_TEST_PASSWORD');
@@ -36,6 +40,64 @@ async function signedIn(user, password, viewport = DESKTOP) {
   assert.equal(await h1(page), 'Sign in', 'the sign-in page shows first');
   await signIn(page, user, password);
   return { context, page };
+}
+
+/** `user` signs in at the authorization endpoint and allows a new client named `name`; its access token. */
+async function allowClient(user, password, name) {
+  const callback = await startCallbackServer();
+  const context = await newContext(browser, DESKTOP);
+  try {
+    const page = await context.newPage();
+    const client = await registerClient({ clientName: name, redirectUri: callback.redirectUri });
+    const request = authorizeRequest(client.client_id, callback.redirectUri);
+    await page.goto(request.url.href);
+    await signIn(page, user, password);
+    await Promise.all([
+      page.waitForURL((u) => u.href.startsWith(callback.redirectUri), { waitUntil: 'load' }),
+      page.getByRole('button', { name: 'Allow', exact: true }).click(),
+    ]);
+    const code = new URL(page.url()).searchParams.get('code');
+    const tok = await exchangeCode({ clientId: client.client_id, code, redirectUri: callback.redirectUri, verifier: request.verifier });
+    assert.equal(tok.status, 200, JSON.stringify(tok.body));
+    return tok.body.access_token;
+  } finally {
+    await context.close();
+    await callback.close();
+  }
+}
+
+/**
+ * Opens a Streamable HTTP session with `token` (initialize, initialized) and
+ * its GET stream, left open; returns a function that closes the stream.
+ */
+async function openSession(token) {
+  const headers = {
+    authorization: `Bearer ${token}`,
+    accept: 'application/json, text/event-stream',
+    'content-type': 'application/json',
+  };
+  const init = await fetch(RESOURCE(), {
+    method: 'POST',
+    headers,
+    body: JSON.stringify({
+      jsonrpc: '2.0', id: 1, method: 'initialize',
+      params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'browser-test', version: '1' } },
+    }),
+  });
+  assert.equal(init.status, 200);
+  const session = init.headers.get('mcp-session-id');
+  await init.text();
+  const more = { ...headers, 'mcp-session-id': session, 'mcp-protocol-version': '2025-06-18' };
+  const done = await fetch(RESOURCE(), {
+    method: 'POST', headers: more, body: JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' }),
+  });
+  assert.equal(done.status, 202);
+  const abort = new AbortController();
+  const stream = await fetch(RESOURCE(), {
+    headers: { ...more, accept: 'text/event-stream' }, signal: abort.signal,
+  });
+  assert.equal(stream.status, 200);
+  return () => abort.abort();
 }
 
 /** Whether the page is no wider than its viewport. */
@@ -103,7 +165,14 @@ describe('admin console in Chromium', () => {
       if (!old || !old.equals(png)) await writeFile(target, png);
       assert.equal(png.subarray(1, 4).toString(), 'PNG');
     };
+    // bob has a client with an open MCP session and its GET stream.
+    const token = await allowClient(OTHER, OTHER_PASSWORD, 'Session Viewer');
+    const closeStream = await openSession(token);
     try {
+      await page.goto(url(`/admin/user?name=${OTHER}`));
+      const main = await page.locator('main').innerText();
+      assert.ok(main.includes('Open MCP sessions') && main.includes('Streamable HTTP GET stream'), main);
+      assert.ok(main.includes('2025-06-18'), main);
       await shoot('admin-users-phone.png', '/admin', PHONE);
       await shoot('admin-users-desktop.png', '/admin', DESKTOP);
       await shoot('admin-user-phone.png', `/admin/user?name=${OTHER}`, PHONE);
@@ -111,7 +180,14 @@ describe('admin console in Chromium', () => {
       await shoot('admin-clients-desktop.png', '/admin/clients', DESKTOP);
       await shoot('admin-upstreams-desktop.png', '/admin/upstreams', DESKTOP);
       await shoot('admin-audit-desktop.png', '/admin/audit', DESKTOP);
+      // End the session: the notice, and it is gone from the page.
+      await page.goto(url(`/admin/user?name=${OTHER}`));
+      await page.locator('form').filter({ has: page.locator('input[name="session"]') })
+        .getByRole('button', { name: 'End' }).click();
+      assert.match(await page.getByRole('status').textContent(), /MCP session ended\./);
+      assert.ok(!(await page.locator('main').innerText()).includes('Open MCP sessions'));
     } finally {
+      closeStream();
       await context.close();
     }
   });

@@ -6,7 +6,8 @@
 //!   (the CSRF token first: a form without a valid one is a `400` page and
 //!   changes nothing), and the rendering of the pages.
 //! - [`users`]: `GET /admin` (users, search, create) and `GET /admin/user?name=`
-//!   (one user: role, groups, password, grants, removal).
+//!   (one user: role, groups, password, grants with their open MCP sessions
+//!   and streams, removal).
 //! - [`clients`]: `GET /admin/clients`.
 //! - [`upstreams`]: `GET /admin/upstreams` (state, restarts, last error, restart).
 //! - [`audit`]: `GET /admin/audit` (the audit log, filtered).
@@ -238,7 +239,7 @@ pub async fn post(
         Ok(a) => a,
         Err(r) => return r,
     };
-    let ctx = Ctx::server(&app.auth, &admin.user);
+    let ctx = Ctx::server(&app.auth, &admin.user).with_mcp(&app.mcp);
     let field = |k: &str| params.get(k).unwrap_or_default().trim().to_string();
     let username = field("username");
     let (then, outcome): (Then, Result<String, AdminError>) = match params.get("action") {
@@ -322,6 +323,20 @@ pub async fn post(
                 .revoke_grant(&username, &field("grant_id"))
                 .await
                 .map(|n| format!("Grant revoked ({n} tokens)."));
+            (Then::User(username), r)
+        }
+        Some("session.end") => {
+            let r = ctx
+                .end_session(&username, &field("session"))
+                .await
+                .map(|()| "MCP session ended.".to_string());
+            (Then::User(username), r)
+        }
+        Some("stream.end") => {
+            let r = ctx
+                .end_stream(&username, &field("stream"))
+                .await
+                .map(|()| "Stream ended.".to_string());
             (Then::User(username), r)
         }
         Some("user.revoke_grants") => {

@@ -1,6 +1,7 @@
 //! `GET /admin`: the users (search by name, create), and
 //! `GET /admin/user?name=`: one user with their role, groups and live
-//! grants (the actions post to `super::post`).
+//! grants, each with its open MCP sessions and streams on this instance
+//! (the actions post to `super::post`).
 
 use std::collections::HashMap;
 
@@ -127,6 +128,27 @@ struct GroupRow {
     local: bool,
 }
 
+/// An open Streamable HTTP session (its id never: a handle, the SHA-256).
+#[derive(Serialize)]
+struct SessionRow {
+    handle: String,
+    short: String,
+    client_id: String,
+    protocol_version: String,
+    opened: String,
+    last_request: String,
+}
+
+#[derive(Serialize)]
+struct StreamRow {
+    id: u64,
+    kind: &'static str,
+    client_id: String,
+    /// The short handle of its session, if any.
+    session: String,
+    opened: String,
+}
+
 #[derive(Serialize)]
 struct GrantRow {
     grant_id: String,
@@ -137,6 +159,8 @@ struct GrantRow {
     created: String,
     last_used: String,
     live_tokens: u64,
+    sessions: Vec<SessionRow>,
+    streams: Vec<StreamRow>,
 }
 
 #[derive(Serialize)]
@@ -150,6 +174,12 @@ struct UserView {
     has_password: bool,
     groups: Vec<GroupRow>,
     grants: Vec<GrantRow>,
+    /// Open sessions and streams whose token is no longer in the store.
+    other_sessions: Vec<SessionRow>,
+    other_streams: Vec<StreamRow>,
+    /// The instance whose sessions are listed.
+    instance: String,
+    shared: bool,
 }
 
 /// `GET /admin/user?name=USERNAME`.
@@ -203,8 +233,32 @@ pub(super) fn kind_label(kind: mcpgate_core::model::ClientKind) -> &'static str 
     }
 }
 
+fn session_row(s: crate::mcp::sessions::SessionView, now: i64) -> SessionRow {
+    SessionRow {
+        short: crate::admin::short_handle(&s.handle).to_string(),
+        handle: s.handle,
+        client_id: s.client_id.unwrap_or_else(|| "(not recorded here)".into()),
+        protocol_version: s.protocol_version.unwrap_or_else(|| "not sent".into()),
+        opened: when(s.opened_at),
+        last_request: when(now - i64::try_from(s.idle_secs).unwrap_or(0)),
+    }
+}
+
+fn stream_row(s: crate::mcp::streams::StreamView) -> StreamRow {
+    StreamRow {
+        id: s.id,
+        kind: s.kind.label(),
+        client_id: s.client_id,
+        session: s
+            .session_handle
+            .map(|h| crate::admin::short_handle(&h).to_string())
+            .unwrap_or_default(),
+        opened: when(s.opened_at),
+    }
+}
+
 async fn user_view(app: &AppState, admin: &Admin, name: &str) -> Result<UserView, AdminError> {
-    let ctx = Ctx::server(&app.auth, &admin.user);
+    let ctx = Ctx::server(&app.auth, &admin.user).with_mcp(&app.mcp);
     let store = ctx.store();
     let user = users::find(store, name).await?;
     let groups = store
@@ -217,8 +271,19 @@ async fn user_view(app: &AppState, admin: &Admin, name: &str) -> Result<UserView
             name: m.group,
         })
         .collect();
+    let now = app.auth.now();
+    let open = ctx.open_of(&user).await?;
+    let mut sessions: HashMap<Option<String>, Vec<SessionRow>> = HashMap::new();
+    for (s, g) in open.sessions {
+        sessions.entry(g).or_default().push(session_row(s, now));
+    }
+    let mut streams: HashMap<Option<String>, Vec<StreamRow>> = HashMap::new();
+    for (s, g) in open.streams {
+        streams.entry(g).or_default().push(stream_row(s));
+    }
     let mut grants = Vec::new();
     for g in ctx.grants_of(&user).await? {
+        let key = Some(g.grant_id.clone());
         let client = match mcpgate_core::domain::ClientId::parse(&g.client_id) {
             Ok(id) => store.client(&id).await?,
             Err(_) => None,
@@ -235,8 +300,13 @@ async fn user_view(app: &AppState, admin: &Admin, name: &str) -> Result<UserView
             client_id: g.client_id,
             scope: g.scope,
             live_tokens: g.live_tokens,
+            sessions: sessions.remove(&key).unwrap_or_default(),
+            streams: streams.remove(&key).unwrap_or_default(),
         });
     }
+    // Of grants no longer live, or whose token is gone from the store.
+    let other_sessions = sessions.into_values().flatten().collect();
+    let other_streams = streams.into_values().flatten().collect();
     Ok(UserView {
         admin: ctx.is_admin(&user.id).await?,
         disabled: ctx.is_disabled(&user.id).await?,
@@ -247,5 +317,9 @@ async fn user_view(app: &AppState, admin: &Admin, name: &str) -> Result<UserView
         id: user.id,
         groups,
         grants,
+        other_sessions,
+        other_streams,
+        instance: ctx.instance_id().unwrap_or_default().to_string(),
+        shared: app.mcp.cluster.shared(),
     })
 }

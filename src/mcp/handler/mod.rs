@@ -13,39 +13,43 @@
 //! rmcp spawns a task per request whose future embeds the handler's, and
 //! the gateway's futures are kilobytes large (`call_tool` about 10 KiB),
 //! which every spawn would otherwise copy (docs/benchmarks.md).
+//!
+//! Every method and notification runs in its OpenTelemetry server span
+//! (`super::spans`). [`request`] holds what the methods read from a
+//! request's context (caller, revision, page, span) and the `Call` they
+//! make to the gateway.
 
 #![allow(deprecated)]
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
-use axum::http::request::Parts;
-use mcpgate_core::mcp::bearer::Caller;
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CancelTaskParams, CompleteRequestParams,
-    CompleteResult, Extensions, GetPromptRequestParams, GetPromptResponse, GetTaskParams,
-    GetTaskResult, Implementation, InitializeRequestParams, InitializeResult, JsonObject,
-    ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult, ListToolsResult,
-    PaginatedRequestParams, ProtocolVersion, ReadResourceRequestParams, ReadResourceResponse,
+    CallToolRequestParams, CallToolResponse, CancelTaskParams, CancelledNotificationParam,
+    CompleteRequestParams, CompleteResult, GetPromptRequestParams, GetPromptResponse,
+    GetTaskParams, GetTaskResult, Implementation, InitializeRequestParams, InitializeResult,
+    JsonObject, ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult,
+    ListToolsResult, PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse,
     ServerCapabilities, ServerConfig, SetLevelRequestParams, SubscribeRequestParams,
     SubscriptionFilter, Tool, UnsubscribeRequestParams, UpdateTaskParams,
 };
 use rmcp::service::{NotificationContext, RequestContext, SubscriptionContext};
 use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
-use tokio_util::sync::CancellationToken;
+
+mod request;
 
 pub use super::calls::{admit_tool, all_tools, call_any_tool};
-use super::inline::manager::SessionTag;
 use super::inline::registry::{InlineSessions, Registration};
-use super::inline::reply::RequestStream;
 use super::mrtr::Mrtr;
 use super::results;
+use super::spans::{self, Target};
 use super::tools::{ToolError, Tools};
-use crate::gateway::relay::{Downstream, LogFilter};
-use crate::gateway::{Call, Gateway};
+use crate::gateway::Gateway;
 use crate::tasks::Tasks;
 use crate::telemetry::labels::{McpMethod, McpOutcome};
 use opentelemetry::context::FutureExt as _;
+pub use request::{caller_of, sessionless_call};
+use request::{is_per_request, page, require_caller};
 
 /// Items per page of `tools/list`, `resources/list` and `prompts/list`.
 pub const PAGE_SIZE: usize = 100;
@@ -125,79 +129,6 @@ impl McpHandler {
             ..self.clone()
         }
     }
-
-    fn call<'a>(&self, caller: &'a Caller, context: &RequestContext<RoleServer>) -> Call<'a> {
-        let per_request = is_per_request(context);
-        Call {
-            caller,
-            downstream: Some(Downstream {
-                session: self.session,
-                owner: Some(caller.owner()),
-                peer: context.peer.clone(),
-                request: Some(context.id.clone()),
-                inline: context.extensions.get::<RequestStream>().cloned(),
-                input: None,
-                per_request,
-                logs: LogFilter::of_request(per_request, context.meta.log_level()),
-            }),
-            progress: context.meta.get_progress_token(),
-            ct: context.ct.clone(),
-        }
-    }
-}
-
-/// Whether a request is of the 2026-07-28 revision or later (no session:
-/// everything it needs is in its `_meta`).
-fn is_per_request(context: &RequestContext<RoleServer>) -> bool {
-    context
-        .protocol_version()
-        .is_some_and(|v| v.as_str() >= ProtocolVersion::V_2026_07_28.as_str())
-}
-
-impl McpHandler {
-    fn tasks(&self) -> Result<&Arc<Tasks>, McpError> {
-        self.tasks
-            .as_ref()
-            .ok_or_else(McpError::method_not_found::<rmcp::model::GetTaskMethod>)
-    }
-}
-
-/// The authenticated caller of a request, as put there by the gate.
-pub fn caller_of(ext: &Extensions) -> Option<Caller> {
-    ext.get::<Parts>()
-        .and_then(|p| p.extensions.get::<Caller>())
-        .or_else(|| ext.get::<Caller>())
-        .cloned()
-}
-
-fn require_caller(context: &RequestContext<RoleServer>) -> Result<Caller, McpError> {
-    caller_of(&context.extensions).ok_or_else(|| {
-        McpError::invalid_request("the request carries no authenticated caller", None)
-    })
-}
-
-/// One page of a list, with the cursor of the next page (RFC-less: the
-/// cursor is the offset, opaque to clients).
-fn page<T>(
-    items: Vec<T>,
-    request: Option<PaginatedRequestParams>,
-) -> Result<(Vec<T>, Option<String>), McpError> {
-    let start = match request.and_then(|r| r.cursor) {
-        None => 0,
-        Some(c) => c
-            .parse::<usize>()
-            .map_err(|_| McpError::invalid_params(format!("invalid cursor {c:?}"), None))?,
-    };
-    let end = (start + PAGE_SIZE).min(items.len());
-    let next = (end < items.len()).then(|| end.to_string());
-    Ok((
-        items
-            .into_iter()
-            .skip(start)
-            .take(end.saturating_sub(start))
-            .collect(),
-        next,
-    ))
 }
 
 impl ServerHandler for McpHandler {
@@ -242,27 +173,38 @@ impl ServerHandler for McpHandler {
         request: InitializeRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<InitializeResult, McpError> {
-        context.peer.set_peer_info(request.clone());
-        let result = self.negotiate_initialize(&request)?;
-        // Told when a reload changes what this session may see.
-        if let Ok(caller) = require_caller(&context) {
-            self.gateway.sessions().add(caller, context.peer.clone());
-        }
-        if let (Some(inline), Some(SessionTag(id))) =
-            (&self.inline, context.extensions.get::<SessionTag>())
-        {
-            // Ready for inline requests at `notifications/initialized`
-            // (which rmcp replays for a session restored from the store).
-            let registration = inline.register(id.clone(), self.detached(), context.peer.clone());
-            let _ = self.registration.set(registration);
-        }
-        Ok(result)
+        let span = self.span("initialize", Target::default(), &context);
+        spans::traced(span, async move { self.initialize_inner(request, context) }).await
     }
 
-    async fn on_initialized(&self, _context: NotificationContext<RoleServer>) {
-        if let Some(r) = self.registration.get() {
-            r.ready();
-        }
+    async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
+        let span = self.notification_span("notifications/initialized", &context);
+        spans::traced_notification(span, async {
+            if let Some(r) = self.registration.get() {
+                r.ready();
+            }
+        })
+        .await
+    }
+
+    async fn on_cancelled(
+        &self,
+        _notification: CancelledNotificationParam,
+        context: NotificationContext<RoleServer>,
+    ) {
+        // rmcp cancels the request itself; the span records the message.
+        let span = self.notification_span("notifications/cancelled", &context);
+        spans::traced_notification(span, async {}).await
+    }
+
+    async fn on_roots_list_changed(&self, context: NotificationContext<RoleServer>) {
+        let span = self.notification_span("notifications/roots/list_changed", &context);
+        spans::traced_notification(span, async {}).await
+    }
+
+    async fn ping(&self, context: RequestContext<RoleServer>) -> Result<(), McpError> {
+        let span = spans::request_span(self.gateway.tracer(), "ping", Target::default(), &context);
+        spans::traced(span, async { Ok(()) }).await
     }
 
     async fn list_tools(
@@ -270,25 +212,29 @@ impl ServerHandler for McpHandler {
         request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
-        let caller = require_caller(&context)?;
-        let started = std::time::Instant::now();
-        let all = all_tools(&self.tools, &self.gateway, &caller).await;
-        if let Some(m) = crate::telemetry::metrics::get() {
-            m.mcp_request(
-                McpMethod::ToolsList,
-                m.none.clone(),
-                m.none.clone(),
-                McpOutcome::Ok,
-                started,
-            );
-        }
-        let (items, next) = page(all, request)?;
-        let mut r = ListToolsResult::with_all_items(items);
-        r.next_cursor = next;
-        if is_per_request(&context) {
-            (r.ttl_ms, r.cache_scope) = results::list_hints();
-        }
-        Ok(r)
+        let span = self.span("tools/list", Target::default(), &context);
+        spans::traced(span, async move {
+            let caller = require_caller(&context)?;
+            let started = std::time::Instant::now();
+            let all = all_tools(&self.tools, &self.gateway, &caller).await;
+            if let Some(m) = crate::telemetry::metrics::get() {
+                m.mcp_request(
+                    McpMethod::ToolsList,
+                    m.none.clone(),
+                    m.none.clone(),
+                    McpOutcome::Ok,
+                    started,
+                );
+            }
+            let (items, next) = page(all, request)?;
+            let mut r = ListToolsResult::with_all_items(items);
+            r.next_cursor = next;
+            if is_per_request(&context) {
+                (r.ttl_ms, r.cache_scope) = results::list_hints();
+            }
+            Ok(r)
+        })
+        .await
     }
 
     async fn call_tool(
@@ -298,7 +244,7 @@ impl ServerHandler for McpHandler {
     ) -> Result<CallToolResponse, McpError> {
         // The server span (OpenTelemetry MCP conventions), under the
         // client's `_meta.traceparent` or HTTP `traceparent`.
-        let span = super::spans::server_span(self.gateway.tracer(), &request, &context);
+        let span = self.span("tools/call", Target::tool(&request.name), &context);
         let cx = span.context();
         let result = Box::pin(async move {
             let caller = require_caller(&context)?;
@@ -344,7 +290,7 @@ impl ServerHandler for McpHandler {
         })
         .with_context(cx)
         .await;
-        span.end(super::spans::error_type(&result));
+        span.end(spans::outcome(&result, spans::is_tool_error));
         result
     }
 
@@ -353,8 +299,12 @@ impl ServerHandler for McpHandler {
         request: GetTaskParams,
         context: RequestContext<RoleServer>,
     ) -> Result<GetTaskResult, McpError> {
-        let caller = require_caller(&context)?;
-        self.tasks()?.get(&caller, request).await
+        let span = self.span("tasks/get", Target::default(), &context);
+        spans::traced(span, async move {
+            let caller = require_caller(&context)?;
+            self.tasks()?.get(&caller, request).await
+        })
+        .await
     }
 
     async fn update_task(
@@ -362,8 +312,12 @@ impl ServerHandler for McpHandler {
         request: UpdateTaskParams,
         context: RequestContext<RoleServer>,
     ) -> Result<(), McpError> {
-        let caller = require_caller(&context)?;
-        self.tasks()?.update(&caller, request).await
+        let span = self.span("tasks/update", Target::default(), &context);
+        spans::traced(span, async move {
+            let caller = require_caller(&context)?;
+            self.tasks()?.update(&caller, request).await
+        })
+        .await
     }
 
     async fn cancel_task(
@@ -371,8 +325,12 @@ impl ServerHandler for McpHandler {
         request: CancelTaskParams,
         context: RequestContext<RoleServer>,
     ) -> Result<(), McpError> {
-        let caller = require_caller(&context)?;
-        self.tasks()?.cancel(&caller, request).await
+        let span = self.span("tasks/cancel", Target::default(), &context);
+        spans::traced(span, async move {
+            let caller = require_caller(&context)?;
+            self.tasks()?.cancel(&caller, request).await
+        })
+        .await
     }
 
     fn get_tool(&self, name: &str) -> Option<Tool> {
@@ -384,16 +342,20 @@ impl ServerHandler for McpHandler {
         request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, McpError> {
-        Box::pin(async move {
-            let caller = require_caller(&context)?;
-            let (items, next) = page(self.gateway.list_resources(&caller).await, request)?;
-            let mut r = ListResourcesResult::with_all_items(items);
-            r.next_cursor = next;
-            if is_per_request(&context) {
-                (r.ttl_ms, r.cache_scope) = results::list_hints();
-            }
-            Ok(r)
-        })
+        let span = self.span("resources/list", Target::default(), &context);
+        spans::traced(
+            span,
+            Box::pin(async move {
+                let caller = require_caller(&context)?;
+                let (items, next) = page(self.gateway.list_resources(&caller).await, request)?;
+                let mut r = ListResourcesResult::with_all_items(items);
+                r.next_cursor = next;
+                if is_per_request(&context) {
+                    (r.ttl_ms, r.cache_scope) = results::list_hints();
+                }
+                Ok(r)
+            }),
+        )
         .await
     }
 
@@ -402,16 +364,21 @@ impl ServerHandler for McpHandler {
         request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListResourceTemplatesResult, McpError> {
-        Box::pin(async move {
-            let caller = require_caller(&context)?;
-            let (items, next) = page(self.gateway.list_resource_templates(&caller).await, request)?;
-            let mut r = ListResourceTemplatesResult::with_all_items(items);
-            r.next_cursor = next;
-            if is_per_request(&context) {
-                (r.ttl_ms, r.cache_scope) = results::list_hints();
-            }
-            Ok(r)
-        })
+        let span = self.span("resources/templates/list", Target::default(), &context);
+        spans::traced(
+            span,
+            Box::pin(async move {
+                let caller = require_caller(&context)?;
+                let (items, next) =
+                    page(self.gateway.list_resource_templates(&caller).await, request)?;
+                let mut r = ListResourceTemplatesResult::with_all_items(items);
+                r.next_cursor = next;
+                if is_per_request(&context) {
+                    (r.ttl_ms, r.cache_scope) = results::list_hints();
+                }
+                Ok(r)
+            }),
+        )
         .await
     }
 
@@ -420,18 +387,24 @@ impl ServerHandler for McpHandler {
         request: ReadResourceRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, McpError> {
-        Box::pin(async move {
-            if let Some(m) = self.mrtr_for(&context) {
-                return m
-                    .read_resource(self.gateway.clone(), request, &context)
-                    .await;
-            }
-            let caller = require_caller(&context)?;
-            self.gateway
-                .read_resource(&self.call(&caller, &context), &request.uri)
-                .await
-                .map(|r| ReadResourceResponse::Complete(results::read(r, is_per_request(&context))))
-        })
+        let span = self.span("resources/read", Target::resource(&request.uri), &context);
+        spans::traced(
+            span,
+            Box::pin(async move {
+                if let Some(m) = self.mrtr_for(&context) {
+                    return m
+                        .read_resource(self.gateway.clone(), request, &context)
+                        .await;
+                }
+                let caller = require_caller(&context)?;
+                self.gateway
+                    .read_resource(&self.call(&caller, &context), &request.uri)
+                    .await
+                    .map(|r| {
+                        ReadResourceResponse::Complete(results::read(r, is_per_request(&context)))
+                    })
+            }),
+        )
         .await
     }
 
@@ -440,12 +413,20 @@ impl ServerHandler for McpHandler {
         request: SubscribeRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<(), McpError> {
-        Box::pin(async move {
-            let caller = require_caller(&context)?;
-            self.gateway
-                .subscribe(&self.call(&caller, &context), &request.uri)
-                .await
-        })
+        let span = self.span(
+            "resources/subscribe",
+            Target::resource(&request.uri),
+            &context,
+        );
+        spans::traced(
+            span,
+            Box::pin(async move {
+                let caller = require_caller(&context)?;
+                self.gateway
+                    .subscribe(&self.call(&caller, &context), &request.uri)
+                    .await
+            }),
+        )
         .await
     }
 
@@ -454,12 +435,20 @@ impl ServerHandler for McpHandler {
         request: UnsubscribeRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<(), McpError> {
-        Box::pin(async move {
-            let caller = require_caller(&context)?;
-            self.gateway
-                .unsubscribe(&self.call(&caller, &context), &request.uri)
-                .await
-        })
+        let span = self.span(
+            "resources/unsubscribe",
+            Target::resource(&request.uri),
+            &context,
+        );
+        spans::traced(
+            span,
+            Box::pin(async move {
+                let caller = require_caller(&context)?;
+                self.gateway
+                    .unsubscribe(&self.call(&caller, &context), &request.uri)
+                    .await
+            }),
+        )
         .await
     }
 
@@ -471,7 +460,12 @@ impl ServerHandler for McpHandler {
     }
 
     async fn listen(&self, context: SubscriptionContext) -> Result<(), McpError> {
-        Box::pin(super::listen::serve(&self.gateway, context)).await
+        let span = self.span(
+            "subscriptions/listen",
+            Target::default(),
+            context.request_context(),
+        );
+        spans::traced(span, Box::pin(super::listen::serve(&self.gateway, context))).await
     }
 
     async fn list_prompts(
@@ -479,16 +473,20 @@ impl ServerHandler for McpHandler {
         request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListPromptsResult, McpError> {
-        Box::pin(async move {
-            let caller = require_caller(&context)?;
-            let (items, next) = page(self.gateway.list_prompts(&caller).await, request)?;
-            let mut r = ListPromptsResult::with_all_items(items);
-            r.next_cursor = next;
-            if is_per_request(&context) {
-                (r.ttl_ms, r.cache_scope) = results::list_hints();
-            }
-            Ok(r)
-        })
+        let span = self.span("prompts/list", Target::default(), &context);
+        spans::traced(
+            span,
+            Box::pin(async move {
+                let caller = require_caller(&context)?;
+                let (items, next) = page(self.gateway.list_prompts(&caller).await, request)?;
+                let mut r = ListPromptsResult::with_all_items(items);
+                r.next_cursor = next;
+                if is_per_request(&context) {
+                    (r.ttl_ms, r.cache_scope) = results::list_hints();
+                }
+                Ok(r)
+            }),
+        )
         .await
     }
 
@@ -497,23 +495,27 @@ impl ServerHandler for McpHandler {
         request: GetPromptRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<GetPromptResponse, McpError> {
-        Box::pin(async move {
-            if let Some(m) = self.mrtr_for(&context) {
-                return m.get_prompt(self.gateway.clone(), request, &context).await;
-            }
-            let caller = require_caller(&context)?;
-            let name = request.name.clone();
-            self.gateway
-                .get_prompt(&self.call(&caller, &context), &name, request.arguments)
-                .await
-                .unwrap_or_else(|| {
-                    Err(McpError::invalid_params(
-                        format!("no prompt named {name:?}"),
-                        None,
-                    ))
-                })
-                .map(|r| GetPromptResponse::Complete(results::prompt(r)))
-        })
+        let span = self.span("prompts/get", Target::prompt(&request.name), &context);
+        spans::traced(
+            span,
+            Box::pin(async move {
+                if let Some(m) = self.mrtr_for(&context) {
+                    return m.get_prompt(self.gateway.clone(), request, &context).await;
+                }
+                let caller = require_caller(&context)?;
+                let name = request.name.clone();
+                self.gateway
+                    .get_prompt(&self.call(&caller, &context), &name, request.arguments)
+                    .await
+                    .unwrap_or_else(|| {
+                        Err(McpError::invalid_params(
+                            format!("no prompt named {name:?}"),
+                            None,
+                        ))
+                    })
+                    .map(|r| GetPromptResponse::Complete(results::prompt(r)))
+            }),
+        )
         .await
     }
 
@@ -522,13 +524,17 @@ impl ServerHandler for McpHandler {
         request: CompleteRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CompleteResult, McpError> {
-        Box::pin(async move {
-            let caller = require_caller(&context)?;
-            self.gateway
-                .complete(&self.call(&caller, &context), request)
-                .await
-                .map(results::completion)
-        })
+        let span = self.span("completion/complete", Target::default(), &context);
+        spans::traced(
+            span,
+            Box::pin(async move {
+                let caller = require_caller(&context)?;
+                self.gateway
+                    .complete(&self.call(&caller, &context), request)
+                    .await
+                    .map(results::completion)
+            }),
+        )
         .await
     }
 
@@ -537,21 +543,15 @@ impl ServerHandler for McpHandler {
         request: SetLevelRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<(), McpError> {
-        Box::pin(async move {
-            let caller = require_caller(&context)?;
-            self.gateway.set_level(&caller, request).await;
-            Ok(())
-        })
+        let span = self.span("logging/setLevel", Target::default(), &context);
+        spans::traced(
+            span,
+            Box::pin(async move {
+                let caller = require_caller(&context)?;
+                self.gateway.set_level(&caller, request).await;
+                Ok(())
+            }),
+        )
         .await
-    }
-}
-
-/// A `Call` for transports without an MCP session (REST).
-pub fn sessionless_call(caller: &Caller) -> Call<'_> {
-    Call {
-        caller,
-        downstream: None,
-        progress: None,
-        ct: CancellationToken::new(),
     }
 }
