@@ -89,6 +89,7 @@ mod telemetry_traces;
 mod tls;
 mod token;
 mod upstream_oauth;
+mod upstream_oauth_cluster;
 mod upstream_oauth_elicitation;
 mod upstream_oauth_reload;
 mod upstream_oauth_stepup;
