@@ -235,19 +235,20 @@ impl App {
         if let Some(t) = &tracer {
             gateway.set_tracer(t.clone());
         }
-        if settings.upstream.iter().any(|u| u.is_oauth()) {
-            gateway.attach_oauth(Arc::new(
-                crate::upstream_oauth::UpstreamOAuth::new(
-                    auth.store.clone(),
-                    auth.clock.clone(),
-                    auth.key(),
-                    &auth.urls.issuer,
-                    &settings.upstream,
-                    &resolved.outbound,
-                )
-                .map_err(anyhow::Error::msg)?,
-            ));
-        }
+        // Built even without `auth = "oauth"` upstreams: a reload may add
+        // one (`Gateway::oauth` answers only while one is configured).
+        gateway.attach_oauth(Arc::new(
+            crate::upstream_oauth::UpstreamOAuth::new(
+                auth.store.clone(),
+                auth.clock.clone(),
+                auth.key(),
+                &auth.urls.issuer,
+                &settings.upstream,
+                &resolved.outbound,
+            )
+            .map_err(anyhow::Error::msg)?,
+        ));
+        gateway.attach_connection_news(cluster.bus.clone(), cancel.child_token());
         let origin = Arc::new(crate::live::Live::new(origin_policy(
             &auth.urls.issuer,
             &settings,

@@ -241,25 +241,9 @@ impl Reloader {
             &self.auth.urls.issuer,
             &effective,
         ));
-        report.needs_restart.extend(
-            upstreams
-                .need_restart
-                .iter()
-                .map(|n| format!("upstream.{n}")),
-        );
         report.upstreams_added = upstreams.added.clone();
         report.upstreams_removed = upstreams.removed.clone();
         report.upstreams_changed = upstreams.changed.clone();
-        // What the running server now holds: the oauth upstreams it kept.
-        let mut effective = effective;
-        effective
-            .upstream
-            .retain(|u| !upstreams.need_restart.contains(&u.name));
-        for u in running.upstream.iter() {
-            if upstreams.need_restart.contains(&u.name) {
-                effective.upstream.push(u.clone());
-            }
-        }
         *running = effective;
         drop(running);
         if policy_changed || !upstreams.is_empty() {

@@ -2,7 +2,8 @@
 //!
 //! An [`Event`] travels as a short text (the payload of a PostgreSQL
 //! `NOTIFY`, at most 8000 bytes): `revoked`, `mcp-closed:<session id>`,
-//! `sse:<session id>`, `mail:<recipient>`, `task-cancel:<task id>`, `task-input:<task id>`. Anything
+//! `sse:<session id>`, `mail:<recipient>`, `task-cancel:<task id>`, `task-input:<task id>`,
+//! `upstream-connected:<user id>:<upstream>`, `upstream-disconnected:<user id>:<upstream>`. Anything
 //! larger (an SSE message) goes through a
 //! table and the event only names where to look.
 
@@ -32,6 +33,14 @@ pub enum Event {
     /// retried multi-round-trip request for the instance holding its call
     /// (`instance:<id>`), or the answer to one (`answer:<mail id>`).
     Mail(String),
+    /// A user connected (`connected`) or ended their connection to an
+    /// `auth = "oauth"` upstream (`crate::upstream_oauth::news`): every
+    /// instance tells that user's sessions there. No token travels.
+    UpstreamConnection {
+        user_id: String,
+        upstream: String,
+        connected: bool,
+    },
     /// Events may have been missed (the listener reconnected, or lagged):
     /// forget cached tokens and look for queued messages.
     Resync,
@@ -46,6 +55,18 @@ impl Event {
             Event::TaskCancelled(id) => format!("task-cancel:{id}"),
             Event::TaskInput(id) => format!("task-input:{id}"),
             Event::Mail(to) => format!("mail:{to}"),
+            Event::UpstreamConnection {
+                user_id,
+                upstream,
+                connected,
+            } => format!(
+                "upstream-{}:{user_id}:{upstream}",
+                if *connected {
+                    "connected"
+                } else {
+                    "disconnected"
+                }
+            ),
             Event::Resync => "resync".into(),
         }
     }
@@ -59,6 +80,15 @@ impl Event {
             Some(("task-cancel", id)) if !id.is_empty() => Some(Event::TaskCancelled(id.into())),
             Some(("task-input", id)) if !id.is_empty() => Some(Event::TaskInput(id.into())),
             Some(("mail", to)) if !to.is_empty() => Some(Event::Mail(to.into())),
+            Some((kind @ ("upstream-connected" | "upstream-disconnected"), rest)) => {
+                // Upstream names have no `:` (letters, digits, `-`, `_`).
+                let (user_id, upstream) = rest.rsplit_once(':')?;
+                (!user_id.is_empty() && !upstream.is_empty()).then(|| Event::UpstreamConnection {
+                    user_id: user_id.into(),
+                    upstream: upstream.into(),
+                    connected: kind == "upstream-connected",
+                })
+            }
             _ => None,
         }
     }
@@ -134,6 +164,16 @@ mod tests {
             Event::TaskInput("t1".into()),
             Event::Mail("instance:a".into()),
             Event::Mail("answer:x-1".into()),
+            Event::UpstreamConnection {
+                user_id: "4f1c-aa".into(),
+                upstream: "git-hub_2".into(),
+                connected: true,
+            },
+            Event::UpstreamConnection {
+                user_id: "u:with:colons".into(),
+                upstream: "gh".into(),
+                connected: false,
+            },
         ] {
             assert_eq!(Event::parse(&e.to_payload()), Some(e));
         }
@@ -148,6 +188,10 @@ mod tests {
             "mcp-closed:",
             "task-cancel:",
             "task-input:",
+            "upstream-connected:",
+            "upstream-connected:u",
+            "upstream-connected::gh",
+            "upstream-disconnected:u:",
             "other:x",
         ] {
             assert_eq!(Event::parse(p), None, "{p}");

@@ -43,7 +43,14 @@ impl Gateway {
         let _ = self.oauth.set(oauth);
     }
 
+    /// The per-user OAuth service, while any `auth = "oauth"` upstream is
+    /// configured (a reload may add the first or remove the last).
     pub fn oauth(&self) -> Option<&Arc<crate::upstream_oauth::UpstreamOAuth>> {
+        self.oauth.get().filter(|o| o.has_upstreams())
+    }
+
+    /// The per-user OAuth service, with or without upstreams.
+    pub fn oauth_service(&self) -> Option<&Arc<crate::upstream_oauth::UpstreamOAuth>> {
         self.oauth.get()
     }
 

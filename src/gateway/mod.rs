@@ -4,7 +4,9 @@
 //! - [`config`]: `[[upstream]]` settings and their validation.
 //! - [`env`]: the clean environment of stdio upstreams.
 //! - `connect`: the `<prefix>_connect` tool of `auth = "oauth"` upstreams
-//!   (`crate::upstream_oauth`), and disconnecting.
+//!   (`crate::upstream_oauth`), and disconnecting; `connection_news`: a
+//!   connection made or ended on any instance, told to the user's sessions
+//!   here (the cluster bus).
 //! - [`upstream`]: one upstream's connections (shared or per user), their
 //!   supervisor (restart with backoff) and status.
 //! - [`relay`]: requests and notifications from an upstream, relayed to the
@@ -35,6 +37,7 @@ pub mod audited;
 mod catalog;
 pub mod config;
 mod connect;
+mod connection_news;
 pub mod env;
 pub mod identity;
 pub mod input;

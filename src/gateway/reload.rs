@@ -6,9 +6,11 @@
 //! its connections, and the sessions using them, carry on. A changed one
 //! is built anew (new connections, a restart) and the old one stopped; a
 //! removed one is stopped; an added one is started. Upstreams with
-//! `auth = "oauth"` keep their running configuration: the per-user OAuth
-//! service is built at start from them, so adding, removing or changing
-//! one needs a restart (logged by the caller).
+//! `auth = "oauth"` are no different: the per-user OAuth service gets the
+//! new list too (`crate::upstream_oauth::upstreams`), so a changed one's
+//! users connect again only if its URL changed (a token is used only with
+//! the URL it was issued for), and a removed one's connect links and
+//! pending sign-ins end on a page that says so.
 //!
 //! Everything new is built before anything is swapped: if one new upstream
 //! cannot be built (its identity key is missing, say), nothing changes.
@@ -32,9 +34,6 @@ pub struct UpstreamChanges {
     pub added: Vec<String>,
     pub removed: Vec<String>,
     pub changed: Vec<String>,
-    /// `auth = "oauth"` upstreams added, removed or changed in the file,
-    /// kept as they run (they need a restart).
-    pub need_restart: Vec<String>,
     /// The configurations (old and new) of every upstream that changed,
     /// to decide which callers are concerned.
     affected: Vec<UpstreamConfig>,
@@ -108,16 +107,13 @@ impl Gateway {
         let mut next: Vec<Arc<Upstream>> = Vec::new();
         let mut fresh: Vec<Arc<Upstream>> = Vec::new();
         let mut seen: HashSet<String> = HashSet::new();
+        let oauth_configs: Vec<UpstreamConfig> =
+            configs.iter().filter(|c| c.is_oauth()).cloned().collect();
         for cfg in configs {
             seen.insert(cfg.name.clone());
             let running = old.iter().find(|u| u.cfg.name == cfg.name);
             match running {
                 Some(u) if same(&u.cfg, &cfg) => next.push(u.clone()),
-                Some(u) if u.cfg.is_oauth() || cfg.is_oauth() => {
-                    changes.need_restart.push(cfg.name.clone());
-                    next.push(u.clone());
-                }
-                None if cfg.is_oauth() => changes.need_restart.push(cfg.name.clone()),
                 running => {
                     let up = Arc::new(Upstream::new(
                         cfg.clone(),
@@ -141,21 +137,21 @@ impl Gateway {
                 }
             }
         }
-        // Removed from the file (an `auth = "oauth"` one stays, at the end).
+        // Removed from the file.
         for u in old.iter().filter(|u| !seen.contains(&u.cfg.name)) {
-            if u.cfg.is_oauth() {
-                changes.need_restart.push(u.cfg.name.clone());
-                next.push(u.clone());
-            } else {
-                changes.removed.push(u.cfg.name.clone());
-                changes.affected.push(u.cfg.clone());
-            }
+            changes.removed.push(u.cfg.name.clone());
+            changes.affected.push(u.cfg.clone());
         }
         let retired: Vec<Arc<Upstream>> = old
             .iter()
             .filter(|u| !next.iter().any(|n| Arc::ptr_eq(n, u)))
             .cloned()
             .collect();
+        // The OAuth service's list first: no request of a replaced
+        // upstream finds a token for its old URL once the new list runs.
+        if let Some(o) = self.oauth.get() {
+            o.set_upstreams(&oauth_configs);
+        }
         match self.upstreams.write() {
             Ok(mut u) => *u = Arc::new(next),
             Err(poisoned) => *poisoned.into_inner() = Arc::new(next),

@@ -69,8 +69,7 @@ async fn show(app: &AppState, path: &str, headers: &HeaderMap, notice: Option<St
             continue;
         }
         let record = oauth
-            .store
-            .upstream_token(&user.id, &cfg.name)
+            .connection_record(&user.id, &cfg.name)
             .await
             .ok()
             .flatten();

@@ -33,8 +33,11 @@ use crate::auth::authorize::{SignInError, new_cookie_value};
 use crate::upstream_oauth::UpstreamOAuth;
 use crate::web::ErrorView;
 
+/// The OAuth service even when a reload removed the last `auth = "oauth"`
+/// upstream: its links and callbacks still get their own page
+/// (`ConnectError::Withdrawn`).
 fn oauth(app: &AppState) -> Option<Arc<UpstreamOAuth>> {
-    app.mcp.gateway.oauth().cloned()
+    app.mcp.gateway.oauth_service().cloned()
 }
 
 fn render<S: Serialize>(app: &AppState, status: StatusCode, name: &str, view: &S) -> Response {
@@ -174,7 +177,12 @@ pub async fn connect_get(
         },
         (_, cookie) => {
             if oauth.upstream(&upstream).is_none() {
-                return failure_page(&app, &upstream, &ConnectError::UnknownUpstream);
+                // A link made before a reload removed its upstream.
+                let e = match ticket {
+                    Some(_) => ConnectError::Withdrawn,
+                    None => ConnectError::UnknownUpstream,
+                };
+                return failure_page(&app, &upstream, &e);
             }
             login_page(
                 &app,
@@ -308,7 +316,7 @@ pub async fn callback(
 
 /// `GET /oauth/client.json`.
 pub async fn client_document(State(app): State<AppState>) -> Response {
-    match oauth(&app) {
+    match oauth(&app).filter(|o| o.has_upstreams()) {
         Some(o) => {
             let mut r = Json(o.client_document()).into_response();
             r.headers_mut().insert(

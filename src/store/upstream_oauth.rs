@@ -11,6 +11,10 @@ use mcpgate_core::model::UnixTime;
 pub struct UpstreamTokenRecord {
     pub user_id: String,
     pub upstream: String,
+    /// The upstream URL the tokens were issued for (the connect flow's
+    /// `resource`, RFC 8707); `None` on rows from before it was recorded.
+    /// A token is only used while the upstream still has this URL.
+    pub url: Option<String>,
     /// The vault key `sealed` was sealed with.
     pub kid: String,
     pub sealed: String,
@@ -31,6 +35,7 @@ impl std::fmt::Debug for UpstreamTokenRecord {
         f.debug_struct("UpstreamTokenRecord")
             .field("user_id", &self.user_id)
             .field("upstream", &self.upstream)
+            .field("url", &self.url)
             .field("kid", &self.kid)
             .field("sealed", &"[REDACTED]")
             .field("expires_at", &self.expires_at)

@@ -30,9 +30,11 @@ pub struct OAuthClient {
 type HttpResult<T> = Result<T, StreamableHttpError<reqwest::Error>>;
 
 impl OAuthClient {
-    async fn token(&self, refused: Option<&str>) -> HttpResult<String> {
+    /// The user's token for a request to `uri` (only ever the one issued
+    /// for that URL: `super::upstreams`).
+    async fn token(&self, uri: &str, refused: Option<&str>) -> HttpResult<String> {
         self.oauth
-            .access_token(&self.user_id, &self.upstream, refused)
+            .access_token(&self.user_id, &self.upstream, uri, refused)
             .await
             .map_err(|e| {
                 StreamableHttpError::UnexpectedServerResponse(Cow::Owned(format!(
@@ -67,7 +69,7 @@ impl StreamableHttpClient for OAuthClient {
         _auth_header: Option<String>,
         custom_headers: HashMap<HeaderName, HeaderValue>,
     ) -> HttpResult<StreamableHttpPostResponse> {
-        let token = self.token(None).await?;
+        let token = self.token(&uri, None).await?;
         match self
             .inner
             .post_message(
@@ -80,7 +82,7 @@ impl StreamableHttpClient for OAuthClient {
             .await
         {
             Err(StreamableHttpError::AuthRequired(_)) => {
-                let token = self.token(Some(&token)).await?;
+                let token = self.token(&uri, Some(&token)).await?;
                 let r = self
                     .inner
                     .post_message(uri, message, session_id, Some(token), custom_headers)
@@ -98,7 +100,7 @@ impl StreamableHttpClient for OAuthClient {
         _auth_header: Option<String>,
         custom_headers: HashMap<HeaderName, HeaderValue>,
     ) -> HttpResult<()> {
-        let token = self.token(None).await?;
+        let token = self.token(&uri, None).await?;
         self.inner
             .delete_session(uri, session_id, Some(token), custom_headers)
             .await
@@ -112,7 +114,7 @@ impl StreamableHttpClient for OAuthClient {
         _auth_header: Option<String>,
         custom_headers: HashMap<HeaderName, HeaderValue>,
     ) -> HttpResult<BoxStream<'static, Result<Sse, SseError>>> {
-        let token = self.token(None).await?;
+        let token = self.token(&uri, None).await?;
         match self
             .inner
             .get_stream(
@@ -125,7 +127,7 @@ impl StreamableHttpClient for OAuthClient {
             .await
         {
             Err(StreamableHttpError::AuthRequired(_)) => {
-                let token = self.token(Some(&token)).await?;
+                let token = self.token(&uri, Some(&token)).await?;
                 self.inner
                     .get_stream(uri, session_id, last_event_id, Some(token), custom_headers)
                     .await

@@ -12,6 +12,10 @@
 //!   disconnect with revocation.
 //! - [`step_up`]: a larger scope when an upstream answers `403
 //!   insufficient_scope`.
+//! - [`upstreams`]: the upstreams in force (a reload swaps them), and the
+//!   rule that a token is used only with the upstream URL it was issued for.
+//! - [`news`]: a connection made or ended, told to every instance (the
+//!   cluster bus), whose sessions of that user learn that tools changed.
 //! - [`discovery`]: finding an upstream's authorization server through the
 //!   outbound client (the rules: `mcpgate_core::upstream_oauth::discovery`).
 //!
@@ -22,9 +26,11 @@
 pub mod client;
 pub mod discovery;
 pub mod http_client;
+pub mod news;
 pub mod service;
 pub mod step_up;
 pub mod tokens;
+pub mod upstreams;
 pub mod vault;
 
 pub use service::UpstreamOAuth;

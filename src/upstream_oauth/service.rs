@@ -17,7 +17,7 @@
 //!    and tells the user's sessions that the tool list changed.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
 use mcpgate_core::crypto::{hash_secret, random_b64};
 use mcpgate_core::secret::Secret;
@@ -46,6 +46,10 @@ struct StateDetails {
     client_id: String,
     scope: Option<String>,
     resource: String,
+    /// The upstream's URL when the request was sent: the callback refuses
+    /// to exchange the code if a reload changed it meanwhile.
+    #[serde(default)]
+    url: Option<String>,
 }
 
 /// A user id and an upstream name.
@@ -54,7 +58,7 @@ pub(super) type UserUpstream = (String, String);
 /// A session waiting for a connection: told `tools/list_changed`, and
 /// `notifications/elicitation/complete` for its elicitation (MCP
 /// 2025-11-25, URL mode) when it was sent one.
-struct Waiting {
+pub(super) struct Waiting {
     peer: Peer<RoleServer>,
     elicitation_id: Option<String>,
 }
@@ -71,13 +75,17 @@ pub struct UpstreamOAuth {
     /// The public URL (no trailing slash).
     pub(super) public_url: String,
     pub(super) http: reqwest::Client,
-    pub(super) upstreams: HashMap<String, UpstreamConfig>,
-    discovered: Mutex<HashMap<String, Discovered>>,
+    /// The `auth = "oauth"` upstreams in force, by name; a reload swaps
+    /// the map (`super::upstreams`), readers clone the `Arc`.
+    pub(super) upstreams: RwLock<Arc<HashMap<String, UpstreamConfig>>>,
+    pub(super) discovered: Mutex<HashMap<String, Discovered>>,
     /// Sessions that asked to connect, told when the connection is made;
     /// with the id of the URL-mode elicitation each was sent, if any.
-    waiting: Mutex<HashMap<UserUpstream, Vec<Waiting>>>,
+    pub(super) waiting: Mutex<HashMap<UserUpstream, Vec<Waiting>>>,
     pub(super) flights: Mutex<HashMap<UserUpstream, Arc<tokio::sync::Mutex<()>>>>,
     listen: Mutex<Option<Arc<ListenHub>>>,
+    /// Where connections made and ended are announced (`super::news`).
+    pub(super) bus: OnceLock<Arc<dyn crate::cluster::Bus>>,
     /// The scope an upstream asked for in its last `403 insufficient_scope`
     /// to a user's request (`super::step_up`), until the gateway takes it.
     pub(super) step_ups: Mutex<HashMap<UserUpstream, Option<String>>>,
@@ -102,15 +110,12 @@ impl UpstreamOAuth {
             server_key: Secret::new(server_key.to_vec()),
             public_url: public_url.trim_end_matches('/').to_string(),
             http,
-            upstreams: upstreams
-                .iter()
-                .filter(|u| u.is_oauth())
-                .map(|u| (u.name.clone(), u.clone()))
-                .collect(),
+            upstreams: RwLock::new(Arc::new(super::upstreams::by_name(upstreams))),
             discovered: Mutex::default(),
             waiting: Mutex::default(),
             flights: Mutex::default(),
             listen: Mutex::default(),
+            bus: OnceLock::new(),
             step_ups: Mutex::default(),
         })
     }
@@ -120,17 +125,6 @@ impl UpstreamOAuth {
         if let Ok(mut l) = self.listen.lock() {
             *l = Some(hub);
         }
-    }
-
-    pub fn upstream(&self, name: &str) -> Option<&UpstreamConfig> {
-        self.upstreams.get(name)
-    }
-
-    /// The `auth = "oauth"` upstreams, by name.
-    pub fn upstreams(&self) -> impl Iterator<Item = &UpstreamConfig> {
-        let mut v: Vec<_> = self.upstreams.values().collect();
-        v.sort_by(|a, b| a.name.cmp(&b.name));
-        v.into_iter()
     }
 
     pub fn redirect_uri(&self) -> String {
@@ -143,14 +137,6 @@ impl UpstreamOAuth {
 
     pub fn connections_url(&self) -> String {
         format!("{}/connections", self.public_url)
-    }
-
-    /// Whether the user has a connection to `upstream`.
-    pub async fn is_connected(&self, user_id: &str, upstream: &str) -> bool {
-        matches!(
-            self.store.upstream_token(user_id, upstream).await,
-            Ok(Some(_))
-        )
     }
 
     /// A one-time link for `user_id` to connect `upstream`; `peer` (the
@@ -166,7 +152,7 @@ impl UpstreamOAuth {
         elicitation_id: Option<String>,
         scope: Option<String>,
     ) -> Result<String, ConnectError> {
-        if !self.upstreams.contains_key(upstream) {
+        if self.upstream(upstream).is_none() {
             return Err(ConnectError::UnknownUpstream);
         }
         let ticket = random_b64::<32>();
@@ -234,10 +220,6 @@ impl UpstreamOAuth {
         ticket: Option<&str>,
         browser: &str,
     ) -> Result<String, ConnectError> {
-        let cfg = self
-            .upstreams
-            .get(upstream)
-            .ok_or(ConnectError::UnknownUpstream)?;
         let now = self.clock.now();
         // Without a ticket, the signed-in user connects from their own
         // connections page (the form's CSRF check is the caller's).
@@ -257,6 +239,13 @@ impl UpstreamOAuth {
             }
             None => None,
         };
+        // A link made before a reload removed its upstream: said so.
+        let cfg = self.upstream(upstream).ok_or(if ticket.is_some() {
+            ConnectError::Withdrawn
+        } else {
+            ConnectError::UnknownUpstream
+        })?;
+        let cfg = &cfg;
         let found = self.discovered(cfg).await?;
         let client = self.client_for(cfg, &found).await?;
         let scope = scope_override.or_else(|| {
@@ -273,6 +262,7 @@ impl UpstreamOAuth {
             client_id: client.client_id.clone(),
             scope: scope.clone(),
             resource: found.resource.clone(),
+            url: cfg.url.clone(),
         };
         self.store
             .create_upstream_connect(&UpstreamConnectRecord {
@@ -336,10 +326,15 @@ impl UpstreamOAuth {
             .as_deref()
             .and_then(|d| serde_json::from_str(d).ok())
             .ok_or((name.clone(), ConnectError::StateInvalid))?;
+        // Removed, or its URL changed, by a reload since the request was
+        // sent: the code is not exchanged (its token would be for a
+        // server that is no longer this upstream).
         let cfg = self
-            .upstreams
-            .get(&pending.upstream)
-            .ok_or((name.clone(), ConnectError::UnknownUpstream))?;
+            .upstream(&pending.upstream)
+            .filter(|c| details.url.is_some() && c.url == details.url)
+            .ok_or((name.clone(), ConnectError::Withdrawn))?;
+        let cfg = &cfg;
+        let url = cfg.url.clone().unwrap_or_default();
         let verifier = verifier(self.server_key.expose(), state);
         let form = vec![
             ("grant_type", "authorization_code".to_string()),
@@ -359,11 +354,18 @@ impl UpstreamOAuth {
             .await
             .map_err(|e| (name.clone(), ConnectError::Upstream(e)))?;
         self.vault
-            .connect(&pending.user_id, &pending.upstream, &tokens, None, now)
+            .connect(
+                &pending.user_id,
+                &pending.upstream,
+                &url,
+                &tokens,
+                None,
+                now,
+            )
             .await
             .map_err(|e| (name.clone(), ConnectError::Store(e.to_string())))?;
         tracing::info!(event = "upstream_oauth.connected", upstream = %pending.upstream, user = %pending.user_id, "upstream account connected");
-        self.tell_connected(&pending.user_id, &pending.upstream)
+        self.announce(&pending.user_id, &pending.upstream, true)
             .await;
         Ok(pending.upstream)
     }

@@ -44,8 +44,7 @@ impl UpstreamOAuth {
             return Some(None);
         };
         let granted = self
-            .store
-            .upstream_token(user_id, upstream)
+            .connection_record(user_id, upstream)
             .await
             .ok()
             .flatten()

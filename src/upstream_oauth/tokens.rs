@@ -23,6 +23,7 @@ use std::time::Duration;
 use mcpgate_core::upstream_oauth::tokens::TokenSet;
 
 use super::service::UpstreamOAuth;
+use super::upstreams::issued_for;
 use super::vault::{Connection, VaultError};
 
 /// How long one instance holds the refresh of a row.
@@ -51,24 +52,42 @@ impl UpstreamOAuth {
             .clone()
     }
 
-    /// The access token to send `upstream` for `user_id` now. `refused`:
-    /// the token the upstream just answered `401` to (it is refreshed even
-    /// if not near its expiry).
+    /// The user's connection to `upstream` if it counts: the upstream is
+    /// configured at `url`, the URL its tokens were issued for
+    /// (`super::upstreams`).
+    async fn usable(
+        &self,
+        user_id: &str,
+        upstream: &str,
+        url: &str,
+    ) -> Result<Connection, TokenError> {
+        let cfg = self
+            .upstream(upstream)
+            .filter(|c| c.url.as_deref() == Some(url))
+            .ok_or(TokenError::NotConnected)?;
+        self.vault
+            .connection(user_id, upstream)
+            .await?
+            .filter(|c| issued_for(&c.record, &cfg))
+            .ok_or(TokenError::NotConnected)
+    }
+
+    /// The access token to send `upstream` (at `url`, where the request
+    /// goes) for `user_id` now. `refused`: the token the upstream just
+    /// answered `401` to (it is refreshed even if not near its expiry).
     pub async fn access_token(
         &self,
         user_id: &str,
         upstream: &str,
+        url: &str,
         refused: Option<&str>,
     ) -> Result<String, TokenError> {
-        let conn = self
-            .vault
-            .connection(user_id, upstream)
-            .await?
-            .ok_or(TokenError::NotConnected)?;
+        let conn = self.usable(user_id, upstream, url).await?;
         let now = self.clock.now();
         let stale = refused.is_some_and(|r| r == conn.tokens.secrets.access_token.expose());
         let conn = if stale || conn.tokens.needs_refresh(now) {
-            self.refresh(user_id, upstream, conn.record.version).await?
+            self.refresh(user_id, upstream, url, conn.record.version)
+                .await?
         } else {
             conn
         };
@@ -85,17 +104,14 @@ impl UpstreamOAuth {
         &self,
         user_id: &str,
         upstream: &str,
+        url: &str,
         version: i64,
     ) -> Result<Connection, TokenError> {
         let flight = self.flight(user_id, upstream);
         let _turn = flight.lock().await;
         let deadline = tokio::time::Instant::now() + Duration::from_secs(LEASE as u64);
         loop {
-            let conn = self
-                .vault
-                .connection(user_id, upstream)
-                .await?
-                .ok_or(TokenError::NotConnected)?;
+            let conn = self.usable(user_id, upstream, url).await?;
             if conn.record.version != version {
                 return Ok(conn);
             }
@@ -126,8 +142,8 @@ impl UpstreamOAuth {
         };
         let cfg = self
             .upstream(&upstream)
-            .ok_or(TokenError::NotConnected)?
-            .clone();
+            .filter(|c| issued_for(&conn.record, c))
+            .ok_or(TokenError::NotConnected)?;
         let found = self
             .discovered(&cfg)
             .await
@@ -154,7 +170,9 @@ impl UpstreamOAuth {
             Ok(t) => t,
             Err(e) if e.contains("invalid_grant") => {
                 tracing::warn!(event = "upstream_oauth.refresh_refused", upstream = %upstream, user = %user_id, "the upstream refused the refresh token; the user must connect again");
-                let _ = self.store.delete_upstream_token(&user_id, &upstream).await;
+                if let Ok(true) = self.store.delete_upstream_token(&user_id, &upstream).await {
+                    self.announce(&user_id, &upstream, false).await;
+                }
                 return Err(TokenError::NotConnected);
             }
             Err(e) => {
@@ -188,7 +206,10 @@ impl UpstreamOAuth {
             Err(VaultError::Unreadable { .. }) => None,
             Err(e) => return Err(e.into()),
         };
-        if let (Some(conn), Some(cfg)) = (&conn, self.upstream(upstream).cloned())
+        // Revoked only at the upstream the tokens were issued for: never
+        // sent to a server a reload put in its place.
+        if let (Some(conn), Some(cfg)) = (&conn, self.upstream(upstream))
+            && issued_for(&conn.record, &cfg)
             && let Ok(found) = self.discovered(&cfg).await
             && let Some(endpoint) = found.server.revocation_endpoint.clone()
             && let Ok(client) = self.client_for(&cfg, &found).await
@@ -234,6 +255,7 @@ impl UpstreamOAuth {
             .map_err(VaultError::from)?;
         if deleted {
             tracing::info!(event = "upstream_oauth.disconnected", upstream = %upstream, user = %user_id, "upstream account disconnected");
+            self.announce(user_id, upstream, false).await;
         }
         Ok(deleted)
     }

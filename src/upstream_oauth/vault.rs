@@ -116,11 +116,13 @@ impl Vault {
         })
     }
 
-    /// Stores a new connection of `user_id` to `upstream`, replacing any.
+    /// Stores a new connection of `user_id` to `upstream` (at `url`, the
+    /// URL the tokens were issued for), replacing any.
     pub async fn connect(
         &self,
         user_id: &str,
         upstream: &str,
+        url: &str,
         tokens: &TokenSet,
         account: Option<String>,
         now: UnixTime,
@@ -134,6 +136,7 @@ impl Vault {
         let record = UpstreamTokenRecord {
             user_id: user_id.to_string(),
             upstream: upstream.to_string(),
+            url: Some(url.to_string()),
             kid: key.kid().to_string(),
             sealed: Self::seal(&key, user_id, upstream, &tokens.secrets)?,
             expires_at: tokens.expires_at,

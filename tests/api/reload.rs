@@ -320,27 +320,6 @@ async fn an_upstream_one_user_may_use_is_announced_to_that_user_only_on_every_tr
 }
 
 #[tokio::test]
-async fn an_oauth_upstream_added_by_a_reload_needs_a_restart_and_is_not_served() {
-    let (app, file) = spawn_with(&upstream_toml("fx")).await;
-    let (_, token) = signed_in(&app, "alice").await;
-    let (client, mut events) = connect(&app, &token).await;
-    write(
-        &file,
-        &format!(
-            "{}[[upstream]]\nname = \"gh\"\nurl = \"https://mcp.example/mcp\"\nauth = \"oauth\"\nisolation = \"per_user\"\n",
-            upstream_toml("fx")
-        ),
-    );
-    let report = app.reloader.reload().await.expect("the reload succeeds");
-    assert_eq!(report.needs_restart, vec!["upstream.gh".to_string()]);
-    assert!(report.upstreams_added.is_empty(), "{report:?}");
-    quiet(&mut events.tools_changed, "the session").await;
-    let names = tool_names(&client).await;
-    assert!(!names.iter().any(|n| n.starts_with("gh_")), "{names:?}");
-    assert!(has(&names, "fx_echo"), "{names:?}");
-}
-
-#[tokio::test]
 async fn identity_providers_change_live_on_the_sign_in_page() {
     let (app, file) = spawn_with("").await;
     let redirect = "http://127.0.0.1:1/callback";

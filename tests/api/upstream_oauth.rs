@@ -559,7 +559,7 @@ async fn concurrent_calls_at_expiry_on_two_instances_refresh_exactly_once() {
     tokens.expires_at = Some(now + 30);
     let vault = vault_of(&a1).await;
     vault
-        .connect(&alice_id, "b", &tokens, None, now)
+        .connect(&alice_id, "b", &b.resource(), &tokens, None, now)
         .await
         .unwrap();
     let before = a1

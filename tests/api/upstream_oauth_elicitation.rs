@@ -23,7 +23,11 @@ const VERSION: &str = "2025-11-25";
 /// A session of `token` at `a` whose client declares `capabilities`, with
 /// its standalone GET stream open (where notifications unrelated to a
 /// request arrive).
-async fn session(a: &TestApp, token: &str, capabilities: Value) -> (McpClient, SseReader) {
+pub(crate) async fn session(
+    a: &TestApp,
+    token: &str,
+    capabilities: Value,
+) -> (McpClient, SseReader) {
     let mut c = McpClient::new(a, token);
     let id = c.take_id();
     let r = c
@@ -63,13 +67,16 @@ async fn session(a: &TestApp, token: &str, capabilities: Value) -> (McpClient, S
     (c, SseReader::new(r))
 }
 
-fn url_capable() -> Value {
+pub(crate) fn url_capable() -> Value {
     json!({"elicitation": {"form": {}, "url": {}}})
 }
 
 /// The JSON-RPC messages of `reader` (comments and empty events skipped)
 /// until `until` is true of one, which is returned with those before it.
-async fn read_until(reader: &mut SseReader, until: impl Fn(&Value) -> bool) -> Vec<Value> {
+pub(crate) async fn read_until(
+    reader: &mut SseReader,
+    until: impl Fn(&Value) -> bool,
+) -> Vec<Value> {
     let mut seen = Vec::new();
     while let Some(e) = reader.next_event().await {
         if e.data.is_empty() {
@@ -86,7 +93,7 @@ async fn read_until(reader: &mut SseReader, until: impl Fn(&Value) -> bool) -> V
 }
 
 /// Whether `reader` yields a JSON-RPC message within `limit`.
-async fn any_message_within(reader: &mut SseReader, limit: Duration) -> Option<Value> {
+pub(crate) async fn any_message_within(reader: &mut SseReader, limit: Duration) -> Option<Value> {
     tokio::time::timeout(limit, async {
         loop {
             match reader.next_event().await {
@@ -103,7 +110,7 @@ async fn any_message_within(reader: &mut SseReader, limit: Duration) -> Option<V
 
 /// Calls `b_connect` in the session, answers its URL elicitation with
 /// `action`; returns the elicitation's params and the tool's result.
-async fn connect_by_elicitation(c: &mut McpClient, action: &str) -> (Value, Value) {
+pub(crate) async fn connect_by_elicitation(c: &mut McpClient, action: &str) -> (Value, Value) {
     let (r, call_id) = c
         .send("tools/call", json!({"name": "b_connect", "arguments": {}}))
         .await;
@@ -121,7 +128,7 @@ async fn connect_by_elicitation(c: &mut McpClient, action: &str) -> (Value, Valu
     (ask["params"].clone(), result["result"].clone())
 }
 
-async fn tools(c: &mut McpClient) -> Vec<String> {
+pub(crate) async fn tools(c: &mut McpClient) -> Vec<String> {
     let r = c.request("tools/list", json!({})).await;
     r["result"]["tools"]
         .as_array()

@@ -22,6 +22,7 @@ fn token(user_id: &str, upstream: &str, version: i64) -> UpstreamTokenRecord {
     UpstreamTokenRecord {
         user_id: user_id.into(),
         upstream: upstream.into(),
+        url: Some(format!("https://{upstream}.example/mcp")),
         kid: "k1".into(),
         sealed: format!("sealed-{user_id}-{upstream}-{version}"),
         expires_at: Some(NOW + 3600),
@@ -70,8 +71,10 @@ pub async fn upstream_tokens_are_kept_per_user_and_upstream(store: Arc<dyn Store
     assert_eq!(mine, [token("ua", "gh", 1), token("ua", "lin", 1)]);
     assert_eq!(store.all_upstream_tokens().await.unwrap().len(), 3);
     // A new connection replaces the row whatever its version.
+    // (Its URL too: a connection to the upstream at another URL.)
     let mut again = token("ua", "gh", 7);
     again.account = Some("other-account".into());
+    again.url = Some("https://moved.example/mcp".into());
     assert!(store.put_upstream_token(&again, None).await.unwrap());
     assert_eq!(store.upstream_token("ua", "gh").await.unwrap(), Some(again));
     store
@@ -113,6 +116,7 @@ pub async fn an_upstream_token_is_replaced_only_from_the_version_read(store: Arc
     let mut next = token("ua", "gh", 2);
     next.updated_at = NOW + 2;
     next.created_at = NOW + 99; // ignored: the row keeps its creation time
+    next.url = Some("https://elsewhere.example/mcp".into()); // ignored likewise
     assert!(store.put_upstream_token(&next, Some(1)).await.unwrap());
     // A second writer that read version 1 loses and changes nothing.
     assert!(
@@ -127,6 +131,8 @@ pub async fn an_upstream_token_is_replaced_only_from_the_version_read(store: Arc
     assert_eq!(stored.updated_at, NOW + 2);
     assert_eq!(stored.created_at, NOW);
     assert_eq!(stored.last_used_at, Some(NOW + 1));
+    // A refresh keeps the URL the connection was made for.
+    assert_eq!(stored.url, token("ua", "gh", 1).url);
     // No row: nothing to compare with.
     assert!(
         !store

@@ -11,7 +11,9 @@
 #   4. starts it in a fresh temporary directory on a free port, reads the
 #      port from its banner, adds the users alice (an admin) and bob; then starts
 #      oidc-provider (tests/browser/oidc-provider.mjs) and a second mcpgate
-#      that offers it as an identity provider (federation.test.mjs);
+#      that offers it as an identity provider (federation.test.mjs), and a
+#      third with two `auth = "oauth"` upstreams, the first mcpgate
+#      (connections.test.mjs);
 #   5. runs the tests (node --test): sign-in, consent, deny, CSRF, layout at
 #      phone and desktop widths, screenshots into docs/images/, mcp-remote;
 #   6. stops it, and
@@ -33,9 +35,10 @@ WORK=""
 SERVER_PID=""
 FED_PID=""
 OP_PID=""
+CONN_PID=""
 cleanup() {
   local rc=$?
-  for pid in "$SERVER_PID" "$FED_PID" "$OP_PID"; do
+  for pid in "$SERVER_PID" "$FED_PID" "$OP_PID" "$CONN_PID"; do
     if [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null; then
       kill "$pid" 2>/dev/null || true
       wait "$pid" 2>/dev/null || true
@@ -189,6 +192,45 @@ export BROWSER_TEST_FED_ISSUER="http://localhost:$FED_PORT"
 export BROWSER_TEST_OP_ISSUER="$OP_ISSUER"
 echo "browser: oidc-provider at $OP_ISSUER, mcpgate with it at $BROWSER_TEST_FED_ISSUER ($(elapsed "$t"))"
 
+# ------------------------------------- 4c. a gateway with two oauth upstreams
+# A third mcpgate whose two `auth = "oauth"` upstreams (files, calendar) are
+# the first mcpgate (connections.test.mjs). Its public URL is
+# http://127.0.0.1:<port>, another cookie host than the first's
+# http://localhost:<port>, so one browser keeps both sign-ins. Its client at
+# the first mcpgate is registered here (RFC 7591) and configured as
+# oauth_client_id.
+t=$(now)
+CONN_WORK="$WORK/connections"
+mkdir -p "$CONN_WORK"
+CONN_PORT="$(node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')"
+CONN_ISSUER="http://127.0.0.1:$CONN_PORT"
+CONN_CLIENT_ID="$(curl -fsS -H 'content-type: application/json' \
+  -d "{\"client_name\":\"mcpgate connections\",\"redirect_uris\":[\"$CONN_ISSUER/oauth/upstream/callback\"],\"token_endpoint_auth_method\":\"none\",\"grant_types\":[\"authorization_code\",\"refresh_token\"],\"response_types\":[\"code\"]}" \
+  "http://127.0.0.1:$PORT/v1/oauth/register" | sed -n 's/.*"client_id":"\([^"]*\)".*/\1/p')"
+[[ -n "$CONN_CLIENT_ID" ]] || { echo "browser: registering the connections gateway's client failed" >&2; exit 1; }
+{
+  printf 'listen = "127.0.0.1:%s"\npublic_url = "%s"\n' "$CONN_PORT" "$CONN_ISSUER"
+  for name in files calendar; do
+    printf '\n[[upstream]]\nname = "%s"\nurl = "%s/v1/ai/mcp"\nauth = "oauth"\nisolation = "per_user"\noauth_client_id = "%s"\n' \
+      "$name" "$BROWSER_TEST_ISSUER" "$CONN_CLIENT_ID"
+  done
+} > "$CONN_WORK/mcpgate.toml"
+(cd "$CONN_WORK" && printf '%s\n' "$ALICE_PASSWORD" | "${server_env[@]}" "$MCPGATE" user add alice --password-stdin >/dev/null)
+(cd "$CONN_WORK" && exec "${server_env[@]}" "$MCPGATE" serve >"$CONN_WORK/server.out" 2>"$CONN_WORK/server.err") &
+CONN_PID=$!
+for _ in $(seq 1 300); do
+  grep -q '^Press Ctrl-C to stop\.' "$CONN_WORK/server.out" 2>/dev/null && break
+  kill -0 "$CONN_PID" 2>/dev/null || break
+  sleep 0.05
+done
+if ! grep -q '^Press Ctrl-C to stop\.' "$CONN_WORK/server.out" 2>/dev/null; then
+  echo "browser: the third mcpgate (oauth upstreams) did not start" >&2
+  cat "$CONN_WORK/server.out" "$CONN_WORK/server.err" >&2
+  exit 1
+fi
+export BROWSER_TEST_CONN_ISSUER="$CONN_ISSUER"
+echo "browser: mcpgate with oauth upstreams at $CONN_ISSUER ($(elapsed "$t"))"
+
 # ---------------------------------------------------------------- 5. tests
 t=$(now)
 set +e
@@ -218,6 +260,7 @@ fi
 cp "$WORK/server.err" "$RESULTS/mcpgate.log" 2>/dev/null || true
 cp "$FED_WORK/server.err" "$RESULTS/mcpgate-federation.log" 2>/dev/null || true
 cp "$FED_WORK/op.err" "$RESULTS/oidc-provider.log" 2>/dev/null || true
+cp "$CONN_WORK/server.err" "$RESULTS/mcpgate-connections.log" 2>/dev/null || true
 SUMMARY_PRINTED=1
 echo "browser: $PASSED passed, $FAILED failed"
 [[ $FAILED -eq 0 ]]

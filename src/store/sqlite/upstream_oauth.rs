@@ -10,13 +10,14 @@ use crate::store::upstream_oauth::{
     UpstreamClientRecord, UpstreamConnectRecord, UpstreamTokenRecord,
 };
 
-const TOKEN_COLUMNS: &str = "user_id, upstream, kid, sealed, expires_at, scope, account, version, \
-     created_at, updated_at, last_used_at";
+const TOKEN_COLUMNS: &str = "user_id, upstream, url, kid, sealed, expires_at, scope, account, \
+     version, created_at, updated_at, last_used_at";
 
 fn token_from_row(row: &SqliteRow) -> StoreResult<UpstreamTokenRecord> {
     Ok(UpstreamTokenRecord {
         user_id: col(row, "user_id")?,
         upstream: col(row, "upstream")?,
+        url: col(row, "url")?,
         kid: col(row, "kid")?,
         sealed: col(row, "sealed")?,
         expires_at: col(row, "expires_at")?,
@@ -106,10 +107,10 @@ pub(super) async fn put_upstream_token(
 ) -> StoreResult<bool> {
     let done = match expected_version {
         None => sqlx::query(
-            "INSERT INTO upstream_tokens (user_id, upstream, kid, sealed, expires_at, scope, account, \
-             version, created_at, updated_at, last_used_at, lease_until) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL) \
-             ON CONFLICT (user_id, upstream) DO UPDATE SET kid = excluded.kid, \
+            "INSERT INTO upstream_tokens (user_id, upstream, url, kid, sealed, expires_at, scope, \
+             account, version, created_at, updated_at, last_used_at, lease_until) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL) \
+             ON CONFLICT (user_id, upstream) DO UPDATE SET url = excluded.url, kid = excluded.kid, \
              sealed = excluded.sealed, expires_at = excluded.expires_at, scope = excluded.scope, \
              account = excluded.account, version = excluded.version, \
              created_at = excluded.created_at, updated_at = excluded.updated_at, \
@@ -117,6 +118,7 @@ pub(super) async fn put_upstream_token(
         )
         .bind(&t.user_id)
         .bind(&t.upstream)
+        .bind(&t.url)
         .bind(&t.kid)
         .bind(&t.sealed)
         .bind(t.expires_at)

@@ -71,6 +71,11 @@ pub enum ConnectError {
     /// No `auth = "oauth"` upstream has this name (or the user may not use it).
     #[error("unknown upstream")]
     UnknownUpstream,
+    /// The upstream was removed from the configuration, or its URL changed,
+    /// while the flow was under way (a reload): nothing is connected, and
+    /// no code is exchanged for a server other than the one it was asked at.
+    #[error("the upstream was removed or changed while connecting")]
+    Withdrawn,
     /// The upstream or its authorization server failed (discovery,
     /// registration, the token request).
     #[error("the upstream failed: {0}")]
@@ -94,6 +99,7 @@ impl ConnectError {
             Self::LinkInvalid => "upstream_oauth.link_invalid",
             Self::WrongUser => "upstream_oauth.link_wrong_user",
             Self::UnknownUpstream => "upstream_oauth.unknown_upstream",
+            Self::Withdrawn => "upstream_oauth.upstream_withdrawn",
             Self::Upstream(_) => "upstream_oauth.upstream_failed",
             Self::Denied(_) => "upstream_oauth.denied",
             Self::StateInvalid => "upstream_oauth.state_invalid",
@@ -106,6 +112,7 @@ impl ConnectError {
             Self::LinkInvalid => "This link has expired",
             Self::WrongUser => "This link is for someone else",
             Self::UnknownUpstream => "Unknown server",
+            Self::Withdrawn => "This server changed",
             Self::Upstream(_) => "The server is not reachable",
             Self::Denied(_) => "Access was not granted",
             Self::StateInvalid => "This sign-in cannot be finished",
@@ -121,6 +128,9 @@ impl ConnectError {
             ),
             Self::WrongUser => "You are signed in as another user than the one this link was made for. Sign out, then open the link again.".to_string(),
             Self::UnknownUpstream => "There is no server of this name to connect to.".to_string(),
+            Self::Withdrawn => format!(
+                "{name} was removed from this server's configuration, or its address changed, while you were connecting, so nothing was connected. Start again from your connections page if it is still listed there."
+            ),
             Self::Upstream(_) => format!(
                 "{name} or its sign-in service did not answer as expected. Try again in a few minutes."
             ),
@@ -140,6 +150,7 @@ impl ConnectError {
             Self::LinkInvalid | Self::StateInvalid | Self::Denied(_) => 400,
             Self::WrongUser => 403,
             Self::UnknownUpstream => 404,
+            Self::Withdrawn => 410,
             Self::Upstream(_) => 502,
             Self::Store(_) => 503,
         }
@@ -185,6 +196,7 @@ mod tests {
             ConnectError::LinkInvalid,
             ConnectError::WrongUser,
             ConnectError::UnknownUpstream,
+            ConnectError::Withdrawn,
             ConnectError::Upstream("x".into()),
             ConnectError::Denied("access_denied".into()),
             ConnectError::StateInvalid,
