@@ -90,6 +90,7 @@ mod tls;
 mod token;
 mod upstream_oauth;
 mod upstream_oauth_elicitation;
+mod upstream_oauth_pkjwt;
 mod upstream_oauth_stepup;
 mod upstream_token_store;
 mod usernames;
