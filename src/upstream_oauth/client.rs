@@ -99,8 +99,7 @@ impl UpstreamOAuth {
                 auth,
             });
         }
-        let method = choose_auth_method(&found.server.token_endpoint_auth_methods_supported)
-            .map_err(ConnectError::Upstream)?;
+        let method = choose_auth_method(&found.server.token_endpoint_auth_methods_supported);
         if found.server.client_id_metadata_document_supported {
             let client_id = match method {
                 ClientAuthMethod::PrivateKeyJwt => self.client_jwt_document_url(),

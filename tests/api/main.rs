@@ -64,6 +64,7 @@ mod policy_limits;
 mod policy_matrix;
 mod private_key_jwt;
 mod profiles;
+mod public_clients;
 mod refresh;
 mod register;
 mod reload;

@@ -80,23 +80,18 @@ impl ClientAuthMethod {
 ///
 /// - `none` listed: a public client with PKCE (what MCP clients are);
 /// - else `private_key_jwt` listed: mcpgate's signing key;
-/// - an empty or absent list: `none`. RFC 8414's default for an absent
-///   list is `client_secret_basic`, but MCP servers commonly omit it and
-///   take public clients; mcpgate tries `none` and the server answers.
-///
-/// Any other list (only secret-based methods) is an error naming the
-/// list: a shared secret can only be configured (`oauth_client_id` and
-/// `oauth_client_secret_env`).
-pub fn choose_auth_method(supported: &[String]) -> Result<ClientAuthMethod, String> {
+/// - otherwise `none` too. For an absent list RFC 8414's default is
+///   `client_secret_basic`, and some servers list only secret methods,
+///   yet MCP servers commonly register and serve public clients all the
+///   same; mcpgate tries `none` and the server answers (a server that
+///   really needs a secret needs `oauth_client_id` and
+///   `oauth_client_secret_env`).
+pub fn choose_auth_method(supported: &[String]) -> ClientAuthMethod {
     let has = |m: &str| supported.iter().any(|s| s == m);
-    if supported.is_empty() || has("none") {
-        Ok(ClientAuthMethod::None)
-    } else if has("private_key_jwt") {
-        Ok(ClientAuthMethod::PrivateKeyJwt)
+    if !has("none") && has("private_key_jwt") {
+        ClientAuthMethod::PrivateKeyJwt
     } else {
-        Err(format!(
-            "the authorization server takes neither public clients (none) nor private_key_jwt (it lists {supported:?}); register mcpgate there and set oauth_client_id and oauth_client_secret_env"
-        ))
+        ClientAuthMethod::None
     }
 }
 
@@ -344,17 +339,20 @@ mod tests {
     #[test]
     fn the_method_follows_the_servers_list() {
         let l = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        assert_eq!(choose_auth_method(&[]), Ok(ClientAuthMethod::None));
+        assert_eq!(choose_auth_method(&[]), ClientAuthMethod::None);
         assert_eq!(
             choose_auth_method(&l(&["private_key_jwt", "none"])),
-            Ok(ClientAuthMethod::None)
+            ClientAuthMethod::None
         );
         assert_eq!(
             choose_auth_method(&l(&["client_secret_basic", "private_key_jwt"])),
-            Ok(ClientAuthMethod::PrivateKeyJwt)
+            ClientAuthMethod::PrivateKeyJwt
         );
-        let e = choose_auth_method(&l(&["client_secret_basic"])).unwrap_err();
-        assert!(e.contains("oauth_client_id") && e.contains("client_secret_basic"));
+        // Only secret methods: public all the same (what worked before).
+        assert_eq!(
+            choose_auth_method(&l(&["client_secret_post"])),
+            ClientAuthMethod::None
+        );
         for m in [
             ClientAuthMethod::None,
             ClientAuthMethod::ClientSecretBasic,
