@@ -124,6 +124,11 @@ pub struct Settings {
     /// registration endpoints; only pre-registered clients
     /// (`mcpgate client add`) can connect.
     pub dynamic_client_registration: bool,
+    /// Clients that register themselves or identify with a metadata
+    /// document may be public (`none`, PKCE only). `false`: they must
+    /// authenticate (`private_key_jwt`, or a client secret for registered
+    /// clients); `none` leaves the metadata's auth method lists.
+    pub public_clients: bool,
     /// Upstream identity providers users may sign in with
     /// (`[[identity_provider]]` tables; see `crate::federation::config`
     /// and docs/identity-providers.md).
@@ -242,6 +247,7 @@ impl Default for Settings {
             log_format: LogFormat::Text,
             password_login: true,
             dynamic_client_registration: true,
+            public_clients: true,
             identity_provider: Vec::new(),
             upstream: Vec::new(),
             outbound_allow_networks: Vec::new(),
@@ -418,6 +424,7 @@ impl Settings {
             refresh_token_ttl: secs(self.refresh_token_ttl),
             issue_refresh_tokens: self.issue_refresh_tokens,
             refresh_grace: secs(self.refresh_grace_period),
+            public_clients: self.public_clients,
         };
         let scope_requirements = scopes::requirements(
             policy.required_scope(),

@@ -108,6 +108,14 @@ impl AuthServer {
     /// else fetched (see the module doc). Failures are `invalid_client`,
     /// with a description fit for the error page and the token endpoint.
     pub async fn document_client(&self, url: &MetadataDocumentUrl) -> Result<Client, OAuthError> {
+        let client = self.document_client_any(url).await?;
+        // `public_clients = false`: a document declaring `none` is refused.
+        self.policy
+            .admits_client(client.kind, client.metadata.token_endpoint_auth_method)?;
+        Ok(client)
+    }
+
+    async fn document_client_any(&self, url: &MetadataDocumentUrl) -> Result<Client, OAuthError> {
         let id = mcpgate_core::domain::ClientId::parse(url.as_str())
             .map_err(|e| OAuthError::invalid_client(e.0))?;
         let cached = self

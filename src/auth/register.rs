@@ -42,6 +42,15 @@ impl AuthServer {
         let mut offered = self.policy.scopes_supported.clone();
         offered.push(mcpgate_core::oauth::policy::OFFLINE_ACCESS.into());
         let metadata = register::validate(body, &offered)?;
+        if !self.policy.public_clients
+            && metadata.token_endpoint_auth_method
+                == mcpgate_core::model::TokenEndpointAuthMethod::None
+        {
+            return Err(OAuthError::new(
+                ErrorCode::InvalidClientMetadata,
+                "this server takes no public clients (public_clients = false): register with token_endpoint_auth_method private_key_jwt (and jwks_uri or jwks) or client_secret_basic",
+            ));
+        }
         let secret = metadata
             .token_endpoint_auth_method
             .uses_secret()

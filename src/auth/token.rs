@@ -103,7 +103,17 @@ impl AuthServer {
                 }
             }
         }
-        client.ok_or_else(|| TokenError::OAuth(OAuthError::invalid_client("unknown client")))
+        let client = client
+            .ok_or_else(|| TokenError::OAuth(OAuthError::invalid_client("unknown client")))?;
+        self.policy
+            .admits_client(client.kind, client.metadata.token_endpoint_auth_method)
+            .map_err(|error| {
+                TokenError::ClientAuth(ClientAuthError {
+                    error,
+                    basic: false,
+                })
+            })?;
+        Ok(client)
     }
 
     /// Handles a token request (counted in the metrics by grant type and

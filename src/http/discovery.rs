@@ -21,6 +21,12 @@ pub async fn authorization_server(State(app): State<AppState>) -> impl IntoRespo
     if !app.dynamic_client_registration {
         doc.registration_endpoint = None;
     }
+    if !a.policy.public_clients {
+        doc.token_endpoint_auth_methods_supported
+            .retain(|m| *m != "none");
+        doc.revocation_endpoint_auth_methods_supported
+            .retain(|m| *m != "none");
+    }
     Json(doc)
 }
 

@@ -191,6 +191,11 @@ pub fn router(state: AppState) -> Router {
         .route("/oauth/upstream/callback", get(upstream_oauth::callback))
         .route("/oauth/client.json", get(upstream_oauth::client_document))
         .route(
+            "/oauth/client-jwt.json",
+            get(upstream_oauth::client_jwt_document),
+        )
+        .route("/oauth/jwks.json", get(upstream_oauth::jwks))
+        .route(
             "/connections",
             get(connections::get).post(connections::post),
         )

@@ -314,17 +314,43 @@ pub async fn callback(
     }
 }
 
-/// `GET /oauth/client.json`.
-pub async fn client_document(State(app): State<AppState>) -> Response {
-    match oauth(&app).filter(|o| o.has_upstreams()) {
+/// A public JSON document, cacheable for `max_age` seconds, or `404`
+/// when no upstream uses `auth = "oauth"`.
+fn public_json(
+    app: &AppState,
+    max_age: &'static str,
+    doc: impl FnOnce(&UpstreamOAuth) -> serde_json::Value,
+) -> Response {
+    match oauth(app).filter(|o| o.has_upstreams()) {
         Some(o) => {
-            let mut r = Json(o.client_document()).into_response();
+            let mut r = Json(doc(&o)).into_response();
             r.headers_mut().insert(
                 header::CACHE_CONTROL,
-                header::HeaderValue::from_static("public, max-age=3600"),
+                header::HeaderValue::from_static(max_age),
             );
             r
         }
         None => StatusCode::NOT_FOUND.into_response(),
     }
+}
+
+/// `GET /oauth/client.json`: mcpgate as a public client.
+pub async fn client_document(State(app): State<AppState>) -> Response {
+    public_json(&app, "public, max-age=3600", UpstreamOAuth::client_document)
+}
+
+/// `GET /oauth/client-jwt.json`: mcpgate as a `private_key_jwt` client.
+pub async fn client_jwt_document(State(app): State<AppState>) -> Response {
+    public_json(
+        &app,
+        "public, max-age=3600",
+        UpstreamOAuth::client_jwt_document,
+    )
+}
+
+/// `GET /oauth/jwks.json`: the public key of mcpgate's client assertions
+/// (RFC 7517 §5). Short-lived in caches, so that a rotated server key is
+/// picked up soon (an upstream also refetches on an unknown `kid`).
+pub async fn jwks(State(app): State<AppState>) -> Response {
+    public_json(&app, "public, max-age=300", UpstreamOAuth::jwks)
 }

@@ -54,6 +54,9 @@ pub struct UpstreamClientRecord {
     /// The client secret, sealed (row: user `""`, upstream = the issuer).
     pub kid: Option<String>,
     pub sealed_secret: Option<String>,
+    /// Its `token_endpoint_auth_method`: `none` or `private_key_jwt`
+    /// (`mcpgate_core::upstream_oauth::client_key::ClientAuthMethod`).
+    pub auth_method: String,
     pub created_at: UnixTime,
 }
 
@@ -63,6 +66,7 @@ impl std::fmt::Debug for UpstreamClientRecord {
             .field("issuer", &self.issuer)
             .field("client_id", &self.client_id)
             .field("has_secret", &self.sealed_secret.is_some())
+            .field("auth_method", &self.auth_method)
             .finish_non_exhaustive()
     }
 }

@@ -21,6 +21,7 @@ use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
 use mcpgate_core::crypto::{hash_secret, random_b64};
 use mcpgate_core::secret::Secret;
+use mcpgate_core::upstream_oauth::client_key::{ClientAuthMethod, ClientSigningKey};
 use mcpgate_core::upstream_oauth::connect::{
     AuthorizationRequest, ConnectError, LINK_TTL, STATE_TTL, verifier,
 };
@@ -28,6 +29,7 @@ use mcpgate_core::upstream_oauth::tokens::TokenSet;
 use rmcp::{Peer, RoleServer};
 use serde::{Deserialize, Serialize};
 
+use super::client::UpstreamClient;
 use super::discovery::{Discovered, discover};
 use super::vault::Vault;
 use crate::clock::Clock;
@@ -44,6 +46,13 @@ const MAX_RESPONSE: usize = 64 * 1024;
 struct StateDetails {
     token_endpoint: String,
     client_id: String,
+    /// The client's `token_endpoint_auth_method` and the server's issuer
+    /// (the assertion's audience); absent in states written before
+    /// `private_key_jwt` (then: a secret if configured, else `none`).
+    #[serde(default)]
+    auth_method: Option<String>,
+    #[serde(default)]
+    issuer: Option<String>,
     scope: Option<String>,
     resource: String,
     /// The upstream's URL when the request was sent: the callback refuses
@@ -72,6 +81,8 @@ pub struct UpstreamOAuth {
     pub store: Arc<dyn Store>,
     pub(super) clock: Arc<dyn Clock>,
     server_key: Secret<Vec<u8>>,
+    /// mcpgate's client signing key (from the server key; `private_key_jwt`).
+    pub(super) signing: ClientSigningKey,
     /// The public URL (no trailing slash).
     pub(super) public_url: String,
     pub(super) http: reqwest::Client,
@@ -88,7 +99,7 @@ pub struct UpstreamOAuth {
     pub(super) bus: OnceLock<Arc<dyn crate::cluster::Bus>>,
     /// The scope an upstream asked for in its last `403 insufficient_scope`
     /// to a user's request (`super::step_up`), until the gateway takes it.
-    pub(super) step_ups: Mutex<HashMap<UserUpstream, Option<String>>>,
+    pub(super) step_ups: Mutex<super::step_up::StepUps>,
 }
 
 impl UpstreamOAuth {
@@ -108,6 +119,7 @@ impl UpstreamOAuth {
             store,
             clock,
             server_key: Secret::new(server_key.to_vec()),
+            signing: ClientSigningKey::derive(server_key),
             public_url: public_url.trim_end_matches('/').to_string(),
             http,
             upstreams: RwLock::new(Arc::new(super::upstreams::by_name(upstreams))),
@@ -133,6 +145,14 @@ impl UpstreamOAuth {
 
     pub fn client_document_url(&self) -> String {
         format!("{}/oauth/client.json", self.public_url)
+    }
+
+    pub fn client_jwt_document_url(&self) -> String {
+        format!("{}/oauth/client-jwt.json", self.public_url)
+    }
+
+    pub fn jwks_url(&self) -> String {
+        format!("{}/oauth/jwks.json", self.public_url)
     }
 
     pub fn connections_url(&self) -> String {
@@ -260,6 +280,8 @@ impl UpstreamOAuth {
         let details = StateDetails {
             token_endpoint: found.server.token_endpoint.clone(),
             client_id: client.client_id.clone(),
+            auth_method: Some(client.auth.as_str().to_string()),
+            issuer: Some(found.server.issuer.clone()),
             scope: scope.clone(),
             resource: found.resource.clone(),
             url: cfg.url.clone(),
@@ -343,11 +365,24 @@ impl UpstreamOAuth {
             ("code_verifier", verifier),
             ("resource", details.resource.clone()),
         ];
+        let client = UpstreamClient {
+            client_id: details.client_id.clone(),
+            auth: details
+                .auth_method
+                .as_deref()
+                .and_then(ClientAuthMethod::parse)
+                .unwrap_or(if self.client_secret(cfg).is_some() {
+                    ClientAuthMethod::ClientSecretBasic
+                } else {
+                    ClientAuthMethod::None
+                }),
+        };
         let tokens = self
             .token_request(
                 cfg,
                 &details.token_endpoint,
-                &details.client_id,
+                &client,
+                details.issuer.as_deref().unwrap_or_default(),
                 form,
                 details.scope.as_deref(),
             )
@@ -408,28 +443,23 @@ impl UpstreamOAuth {
         }
     }
 
-    /// A token request at `endpoint` as `client_id` (with its secret, if
-    /// configured, by HTTP Basic, RFC 6749 §2.3.1); the response read into
-    /// a token set.
+    /// A token request at `endpoint` of the authorization server `issuer`
+    /// as `client` (authenticated by its method, [`Self::authenticate`]);
+    /// the response read into a token set.
     pub(super) async fn token_request(
         &self,
         cfg: &UpstreamConfig,
         endpoint: &str,
-        client_id: &str,
+        client: &UpstreamClient,
+        issuer: &str,
         mut form: Vec<(&'static str, String)>,
         requested_scope: Option<&str>,
     ) -> Result<TokenSet, String> {
-        let secret = self.client_secret(cfg);
-        let mut req = self
+        let req = self
             .http
             .post(endpoint)
             .header(reqwest::header::ACCEPT, "application/json");
-        match &secret {
-            Some(s) => {
-                req = req.basic_auth(form_encode(client_id), Some(form_encode(s.expose())));
-            }
-            None => form.push(("client_id", client_id.to_string())),
-        }
+        let req = self.authenticate(cfg, req, &mut form, client, issuer)?;
         let body: String = url::form_urlencoded::Serializer::new(String::new())
             .extend_pairs(form.iter().map(|(k, v)| (*k, v.as_str())))
             .finish();
@@ -464,10 +494,4 @@ impl UpstreamOAuth {
             .filter(|s| !s.is_empty())
             .map(Secret::new)
     }
-}
-
-/// RFC 6749 §2.3.1: the client id and secret are form-encoded before HTTP
-/// Basic.
-fn form_encode(s: &str) -> String {
-    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }

@@ -161,7 +161,8 @@ impl UpstreamOAuth {
             .token_request(
                 &cfg,
                 &found.server.token_endpoint,
-                &client.client_id,
+                &client,
+                &found.server.issuer,
                 form,
                 conn.tokens.scope.as_deref(),
             )
@@ -221,30 +222,36 @@ impl UpstreamOAuth {
                     "access_token",
                 ),
             };
-            let mut req = self.http.post(&endpoint);
             let mut form = vec![("token", token), ("token_type_hint", hint.to_string())];
-            match self.client_secret(&cfg) {
-                Some(s) => req = req.basic_auth(&client.client_id, Some(s.expose())),
-                None => form.push(("client_id", client.client_id.clone())),
-            }
+            let req = self.authenticate(
+                &cfg,
+                self.http.post(&endpoint),
+                &mut form,
+                &client,
+                &found.server.issuer,
+            );
             let body: String = url::form_urlencoded::Serializer::new(String::new())
                 .extend_pairs(form.iter().map(|(k, v)| (*k, v.as_str())))
                 .finish();
-            match req
-                .header(
-                    reqwest::header::CONTENT_TYPE,
-                    "application/x-www-form-urlencoded",
-                )
-                .body(body)
-                .send()
-                .await
-            {
+            let sent = match req {
+                Ok(req) => req
+                    .header(
+                        reqwest::header::CONTENT_TYPE,
+                        "application/x-www-form-urlencoded",
+                    )
+                    .body(body)
+                    .send()
+                    .await
+                    .map_err(|e| crate::outbound::error_chain(&e)),
+                Err(e) => Err(e),
+            };
+            match sent {
                 Ok(r) if r.status().is_success() => {}
                 Ok(r) => {
                     tracing::warn!(event = "upstream_oauth.revoke_failed", upstream = %upstream, status = %r.status(), "revocation at the upstream failed")
                 }
                 Err(e) => {
-                    tracing::warn!(event = "upstream_oauth.revoke_failed", upstream = %upstream, error = %crate::outbound::error_chain(&e), "revocation at the upstream failed")
+                    tracing::warn!(event = "upstream_oauth.revoke_failed", upstream = %upstream, error = %e, "revocation at the upstream failed")
                 }
             }
         }

@@ -231,6 +231,7 @@ pub async fn an_upstream_client_is_registered_once_per_issuer_and_redirect(store
         client_id: "dcr-1".into(),
         kid: Some("k1".into()),
         sealed_secret: Some("sealed".into()),
+        auth_method: "none".into(),
         created_at: NOW,
     };
     assert_eq!(
@@ -255,6 +256,7 @@ pub async fn an_upstream_client_is_registered_once_per_issuer_and_redirect(store
         client_id: "dcr-3".into(),
         kid: None,
         sealed_secret: None,
+        auth_method: "private_key_jwt".into(),
         ..c.clone()
     };
     store.create_upstream_client(&public).await.unwrap();

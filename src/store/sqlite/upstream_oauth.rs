@@ -212,7 +212,7 @@ pub(super) async fn upstream_client(
     redirect_uri: &str,
 ) -> StoreResult<Option<UpstreamClientRecord>> {
     let row = sqlx::query(
-        "SELECT issuer, redirect_uri, client_id, kid, sealed_secret, created_at \
+        "SELECT issuer, redirect_uri, client_id, kid, sealed_secret, auth_method, created_at \
          FROM upstream_clients WHERE issuer = ? AND redirect_uri = ?",
     )
     .bind(issuer)
@@ -227,6 +227,7 @@ pub(super) async fn upstream_client(
             client_id: col(&r, "client_id")?,
             kid: col(&r, "kid")?,
             sealed_secret: col(&r, "sealed_secret")?,
+            auth_method: col(&r, "auth_method")?,
             created_at: col(&r, "created_at")?,
         })
     })
@@ -238,14 +239,15 @@ pub(super) async fn create_upstream_client(
     c: &UpstreamClientRecord,
 ) -> StoreResult<()> {
     sqlx::query(
-        "INSERT INTO upstream_clients (issuer, redirect_uri, client_id, kid, sealed_secret, created_at) \
-         VALUES (?, ?, ?, ?, ?, ?)",
+        "INSERT INTO upstream_clients (issuer, redirect_uri, client_id, kid, sealed_secret, auth_method, created_at) \
+         VALUES (?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(&c.issuer)
     .bind(&c.redirect_uri)
     .bind(&c.client_id)
     .bind(&c.kid)
     .bind(&c.sealed_secret)
+    .bind(&c.auth_method)
     .bind(c.created_at)
     .execute(pool)
     .await

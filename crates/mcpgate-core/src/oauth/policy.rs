@@ -1,6 +1,7 @@
 //! The authorization server's settings, as the protocol rules see them.
 
 use crate::domain::{RedirectUri, ResourceUri, Scope};
+use crate::model::{ClientKind, TokenEndpointAuthMethod};
 
 /// Where the MCP endpoint lives below the public URL.
 pub const MCP_PATH: &str = "/v1/ai/mcp";
@@ -52,6 +53,11 @@ pub struct Policy {
     /// How long after a rotation the old refresh token still yields the
     /// same successor instead of counting as reuse, seconds.
     pub refresh_grace: i64,
+    /// Whether clients that register themselves (RFC 7591) or identify
+    /// with a metadata document may be public (`none`). `false`: they must
+    /// authenticate (`private_key_jwt`, or a secret for registered ones);
+    /// operator-added clients are not affected.
+    pub public_clients: bool,
 }
 
 impl Policy {
@@ -146,6 +152,25 @@ impl Policy {
                 .any(|h| h.eq_ignore_ascii_case(host))
     }
 
+    /// `public_clients = false`: refuses a public (`none`) client that
+    /// registered itself or is a metadata document (`invalid_client`,
+    /// RFC 6749 §5.2). Operator-added clients always pass.
+    pub fn admits_client(
+        &self,
+        kind: ClientKind,
+        method: TokenEndpointAuthMethod,
+    ) -> Result<(), super::OAuthError> {
+        if self.public_clients
+            || kind == ClientKind::Preregistered
+            || method != TokenEndpointAuthMethod::None
+        {
+            return Ok(());
+        }
+        Err(super::OAuthError::invalid_client(
+            "this server takes no public clients (public_clients = false): the client must authenticate at the token endpoint with private_key_jwt (or a client secret)",
+        ))
+    }
+
     /// The example policy used by this crate's tests.
     #[cfg(test)]
     pub(crate) fn example() -> Self {
@@ -163,6 +188,7 @@ impl Policy {
             refresh_token_ttl: 30 * 86_400,
             issue_refresh_tokens: true,
             refresh_grace: 30,
+            public_clients: true,
         }
     }
 }
@@ -184,6 +210,31 @@ mod tests {
         assert_eq!(plain.as_scopes_supported(), vec!["mcp", OFFLINE_ACCESS]);
         plain.issue_refresh_tokens = false;
         assert_eq!(plain.as_scopes_supported(), vec!["mcp"]);
+    }
+
+    #[test]
+    fn without_public_clients_only_operator_added_or_authenticating_clients_pass() {
+        use TokenEndpointAuthMethod as M;
+        let mut p = Policy::example();
+        for kind in [
+            ClientKind::Dynamic,
+            ClientKind::MetadataDocument,
+            ClientKind::Preregistered,
+        ] {
+            assert!(p.admits_client(kind, M::None).is_ok());
+        }
+        p.public_clients = false;
+        for kind in [ClientKind::Dynamic, ClientKind::MetadataDocument] {
+            let e = p.admits_client(kind, M::None).unwrap_err();
+            assert_eq!(e.code.as_str(), "invalid_client");
+            assert!(e.description.contains("public_clients = false"));
+            assert!(p.admits_client(kind, M::PrivateKeyJwt).is_ok());
+        }
+        assert!(
+            p.admits_client(ClientKind::Dynamic, M::ClientSecretBasic)
+                .is_ok()
+        );
+        assert!(p.admits_client(ClientKind::Preregistered, M::None).is_ok());
     }
 
     #[test]

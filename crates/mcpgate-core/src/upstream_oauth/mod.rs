@@ -4,6 +4,10 @@
 //! - [`connect`]: the authorization request mcpgate sends a user to at
 //!   the upstream (PKCE S256, RFC 8707 `resource`), and the connect flow's
 //!   failures with stable log events.
+//! - [`client_key`]: mcpgate's own signing key (Ed25519 from the server
+//!   key by HKDF), its public JWK Set, the `private_key_jwt` assertions it
+//!   signs (RFC 7523), and which client authentication to use at an
+//!   upstream.
 //! - [`discovery`]: finding the upstream's authorization server the way an
 //!   MCP client must (MCP 2025-11-25 "Authorization", §Authorization Server
 //!   Discovery): the `resource_metadata` of a `401`'s `WWW-Authenticate`
@@ -17,6 +21,7 @@
 //! - [`tokens`]: the token set an upstream issued (RFC 6749 §5.1), when to
 //!   refresh it, and the refresh response's rotation rule (RFC 6749 §6).
 
+pub mod client_key;
 pub mod connect;
 pub mod discovery;
 pub mod tokens;
