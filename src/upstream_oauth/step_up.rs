@@ -40,6 +40,12 @@ impl StepUps {
         let (at, required) = self.0.remove(key)?;
         (now - at <= NOTE_TTL).then_some(required)
     }
+
+    /// Keeps only the notes of the upstreams `keep` names (a reload
+    /// removed the others).
+    pub fn retain_upstreams(&mut self, keep: impl Fn(&str) -> bool) {
+        self.0.retain(|(_, upstream), _| keep(upstream));
+    }
 }
 
 impl UpstreamOAuth {

@@ -84,7 +84,7 @@ impl UpstreamOAuth {
             w.retain(|(_, upstream), _| next.contains_key(upstream));
         }
         if let Ok(mut s) = self.step_ups.lock() {
-            s.retain(|(_, upstream), _| next.contains_key(upstream));
+            s.retain_upstreams(|upstream| next.contains_key(upstream));
         }
         match self.upstreams.write() {
             Ok(mut m) => *m = Arc::new(next),
