@@ -3,8 +3,9 @@
 //! [`Event::UpstreamConnection`] on the cluster bus).
 //!
 //! - Connected: the user's sessions waiting here for it are told
-//!   `notifications/elicitation/complete` (their URL-mode elicitation) and
-//!   `tools/list_changed`, and so are the user's listen streams.
+//!   `notifications/elicitation/complete` (their URL-mode elicitation);
+//!   then all of the user's sessions here, and their listen streams,
+//!   `tools/list_changed`.
 //! - Disconnected: the user's live connection to the upstream here is
 //!   stopped, and the user's sessions and listen streams here are told
 //!   `tools/list_changed` (the `<prefix>_connect` tool is back).
@@ -60,7 +61,14 @@ impl Gateway {
             return;
         };
         if connected {
-            oauth.tell_connected(user_id, upstream).await;
+            // The elicitations end first, then every session of the user
+            // (those that asked included) hears of the new tools.
+            oauth.tell_connected(user_id, upstream, false).await;
+            self.sessions
+                .notify(&[Change::Tools], |c| {
+                    c.user().is_some_and(|(id, _)| id == user_id)
+                })
+                .await;
             return;
         }
         if let Some(up) = self.upstreams().iter().find(|u| u.cfg.name == upstream) {

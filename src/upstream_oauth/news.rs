@@ -6,9 +6,10 @@
 //! [`Event::UpstreamConnection`] on the cluster bus (user id and upstream
 //! name; never a token), and every instance, this one included, handles it
 //! (`Gateway::attach_connection_news`): the sessions of that user waiting
-//! there are told `notifications/elicitation/complete` and
-//! `tools/list_changed` ([`UpstreamOAuth::tell_connected`]). Without a bus,
-//! or when publishing fails, this instance is told directly.
+//! there are told `notifications/elicitation/complete`
+//! ([`UpstreamOAuth::tell_connected`]), and all of that user's sessions
+//! there `tools/list_changed`. Without a bus, or when publishing fails,
+//! this instance's waiting sessions are told directly.
 
 use std::sync::Arc;
 
@@ -40,7 +41,7 @@ impl UpstreamOAuth {
             None => false,
         };
         if !published && connected {
-            self.tell_connected(user_id, upstream).await;
+            self.tell_connected(user_id, upstream, true).await;
         }
     }
 }

@@ -405,11 +405,13 @@ impl UpstreamOAuth {
         Ok(pending.upstream)
     }
 
-    /// Tells the user's sessions that asked to connect, and their listen
-    /// streams, that the upstream's tools changed; first completes the
-    /// URL-mode elicitation each session was sent. Only `user_id`'s
-    /// sessions are waiting under `(user_id, upstream)`.
-    pub async fn tell_connected(&self, user_id: &str, upstream: &str) {
+    /// Completes the URL-mode elicitation each of the user's sessions that
+    /// asked to connect was sent, and tells the user's listen streams that
+    /// the upstream's tools changed; with `tell_waiting`, also tells the
+    /// waiting sessions (the gateway, which knows all of the user's
+    /// sessions, tells them all instead: `Gateway::connection_news`). Only
+    /// `user_id`'s sessions are waiting under `(user_id, upstream)`.
+    pub async fn tell_connected(&self, user_id: &str, upstream: &str, tell_waiting: bool) {
         let peers = self
             .waiting
             .lock()
@@ -429,7 +431,9 @@ impl UpstreamOAuth {
                     ))
                     .await;
             }
-            let _ = w.peer.notify_tool_list_changed().await;
+            if tell_waiting {
+                let _ = w.peer.notify_tool_list_changed().await;
+            }
         }
         let hub = self.listen.lock().ok().and_then(|l| l.clone());
         if let Some(hub) = hub {

@@ -1,7 +1,8 @@
 //! Connect news across instances (`mcpgate::upstream_oauth::news`): two
 //! gateways on one PostgreSQL, the users' MCP sessions on the second, the
 //! browser's callback (and the disconnect) on the first. Only the
-//! connecting user's session is told.
+//! connecting user's sessions are told: the one that asked, and her other
+//! one that never did.
 
 use std::time::Duration;
 
@@ -45,6 +46,8 @@ async fn a_connection_made_on_one_instance_reaches_only_that_users_session_on_th
     // Both sessions live on the second instance, both asked to connect.
     let (mut alice_c, mut alice_get) = session(&two, &alice, url_capable()).await;
     let (mut bob_c, mut bob_get) = session(&two, &bob, url_capable()).await;
+    // And one more of alice's, which never asks: it is told too.
+    let (_alice_other_c, mut alice_other_get) = session(&two, &alice, url_capable()).await;
     let (ask, _) = connect_by_elicitation(&mut alice_c, "accept").await;
     let (bob_ask, _) = connect_by_elicitation(&mut bob_c, "accept").await;
     assert_ne!(ask["elicitationId"], bob_ask["elicitationId"]);
@@ -67,6 +70,16 @@ async fn a_connection_made_on_one_instance_reaches_only_that_users_session_on_th
     assert_eq!(complete.len(), 1, "{seen:?}");
     assert_eq!(complete[0]["params"]["elicitationId"], ask["elicitationId"]);
     assert!(tools(&mut alice_c).await.contains(&"b_whoami".to_string()));
+    let other = read_until(&mut alice_other_get, |m| {
+        m["method"] == "notifications/tools/list_changed"
+    })
+    .await;
+    assert!(
+        other
+            .iter()
+            .all(|m| m["method"] != "notifications/elicitation/complete"),
+        "{other:?}"
+    );
     // Bob's session hears nothing, and still has only the connect tool.
     let heard = any_message_within(&mut bob_get, Duration::from_millis(1500)).await;
     assert_eq!(heard, None, "bob's session received alice's notification");
