@@ -15,8 +15,8 @@ const COLUMNS: &str = "at_ms, kind, outcome, user_id, username, client_id, upstr
 /// Rows per `INSERT`: a batch is written in chunks of these sizes, largest
 /// first, so that there are only these few statements and each stays
 /// prepared in the connection's statement cache. With a statement for
-/// every batch size, most batches were parsed and planned anew: about a
-/// quarter of the audit log's cost on the writer (docs/benchmarks.md).
+/// every batch size, most batches were parsed and planned anew (a quarter
+/// of the writer's time in a profile, docs/benchmarks.md).
 /// SQLite allows 32766 bound values per statement; 12 per row.
 const CHUNKS: [usize; 5] = [256, 64, 16, 4, 1];
 
