@@ -118,6 +118,7 @@ macro_rules! store_contract_tests {
                 a_redeem_that_fails_to_store_its_tokens_leaves_the_code_unused,
                 rotating_a_refresh_token_links_its_successor_and_stores_the_new_tokens,
                 a_rotated_revoked_or_unknown_refresh_token_cannot_be_rotated,
+                a_rotation_that_fails_to_store_its_tokens_leaves_the_token_unrotated,
                 revoking_a_grant_revokes_its_tokens_and_code_and_no_other_grant,
                 revoking_an_access_token_succeeds_once,
                 only_unrevoked_unexpired_tokens_of_the_client_count_as_active,
@@ -1120,6 +1121,74 @@ async fn rotating_a_refresh_token_links_its_successor_and_stores_the_new_tokens(
     assert_eq!(
         store.access_token("a1").await.unwrap(),
         Some(access("a1", "g1", "c1", "u1"))
+    );
+}
+
+async fn a_rotation_that_fails_to_store_its_tokens_leaves_the_token_unrotated(
+    store: Arc<dyn Store>,
+) {
+    seed(&*store).await;
+    let r1 = refresh("r1", "g1", "c1", "u1");
+    issue(&*store, &access("a1", "g1", "c1", "u1"), Some(&r1)).await;
+    issue(
+        &*store,
+        &access("a9", "g9", "c1", "u1"),
+        Some(&refresh("r9", "g9", "c1", "u1")),
+    )
+    .await;
+
+    // The new access token's hash is taken: a conflict, and the claim is undone.
+    let err = store
+        .rotate_refresh_token(
+            "r1",
+            NOW + 1,
+            &access("a9", "g1", "c1", "u1"),
+            &refresh("r2", "g1", "c1", "u1"),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, mcpgate::store::StoreError::Conflict(_)),
+        "{err:?}"
+    );
+    // The new refresh token's hash is taken, after the access token was stored.
+    let err = store
+        .rotate_refresh_token(
+            "r1",
+            NOW + 2,
+            &access("a2", "g1", "c1", "u1"),
+            &refresh("r9", "g1", "c1", "u1"),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, mcpgate::store::StoreError::Conflict(_)),
+        "{err:?}"
+    );
+    assert_eq!(store.refresh_token("r1").await.unwrap(), Some(r1.clone()));
+    assert_eq!(store.access_token("a2").await.unwrap(), None);
+    assert_eq!(store.refresh_token("r2").await.unwrap(), None);
+
+    // And it can still be rotated properly.
+    assert!(
+        store
+            .rotate_refresh_token(
+                "r1",
+                NOW + 3,
+                &access("a2", "g1", "c1", "u1"),
+                &refresh("r2", "g1", "c1", "u1"),
+            )
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store
+            .refresh_token("r1")
+            .await
+            .unwrap()
+            .unwrap()
+            .successor_hash,
+        Some("r2".into())
     );
 }
 

@@ -82,25 +82,109 @@ pub(super) async fn redeem_code(
     access: &AccessToken,
     refresh: Option<&RefreshToken>,
 ) -> StoreResult<bool> {
-    let mut tx = begin(&store.pool).await?;
-    let claimed =
-        sqlx::query("UPDATE auth_codes SET used_at = $1 WHERE code_hash = $2 AND used_at IS NULL")
-            .bind(now)
-            .bind(code_hash)
-            .execute(&mut *tx)
-            .await
-            .map_err(db)?
-            .rows_affected();
-    if claimed != 1 {
-        tx.rollback().await.map_err(db)?;
-        return Ok(false);
-    }
-    insert_access_token(&mut tx, access).await?;
-    if let Some(refresh) = refresh {
-        insert_refresh_token(&mut tx, refresh).await?;
-    }
-    tx.commit().await.map_err(db)?;
-    Ok(true)
+    let sql = if refresh.is_some() {
+        REDEEM_WITH_REFRESH
+    } else {
+        REDEEM
+    };
+    let query = sqlx::query_scalar::<_, i64>(sql).bind(now).bind(code_hash);
+    let query = bind_access(query, access);
+    let query = match refresh {
+        Some(r) => bind_refresh(query, r),
+        None => query,
+    };
+    let claimed = query
+        .fetch_one(&store.pool)
+        .await
+        .map_err(token_insert_error)?;
+    Ok(claimed == 1)
+}
+
+// ---- one statement per claim ----
+//
+// A redemption or rotation is one statement: the claim in a data-modifying
+// `WITH`, then the inserts, each `SELECT ... FROM claimed`, so they store
+// nothing unless the claim changed a row. One statement is one transaction
+// (and one round trip) instead of five (BEGIN, UPDATE, INSERT, INSERT,
+// COMMIT) holding a pooled connection across them. The claim behaves as
+// the module docs say: a concurrent claim waits on the row lock, re-checks
+// against the committed row and claims nothing. A failing insert (a
+// duplicate hash) fails the whole statement, so nothing is stored.
+
+/// `$1` now, `$2` the code's hash; the access token `$3`..`$11`.
+const REDEEM: &str = "WITH claimed AS (\
+    UPDATE auth_codes SET used_at = $1 WHERE code_hash = $2 AND used_at IS NULL RETURNING 1), \
+    access AS (INSERT INTO access_tokens (token_hash, grant_id, client_id, user_id, scope, \
+    resource, created_at, expires_at, revoked_at) \
+    SELECT $3, $4, $5, $6, $7, $8, $9, $10, $11 FROM claimed) \
+    SELECT COUNT(*) FROM claimed";
+
+/// As [`REDEEM`], and the refresh token `$12`..`$22`.
+const REDEEM_WITH_REFRESH: &str = "WITH claimed AS (\
+    UPDATE auth_codes SET used_at = $1 WHERE code_hash = $2 AND used_at IS NULL RETURNING 1), \
+    access AS (INSERT INTO access_tokens (token_hash, grant_id, client_id, user_id, scope, \
+    resource, created_at, expires_at, revoked_at) \
+    SELECT $3, $4, $5, $6, $7, $8, $9, $10, $11 FROM claimed), \
+    refresh AS (INSERT INTO refresh_tokens (token_hash, grant_id, client_id, user_id, scope, \
+    resource, created_at, expires_at, rotated_at, successor_hash, revoked_at) \
+    SELECT $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22 FROM claimed) \
+    SELECT COUNT(*) FROM claimed";
+
+/// `$1` now, `$2` the successor's hash, `$3` the rotated token's hash; the
+/// access token `$4`..`$12`, the refresh token `$13`..`$23`.
+const ROTATE: &str = "WITH claimed AS (\
+    UPDATE refresh_tokens SET rotated_at = $1, successor_hash = $2 \
+    WHERE token_hash = $3 AND rotated_at IS NULL AND revoked_at IS NULL RETURNING 1), \
+    access AS (INSERT INTO access_tokens (token_hash, grant_id, client_id, user_id, scope, \
+    resource, created_at, expires_at, revoked_at) \
+    SELECT $4, $5, $6, $7, $8, $9, $10, $11, $12 FROM claimed), \
+    refresh AS (INSERT INTO refresh_tokens (token_hash, grant_id, client_id, user_id, scope, \
+    resource, created_at, expires_at, rotated_at, successor_hash, revoked_at) \
+    SELECT $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23 FROM claimed) \
+    SELECT COUNT(*) FROM claimed";
+
+type Claim<'q> = sqlx::query::QueryScalar<
+    'q,
+    sqlx::Postgres,
+    i64,
+    <sqlx::Postgres as sqlx::Database>::Arguments,
+>;
+
+/// Binds an access token's nine columns, in the order of the statements above.
+fn bind_access<'q>(q: Claim<'q>, t: &'q AccessToken) -> Claim<'q> {
+    q.bind(&t.token_hash)
+        .bind(&t.grant_id)
+        .bind(t.client_id.as_str())
+        .bind(&t.user_id)
+        .bind(t.scope.to_string())
+        .bind(t.resource.as_str())
+        .bind(t.created_at)
+        .bind(t.expires_at)
+        .bind(t.revoked_at)
+}
+
+/// Binds a refresh token's eleven columns, in the order of the statements above.
+fn bind_refresh<'q>(q: Claim<'q>, t: &'q RefreshToken) -> Claim<'q> {
+    q.bind(&t.token_hash)
+        .bind(&t.grant_id)
+        .bind(t.client_id.as_str())
+        .bind(&t.user_id)
+        .bind(t.scope.to_string())
+        .bind(t.resource.as_str())
+        .bind(t.created_at)
+        .bind(t.expires_at)
+        .bind(t.rotated_at)
+        .bind(&t.successor_hash)
+        .bind(t.revoked_at)
+}
+
+/// A claim's failure; a duplicate hash is a conflict naming the table.
+fn token_insert_error(e: sqlx::Error) -> crate::store::StoreError {
+    let what = match e.as_database_error().and_then(|d| d.table()) {
+        Some("refresh_tokens") => "refresh token",
+        _ => "access token",
+    };
+    insert_error(e, || what.to_string())
 }
 
 pub(super) async fn mark_code_used(
@@ -136,29 +220,6 @@ async fn insert_access_token(conn: &mut PgConnection, t: &AccessToken) -> StoreR
     .execute(conn)
     .await
     .map_err(|e| insert_error(e, || "access token".to_string()))?;
-    Ok(())
-}
-
-async fn insert_refresh_token(conn: &mut PgConnection, t: &RefreshToken) -> StoreResult<()> {
-    sqlx::query(
-        "INSERT INTO refresh_tokens (token_hash, grant_id, client_id, user_id, scope, resource, \
-         created_at, expires_at, rotated_at, successor_hash, revoked_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-    )
-    .bind(&t.token_hash)
-    .bind(&t.grant_id)
-    .bind(t.client_id.as_str())
-    .bind(&t.user_id)
-    .bind(t.scope.to_string())
-    .bind(t.resource.as_str())
-    .bind(t.created_at)
-    .bind(t.expires_at)
-    .bind(t.rotated_at)
-    .bind(&t.successor_hash)
-    .bind(t.revoked_at)
-    .execute(conn)
-    .await
-    .map_err(|e| insert_error(e, || "refresh token".to_string()))?;
     Ok(())
 }
 
@@ -234,26 +295,15 @@ pub(super) async fn rotate_refresh_token(
     access: &AccessToken,
     refresh: &RefreshToken,
 ) -> StoreResult<bool> {
-    let mut tx = begin(&store.pool).await?;
-    let claimed = sqlx::query(
-        "UPDATE refresh_tokens SET rotated_at = $1, successor_hash = $2 \
-         WHERE token_hash = $3 AND rotated_at IS NULL AND revoked_at IS NULL",
-    )
-    .bind(now)
-    .bind(&refresh.token_hash)
-    .bind(old_hash)
-    .execute(&mut *tx)
-    .await
-    .map_err(db)?
-    .rows_affected();
-    if claimed != 1 {
-        tx.rollback().await.map_err(db)?;
-        return Ok(false);
-    }
-    insert_access_token(&mut tx, access).await?;
-    insert_refresh_token(&mut tx, refresh).await?;
-    tx.commit().await.map_err(db)?;
-    Ok(true)
+    let query = sqlx::query_scalar::<_, i64>(ROTATE)
+        .bind(now)
+        .bind(&refresh.token_hash)
+        .bind(old_hash);
+    let claimed = bind_refresh(bind_access(query, access), refresh)
+        .fetch_one(&store.pool)
+        .await
+        .map_err(token_insert_error)?;
+    Ok(claimed == 1)
 }
 
 pub(super) async fn revoke_grant(pool: &PgPool, grant_id: &str, now: UnixTime) -> StoreResult<u64> {
