@@ -58,13 +58,14 @@ struct Entry {
 
 impl TokenCache {
     /// Connects the cache to the cluster bus: clears on `TokensRevoked` and
-    /// `Resync` until `cancel` (and then `also`, the client cache), and
+    /// `Resync` until `cancel` (and then calls `also`, which clears the
+    /// token endpoint's caches), and
     /// announces this instance's clears.
     pub fn attach(
         self: &Arc<Self>,
         bus: Arc<dyn Bus>,
         cancel: CancellationToken,
-        also: Option<Arc<super::client_cache::ClientCache>>,
+        also: Option<Box<dyn Fn() + Send + Sync>>,
     ) {
         let mut rx = bus.subscribe();
         if self.bus.set(bus).is_err() {
@@ -81,8 +82,8 @@ impl TokenCache {
                 match event {
                     Some(Event::TokensRevoked | Event::Resync) => {
                         cache.clear_local();
-                        if let Some(clients) = &also {
-                            clients.clear();
+                        if let Some(also) = &also {
+                            also();
                         }
                     }
                     Some(_) => {}

@@ -62,6 +62,8 @@ pub struct AuthServer {
     pub(crate) token_cache: Arc<bearer::TokenCache>,
     /// Clients as the token endpoint last read them (see [`client_cache`]).
     pub(crate) client_cache: Arc<client_cache::ClientCache>,
+    /// User names for the token endpoint's audit records (see [`client_cache`]).
+    pub(crate) user_names: Arc<client_cache::UserNames>,
     /// Key sets of `private_key_jwt` clients with a `jwks_uri`.
     pub(crate) client_keys: client_keys::JwksCache,
     /// Client ID Metadata Documents (see [`documents`]); off until
@@ -109,6 +111,7 @@ impl AuthServer {
             trusted_proxies: limits.trusted_proxies,
             token_cache: Default::default(),
             client_cache: Default::default(),
+            user_names: Default::default(),
             client_keys: client_keys::JwksCache::new(Arc::new(client_keys::HttpJwksFetcher::new(
                 &Default::default(),
             ))),
@@ -143,8 +146,15 @@ impl AuthServer {
         bus: Arc<dyn crate::cluster::Bus>,
         cancel: tokio_util::sync::CancellationToken,
     ) {
-        self.token_cache
-            .attach(bus, cancel, Some(self.client_cache.clone()));
+        let (clients, names) = (self.client_cache.clone(), self.user_names.clone());
+        self.token_cache.attach(
+            bus,
+            cancel,
+            Some(Box::new(move || {
+                clients.clear();
+                names.clear();
+            })),
+        );
     }
 
     pub(crate) fn key(&self) -> &[u8] {

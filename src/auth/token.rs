@@ -79,7 +79,7 @@ impl AuthServer {
                     .await
                     .map_err(|e| TokenError::OAuth(store_failure(e)))?;
                 if let Some(c) = &read {
-                    self.client_cache.put(c);
+                    self.client_cache.put(c.client_id.clone(), c.clone());
                 }
                 read
             }
@@ -355,8 +355,15 @@ impl AuthServer {
         if !self.audit.is_enabled() {
             return event;
         }
+        if let Some(name) = self.user_names.get(user_id) {
+            return event.user(user_id, &name);
+        }
         match self.store.user_by_id(user_id).await {
-            Ok(Some(u)) => event.user(&u.id, u.username.as_str()),
+            Ok(Some(u)) => {
+                self.user_names
+                    .put(u.id.clone(), u.username.as_str().to_string());
+                event.user(&u.id, u.username.as_str())
+            }
             _ => event.detail_text("user_id", user_id),
         }
     }

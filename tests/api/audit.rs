@@ -595,3 +595,44 @@ async fn policy_refusals_and_rate_limits_are_recorded_as_denied() {
         "{calls:#?}"
     );
 }
+
+/// The token endpoint's records name the user from a cache of user names
+/// (`auth::client_cache::UserNames`, docs/audit.md) instead of reading the
+/// user for every grant: a refresh grant after a rename within the cache's
+/// lifetime is still recorded under the name last read, and its user id,
+/// which identifies the user, is the same.
+#[tokio::test]
+async fn refresh_grants_name_their_user_as_last_read_and_keep_its_id() {
+    let app = spawn_app_with(|_| {}).await;
+    app.add_user("carol").await;
+    let carol = user_id(&app, "carol").await;
+    let (client_id, t) = app.full_flow("carol").await;
+    let mut rt = t["refresh_token"].as_str().unwrap().to_string();
+    let renamed = mcpgate_core::domain::Username::parse("caroline").unwrap();
+    for i in 0..3 {
+        if i == 1 {
+            // As `mcpgate user rename` does from another process.
+            assert!(app.store.rename_user(&carol, &renamed).await.unwrap());
+        }
+        let r = app
+            .token(&[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", &rt),
+                ("client_id", &client_id),
+            ])
+            .await;
+        assert_eq!(r.status(), StatusCode::OK);
+        let body: Value = r.json().await.unwrap();
+        rt = body["refresh_token"].as_str().unwrap().to_string();
+    }
+    let refreshed: Vec<_> = records(&app)
+        .await
+        .into_iter()
+        .filter(|r| r.kind == "token.refreshed")
+        .collect();
+    assert_eq!(refreshed.len(), 3, "{refreshed:#?}");
+    for r in &refreshed {
+        assert_eq!(r.user_id.as_deref(), Some(carol.as_str()), "{r:?}");
+        assert_eq!(r.username.as_deref(), Some("carol"), "{r:?}");
+    }
+}
