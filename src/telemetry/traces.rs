@@ -210,6 +210,12 @@ pub enum Outcome<'a> {
         code: i32,
         message: &'a str,
     },
+    /// An error answer of the REST tool routes: its HTTP status and error
+    /// code (`unknown_tool`, `invalid_arguments`, ...).
+    Http {
+        status: u16,
+        error: &'a str,
+    },
 }
 
 /// A started server span, or the client's context alone when export is off.
@@ -242,6 +248,17 @@ impl ServerSpan {
                 // Server errors only: the others are the client's (like a 4xx).
                 if code == -32603 || (-32099..=-32000).contains(&code) {
                     span.set_status(Status::error(message.to_string()));
+                }
+            }
+            Outcome::Http { status, error } => {
+                span.set_attribute(KeyValue::new("error.type", error.to_string()));
+                span.set_attribute(KeyValue::new(
+                    "http.response.status_code",
+                    i64::from(status),
+                ));
+                // As above: a 4xx is the client's.
+                if status >= 500 {
+                    span.set_status(Status::error(error.to_string()));
                 }
             }
         }

@@ -4,7 +4,8 @@
 //! → its client span to the upstream, whose context the fixture upstream
 //! received in `_meta.traceparent` and reports back. And every MCP method
 //! gets its server span, named and attributed per the conventions, on each
-//! transport (a Streamable HTTP session, a stateless request, legacy SSE).
+//! transport (a Streamable HTTP session, a stateless request, legacy SSE),
+//! and so does each REST tool request (`GET /tools`, `POST /tools/{name}`).
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -434,4 +435,80 @@ async fn every_mcp_method_gets_a_server_span_named_and_attributed_by_the_convent
             "{name}: {spans:#?}"
         );
     }
+}
+
+#[tokio::test]
+async fn rest_tool_requests_get_server_spans_joined_to_the_http_traceparent() {
+    let (endpoint, spans) = receiver().await;
+    let mut app = gateway_with(Some(endpoint)).await;
+    let (_, token) = signed_in(&app, "trace-rest").await;
+    let traceparent = format!("00-{TRACE_ID}-{CLIENT_SPAN}-01");
+    let post = |tool: &str| {
+        app.http
+            .post(app.url(&format!("/tools/{tool}")))
+            .bearer_auth(&token)
+            .header("traceparent", &traceparent)
+            .send()
+    };
+    // Through the gateway: the upstream gets mcpgate's span as its parent.
+    let r = post("tracefx_trace_context").await.unwrap();
+    assert_eq!(r.status(), reqwest::StatusCode::OK);
+    let result: serde_json::Value = r.json().await.unwrap();
+    let text = result["content"][0]["text"].as_str().unwrap().to_string();
+    let upstream_tp = text.strip_prefix("traceparent=").expect("fixture answer");
+    let upstream_parent = upstream_tp.split('-').nth(2).unwrap().to_string();
+    assert_eq!(upstream_tp.split('-').nth(1), Some(TRACE_ID));
+    // Unknown: a 404, recorded on the span.
+    let r = post("no_such_tool").await.unwrap();
+    assert_eq!(r.status(), reqwest::StatusCode::NOT_FOUND);
+    let r = app
+        .http
+        .get(app.url("/tools"))
+        .bearer_auth(&token)
+        .header("traceparent", &traceparent)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), reqwest::StatusCode::OK);
+    app.stop().await;
+
+    let spans = spans.lock().unwrap().clone();
+    let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+    let server = |name: &str| {
+        spans
+            .iter()
+            .find(|s| s.name == name && s.kind == 2)
+            .unwrap_or_else(|| panic!("a SERVER span {name:?}: {spans:#?}"))
+            .clone()
+    };
+    let call = server("tools/call tracefx_trace_context");
+    assert_eq!(hex(&call.trace_id), TRACE_ID);
+    assert_eq!(hex(&call.parent_span_id), CLIENT_SPAN);
+    assert_eq!(
+        attr(&call, "mcp.method.name").as_deref(),
+        Some("tools/call")
+    );
+    assert_eq!(
+        attr(&call, "gen_ai.tool.name").as_deref(),
+        Some("tracefx_trace_context")
+    );
+    assert_eq!(attr(&call, "error.type"), None);
+    let relayed = spans
+        .iter()
+        .find(|s| s.kind == 3 && hex(&s.span_id) == upstream_parent)
+        .unwrap_or_else(|| panic!("the CLIENT span the upstream got: {spans:#?}"));
+    assert_eq!(relayed.parent_span_id, call.span_id);
+
+    let unknown = server("tools/call no_such_tool");
+    assert_eq!(
+        attr(&unknown, "error.type").as_deref(),
+        Some("unknown_tool")
+    );
+    assert_eq!(
+        attr(&unknown, "http.response.status_code").as_deref(),
+        Some("IntValue(404)")
+    );
+    let list = server("tools/list");
+    assert_eq!(hex(&list.parent_span_id), CLIENT_SPAN);
+    assert_eq!(attr(&list, "mcp.session.id"), None);
 }
