@@ -251,24 +251,31 @@ impl Tasks {
             call.name.clone(),
             call.args,
         );
-        let done = tokio::spawn(async move {
-            let call = Call {
-                caller: &c,
-                downstream: Some(downstream),
-                progress: None,
-                ct,
-            };
-            gateway
-                .call_tool(&call, &name, args)
-                .await
-                .unwrap_or_else(|| {
-                    Err(McpError::invalid_params(
-                        format!("no tool named {name:?}"),
-                        None,
-                    ))
-                })
-                .map(ServerResult::CallToolResult)
-        });
+        // The call runs in the trace of the `tools/call` that created the
+        // task (its server span is the parent of the call's client span to
+        // the upstream), though it outlives that request.
+        let trace = opentelemetry::Context::current();
+        let done = tokio::spawn(opentelemetry::context::FutureExt::with_context(
+            async move {
+                let call = Call {
+                    caller: &c,
+                    downstream: Some(downstream),
+                    progress: None,
+                    ct,
+                };
+                gateway
+                    .call_tool(&call, &name, args)
+                    .await
+                    .unwrap_or_else(|| {
+                        Err(McpError::invalid_params(
+                            format!("no tool named {name:?}"),
+                            None,
+                        ))
+                    })
+                    .map(ServerResult::CallToolResult)
+            },
+            trace,
+        ));
         // Dropping `pending` before the task owns it cancels the call.
         let pending = Pending::new(inbox, done, call_ct);
         self.adopt(caller, call.upstream, call.name, pending).await

@@ -512,3 +512,68 @@ async fn rest_tool_requests_get_server_spans_joined_to_the_http_traceparent() {
     assert_eq!(hex(&list.parent_span_id), CLIENT_SPAN);
     assert_eq!(attr(&list, "mcp.session.id"), None);
 }
+
+/// A task (SEP-2663) runs its upstream call in the background, after the
+/// `tools/call` that created it has answered: the call still belongs to
+/// that request's trace, its client span a child of the request's span.
+#[tokio::test]
+async fn a_tasks_background_upstream_call_joins_the_trace_of_the_call_that_created_it() {
+    use crate::tasks::{Client as TaskClient, EXT, V, task_id};
+    let (endpoint, spans) = receiver().await;
+    let upstream = fixture("conf", "args = [\"--conformance\"]\nprefix = \"\"");
+    let mut app = spawn_app_traced(
+        |s| s.upstream = vec![upstream],
+        mcpgate::telemetry::traces::TraceConfig {
+            endpoint,
+            service_name: "mcpgate-under-test".into(),
+            timeout: Duration::from_secs(5),
+        },
+    )
+    .await;
+    wait_for_upstream(&app, "conf", WAIT, |u| u["state"] == "running").await;
+    let (_, token) = signed_in(&app, "trace-task").await;
+    let body = json!({
+        "jsonrpc": "2.0", "id": 1, "method": "tools/call",
+        "params": {
+            "name": "slow_compute",
+            "arguments": { "seconds": 1, "label": "traced" },
+            "_meta": {
+                "traceparent": format!("00-{TRACE_ID}-{CLIENT_SPAN}-01"),
+                "io.modelcontextprotocol/protocolVersion": V,
+                "io.modelcontextprotocol/clientInfo": { "name": "trace-test", "version": "1" },
+                "io.modelcontextprotocol/clientCapabilities": { "extensions": { EXT: {} } },
+            },
+        },
+    });
+    let r = crate::mcp_support::stateless_post(&app, &token, "tools/call", Some("slow_compute"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let created: serde_json::Value = r.json().await.unwrap();
+    let id = task_id(&created["result"]);
+    let tasks = TaskClient {
+        app: &app,
+        token: token.clone(),
+        tasks: true,
+    };
+    let done = tasks.terminal(&id).await;
+    assert_eq!(done["status"], "completed", "{done}");
+    drop(tasks);
+    app.stop().await;
+
+    let spans = spans.lock().unwrap().clone();
+    let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+    let server = spans
+        .iter()
+        .find(|s| s.name == "tools/call slow_compute" && s.kind == 2)
+        .unwrap_or_else(|| panic!("the SERVER span of the call: {spans:#?}"));
+    assert_eq!(hex(&server.trace_id), TRACE_ID);
+    assert_eq!(hex(&server.parent_span_id), CLIENT_SPAN);
+    let relayed = spans
+        .iter()
+        .find(|s| s.kind == 3 && s.name == "tools/call slow_compute")
+        .unwrap_or_else(|| panic!("the CLIENT span of the background call: {spans:#?}"));
+    assert_eq!(hex(&relayed.trace_id), TRACE_ID);
+    assert_eq!(relayed.parent_span_id, server.span_id);
+}

@@ -232,11 +232,17 @@ impl Mrtr {
             logs: LogFilter::of_request(true, context.meta.log_level()),
         };
         let ct = CancellationToken::new();
-        let done = tokio::spawn(start(
-            caller.clone(),
-            d,
-            context.meta.get_progress_token(),
-            ct.clone(),
+        // The call runs in this request's trace (its client span to the
+        // upstream a child of the request's span), also when it outlives
+        // the request as a task.
+        let done = tokio::spawn(opentelemetry::context::FutureExt::with_context(
+            start(
+                caller.clone(),
+                d,
+                context.meta.get_progress_token(),
+                ct.clone(),
+            ),
+            opentelemetry::Context::current(),
         ));
         let pending = Pending::new(inbox, done, ct);
         tokio::select! {
