@@ -577,3 +577,86 @@ async fn a_tasks_background_upstream_call_joins_the_trace_of_the_call_that_creat
     assert_eq!(hex(&relayed.trace_id), TRACE_ID);
     assert_eq!(relayed.parent_span_id, server.span_id);
 }
+
+/// The same for a task created at once in a Streamable HTTP session (a
+/// client of an earlier revision declaring the tasks extension).
+#[tokio::test]
+async fn a_session_tasks_background_upstream_call_joins_the_trace_of_its_request() {
+    use crate::mcp_support::{McpClient, response_message};
+    let (endpoint, spans) = receiver().await;
+    let upstream = fixture("conf", "args = [\"--conformance\"]\nprefix = \"\"");
+    let mut app = spawn_app_traced(
+        |s| s.upstream = vec![upstream],
+        mcpgate::telemetry::traces::TraceConfig {
+            endpoint,
+            service_name: "mcpgate-under-test".into(),
+            timeout: Duration::from_secs(5),
+        },
+    )
+    .await;
+    wait_for_upstream(&app, "conf", WAIT, |u| u["state"] == "running").await;
+    let (_, token) = signed_in(&app, "trace-session-task").await;
+    let mut client = McpClient::new(&app, &token);
+    let id = client.take_id();
+    let init = json!({
+        "jsonrpc": "2.0", "id": id, "method": "initialize",
+        "params": {
+            "protocolVersion": "2025-11-25",
+            "capabilities": { "extensions": { crate::tasks::EXT: {} } },
+            "clientInfo": { "name": "trace-test", "version": "1" },
+        },
+    });
+    let r = client.post(&init).send().await.unwrap();
+    client.session = crate::mcp_support::header(&r, "mcp-session-id");
+    let init = response_message(r, id).await;
+    client.version = init["result"]["protocolVersion"]
+        .as_str()
+        .map(str::to_string);
+    let r = client
+        .post(&crate::mcp_support::initialized_notification())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), reqwest::StatusCode::ACCEPTED);
+
+    let created = client
+        .request(
+            "tools/call",
+            json!({
+                "name": "slow_compute",
+                "arguments": { "seconds": 1, "label": "traced" },
+                "_meta": { "traceparent": format!("00-{TRACE_ID}-{CLIENT_SPAN}-01") },
+            }),
+        )
+        .await;
+    let task = created["result"]["taskId"]
+        .as_str()
+        .or_else(|| created["result"]["task"]["taskId"].as_str())
+        .unwrap_or_else(|| panic!("a task: {created}"))
+        .to_string();
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let t = client.request("tasks/get", json!({ "taskId": task })).await;
+        if t["result"]["status"] == "completed" {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "not completed: {t}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    app.stop().await;
+
+    let spans = spans.lock().unwrap().clone();
+    let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+    let server = spans
+        .iter()
+        .find(|s| s.name == "tools/call slow_compute" && s.kind == 2)
+        .unwrap_or_else(|| panic!("the SERVER span of the call: {spans:#?}"));
+    assert_eq!(hex(&server.trace_id), TRACE_ID);
+    assert_eq!(hex(&server.parent_span_id), CLIENT_SPAN);
+    let relayed = spans
+        .iter()
+        .find(|s| s.kind == 3 && s.name == "tools/call slow_compute")
+        .unwrap_or_else(|| panic!("the CLIENT span of the background call: {spans:#?}"));
+    assert_eq!(hex(&relayed.trace_id), TRACE_ID);
+    assert_eq!(relayed.parent_span_id, server.span_id);
+}
