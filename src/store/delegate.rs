@@ -9,76 +9,64 @@
 //! every method to them, once for both backends, so that a new `Store`
 //! method is added here once and then as a function in each backend.
 //! Names in the expansion (the record types, `StoreResult`, the modules)
-//! resolve in the backend module that invokes the macro. Every call is
-//! timed by name (`telemetry::metrics::timed_store`, the
+//! resolve in the backend module that invokes the macro (which imports
+//! [`timed!`] too). Most calls are timed under their method's name
+//! ([`timed!`]: `telemetry::metrics::timed_store`, the
 //! `mcpgate_store_operation_duration_seconds` histogram) when metrics are on.
+
+/// `timed_store` of the call under the method's name, awaited.
+macro_rules! timed {
+    ($name:ident, $call:expr) => {
+        $crate::telemetry::metrics::timed_store(stringify!($name), $call).await
+    };
+}
+pub(crate) use timed;
 
 macro_rules! store_impl {
     ($store:ty) => {
         #[async_trait::async_trait]
         impl $crate::store::Store for $store {
             async fn migrate(&self) -> StoreResult<()> {
-                $crate::telemetry::metrics::timed_store("migrate", maintenance::migrate(&self.pool))
-                    .await
+                timed!(migrate, maintenance::migrate(&self.pool))
             }
 
             // ---- users ----
             async fn create_user(&self, user: &User) -> StoreResult<()> {
-                $crate::telemetry::metrics::timed_store(
-                    "create_user",
-                    users::create_user(&self.pool, user),
-                )
-                .await
+                timed!(create_user, users::create_user(&self.pool, user))
             }
             async fn user_by_id(&self, id: &str) -> StoreResult<Option<User>> {
-                $crate::telemetry::metrics::timed_store(
-                    "user_by_id",
-                    users::user_by_id(&self.pool, id),
-                )
-                .await
+                timed!(user_by_id, users::user_by_id(&self.pool, id))
             }
             async fn user_by_username(&self, username: &str) -> StoreResult<Option<User>> {
-                $crate::telemetry::metrics::timed_store(
-                    "user_by_username",
-                    users::user_by_username(&self.pool, username),
+                timed!(
+                    user_by_username,
+                    users::user_by_username(&self.pool, username)
                 )
-                .await
             }
             async fn rename_user(
                 &self,
                 user_id: &str,
                 username: &mcpgate_core::domain::Username,
             ) -> StoreResult<bool> {
-                $crate::telemetry::metrics::timed_store(
-                    "rename_user",
-                    users::rename_user(&self.pool, user_id, username),
+                timed!(
+                    rename_user,
+                    users::rename_user(&self.pool, user_id, username)
                 )
-                .await
             }
             async fn list_users(&self) -> StoreResult<Vec<User>> {
-                $crate::telemetry::metrics::timed_store("list_users", users::list_users(&self.pool))
-                    .await
+                timed!(list_users, users::list_users(&self.pool))
             }
             async fn count_users(&self) -> StoreResult<u64> {
-                $crate::telemetry::metrics::timed_store(
-                    "count_users",
-                    users::count_users(&self.pool),
-                )
-                .await
+                timed!(count_users, users::count_users(&self.pool))
             }
             async fn set_password(&self, user_id: &str, password_hash: &str) -> StoreResult<bool> {
-                $crate::telemetry::metrics::timed_store(
-                    "set_password",
-                    users::set_password(&self.pool, user_id, password_hash),
+                timed!(
+                    set_password,
+                    users::set_password(&self.pool, user_id, password_hash)
                 )
-                .await
             }
             async fn delete_user(&self, user_id: &str) -> StoreResult<bool> {
-                $crate::telemetry::metrics::timed_store(
-                    "delete_user",
-                    users::delete_user(&self.pool, user_id),
-                )
-                .await
+                timed!(delete_user, users::delete_user(&self.pool, user_id))
             }
 
             // ---- groups ----
@@ -120,64 +108,41 @@ macro_rules! store_impl {
 
             // ---- clients ----
             async fn create_client(&self, client: &Client) -> StoreResult<()> {
-                $crate::telemetry::metrics::timed_store(
-                    "create_client",
-                    clients::create_client(&self.pool, client),
-                )
-                .await
+                timed!(create_client, clients::create_client(&self.pool, client))
             }
             async fn client(&self, id: &ClientId) -> StoreResult<Option<Client>> {
-                $crate::telemetry::metrics::timed_store("client", clients::client(&self.pool, id))
-                    .await
+                timed!(client, clients::client(&self.pool, id))
             }
             async fn list_clients(&self) -> StoreResult<Vec<Client>> {
-                $crate::telemetry::metrics::timed_store(
-                    "list_clients",
-                    clients::list_clients(&self.pool),
-                )
-                .await
+                timed!(list_clients, clients::list_clients(&self.pool))
             }
             async fn delete_client(&self, id: &ClientId) -> StoreResult<bool> {
-                $crate::telemetry::metrics::timed_store(
-                    "delete_client",
-                    clients::delete_client(&self.pool, id),
-                )
-                .await
+                timed!(delete_client, clients::delete_client(&self.pool, id))
             }
             async fn touch_client(&self, id: &ClientId, now: UnixTime) -> StoreResult<()> {
-                $crate::telemetry::metrics::timed_store(
-                    "touch_client",
-                    clients::touch_client(&self.pool, id, now),
-                )
-                .await
+                timed!(touch_client, clients::touch_client(&self.pool, id, now))
             }
             async fn delete_unused_clients(&self, issued_before: UnixTime) -> StoreResult<u64> {
-                $crate::telemetry::metrics::timed_store(
-                    "delete_unused_clients",
-                    clients::delete_unused_clients(&self.pool, issued_before),
+                timed!(
+                    delete_unused_clients,
+                    clients::delete_unused_clients(&self.pool, issued_before)
                 )
-                .await
             }
 
             async fn client_document(
                 &self,
                 id: &ClientId,
             ) -> StoreResult<Option<mcpgate_core::model::CachedDocument>> {
-                $crate::telemetry::metrics::timed_store(
-                    "client_document",
-                    clients::client_document(&self.pool, id),
-                )
-                .await
+                timed!(client_document, clients::client_document(&self.pool, id))
             }
             async fn save_client_document(
                 &self,
                 doc: &mcpgate_core::model::CachedDocument,
             ) -> StoreResult<()> {
-                $crate::telemetry::metrics::timed_store(
-                    "save_client_document",
-                    clients::save_client_document(&self.pool, doc),
+                timed!(
+                    save_client_document,
+                    clients::save_client_document(&self.pool, doc)
                 )
-                .await
             }
 
             // ---- consents ----
@@ -187,58 +152,45 @@ macro_rules! store_impl {
                 client_id: &ClientId,
                 redirect_uri: &str,
             ) -> StoreResult<Option<Consent>> {
-                $crate::telemetry::metrics::timed_store(
-                    "consent",
-                    clients::consent(&self.pool, user_id, client_id, redirect_uri),
+                timed!(
+                    consent,
+                    clients::consent(&self.pool, user_id, client_id, redirect_uri)
                 )
-                .await
             }
             async fn save_consent(&self, consent: &Consent) -> StoreResult<()> {
-                $crate::telemetry::metrics::timed_store(
-                    "save_consent",
-                    clients::save_consent(&self.pool, consent),
-                )
-                .await
+                timed!(save_consent, clients::save_consent(&self.pool, consent))
             }
 
             // ---- login sessions ----
             async fn create_login_session(&self, session: &LoginSession) -> StoreResult<()> {
-                $crate::telemetry::metrics::timed_store(
-                    "create_login_session",
-                    users::create_login_session(&self.pool, session),
+                timed!(
+                    create_login_session,
+                    users::create_login_session(&self.pool, session)
                 )
-                .await
             }
             async fn login_session(
                 &self,
                 session_hash: &str,
                 now: UnixTime,
             ) -> StoreResult<Option<LoginSession>> {
-                $crate::telemetry::metrics::timed_store(
-                    "login_session",
-                    users::login_session(&self.pool, session_hash, now),
+                timed!(
+                    login_session,
+                    users::login_session(&self.pool, session_hash, now)
                 )
-                .await
             }
             async fn delete_login_session(&self, session_hash: &str) -> StoreResult<()> {
-                $crate::telemetry::metrics::timed_store(
-                    "delete_login_session",
-                    users::delete_login_session(&self.pool, session_hash),
+                timed!(
+                    delete_login_session,
+                    users::delete_login_session(&self.pool, session_hash)
                 )
-                .await
             }
 
             // ---- authorization codes ----
             async fn create_code(&self, code: &AuthCode) -> StoreResult<()> {
-                $crate::telemetry::metrics::timed_store(
-                    "create_code",
-                    tokens::create_code(&self.pool, code),
-                )
-                .await
+                timed!(create_code, tokens::create_code(&self.pool, code))
             }
             async fn code(&self, code_hash: &str) -> StoreResult<Option<AuthCode>> {
-                $crate::telemetry::metrics::timed_store("code", tokens::code(&self.pool, code_hash))
-                    .await
+                timed!(code, tokens::code(&self.pool, code_hash))
             }
             async fn redeem_code(
                 &self,
@@ -247,34 +199,24 @@ macro_rules! store_impl {
                 access: &AccessToken,
                 refresh: Option<&RefreshToken>,
             ) -> StoreResult<bool> {
-                $crate::telemetry::metrics::timed_store(
-                    "redeem_code",
-                    tokens::redeem_code(self, code_hash, now, access, refresh),
+                timed!(
+                    redeem_code,
+                    tokens::redeem_code(self, code_hash, now, access, refresh)
                 )
-                .await
             }
             async fn mark_code_used(&self, code_hash: &str, now: UnixTime) -> StoreResult<()> {
-                $crate::telemetry::metrics::timed_store(
-                    "mark_code_used",
-                    tokens::mark_code_used(&self.pool, code_hash, now),
+                timed!(
+                    mark_code_used,
+                    tokens::mark_code_used(&self.pool, code_hash, now)
                 )
-                .await
             }
 
             // ---- tokens ----
             async fn access_token(&self, token_hash: &str) -> StoreResult<Option<AccessToken>> {
-                $crate::telemetry::metrics::timed_store(
-                    "access_token",
-                    tokens::access_token(&self.pool, token_hash),
-                )
-                .await
+                timed!(access_token, tokens::access_token(&self.pool, token_hash))
             }
             async fn refresh_token(&self, token_hash: &str) -> StoreResult<Option<RefreshToken>> {
-                $crate::telemetry::metrics::timed_store(
-                    "refresh_token",
-                    tokens::refresh_token(&self.pool, token_hash),
-                )
-                .await
+                timed!(refresh_token, tokens::refresh_token(&self.pool, token_hash))
             }
             async fn rotate_refresh_token(
                 &self,
@@ -283,76 +225,68 @@ macro_rules! store_impl {
                 access: &AccessToken,
                 refresh: &RefreshToken,
             ) -> StoreResult<bool> {
-                $crate::telemetry::metrics::timed_store(
-                    "rotate_refresh_token",
-                    tokens::rotate_refresh_token(self, old_hash, now, access, refresh),
+                timed!(
+                    rotate_refresh_token,
+                    tokens::rotate_refresh_token(self, old_hash, now, access, refresh)
                 )
-                .await
             }
             async fn revoke_grant(&self, grant_id: &str, now: UnixTime) -> StoreResult<u64> {
-                $crate::telemetry::metrics::timed_store(
-                    "revoke_grant",
-                    tokens::revoke_grant(&self.pool, grant_id, now),
+                timed!(
+                    revoke_grant,
+                    tokens::revoke_grant(&self.pool, grant_id, now)
                 )
-                .await
             }
             async fn grants_of_user(
                 &self,
                 user_id: &str,
                 now: UnixTime,
             ) -> StoreResult<Vec<$crate::store::UserGrant>> {
-                $crate::telemetry::metrics::timed_store(
-                    "grants_of_user",
-                    account::grants_of_user(&self.pool, user_id, now),
+                timed!(
+                    grants_of_user,
+                    account::grants_of_user(&self.pool, user_id, now)
                 )
-                .await
             }
             async fn forget_consents(&self, user_id: &str, client_id: &str) -> StoreResult<u64> {
-                $crate::telemetry::metrics::timed_store(
-                    "forget_consents",
-                    account::forget_consents(&self.pool, user_id, client_id),
+                timed!(
+                    forget_consents,
+                    account::forget_consents(&self.pool, user_id, client_id)
                 )
-                .await
             }
             async fn revoke_access_token(
                 &self,
                 token_hash: &str,
                 now: UnixTime,
             ) -> StoreResult<bool> {
-                $crate::telemetry::metrics::timed_store(
-                    "revoke_access_token",
-                    tokens::revoke_access_token(&self.pool, token_hash, now),
+                timed!(
+                    revoke_access_token,
+                    tokens::revoke_access_token(&self.pool, token_hash, now)
                 )
-                .await
             }
             async fn create_access_token(&self, token: &AccessToken) -> StoreResult<()> {
-                $crate::telemetry::metrics::timed_store(
-                    "create_access_token",
-                    tokens::create_access_token(&self.pool, token),
+                timed!(
+                    create_access_token,
+                    tokens::create_access_token(&self.pool, token)
                 )
-                .await
             }
             async fn active_access_tokens(
                 &self,
                 token_hashes: &[String],
                 now: UnixTime,
             ) -> StoreResult<Vec<String>> {
-                $crate::telemetry::metrics::timed_store(
-                    "active_access_tokens",
-                    tokens::active_access_tokens(&self.pool, token_hashes, now),
+                timed!(
+                    active_access_tokens,
+                    tokens::active_access_tokens(&self.pool, token_hashes, now)
                 )
-                .await
             }
             async fn count_active_access_tokens(
                 &self,
                 client_id: &ClientId,
                 now: UnixTime,
             ) -> StoreResult<u64> {
-                $crate::telemetry::metrics::timed_store(
-                    "count_active_access_tokens",
-                    tokens::count_active_access_tokens(&self.pool, client_id, now),
+                timed!(
+                    count_active_access_tokens,
+                    tokens::count_active_access_tokens(&self.pool, client_id, now)
                 )
-                .await
             }
 
             // ---- maintenance ----
@@ -364,93 +298,83 @@ macro_rules! store_impl {
                 expires_at: UnixTime,
                 now: UnixTime,
             ) -> StoreResult<bool> {
-                $crate::telemetry::metrics::timed_store(
-                    "use_assertion_jti",
+                timed!(
+                    use_assertion_jti,
                     maintenance::use_assertion_jti(
                         &self.pool, client_id, jti_hash, expires_at, now,
-                    ),
+                    )
                 )
-                .await
             }
 
             async fn purge_expired(&self, before: UnixTime) -> StoreResult<u64> {
-                $crate::telemetry::metrics::timed_store(
-                    "purge_expired",
-                    maintenance::purge_expired(&self.pool, before),
+                timed!(
+                    purge_expired,
+                    maintenance::purge_expired(&self.pool, before)
                 )
-                .await
             }
 
             // ---- server keys ----
             async fn server_key(&self, name: &str, candidate: &[u8]) -> StoreResult<Vec<u8>> {
-                $crate::telemetry::metrics::timed_store(
-                    "server_key",
-                    maintenance::server_key(&self.pool, name, candidate),
+                timed!(
+                    server_key,
+                    maintenance::server_key(&self.pool, name, candidate)
                 )
-                .await
             }
 
             // ---- federated sign-in ----
             async fn create_pending_login(&self, login: &PendingLogin) -> StoreResult<()> {
-                $crate::telemetry::metrics::timed_store(
-                    "create_pending_login",
-                    identities::create_pending_login(&self.pool, login),
+                timed!(
+                    create_pending_login,
+                    identities::create_pending_login(&self.pool, login)
                 )
-                .await
             }
             async fn take_pending_login(
                 &self,
                 state_hash: &str,
                 browser_hash: &str,
             ) -> StoreResult<Option<PendingLogin>> {
-                $crate::telemetry::metrics::timed_store(
-                    "take_pending_login",
-                    identities::take_pending_login(&self.pool, state_hash, browser_hash),
+                timed!(
+                    take_pending_login,
+                    identities::take_pending_login(&self.pool, state_hash, browser_hash)
                 )
-                .await
             }
             async fn identity(
                 &self,
                 provider: &str,
                 subject: &str,
             ) -> StoreResult<Option<UserIdentity>> {
-                $crate::telemetry::metrics::timed_store(
-                    "identity",
-                    identities::identity(&self.pool, provider, subject),
+                timed!(
+                    identity,
+                    identities::identity(&self.pool, provider, subject)
                 )
-                .await
             }
             async fn identities_of_user(&self, user_id: &str) -> StoreResult<Vec<UserIdentity>> {
-                $crate::telemetry::metrics::timed_store(
-                    "identities_of_user",
-                    identities::identities_of_user(&self.pool, user_id),
+                timed!(
+                    identities_of_user,
+                    identities::identities_of_user(&self.pool, user_id)
                 )
-                .await
             }
             async fn link_identity(&self, identity: &UserIdentity) -> StoreResult<()> {
-                $crate::telemetry::metrics::timed_store(
-                    "link_identity",
-                    identities::link_identity(&self.pool, identity),
+                timed!(
+                    link_identity,
+                    identities::link_identity(&self.pool, identity)
                 )
-                .await
             }
             async fn unlink_identity(&self, provider: &str, subject: &str) -> StoreResult<bool> {
-                $crate::telemetry::metrics::timed_store(
-                    "unlink_identity",
-                    identities::unlink_identity(&self.pool, provider, subject),
+                timed!(
+                    unlink_identity,
+                    identities::unlink_identity(&self.pool, provider, subject)
                 )
-                .await
             }
             async fn create_federated_user(
                 &self,
                 user: &User,
                 id: &UserIdentity,
             ) -> StoreResult<()> {
-                $crate::telemetry::metrics::timed_store(
-                    "create_federated_user",
-                    identities::create_federated_user(&self.pool, user, id),
+                timed!(
+                    create_federated_user,
+                    identities::create_federated_user(&self.pool, user, id)
                 )
-                .await
             }
 
             // ---- cluster ----
@@ -460,11 +384,10 @@ macro_rules! store_impl {
                 user_id: &str,
                 now: UnixTime,
             ) -> StoreResult<()> {
-                $crate::telemetry::metrics::timed_store(
-                    "bind_mcp_session",
-                    cluster::bind_mcp_session(&self.pool, id, user_id, now),
+                timed!(
+                    bind_mcp_session,
+                    cluster::bind_mcp_session(&self.pool, id, user_id, now)
                 )
-                .await
             }
             async fn save_mcp_session_state(
                 &self,
@@ -472,64 +395,50 @@ macro_rules! store_impl {
                 state: &str,
                 now: UnixTime,
             ) -> StoreResult<()> {
-                $crate::telemetry::metrics::timed_store(
-                    "save_mcp_session_state",
-                    cluster::save_mcp_session_state(&self.pool, id, state, now),
+                timed!(
+                    save_mcp_session_state,
+                    cluster::save_mcp_session_state(&self.pool, id, state, now)
                 )
-                .await
             }
             async fn mcp_session(&self, id: &str) -> StoreResult<Option<McpSessionRecord>> {
-                $crate::telemetry::metrics::timed_store(
-                    "mcp_session",
-                    cluster::mcp_session(&self.pool, id),
-                )
-                .await
+                timed!(mcp_session, cluster::mcp_session(&self.pool, id))
             }
             async fn touch_mcp_session(&self, id: &str, now: UnixTime) -> StoreResult<()> {
-                $crate::telemetry::metrics::timed_store(
-                    "touch_mcp_session",
-                    cluster::touch_mcp_session(&self.pool, id, now),
+                timed!(
+                    touch_mcp_session,
+                    cluster::touch_mcp_session(&self.pool, id, now)
                 )
-                .await
             }
             async fn delete_mcp_session(&self, id: &str) -> StoreResult<()> {
-                $crate::telemetry::metrics::timed_store(
-                    "delete_mcp_session",
-                    cluster::delete_mcp_session(&self.pool, id),
+                timed!(
+                    delete_mcp_session,
+                    cluster::delete_mcp_session(&self.pool, id)
                 )
-                .await
             }
             async fn create_sse_session(&self, session: &SseSessionRecord) -> StoreResult<()> {
-                $crate::telemetry::metrics::timed_store(
-                    "create_sse_session",
-                    cluster::create_sse_session(&self.pool, session),
+                timed!(
+                    create_sse_session,
+                    cluster::create_sse_session(&self.pool, session)
                 )
-                .await
             }
             async fn sse_session(&self, id: &str) -> StoreResult<Option<SseSessionRecord>> {
-                $crate::telemetry::metrics::timed_store(
-                    "sse_session",
-                    cluster::sse_session(&self.pool, id),
-                )
-                .await
+                timed!(sse_session, cluster::sse_session(&self.pool, id))
             }
             async fn delete_sse_session(&self, id: &str) -> StoreResult<()> {
-                $crate::telemetry::metrics::timed_store(
-                    "delete_sse_session",
-                    cluster::delete_sse_session(&self.pool, id),
+                timed!(
+                    delete_sse_session,
+                    cluster::delete_sse_session(&self.pool, id)
                 )
-                .await
             }
             async fn heartbeat_sse_sessions(
                 &self,
                 instance: &str,
                 now: UnixTime,
             ) -> StoreResult<u64> {
-                $crate::telemetry::metrics::timed_store(
-                    "heartbeat_sse_sessions",
-                    cluster::heartbeat_sse_sessions(&self.pool, instance, now),
+                timed!(
+                    heartbeat_sse_sessions,
+                    cluster::heartbeat_sse_sessions(&self.pool, instance, now)
                 )
-                .await
             }
             async fn push_sse_message(
                 &self,
@@ -538,42 +447,34 @@ macro_rules! store_impl {
                 message: &str,
                 now: UnixTime,
             ) -> StoreResult<Option<i64>> {
-                $crate::telemetry::metrics::timed_store(
-                    "push_sse_message",
-                    cluster::push_sse_message(&self.pool, id, caller, message, now),
+                timed!(
+                    push_sse_message,
+                    cluster::push_sse_message(&self.pool, id, caller, message, now)
                 )
-                .await
             }
             async fn take_sse_messages(&self, id: &str) -> StoreResult<Vec<SseMessageRecord>> {
-                $crate::telemetry::metrics::timed_store(
-                    "take_sse_messages",
-                    cluster::take_sse_messages(&self.pool, id),
+                timed!(
+                    take_sse_messages,
+                    cluster::take_sse_messages(&self.pool, id)
                 )
-                .await
             }
             async fn purge_cluster_sessions(
                 &self,
                 mcp: UnixTime,
                 sse: UnixTime,
             ) -> StoreResult<u64> {
-                $crate::telemetry::metrics::timed_store(
-                    "purge_cluster_sessions",
-                    cluster::purge_cluster_sessions(&self.pool, mcp, sse),
+                timed!(
+                    purge_cluster_sessions,
+                    cluster::purge_cluster_sessions(&self.pool, mcp, sse)
                 )
-                .await
             }
 
             // ---- tasks ----
             async fn create_task(&self, task: &$crate::store::TaskRecord) -> StoreResult<()> {
-                $crate::telemetry::metrics::timed_store(
-                    "create_task",
-                    tasks::create_task(&self.pool, task),
-                )
-                .await
+                timed!(create_task, tasks::create_task(&self.pool, task))
             }
             async fn task(&self, task_id: &str) -> StoreResult<Option<$crate::store::TaskRecord>> {
-                $crate::telemetry::metrics::timed_store("task", tasks::task(&self.pool, task_id))
-                    .await
+                timed!(task, tasks::task(&self.pool, task_id))
             }
             async fn update_task(
                 &self,
@@ -581,11 +482,10 @@ macro_rules! store_impl {
                 update: &$crate::store::TaskUpdate,
                 now_ms: i64,
             ) -> StoreResult<bool> {
-                $crate::telemetry::metrics::timed_store(
-                    "update_task",
-                    tasks::update_task(&self.pool, task_id, update, now_ms),
+                timed!(
+                    update_task,
+                    tasks::update_task(&self.pool, task_id, update, now_ms)
                 )
-                .await
             }
             async fn push_task_input(
                 &self,
@@ -593,32 +493,28 @@ macro_rules! store_impl {
                 responses: &str,
                 now: UnixTime,
             ) -> StoreResult<i64> {
-                $crate::telemetry::metrics::timed_store(
-                    "push_task_input",
-                    tasks::push_task_input(&self.pool, task_id, responses, now),
+                timed!(
+                    push_task_input,
+                    tasks::push_task_input(&self.pool, task_id, responses, now)
                 )
-                .await
             }
             async fn take_task_inputs(&self, task_id: &str) -> StoreResult<Vec<(i64, String)>> {
-                $crate::telemetry::metrics::timed_store(
-                    "take_task_inputs",
-                    tasks::take_task_inputs(&self.pool, task_id),
+                timed!(
+                    take_task_inputs,
+                    tasks::take_task_inputs(&self.pool, task_id)
                 )
-                .await
             }
             async fn settle_task_input(&self, id: i64, outcome: &str) -> StoreResult<()> {
-                $crate::telemetry::metrics::timed_store(
-                    "settle_task_input",
-                    tasks::settle_task_input(&self.pool, id, outcome),
+                timed!(
+                    settle_task_input,
+                    tasks::settle_task_input(&self.pool, id, outcome)
                 )
-                .await
             }
             async fn take_task_input_outcome(&self, id: i64) -> StoreResult<Option<String>> {
-                $crate::telemetry::metrics::timed_store(
-                    "take_task_input_outcome",
-                    tasks::take_task_input_outcome(&self.pool, id),
+                timed!(
+                    take_task_input_outcome,
+                    tasks::take_task_input_outcome(&self.pool, id)
                 )
-                .await
             }
 
             // ---- audit log ----
@@ -640,22 +536,17 @@ macro_rules! store_impl {
 
             // ---- mail between instances ----
             async fn post_cluster_mail(&self, mail: &MailRecord) -> StoreResult<()> {
-                $crate::telemetry::metrics::timed_store(
-                    "post_cluster_mail",
-                    mail::post_cluster_mail(&self.pool, mail),
-                )
-                .await
+                timed!(post_cluster_mail, mail::post_cluster_mail(&self.pool, mail))
             }
             async fn take_cluster_mail(
                 &self,
                 recipient: &str,
                 expired_before: UnixTime,
             ) -> StoreResult<Vec<MailRecord>> {
-                $crate::telemetry::metrics::timed_store(
-                    "take_cluster_mail",
-                    mail::take_cluster_mail(&self.pool, recipient, expired_before),
+                timed!(
+                    take_cluster_mail,
+                    mail::take_cluster_mail(&self.pool, recipient, expired_before)
                 )
-                .await
             }
 
             // ---- upstream OAuth ----
@@ -754,36 +645,26 @@ macro_rules! store_impl {
 
             // ---- admin console ----
             async fn set_user_admin(&self, user_id: &str, admin: bool) -> StoreResult<bool> {
-                $crate::telemetry::metrics::timed_store(
-                    "set_user_admin",
-                    admin::set_user_admin(&self.pool, user_id, admin),
+                timed!(
+                    set_user_admin,
+                    admin::set_user_admin(&self.pool, user_id, admin)
                 )
-                .await
             }
             async fn admin_user_ids(&self) -> StoreResult<Vec<String>> {
-                $crate::telemetry::metrics::timed_store(
-                    "admin_user_ids",
-                    admin::admin_user_ids(&self.pool),
-                )
-                .await
+                timed!(admin_user_ids, admin::admin_user_ids(&self.pool))
             }
             async fn set_user_disabled(
                 &self,
                 user_id: &str,
                 at: Option<UnixTime>,
             ) -> StoreResult<bool> {
-                $crate::telemetry::metrics::timed_store(
-                    "set_user_disabled",
-                    admin::set_user_disabled(&self.pool, user_id, at),
+                timed!(
+                    set_user_disabled,
+                    admin::set_user_disabled(&self.pool, user_id, at)
                 )
-                .await
             }
             async fn disabled_user_ids(&self) -> StoreResult<Vec<String>> {
-                $crate::telemetry::metrics::timed_store(
-                    "disabled_user_ids",
-                    admin::disabled_user_ids(&self.pool),
-                )
-                .await
+                timed!(disabled_user_ids, admin::disabled_user_ids(&self.pool))
             }
             async fn live_grants(
                 &self,
@@ -791,11 +672,10 @@ macro_rules! store_impl {
                 client_id: Option<&str>,
                 now: UnixTime,
             ) -> StoreResult<Vec<$crate::store::GrantSummary>> {
-                $crate::telemetry::metrics::timed_store(
-                    "live_grants",
-                    admin::live_grants(&self.pool, user_id, client_id, now),
+                timed!(
+                    live_grants,
+                    admin::live_grants(&self.pool, user_id, client_id, now)
                 )
-                .await
             }
         }
     };

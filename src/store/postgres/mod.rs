@@ -206,6 +206,7 @@ async fn begin(pool: &PgPool) -> StoreResult<sqlx::Transaction<'static, sqlx::Po
     pool.begin().await.map_err(db)
 }
 
+use crate::store::delegate::timed;
 crate::store::delegate::store_impl!(PgStore);
 
 #[cfg(test)]

@@ -193,4 +193,5 @@ async fn begin_write(pool: &SqlitePool) -> StoreResult<sqlx::Transaction<'static
     pool.begin_with("BEGIN IMMEDIATE").await.map_err(db)
 }
 
+use crate::store::delegate::timed;
 crate::store::delegate::store_impl!(SqliteStore);
