@@ -636,3 +636,49 @@ async fn refresh_grants_name_their_user_as_last_read_and_keep_its_id() {
         assert_eq!(r.username.as_deref(), Some("carol"), "{r:?}");
     }
 }
+
+/// The cache of user names is keyed by user id: grants of two users,
+/// interleaved, are each recorded under their own id and name.
+#[tokio::test]
+async fn interleaved_refresh_grants_of_two_users_each_name_their_own_user() {
+    let app = spawn_app_with(|_| {}).await;
+    let mut chains = Vec::new();
+    for name in ["dora", "erin"] {
+        app.add_user(name).await;
+        let id = user_id(&app, name).await;
+        let (client_id, t) = app.full_flow(name).await;
+        let rt = t["refresh_token"].as_str().unwrap().to_string();
+        chains.push((name, id, client_id, rt));
+    }
+    for _ in 0..3 {
+        for (_, _, client_id, rt) in chains.iter_mut() {
+            let r = app
+                .token(&[
+                    ("grant_type", "refresh_token"),
+                    ("refresh_token", rt.as_str()),
+                    ("client_id", client_id.as_str()),
+                ])
+                .await;
+            assert_eq!(r.status(), StatusCode::OK);
+            let body: Value = r.json().await.unwrap();
+            *rt = body["refresh_token"].as_str().unwrap().to_string();
+        }
+    }
+    let refreshed: Vec<_> = records(&app)
+        .await
+        .into_iter()
+        .filter(|r| r.kind == "token.refreshed")
+        .collect();
+    assert_eq!(refreshed.len(), 6, "{refreshed:#?}");
+    for (name, id, client_id, _) in &chains {
+        let theirs: Vec<_> = refreshed
+            .iter()
+            .filter(|r| r.client_id.as_deref() == Some(client_id.as_str()))
+            .collect();
+        assert_eq!(theirs.len(), 3, "{refreshed:#?}");
+        for r in theirs {
+            assert_eq!(r.user_id.as_deref(), Some(id.as_str()), "{r:?}");
+            assert_eq!(r.username.as_deref(), Some(*name), "{r:?}");
+        }
+    }
+}

@@ -513,15 +513,11 @@ async fn rest_tool_requests_get_server_spans_joined_to_the_http_traceparent() {
     assert_eq!(attr(&list, "mcp.session.id"), None);
 }
 
-/// A task (SEP-2663) runs its upstream call in the background, after the
-/// `tools/call` that created it has answered: the call still belongs to
-/// that request's trace, its client span a child of the request's span.
-#[tokio::test]
-async fn a_tasks_background_upstream_call_joins_the_trace_of_the_call_that_created_it() {
-    use crate::tasks::{Client as TaskClient, EXT, V, task_id};
-    let (endpoint, spans) = receiver().await;
+/// The gateway with the conformance fixture (prefix `""`, its
+/// task-supporting `slow_compute`), exporting spans to `endpoint`.
+async fn traced_conformance_gateway(endpoint: String) -> TestApp {
     let upstream = fixture("conf", "args = [\"--conformance\"]\nprefix = \"\"");
-    let mut app = spawn_app_traced(
+    let app = spawn_app_traced(
         |s| s.upstream = vec![upstream],
         mcpgate::telemetry::traces::TraceConfig {
             endpoint,
@@ -531,6 +527,36 @@ async fn a_tasks_background_upstream_call_joins_the_trace_of_the_call_that_creat
     )
     .await;
     wait_for_upstream(&app, "conf", WAIT, |u| u["state"] == "running").await;
+    app
+}
+
+/// The server span of `tools/call slow_compute` is a child of the client's
+/// span, and the client span of its (background) upstream call a child of
+/// the server span, all in the client's trace.
+fn assert_slow_compute_joined_the_clients_trace(spans: &[Span]) {
+    let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+    let server = spans
+        .iter()
+        .find(|s| s.name == "tools/call slow_compute" && s.kind == 2)
+        .unwrap_or_else(|| panic!("the SERVER span of the call: {spans:#?}"));
+    assert_eq!(hex(&server.trace_id), TRACE_ID);
+    assert_eq!(hex(&server.parent_span_id), CLIENT_SPAN);
+    let relayed = spans
+        .iter()
+        .find(|s| s.kind == 3 && s.name == "tools/call slow_compute")
+        .unwrap_or_else(|| panic!("the CLIENT span of the background call: {spans:#?}"));
+    assert_eq!(hex(&relayed.trace_id), TRACE_ID);
+    assert_eq!(relayed.parent_span_id, server.span_id);
+}
+
+/// A task (SEP-2663) runs its upstream call in the background, after the
+/// `tools/call` that created it has answered: the call still belongs to
+/// that request's trace, its client span a child of the request's span.
+#[tokio::test]
+async fn a_tasks_background_upstream_call_joins_the_trace_of_the_call_that_created_it() {
+    use crate::tasks::{Client as TaskClient, EXT, V, task_id};
+    let (endpoint, spans) = receiver().await;
+    let mut app = traced_conformance_gateway(endpoint).await;
     let (_, token) = signed_in(&app, "trace-task").await;
     let body = json!({
         "jsonrpc": "2.0", "id": 1, "method": "tools/call",
@@ -562,20 +588,7 @@ async fn a_tasks_background_upstream_call_joins_the_trace_of_the_call_that_creat
     drop(tasks);
     app.stop().await;
 
-    let spans = spans.lock().unwrap().clone();
-    let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
-    let server = spans
-        .iter()
-        .find(|s| s.name == "tools/call slow_compute" && s.kind == 2)
-        .unwrap_or_else(|| panic!("the SERVER span of the call: {spans:#?}"));
-    assert_eq!(hex(&server.trace_id), TRACE_ID);
-    assert_eq!(hex(&server.parent_span_id), CLIENT_SPAN);
-    let relayed = spans
-        .iter()
-        .find(|s| s.kind == 3 && s.name == "tools/call slow_compute")
-        .unwrap_or_else(|| panic!("the CLIENT span of the background call: {spans:#?}"));
-    assert_eq!(hex(&relayed.trace_id), TRACE_ID);
-    assert_eq!(relayed.parent_span_id, server.span_id);
+    assert_slow_compute_joined_the_clients_trace(&spans.lock().unwrap());
 }
 
 /// The same for a task created at once in a Streamable HTTP session (a
@@ -584,17 +597,7 @@ async fn a_tasks_background_upstream_call_joins_the_trace_of_the_call_that_creat
 async fn a_session_tasks_background_upstream_call_joins_the_trace_of_its_request() {
     use crate::mcp_support::{McpClient, response_message};
     let (endpoint, spans) = receiver().await;
-    let upstream = fixture("conf", "args = [\"--conformance\"]\nprefix = \"\"");
-    let mut app = spawn_app_traced(
-        |s| s.upstream = vec![upstream],
-        mcpgate::telemetry::traces::TraceConfig {
-            endpoint,
-            service_name: "mcpgate-under-test".into(),
-            timeout: Duration::from_secs(5),
-        },
-    )
-    .await;
-    wait_for_upstream(&app, "conf", WAIT, |u| u["state"] == "running").await;
+    let mut app = traced_conformance_gateway(endpoint).await;
     let (_, token) = signed_in(&app, "trace-session-task").await;
     let mut client = McpClient::new(&app, &token);
     let id = client.take_id();
@@ -645,18 +648,5 @@ async fn a_session_tasks_background_upstream_call_joins_the_trace_of_its_request
     }
     app.stop().await;
 
-    let spans = spans.lock().unwrap().clone();
-    let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
-    let server = spans
-        .iter()
-        .find(|s| s.name == "tools/call slow_compute" && s.kind == 2)
-        .unwrap_or_else(|| panic!("the SERVER span of the call: {spans:#?}"));
-    assert_eq!(hex(&server.trace_id), TRACE_ID);
-    assert_eq!(hex(&server.parent_span_id), CLIENT_SPAN);
-    let relayed = spans
-        .iter()
-        .find(|s| s.kind == 3 && s.name == "tools/call slow_compute")
-        .unwrap_or_else(|| panic!("the CLIENT span of the background call: {spans:#?}"));
-    assert_eq!(hex(&relayed.trace_id), TRACE_ID);
-    assert_eq!(relayed.parent_span_id, server.span_id);
+    assert_slow_compute_joined_the_clients_trace(&spans.lock().unwrap());
 }
