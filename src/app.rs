@@ -265,6 +265,7 @@ impl App {
             cluster: cluster.clone(),
             session_manager: McpState::new_session_manager(settings.mcp_session_idle_timeout),
             inline: Default::default(),
+            stateless: Default::default(),
             streams: Default::default(),
             tasks: Arc::new(crate::tasks::Tasks::new(
                 gateway.clone(),

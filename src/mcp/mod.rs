@@ -91,6 +91,8 @@ pub struct McpState {
     pub session_manager: Arc<inline::manager::TaggedSessions>,
     /// Those of them that take requests inline.
     pub inline: Arc<inline::registry::InlineSessions>,
+    /// What the stateless 2026-07-28 requests served inline share.
+    pub stateless: inline::stateless::Stateless,
     /// The open event streams, ended with their token ([`streams`]).
     pub streams: Arc<streams::OpenStreams>,
     /// Tasks (SEP-2663) run for the clients ([`crate::tasks`]).

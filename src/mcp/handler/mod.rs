@@ -120,6 +120,16 @@ impl McpHandler {
         }
     }
 
+    /// A handler like this one for a session of its own (a stateless
+    /// request's: `super::inline::stateless`).
+    pub fn fresh(&self) -> Self {
+        Self {
+            session: SESSIONS.fetch_add(1, Ordering::Relaxed),
+            registration: Arc::default(),
+            ..self.clone()
+        }
+    }
+
     /// The copy the registry holds: the same session, without the
     /// registration (which would otherwise keep itself alive).
     fn detached(&self) -> Self {

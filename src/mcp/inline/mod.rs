@@ -15,7 +15,7 @@
 //! its extensions, the caller, a cancellation token, the session's peer),
 //! and answers as [`reply`] describes. Everything else goes on to rmcp
 //! untouched: `initialize`, GET streams and their resumption, DELETE,
-//! notifications, the stateless 2026-07-28 revision, requests whose
+//! notifications, requests whose
 //! headers or `_meta` ask for the per-request protocol rules, malformed
 //! messages (rmcp's errors stay the answers), and sessions this instance
 //! has not registered (rmcp restores them from the store, and the
@@ -29,10 +29,13 @@
 //!   session id.
 //! - [`registry`]: the sessions registered for inline dispatch.
 //! - [`reply`]: serving one request, and its JSON or event-stream answer.
+//! - [`stateless`]: requests of the stateless 2026-07-28 revision (no
+//!   session), served inline the same way.
 
 pub mod manager;
 pub mod registry;
 pub mod reply;
+pub mod stateless;
 
 use std::time::Duration;
 
@@ -115,7 +118,19 @@ async fn post(
         next.run(Request::from_parts(parts, Body::from(bytes)))
     };
     let Some(session_id) = session_id else {
-        return pass(parts, bytes).await;
+        // A stateless (2026-07-28) request, or anything else without a
+        // session (`initialize`, `server/discover`): rmcp's, unless
+        // `stateless` serves it.
+        let Ok(message) = super::parse::client_message(&bytes) else {
+            return pass(parts, bytes).await;
+        };
+        let Ok(request) = stateless::eligible(&parts.headers, message) else {
+            return pass(parts, bytes).await;
+        };
+        return match stateless::serve(mcp, parts, request).await {
+            Ok(response) => response,
+            Err((parts, _)) => pass(parts, bytes).await,
+        };
     };
     if !plain_session_request(&parts.headers) {
         return pass(parts, bytes).await;
@@ -212,6 +227,21 @@ fn served_inline(request: &ClientRequest) -> bool {
 /// standard headers of 2026-07-28). Anything else goes to rmcp, whose
 /// answer (406, 415, 400) stays the same.
 fn plain_session_request(headers: &HeaderMap) -> bool {
+    let version_ok = match headers.get(PROTOCOL_HEADER) {
+        None => true,
+        Some(v) => v.to_str().is_ok_and(|v| {
+            v < ProtocolVersion::STANDARD_HEADERS.as_str()
+                && ProtocolVersion::KNOWN_VERSIONS
+                    .iter()
+                    .any(|k| k.as_str() == v)
+        }),
+    };
+    accepts_json_and_events(headers) && sends_json(headers) && version_ok
+}
+
+/// Whether `Accept` names both JSON and event streams (neither with
+/// `q=0`), as rmcp requires of every POST (else `406`).
+fn accepts_json_and_events(headers: &HeaderMap) -> bool {
     let mut json = false;
     let mut sse = false;
     for v in headers.get_all(header::ACCEPT) {
@@ -226,7 +256,12 @@ fn plain_session_request(headers: &HeaderMap) -> bool {
             sse |= essence.eq_ignore_ascii_case("text/event-stream");
         }
     }
-    let content_json = headers
+    json && sse
+}
+
+/// Whether `Content-Type` is JSON, as rmcp requires (else `415`).
+fn sends_json(headers: &HeaderMap) -> bool {
+    headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| {
@@ -235,17 +270,7 @@ fn plain_session_request(headers: &HeaderMap) -> bool {
                 .unwrap_or("")
                 .trim()
                 .eq_ignore_ascii_case("application/json")
-        });
-    let version_ok = match headers.get(PROTOCOL_HEADER) {
-        None => true,
-        Some(v) => v.to_str().is_ok_and(|v| {
-            v < ProtocolVersion::STANDARD_HEADERS.as_str()
-                && ProtocolVersion::KNOWN_VERSIONS
-                    .iter()
-                    .any(|k| k.as_str() == v)
-        }),
-    };
-    json && sse && content_json && version_ok
+        })
 }
 
 fn is_zero_quality(param: &str) -> bool {

@@ -12,6 +12,13 @@
 //! both). Streams of inline requests carry no event ids: they are not
 //! resumable with `Last-Event-ID`.
 //!
+//! A stateless (2026-07-28) request is served the same way
+//! ([`serve_stateless`], from `super::stateless`), with two differences:
+//! an error that revision gives an HTTP status of its own gets it
+//! ([`stateless_status`]), and nothing can be asked on its stream (there is
+//! no session to POST the answer to; that revision asks with an
+//! `InputRequiredResult`).
+//!
 //! If the client goes away before the result, the request is cancelled
 //! (its token, as for `notifications/cancelled`) and its handler runs to
 //! its end in a task of its own, so that the gateway's bookkeeping and
@@ -31,13 +38,15 @@ use axum::response::{IntoResponse, Response};
 use futures::channel::mpsc;
 use futures::{FutureExt, Stream, StreamExt};
 use rmcp::model::{
-    ClientRequest, ClientResult, RequestId, ServerJsonRpcMessage, ServerNotification, ServerRequest,
+    ClientRequest, ClientResult, ErrorCode, RequestId, ServerJsonRpcMessage, ServerNotification,
+    ServerRequest, ServerResult,
 };
 use rmcp::service::{RequestContext, Service};
 use rmcp::{ErrorData as McpError, RoleServer};
 use tokio_util::sync::CancellationToken;
 
 use super::registry::InlineSession;
+use crate::mcp::handler::McpHandler;
 
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
@@ -45,7 +54,10 @@ const KEEP_ALIVE: Duration = Duration::from_secs(15);
 #[derive(Clone)]
 pub struct RequestStream {
     tx: mpsc::UnboundedSender<ServerJsonRpcMessage>,
-    session: Arc<InlineSession>,
+    /// The session whose client answers requests sent on this stream;
+    /// `None` for a stateless (2026-07-28) request, which cannot be asked
+    /// anything (it gets an `InputRequiredResult` instead, `crate::mcp::mrtr`).
+    session: Option<Arc<InlineSession>>,
 }
 
 /// Removes a request to the client from the session when its caller stops
@@ -72,9 +84,16 @@ impl RequestStream {
     /// Sends a request to the client and waits for its answer, which the
     /// client POSTs to the session.
     pub async fn ask(&self, request: ServerRequest) -> Result<ClientResult, McpError> {
-        let (id, answer) = self.session.expect_answer();
+        let Some(session) = &self.session else {
+            return Err(McpError::invalid_request(
+                "a stateless (2026-07-28) request cannot be sent requests on its response; \
+                 its tool must ask through an InputRequiredResult",
+                None,
+            ));
+        };
+        let (id, answer) = session.expect_answer();
         let _forget = Forget {
-            session: &self.session,
+            session,
             id: id.clone(),
         };
         if self
@@ -144,16 +163,13 @@ pub async fn serve(
     context.ct = ct.clone();
     context.extensions.insert(RequestStream {
         tx,
-        session: session.clone(),
+        session: Some(session.clone()),
     });
     session.begin(&id, ct.clone());
     let work: Work = Box::pin(async move {
         let result = session.handler.handle_request(request, context).await;
         session.end(&id);
-        match result {
-            Ok(result) => ServerJsonRpcMessage::response(result, id),
-            Err(error) => ServerJsonRpcMessage::error(error, Some(id)),
-        }
+        message_of(result, id)
     });
     respond(
         rx,
@@ -161,8 +177,65 @@ pub async fn serve(
             work: Some(work),
             ct,
         },
+        |_| StatusCode::OK,
     )
     .await
+}
+
+/// Serves a stateless (2026-07-28) `request` with `handler`, as [`serve`]
+/// does a session's, and answers it as rmcp answers such a request: an
+/// error the revision gives an HTTP status of its own gets it when it is
+/// the whole answer ([`stateless_status`]). The client cancels it by
+/// going away (there is no session to send `notifications/cancelled` to).
+pub async fn serve_stateless(
+    handler: McpHandler,
+    id: RequestId,
+    request: ClientRequest,
+    mut context: RequestContext<RoleServer>,
+    ct: CancellationToken,
+) -> Response {
+    let (tx, rx) = mpsc::unbounded();
+    context.ct = ct.clone();
+    context
+        .extensions
+        .insert(RequestStream { tx, session: None });
+    let work: Work =
+        Box::pin(async move { message_of(handler.handle_request(request, context).await, id) });
+    respond(
+        rx,
+        InFlight {
+            work: Some(work),
+            ct,
+        },
+        stateless_status,
+    )
+    .await
+}
+
+fn message_of(result: Result<ServerResult, McpError>, id: RequestId) -> ServerJsonRpcMessage {
+    match result {
+        Ok(result) => ServerJsonRpcMessage::response(result, id),
+        Err(error) => ServerJsonRpcMessage::error(error, Some(id)),
+    }
+}
+
+/// The HTTP status of a stateless request's answer when one message is the
+/// whole of it (MCP 2026-07-28, *Transports*: protocol-level failures of a
+/// request are HTTP errors; as rmcp's Streamable HTTP server maps them):
+/// `400` for an unsupported version, a missing client capability or
+/// headers that contradict the body, `404` for an unknown method, `200`
+/// for a result and for any other error (in band).
+pub fn stateless_status(message: &ServerJsonRpcMessage) -> StatusCode {
+    let ServerJsonRpcMessage::Error(e) = message else {
+        return StatusCode::OK;
+    };
+    match e.error.code {
+        ErrorCode::UNSUPPORTED_PROTOCOL_VERSION
+        | ErrorCode::MISSING_REQUIRED_CLIENT_CAPABILITY
+        | ErrorCode::HEADER_MISMATCH => StatusCode::BAD_REQUEST,
+        ErrorCode::METHOD_NOT_FOUND => StatusCode::NOT_FOUND,
+        _ => StatusCode::OK,
+    }
 }
 
 /// The response to a request whose handler is `work` and whose messages
@@ -170,6 +243,7 @@ pub async fn serve(
 async fn respond(
     mut rx: mpsc::UnboundedReceiver<ServerJsonRpcMessage>,
     mut work: InFlight,
+    status: fn(&ServerJsonRpcMessage) -> StatusCode,
 ) -> Response {
     let first = tokio::select! {
         biased;
@@ -178,7 +252,11 @@ async fn respond(
             // Anything sent just before the result goes first.
             let messages = drained_then(&mut rx, result);
             if let [only] = messages.as_slice() {
-                return json(only);
+                let mut r = json(only);
+                if r.status() == StatusCode::OK {
+                    *r.status_mut() = status(only);
+                }
+                return r;
             }
             return events(futures::stream::iter(messages));
         }
@@ -303,7 +381,7 @@ mod tests {
             work: Some(Box::pin(SendsAsItEnds { tx, sent: 0, total })),
             ct: CancellationToken::new(),
         };
-        let response = respond(rx, work).await;
+        let response = respond(rx, work, |_| StatusCode::OK).await;
         let body = axum::body::to_bytes(response.into_body(), usize::MAX)
             .await
             .expect("body");
@@ -315,6 +393,51 @@ mod tests {
             .filter_map(|l| l.strip_prefix("data: "))
             .map(|d| serde_json::from_str(d).expect("event json"))
             .collect()
+    }
+
+    #[tokio::test]
+    async fn a_stateless_requests_stream_carries_notifications_and_refuses_requests() {
+        let (tx, mut rx) = mpsc::unbounded();
+        let stream = RequestStream { tx, session: None };
+        assert!(stream.notify(ServerNotification::ProgressNotification(
+            ProgressNotification::new(ProgressNotificationParam::new(
+                ProgressToken(NumberOrString::Number(1)),
+                1.0,
+            ))
+        )));
+        assert!(rx.try_recv().is_ok(), "the notification is on the response");
+        let asked = stream
+            .ask(ServerRequest::PingRequest(Default::default()))
+            .await;
+        let e = asked.expect_err("nothing can be asked without a session");
+        assert_eq!(e.code, ErrorCode::INVALID_REQUEST);
+        assert!(e.message.contains("InputRequiredResult"), "{}", e.message);
+        assert!(rx.try_recv().is_err(), "and nothing was sent");
+    }
+
+    #[test]
+    fn stateless_errors_of_the_protocol_get_their_http_status() {
+        let error = |code| {
+            ServerJsonRpcMessage::error(McpError::new(code, "x", None), Some(RequestId::Number(1)))
+        };
+        let ok = ServerJsonRpcMessage::response(ServerResult::empty(()), RequestId::Number(1));
+        assert_eq!(stateless_status(&ok), StatusCode::OK);
+        for (code, status) in [
+            (
+                ErrorCode::UNSUPPORTED_PROTOCOL_VERSION,
+                StatusCode::BAD_REQUEST,
+            ),
+            (
+                ErrorCode::MISSING_REQUIRED_CLIENT_CAPABILITY,
+                StatusCode::BAD_REQUEST,
+            ),
+            (ErrorCode::HEADER_MISMATCH, StatusCode::BAD_REQUEST),
+            (ErrorCode::METHOD_NOT_FOUND, StatusCode::NOT_FOUND),
+            (ErrorCode::INVALID_PARAMS, StatusCode::OK),
+            (ErrorCode::INTERNAL_ERROR, StatusCode::OK),
+        ] {
+            assert_eq!(stateless_status(&error(code)), status, "{code:?}");
+        }
     }
 
     #[tokio::test]

@@ -226,7 +226,13 @@ impl Mrtr {
             owner: Some(owner.clone()),
             peer: context.peer.clone(),
             request: Some(context.id.clone()),
-            inline: None,
+            // Served inline (`crate::mcp::inline::stateless`), its progress
+            // and log messages go on its response through this stream; else
+            // through `peer`, rmcp's for this one request.
+            inline: context
+                .extensions
+                .get::<crate::mcp::inline::reply::RequestStream>()
+                .cloned(),
             input: Some(asker),
             per_request: true,
             logs: LogFilter::of_request(true, context.meta.log_level()),
