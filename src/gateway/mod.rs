@@ -9,6 +9,8 @@
 //!   here (the cluster bus).
 //! - [`upstream`]: one upstream's connections (shared or per user), their
 //!   supervisor (restart with backoff) and status.
+//! - `connector`: starting an upstream's child process or HTTP session
+//!   and its client session.
 //! - [`relay`]: requests and notifications from an upstream, relayed to the
 //!   right downstream session.
 //! - `reload`: the upstream list in force, swapped by a configuration
@@ -38,6 +40,7 @@ mod catalog;
 pub mod config;
 mod connect;
 mod connection_news;
+mod connector;
 pub mod env;
 pub mod identity;
 pub mod input;

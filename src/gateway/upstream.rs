@@ -13,28 +13,21 @@
 //! `request_timeout`.
 
 use std::collections::HashMap;
-use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use mcpgate_core::mcp::bearer::{Caller, Subject};
 use rmcp::model::Tool;
-use rmcp::service::RunningService;
-use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
-use rmcp::transport::{StreamableHttpClientTransport, TokioChildProcess};
-use rmcp::{ErrorData as McpError, Peer, RoleClient, ServiceExt};
+use rmcp::{ErrorData as McpError, Peer, RoleClient};
 use serde::Serialize;
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use super::config::{HttpTransport, Isolation, UpstreamConfig};
-use super::env::{Protected, child_env};
-use super::identity::{JwtClient, JwtSigner};
+use super::env::Protected;
+use super::identity::JwtSigner;
 use super::listen::{Change, Event, ListenHub, Source};
-use super::relay::{RelayHandler, RelayState, counted};
-use super::trace_header::TraceHeaderClient;
-use crate::outbound::Outbound;
+use super::relay::RelayState;
 
 const BACKOFF_START: Duration = Duration::from_millis(500);
 const BACKOFF_MAX: Duration = Duration::from_secs(30);
@@ -436,7 +429,7 @@ async fn supervise(up: Arc<Upstream>, slot: Arc<Slot>, key: String, identity: Op
         let started = Instant::now();
         match tokio::time::timeout(
             up.cfg.startup_timeout,
-            connect(
+            super::connector::connect(
                 &up.cfg,
                 &up.protected,
                 &up.outbound,
@@ -520,33 +513,6 @@ async fn supervise(up: Arc<Upstream>, slot: Arc<Slot>, key: String, identity: Op
     }
 }
 
-/// Starts the client session on `transport` with the configured revision:
-/// `initialize` (2025-11-25), or `server/discover` (2026-07-28).
-async fn start<T, E, A>(
-    handler: RelayHandler,
-    transport: T,
-    revision: super::config::Revision,
-) -> Result<RunningService<RoleClient, RelayHandler>, rmcp::service::ClientInitializeError>
-where
-    T: rmcp::transport::IntoTransport<RoleClient, E, A>,
-    E: std::error::Error + Send + Sync + 'static,
-{
-    use rmcp::service::{ClientLifecycleMode, ClientServiceExt};
-    match revision {
-        super::config::Revision::V2025_11_25 => handler.serve(transport).await,
-        super::config::Revision::V2026_07_28 => {
-            handler
-                .serve_with_lifecycle(
-                    transport,
-                    ClientLifecycleMode::Discover {
-                        preferred_versions: vec![rmcp::model::ProtocolVersion::V_2026_07_28],
-                    },
-                )
-                .await
-        }
-    }
-}
-
 /// A connection replaced one that ended: its lists may differ, and the
 /// resource subscriptions listen streams held ended with the old one.
 async fn reconnected(listen: Arc<ListenHub>, source: Source, conn: Conn) {
@@ -566,134 +532,5 @@ async fn reconnected(listen: Arc<ListenHub>, source: Source, conn: Conn) {
 fn publish_all(listen: &ListenHub, source: &Source) {
     for c in [Change::Tools, Change::Prompts, Change::Resources] {
         listen.publish(source, Event::ListChanged(c));
-    }
-}
-
-async fn connect(
-    cfg: &UpstreamConfig,
-    protected: &Protected,
-    outbound: &crate::outbound::OutboundSettings,
-    identity: Option<&Caller>,
-    signer: Option<Arc<JwtSigner>>,
-    relay: Arc<RelayState>,
-    oauth: Option<Arc<crate::upstream_oauth::UpstreamOAuth>>,
-) -> Result<RunningService<RoleClient, RelayHandler>, String> {
-    let handler = RelayHandler {
-        state: relay.clone(),
-    };
-    if let Some(command) = &cfg.command {
-        let mut cmd = tokio::process::Command::new(command);
-        cmd.args(&cfg.args)
-            .env_clear()
-            .envs(child_env(cfg, protected, identity, std::env::vars_os()))
-            .kill_on_drop(true);
-        if let Some(dir) = &cfg.cwd {
-            cmd.current_dir(dir);
-        }
-        let (transport, stderr) = TokioChildProcess::builder(cmd)
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|e| format!("cannot start {command}: {e}"))?;
-        if let Some(stderr) = stderr {
-            let name = cfg.name.clone();
-            tokio::spawn(async move {
-                let mut lines = BufReader::new(stderr).lines();
-                while let Ok(Some(line)) = lines.next_line().await {
-                    tracing::info!(upstream = %name, "stderr: {line}");
-                }
-            });
-        }
-        start(handler, counted(transport, relay), cfg.revision)
-            .await
-            .map_err(|e| format!("initialization failed: {e}"))
-    } else if let Some(url) = &cfg.url {
-        let mut headers = HashMap::new();
-        for (k, v) in &cfg.headers {
-            if let (Ok(k), Ok(v)) = (
-                axum::http::HeaderName::from_bytes(k.as_bytes()),
-                axum::http::HeaderValue::from_str(v),
-            ) {
-                headers.insert(k, v);
-            }
-        }
-        // An OAuth upstream is someone else's server: it learns who the
-        // user is from their own token, never from mcpgate's headers.
-        if let Some(c) = identity.filter(|_| !cfg.is_oauth()) {
-            for (_, k, v) in identity_values(c) {
-                let encoded: String = url::form_urlencoded::byte_serialize(v.as_bytes()).collect();
-                if let Ok(v) = axum::http::HeaderValue::from_str(&encoded) {
-                    headers.insert(axum::http::HeaderName::from_static(k), v);
-                }
-            }
-        }
-        let signed = signer.zip(identity.cloned());
-        if cfg.transport == HttpTransport::Sse {
-            let header_map: reqwest::header::HeaderMap = headers.into_iter().collect();
-            let (transport, fault) =
-                super::sse_client::connect(url, header_map, signed, &cfg.name, outbound).await?;
-            return start(handler, counted(transport, relay), cfg.revision)
-                .await
-                .map_err(|e| {
-                    fault
-                        .take()
-                        .unwrap_or_else(|| format!("initialization failed: {e}"))
-                });
-        }
-        let mut config = StreamableHttpClientTransportConfig::with_uri(url.as_str());
-        config.custom_headers = headers;
-        // Never rmcp's default client: every outbound client is ours.
-        let client = Outbound::upstream().settings(outbound).build()?;
-        if cfg.is_oauth() {
-            let (Some(oauth), Some((user_id, _))) = (oauth, identity.and_then(|c| c.user())) else {
-                return Err("an OAuth upstream is used only by signed-in users".into());
-            };
-            let client = crate::upstream_oauth::http_client::OAuthClient {
-                inner: client,
-                oauth,
-                user_id: user_id.to_string(),
-                upstream: cfg.name.clone(),
-            };
-            let transport = StreamableHttpClientTransport::with_client(client, config);
-            return start(handler, counted(transport, relay), cfg.revision)
-                .await
-                .map_err(|e| http_init_error(&e.to_string()));
-        }
-        if let Some((signer, caller)) = signed {
-            let client = TraceHeaderClient {
-                inner: JwtClient {
-                    inner: client,
-                    signer,
-                    caller,
-                },
-            };
-            let transport = StreamableHttpClientTransport::with_client(client, config);
-            return start(handler, counted(transport, relay), cfg.revision)
-                .await
-                .map_err(|e| http_init_error(&e.to_string()));
-        }
-        let client = TraceHeaderClient { inner: client };
-        let transport = StreamableHttpClientTransport::with_client(client, config);
-        start(handler, counted(transport, relay), cfg.revision)
-            .await
-            .map_err(|e| http_init_error(&e.to_string()))
-    } else {
-        Err("neither command nor url is set".into())
-    }
-}
-
-/// A Streamable HTTP upstream's failed initialization. rmcp reports a
-/// redirect the client did not follow (`crate::outbound`) only as an
-/// unexpected `HTTP 3xx`; the status says why it was not followed.
-fn http_init_error(e: &str) -> String {
-    let redirected = ["HTTP 301", "HTTP 302", "HTTP 303", "HTTP 307", "HTTP 308"]
-        .iter()
-        .any(|s| e.contains(s));
-    if redirected {
-        format!(
-            "initialization failed: the upstream answered with a redirect that mcpgate does not \
-             follow (only same-origin 307 and 308 are followed) ({e})"
-        )
-    } else {
-        format!("initialization failed: {e}")
     }
 }
