@@ -343,6 +343,27 @@ async fn every_mcp_method_gets_a_server_span_named_and_attributed_by_the_convent
         .await
         .unwrap();
     assert_eq!(r.status(), reqwest::StatusCode::OK);
+    // `server/discover` (2026-07-28), which rmcp serves on its own path.
+    let discover_parent = "6666666666666666";
+    let r = crate::mcp_support::stateless_post(&app, &token, "server/discover", None)
+        .header("traceparent", tp(discover_parent))
+        .json(
+            &json!({"jsonrpc": "2.0", "id": 8, "method": "server/discover", "params": {"_meta": {
+                "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                "io.modelcontextprotocol/clientCapabilities": {},
+            }}}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), reqwest::StatusCode::OK);
+    let discovered: serde_json::Value = r.json().await.unwrap();
+    assert!(
+        discovered["result"]["supportedVersions"]
+            .as_array()
+            .is_some_and(|v| v.iter().any(|v| v == "2026-07-28")),
+        "{discovered}"
+    );
     // The legacy SSE transport (2024-11-05).
     use crate::mcp_sse::{accepted, open, reply};
     use crate::mcp_support::{initialize_body, initialized_notification};
@@ -420,6 +441,15 @@ async fn every_mcp_method_gets_a_server_span_named_and_attributed_by_the_convent
         attr(&stateless, "mcp.protocol.version").as_deref(),
         Some("2026-07-28")
     );
+
+    let discover = server_span("server/discover", discover_parent);
+    assert_eq!(hex(&discover.trace_id), TRACE_ID);
+    assert_eq!(
+        attr(&discover, "mcp.method.name").as_deref(),
+        Some("server/discover")
+    );
+    assert_eq!(attr(&discover, "mcp.session.id"), None, "no session");
+    assert_eq!(attr(&discover, "error.type"), None);
 
     let legacy = server_span("tools/list", sse_parent);
     assert_eq!(
