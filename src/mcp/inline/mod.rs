@@ -124,12 +124,12 @@ async fn post(
         let Ok(message) = super::parse::client_message(&bytes) else {
             return pass(parts, bytes).await;
         };
-        let Ok(request) = stateless::eligible(&parts.headers, message) else {
+        let Some(request) = stateless::eligible(&parts.headers, message) else {
             return pass(parts, bytes).await;
         };
         return match stateless::serve(mcp, parts, request).await {
             Ok(response) => response,
-            Err((parts, _)) => pass(parts, bytes).await,
+            Err(parts) => pass(parts, bytes).await,
         };
     };
     if !plain_session_request(&parts.headers) {

@@ -83,15 +83,15 @@ fn ended_peer(handler: McpHandler) -> Peer<RoleServer> {
 }
 
 /// Serves `request`, a stateless request [`eligible`] took, made by the
-/// caller the gate put in `parts`; `None` (with the parts back) when there
-/// is no caller, for rmcp to answer.
+/// caller the gate put in `parts`; the parts back when there is no caller,
+/// for rmcp to answer.
 pub async fn serve(
     mcp: &McpState,
     parts: Parts,
     request: JsonRpcRequest<ClientRequest>,
-) -> Result<Response, (Parts, JsonRpcRequest<ClientRequest>)> {
+) -> Result<Response, Parts> {
     let Some(caller) = parts.extensions.get::<Caller>().cloned() else {
-        return Err((parts, request));
+        return Err(parts);
     };
     let (template, peer) = mcp.stateless.parts(mcp);
     let JsonRpcRequest {
@@ -134,14 +134,12 @@ pub async fn serve(
 pub fn eligible(
     headers: &HeaderMap,
     message: ClientJsonRpcMessage,
-) -> Result<JsonRpcRequest<ClientRequest>, ClientJsonRpcMessage> {
-    let ClientJsonRpcMessage::Request(request) = message else {
-        return Err(message);
-    };
-    if accepts(headers, &request.request) {
-        Ok(request)
-    } else {
-        Err(ClientJsonRpcMessage::Request(request))
+) -> Option<JsonRpcRequest<ClientRequest>> {
+    match message {
+        ClientJsonRpcMessage::Request(request) if accepts(headers, &request.request) => {
+            Some(request)
+        }
+        _ => None,
     }
 }
 
@@ -255,8 +253,11 @@ mod tests {
     }
 
     fn taken(h: &[(&'static str, &str)], m: ClientJsonRpcMessage) -> bool {
-        eligible(&headers(h), m).is_ok()
+        eligible(&headers(h), m).is_some()
     }
+
+    /// What a case is, its headers, its message.
+    type Case<'a> = (&'a str, Vec<(&'static str, &'a str)>, ClientJsonRpcMessage);
 
     #[test]
     fn a_request_with_every_header_agreeing_is_served_here() {
@@ -278,7 +279,7 @@ mod tests {
 
     #[test]
     fn anything_rmcp_would_refuse_or_route_otherwise_is_left_to_it() {
-        let cases: Vec<(&str, Vec<(&'static str, &str)>, ClientJsonRpcMessage)> = vec![
+        let cases: Vec<Case<'_>> = vec![
             (
                 "a session revision",
                 {
