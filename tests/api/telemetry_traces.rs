@@ -299,6 +299,28 @@ async fn request_with_traceparent(
         .expect("in time")
 }
 
+/// A stateless (2026-07-28) request of `method` without parameters, with
+/// `traceparent` in its HTTP header.
+async fn stateless_traced(
+    app: &TestApp,
+    token: &str,
+    method: &str,
+    id: u64,
+    traceparent: &str,
+) -> reqwest::Response {
+    crate::mcp_support::stateless_post(app, token, method, None)
+        .header("traceparent", traceparent)
+        .json(
+            &json!({"jsonrpc": "2.0", "id": id, "method": method, "params": {"_meta": {
+                "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                "io.modelcontextprotocol/clientCapabilities": {},
+            }}}),
+        )
+        .send()
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn every_mcp_method_gets_a_server_span_named_and_attributed_by_the_conventions() {
     let (endpoint, spans) = receiver().await;
@@ -331,31 +353,11 @@ async fn every_mcp_method_gets_a_server_span_named_and_attributed_by_the_convent
     // A stateless (2026-07-28) request, outside any session, with the
     // context in its HTTP header.
     let stateless_parent = "4444444444444444";
-    let r = crate::mcp_support::stateless_post(&app, &token, "tools/list", None)
-        .header("traceparent", tp(stateless_parent))
-        .json(
-            &json!({"jsonrpc": "2.0", "id": 7, "method": "tools/list", "params": {"_meta": {
-                "io.modelcontextprotocol/protocolVersion": "2026-07-28",
-                "io.modelcontextprotocol/clientCapabilities": {},
-            }}}),
-        )
-        .send()
-        .await
-        .unwrap();
+    let r = stateless_traced(&app, &token, "tools/list", 7, &tp(stateless_parent)).await;
     assert_eq!(r.status(), reqwest::StatusCode::OK);
     // `server/discover` (2026-07-28), which rmcp serves on its own path.
     let discover_parent = "6666666666666666";
-    let r = crate::mcp_support::stateless_post(&app, &token, "server/discover", None)
-        .header("traceparent", tp(discover_parent))
-        .json(
-            &json!({"jsonrpc": "2.0", "id": 8, "method": "server/discover", "params": {"_meta": {
-                "io.modelcontextprotocol/protocolVersion": "2026-07-28",
-                "io.modelcontextprotocol/clientCapabilities": {},
-            }}}),
-        )
-        .send()
-        .await
-        .unwrap();
+    let r = stateless_traced(&app, &token, "server/discover", 8, &tp(discover_parent)).await;
     assert_eq!(r.status(), reqwest::StatusCode::OK);
     let discovered: serde_json::Value = r.json().await.unwrap();
     assert!(

@@ -120,11 +120,14 @@ async fn post(
     let Some(session_id) = session_id else {
         // A stateless (2026-07-28) request, or anything else without a
         // session (`initialize`, `server/discover`): rmcp's, unless
-        // `stateless` serves it.
+        // `stateless` serves it. Only a stateless one is parsed here.
+        let Some(version) = stateless::version(&parts.headers) else {
+            return pass(parts, bytes).await;
+        };
         let Ok(message) = super::parse::client_message(&bytes) else {
             return pass(parts, bytes).await;
         };
-        let Some(request) = stateless::eligible(&parts.headers, message) else {
+        let Some(request) = stateless::eligible(&parts.headers, version, message) else {
             return pass(parts, bytes).await;
         };
         return match stateless::serve(mcp, parts, request).await {

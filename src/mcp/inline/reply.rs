@@ -125,6 +125,15 @@ struct InFlight {
     ct: CancellationToken,
 }
 
+impl InFlight {
+    fn new(work: Work, ct: CancellationToken) -> Self {
+        Self {
+            work: Some(work),
+            ct,
+        }
+    }
+}
+
 impl Future for InFlight {
     type Output = ServerJsonRpcMessage;
 
@@ -159,27 +168,14 @@ pub async fn serve(
     mut context: RequestContext<RoleServer>,
     ct: CancellationToken,
 ) -> Response {
-    let (tx, rx) = mpsc::unbounded();
-    context.ct = ct.clone();
-    context.extensions.insert(RequestStream {
-        tx,
-        session: Some(session.clone()),
-    });
+    let rx = open_stream(&mut context, &ct, Some(session.clone()));
     session.begin(&id, ct.clone());
     let work: Work = Box::pin(async move {
         let result = session.handler.handle_request(request, context).await;
         session.end(&id);
         message_of(result, id)
     });
-    respond(
-        rx,
-        InFlight {
-            work: Some(work),
-            ct,
-        },
-        |_| StatusCode::OK,
-    )
-    .await
+    respond(rx, InFlight::new(work, ct), |_| StatusCode::OK).await
 }
 
 /// Serves a stateless (2026-07-28) `request` with `handler`, as [`serve`]
@@ -194,22 +190,24 @@ pub async fn serve_stateless(
     mut context: RequestContext<RoleServer>,
     ct: CancellationToken,
 ) -> Response {
-    let (tx, rx) = mpsc::unbounded();
-    context.ct = ct.clone();
-    context
-        .extensions
-        .insert(RequestStream { tx, session: None });
+    let rx = open_stream(&mut context, &ct, None);
     let work: Work =
         Box::pin(async move { message_of(handler.handle_request(request, context).await, id) });
-    respond(
-        rx,
-        InFlight {
-            work: Some(work),
-            ct,
-        },
-        stateless_status,
-    )
-    .await
+    respond(rx, InFlight::new(work, ct), stateless_status).await
+}
+
+/// Gives `context` the request's cancellation token `ct` and its response
+/// stream (whose client answers through `session`, if any); returns the
+/// stream's receiving end.
+fn open_stream(
+    context: &mut RequestContext<RoleServer>,
+    ct: &CancellationToken,
+    session: Option<Arc<InlineSession>>,
+) -> mpsc::UnboundedReceiver<ServerJsonRpcMessage> {
+    let (tx, rx) = mpsc::unbounded();
+    context.ct = ct.clone();
+    context.extensions.insert(RequestStream { tx, session });
+    rx
 }
 
 fn message_of(result: Result<ServerResult, McpError>, id: RequestId) -> ServerJsonRpcMessage {

@@ -115,7 +115,8 @@ pub async fn serve(
     .await)
 }
 
-/// The stateless request in `message` if this module serves it: a request
+/// The stateless request in `message` (sent with headers naming the
+/// stateless revision `version`, [`version`]) if this module serves it: a request
 /// of a method it lists, sent with the headers rmcp checks all present and
 /// agreeing with the body, so that rmcp would dispatch it to the handler
 /// unchanged. `None` for everything else.
@@ -133,30 +134,38 @@ pub async fn serve(
 ///   for every tool the caller may see (`crate::mcp::param_headers`).
 pub fn eligible(
     headers: &HeaderMap,
+    version: &str,
     message: ClientJsonRpcMessage,
 ) -> Option<JsonRpcRequest<ClientRequest>> {
     match message {
-        ClientJsonRpcMessage::Request(request) if accepts(headers, &request.request) => {
+        ClientJsonRpcMessage::Request(request) if accepts(headers, version, &request.request) => {
             Some(request)
         }
         _ => None,
     }
 }
 
-fn accepts(headers: &HeaderMap, request: &ClientRequest) -> bool {
-    let Some(name) = served(request) else {
-        return false;
-    };
+/// The stateless revision a POST names, when its headers are such that
+/// [`eligible`] may take it (the first two of rmcp's checks above): `None`
+/// for anything else, whose body need not be parsed here.
+pub fn version(headers: &HeaderMap) -> Option<&str> {
     if !super::accepts_json_and_events(headers) || !super::sends_json(headers) {
-        return false;
+        return None;
     }
-    let Some(version) = one(headers, PROTOCOL_HEADER) else {
-        return false;
-    };
-    let stateless_version = version >= ProtocolVersion::V_2026_07_28.as_str()
+    let version = one(headers, PROTOCOL_HEADER)?;
+    let stateless = version >= ProtocolVersion::V_2026_07_28.as_str()
         && ProtocolVersion::KNOWN_VERSIONS
             .iter()
             .any(|k| k.as_str() == version);
+    stateless.then_some(version)
+}
+
+/// The rest of rmcp's checks, for a request whose headers name the
+/// stateless revision `version`.
+fn accepts(headers: &HeaderMap, version: &str, request: &ClientRequest) -> bool {
+    let Some(name) = served(request) else {
+        return false;
+    };
     let meta = request.get_meta();
     let meta_ok = meta
         .protocol_version()
@@ -168,7 +177,7 @@ fn accepts(headers: &HeaderMap, request: &ClientRequest) -> bool {
             .and_then(param_headers::decode)
             .is_some_and(|n| n == expected),
     };
-    stateless_version && meta_ok && method_ok && name_ok
+    meta_ok && method_ok && name_ok
 }
 
 /// Whether a method's request names its target in `Mcp-Name` (SEP-2243).
@@ -253,7 +262,25 @@ mod tests {
     }
 
     fn taken(h: &[(&'static str, &str)], m: ClientJsonRpcMessage) -> bool {
-        eligible(&headers(h), m).is_some()
+        let h = headers(h);
+        version(&h).is_some_and(|v| eligible(&h, v, m).is_some())
+    }
+
+    /// The headers of a `tools/call` of `echo` with header `i` replaced.
+    fn echo_changed(
+        i: usize,
+        pair: (&'static str, &'static str),
+    ) -> Vec<(&'static str, &'static str)> {
+        let mut h = full("tools/call", Some("echo"));
+        h[i] = pair;
+        h
+    }
+
+    /// The headers of a `tools/call` of `echo` with one more.
+    fn echo_plus(pair: (&'static str, &'static str)) -> Vec<(&'static str, &'static str)> {
+        let mut h = full("tools/call", Some("echo"));
+        h.push(pair);
+        h
     }
 
     /// What a case is, its headers, its message.
@@ -282,20 +309,12 @@ mod tests {
         let cases: Vec<Case<'_>> = vec![
             (
                 "a session revision",
-                {
-                    let mut h = full("tools/call", Some("echo"));
-                    h[2] = ("mcp-protocol-version", "2025-11-25");
-                    h
-                },
+                echo_changed(2, ("mcp-protocol-version", "2025-11-25")),
                 call("echo"),
             ),
             (
                 "an unknown revision",
-                {
-                    let mut h = full("tools/call", Some("echo"));
-                    h[2] = ("mcp-protocol-version", "2099-01-01");
-                    h
-                },
+                echo_changed(2, ("mcp-protocol-version", "2099-01-01")),
                 call("echo"),
             ),
             (
@@ -308,11 +327,7 @@ mod tests {
             ),
             (
                 "a repeated version header",
-                {
-                    let mut h = full("tools/call", Some("echo"));
-                    h.push(("mcp-protocol-version", V));
-                    h
-                },
+                echo_plus(("mcp-protocol-version", V)),
                 call("echo"),
             ),
             (
@@ -328,29 +343,17 @@ mod tests {
             ),
             (
                 "a repeated Mcp-Name",
-                {
-                    let mut h = full("tools/call", Some("echo"));
-                    h.push(("mcp-name", "echo"));
-                    h
-                },
+                echo_plus(("mcp-name", "echo")),
                 call("echo"),
             ),
             (
                 "JSON only accepted",
-                {
-                    let mut h = full("tools/call", Some("echo"));
-                    h[0] = ("accept", "application/json");
-                    h
-                },
+                echo_changed(0, ("accept", "application/json")),
                 call("echo"),
             ),
             (
                 "not JSON sent",
-                {
-                    let mut h = full("tools/call", Some("echo"));
-                    h[1] = ("content-type", "text/plain");
-                    h
-                },
+                echo_changed(1, ("content-type", "text/plain")),
                 call("echo"),
             ),
             (
