@@ -49,7 +49,7 @@ use crate::tasks::Tasks;
 use crate::telemetry::labels::{McpMethod, McpOutcome};
 use opentelemetry::context::FutureExt as _;
 pub use request::{caller_of, sessionless_call};
-use request::{is_per_request, page, require_caller};
+use request::{is_per_request, listed, require_caller};
 
 /// Items per page of `tools/list`, `resources/list` and `prompts/list`.
 pub const PAGE_SIZE: usize = 100;
@@ -252,13 +252,7 @@ impl ServerHandler for McpHandler {
                     started,
                 );
             }
-            let (items, next) = page(all, request)?;
-            let mut r = ListToolsResult::with_all_items(items);
-            r.next_cursor = next;
-            if is_per_request(&context) {
-                (r.ttl_ms, r.cache_scope) = results::list_hints();
-            }
-            Ok(r)
+            listed!(ListToolsResult, all, request, &context)
         })
         .await
     }
@@ -373,13 +367,8 @@ impl ServerHandler for McpHandler {
             span,
             Box::pin(async move {
                 let caller = require_caller(&context)?;
-                let (items, next) = page(self.gateway.list_resources(&caller).await, request)?;
-                let mut r = ListResourcesResult::with_all_items(items);
-                r.next_cursor = next;
-                if is_per_request(&context) {
-                    (r.ttl_ms, r.cache_scope) = results::list_hints();
-                }
-                Ok(r)
+                let all = self.gateway.list_resources(&caller).await;
+                listed!(ListResourcesResult, all, request, &context)
             }),
         )
         .await
@@ -395,14 +384,8 @@ impl ServerHandler for McpHandler {
             span,
             Box::pin(async move {
                 let caller = require_caller(&context)?;
-                let (items, next) =
-                    page(self.gateway.list_resource_templates(&caller).await, request)?;
-                let mut r = ListResourceTemplatesResult::with_all_items(items);
-                r.next_cursor = next;
-                if is_per_request(&context) {
-                    (r.ttl_ms, r.cache_scope) = results::list_hints();
-                }
-                Ok(r)
+                let all = self.gateway.list_resource_templates(&caller).await;
+                listed!(ListResourceTemplatesResult, all, request, &context)
             }),
         )
         .await
@@ -504,13 +487,8 @@ impl ServerHandler for McpHandler {
             span,
             Box::pin(async move {
                 let caller = require_caller(&context)?;
-                let (items, next) = page(self.gateway.list_prompts(&caller).await, request)?;
-                let mut r = ListPromptsResult::with_all_items(items);
-                r.next_cursor = next;
-                if is_per_request(&context) {
-                    (r.ttl_ms, r.cache_scope) = results::list_hints();
-                }
-                Ok(r)
+                let all = self.gateway.list_prompts(&caller).await;
+                listed!(ListPromptsResult, all, request, &context)
             }),
         )
         .await

@@ -118,6 +118,25 @@ pub(super) fn require_caller(context: &RequestContext<RoleServer>) -> Result<Cal
     })
 }
 
+/// The result of a list method (`$result`: rmcp's paginated result type)
+/// from all the caller may see: one [`page`] of `$all` and the next page's
+/// cursor; a 2026-07-28 request (`is_per_request`) also gets the list's
+/// cache hints (`results::list_hints`). Evaluates to
+/// `Result<$result, McpError>`.
+macro_rules! listed {
+    ($result:ty, $all:expr, $request:expr, $context:expr) => {
+        request::page($all, $request).map(|(items, next)| {
+            let mut r = <$result>::with_all_items(items);
+            r.next_cursor = next;
+            if request::is_per_request($context) {
+                (r.ttl_ms, r.cache_scope) = super::results::list_hints();
+            }
+            r
+        })
+    };
+}
+pub(super) use listed;
+
 /// One page of a list, with the cursor of the next page (RFC-less: the
 /// cursor is the offset, opaque to clients).
 pub(super) fn page<T>(
