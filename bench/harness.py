@@ -51,6 +51,22 @@ STATELESS_META = (
 SESSION_VERSION = "2025-06-18"
 
 
+# An ssl.SSLContext trusting the bench's own authority, when the servers
+# serve HTTPS (bench/w5_scale.py); None: plain HTTP.
+TLS = None
+
+
+def connect(port, timeout):
+    """A connection to a local server, HTTPS when TLS is set."""
+    if TLS is not None:
+        return http.client.HTTPSConnection("127.0.0.1", port, timeout=timeout, context=TLS)
+    return http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+
+
+def scheme():
+    return "https" if TLS is not None else "http"
+
+
 class BenchError(Exception):
     pass
 
@@ -152,7 +168,7 @@ class Server:
             if self.proc.poll() is not None:
                 raise BenchError(f"{self.name} exited: {self.tail()}")
             try:
-                c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=2)
+                c = connect(self.port, 2)
                 c.request("GET", self.ready_path)
                 c.getresponse().read()
                 c.close()
@@ -184,7 +200,7 @@ class Server:
 
 
 def post(port, path, body, headers):
-    c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    c = connect(port, 30)
     h = {
         "Content-Type": "application/json",
         "Accept": "application/json, text/event-stream",
@@ -282,7 +298,7 @@ def wrk(target, seconds):
     env = dict(os.environ, **target.wrk_env())
     cmd = pin(1, ["wrk", "-t1", f"-c{CONNECTIONS}", f"-d{seconds}s", "--timeout", "10s",
                   "-s", str(BENCH / "wrk" / "jsonrpc.lua"),
-                  f"http://127.0.0.1:{target.port}{target.path}"])
+                  f"{scheme()}://127.0.0.1:{target.port}{target.path}"])
     cpu0 = cpu_seconds(target.pid)
     out = subprocess.run(cmd, env=env, capture_output=True, text=True)
     cpu1 = cpu_seconds(target.pid)
@@ -660,6 +676,18 @@ def main():
                 log(f"  {label}: {p['sessions']} sessions, {p['bytes_per_session']:.0f} B each")
             s.stop()
             servers.remove(s)
+        # The floor: what an open event stream costs a bare axum server on
+        # the same HTTP stack (bench/ceiling's GET /mcp, keep-alives only).
+        fport = free_port()
+        s = start(Server("ceiling-idle", [str(bins / "mcpgate-bench-ceiling"), str(fport)], fport))
+        label = "bare axum event stream (the floor)"
+        w5["idle"][label] = loadgen(bins, "idle", "--base", f"http://127.0.0.1:{fport}",
+                                    "--token", "unused", "--kind", "bare", "--pid", s.proc.pid,
+                                    "--counts", ",".join(map(str, counts)))
+        for p in w5["idle"][label]["points"]:
+            log(f"  {label}: {p['sessions']} streams, {p['bytes_per_session']:.0f} B each")
+        s.stop()
+        servers.remove(s)
         sport = free_port()
         runs = []
         for i in range(max(reps, 3)):

@@ -187,7 +187,7 @@ def report(ctx, r):
     out.append("")
     out.append(rate_table(w4, "mcpgate → stdio"))
     out.append("")
-    out.append("### 5. Scale (mcpgate)")
+    out.append("### 5. Scale")
     out.append("")
     out.append("| Idle sessions | Count | Server RSS | Bytes per session |")
     out.append("|---|---:|---:|---:|")

@@ -4,11 +4,18 @@
 //! is what this machine can do for one such request with the same HTTP
 //! stack (hyper + axum + tokio) that mcpgate uses.
 //!
+//! `GET /mcp` is an event stream that sends nothing but a keep-alive
+//! comment every 15 s (as rmcp's GET stream does) until the client closes
+//! it: workload 5 holds many of them open, to measure what an open event
+//! stream costs any server on this stack, the floor under mcpgate's idle
+//! sessions.
+//!
 //!     mcpgate-bench-ceiling PORT
 
 use axum::Json;
 use axum::Router;
 use axum::http::StatusCode;
+use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::routing::post;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -57,6 +64,12 @@ async fn mcp(Json(req): Json<Request>) -> (StatusCode, Json<Value>) {
     }
 }
 
+/// An event stream with no events: keep-alives only.
+async fn idle() -> Sse<impl futures::Stream<Item = Result<Event, std::convert::Infallible>>> {
+    Sse::new(futures::stream::pending())
+        .keep_alive(KeepAlive::new().interval(std::time::Duration::from_secs(15)))
+}
+
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
     let port: u16 = std::env::args()
@@ -64,7 +77,7 @@ async fn main() -> std::io::Result<()> {
         .and_then(|p| p.parse().ok())
         .unwrap_or(3409);
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
-    let app = Router::new().route("/mcp", post(mcp));
+    let app = Router::new().route("/mcp", post(mcp).get(idle));
     eprintln!("ceiling on 127.0.0.1:{port}");
     // TCP_NODELAY, as mcpgate sets it.
     let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {

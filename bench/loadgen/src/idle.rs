@@ -4,7 +4,19 @@
 //! - `streamable`: a Streamable HTTP session (`initialize`, then
 //!   `notifications/initialized`) with its GET event stream held open;
 //! - `sse`: a legacy HTTP+SSE stream (`GET /sse`), held open once its
-//!   `endpoint` event has arrived.
+//!   `endpoint` event has arrived;
+//! - `bare`: `GET /mcp` of `mcpgate-bench-ceiling`, a bare axum event stream
+//!   that sends nothing but keep-alives: what holding an open event stream
+//!   costs any server on the same HTTP stack (hyper, axum, tokio), the floor
+//!   under the other two.
+//!
+//! Over HTTPS with `--per-connection N`, the sessions are opened over
+//! HTTP/2: each client (one connection, negotiated by ALPN) carries N
+//! sessions' GET streams, so that more sessions can be held than a process
+//! may open sockets (the limit of open files here is 20,000). With
+//! `--hold`, the report is printed as soon as the last count is reached and
+//! the sessions stay open until standard input closes, so that other load
+//! can run beside them.
 
 use std::time::Duration;
 
@@ -25,7 +37,7 @@ pub struct IdleArgs {
     /// An access token.
     #[arg(long)]
     token: String,
-    /// `streamable` or `sse`.
+    /// `streamable`, `sse` or `bare`.
     #[arg(long)]
     kind: String,
     /// The server's process id (whose RSS is read).
@@ -37,6 +49,15 @@ pub struct IdleArgs {
     /// Sessions opened at once.
     #[arg(long, default_value_t = 32)]
     concurrency: usize,
+    /// Sessions per client connection, over HTTP/2 (HTTPS only; the
+    /// server allows 200 streams per connection). Unset: HTTP/1.1, a
+    /// connection per GET stream.
+    #[arg(long)]
+    per_connection: Option<usize>,
+    /// Print the report at the last count, then hold the sessions open
+    /// until standard input closes.
+    #[arg(long)]
+    hold: bool,
 }
 
 async fn open_streamable(
@@ -116,39 +137,95 @@ async fn open_sse(http: &reqwest::Client, base: &str, auth: &str) -> anyhow::Res
     Ok(resp)
 }
 
+/// The clients sessions are opened with: one for all (HTTP/1.1, pooled), or
+/// one per `per` sessions (HTTP/2, one connection each).
+struct Clients {
+    all: Vec<reqwest::Client>,
+    per: usize,
+}
+
+impl Clients {
+    fn new(a: &IdleArgs, count: usize) -> anyhow::Result<Self> {
+        match a.per_connection {
+            None => Ok(Self {
+                all: vec![
+                    crate::client::builder()?
+                        .pool_max_idle_per_host(a.concurrency)
+                        .build()?,
+                ],
+                per: usize::MAX,
+            }),
+            Some(per) => {
+                if !a.base.starts_with("https://") {
+                    bail!("--per-connection needs an https:// base (HTTP/2 by ALPN)");
+                }
+                let per = per.max(1);
+                // +1: the warm-up session.
+                let all = (0..count.div_ceil(per) + 1)
+                    .map(|_| {
+                        crate::client::builder()?
+                            .build()
+                            .map_err(anyhow::Error::from)
+                    })
+                    .collect::<anyhow::Result<Vec<_>>>()?;
+                Ok(Self { all, per })
+            }
+        }
+    }
+
+    fn for_session(&self, n: usize) -> reqwest::Client {
+        self.all[(n / self.per).min(self.all.len() - 1)].clone()
+    }
+}
+
+async fn open_bare(http: &reqwest::Client, base: &str) -> anyhow::Result<Response> {
+    let resp = http
+        .get(format!("{base}/mcp"))
+        .header("accept", "text/event-stream")
+        .send()
+        .await?;
+    if !resp.status().is_success() {
+        bail!("GET /mcp answered {}", resp.status());
+    }
+    Ok(resp)
+}
+
+async fn open(
+    kind: &str,
+    http: &reqwest::Client,
+    base: &str,
+    auth: &str,
+) -> anyhow::Result<Response> {
+    match kind {
+        "sse" => open_sse(http, base, auth).await,
+        "bare" => open_bare(http, base).await,
+        _ => open_streamable(http, base, auth).await,
+    }
+}
+
 pub async fn run(a: IdleArgs) -> anyhow::Result<Value> {
     let base = a.base.trim_end_matches('/').to_string();
     let auth = format!("Bearer {}", a.token);
-    let http = reqwest::Client::builder()
-        .pool_max_idle_per_host(a.concurrency)
-        .build()?;
-    if a.kind != "streamable" && a.kind != "sse" {
-        bail!("--kind is streamable or sse");
+    if !["streamable", "sse", "bare"].contains(&a.kind.as_str()) {
+        bail!("--kind is streamable, sse or bare");
     }
+    let most = a.counts.iter().copied().max().unwrap_or(0);
+    let clients = Clients::new(&a, most)?;
     // Warm up: one session opened and closed, so lazily built state (the
     // token cache, rmcp's service) does not count as per-session memory.
-    drop(match a.kind.as_str() {
-        "sse" => open_sse(&http, &base, &auth).await?,
-        _ => open_streamable(&http, &base, &auth).await?,
-    });
+    // Over HTTP/2 it goes on a connection of its own (the last client).
+    drop(open(&a.kind, &clients.for_session(usize::MAX), &base, &auth).await?);
     tokio::time::sleep(Duration::from_millis(500)).await;
     let baseline = rss_bytes(a.pid)?;
     let mut held: Vec<Response> = Vec::new();
     let mut points = Vec::new();
     for &count in &a.counts {
-        let missing = count.saturating_sub(held.len());
-        let opened: Vec<anyhow::Result<Response>> = futures::stream::iter(0..missing)
-            .map(|_| {
-                let http = http.clone();
-                let base = base.clone();
-                let auth = auth.clone();
-                let kind = a.kind.clone();
-                async move {
-                    match kind.as_str() {
-                        "sse" => open_sse(&http, &base, &auth).await,
-                        _ => open_streamable(&http, &base, &auth).await,
-                    }
-                }
+        let first = held.len();
+        let opened: Vec<anyhow::Result<Response>> = futures::stream::iter(first..count.max(first))
+            .map(|n| {
+                let http = clients.for_session(n);
+                let (base, auth, kind) = (&base, &auth, &a.kind);
+                async move { open(kind, &http, base, auth).await }
             })
             .buffer_unordered(a.concurrency)
             .collect()
@@ -164,6 +241,22 @@ pub async fn run(a: IdleArgs) -> anyhow::Result<Value> {
             "bytes_per_session": (rss.saturating_sub(baseline)) as f64 / count as f64,
         }));
     }
+    let report = json!({
+        "kind": a.kind,
+        "http": if a.per_connection.is_some() { "HTTP/2" } else { "HTTP/1.1" },
+        "connections": if a.per_connection.is_some() { clients.all.len() - 1 } else { held.len() },
+        "baseline_rss_bytes": baseline,
+        "points": points,
+    });
+    if a.hold {
+        println!("{report}");
+        let mut sink = Vec::new();
+        tokio::io::AsyncReadExt::read_to_end(&mut tokio::io::stdin(), &mut sink).await?;
+        // Still open until here: the other load ran beside them.
+        let still = rss_bytes(a.pid)?;
+        drop(held);
+        return Ok(json!({"held_until_stdin_closed": true, "rss_bytes_at_release": still}));
+    }
     drop(held);
-    Ok(json!({"kind": a.kind, "baseline_rss_bytes": baseline, "points": points}))
+    Ok(report)
 }

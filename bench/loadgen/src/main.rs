@@ -14,9 +14,13 @@
 //! - `auth-cost`: the bearer check of mcpgate's MCP routes, in process, in a
 //!   loop (the cached path every request takes, and the store lookup).
 //!
+//! With `MCPGATE_BENCH_CA` set (`client`), `setup` and `idle` speak HTTPS
+//! to a server whose certificate that file's authority signed.
+//!
 //! Non-2xx answers and failed checks are errors: the tool exits non-zero.
 
 mod authcost;
+mod client;
 mod idle;
 mod oauth;
 mod proc;

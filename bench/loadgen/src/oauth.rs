@@ -70,7 +70,7 @@ fn query_param(location: &str, name: &str) -> Option<String> {
 pub async fn setup(a: SetupArgs) -> anyhow::Result<Value> {
     let base = a.base.trim_end_matches('/').to_string();
     let resource = format!("{base}/v1/ai/mcp");
-    let http = reqwest::Client::builder()
+    let http = crate::client::builder()?
         .cookie_store(true)
         .redirect(reqwest::redirect::Policy::none())
         .build()?;
