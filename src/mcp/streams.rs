@@ -34,7 +34,11 @@
 //! the store, in one query for all of them ([`Store::active_access_tokens`]),
 //! which of the other tokens are still active (present, unrevoked,
 //! unexpired: removing a user or a client deletes its tokens), and ends
-//! the streams of the others. Nothing is queried while no stream is open.
+//! the streams of the others. [`OpenStreams`] keeps the streams by token
+//! too, so that a check costs one step per distinct token, not per stream:
+//! a client's sessions share their token, and one instance may hold
+//! 100,000 idle GET streams (docs/benchmarks.md, workload 5 at scale),
+//! which a check twice a second over every stream kept busy. Nothing is queried while no stream is open.
 //! A store failure ends nothing (it is logged; the next check tries again).
 //! A token found dead this way also clears this instance's token cache, so
 //! that a new request with it is refused at once rather than after the
@@ -65,18 +69,64 @@ pub const RECHECK_EVERY: Duration = Duration::from_millis(500);
 /// The least time between two checks, however many revocations arrive.
 const MIN_GAP: Duration = Duration::from_millis(50);
 
-/// The open event streams of this instance, by the token that opened them.
+/// The open event streams of this instance, by their number and by the
+/// token that opened them.
 #[derive(Default)]
 pub struct OpenStreams {
     next_id: AtomicU64,
-    map: Mutex<HashMap<u64, Open>>,
+    inner: Mutex<Inner>,
+}
+
+#[derive(Default)]
+struct Inner {
+    streams: HashMap<u64, Open>,
+    /// The streams of each token, with its expiry: what the watcher checks.
+    by_token: HashMap<Arc<str>, TokenStreams>,
+}
+
+struct TokenStreams {
+    expires_at: UnixTime,
+    ids: HashSet<u64>,
 }
 
 struct Open {
-    token_hash: String,
-    expires_at: UnixTime,
+    token_hash: Arc<str>,
     end: Arc<EndSignal>,
     about: StreamInfo,
+}
+
+impl Inner {
+    /// Ends and forgets stream `id`; whether it was open.
+    fn end(&mut self, id: u64) -> bool {
+        let Some(open) = self.forget(id) else {
+            return false;
+        };
+        open.end.end();
+        true
+    }
+
+    /// Forgets stream `id` (its body was dropped, or it is being ended).
+    fn forget(&mut self, id: u64) -> Option<Open> {
+        let open = self.streams.remove(&id)?;
+        if let Some(t) = self.by_token.get_mut(&open.token_hash) {
+            t.ids.remove(&id);
+            if t.ids.is_empty() {
+                self.by_token.remove(&open.token_hash);
+            }
+        }
+        Some(open)
+    }
+
+    /// Ends the streams of the tokens for which `dead` holds; how many.
+    fn end_tokens(&mut self, dead: impl Fn(&str, &TokenStreams) -> bool) -> usize {
+        let ids: Vec<u64> = self
+            .by_token
+            .iter()
+            .filter(|(token, t)| dead(token, t))
+            .flat_map(|(_, t)| t.ids.iter().copied())
+            .collect();
+        ids.into_iter().filter(|id| self.end(*id)).count()
+    }
 }
 
 /// Which kind of event stream (what the admin console shows).
@@ -157,9 +207,13 @@ impl EndSignal {
 }
 
 impl OpenStreams {
+    fn inner(&self) -> Option<std::sync::MutexGuard<'_, Inner>> {
+        self.inner.lock().ok()
+    }
+
     /// Number of open streams.
     pub fn len(&self) -> usize {
-        self.map.lock().map(|m| m.len()).unwrap_or(0)
+        self.inner().map(|m| m.streams.len()).unwrap_or(0)
     }
 
     pub fn is_empty(&self) -> bool {
@@ -168,17 +222,18 @@ impl OpenStreams {
 
     /// The open streams of `owner`, oldest first.
     pub fn of_owner(&self, owner: &str) -> Vec<StreamView> {
-        let Ok(m) = self.map.lock() else {
+        let Some(m) = self.inner() else {
             return Vec::new();
         };
         let mut v: Vec<StreamView> = m
+            .streams
             .iter()
             .filter(|(_, o)| o.about.owner == owner)
             .map(|(id, o)| StreamView {
                 id: *id,
                 kind: o.about.kind,
                 client_id: o.about.client_id.clone(),
-                token_hash: o.token_hash.clone(),
+                token_hash: o.token_hash.to_string(),
                 session_handle: o.about.session.as_deref().map(super::sessions::handle),
                 opened_at: o.about.opened_at,
             })
@@ -189,12 +244,22 @@ impl OpenStreams {
 
     /// Ends `owner`'s stream `id`; `false` if `owner` has no such stream.
     pub fn end_one(&self, owner: &str, id: u64) -> bool {
-        self.end_where(|sid, o| sid == id && o.about.owner == owner) == 1
+        let Some(mut m) = self.inner() else {
+            return false;
+        };
+        m.streams.get(&id).is_some_and(|o| o.about.owner == owner) && m.end(id)
     }
 
     /// Ends the streams of a Streamable HTTP session.
     pub fn end_of_session(&self, session: &str) -> usize {
-        self.end_where(|_, o| o.about.session.as_deref() == Some(session))
+        let Some(mut m) = self.inner() else { return 0 };
+        let ids: Vec<u64> = m
+            .streams
+            .iter()
+            .filter(|(_, o)| o.about.session.as_deref() == Some(session))
+            .map(|(id, _)| *id)
+            .collect();
+        ids.into_iter().filter(|id| m.end(*id)).count()
     }
 
     fn register(
@@ -205,12 +270,25 @@ impl OpenStreams {
     ) -> Registration {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let end = Arc::new(EndSignal::default());
-        if let Ok(mut m) = self.map.lock() {
-            m.insert(
+        if let Some(mut m) = self.inner() {
+            let token: Arc<str> = match m.by_token.get_key_value(token_hash.as_str()) {
+                Some((k, _)) => k.clone(),
+                None => token_hash.into(),
+            };
+            let t = m
+                .by_token
+                .entry(token.clone())
+                .or_insert_with(|| TokenStreams {
+                    expires_at,
+                    ids: HashSet::new(),
+                });
+            // One token, one expiry; the earlier, should two ever differ.
+            t.expires_at = t.expires_at.min(expires_at);
+            t.ids.insert(id);
+            m.streams.insert(
                 id,
                 Open {
-                    token_hash,
-                    expires_at,
+                    token_hash: token,
                     end: end.clone(),
                     about,
                 },
@@ -225,34 +303,29 @@ impl OpenStreams {
     }
 
     fn remove(&self, id: u64) {
-        if let Ok(mut m) = self.map.lock() {
-            m.remove(&id);
+        if let Some(mut m) = self.inner() {
+            m.forget(id);
         }
     }
 
-    /// Ends (and forgets) the streams for which `dead` holds; returns how
-    /// many.
-    fn end_where(&self, dead: impl Fn(u64, &Open) -> bool) -> usize {
-        let Ok(mut m) = self.map.lock() else { return 0 };
-        let before = m.len();
-        m.retain(|id, open| {
-            if dead(*id, open) {
-                open.end.end();
-                false
-            } else {
-                true
-            }
-        });
-        before - m.len()
+    /// Ends the streams whose token expires at or before `now`; how many.
+    fn end_expired(&self, now: UnixTime) -> usize {
+        let Some(mut m) = self.inner() else { return 0 };
+        m.end_tokens(|_, t| now >= t.expires_at)
+    }
+
+    /// Ends the streams of the tokens for which `dead` holds; how many.
+    fn end_tokens_where(&self, dead: impl Fn(&str) -> bool) -> usize {
+        let Some(mut m) = self.inner() else { return 0 };
+        m.end_tokens(|token, _| dead(token))
     }
 
     /// The distinct tokens of the open streams.
     fn tokens(&self) -> Vec<String> {
-        let Ok(m) = self.map.lock() else {
+        let Some(m) = self.inner() else {
             return Vec::new();
         };
-        let set: HashSet<&String> = m.values().map(|o| &o.token_hash).collect();
-        set.into_iter().cloned().collect()
+        m.by_token.keys().map(|k| k.to_string()).collect()
     }
 }
 
@@ -370,7 +443,7 @@ pub fn start(streams: Arc<OpenStreams>, auth: Arc<AuthServer>, cancel: Cancellat
 /// One check of every open stream's token.
 async fn recheck(streams: &OpenStreams, auth: &AuthServer) {
     let now = auth.now();
-    let expired = streams.end_where(|_, o| now >= o.expires_at);
+    let expired = streams.end_expired(now);
     if expired > 0 {
         tracing::info!(
             event = "mcp.streams_ended",
@@ -392,8 +465,7 @@ async fn recheck(streams: &OpenStreams, auth: &AuthServer) {
     };
     let checked: HashSet<String> = tokens.into_iter().collect();
     // Only the tokens checked: a stream opened meanwhile waits for the next check.
-    let revoked = streams
-        .end_where(|_, o| checked.contains(&o.token_hash) && !active.contains(&o.token_hash));
+    let revoked = streams.end_tokens_where(|t| checked.contains(t) && !active.contains(t));
     if revoked > 0 {
         auth.forget_cached_tokens();
         tracing::info!(
@@ -476,7 +548,7 @@ mod tests {
         assert!(next.is_err(), "the stream is open");
         let ender = tokio::spawn({
             let streams = streams.clone();
-            async move { streams.end_where(|_, o| o.token_hash == "h1") }
+            async move { streams.end_tokens_where(|t| t == "h1") }
         });
         assert_eq!(ender.await.unwrap(), 1);
         let next = tokio::time::timeout(Duration::from_secs(5), data.next()).await;
@@ -499,10 +571,58 @@ mod tests {
             >())),
             info(OpenKind::StreamableGet, "alice"),
         );
-        assert_eq!(streams.end_where(|_, o| 99 >= o.expires_at), 0);
-        assert_eq!(streams.end_where(|_, o| 100 >= o.expires_at), 1);
+        assert_eq!(streams.end_expired(99), 0);
+        assert_eq!(streams.end_expired(100), 1);
         let body = axum::body::to_bytes(r.into_body(), 1024).await.unwrap();
         assert!(body.is_empty());
+    }
+
+    #[tokio::test]
+    async fn streams_are_checked_once_per_token_and_leave_its_index_when_gone() {
+        let streams = Arc::new(OpenStreams::default());
+        let pending = || {
+            event_stream(Body::from_stream(futures::stream::pending::<
+                Result<Bytes, Infallible>,
+            >()))
+        };
+        let mut alice: Vec<Response> = (0..3)
+            .map(|_| {
+                watch(
+                    &streams,
+                    "ha".into(),
+                    100,
+                    pending(),
+                    info(OpenKind::StreamableGet, "alice"),
+                )
+            })
+            .collect();
+        let bob = watch(
+            &streams,
+            "hb".into(),
+            200,
+            pending(),
+            info(OpenKind::StreamableGet, "bob"),
+        );
+        let mut tokens = streams.tokens();
+        tokens.sort();
+        assert_eq!(tokens, ["ha", "hb"], "one entry per token");
+        drop(alice.pop());
+        assert_eq!(streams.tokens().len(), 2, "ha still has two streams");
+        assert_eq!(
+            streams.end_expired(150),
+            2,
+            "alice's token expired: both of its streams end, bob's does not"
+        );
+        assert_eq!(streams.tokens(), ["hb"]);
+        assert_eq!(streams.len(), 1);
+        for r in alice {
+            let body = axum::body::to_bytes(r.into_body(), 1024).await.unwrap();
+            assert!(body.is_empty(), "an ended stream's body finishes");
+        }
+        assert_eq!(streams.end_tokens_where(|t| t == "ha"), 0);
+        drop(bob);
+        assert!(streams.is_empty());
+        assert!(streams.tokens().is_empty(), "no stream, no token");
     }
 
     #[tokio::test]
