@@ -17,12 +17,17 @@ p99 within 2x of the idle-free run's. The server is pinned to core 0, the
 load tools to core 1, as in bench/run.
 
   bench/w5_scale.py --bins DIR [--sessions 100000] [--counts 10000,50000]
-                    [--per-connection 190] [--reps 3] [--seconds 10]
-                    [--json-dir bench/results]
+                    [--per-connection 190] [--distinct 1] [--reps 3]
+                    [--seconds 10] [--json-dir bench/results]
+
+--distinct N opens the sessions with N different access tokens (minted by
+refresh grants; session n uses token n mod N): the sessions of a deployment
+belong to many users, and mcpgate checks each distinct token of its open
+streams for revocation.
 
 DIR holds the release binaries `mcpgate` and `mcpgate-bench-loadgen`.
 Prints a Markdown report (docs/benchmarks.md quotes it) and, with
---json-dir, writes `<date>-<commit>-w5-scale.json` there.
+--json-dir, writes `<date>-<commit>-w5-scale[-<N>-tokens].json` there.
 """
 import argparse
 import json
@@ -68,6 +73,7 @@ def main():
     p.add_argument("--counts", default="10000,50000",
                    help="smaller counts at which RSS is also read")
     p.add_argument("--per-connection", type=int, default=190)
+    p.add_argument("--distinct", type=int, default=1, help="access tokens the sessions use")
     p.add_argument("--reps", type=int, default=3)
     p.add_argument("--seconds", type=int, default=10)
     p.add_argument("--json-dir", type=Path)
@@ -87,7 +93,7 @@ def main():
         "cpu": h.cpu_model(), "cores": h.cores(), "kernel": os.uname().release,
         "load_before": os.getloadavg(),
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        "sessions": a.sessions, "per_connection": a.per_connection,
+        "sessions": a.sessions, "per_connection": a.per_connection, "distinct": a.distinct,
     }
     srv, holder = None, None
     try:
@@ -101,7 +107,8 @@ def main():
                        cwd=work, ready_path="/healthz").start(work)
         base = f"https://localhost:{port}"
         setup = h.loadgen(a.bins, "setup", "--base", base, "--user", "bench", "--password",
-                          password, "--grants", 1, "--out", work / "tokens.json")
+                          password, "--grants", 8 if a.distinct > 1 else 1,
+                          "--out", work / "tokens.json")
         token = setup["access_token"]
         t = h.Target("calls", port, "/v1/ai/mcp", token=token)
         t.pid = srv.proc.pid
@@ -117,7 +124,9 @@ def main():
             h.pin(1, [str(a.bins / "mcpgate-bench-loadgen"), "idle", "--base", base,
                       "--token", token, "--kind", "streamable", "--pid", str(srv.proc.pid),
                       "--counts", ",".join(map(str, counts)),
-                      "--per-connection", str(a.per_connection), "--hold"]),
+                      "--per-connection", str(a.per_connection), "--hold",
+                      *(["--tokens", str(work / "tokens.json"), "--distinct", str(a.distinct)]
+                        if a.distinct > 1 else [])]),
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         line = holder.stdout.readline()
         if not line:
@@ -147,16 +156,19 @@ def main():
               "w1_without_idle": before, "w1_with_idle": during}
     if a.json_dir:
         a.json_dir.mkdir(parents=True, exist_ok=True)
-        out = a.json_dir / f"{time.strftime('%Y-%m-%d')}-{ctx['commit'][:12]}-w5-scale.json"
+        tag = f"-{a.distinct}-tokens" if a.distinct > 1 else ""
+        out = a.json_dir / f"{time.strftime('%Y-%m-%d')}-{ctx['commit'][:12]}-w5-scale{tag}.json"
         out.write_text(json.dumps(result, indent=1, default=str) + "\n")
         h.log(f"wrote {out}")
 
     mib = 2 ** 20
+    tokens = (f"{a.distinct:,} different access tokens" if a.distinct > 1
+              else "one access token")
     print(f"Commit `{ctx['commit'][:12]}` ({'clean' if ctx['clean'] else 'dirty'} tree), "
           f"{ctx['date']}, {ctx['cpu']}, {ctx['cores']} cores, kernel {ctx['kernel']}, load "
           f"average {ctx['load_before'][0]:.1f} at the start. Sessions over HTTP/2 with TLS, "
-          f"{a.per_connection} per connection ({idle['connections']} connections), opened in "
-          f"{idle['seconds_to_open']:.0f} s.")
+          f"{a.per_connection} per connection ({idle['connections']} connections), {tokens}, "
+          f"opened in {idle['seconds_to_open']:.0f} s.")
     print()
     print("| Idle Streamable HTTP sessions | RSS | Per session (above the baseline) |")
     print("|---:|---:|---:|")

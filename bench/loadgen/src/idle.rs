@@ -17,6 +17,13 @@
 //! `--hold`, the report is printed as soon as the last count is reached and
 //! the sessions stay open until standard input closes, so that other load
 //! can run beside them.
+//!
+//! With `--tokens FILE --distinct N`, the sessions are opened with N
+//! different access tokens (session n with token n mod N), minted by
+//! rotating the refresh tokens of the file `setup` wrote (a rotation leaves
+//! the previous access token valid): a deployment's sessions belong to many
+//! users and grants, and mcpgate's stream watcher checks each distinct
+//! token of its open streams.
 
 use std::time::Duration;
 
@@ -58,6 +65,60 @@ pub struct IdleArgs {
     /// until standard input closes.
     #[arg(long)]
     hold: bool,
+    /// A tokens file written by `setup`, whose refresh tokens mint the
+    /// `--distinct` access tokens (`--token` is then unused).
+    #[arg(long)]
+    tokens: Option<std::path::PathBuf>,
+    /// How many different access tokens the sessions use.
+    #[arg(long, default_value_t = 1)]
+    distinct: usize,
+}
+
+/// `n` access tokens from rotating the refresh tokens of `file`, one chain
+/// per refresh token, concurrently.
+async fn mint(file: &std::path::Path, n: usize) -> anyhow::Result<Vec<String>> {
+    let tokens = crate::oauth::read_tokens(file)?;
+    if tokens.refresh_tokens.is_empty() {
+        bail!("no refresh tokens in {}", file.display());
+    }
+    let http = crate::client::builder()?.build()?;
+    let url = format!("{}/v1/oauth/token", tokens.base);
+    let chains = tokens.refresh_tokens.len();
+    let per_chain = n.div_ceil(chains);
+    let minted = futures::future::try_join_all(tokens.refresh_tokens.iter().map(|first| {
+        let (http, url, client_id) = (&http, &url, &tokens.client_id);
+        async move {
+            let mut refresh = first.clone();
+            let mut access = Vec::with_capacity(per_chain);
+            for _ in 0..per_chain {
+                let resp = http
+                    .post(url)
+                    .form(&[
+                        ("grant_type", "refresh_token"),
+                        ("refresh_token", refresh.as_str()),
+                        ("client_id", client_id.as_str()),
+                    ])
+                    .send()
+                    .await?;
+                let status = resp.status();
+                let body: Value = resp.json().await?;
+                if !status.is_success() {
+                    bail!("a refresh grant answered {status}: {body}");
+                }
+                let field = |k: &str| {
+                    body[k]
+                        .as_str()
+                        .map(str::to_string)
+                        .with_context(|| format!("no {k} in the answer"))
+                };
+                access.push(field("access_token")?);
+                refresh = field("refresh_token")?;
+            }
+            Ok::<_, anyhow::Error>(access)
+        }
+    }))
+    .await?;
+    Ok(minted.into_iter().flatten().take(n).collect())
 }
 
 async fn open_streamable(
@@ -205,7 +266,14 @@ async fn open(
 
 pub async fn run(a: IdleArgs) -> anyhow::Result<Value> {
     let base = a.base.trim_end_matches('/').to_string();
-    let auth = format!("Bearer {}", a.token);
+    let auths: Vec<String> = match &a.tokens {
+        Some(file) => mint(file, a.distinct.max(1)).await?,
+        None => vec![a.token.clone()],
+    }
+    .into_iter()
+    .map(|t| format!("Bearer {t}"))
+    .collect();
+    let auth_of = |n: usize| auths[n % auths.len()].as_str();
     if !["streamable", "sse", "bare"].contains(&a.kind.as_str()) {
         bail!("--kind is streamable, sse or bare");
     }
@@ -214,7 +282,7 @@ pub async fn run(a: IdleArgs) -> anyhow::Result<Value> {
     // Warm up: one session opened and closed, so lazily built state (the
     // token cache, rmcp's service) does not count as per-session memory.
     // Over HTTP/2 it goes on a connection of its own (the last client).
-    drop(open(&a.kind, &clients.for_session(usize::MAX), &base, &auth).await?);
+    drop(open(&a.kind, &clients.for_session(usize::MAX), &base, auth_of(0)).await?);
     tokio::time::sleep(Duration::from_millis(500)).await;
     let baseline = rss_bytes(a.pid)?;
     let mut held: Vec<Response> = Vec::new();
@@ -224,7 +292,7 @@ pub async fn run(a: IdleArgs) -> anyhow::Result<Value> {
         let opened: Vec<anyhow::Result<Response>> = futures::stream::iter(first..count.max(first))
             .map(|n| {
                 let http = clients.for_session(n);
-                let (base, auth, kind) = (&base, &auth, &a.kind);
+                let (base, auth, kind) = (&base, auth_of(n), &a.kind);
                 async move { open(kind, &http, base, auth).await }
             })
             .buffer_unordered(a.concurrency)
@@ -245,6 +313,7 @@ pub async fn run(a: IdleArgs) -> anyhow::Result<Value> {
         "kind": a.kind,
         "http": if a.per_connection.is_some() { "HTTP/2" } else { "HTTP/1.1" },
         "connections": if a.per_connection.is_some() { clients.all.len() - 1 } else { held.len() },
+        "distinct_tokens": auths.len(),
         "baseline_rss_bytes": baseline,
         "points": points,
     });
