@@ -18,10 +18,11 @@
 //! (still bound to its user: a new GET with a valid token of that user
 //! opens a new stream); dropping a POST's stream cancels its request.
 //!
-//! The watcher ([`start`]) checks the tokens of the open streams
+//! The watcher ([`start`], in [`watcher`]) checks the tokens of the open
+//! streams
 //!
 //! - at once whenever tokens may have been revoked
-//!   ([`AuthServer::token_changes`]: every revocation made by this
+//!   ([`crate::auth::AuthServer::token_changes`]: every revocation made by this
 //!   instance, and every `TokensRevoked` or `Resync` of the cluster bus,
 //!   which other instances and `mcpgate user remove` / `client remove` on
 //!   PostgreSQL announce), and
@@ -31,14 +32,14 @@
 //!   be lost while the listener reconnects.
 //!
 //! A check ends the streams whose token has expired by the clock, then asks
-//! the store, in one query for all of them ([`Store::active_access_tokens`]),
-//! which of the other tokens are still active (present, unrevoked,
-//! unexpired: removing a user or a client deletes its tokens), and ends
-//! the streams of the others. [`OpenStreams`] keeps the streams by token
-//! too, so that a check costs one step per distinct token, not per stream:
-//! a client's sessions share their token, and one instance may hold
-//! 100,000 idle GET streams (docs/benchmarks.md, workload 5 at scale),
-//! which a check twice a second over every stream kept busy. Nothing is queried while no stream is open.
+//! the store ([`Store::active_access_tokens`]) which of the other tokens
+//! are still active (present, unrevoked, unexpired: removing a user or a
+//! client deletes its tokens), and ends the streams of the others.
+//! [`OpenStreams`] keeps the streams by token too, so that a check costs a
+//! step per distinct token, not per stream; and the store is asked about at
+//! most [`watcher::CHECK_AT_MOST`] tokens at a time, so that the checks of
+//! many tokens are spread out (see [`watcher`]). One instance may hold
+//! 100,000 idle GET streams (docs/benchmarks.md, workload 5 at scale). Nothing is queried while no stream is open.
 //! A store failure ends nothing (it is logged; the next check tries again).
 //! A token found dead this way also clears this instance's token cache, so
 //! that a new request with it is refused at once rather than after the
@@ -51,7 +52,6 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
-use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use axum::http::header;
@@ -59,15 +59,10 @@ use axum::response::Response;
 use futures::task::AtomicWaker;
 use http_body::{Frame, SizeHint};
 use mcpgate_core::model::UnixTime;
-use tokio_util::sync::CancellationToken;
 
-use crate::auth::AuthServer;
+mod watcher;
 
-/// How often the tokens of open streams are checked when nothing announced
-/// a revocation.
-pub const RECHECK_EVERY: Duration = Duration::from_millis(500);
-/// The least time between two checks, however many revocations arrive.
-const MIN_GAP: Duration = Duration::from_millis(50);
+pub use watcher::RECHECK_EVERY;
 
 /// The open event streams of this instance, by their number and by the
 /// token that opened them.
@@ -315,9 +310,21 @@ impl OpenStreams {
     }
 
     /// Ends the streams of the tokens for which `dead` holds; how many.
+    #[cfg(test)]
     fn end_tokens_where(&self, dead: impl Fn(&str) -> bool) -> usize {
         let Some(mut m) = self.inner() else { return 0 };
         m.end_tokens(|token, _| dead(token))
+    }
+
+    /// Ends the streams of these tokens; how many.
+    fn end_tokens(&self, dead: &[&str]) -> usize {
+        let Some(mut m) = self.inner() else { return 0 };
+        let ids: Vec<u64> = dead
+            .iter()
+            .filter_map(|t| m.by_token.get(*t))
+            .flat_map(|t| t.ids.iter().copied())
+            .collect();
+        ids.into_iter().filter(|id| m.end(*id)).count()
     }
 
     /// The distinct tokens of the open streams.
@@ -414,68 +421,7 @@ pub fn watch(
     })
 }
 
-/// Starts the watcher of `streams` (see the module documentation); it
-/// stops at `cancel`.
-pub fn start(streams: Arc<OpenStreams>, auth: Arc<AuthServer>, cancel: CancellationToken) {
-    let mut changes = auth.token_changes();
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(RECHECK_EVERY);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = cancel.cancelled() => return,
-                _ = tick.tick() => {}
-                changed = changes.changed() => {
-                    if changed.is_err() {
-                        return;
-                    }
-                }
-            }
-            if streams.is_empty() {
-                continue;
-            }
-            recheck(&streams, &auth).await;
-            tokio::time::sleep(MIN_GAP).await;
-        }
-    });
-}
-
-/// One check of every open stream's token.
-async fn recheck(streams: &OpenStreams, auth: &AuthServer) {
-    let now = auth.now();
-    let expired = streams.end_expired(now);
-    if expired > 0 {
-        tracing::info!(
-            event = "mcp.streams_ended",
-            streams = expired,
-            reason = "token expired",
-            "event streams ended: their access token expired"
-        );
-    }
-    let tokens = streams.tokens();
-    if tokens.is_empty() {
-        return;
-    }
-    let active: HashSet<String> = match auth.store.active_access_tokens(&tokens, now).await {
-        Ok(active) => active.into_iter().collect(),
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot check the tokens of open event streams");
-            return;
-        }
-    };
-    let checked: HashSet<String> = tokens.into_iter().collect();
-    // Only the tokens checked: a stream opened meanwhile waits for the next check.
-    let revoked = streams.end_tokens_where(|t| checked.contains(t) && !active.contains(t));
-    if revoked > 0 {
-        auth.forget_cached_tokens();
-        tracing::info!(
-            event = "mcp.streams_ended",
-            streams = revoked,
-            reason = "token revoked",
-            "event streams ended: their access token was revoked or removed"
-        );
-    }
-}
+pub use watcher::start;
 
 #[cfg(test)]
 mod tests {
@@ -483,6 +429,7 @@ mod tests {
     use axum::response::IntoResponse;
     use futures::StreamExt;
     use std::convert::Infallible;
+    use std::time::Duration;
 
     fn info(kind: OpenKind, owner: &str) -> StreamInfo {
         StreamInfo {
