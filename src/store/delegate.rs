@@ -268,14 +268,14 @@ macro_rules! store_impl {
                     tokens::create_access_token(&self.pool, token)
                 )
             }
-            async fn active_access_tokens(
+            async fn dead_access_tokens(
                 &self,
                 token_hashes: &[String],
                 now: UnixTime,
             ) -> StoreResult<Vec<String>> {
                 timed!(
-                    active_access_tokens,
-                    tokens::active_access_tokens(&self.pool, token_hashes, now)
+                    dead_access_tokens,
+                    tokens::dead_access_tokens(&self.pool, token_hashes, now)
                 )
             }
             async fn count_active_access_tokens(

@@ -215,10 +215,12 @@ pub trait Store: Send + Sync + 'static {
     /// Stores an access token issued without a code or refresh token (the
     /// client credentials grant: a service token, `user_id` `None`).
     async fn create_access_token(&self, token: &AccessToken) -> StoreResult<()>;
-    /// Of `token_hashes`, those of access tokens that exist, are not revoked
-    /// and expire after `now` (in any order): one query for the tokens of
-    /// all open streams (`mcp::streams`).
-    async fn active_access_tokens(
+    /// Of `token_hashes`, those that are no longer active: no such access
+    /// token (never issued, or deleted with its user or client), revoked,
+    /// or expired at `now` (in any order). The stream watcher asks about
+    /// the tokens of open streams (`mcp::streams`); the answer is nearly
+    /// always empty, which is why it names the dead ones.
+    async fn dead_access_tokens(
         &self,
         token_hashes: &[String],
         now: UnixTime,

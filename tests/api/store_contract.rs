@@ -122,7 +122,7 @@ macro_rules! store_contract_tests {
                 revoking_a_grant_revokes_its_tokens_and_code_and_no_other_grant,
                 revoking_an_access_token_succeeds_once,
                 only_unrevoked_unexpired_tokens_of_the_client_count_as_active,
-                of_many_tokens_only_the_unrevoked_unexpired_existing_ones_are_active,
+                of_many_tokens_the_absent_revoked_and_expired_ones_are_dead,
                 purging_removes_exactly_what_expired_before_the_cutoff,
                 the_first_server_key_stored_under_a_name_wins,
                 migrating_again_is_harmless,
@@ -1421,14 +1421,12 @@ async fn only_unrevoked_unexpired_tokens_of_the_client_count_as_active(store: Ar
     );
 }
 
-async fn of_many_tokens_only_the_unrevoked_unexpired_existing_ones_are_active(
-    store: Arc<dyn Store>,
-) {
+async fn of_many_tokens_the_absent_revoked_and_expired_ones_are_dead(store: Arc<dyn Store>) {
     seed(&*store).await;
     let none: Vec<String> = Vec::new();
     assert!(
         store
-            .active_access_tokens(&none, NOW)
+            .dead_access_tokens(&none, NOW)
             .await
             .unwrap()
             .is_empty()
@@ -1446,10 +1444,20 @@ async fn of_many_tokens_only_the_unrevoked_unexpired_existing_ones_are_active(
     issue(&*store, &access("a5", "g5", "c2", "u2"), None).await;
     store.delete_user("u2").await.unwrap();
 
-    let active = |hashes: Vec<String>, now| {
+    let dead = |hashes: Vec<String>, now| {
         let store = store.clone();
         async move {
-            let mut a = store.active_access_tokens(&hashes, now).await.unwrap();
+            let mut d = store.dead_access_tokens(&hashes, now).await.unwrap();
+            d.sort();
+            d
+        }
+    };
+    // The asked ones that are not dead, sorted.
+    let active = |hashes: Vec<String>, now| {
+        let dead = dead(hashes.clone(), now);
+        async move {
+            let dead = dead.await;
+            let mut a: Vec<String> = hashes.into_iter().filter(|h| !dead.contains(h)).collect();
             a.sort();
             a
         }
@@ -1457,7 +1465,11 @@ async fn of_many_tokens_only_the_unrevoked_unexpired_existing_ones_are_active(
     let asked: Vec<String> = ["a1", "a2", "a3", "a4", "a5", "unknown"]
         .map(String::from)
         .to_vec();
-    // u2's tokens went with u2.
+    // u2's tokens went with u2; a3 and a4's grant were revoked.
+    assert_eq!(
+        dead(asked.clone(), NOW).await,
+        ["a2", "a3", "a4", "a5", "unknown"]
+    );
     assert_eq!(active(asked.clone(), NOW).await, ["a1"]);
     issue(&*store, &access("a6", "g6", "c2", "u1"), None).await;
     let short = AccessToken {
@@ -1474,7 +1486,8 @@ async fn of_many_tokens_only_the_unrevoked_unexpired_existing_ones_are_active(
     let mut many: Vec<String> = (0..1200).map(|i| format!("x{i}")).collect();
     many.push("a7".into());
     many.insert(0, "a1".into());
-    assert_eq!(active(many, NOW).await, ["a1", "a7"]);
+    assert_eq!(active(many.clone(), NOW).await, ["a1", "a7"]);
+    assert_eq!(dead(many, NOW).await.len(), 1200);
 }
 
 // ---------------------------------------------------------------------------

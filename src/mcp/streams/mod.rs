@@ -32,20 +32,21 @@
 //!   be lost while the listener reconnects.
 //!
 //! A check ends the streams whose token has expired by the clock, then asks
-//! the store ([`Store::active_access_tokens`]) which of the other tokens
-//! are still active (present, unrevoked, unexpired: removing a user or a
-//! client deletes its tokens), and ends the streams of the others.
-//! [`OpenStreams`] keeps the streams by token too, so that a check costs a
-//! step per distinct token, not per stream; and the store is asked about at
-//! most [`watcher::CHECK_AT_MOST`] tokens at a time, so that the checks of
-//! many tokens are spread out (see [`watcher`]). One instance may hold
-//! 100,000 idle GET streams (docs/benchmarks.md, workload 5 at scale). Nothing is queried while no stream is open.
+//! the store ([`Store::dead_access_tokens`]) which of the other tokens are
+//! no longer active (absent, revoked or expired: removing a user or a
+//! client deletes its tokens), and ends their streams. [`OpenStreams`]
+//! keeps the streams by token too, so that a check costs a step per
+//! distinct token, not per stream; and the store is asked about at most
+//! [`watcher::CHECK_AT_MOST`] tokens at a time, so that the checks of many
+//! tokens are spread out (see [`watcher`]). One instance may hold 100,000
+//! idle GET streams (docs/benchmarks.md, workload 5 at scale). Nothing is
+//! queried while no stream is open.
 //! A store failure ends nothing (it is logged; the next check tries again).
 //! A token found dead this way also clears this instance's token cache, so
 //! that a new request with it is refused at once rather than after the
 //! cache's lifetime.
 //!
-//! [`Store::active_access_tokens`]: crate::store::Store::active_access_tokens
+//! [`Store::dead_access_tokens`]: crate::store::Store::dead_access_tokens
 
 use std::collections::{HashMap, HashSet};
 use std::pin::Pin;

@@ -18,7 +18,6 @@
 //! core with 100,000 tokens, and halved the throughput of the calls beside
 //! them (docs/benchmarks.md, workload 5 at scale).
 
-use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -114,21 +113,17 @@ async fn check(streams: &OpenStreams, auth: &AuthServer, round: &mut Round) {
     if tokens.is_empty() {
         return;
     }
-    let active: HashSet<String> = match auth.store.active_access_tokens(&tokens, now).await {
-        Ok(active) => active.into_iter().collect(),
+    let dead = match auth.store.dead_access_tokens(&tokens, now).await {
+        Ok(dead) => dead,
         Err(e) => {
             tracing::warn!(error = %e, "cannot check the tokens of open event streams");
             return;
         }
     };
-    let dead: Vec<&str> = tokens
-        .iter()
-        .map(String::as_str)
-        .filter(|t| !active.contains(*t))
-        .collect();
     if dead.is_empty() {
         return;
     }
+    let dead: Vec<&str> = dead.iter().map(String::as_str).collect();
     // Only the tokens checked: a stream opened meanwhile with another token
     // waits for its check.
     let revoked = streams.end_tokens(&dead);
@@ -150,6 +145,7 @@ mod tests {
     use super::*;
     use axum::body::{Body, Bytes};
     use axum::response::IntoResponse;
+    use std::collections::HashSet;
     use std::convert::Infallible;
 
     fn open(streams: &Arc<OpenStreams>, token: String) -> axum::response::Response {

@@ -370,7 +370,9 @@ pub(super) async fn count_active_access_tokens(
     count(n)
 }
 
-pub(super) async fn active_access_tokens(
+/// The asked hashes without an active token: live tokens, the usual
+/// answer, cost no row.
+pub(super) async fn dead_access_tokens(
     pool: &PgPool,
     token_hashes: &[String],
     now: UnixTime,
@@ -379,8 +381,9 @@ pub(super) async fn active_access_tokens(
         return Ok(Vec::new());
     }
     sqlx::query_scalar(
-        "SELECT token_hash FROM access_tokens \
-         WHERE token_hash = ANY($1) AND revoked_at IS NULL AND expires_at > $2",
+        "SELECT asked.h FROM unnest($1::text[]) AS asked(h) WHERE NOT EXISTS (\
+           SELECT 1 FROM access_tokens a \
+           WHERE a.token_hash = asked.h AND a.revoked_at IS NULL AND a.expires_at > $2)",
     )
     .bind(token_hashes)
     .bind(now)
