@@ -72,7 +72,7 @@ pub fn start(streams: Arc<OpenStreams>, auth: Arc<AuthServer>, cancel: Cancellat
         // for the ticks.
         let mut urgent = false;
         loop {
-            if !(urgent && !round.is_done()) {
+            if !urgent || round.is_done() {
                 urgent = false;
                 tokio::select! {
                     _ = cancel.cancelled() => return,
