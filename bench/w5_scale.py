@@ -78,6 +78,7 @@ def main():
     p.add_argument("--seconds", type=int, default=10)
     p.add_argument("--json-dir", type=Path)
     a = p.parse_args()
+    a.bins = a.bins.resolve()
     counts = sorted({int(c) for c in a.counts.split(",") if c} | {a.sessions})
     counts = [c for c in counts if c <= a.sessions]
 

@@ -114,7 +114,7 @@ impl Inner {
     }
 
     /// Ends the streams of the tokens for which `dead` holds; how many.
-    fn end_tokens(&mut self, dead: impl Fn(&str, &TokenStreams) -> bool) -> usize {
+    fn end_tokens_matching(&mut self, dead: impl Fn(&str, &TokenStreams) -> bool) -> usize {
         let ids: Vec<u64> = self
             .by_token
             .iter()
@@ -307,14 +307,14 @@ impl OpenStreams {
     /// Ends the streams whose token expires at or before `now`; how many.
     fn end_expired(&self, now: UnixTime) -> usize {
         let Some(mut m) = self.inner() else { return 0 };
-        m.end_tokens(|_, t| now >= t.expires_at)
+        m.end_tokens_matching(|_, t| now >= t.expires_at)
     }
 
     /// Ends the streams of the tokens for which `dead` holds; how many.
     #[cfg(test)]
     fn end_tokens_where(&self, dead: impl Fn(&str) -> bool) -> usize {
         let Some(mut m) = self.inner() else { return 0 };
-        m.end_tokens(|token, _| dead(token))
+        m.end_tokens_matching(|token, _| dead(token))
     }
 
     /// Ends the streams of these tokens; how many.
