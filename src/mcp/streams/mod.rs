@@ -113,14 +113,8 @@ impl Inner {
         Some(open)
     }
 
-    /// Ends the streams of the tokens for which `dead` holds; how many.
-    fn end_tokens_matching(&mut self, dead: impl Fn(&str, &TokenStreams) -> bool) -> usize {
-        let ids: Vec<u64> = self
-            .by_token
-            .iter()
-            .filter(|(token, t)| dead(token, t))
-            .flat_map(|(_, t)| t.ids.iter().copied())
-            .collect();
+    /// Ends and forgets these streams; how many were open.
+    fn end_ids(&mut self, ids: Vec<u64>) -> usize {
         ids.into_iter().filter(|id| self.end(*id)).count()
     }
 }
@@ -255,7 +249,7 @@ impl OpenStreams {
             .filter(|(_, o)| o.about.session.as_deref() == Some(session))
             .map(|(id, _)| *id)
             .collect();
-        ids.into_iter().filter(|id| m.end(*id)).count()
+        m.end_ids(ids)
     }
 
     fn register(
@@ -307,14 +301,13 @@ impl OpenStreams {
     /// Ends the streams whose token expires at or before `now`; how many.
     fn end_expired(&self, now: UnixTime) -> usize {
         let Some(mut m) = self.inner() else { return 0 };
-        m.end_tokens_matching(|_, t| now >= t.expires_at)
-    }
-
-    /// Ends the streams of the tokens for which `dead` holds; how many.
-    #[cfg(test)]
-    fn end_tokens_where(&self, dead: impl Fn(&str) -> bool) -> usize {
-        let Some(mut m) = self.inner() else { return 0 };
-        m.end_tokens_matching(|token, _| dead(token))
+        let ids: Vec<u64> = m
+            .by_token
+            .values()
+            .filter(|t| now >= t.expires_at)
+            .flat_map(|t| t.ids.iter().copied())
+            .collect();
+        m.end_ids(ids)
     }
 
     /// Ends the streams of these tokens; how many.
@@ -325,7 +318,7 @@ impl OpenStreams {
             .filter_map(|t| m.by_token.get(*t))
             .flat_map(|t| t.ids.iter().copied())
             .collect();
-        ids.into_iter().filter(|id| m.end(*id)).count()
+        m.end_ids(ids)
     }
 
     /// The distinct tokens of the open streams.

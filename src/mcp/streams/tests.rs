@@ -6,7 +6,7 @@ use futures::StreamExt;
 use std::convert::Infallible;
 use std::time::Duration;
 
-fn info(kind: OpenKind, owner: &str) -> StreamInfo {
+pub(super) fn info(kind: OpenKind, owner: &str) -> StreamInfo {
     StreamInfo {
         kind,
         owner: owner.into(),
@@ -23,6 +23,13 @@ fn event_stream(body: Body) -> Response {
         axum::http::HeaderValue::from_static("text/event-stream"),
     );
     r
+}
+
+/// An event stream that never ends by itself.
+pub(super) fn endless() -> Response {
+    event_stream(Body::from_stream(futures::stream::pending::<
+        Result<Bytes, Infallible>,
+    >()))
 }
 
 #[tokio::test]
@@ -44,13 +51,11 @@ async fn other_responses_are_neither_registered_nor_wrapped() {
 #[tokio::test]
 async fn a_stream_is_registered_while_its_body_lives_and_ends_when_ended() {
     let streams = Arc::new(OpenStreams::default());
-    // A body that never ends by itself.
-    let endless = futures::stream::pending::<Result<Bytes, Infallible>>();
     let r = watch(
         &streams,
         "h1".into(),
         100,
-        event_stream(Body::from_stream(endless)),
+        endless(),
         info(OpenKind::StreamableGet, "alice"),
     );
     let other = watch(
@@ -70,7 +75,7 @@ async fn a_stream_is_registered_while_its_body_lives_and_ends_when_ended() {
     assert!(next.is_err(), "the stream is open");
     let ender = tokio::spawn({
         let streams = streams.clone();
-        async move { streams.end_tokens_where(|t| t == "h1") }
+        async move { streams.end_tokens(&["h1"]) }
     });
     assert_eq!(ender.await.unwrap(), 1);
     let next = tokio::time::timeout(Duration::from_secs(5), data.next()).await;
@@ -88,9 +93,7 @@ async fn a_stream_ended_for_expiry_ends_at_its_expires_at_and_not_before() {
         &streams,
         "h".into(),
         100,
-        event_stream(Body::from_stream(futures::stream::pending::<
-            Result<Bytes, Infallible>,
-        >())),
+        endless(),
         info(OpenKind::StreamableGet, "alice"),
     );
     assert_eq!(streams.end_expired(99), 0);
@@ -102,18 +105,13 @@ async fn a_stream_ended_for_expiry_ends_at_its_expires_at_and_not_before() {
 #[tokio::test]
 async fn streams_are_checked_once_per_token_and_leave_its_index_when_gone() {
     let streams = Arc::new(OpenStreams::default());
-    let pending = || {
-        event_stream(Body::from_stream(futures::stream::pending::<
-            Result<Bytes, Infallible>,
-        >()))
-    };
     let mut alice: Vec<Response> = (0..3)
         .map(|_| {
             watch(
                 &streams,
                 "ha".into(),
                 100,
-                pending(),
+                endless(),
                 info(OpenKind::StreamableGet, "alice"),
             )
         })
@@ -122,7 +120,7 @@ async fn streams_are_checked_once_per_token_and_leave_its_index_when_gone() {
         &streams,
         "hb".into(),
         200,
-        pending(),
+        endless(),
         info(OpenKind::StreamableGet, "bob"),
     );
     let mut tokens = streams.tokens();
@@ -141,7 +139,7 @@ async fn streams_are_checked_once_per_token_and_leave_its_index_when_gone() {
         let body = axum::body::to_bytes(r.into_body(), 1024).await.unwrap();
         assert!(body.is_empty(), "an ended stream's body finishes");
     }
-    assert_eq!(streams.end_tokens_where(|t| t == "ha"), 0);
+    assert_eq!(streams.end_tokens(&["ha"]), 0);
     drop(bob);
     assert!(streams.is_empty());
     assert!(streams.tokens().is_empty(), "no stream, no token");
@@ -150,19 +148,14 @@ async fn streams_are_checked_once_per_token_and_leave_its_index_when_gone() {
 #[tokio::test]
 async fn a_stream_is_listed_and_ended_only_for_its_owner() {
     let streams = Arc::new(OpenStreams::default());
-    let pending = || {
-        event_stream(Body::from_stream(futures::stream::pending::<
-            Result<Bytes, Infallible>,
-        >()))
-    };
     let mut session = info(OpenKind::StreamableGet, "alice");
     session.session = Some("sid-a".into());
-    let _a = watch(&streams, "ha".into(), 100, pending(), session);
+    let _a = watch(&streams, "ha".into(), 100, endless(), session);
     let _b = watch(
         &streams,
         "hb".into(),
         100,
-        pending(),
+        endless(),
         info(OpenKind::Listen, "bob"),
     );
     let alice = streams.of_owner("alice");

@@ -141,28 +141,14 @@ async fn check(streams: &OpenStreams, auth: &AuthServer, round: &mut Round) {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{OpenKind, StreamInfo, watch};
+    use super::super::tests::{endless, info};
+    use super::super::{OpenKind, watch};
     use super::*;
-    use axum::body::{Body, Bytes};
-    use axum::response::IntoResponse;
     use std::collections::HashSet;
-    use std::convert::Infallible;
 
     fn open(streams: &Arc<OpenStreams>, token: String) -> axum::response::Response {
-        let mut r = Body::from_stream(futures::stream::pending::<Result<Bytes, Infallible>>())
-            .into_response();
-        r.headers_mut().insert(
-            axum::http::header::CONTENT_TYPE,
-            axum::http::HeaderValue::from_static("text/event-stream"),
-        );
-        let about = StreamInfo {
-            kind: OpenKind::StreamableGet,
-            owner: "alice".into(),
-            client_id: "c".into(),
-            session: None,
-            opened_at: 1,
-        };
-        watch(streams, token, 100, r, about)
+        let about = info(OpenKind::StreamableGet, "alice");
+        watch(streams, token, 100, endless(), about)
     }
 
     #[test]
