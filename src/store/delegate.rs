@@ -278,6 +278,12 @@ macro_rules! store_impl {
                     tokens::dead_access_tokens(&self.pool, token_hashes, now)
                 )
             }
+            async fn access_token_changes(&self) -> StoreResult<i64> {
+                timed!(
+                    access_token_changes,
+                    tokens::access_token_changes(&self.pool)
+                )
+            }
             async fn count_active_access_tokens(
                 &self,
                 client_id: &ClientId,

@@ -225,6 +225,12 @@ pub trait Store: Send + Sync + 'static {
         token_hashes: &[String],
         now: UnixTime,
     ) -> StoreResult<Vec<String>>;
+    /// A number that moves whenever an access token row is changed or
+    /// deleted, by any process and any path (revocation, the cascade from a
+    /// removed user or client, the purge); issuing one does not move it. The
+    /// stream watcher asks [`Self::dead_access_tokens`] about the tokens it
+    /// already checked only when this moved (`mcp::streams::watcher`).
+    async fn access_token_changes(&self) -> StoreResult<i64>;
     /// The user's grants that still hold a live token, newest use first
     /// ([`account`]; the account page).
     async fn grants_of_user(&self, user_id: &str, now: UnixTime) -> StoreResult<Vec<UserGrant>>;

@@ -123,6 +123,7 @@ macro_rules! store_contract_tests {
                 revoking_an_access_token_succeeds_once,
                 only_unrevoked_unexpired_tokens_of_the_client_count_as_active,
                 of_many_tokens_the_absent_revoked_and_expired_ones_are_dead,
+                the_access_token_counter_moves_with_every_change_and_removal_and_not_with_issuing,
                 purging_removes_exactly_what_expired_before_the_cutoff,
                 the_first_server_key_stored_under_a_name_wins,
                 migrating_again_is_harmless,
@@ -1419,6 +1420,81 @@ async fn only_unrevoked_unexpired_tokens_of_the_client_count_as_active(store: Ar
             .unwrap(),
         0
     );
+}
+
+/// What the stream watcher relies on (`mcp::streams::watcher`): whatever
+/// kills an access token moves the counter, whatever only issues does not.
+async fn the_access_token_counter_moves_with_every_change_and_removal_and_not_with_issuing(
+    store: Arc<dyn Store>,
+) {
+    seed(&*store).await;
+    let mut last = store.access_token_changes().await.unwrap();
+    let moved = |what: &'static str| {
+        let store = store.clone();
+        async move {
+            let n = store.access_token_changes().await.unwrap();
+            (n, what)
+        }
+    };
+    let mut expect = |(n, what): (i64, &str), moves: bool| {
+        if moves {
+            assert!(n > last, "{what} moves the counter ({last} -> {n})");
+        } else {
+            assert_eq!(n, last, "{what} leaves the counter");
+        }
+        last = n;
+    };
+
+    issue(
+        &*store,
+        &access("a1", "g1", "c1", "u1"),
+        Some(&refresh("r1", "g1", "c1", "u1")),
+    )
+    .await;
+    expect(moved("issuing").await, false);
+    let a2 = access("a2", "g1", "c1", "u1");
+    let r2 = refresh("r2", "g1", "c1", "u1");
+    assert!(
+        store
+            .rotate_refresh_token("r1", NOW + 10, &a2, &r2)
+            .await
+            .unwrap()
+    );
+    expect(moved("a rotation").await, false);
+    assert!(store.revoke_access_token("a1", NOW).await.unwrap());
+    expect(moved("revoking an access token").await, true);
+    assert!(store.revoke_grant("g1", NOW).await.unwrap() > 0);
+    expect(moved("revoking a grant").await, true);
+
+    issue(&*store, &access("a3", "g3", "c2", "u1"), None).await;
+    expect(moved("issuing").await, false);
+    assert!(store.delete_client(&cid("c2")).await.unwrap());
+    expect(moved("removing the client (a cascade)").await, true);
+
+    issue(&*store, &access("a4", "g4", "c1", "u2"), None).await;
+    assert!(store.delete_user("u2").await.unwrap());
+    expect(moved("removing the user (a cascade)").await, true);
+
+    issue(&*store, &access("a5", "g5", "c1", "u1"), None).await;
+    assert!(store.set_user_disabled("u1", Some(NOW)).await.unwrap());
+    expect(moved("disabling the user").await, true);
+    assert_eq!(
+        store
+            .dead_access_tokens(&["a5".to_string()], NOW)
+            .await
+            .unwrap(),
+        ["a5"],
+        "the disabled user's token is dead"
+    );
+
+    let short = AccessToken {
+        expires_at: NOW + 60,
+        ..access("a6", "g6", "c1", "u1")
+    };
+    issue(&*store, &short, None).await;
+    expect(moved("issuing").await, false);
+    assert!(store.purge_expired(NOW + 61).await.unwrap() > 0);
+    expect(moved("purging expired tokens").await, true);
 }
 
 async fn of_many_tokens_the_absent_revoked_and_expired_ones_are_dead(store: Arc<dyn Store>) {

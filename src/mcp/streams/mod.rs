@@ -19,34 +19,34 @@
 //! opens a new stream); dropping a POST's stream cancels its request.
 //!
 //! The watcher ([`start`], in [`watcher`]) checks the tokens of the open
-//! streams
-//!
-//! - at once whenever tokens may have been revoked
-//!   ([`crate::auth::AuthServer::token_changes`]: every revocation made by this
-//!   instance, and every `TokensRevoked` or `Resync` of the cluster bus,
-//!   which other instances and `mcpgate user remove` / `client remove` on
-//!   PostgreSQL announce), and
-//! - every [`RECHECK_EVERY`] otherwise. This covers expiry, and the changes
-//!   no notification reaches: on SQLite the CLI runs in another process
-//!   with no way to tell the server, and on PostgreSQL a notification can
-//!   be lost while the listener reconnects.
-//!
-//! A check ends the streams whose token has expired by the clock, then asks
-//! the store ([`Store::dead_access_tokens`]) which of the other tokens are
-//! no longer active (absent, revoked or expired: removing a user or a
-//! client deletes its tokens), and ends their streams. [`OpenStreams`]
-//! keeps the streams by token too, so that a check costs a step per
-//! distinct token, not per stream; and the store is asked about at most
-//! [`watcher::CHECK_AT_MOST`] tokens at a time, so that the checks of many
-//! tokens are spread out (see [`watcher`]). One instance may hold 100,000
-//! idle GET streams (docs/benchmarks.md, workload 5 at scale). Nothing is
-//! queried while no stream is open.
+//! streams every [`RECHECK_EVERY`], and at once whenever tokens may have
+//! been revoked ([`crate::auth::AuthServer::token_changes`]: every
+//! revocation made by this instance, and every `TokensRevoked` or `Resync`
+//! of the cluster bus, which other instances and `mcpgate user remove` /
+//! `client remove` on PostgreSQL announce). A check ends the streams whose
+//! token has expired by the clock, then asks the store
+//! ([`Store::dead_access_tokens`]) which tokens are no longer active
+//! (absent, revoked or expired: removing a user or a client deletes its
+//! tokens), and ends their streams. It asks about a token when its first
+//! stream opens, and about all of them again only when the store's counter
+//! of token changes moved ([`Store::access_token_changes`], which triggers
+//! move on every change or removal of a token, by any process: on SQLite
+//! the CLI runs in another process with no way to tell the server, and on
+//! PostgreSQL a notification can be lost while the listener reconnects)
+//! or a revocation was announced. With nothing revoked, a check is one
+//! read of that counter, however many streams are open.
+//! [`OpenStreams`] keeps the streams by token too, so that a check costs a
+//! step per distinct token, not per stream; and the store is asked about
+//! at most [`watcher::CHECK_AT_MOST`] tokens at a time (see [`watcher`]).
+//! One instance may hold 100,000 idle GET streams (docs/benchmarks.md,
+//! workload 5 at scale). Nothing is queried while no stream is open.
 //! A store failure ends nothing (it is logged; the next check tries again).
 //! A token found dead this way also clears this instance's token cache, so
 //! that a new request with it is refused at once rather than after the
 //! cache's lifetime.
 //!
 //! [`Store::dead_access_tokens`]: crate::store::Store::dead_access_tokens
+//! [`Store::access_token_changes`]: crate::store::Store::access_token_changes
 
 use std::collections::{HashMap, HashSet};
 use std::pin::Pin;
@@ -78,6 +78,10 @@ struct Inner {
     streams: HashMap<u64, Open>,
     /// The streams of each token, with its expiry: what the watcher checks.
     by_token: HashMap<Arc<str>, TokenStreams>,
+    /// Tokens that came into `by_token` since the watcher last took them:
+    /// each is checked once (the bearer check that let it open a stream may
+    /// have used a cached answer). Emptied with `by_token`.
+    fresh: Vec<Arc<str>>,
 }
 
 struct TokenStreams {
@@ -108,6 +112,9 @@ impl Inner {
             t.ids.remove(&id);
             if t.ids.is_empty() {
                 self.by_token.remove(&open.token_hash);
+                if self.by_token.is_empty() {
+                    self.fresh = Vec::new();
+                }
             }
         }
         Some(open)
@@ -263,7 +270,11 @@ impl OpenStreams {
         if let Some(mut m) = self.inner() {
             let token: Arc<str> = match m.by_token.get_key_value(token_hash.as_str()) {
                 Some((k, _)) => k.clone(),
-                None => token_hash.into(),
+                None => {
+                    let token: Arc<str> = token_hash.into();
+                    m.fresh.push(token.clone());
+                    token
+                }
             };
             let t = m
                 .by_token
@@ -327,6 +338,22 @@ impl OpenStreams {
             return Vec::new();
         };
         m.by_token.keys().map(|k| k.to_string()).collect()
+    }
+
+    /// The tokens that opened their first stream since the last call (and
+    /// still have one), each once.
+    fn take_fresh(&self) -> Vec<String> {
+        let Some(mut m) = self.inner() else {
+            return Vec::new();
+        };
+        let mut fresh = std::mem::take(&mut m.fresh);
+        fresh.sort_unstable();
+        fresh.dedup();
+        fresh
+            .into_iter()
+            .filter(|t| m.by_token.contains_key(t))
+            .map(|t| t.to_string())
+            .collect()
     }
 }
 

@@ -391,3 +391,12 @@ pub(super) async fn dead_access_tokens(
     .await
     .map_err(db)
 }
+
+/// The counter the triggers of migration 0018 move on every change or
+/// deletion of an access token row.
+pub(super) async fn access_token_changes(pool: &PgPool) -> StoreResult<i64> {
+    sqlx::query_scalar("SELECT n FROM access_token_changes WHERE id = 1")
+        .fetch_one(pool)
+        .await
+        .map_err(db)
+}
