@@ -18,7 +18,7 @@ load tools to core 1, as in bench/run.
 
   bench/w5_scale.py --bins DIR [--sessions 100000] [--counts 10000,50000]
                     [--per-connection 190] [--distinct 1] [--reps 3]
-                    [--seconds 10] [--json-dir bench/results]
+                    [--seconds 10] [--idle-seconds 15] [--json-dir bench/results]
 
 --distinct N opens the sessions with N different access tokens (minted by
 refresh grants; session n uses token n mod N): the sessions of a deployment
@@ -75,6 +75,8 @@ def main():
     p.add_argument("--per-connection", type=int, default=190)
     p.add_argument("--distinct", type=int, default=1, help="access tokens the sessions use")
     p.add_argument("--reps", type=int, default=3)
+    p.add_argument("--idle-seconds", type=float, default=15,
+                   help="seconds the server's CPU is read over while it only holds the sessions")
     p.add_argument("--seconds", type=int, default=10)
     p.add_argument("--json-dir", type=Path)
     a = p.parse_args()
@@ -137,6 +139,13 @@ def main():
         for pt in idle["points"]:
             h.log(f"  {pt['sessions']} sessions: RSS {pt['rss_bytes'] / 2**20:,.0f} MiB, "
                   f"{pt['bytes_per_session']:,.0f} B each")
+        # What holding them costs with nothing else going on: keep-alives,
+        # and the watcher of the streams' tokens (src/mcp/streams/watcher.rs).
+        time.sleep(2)
+        cpu0, t0 = h.cpu_seconds(srv.proc.pid), time.time()
+        time.sleep(a.idle_seconds)
+        idle["idle_cpu_share"] = (h.cpu_seconds(srv.proc.pid) - cpu0) / (time.time() - t0)
+        h.log(f"  held idle: the server used {idle['idle_cpu_share']:.1%} of a core")
         h.log("workload 1 beside them")
         t.check()
         during = [h.wrk(t, a.seconds) for _ in range(a.reps)]
@@ -169,7 +178,8 @@ def main():
           f"{ctx['date']}, {ctx['cpu']}, {ctx['cores']} cores, kernel {ctx['kernel']}, load "
           f"average {ctx['load_before'][0]:.1f} at the start. Sessions over HTTP/2 with TLS, "
           f"{a.per_connection} per connection ({idle['connections']} connections), {tokens}, "
-          f"opened in {idle['seconds_to_open']:.0f} s.")
+          f"opened in {idle['seconds_to_open']:.0f} s. Held idle for {a.idle_seconds:g} s, the server "
+          f"used {idle['idle_cpu_share']:.1%} of a core.")
     print()
     print("| Idle Streamable HTTP sessions | RSS | Per session (above the baseline) |")
     print("|---:|---:|---:|")
