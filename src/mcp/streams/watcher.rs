@@ -123,7 +123,8 @@ pub fn start(streams: Arc<OpenStreams>, auth: Arc<AuthServer>, cancel: Cancellat
                 // A token found dead may still be in the bearer check's cache.
                 auth.forget_cached_tokens();
             }
-            urgent |= checked.started;
+            // A failing store is not asked again before the next tick.
+            urgent = (urgent || checked.started) && !checked.failed;
             tokio::time::sleep(MIN_GAP).await;
         }
     });
@@ -139,6 +140,8 @@ struct Checked {
     asked: usize,
     /// Streams ended because their token was found dead.
     ended: usize,
+    /// The store failed (logged): the rest waits for the next tick.
+    failed: bool,
 }
 
 /// One check at `now`: the expired tokens' streams end; the counter is
@@ -165,6 +168,7 @@ async fn check(
         Ok(n) => n,
         Err(e) => {
             tracing::warn!(error = %e, "cannot check the tokens of open event streams");
+            checked.failed = true;
             return checked;
         }
     };
@@ -188,6 +192,7 @@ async fn check(
             tracing::warn!(error = %e, "cannot check the tokens of open event streams");
             // Asked about again at the next check.
             watch.round.left.extend(tokens);
+            checked.failed = true;
             return checked;
         }
     };
