@@ -106,7 +106,7 @@ impl Gateway {
                 .connect_link(
                     user_id,
                     upstream,
-                    Some(d.peer.clone()),
+                    Some(d.link.clone()),
                     Some(id.clone()),
                     None,
                 )
@@ -117,10 +117,10 @@ impl Gateway {
             };
             return Some(Ok(elicit_connect(d, upstream, &link, id, None).await));
         }
-        let peer = session.map(|d| d.peer.clone());
+        let link = session.map(|d| d.link.clone());
         Some(
             match oauth
-                .connect_link(user_id, upstream, peer, None, None)
+                .connect_link(user_id, upstream, link, None, None)
                 .await
             {
                 Ok(link) => Ok(link_result(upstream, &link)),
@@ -160,7 +160,7 @@ impl Gateway {
                 .connect_link(
                     user_id,
                     upstream,
-                    Some(d.peer.clone()),
+                    Some(d.link.clone()),
                     Some(id.clone()),
                     scope,
                 )
@@ -168,9 +168,9 @@ impl Gateway {
                 .map_err(|e| McpError::internal_error(e.to_string(), None))?;
             return Ok(elicit_connect(d, upstream, &link, id, Some(&wanted)).await);
         }
-        let peer = session.map(|d| d.peer.clone());
+        let link = session.map(|d| d.link.clone());
         let link = oauth
-            .connect_link(user_id, upstream, peer, None, scope)
+            .connect_link(user_id, upstream, link, None, scope)
             .await
             .map_err(|e| McpError::internal_error(e.to_string(), None))?;
         Ok(step_up_result(upstream, &wanted, &link))
@@ -191,8 +191,8 @@ fn step_up_result(name: &str, scope: &str, link: &str) -> CallToolResult {
 /// with requests (not through 2026-07-28 input requests).
 fn accepts_url_elicitation(d: &Downstream) -> bool {
     d.input.is_none()
-        && d.peer
-            .peer_info()
+        && d.link
+            .client_info()
             .and_then(|i| i.capabilities.elicitation.as_ref().map(|e| e.url.is_some()))
             .unwrap_or(false)
 }

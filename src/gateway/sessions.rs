@@ -1,5 +1,5 @@
 //! The open MCP sessions of this instance (Streamable HTTP and legacy
-//! SSE), each with its caller and rmcp peer, so that a configuration reload
+//! SSE), each with its caller and link (`crate::mcp::client_link`), so that a configuration reload
 //! can tell them that the catalog changed (`notifications/*/list_changed`,
 //! MCP "Lists": servers that declare `listChanged` send them when the list
 //! changes). 2026-07-28 clients have no session: they hear the same through
@@ -20,8 +20,8 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use crate::mcp::client_link::ClientLink;
 use mcpgate_core::mcp::bearer::Caller;
-use rmcp::{Peer, RoleServer};
 
 use super::listen::Change;
 
@@ -32,7 +32,7 @@ const NOTIFY_WITHIN: Duration = Duration::from_secs(2);
 
 struct Entry {
     caller: Caller,
-    peer: Peer<RoleServer>,
+    link: ClientLink,
 }
 
 struct Inner {
@@ -60,16 +60,16 @@ impl Default for Sessions {
 
 impl Sessions {
     /// Records an initialized session of `caller`.
-    pub fn add(&self, caller: Caller, peer: Peer<RoleServer>) {
+    pub fn add(&self, caller: Caller, link: ClientLink) {
         let id = self.next.fetch_add(1, Ordering::Relaxed);
         let Ok(mut inner) = self.inner.lock() else {
             return;
         };
         if inner.map.len() >= inner.prune_at {
-            inner.map.retain(|_, e| !e.peer.is_transport_closed());
+            inner.map.retain(|_, e| !e.link.is_closed());
             inner.prune_at = (2 * inner.map.len()).max(PRUNE_FROM);
         }
-        inner.map.insert(id, Entry { caller, peer });
+        inner.map.insert(id, Entry { caller, link });
     }
 
     /// Number of sessions held (closed ones not yet pruned included).
@@ -84,31 +84,31 @@ impl Sessions {
     /// Sends `kinds` to every open session whose caller `concerned`
     /// accepts; returns how many sessions were told.
     pub async fn notify(&self, kinds: &[Change], concerned: impl Fn(&Caller) -> bool) -> usize {
-        let targets: Vec<(u64, Peer<RoleServer>)> = match self.inner.lock() {
+        let targets: Vec<(u64, ClientLink)> = match self.inner.lock() {
             Ok(mut inner) => {
-                inner.map.retain(|_, e| !e.peer.is_transport_closed());
+                inner.map.retain(|_, e| !e.link.is_closed());
                 inner
                     .map
                     .iter()
                     .filter(|(_, e)| concerned(&e.caller))
-                    .map(|(id, e)| (*id, e.peer.clone()))
+                    .map(|(id, e)| (*id, e.link.clone()))
                     .collect()
             }
             Err(_) => return 0,
         };
         let mut told = 0;
-        for (id, peer) in targets {
+        for (id, link) in targets {
             let mut ok = true;
             for k in kinds {
                 let sent = match k {
                     Change::Tools => {
-                        tokio::time::timeout(NOTIFY_WITHIN, peer.notify_tool_list_changed()).await
+                        tokio::time::timeout(NOTIFY_WITHIN, link.notify_tool_list_changed()).await
                     }
                     Change::Prompts => {
-                        tokio::time::timeout(NOTIFY_WITHIN, peer.notify_prompt_list_changed()).await
+                        tokio::time::timeout(NOTIFY_WITHIN, link.notify_prompt_list_changed()).await
                     }
                     Change::Resources => {
-                        tokio::time::timeout(NOTIFY_WITHIN, peer.notify_resource_list_changed())
+                        tokio::time::timeout(NOTIFY_WITHIN, link.notify_resource_list_changed())
                             .await
                     }
                 };

@@ -32,6 +32,7 @@
 //! in the database, so that any instance can continue a session.
 
 pub mod calls;
+pub mod client_link;
 pub mod gate;
 pub mod handler;
 pub mod health;

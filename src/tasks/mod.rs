@@ -39,12 +39,14 @@ use std::time::Duration;
 use mcpgate_core::mcp::bearer::Caller;
 use mcpgate_core::mcp::tasks::{self as rules, Dispatch, TaskStatus, Ttl};
 use rmcp::ErrorData as McpError;
+use rmcp::RoleServer;
 use rmcp::model::{
     CallToolRequestParams, CancelTaskParams, ClientCapabilities, CreateTaskResult, GetTaskParams,
     GetTaskResult, JsonObject, RequestId, ServerResult, UpdateTaskParams,
 };
 use rmcp::service::RequestContext;
-use rmcp::{Peer, RoleServer};
+
+use crate::mcp::client_link::ClientLink;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
@@ -73,8 +75,8 @@ pub struct TaskCall {
     /// The capabilities the creating request declared: only questions of
     /// those kinds are put to the client.
     pub declared: Option<ClientCapabilities>,
-    /// The creating request's peer and id (the relay's `Downstream`).
-    pub peer: Peer<RoleServer>,
+    /// The creating request's session link and id (the relay's `Downstream`).
+    pub link: ClientLink,
     pub request: RequestId,
 }
 
@@ -112,7 +114,7 @@ impl Plan {
             name: request.name.to_string(),
             args: request.arguments.clone(),
             declared: context.client_capabilities(),
-            peer: context.peer.clone(),
+            link: context.peer.clone().into(),
             request: context.id.clone(),
         };
         self.tasks.create(caller, call).await
@@ -233,7 +235,7 @@ impl Tasks {
             // As for the caller's other calls: on a shared connection, calls
             // of one owner in flight together are not ambiguous.
             owner: Some(caller.owner()),
-            peer: call.peer.clone(),
+            link: call.link.clone(),
             request: Some(call.request.clone()),
             inline: None,
             input: Some(asker),

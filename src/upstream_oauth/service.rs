@@ -26,7 +26,6 @@ use mcpgate_core::upstream_oauth::connect::{
     AuthorizationRequest, ConnectError, LINK_TTL, STATE_TTL, verifier,
 };
 use mcpgate_core::upstream_oauth::tokens::TokenSet;
-use rmcp::{Peer, RoleServer};
 use serde::{Deserialize, Serialize};
 
 use super::client::UpstreamClient;
@@ -35,6 +34,7 @@ use super::vault::Vault;
 use crate::clock::Clock;
 use crate::gateway::config::UpstreamConfig;
 use crate::gateway::listen::{Change, Event, ListenHub, Source};
+use crate::mcp::client_link::ClientLink;
 use crate::outbound::{Outbound, OutboundSettings, Redirects, read_capped};
 use crate::store::{Store, UpstreamConnectRecord};
 
@@ -68,7 +68,7 @@ pub(super) type UserUpstream = (String, String);
 /// `notifications/elicitation/complete` for its elicitation (MCP
 /// 2025-11-25, URL mode) when it was sent one.
 pub(super) struct Waiting {
-    peer: Peer<RoleServer>,
+    link: ClientLink,
     elicitation_id: Option<String>,
 }
 
@@ -159,7 +159,7 @@ impl UpstreamOAuth {
         format!("{}/connections", self.public_url)
     }
 
-    /// A one-time link for `user_id` to connect `upstream`; `peer` (the
+    /// A one-time link for `user_id` to connect `upstream`; `link` (the
     /// asking session) is told when the connection is made, with
     /// `elicitation_id` (the URL-mode elicitation it is sent in) completed.
     /// `scope`: the scope to ask the upstream for, when a step-up needs a
@@ -168,7 +168,7 @@ impl UpstreamOAuth {
         &self,
         user_id: &str,
         upstream: &str,
-        peer: Option<Peer<RoleServer>>,
+        link: Option<ClientLink>,
         elicitation_id: Option<String>,
         scope: Option<String>,
     ) -> Result<String, ConnectError> {
@@ -190,13 +190,13 @@ impl UpstreamOAuth {
             })
             .await
             .map_err(|e| ConnectError::Store(e.to_string()))?;
-        if let Some(p) = peer
+        if let Some(link) = link
             && let Ok(mut w) = self.waiting.lock()
         {
             w.entry((user_id.to_string(), upstream.to_string()))
                 .or_default()
                 .push(Waiting {
-                    peer: p,
+                    link,
                     elicitation_id,
                 });
         }
@@ -412,27 +412,27 @@ impl UpstreamOAuth {
     /// sessions, tells them all instead: `Gateway::connection_news`). Only
     /// `user_id`'s sessions are waiting under `(user_id, upstream)`.
     pub async fn tell_connected(&self, user_id: &str, upstream: &str, tell_waiting: bool) {
-        let peers = self
+        let waiting = self
             .waiting
             .lock()
             .ok()
             .and_then(|mut w| w.remove(&(user_id.to_string(), upstream.to_string())))
             .unwrap_or_default();
-        for w in peers {
+        for w in waiting {
             if let Some(id) = w.elicitation_id {
                 let complete = rmcp::model::CustomNotification::new(
                     ELICITATION_COMPLETE,
                     Some(serde_json::json!({ "elicitationId": id })),
                 );
                 let _ = w
-                    .peer
-                    .send_notification(rmcp::model::ServerNotification::CustomNotification(
+                    .link
+                    .notify(rmcp::model::ServerNotification::CustomNotification(
                         complete,
                     ))
                     .await;
             }
             if tell_waiting {
-                let _ = w.peer.notify_tool_list_changed().await;
+                let _ = w.link.notify_tool_list_changed().await;
             }
         }
         let hub = self.listen.lock().ok().and_then(|l| l.clone());

@@ -11,7 +11,9 @@ use rmcp::model::{
     ResourceUpdatedNotificationParam, ServerRequest,
 };
 use rmcp::service::{NotificationContext, RequestContext};
-use rmcp::{ClientHandler, ErrorData as McpError, Peer, RoleClient, RoleServer};
+use rmcp::{ClientHandler, ErrorData as McpError, RoleClient};
+
+use crate::mcp::client_link::ClientLink;
 
 use super::{Downstream, RelayState, Relayed, ask_downstream, input_key, unexpected};
 use crate::gateway::listen::{Change, Event};
@@ -135,8 +137,8 @@ impl ClientHandler for RelayHandler {
         if let Ok(d) = self.state.origin(true) {
             d.notify_logging_message(params).await;
         } else if self.state.per_user {
-            for (session, peer) in self.state.listeners() {
-                if peer.notify_logging_message(params.clone()).await.is_err() {
+            for (session, link) in self.state.listeners() {
+                if link.notify_logging_message(params.clone()).await.is_err() {
                     self.state.forget_listener(session);
                 }
             }
@@ -152,7 +154,7 @@ impl ClientHandler for RelayHandler {
     ) {
         self.state
             .publish(Event::ResourceUpdated(params.uri.clone()));
-        let peers: Vec<Peer<RoleServer>> = self
+        let links: Vec<ClientLink> = self
             .state
             .subscriptions
             .lock()
@@ -163,8 +165,8 @@ impl ClientHandler for RelayHandler {
                     .collect()
             })
             .unwrap_or_default();
-        for p in peers {
-            let _ = p.notify_resource_updated(params.clone()).await;
+        for l in links {
+            let _ = l.notify_resource_updated(params.clone()).await;
         }
     }
 
@@ -175,8 +177,8 @@ impl ClientHandler for RelayHandler {
             *c = None;
         }
         self.state.publish(Event::ListChanged(Change::Tools));
-        for (session, peer) in self.state.listeners() {
-            if peer.notify_tool_list_changed().await.is_err() {
+        for (session, link) in self.state.listeners() {
+            if link.notify_tool_list_changed().await.is_err() {
                 self.state.forget_listener(session);
             }
         }
@@ -184,8 +186,8 @@ impl ClientHandler for RelayHandler {
 
     async fn on_prompt_list_changed(&self, _context: NotificationContext<RoleClient>) {
         self.state.publish(Event::ListChanged(Change::Prompts));
-        for (session, peer) in self.state.listeners() {
-            if peer.notify_prompt_list_changed().await.is_err() {
+        for (session, link) in self.state.listeners() {
+            if link.notify_prompt_list_changed().await.is_err() {
                 self.state.forget_listener(session);
             }
         }
@@ -193,8 +195,8 @@ impl ClientHandler for RelayHandler {
 
     async fn on_resource_list_changed(&self, _context: NotificationContext<RoleClient>) {
         self.state.publish(Event::ListChanged(Change::Resources));
-        for (session, peer) in self.state.listeners() {
-            if peer.notify_resource_list_changed().await.is_err() {
+        for (session, link) in self.state.listeners() {
+            if link.notify_resource_list_changed().await.is_err() {
                 self.state.forget_listener(session);
             }
         }

@@ -1,12 +1,12 @@
 //! The downstream sessions an upstream connection may notify (those that
 //! used it, and those that subscribed to a resource through it), with their
-//! rmcp peers.
+//! links (`crate::mcp::client_link`).
 //!
 //! Nothing tells the relay that a downstream session ended (a `DELETE`, an
-//! idle timeout, a closed SSE stream), and a peer it still holds keeps that
+//! idle timeout, a closed SSE stream), and a link it still holds keeps that
 //! session's channel and handshake data alive: a few KiB per session, which
 //! added up to about 4 MiB a minute in the soak (docs/benchmarks.md, "Soak").
-//! So the peers of ended sessions (their transport closed) are dropped
+//! So the links of ended sessions (their transport closed) are dropped
 //! whenever the map has doubled since the last time it was pruned: it holds
 //! at most about twice the live sessions (and at least [`PRUNE_FROM`]
 //! before it is first pruned), at a cost linear in the insertions.
@@ -14,18 +14,18 @@
 use std::collections::HashMap;
 use std::hash::Hash;
 
-use rmcp::{Peer, RoleServer};
+use crate::mcp::client_link::ClientLink;
 
 /// The size below which the map is never pruned.
 const PRUNE_FROM: usize = 64;
 
-pub(super) struct SessionPeers<K> {
-    map: HashMap<K, Peer<RoleServer>>,
+pub(super) struct SessionLinks<K> {
+    map: HashMap<K, ClientLink>,
     /// The size at which the next insertion of a new key prunes first.
     prune_at: usize,
 }
 
-impl<K> Default for SessionPeers<K> {
+impl<K> Default for SessionLinks<K> {
     fn default() -> Self {
         Self {
             map: HashMap::new(),
@@ -34,13 +34,13 @@ impl<K> Default for SessionPeers<K> {
     }
 }
 
-impl<K: Hash + Eq> SessionPeers<K> {
-    pub(super) fn insert(&mut self, key: K, peer: Peer<RoleServer>) {
+impl<K: Hash + Eq> SessionLinks<K> {
+    pub(super) fn insert(&mut self, key: K, link: ClientLink) {
         if self.map.len() >= self.prune_at && !self.map.contains_key(&key) {
-            self.map.retain(|_, p| !p.is_transport_closed());
+            self.map.retain(|_, l| !l.is_closed());
             self.prune_at = (2 * self.map.len()).max(PRUNE_FROM);
         }
-        self.map.insert(key, peer);
+        self.map.insert(key, link);
     }
 
     pub(super) fn remove(&mut self, key: &K) {
@@ -48,14 +48,14 @@ impl<K: Hash + Eq> SessionPeers<K> {
     }
 
     /// The entries whose key `wanted` accepts.
-    pub(super) fn select(&self, wanted: impl Fn(&K) -> bool) -> Vec<(K, Peer<RoleServer>)>
+    pub(super) fn select(&self, wanted: impl Fn(&K) -> bool) -> Vec<(K, ClientLink)>
     where
         K: Clone,
     {
         self.map
             .iter()
             .filter(|(k, _)| wanted(k))
-            .map(|(k, p)| (k.clone(), p.clone()))
+            .map(|(k, l)| (k.clone(), l.clone()))
             .collect()
     }
 

@@ -44,23 +44,24 @@ use rmcp::model::{
     ProgressNotification, ProgressNotificationParam, ProgressToken, RequestId, ServerRequest,
 };
 use rmcp::service::{OriginatingRequestId, RequestContext, ServiceError};
-use rmcp::{ErrorData as McpError, Peer, RoleClient, RoleServer};
+use rmcp::{ErrorData as McpError, RoleClient};
 
 mod handler;
+mod links;
 mod logs;
 mod origin;
-mod peers;
 pub mod rounds;
 mod transport;
 
 pub use handler::RelayHandler;
+use links::SessionLinks;
 pub use logs::LogFilter;
 use origin::InFlight;
 pub use origin::NoOrigin;
-use peers::SessionPeers;
 pub use transport::{Counted, counted};
 
 use super::listen::{Event, ListenHub, Source};
+use crate::mcp::client_link::ClientLink;
 use crate::mcp::inline::reply::RequestStream;
 
 /// A downstream MCP session (one per connected client session).
@@ -71,20 +72,20 @@ pub struct Downstream {
     /// connection, requests of one owner's sessions in flight together are
     /// not ambiguous ([`RelayState::origin`]).
     pub owner: Option<String>,
-    /// The session's peer: notifications unrelated to a request (list
-    /// changes, resource updates) go through it.
-    pub peer: Peer<RoleServer>,
+    /// The way to the session's client: notifications unrelated to a
+    /// request (list changes, resource updates) go through it.
+    pub link: ClientLink,
     /// The request of that session the gateway is serving; requests the
     /// upstream makes meanwhile are sent to the client as part of it.
     pub request: Option<RequestId>,
     /// That request's response stream, when it is served inline
-    /// (`crate::mcp::inline`); otherwise its messages go through `peer`.
+    /// (`crate::mcp::inline`); otherwise its messages go through `link`.
     pub inline: Option<RequestStream>,
     /// Set when the client is asked through results rather than requests
     /// (2026-07-28 multi-round-trip requests, `super::input`): requests of
-    /// the upstream go to this asker instead of `peer` or `inline`.
+    /// the upstream go to this asker instead of `link` or `inline`.
     pub input: Option<super::input::Asker>,
-    /// A 2026-07-28 request (no session): its peer lives as long as the
+    /// A 2026-07-28 request (no session): its link lives as long as the
     /// request, and list changes reach such clients on their
     /// `subscriptions/listen` streams instead (`super::listen`).
     pub per_request: bool,
@@ -116,7 +117,7 @@ impl Downstream {
                 ));
             }
             None => {
-                let _ = self.peer.notify_progress(p).await;
+                let _ = self.link.notify_progress(p).await;
             }
         }
     }
@@ -132,7 +133,7 @@ impl Downstream {
                 ));
             }
             None => {
-                let _ = self.peer.notify_logging_message(p).await;
+                let _ = self.link.notify_logging_message(p).await;
             }
         }
     }
@@ -154,9 +155,9 @@ pub struct RelayState {
     progress: Mutex<HashMap<ProgressToken, (Downstream, ProgressToken)>>,
     /// The downstream sessions that sent a request through the connection
     /// (told of list changes, and of log messages on a per-user one).
-    listeners: Mutex<SessionPeers<u64>>,
+    listeners: Mutex<SessionLinks<u64>>,
     /// The sessions subscribed to a resource, by URI and session.
-    subscriptions: Mutex<SessionPeers<(String, u64)>>,
+    subscriptions: Mutex<SessionLinks<(String, u64)>>,
     /// Held while a request is sent upstream and recorded
     /// ([`RelayState::hold_sending`]).
     send_gate: tokio::sync::Mutex<()>,
@@ -247,8 +248,8 @@ pub(crate) async fn ask_downstream(
             .extensions_mut()
             .insert(OriginatingRequestId(id.clone()));
     }
-    let peer = d.peer.clone();
-    let task = tokio::spawn(async move { peer.send_request(request).await });
+    let link = d.link.clone();
+    let task = tokio::spawn(async move { link.send_request(request).await });
     let _abort = AbortOnDrop(task.abort_handle());
     match task.await {
         Ok(r) => r.map_err(|e| service_error("client", e)),
@@ -393,7 +394,7 @@ impl RelayState {
         if let Some(d) = d.filter(|d| !d.per_request)
             && let Ok(mut l) = self.listeners.lock()
         {
-            l.insert(d.session, d.peer.clone());
+            l.insert(d.session, d.link.clone());
         }
         ticket
     }
@@ -517,7 +518,7 @@ impl RelayState {
 
     pub fn subscribe(&self, uri: &str, d: &Downstream) {
         if let Ok(mut m) = self.subscriptions.lock() {
-            m.insert((uri.to_string(), d.session), d.peer.clone());
+            m.insert((uri.to_string(), d.session), d.link.clone());
         }
     }
 
@@ -527,7 +528,7 @@ impl RelayState {
         }
     }
 
-    fn listeners(&self) -> Vec<(u64, Peer<RoleServer>)> {
+    fn listeners(&self) -> Vec<(u64, ClientLink)> {
         self.listeners
             .lock()
             .map(|l| l.select(|_| true))
@@ -535,7 +536,7 @@ impl RelayState {
     }
 
     /// Number of downstream sessions held as listeners (ended ones
-    /// included until they are pruned: `peers.rs`).
+    /// included until they are pruned: `links.rs`).
     pub fn listener_count(&self) -> usize {
         self.listeners.lock().map(|l| l.len()).unwrap_or(0)
     }

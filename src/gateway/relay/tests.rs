@@ -30,7 +30,7 @@ fn session(id: u64) -> Session {
     let d = Downstream {
         session: id,
         owner: None,
-        peer: running.peer().clone(),
+        link: running.peer().clone().into(),
         request: None,
         inline: None,
         per_request: false,
@@ -48,7 +48,7 @@ async fn call_and_end(relay: &RelayState, id: u64) {
     relay.subscribe("file:///x", &d);
     relay.end(ticket);
     running.cancel().await.ok();
-    assert!(d.peer.is_transport_closed());
+    assert!(d.link.is_closed());
 }
 
 #[tokio::test]

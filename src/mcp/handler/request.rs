@@ -35,7 +35,7 @@ impl McpHandler {
             downstream: Some(Downstream {
                 session: self.session,
                 owner: Some(caller.owner()),
-                peer: context.peer.clone(),
+                link: context.peer.clone().into(),
                 request: Some(context.id.clone()),
                 inline: context.extensions.get::<RequestStream>().cloned(),
                 input: None,
@@ -84,7 +84,9 @@ impl McpHandler {
         let result = self.negotiate_initialize(&request)?;
         // Told when a reload changes what this session may see.
         if let Ok(caller) = require_caller(&context) {
-            self.gateway.sessions().add(caller, context.peer.clone());
+            self.gateway
+                .sessions()
+                .add(caller, context.peer.clone().into());
         }
         if let (Some(inline), Some(SessionTag(id))) =
             (&self.inline, context.extensions.get::<SessionTag>())

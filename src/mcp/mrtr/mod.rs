@@ -224,11 +224,11 @@ impl Mrtr {
         let d = Downstream {
             session: self.session_for(&owner),
             owner: Some(owner.clone()),
-            peer: context.peer.clone(),
+            link: context.peer.clone().into(),
             request: Some(context.id.clone()),
             // Served inline (`crate::mcp::inline::stateless`), its progress
             // and log messages go on its response through this stream; else
-            // through `peer`, rmcp's for this one request.
+            // through `link`, rmcp's peer for this one request.
             inline: context
                 .extensions
                 .get::<crate::mcp::inline::reply::RequestStream>()
