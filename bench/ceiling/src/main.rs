@@ -10,7 +10,12 @@
 //! stream costs any server on this stack, the floor under mcpgate's idle
 //! sessions.
 //!
-//!     mcpgate-bench-ceiling PORT
+//! With `--h2c` it serves HTTP/2 with prior knowledge instead (cleartext,
+//! no HTTP/1.1): how workload 5 at scale measures the floor of an event
+//! stream over HTTP/2, where many streams share a connection (mcpgate
+//! speaks HTTP/2 only over TLS, by ALPN; the floor leaves TLS out).
+//!
+//!     mcpgate-bench-ceiling PORT [--h2c]
 
 use axum::Json;
 use axum::Router;
@@ -78,10 +83,31 @@ async fn main() -> std::io::Result<()> {
         .unwrap_or(3409);
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
     let app = Router::new().route("/mcp", post(mcp).get(idle));
+    if std::env::args().any(|a| a == "--h2c") {
+        eprintln!("ceiling on 127.0.0.1:{port}, HTTP/2 with prior knowledge");
+        return serve_h2c(listener, app).await;
+    }
     eprintln!("ceiling on 127.0.0.1:{port}");
     // TCP_NODELAY, as mcpgate sets it.
     let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
         let _ = tcp.set_nodelay(true);
     });
     axum::serve(listener, app).await
+}
+
+/// HTTP/2 with prior knowledge on every connection (hyper's defaults, as
+/// mcpgate's TLS connections have: up to 200 streams each).
+async fn serve_h2c(listener: tokio::net::TcpListener, app: Router) -> std::io::Result<()> {
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+    use hyper_util::service::TowerToHyperService;
+    loop {
+        let (tcp, _) = listener.accept().await?;
+        let _ = tcp.set_nodelay(true);
+        let service = TowerToHyperService::new(app.clone());
+        tokio::spawn(async move {
+            let _ = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+                .serve_connection(TokioIo::new(tcp), service)
+                .await;
+        });
+    }
 }

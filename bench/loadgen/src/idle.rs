@@ -10,9 +10,10 @@
 //!   costs any server on the same HTTP stack (hyper, axum, tokio), the floor
 //!   under the other two.
 //!
-//! Over HTTPS with `--per-connection N`, the sessions are opened over
-//! HTTP/2: each client (one connection, negotiated by ALPN) carries N
-//! sessions' GET streams, so that more sessions can be held than a process
+//! With `--per-connection N`, the sessions are opened over HTTP/2 (by ALPN
+//! over HTTPS; over plain HTTP with prior knowledge, h2c, which axum's
+//! server speaks too: how the floor is measured over HTTP/2): each client
+//! (one connection) carries N sessions' GET streams, so that more sessions can be held than a process
 //! may open sockets (the limit of open files here is 20,000). With
 //! `--hold`, the report is printed as soon as the last count is reached and
 //! the sessions stay open until standard input closes, so that other load
@@ -56,9 +57,9 @@ pub struct IdleArgs {
     /// Sessions opened at once.
     #[arg(long, default_value_t = 32)]
     concurrency: usize,
-    /// Sessions per client connection, over HTTP/2 (HTTPS only; the
-    /// server allows 200 streams per connection). Unset: HTTP/1.1, a
-    /// connection per GET stream.
+    /// Sessions per client connection, over HTTP/2 (by ALPN over HTTPS,
+    /// with prior knowledge over plain HTTP; mcpgate allows 200 streams
+    /// per connection). Unset: HTTP/1.1, a connection per GET stream.
     #[arg(long)]
     per_connection: Option<usize>,
     /// Print the report at the last count, then hold the sessions open
@@ -217,16 +218,16 @@ impl Clients {
                 per: usize::MAX,
             }),
             Some(per) => {
-                if !a.base.starts_with("https://") {
-                    bail!("--per-connection needs an https:// base (HTTP/2 by ALPN)");
-                }
+                // HTTP/2 by ALPN over TLS; over plain HTTP with prior
+                // knowledge (h2c, which axum's server also speaks).
+                let h2c = !a.base.starts_with("https://");
                 let per = per.max(1);
                 // +1: the warm-up session.
                 let all = (0..count.div_ceil(per) + 1)
                     .map(|_| {
-                        crate::client::builder()?
-                            .build()
-                            .map_err(anyhow::Error::from)
+                        let b = crate::client::builder()?;
+                        let b = if h2c { b.http2_prior_knowledge() } else { b };
+                        b.build().map_err(anyhow::Error::from)
                     })
                     .collect::<anyhow::Result<Vec<_>>>()?;
                 Ok(Self { all, per })
