@@ -260,6 +260,7 @@ impl App {
             base_path: auth.urls.base_path.clone(),
             origin_policy: origin.clone(),
             session_idle: settings.mcp_session_idle_timeout,
+            keep_alive: settings.event_stream_keep_alive,
             sse: Default::default(),
             cancel: cancel.clone(),
             cluster: cluster.clone(),

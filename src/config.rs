@@ -94,6 +94,11 @@ pub struct Settings {
     /// Streamable HTTP sessions idle this long are closed.
     #[serde(with = "humantime_serde")]
     pub mcp_session_idle_timeout: Duration,
+    /// An open event stream (legacy SSE, a Streamable HTTP GET stream, the
+    /// event stream answering a POST) with nothing to send carries a
+    /// keep-alive comment this often.
+    #[serde(with = "humantime_serde")]
+    pub event_stream_keep_alive: Duration,
     /// A client must send a request's head (request line and headers)
     /// within this long of its first byte, else the connection is closed.
     #[serde(with = "humantime_serde")]
@@ -238,6 +243,7 @@ impl Default for Settings {
             allowed_hosts: Vec::new(),
             allowed_origins: Vec::new(),
             mcp_session_idle_timeout: Duration::from_secs(30 * 60),
+            event_stream_keep_alive: Duration::from_secs(15),
             header_read_timeout: Duration::from_secs(10),
             body_read_timeout: Duration::from_secs(30),
             keep_alive_timeout: Duration::from_secs(75),

@@ -87,6 +87,9 @@ pub struct SettingFlags {
     pub mcp_session_idle_timeout: Option<String>,
     #[arg(long, global = true)]
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub event_stream_keep_alive: Option<String>,
+    #[arg(long, global = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub header_read_timeout: Option<String>,
     #[arg(long, global = true)]
     #[serde(skip_serializing_if = "Option::is_none")]

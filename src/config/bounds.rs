@@ -26,6 +26,8 @@ pub const MAX_AUTH_CODE_TTL: Duration = Duration::from_secs(600);
 pub const MAX_REFRESH_GRACE: Duration = Duration::from_secs(DAY);
 /// Longest wait for one upstream request or an upstream's start.
 pub const MAX_WAIT: Duration = Duration::from_secs(DAY);
+/// Shortest interval of event streams' keep-alive comments.
+pub const MIN_KEEP_ALIVE: Duration = Duration::from_secs(1);
 /// Longest lifetime of an identity JWT sent to an upstream.
 pub const MAX_IDENTITY_JWT_TTL: Duration = Duration::from_secs(DAY);
 
@@ -107,6 +109,12 @@ pub fn check_settings(s: &Settings) -> Result<(), ConfigError> {
             Zero::Refused,
         ),
         (
+            "event_stream_keep_alive",
+            s.event_stream_keep_alive,
+            MAX_WAIT,
+            Zero::Refused,
+        ),
+        (
             "header_read_timeout",
             s.header_read_timeout,
             MAX_WAIT,
@@ -127,6 +135,13 @@ pub fn check_settings(s: &Settings) -> Result<(), ConfigError> {
     ];
     for (name, value, max, zero) in checks {
         check(name, value, max, zero).map_err(ConfigError)?;
+    }
+    if s.event_stream_keep_alive < MIN_KEEP_ALIVE {
+        return Err(ConfigError(format!(
+            "event_stream_keep_alive is {:?}; the minimum is 1s (a keep-alive more often \
+             than that only costs every open stream's connection)",
+            s.event_stream_keep_alive
+        )));
     }
     Ok(())
 }

@@ -156,6 +156,27 @@ fn zero_timeouts_and_a_zero_connection_cap_are_refused() {
                 ..Settings::default()
             },
         ),
+        (
+            "event_stream_keep_alive",
+            Settings {
+                event_stream_keep_alive: Duration::ZERO,
+                ..Settings::default()
+            },
+        ),
+        (
+            "event_stream_keep_alive",
+            Settings {
+                event_stream_keep_alive: Duration::from_millis(500),
+                ..Settings::default()
+            },
+        ),
+        (
+            "event_stream_keep_alive",
+            Settings {
+                event_stream_keep_alive: Duration::from_secs(2 * 86_400),
+                ..Settings::default()
+            },
+        ),
     ] {
         assert!(
             s.resolve(loopback()).unwrap_err().0.contains(name),

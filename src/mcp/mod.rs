@@ -83,6 +83,9 @@ pub struct McpState {
     /// `allowed_hosts`, `allowed_origins` (a reload may replace it).
     pub origin_policy: Arc<crate::live::Live<OriginPolicy>>,
     pub session_idle: Duration,
+    /// Every open event stream with nothing to send carries a keep-alive
+    /// comment this often (`event_stream_keep_alive`).
+    pub keep_alive: Duration,
     pub sse: sse::SseSessions,
     /// Cancelled at shutdown: ends SSE streams and rmcp sessions.
     pub cancel: CancellationToken,
@@ -196,6 +199,8 @@ pub fn routes(app: &AppState) -> Router<AppState> {
         // progress or logs first is answered as an event stream, so nothing
         // is lost. Requests in a session are unaffected (always a stream).
         .with_json_response(true);
+    // rmcp's GET streams and the event streams of the requests it serves.
+    config.sse_keep_alive = Some(mcp.keep_alive);
     if mcp.cluster.shared() {
         config.session_store = Some(Arc::new(
             crate::cluster::session_store::DbSessionStore::new(

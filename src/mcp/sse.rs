@@ -48,7 +48,6 @@ use crate::store::SseSessionRecord;
 
 /// Largest message accepted on `POST /messages/`.
 pub const MAX_MESSAGE_BYTES: usize = 4 * 1024 * 1024;
-const KEEP_ALIVE: Duration = Duration::from_secs(15);
 /// How often an instance marks the SSE sessions it holds as alive.
 pub const HEARTBEAT: Duration = Duration::from_secs(5);
 /// A session not marked alive for this long (seconds) is gone.
@@ -238,14 +237,15 @@ pub async fn connect(State(mcp): State<Arc<McpState>>, req: Request) -> Response
             let _keep = &guard;
             e
         });
-    sse_response(stream)
+    sse_response(stream, mcp.keep_alive)
 }
 
 fn sse_response(
     stream: impl Stream<Item = Result<Event, Infallible>> + Send + 'static,
+    keep_alive: Duration,
 ) -> Response {
     let mut r = Sse::new(stream)
-        .keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
+        .keep_alive(KeepAlive::new().interval(keep_alive))
         .into_response();
     r.headers_mut().insert(
         "x-accel-buffering",

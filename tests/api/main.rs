@@ -42,6 +42,7 @@ mod helpers;
 mod hostile_input;
 mod https_support;
 mod isolation;
+mod keep_alive;
 mod limits;
 mod lockout;
 mod log_forging;

@@ -161,7 +161,15 @@ async fn post(
             context.extensions = std::mem::take(request.extensions_mut());
             context.extensions.insert(caller);
             context.extensions.insert(parts);
-            reply::serve(session, r.id, request, context, mcp.cancel.child_token()).await
+            reply::serve(
+                session,
+                r.id,
+                request,
+                context,
+                mcp.cancel.child_token(),
+                mcp.keep_alive,
+            )
+            .await
         }
         JsonRpcMessage::Response(r) => {
             if session.answer(&r.id, Ok(r.result)) {

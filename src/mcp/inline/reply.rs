@@ -48,8 +48,6 @@ use tokio_util::sync::CancellationToken;
 use super::registry::InlineSession;
 use crate::mcp::handler::McpHandler;
 
-const KEEP_ALIVE: Duration = Duration::from_secs(15);
-
 /// What the handler sends the client as part of an inline request.
 #[derive(Clone)]
 pub struct RequestStream {
@@ -160,13 +158,15 @@ impl Drop for InFlight {
 
 /// Serves `request` (id `id`) of `session` with `context` (the caller in
 /// its extensions) and answers it. `ct` cancels the request (a child of
-/// the server's shutdown token).
+/// the server's shutdown token); an event-stream answer carries a
+/// keep-alive comment every `keep_alive` it has nothing else to send.
 pub async fn serve(
     session: Arc<InlineSession>,
     id: RequestId,
     request: ClientRequest,
     mut context: RequestContext<RoleServer>,
     ct: CancellationToken,
+    keep_alive: Duration,
 ) -> Response {
     let rx = open_stream(&mut context, &ct, Some(session.clone()));
     session.begin(&id, ct.clone());
@@ -175,7 +175,7 @@ pub async fn serve(
         session.end(&id);
         message_of(result, id)
     });
-    respond(rx, InFlight::new(work, ct), |_| StatusCode::OK).await
+    respond(rx, InFlight::new(work, ct), |_| StatusCode::OK, keep_alive).await
 }
 
 /// Serves a stateless (2026-07-28) `request` with `handler`, as [`serve`]
@@ -189,11 +189,12 @@ pub async fn serve_stateless(
     request: ClientRequest,
     mut context: RequestContext<RoleServer>,
     ct: CancellationToken,
+    keep_alive: Duration,
 ) -> Response {
     let rx = open_stream(&mut context, &ct, None);
     let work: Work =
         Box::pin(async move { message_of(handler.handle_request(request, context).await, id) });
-    respond(rx, InFlight::new(work, ct), stateless_status).await
+    respond(rx, InFlight::new(work, ct), stateless_status, keep_alive).await
 }
 
 /// Gives `context` the request's cancellation token `ct` and its response
@@ -242,6 +243,7 @@ async fn respond(
     mut rx: mpsc::UnboundedReceiver<ServerJsonRpcMessage>,
     mut work: InFlight,
     status: fn(&ServerJsonRpcMessage) -> StatusCode,
+    keep_alive: Duration,
 ) -> Response {
     let first = tokio::select! {
         biased;
@@ -256,7 +258,7 @@ async fn respond(
                 }
                 return r;
             }
-            return events(futures::stream::iter(messages));
+            return events(futures::stream::iter(messages), keep_alive);
         }
     };
     let rest = futures::stream::unfold(Some((rx, work)), |state| async move {
@@ -268,7 +270,10 @@ async fn respond(
         }
     })
     .flat_map(futures::stream::iter);
-    events(futures::stream::once(async move { first }).chain(rest))
+    events(
+        futures::stream::once(async move { first }).chain(rest),
+        keep_alive,
+    )
 }
 
 /// What is left in `rx`, then `result`. The handler's notifications may be
@@ -311,7 +316,10 @@ pub fn json(message: &ServerJsonRpcMessage) -> Response {
 }
 
 /// Messages as a `text/event-stream`, one event each.
-fn events(messages: impl Stream<Item = ServerJsonRpcMessage> + Send + 'static) -> Response {
+fn events(
+    messages: impl Stream<Item = ServerJsonRpcMessage> + Send + 'static,
+    keep_alive: Duration,
+) -> Response {
     let stream = messages.filter_map(|m| async move {
         match serde_json::to_string(&m) {
             Ok(data) => Some(Ok::<_, Infallible>(Event::default().data(data))),
@@ -322,7 +330,7 @@ fn events(messages: impl Stream<Item = ServerJsonRpcMessage> + Send + 'static) -
         }
     });
     let mut r = Sse::new(stream)
-        .keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
+        .keep_alive(KeepAlive::new().interval(keep_alive))
         .into_response();
     r.headers_mut()
         .insert("x-accel-buffering", HeaderValue::from_static("no"));
@@ -379,7 +387,7 @@ mod tests {
             work: Some(Box::pin(SendsAsItEnds { tx, sent: 0, total })),
             ct: CancellationToken::new(),
         };
-        let response = respond(rx, work, |_| StatusCode::OK).await;
+        let response = respond(rx, work, |_| StatusCode::OK, Duration::from_secs(15)).await;
         let body = axum::body::to_bytes(response.into_body(), usize::MAX)
             .await
             .expect("body");

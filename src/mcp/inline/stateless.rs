@@ -111,6 +111,7 @@ pub async fn serve(
         body,
         context,
         mcp.cancel.child_token(),
+        mcp.keep_alive,
     )
     .await)
 }
