@@ -54,10 +54,7 @@ struct Round {
 impl Round {
     /// Every token of `streams` is to be checked (again).
     fn start_over(&mut self, streams: &OpenStreams) {
-        // Fresh ones first: a token that comes in between is in both, and
-        // is checked twice rather than not at all.
-        streams.take_fresh();
-        self.left = streams.tokens();
+        self.left = streams.take_all();
     }
 
     /// The tokens that opened their first stream since are to be checked too.
@@ -84,8 +81,8 @@ impl Round {
 #[derive(Default)]
 struct Watch {
     round: Round,
-    /// The store's counter when the current round started; `None` before
-    /// the first read.
+    /// The store's counter at the last check; `None` before the first
+    /// read.
     counter: Option<i64>,
 }
 
@@ -311,10 +308,9 @@ mod tests {
     mod with_a_store {
         use super::*;
         use crate::store::sqlite::SqliteStore;
-        use mcpgate_core::domain::{ClientId, RedirectUri, ResourceUri, Scope};
-        use mcpgate_core::model::{
-            AccessToken, Client, ClientKind, ClientMetadata, GrantType, TokenEndpointAuthMethod,
-        };
+        use mcpgate_core::domain::{ClientId, ResourceUri, Scope};
+        use mcpgate_core::model::{AccessToken, Client, ClientKind};
+        use mcpgate_core::oauth::register;
 
         const NOW: UnixTime = 1_000;
 
@@ -325,24 +321,12 @@ mod tests {
             s.create_client(&Client {
                 client_id: ClientId::parse("svc").unwrap(),
                 secret_hash: Some("0".repeat(64)),
-                metadata: ClientMetadata {
-                    redirect_uris: vec![RedirectUri::parse("https://app.example/cb").unwrap()],
-                    token_endpoint_auth_method: TokenEndpointAuthMethod::ClientSecretBasic,
-                    grant_types: vec![GrantType::ClientCredentials],
-                    response_types: vec![],
-                    client_name: None,
-                    client_uri: None,
-                    logo_uri: None,
-                    tos_uri: None,
-                    policy_uri: None,
-                    scope: None,
-                    contacts: vec![],
-                    software_id: None,
-                    software_version: None,
-                    application_type: None,
-                    jwks_uri: None,
-                    jwks: None,
-                },
+                // What a registration of one redirect URI stores.
+                metadata: register::validate(
+                    &serde_json::json!({"redirect_uris": ["https://app.example/cb"]}),
+                    &["mcp".to_string()],
+                )
+                .unwrap(),
                 issued_at: NOW,
                 last_used_at: None,
                 kind: ClientKind::Dynamic,
