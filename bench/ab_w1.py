@@ -11,7 +11,7 @@ session. docs/benchmarks.md quotes it.
 DIR holds the release binaries `mcpgate` and `mcpgate-bench-loadgen` of one
 build (copy them out of target/release).
 """
-import argparse, secrets, shutil, statistics, sys, tempfile
+import argparse, secrets, shutil, sys, tempfile
 from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import harness as h
@@ -53,19 +53,15 @@ finally:
     shutil.rmtree(work, ignore_errors=True)
 
 
-def spread(xs, fmt):
-    return f"{fmt(statistics.median(xs))} ({fmt(min(xs))}–{fmt(max(xs))})"
-
-
 print("| Target | Requests/s | CPU per request (µs) |")
 print("|---|---:|---:|")
 for label, runs in res.items():
-    print(f"| {label} | {spread([r['rps'] for r in runs], lambda v: f'{v:,.0f}')} | "
-          f"{spread([r['cpu_us_per_req'] for r in runs], lambda v: f'{v:.1f}')} |")
+    print(f"| {label} | {h.spread([r['rps'] for r in runs], lambda v: f'{v:,.0f}')} | "
+          f"{h.spread([r['cpu_us_per_req'] for r in runs], lambda v: f'{v:.1f}')} |")
 print()
 print("| Ratio of requests/s, per repetition | Median (range) |")
 print("|---|---:|")
 ratio = lambda x, y: [p["rps"] / q["rps"] for p, q in zip(res[x], res[y])]
 for num, den in (("B session", "A session"), ("B stateless", "A stateless"),
                  ("A stateless", "A session"), ("B stateless", "B session")):
-    print(f"| {num} ÷ {den} | {spread(ratio(num, den), lambda v: f'{v:.2f}×')} |")
+    print(f"| {num} ÷ {den} | {h.spread(ratio(num, den), lambda v: f'{v:.2f}×')} |")

@@ -94,6 +94,11 @@ def free_port():
         return s.getsockname()[1]
 
 
+def spread(xs, fmt):
+    """The median of xs with the lowest and highest, each formatted by fmt."""
+    return f"{fmt(statistics.median(xs))} ({fmt(min(xs))}–{fmt(max(xs))})"
+
+
 def cpu_model():
     for line in Path("/proc/cpuinfo").read_text().splitlines():
         if line.startswith("model name"):

@@ -26,7 +26,6 @@ import argparse
 import os
 import secrets
 import shutil
-import statistics
 import sys
 import tempfile
 import time
@@ -44,10 +43,6 @@ def own_cpu(pid):
 
 def children(pid):
     return [p for p in h.process_tree(pid) if p != pid]
-
-
-def spread(values, fmt):
-    return f"{fmt(statistics.median(values))} ({fmt(min(values))}–{fmt(max(values))})"
 
 
 def main():
@@ -129,14 +124,14 @@ def main():
     print("|---|---:|---:|---:|")
     for name, (label, _, _) in runs.items():
         rs = rows[name]
-        print(f"| {label} | {spread([r['rps'] for r in rs], lambda v: f'{v:,.0f}')} | "
-              f"{spread([r['server_us'] for r in rs], lambda v: f'{v:.0f} µs')} | "
-              f"{spread([r['upstream_us'] for r in rs], lambda v: f'{v:.0f} µs')} |")
+        print(f"| {label} | {h.spread([r['rps'] for r in rs], lambda v: f'{v:,.0f}')} | "
+              f"{h.spread([r['server_us'] for r in rs], lambda v: f'{v:.0f} µs')} | "
+              f"{h.spread([r['upstream_us'] for r in rs], lambda v: f'{v:.0f} µs')} |")
     if "supergateway" in rows:
         ratios = [g["rps"] / s["rps"] for g, s in zip(rows["gateway"], rows["supergateway"])]
         print()
         print(f"mcpgate → stdio ÷ supergateway, requests/s per repetition: "
-              f"{spread(ratios, lambda v: f'{v:.2f}×')} (goal ≥ 10×).")
+              f"{h.spread(ratios, lambda v: f'{v:.2f}×')} (goal ≥ 10×).")
 
 
 if __name__ == "__main__":

@@ -35,7 +35,6 @@ import os
 import secrets
 import shutil
 import ssl
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -60,10 +59,6 @@ def certificate(work):
     run("x509", "-req", "-in", "leaf.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
         "-CAcreateserial", "-days", "2", "-extfile", "leaf.ext", "-out", "cert.pem")
     return work / "ca.pem", work / "cert.pem", work / "key.pem"
-
-
-def spread(xs, fmt):
-    return f"{fmt(statistics.median(xs))} ({fmt(min(xs))}–{fmt(max(xs))})"
 
 
 def main():
@@ -194,13 +189,13 @@ def main():
     print("| | Requests/s | p99 | CPU per request |")
     print("|---|---:|---:|---:|")
     for label, runs in (("without idle sessions", before), ("with them", during)):
-        print(f"| {label} | {spread([r['rps'] for r in runs], lambda v: f'{v:,.0f}')} | "
-              f"{spread([r['p99_us'] / 1000 for r in runs], lambda v: f'{v:.2f} ms')} | "
-              f"{spread([r['cpu_us_per_req'] for r in runs], lambda v: f'{v:.0f} µs')} |")
+        print(f"| {label} | {h.spread([r['rps'] for r in runs], lambda v: f'{v:,.0f}')} | "
+              f"{h.spread([r['p99_us'] / 1000 for r in runs], lambda v: f'{v:.2f} ms')} | "
+              f"{h.spread([r['cpu_us_per_req'] for r in runs], lambda v: f'{v:.0f} µs')} |")
     ratios = [d["p99_us"] / b["p99_us"] for b, d in zip(before, during)]
     print()
     print(f"p99 with ÷ without, per pair of runs: "
-          f"{spread(ratios, lambda v: f'{v:.2f}×')} (goal ≤ 2×).")
+          f"{h.spread(ratios, lambda v: f'{v:.2f}×')} (goal ≤ 2×).")
 
 
 if __name__ == "__main__":
