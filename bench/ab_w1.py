@@ -11,7 +11,7 @@ session. docs/benchmarks.md quotes it.
 DIR holds the release binaries `mcpgate` and `mcpgate-bench-loadgen` of one
 build (copy them out of target/release).
 """
-import argparse, secrets, shutil, sys, tempfile
+import argparse, shutil, sys, tempfile
 from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import harness as h
@@ -29,7 +29,7 @@ try:
         d = work / side
         d.mkdir()
         db = d / "mcpgate.db"
-        password = secrets.token_urlsafe(16)
+        password = h.new_password()
         h.add_user(bins, db, "bench", password)
         port = h.free_port()
         srv = h.Server(f"mcpgate {side}", h.mcpgate_cmd(bins, port, db), port, cwd=d,

@@ -94,6 +94,13 @@ def free_port():
         return s.getsockname()[1]
 
 
+def new_password():
+    """A random password for the bench user. Never begins with `-`, which
+    token_urlsafe may give (1 time in 64) and which the load generator's
+    argument parser would take for an option."""
+    return "pw" + secrets.token_urlsafe(16)
+
+
 def spread(xs, fmt):
     """The median of xs with the lowest and highest, each formatted by fmt."""
     return f"{fmt(statistics.median(xs))} ({fmt(min(xs))}–{fmt(max(xs))})"
@@ -462,7 +469,7 @@ def audit_cost(bins, reps, seconds, smoke):
             d = work / label.replace(" ", "-")
             d.mkdir()
             db = d / "mcpgate.db"
-            password = secrets.token_urlsafe(16)
+            password = new_password()
             add_user(bins, db, "bench", password)
             port = free_port()
             srv = Server("mcpgate " + label, mcpgate_cmd(bins, port, db) + extra, port, cwd=d,
@@ -562,7 +569,7 @@ def main():
         mdir = work / "mcpgate"
         mdir.mkdir()
         db = mdir / "mcpgate.db"
-        password = secrets.token_urlsafe(16)
+        password = new_password()
         add_user(bins, db, "bench", password)
         mport = free_port()
         base = f"http://localhost:{mport}"

@@ -19,7 +19,6 @@ harness.py does. Prints a Markdown section with the medians, the ratios to
 
 import argparse
 import http.server
-import secrets
 import statistics
 import sys
 import tempfile
@@ -70,7 +69,7 @@ def main():
     threading.Thread(target=sink.serve_forever, daemon=True).start()
     try:
         db = work / "mcpgate.db"
-        password = secrets.token_urlsafe(16)
+        password = h.new_password()
         h.add_user(bins, db, "bench", password)
         ports = {k: h.free_port() for k in ("off", "metrics", "traces")}
         mports = {k: h.free_port() for k in ("metrics", "traces")}

@@ -24,7 +24,6 @@ DIR holds the release binaries `mcpgate`, `mcpgate-bench-loadgen` and
 """
 import argparse
 import os
-import secrets
 import shutil
 import sys
 import tempfile
@@ -59,7 +58,7 @@ def main():
     runs = {}
     try:
         db = work / "mcpgate.db"
-        password = secrets.token_urlsafe(16)
+        password = h.new_password()
         (work / "mcpgate.toml").write_text(f'[[upstream]]\nname = "up"\ncommand = "{upstream}"\n')
         h.add_user(a.bins, db, "bench", password)
         port = h.free_port()

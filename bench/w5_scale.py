@@ -32,7 +32,6 @@ Prints a Markdown report (docs/benchmarks.md quotes it) and, with
 import argparse
 import json
 import os
-import secrets
 import shutil
 import ssl
 import subprocess
@@ -96,7 +95,7 @@ def main():
     srv, holder = None, None
     try:
         db = work / "mcpgate.db"
-        password = secrets.token_urlsafe(16)
+        password = h.new_password()
         h.add_user(a.bins, db, "bench", password)
         (work / "mcpgate.toml").write_text(
             f'tls_cert_file = "{cert}"\ntls_key_file = "{key}"\n')
