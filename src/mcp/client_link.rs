@@ -6,11 +6,22 @@
 //! elicitation).
 //!
 //! The gateway, the relay, tasks and upstream OAuth hold a session's
-//! [`ClientLink`], never its rmcp `Peer`. Today every link is the session's
-//! rmcp peer: rmcp runs a service per session, and its peer carries these
-//! messages to the session's transport. The link is the seam for a session
-//! layer of mcpgate's own, in which an idle session has no rmcp service,
-//! task or peer (docs/benchmarks.md, "Workload 5 at scale": rmcp's service
+//! [`ClientLink`], never its rmcp `Peer`. A link is one of two things:
+//!
+//! - a Streamable HTTP session's rmcp peer: rmcp runs a service per such
+//!   session, and its peer carries these messages to the session's
+//!   transport;
+//! - a [`StreamLink`], mcpgate's own, for a session without an rmcp service
+//!   (legacy SSE, `super::sse::session`): what is sent goes on the
+//!   session's event stream, the client's answers come back by id
+//!   (`super::answers`), and the client's `initialize` is kept in the link.
+//!   Such a session's handler contexts share one ended peer, so the handler
+//!   finds the link in the request's extensions ([`of_request`]), and asks
+//!   it (never the peer) what the client declared ([`capabilities_of`],
+//!   [`version_of`]).
+//!
+//! The second kind is the way to a Streamable HTTP session without an rmcp
+//! service too (docs/benchmarks.md, "Workload 5 at scale": rmcp's service
 //! is most of the 76 KB an idle Streamable HTTP session costs).
 //!
 //! Logging is deprecated by the 2026-07-28 revision (SEP-2577) but part of
@@ -18,19 +29,34 @@
 
 #![allow(deprecated)]
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
+use futures::SinkExt;
+use futures::channel::mpsc;
 use rmcp::model::{
-    ClientResult, InitializeRequestParams, LoggingMessageNotificationParam,
-    ProgressNotificationParam, ResourceUpdatedNotificationParam, ServerNotification, ServerRequest,
+    ClientCapabilities, ClientResult, InitializeRequestParams, LoggingMessageNotification,
+    LoggingMessageNotificationParam, ProgressNotification, ProgressNotificationParam,
+    PromptListChangedNotification, ProtocolVersion, ResourceListChangedNotification,
+    ResourceUpdatedNotification, ResourceUpdatedNotificationParam, ServerJsonRpcMessage,
+    ServerNotification, ServerRequest, ToolListChangedNotification,
 };
-use rmcp::service::ServiceError;
+use rmcp::service::{RequestContext, ServiceError};
 use rmcp::{Peer, RoleServer};
+
+use super::answers::Answers;
 
 /// See the module documentation.
 #[derive(Clone)]
 pub struct ClientLink {
-    peer: Peer<RoleServer>,
+    to: To,
+}
+
+#[derive(Clone)]
+enum To {
+    /// The session's rmcp service (Streamable HTTP sessions).
+    Rmcp(Peer<RoleServer>),
+    /// An event stream mcpgate holds itself (legacy SSE sessions).
+    Stream(Arc<StreamLink>),
 }
 
 impl std::fmt::Debug for ClientLink {
@@ -43,60 +69,223 @@ impl std::fmt::Debug for ClientLink {
 
 impl From<Peer<RoleServer>> for ClientLink {
     fn from(peer: Peer<RoleServer>) -> Self {
-        Self { peer }
+        Self { to: To::Rmcp(peer) }
     }
+}
+
+impl From<Arc<StreamLink>> for ClientLink {
+    fn from(link: Arc<StreamLink>) -> Self {
+        Self {
+            to: To::Stream(link),
+        }
+    }
+}
+
+/// The link of a request: the one its transport put in its extensions (a
+/// session without an rmcp service, whose context has a shared peer that
+/// reaches no one), else its rmcp peer.
+pub fn of_request(context: &RequestContext<RoleServer>) -> ClientLink {
+    context
+        .extensions
+        .get::<ClientLink>()
+        .cloned()
+        .unwrap_or_else(|| context.peer.clone().into())
+}
+
+/// The client capabilities a request goes by: its own (`_meta`), else
+/// what its session's client declared at `initialize` (rmcp's
+/// `RequestContext::client_capabilities`, which asks the peer, and then
+/// the link).
+pub fn capabilities_of(context: &RequestContext<RoleServer>) -> Option<ClientCapabilities> {
+    context.client_capabilities().or_else(|| {
+        let link = context.extensions.get::<ClientLink>()?;
+        Some(link.client_info()?.capabilities.clone())
+    })
+}
+
+/// The protocol version a request goes by, in the same order as
+/// [`capabilities_of`].
+pub fn version_of(context: &RequestContext<RoleServer>) -> Option<ProtocolVersion> {
+    context.protocol_version().or_else(|| {
+        let link = context.extensions.get::<ClientLink>()?;
+        Some(link.client_info()?.protocol_version.clone())
+    })
 }
 
 impl ClientLink {
     /// Whether the session ended: nothing sent reaches it any more.
     pub fn is_closed(&self) -> bool {
-        self.peer.is_transport_closed()
+        match &self.to {
+            To::Rmcp(peer) => peer.is_transport_closed(),
+            To::Stream(s) => s.tx.is_closed(),
+        }
     }
 
     /// What the client sent at `initialize` (`None` before it).
     pub fn client_info(&self) -> Option<Arc<InitializeRequestParams>> {
-        self.peer.peer_info()
+        match &self.to {
+            To::Rmcp(peer) => peer.peer_info(),
+            To::Stream(s) => s.info.get().cloned(),
+        }
+    }
+
+    /// Records what the client sent at `initialize`: on this session's own
+    /// link, never on a peer other sessions share. A stream link keeps the
+    /// first.
+    pub fn set_client_info(&self, info: InitializeRequestParams) {
+        match &self.to {
+            To::Rmcp(peer) => peer.set_peer_info(info),
+            To::Stream(s) => {
+                let _ = s.info.set(Arc::new(info));
+            }
+        }
     }
 
     pub async fn notify(&self, notification: ServerNotification) -> Result<(), ServiceError> {
-        self.peer.send_notification(notification).await
+        match &self.to {
+            To::Rmcp(peer) => peer.send_notification(notification).await,
+            To::Stream(s) => {
+                s.send(ServerJsonRpcMessage::notification(notification))
+                    .await
+            }
+        }
     }
 
     pub async fn notify_tool_list_changed(&self) -> Result<(), ServiceError> {
-        self.peer.notify_tool_list_changed().await
+        match &self.to {
+            To::Rmcp(peer) => peer.notify_tool_list_changed().await,
+            To::Stream(_) => {
+                self.notify(ServerNotification::ToolListChangedNotification(
+                    ToolListChangedNotification::default(),
+                ))
+                .await
+            }
+        }
     }
 
     pub async fn notify_prompt_list_changed(&self) -> Result<(), ServiceError> {
-        self.peer.notify_prompt_list_changed().await
+        match &self.to {
+            To::Rmcp(peer) => peer.notify_prompt_list_changed().await,
+            To::Stream(_) => {
+                self.notify(ServerNotification::PromptListChangedNotification(
+                    PromptListChangedNotification::default(),
+                ))
+                .await
+            }
+        }
     }
 
     pub async fn notify_resource_list_changed(&self) -> Result<(), ServiceError> {
-        self.peer.notify_resource_list_changed().await
+        match &self.to {
+            To::Rmcp(peer) => peer.notify_resource_list_changed().await,
+            To::Stream(_) => {
+                self.notify(ServerNotification::ResourceListChangedNotification(
+                    ResourceListChangedNotification::default(),
+                ))
+                .await
+            }
+        }
     }
 
     pub async fn notify_resource_updated(
         &self,
         params: ResourceUpdatedNotificationParam,
     ) -> Result<(), ServiceError> {
-        self.peer.notify_resource_updated(params).await
+        match &self.to {
+            To::Rmcp(peer) => peer.notify_resource_updated(params).await,
+            To::Stream(_) => {
+                self.notify(ServerNotification::ResourceUpdatedNotification(
+                    ResourceUpdatedNotification::new(params),
+                ))
+                .await
+            }
+        }
     }
 
     pub async fn notify_progress(
         &self,
         params: ProgressNotificationParam,
     ) -> Result<(), ServiceError> {
-        self.peer.notify_progress(params).await
+        match &self.to {
+            To::Rmcp(peer) => peer.notify_progress(params).await,
+            To::Stream(_) => {
+                self.notify(ServerNotification::ProgressNotification(
+                    ProgressNotification::new(params),
+                ))
+                .await
+            }
+        }
     }
 
     pub async fn notify_logging_message(
         &self,
         params: LoggingMessageNotificationParam,
     ) -> Result<(), ServiceError> {
-        self.peer.notify_logging_message(params).await
+        match &self.to {
+            To::Rmcp(peer) => peer.notify_logging_message(params).await,
+            To::Stream(_) => {
+                self.notify(ServerNotification::LoggingMessageNotification(
+                    LoggingMessageNotification::new(params),
+                ))
+                .await
+            }
+        }
     }
 
     /// Sends the client a request and waits for its answer.
     pub async fn send_request(&self, request: ServerRequest) -> Result<ClientResult, ServiceError> {
-        self.peer.send_request(request).await
+        match &self.to {
+            To::Rmcp(peer) => peer.send_request(request).await,
+            To::Stream(s) => s.ask(request).await,
+        }
+    }
+}
+
+/// A link of mcpgate's own: what is sent goes on the session's event
+/// stream (a bounded channel its HTTP response drains), and the client's
+/// answers to requests come back by id ([`Self::answers`]).
+pub struct StreamLink {
+    tx: mpsc::Sender<ServerJsonRpcMessage>,
+    info: OnceLock<Arc<InitializeRequestParams>>,
+    /// The requests sent on the stream that await the client's answer.
+    pub answers: Answers,
+}
+
+impl StreamLink {
+    /// A link sending on `tx`.
+    pub fn new(tx: mpsc::Sender<ServerJsonRpcMessage>) -> Self {
+        Self {
+            tx,
+            info: OnceLock::new(),
+            answers: Answers::default(),
+        }
+    }
+
+    /// Puts a message on the stream (waiting while it is full); an error
+    /// once the stream is gone.
+    pub async fn send(&self, message: ServerJsonRpcMessage) -> Result<(), ServiceError> {
+        self.tx
+            .clone()
+            .send(message)
+            .await
+            .map_err(|_| ServiceError::TransportClosed)
+    }
+
+    /// The session ended: nothing more goes out, and requests awaiting the
+    /// client's answer end without one.
+    pub fn close(&self) {
+        self.tx.clone().close_channel();
+        self.answers.close();
+    }
+
+    async fn ask(&self, request: ServerRequest) -> Result<ClientResult, ServiceError> {
+        let (id, pending) = self.answers.expect();
+        self.send(ServerJsonRpcMessage::request(request, id))
+            .await?;
+        match pending.answer().await {
+            Some(Ok(result)) => Ok(result),
+            Some(Err(error)) => Err(ServiceError::McpError(error)),
+            None => Err(ServiceError::TransportClosed),
+        }
     }
 }

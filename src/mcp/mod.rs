@@ -31,6 +31,7 @@
 //! on one database (`crate::cluster`, shared mode) it gets a session store
 //! in the database, so that any instance can continue a session.
 
+pub mod answers;
 pub mod calls;
 pub mod client_link;
 pub mod gate;

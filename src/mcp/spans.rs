@@ -15,8 +15,8 @@ use std::future::Future;
 
 use axum::http::request::Parts;
 use opentelemetry::context::FutureExt as _;
-use rmcp::model::CallToolResponse;
-use rmcp::service::{NotificationContext, RequestContext};
+use rmcp::model::{CallToolResponse, Extensions};
+use rmcp::service::RequestContext;
 use rmcp::{ErrorData as McpError, RoleServer};
 
 use crate::telemetry::traces::{self, Outcome, ServerRequest, ServerSpan, Tracer};
@@ -83,7 +83,7 @@ pub fn request_span(
         return traces::server_span(None, parent, ServerRequest::default());
     }
     let session = session_of(parts);
-    let version = context.protocol_version();
+    let version = crate::mcp::client_link::version_of(context);
     traces::server_span(
         tracer,
         parent,
@@ -104,10 +104,10 @@ pub fn request_span(
 pub fn notification_span(
     tracer: Option<&Tracer>,
     method: &str,
-    context: &NotificationContext<RoleServer>,
+    extensions: &Extensions,
 ) -> Option<ServerSpan> {
     let tracer = tracer?;
-    let parts = context.extensions.get::<Parts>();
+    let parts = extensions.get::<Parts>();
     let parent = traces::incoming(None, parts.map(|p| &p.headers));
     let session = session_of(parts);
     Some(traces::server_span(

@@ -46,7 +46,7 @@ use rmcp::model::{
 };
 use rmcp::service::RequestContext;
 
-use crate::mcp::client_link::ClientLink;
+use crate::mcp::client_link::{self, ClientLink};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
@@ -113,8 +113,8 @@ impl Plan {
             upstream: self.upstream,
             name: request.name.to_string(),
             args: request.arguments.clone(),
-            declared: context.client_capabilities(),
-            link: context.peer.clone().into(),
+            declared: client_link::capabilities_of(context),
+            link: client_link::of_request(context),
             request: context.id.clone(),
         };
         self.tasks.create(caller, call).await
@@ -207,9 +207,7 @@ impl Tasks {
         else {
             return Ok(None);
         };
-        let declared = context
-            .client_capabilities()
-            .is_some_and(|c| c.supports_tasks());
+        let declared = client_link::capabilities_of(context).is_some_and(|c| c.supports_tasks());
         match rules::dispatch(support, declared) {
             Dispatch::Sync => Ok(None),
             Dispatch::MissingCapability => Err(McpError::missing_required_client_capability(

@@ -78,6 +78,7 @@ mod security;
 mod service_isolation;
 mod settings_bounds;
 mod sqlite_group_commit;
+mod sse_sessions;
 mod store_contract;
 mod store_contract_account;
 mod store_contract_admin;

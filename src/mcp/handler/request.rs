@@ -17,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 use super::{McpHandler, PAGE_SIZE};
 use crate::gateway::Call;
 use crate::gateway::relay::{Downstream, LogFilter};
+use crate::mcp::client_link;
 use crate::mcp::inline::manager::SessionTag;
 use crate::mcp::inline::reply::RequestStream;
 use crate::mcp::spans::{self, Target};
@@ -35,7 +36,7 @@ impl McpHandler {
             downstream: Some(Downstream {
                 session: self.session,
                 owner: Some(caller.owner()),
-                link: context.peer.clone().into(),
+                link: client_link::of_request(context),
                 request: Some(context.id.clone()),
                 inline: context.extensions.get::<RequestStream>().cloned(),
                 input: None,
@@ -51,8 +52,7 @@ impl McpHandler {
 /// Whether a request is of the 2026-07-28 revision or later (no session:
 /// everything it needs is in its `_meta`).
 pub(super) fn is_per_request(context: &RequestContext<RoleServer>) -> bool {
-    context
-        .protocol_version()
+    client_link::version_of(context)
         .is_some_and(|v| v.as_str() >= ProtocolVersion::V_2026_07_28.as_str())
 }
 
@@ -72,7 +72,17 @@ impl McpHandler {
         method: &str,
         context: &NotificationContext<RoleServer>,
     ) -> Option<ServerSpan> {
-        spans::notification_span(self.gateway.tracer(), method, context)
+        spans::notification_span(self.gateway.tracer(), method, &context.extensions)
+    }
+
+    /// A notification of a session without an rmcp service (legacy SSE,
+    /// `crate::mcp::sse`), which cannot make rmcp's `NotificationContext`:
+    /// only its span, which is all the handler does with those it gets
+    /// from rmcp but `notifications/initialized` of a Streamable HTTP
+    /// session.
+    pub async fn observe_notification(&self, method: &str, extensions: &Extensions) {
+        let span = spans::notification_span(self.gateway.tracer(), method, extensions);
+        spans::traced_notification(span, async {}).await
     }
 
     pub(super) fn initialize_inner(
@@ -80,13 +90,14 @@ impl McpHandler {
         request: InitializeRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<InitializeResult, McpError> {
-        context.peer.set_peer_info(request.clone());
+        // On the session's own link: a session without an rmcp service
+        // shares its context's peer with every other such session.
+        let link = client_link::of_request(&context);
+        link.set_client_info(request.clone());
         let result = self.negotiate_initialize(&request)?;
         // Told when a reload changes what this session may see.
         if let Ok(caller) = require_caller(&context) {
-            self.gateway
-                .sessions()
-                .add(caller, context.peer.clone().into());
+            self.gateway.sessions().add(caller, link);
         }
         if let (Some(inline), Some(SessionTag(id))) =
             (&self.inline, context.extensions.get::<SessionTag>())

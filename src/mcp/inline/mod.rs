@@ -172,14 +172,14 @@ async fn post(
             .await
         }
         JsonRpcMessage::Response(r) => {
-            if session.answer(&r.id, Ok(r.result)) {
+            if session.answers.deliver(&r.id, Ok(r.result)) {
                 accepted()
             } else {
                 pass(parts, bytes).await
             }
         }
         JsonRpcMessage::Error(e) => match e.id {
-            Some(id) if session.answer(&id, Err(e.error)) => accepted(),
+            Some(id) if session.answers.deliver(&id, Err(e.error)) => accepted(),
             _ => pass(parts, bytes).await,
         },
         JsonRpcMessage::Notification(n) => match &n.notification {

@@ -9,14 +9,12 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::{Duration, Instant};
 
-use rmcp::model::{ClientResult, ErrorData, RequestId};
+use rmcp::model::RequestId;
 use rmcp::{Peer, RoleServer};
-use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 
+use crate::mcp::answers::Answers;
 use crate::mcp::handler::McpHandler;
-
-type Answer = oneshot::Sender<Result<ClientResult, ErrorData>>;
 
 pub struct InlineSession {
     pub handler: McpHandler,
@@ -28,8 +26,8 @@ pub struct InlineSession {
     touched: AtomicU64,
     epoch: Instant,
     in_flight: Mutex<HashMap<RequestId, CancellationToken>>,
-    pending: Mutex<HashMap<RequestId, Answer>>,
-    next_request: AtomicU64,
+    /// Requests mcpgate sent the client on an inline response stream.
+    pub answers: Answers,
 }
 
 impl InlineSession {
@@ -41,8 +39,7 @@ impl InlineSession {
             touched: AtomicU64::new(0),
             epoch: Instant::now(),
             in_flight: Mutex::default(),
-            pending: Mutex::default(),
-            next_request: AtomicU64::new(1),
+            answers: Answers::default(),
         }
     }
 
@@ -88,41 +85,6 @@ impl InlineSession {
         match ct {
             Some(ct) => {
                 ct.cancel();
-                true
-            }
-            None => false,
-        }
-    }
-
-    /// A new id for a request to the client, and the receiver of its answer.
-    /// The ids are strings of their own, apart from rmcp's numbers.
-    pub fn expect_answer(
-        &self,
-    ) -> (
-        RequestId,
-        oneshot::Receiver<Result<ClientResult, ErrorData>>,
-    ) {
-        let n = self.next_request.fetch_add(1, Ordering::Relaxed);
-        let id = RequestId::String(format!("mcpgate-{n}").into());
-        let (tx, rx) = oneshot::channel();
-        if let Ok(mut m) = self.pending.lock() {
-            m.insert(id.clone(), tx);
-        }
-        (id, rx)
-    }
-
-    pub fn forget_answer(&self, id: &RequestId) {
-        if let Ok(mut m) = self.pending.lock() {
-            m.remove(id);
-        }
-    }
-
-    /// Delivers the client's answer; `false` when no request has that id.
-    pub fn answer(&self, id: &RequestId, answer: Result<ClientResult, ErrorData>) -> bool {
-        let tx = self.pending.lock().ok().and_then(|mut m| m.remove(id));
-        match tx {
-            Some(tx) => {
-                let _ = tx.send(answer);
                 true
             }
             None => false,

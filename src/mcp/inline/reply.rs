@@ -58,19 +58,6 @@ pub struct RequestStream {
     session: Option<Arc<InlineSession>>,
 }
 
-/// Removes a request to the client from the session when its caller stops
-/// waiting (answered, timed out or cancelled).
-struct Forget<'a> {
-    session: &'a InlineSession,
-    id: RequestId,
-}
-
-impl Drop for Forget<'_> {
-    fn drop(&mut self) {
-        self.session.forget_answer(&self.id);
-    }
-}
-
 impl RequestStream {
     /// Sends a notification; `false` when the response is gone.
     pub fn notify(&self, notification: ServerNotification) -> bool {
@@ -89,11 +76,7 @@ impl RequestStream {
                 None,
             ));
         };
-        let (id, answer) = session.expect_answer();
-        let _forget = Forget {
-            session,
-            id: id.clone(),
-        };
+        let (id, answer) = session.answers.expect();
         if self
             .tx
             .unbounded_send(ServerJsonRpcMessage::request(request, id))
@@ -104,9 +87,9 @@ impl RequestStream {
                 None,
             ));
         }
-        match answer.await {
-            Ok(answer) => answer,
-            Err(_) => Err(McpError::internal_error(
+        match answer.answer().await {
+            Some(answer) => answer,
+            None => Err(McpError::internal_error(
                 "the session closed before the client answered",
                 None,
             )),

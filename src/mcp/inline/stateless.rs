@@ -69,6 +69,12 @@ impl Stateless {
             (handler.clone(), ended_peer(handler))
         })
     }
+
+    /// The ended service's peer, for the handler contexts of sessions
+    /// that have no rmcp service either (legacy SSE, `crate::mcp::sse`).
+    pub fn peer(&self, mcp: &McpState) -> Peer<RoleServer> {
+        self.parts(mcp).1.clone()
+    }
 }
 
 /// The peer of a service whose transport ends before it begins: dropping

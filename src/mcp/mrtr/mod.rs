@@ -224,7 +224,7 @@ impl Mrtr {
         let d = Downstream {
             session: self.session_for(&owner),
             owner: Some(owner.clone()),
-            link: context.peer.clone().into(),
+            link: crate::mcp::client_link::of_request(context),
             request: Some(context.id.clone()),
             // Served inline (`crate::mcp::inline::stateless`), its progress
             // and log messages go on its response through this stream; else

@@ -19,6 +19,11 @@
 //! handler. Queuing every message, even on the holder, keeps a client's
 //! messages in the order it sent them. A session whose holder stopped
 //! beating for [`STALE_AFTER`] gets 404.
+//!
+//! - [`session`]: one session, which serves its client's messages itself
+//!   (it has no rmcp service).
+
+pub mod session;
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -31,15 +36,15 @@ use axum::http::StatusCode;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures::channel::mpsc;
-use futures::{SinkExt, Stream, StreamExt};
+use futures::{Stream, StreamExt};
 use mcpgate_core::crypto::random_hex;
 use mcpgate_core::mcp::bearer::Caller;
-use rmcp::model::{GetExtensions, JsonRpcMessage};
-use rmcp::service::{RxJsonRpcMessage, TxJsonRpcMessage};
-use rmcp::{RoleServer, ServiceExt};
-use tokio::sync::Notify;
+use rmcp::RoleServer;
+use rmcp::model::{GetExtensions, JsonRpcMessage, ServerJsonRpcMessage};
+use rmcp::service::RxJsonRpcMessage;
 use tokio_util::sync::CancellationToken;
 
+use self::session::Session;
 use super::McpState;
 use super::handler::McpHandler;
 use crate::cluster::bus::{self as cluster_bus, Event as BusEvent};
@@ -55,16 +60,13 @@ pub const STALE_AFTER: i64 = 20;
 /// Sessions of instances gone this long (seconds) are deleted.
 const PURGE_AFTER: i64 = 300;
 
-struct Session {
-    user_id: String,
-    to_server: mpsc::Sender<RxJsonRpcMessage<RoleServer>>,
-    /// Wakes the pump (shared mode).
-    wake: Arc<Notify>,
-}
+/// How many messages may wait for a session's event stream to take them;
+/// past that, what sends one waits.
+const STREAM_BUFFER: usize = 64;
 
 #[derive(Default)]
 pub struct SseSessions {
-    map: Mutex<HashMap<String, Session>>,
+    map: Mutex<HashMap<String, Arc<Session>>>,
 }
 
 impl SseSessions {
@@ -102,18 +104,18 @@ impl SseSessions {
     }
 }
 
-/// Removes the session and stops its server when the stream is dropped
-/// (the client went away or the server is shutting down).
+/// Removes the session and ends it when the stream is dropped (the client
+/// went away or the server is shutting down).
 struct SessionGuard {
     id: String,
     mcp: Arc<McpState>,
-    ct: CancellationToken,
+    session: Arc<Session>,
 }
 
 impl Drop for SessionGuard {
     fn drop(&mut self) {
         self.mcp.sse.remove(&self.id);
-        self.ct.cancel();
+        self.session.close();
         if self.mcp.cluster.shared() {
             let store = self.mcp.cluster.store.clone();
             let id = self.id.clone();
@@ -163,46 +165,23 @@ pub async fn connect(State(mcp): State<Arc<McpState>>, req: Request) -> Response
             );
         }
     }
-    let (to_server_tx, to_server_rx) = mpsc::channel::<RxJsonRpcMessage<RoleServer>>(64);
-    let (from_server_tx, from_server_rx) = mpsc::channel::<TxJsonRpcMessage<RoleServer>>(64);
-    let wake = Arc::new(Notify::new());
-    if let Ok(mut m) = mcp.sse.map.lock() {
-        m.insert(
-            id.clone(),
-            Session {
-                user_id: caller.owner(),
-                to_server: to_server_tx.clone(),
-                wake: wake.clone(),
-            },
-        );
-    }
-    let ct = mcp.cancel.child_token();
-    if cluster.shared() {
-        tokio::spawn(pump(
-            mcp.clone(),
-            id.clone(),
-            wake,
-            to_server_tx,
-            ct.clone(),
-        ));
-    }
+    let (to_client, from_session) = mpsc::channel::<ServerJsonRpcMessage>(STREAM_BUFFER);
     let handler = McpHandler::new(mcp.tools.clone(), mcp.gateway.clone(), &mcp.server_name)
         .with_tasks(mcp.tasks.clone());
-    let server_ct = ct.clone();
-    let session_id = id.clone();
-    tokio::spawn(async move {
-        match handler
-            .serve_with_ct((from_server_tx, to_server_rx), server_ct)
-            .await
-        {
-            Ok(running) => {
-                let _ = running.waiting().await;
-            }
-            Err(e) => {
-                tracing::debug!(session = %session_id, error = %e, "legacy SSE session ended before initialization")
-            }
-        }
-    });
+    let ct = mcp.cancel.child_token();
+    let session = Session::new(
+        caller.owner(),
+        handler,
+        mcp.stateless.peer(&mcp),
+        to_client,
+        ct.clone(),
+    );
+    if let Ok(mut m) = mcp.sse.map.lock() {
+        m.insert(id.clone(), session.clone());
+    }
+    if cluster.shared() {
+        tokio::spawn(pump(mcp.clone(), id.clone(), session.clone(), ct.clone()));
+    }
     tracing::info!(event = "mcp.sse_session_opened", caller = ?caller.label(), "legacy SSE session opened");
 
     // Messages go to a path of the same resource as the stream, so that a
@@ -216,12 +195,12 @@ pub async fn connect(State(mcp): State<Arc<McpState>>, req: Request) -> Response
     let guard = SessionGuard {
         id,
         mcp: mcp.clone(),
-        ct: ct.clone(),
+        session,
     };
     let first = futures::stream::once(async move {
         Ok::<_, Infallible>(Event::default().event("endpoint").data(endpoint))
     });
-    let messages = from_server_rx.filter_map(|m| async move {
+    let messages = from_session.filter_map(|m| async move {
         match serde_json::to_string(&m) {
             Ok(json) => Some(Ok(Event::default().event("message").data(json))),
             Err(e) => {
@@ -270,17 +249,11 @@ fn attach<T: Send + Sync + Clone + 'static>(msg: &mut RxJsonRpcMessage<RoleServe
 
 /// Shared mode: takes the session's queued messages, in order, whenever
 /// woken, and hands them to the handler with their callers.
-async fn pump(
-    mcp: Arc<McpState>,
-    id: String,
-    wake: Arc<Notify>,
-    mut to_server: mpsc::Sender<RxJsonRpcMessage<RoleServer>>,
-    ct: CancellationToken,
-) {
+async fn pump(mcp: Arc<McpState>, id: String, session: Arc<Session>, ct: CancellationToken) {
     loop {
         tokio::select! {
             _ = ct.cancelled() => return,
-            _ = wake.notified() => {}
+            _ = session.wake.notified() => {}
         }
         let queued = match mcp.cluster.store.take_sse_messages(&id).await {
             Ok(q) => q,
@@ -301,9 +274,10 @@ async fn pump(
                 continue;
             };
             attach(&mut msg, caller);
-            if to_server.send(msg).await.is_err() {
+            if ct.is_cancelled() {
                 return;
             }
+            session.take(msg).await;
         }
     }
 }
@@ -396,16 +370,18 @@ pub async fn message(State(mcp): State<Arc<McpState>>, req: Request) -> Response
     let mismatch = || {
         tracing::warn!(event = "mcp.session_user_mismatch", caller = ?caller.label(), "a legacy SSE session id was presented with another user's or service's token");
     };
-    let local = mcp.sse.map.lock().ok().and_then(|m| {
-        let s = m.get(&session_id)?;
-        Some((s.user_id.clone(), s.to_server.clone()))
-    });
-    let sender = match local {
-        Some((owner, _)) if owner != caller.owner() => {
+    let local = mcp
+        .sse
+        .map
+        .lock()
+        .ok()
+        .and_then(|m| m.get(&session_id).cloned());
+    let local = match local {
+        Some(session) if session.user_id != caller.owner() => {
             mismatch();
             return no_session();
         }
-        Some((_, sender)) => Some(sender),
+        Some(session) => Some(session),
         None if mcp.cluster.shared() => {
             let c = &mcp.cluster;
             match c.store.sse_session(&session_id).await {
@@ -445,15 +421,16 @@ pub async fn message(State(mcp): State<Arc<McpState>>, req: Request) -> Response
         return queue(&mcp, &session_id, &caller, &bytes).await;
     }
     attach(&mut msg, parts);
-    let Some(mut sender) = sender else {
+    let Some(session) = local else {
         return no_session();
     };
-    if sender.send(msg).await.is_err() {
+    if session.link().is_closed() {
         return json_error(
             StatusCode::NOT_FOUND,
             "the session has closed: open a new one with GET /sse",
         );
     }
+    session.take(msg).await;
     (StatusCode::ACCEPTED, "Accepted").into_response()
 }
 
