@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Workload 5 at scale: many idle Streamable HTTP sessions on one mcpgate.
+"""Workload 5 at scale: many idle Streamable HTTP (or legacy SSE) sessions on
+one mcpgate.
 
 One `mcpgate serve` on a SQLite file serves HTTPS itself (native TLS with a
 certificate this script makes, HTTP/2 by ALPN). `mcpgate-bench-loadgen idle`
@@ -18,7 +19,12 @@ load tools to core 1, as in bench/run.
 
   bench/w5_scale.py --bins DIR [--sessions 100000] [--counts 10000,50000]
                     [--per-connection 190] [--distinct 1] [--reps 3]
-                    [--seconds 10] [--idle-seconds 15] [--json-dir bench/results]
+                    [--seconds 10] [--idle-seconds 15] [--kind streamable|sse]
+                    [--json-dir bench/results]
+
+--kind sse opens legacy SSE sessions instead (`GET /sse`, `initialize` and
+`notifications/initialized` POSTed to its endpoint, the stream held open),
+also over HTTP/2.
 
 --distinct N opens the sessions with N different access tokens (minted by
 refresh grants; session n uses token n mod N): the sessions of a deployment
@@ -72,6 +78,7 @@ def main():
     p.add_argument("--idle-seconds", type=float, default=15,
                    help="seconds the server's CPU is read over while it only holds the sessions")
     p.add_argument("--seconds", type=int, default=10)
+    p.add_argument("--kind", choices=("streamable", "sse"), default="streamable")
     p.add_argument("--json-dir", type=Path)
     a = p.parse_args()
     a.bins = a.bins.resolve()
@@ -91,6 +98,7 @@ def main():
         "load_before": os.getloadavg(),
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "sessions": a.sessions, "per_connection": a.per_connection, "distinct": a.distinct,
+        "kind": a.kind,
     }
     srv, holder = None, None
     try:
@@ -119,7 +127,7 @@ def main():
         started = time.time()
         holder = subprocess.Popen(
             h.pin(1, [str(a.bins / "mcpgate-bench-loadgen"), "idle", "--base", base,
-                      "--token", token, "--kind", "streamable", "--pid", str(srv.proc.pid),
+                      "--token", token, "--kind", a.kind, "--pid", str(srv.proc.pid),
                       "--counts", ",".join(map(str, counts)),
                       "--per-connection", str(a.per_connection), "--hold",
                       *(["--tokens", str(work / "tokens.json"), "--distinct", str(a.distinct)]
@@ -161,6 +169,7 @@ def main():
     if a.json_dir:
         a.json_dir.mkdir(parents=True, exist_ok=True)
         tag = f"-{a.distinct}-tokens" if a.distinct > 1 else ""
+        tag += "-sse" if a.kind == "sse" else ""
         out = a.json_dir / f"{time.strftime('%Y-%m-%d')}-{ctx['commit'][:12]}-w5-scale{tag}.json"
         out.write_text(json.dumps(result, indent=1, default=str) + "\n")
         h.log(f"wrote {out}")
@@ -175,7 +184,8 @@ def main():
           f"opened in {idle['seconds_to_open']:.0f} s. Held idle for {a.idle_seconds:g} s, the server "
           f"used {idle['idle_cpu_share']:.1%} of a core.")
     print()
-    print("| Idle Streamable HTTP sessions | RSS | Per session (above the baseline) |")
+    kind = "legacy SSE" if a.kind == "sse" else "Streamable HTTP"
+    print(f"| Idle {kind} sessions | RSS | Per session (above the baseline) |")
     print("|---:|---:|---:|")
     print(f"| 0 (baseline) | {idle['baseline_rss_bytes'] / mib:,.0f} MiB | |")
     for pt in idle["points"]:

@@ -3,8 +3,9 @@
 //!
 //! - `streamable`: a Streamable HTTP session (`initialize`, then
 //!   `notifications/initialized`) with its GET event stream held open;
-//! - `sse`: a legacy HTTP+SSE stream (`GET /sse`), held open once its
-//!   `endpoint` event has arrived;
+//! - `sse`: a legacy HTTP+SSE session (`GET /sse`), held open once
+//!   initialized (`initialize` POSTed to its endpoint and answered on the
+//!   stream, then `notifications/initialized`);
 //! - `bare`: `GET /mcp` of `mcpgate-bench-ceiling`, a bare axum event stream
 //!   that sends nothing but keep-alives: what holding an open event stream
 //!   costs any server on the same HTTP stack (hyper, axum, tokio), the floor
@@ -178,6 +179,21 @@ async fn open_streamable(
     Ok(stream)
 }
 
+/// Reads `resp` until `seen` holds `until`, 10 s at most.
+async fn read_until(resp: &mut Response, seen: &mut String, until: &str) -> anyhow::Result<()> {
+    while !seen.contains(until) {
+        let chunk = tokio::time::timeout(Duration::from_secs(10), resp.chunk())
+            .await
+            .with_context(|| format!("no {until:?} on the stream within 10 s"))??
+            .with_context(|| format!("the stream ended before {until:?}"))?;
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    Ok(())
+}
+
+/// A legacy session, initialized as a client leaves it: `GET /sse`, its
+/// `endpoint` event, `initialize` POSTed there and answered on the stream,
+/// then `notifications/initialized`.
 async fn open_sse(http: &reqwest::Client, base: &str, auth: &str) -> anyhow::Result<Response> {
     let mut resp = http
         .get(format!("{base}/sse"))
@@ -189,12 +205,33 @@ async fn open_sse(http: &reqwest::Client, base: &str, auth: &str) -> anyhow::Res
         bail!("GET /sse answered {}", resp.status());
     }
     let mut seen = String::new();
-    while !seen.contains("event: endpoint") && !seen.contains("event:endpoint") {
-        let chunk = tokio::time::timeout(Duration::from_secs(10), resp.chunk())
-            .await
-            .context("no endpoint event within 10 s")??
-            .context("the stream ended before its endpoint event")?;
-        seen.push_str(&String::from_utf8_lossy(&chunk));
+    read_until(&mut resp, &mut seen, "event: endpoint\ndata: ").await?;
+    read_until(&mut resp, &mut seen, "\n\n").await?;
+    let endpoint = seen
+        .split("event: endpoint\ndata: ")
+        .nth(1)
+        .and_then(|rest| rest.lines().next())
+        .context("an endpoint event without data")?
+        .to_string();
+    let url = format!("{base}{endpoint}");
+    let post = |body: Value| {
+        http.post(&url)
+            .header("authorization", auth)
+            .json(&body)
+            .send()
+    };
+    let init = post(json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": VERSION, "capabilities": {},
+        "clientInfo": {"name": "mcpgate-bench", "version": "0"}}}))
+    .await?;
+    if init.status().as_u16() != 202 {
+        bail!("initialize answered {}", init.status());
+    }
+    seen.clear();
+    read_until(&mut resp, &mut seen, "\"protocolVersion\"").await?;
+    let done = post(json!({"jsonrpc": "2.0", "method": "notifications/initialized"})).await?;
+    if done.status().as_u16() != 202 {
+        bail!("notifications/initialized answered {}", done.status());
     }
     Ok(resp)
 }
