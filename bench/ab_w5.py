@@ -47,7 +47,7 @@ try:
                 h.add_user(bins, db, "bench", password)
                 port = h.free_port()
                 srv = h.Server(f"mcpgate-{side}", h.mcpgate_cmd(bins, port, db), port, cwd=d,
-                               ready_path="/healthz").start(d)
+                               env=h.IDLE_ENV, ready_path="/healthz").start(d)
                 try:
                     base = f"http://localhost:{port}"
                     setup = h.loadgen(loadgen_bins, "setup", "--base", base, "--user", "bench",

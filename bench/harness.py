@@ -358,6 +358,13 @@ def database_url(db):
     return db if str(db).startswith("postgres") else f"sqlite://{db}"
 
 
+# Workload 5 over HTTP/1.1 holds a connection per session, and a legacy
+# session's messages are POSTed on further (pooled) connections: above the
+# default cap of 10,000 connections (`max_connections`) the last sessions
+# could not connect. 15,000 stays under this machine's limit of open files.
+IDLE_ENV = {"MCPGATE_MAX_CONNECTIONS": "15000"}
+
+
 def mcpgate_cmd(bins, port, db, config=None):
     cmd = [str(bins / "mcpgate")]
     if config:
@@ -680,7 +687,7 @@ def main():
         for kind, label in (("streamable", "Streamable HTTP GET stream"),
                             ("sse", "legacy SSE stream")):
             s = start(Server("mcpgate-idle-" + kind, mcpgate_cmd(bins, mport, db), mport,
-                             cwd=mdir, ready_path="/healthz"))
+                             cwd=mdir, env=IDLE_ENV, ready_path="/healthz"))
             w5["idle"][label] = loadgen(bins, "idle", "--base", base, "--token", access,
                                         "--kind", kind, "--pid", s.proc.pid,
                                         "--counts", ",".join(map(str, counts)))
