@@ -29,7 +29,7 @@
 
 #![allow(deprecated)]
 
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, RwLock};
 
 use futures::SinkExt;
 use futures::channel::mpsc;
@@ -125,18 +125,19 @@ impl ClientLink {
     pub fn client_info(&self) -> Option<Arc<InitializeRequestParams>> {
         match &self.to {
             To::Rmcp(peer) => peer.peer_info(),
-            To::Stream(s) => s.info.get().cloned(),
+            To::Stream(s) => s.info.read().ok().and_then(|i| i.clone()),
         }
     }
 
     /// Records what the client sent at `initialize`: on this session's own
-    /// link, never on a peer other sessions share. A stream link keeps the
-    /// first.
+    /// link, never on a peer other sessions share.
     pub fn set_client_info(&self, info: InitializeRequestParams) {
         match &self.to {
             To::Rmcp(peer) => peer.set_peer_info(info),
             To::Stream(s) => {
-                let _ = s.info.set(Arc::new(info));
+                if let Ok(mut i) = s.info.write() {
+                    *i = Some(Arc::new(info));
+                }
             }
         }
     }
@@ -246,7 +247,7 @@ impl ClientLink {
 /// answers to requests come back by id ([`Self::answers`]).
 pub struct StreamLink {
     tx: mpsc::Sender<ServerJsonRpcMessage>,
-    info: OnceLock<Arc<InitializeRequestParams>>,
+    info: RwLock<Option<Arc<InitializeRequestParams>>>,
     /// The requests sent on the stream that await the client's answer.
     pub answers: Answers,
 }
@@ -256,7 +257,7 @@ impl StreamLink {
     pub fn new(tx: mpsc::Sender<ServerJsonRpcMessage>) -> Self {
         Self {
             tx,
-            info: OnceLock::new(),
+            info: RwLock::new(None),
             answers: Answers::default(),
         }
     }

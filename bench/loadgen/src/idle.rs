@@ -220,9 +220,11 @@ async fn open_sse(http: &reqwest::Client, base: &str, auth: &str) -> anyhow::Res
             .json(&body)
             .send()
     };
-    let init = post(json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+    let init = post(
+        json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
         "protocolVersion": VERSION, "capabilities": {},
-        "clientInfo": {"name": "mcpgate-bench", "version": "0"}}}))
+        "clientInfo": {"name": "mcpgate-bench", "version": "0"}}}),
+    )
     .await?;
     if init.status().as_u16() != 202 {
         bail!("initialize answered {}", init.status());

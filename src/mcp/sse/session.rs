@@ -32,7 +32,7 @@
 //! (`crate::mcp::client_link::of_request`).
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 
 use futures::channel::mpsc;
@@ -49,6 +49,10 @@ use tokio_util::sync::CancellationToken;
 use crate::mcp::client_link::{ClientLink, StreamLink};
 use crate::mcp::handler::McpHandler;
 
+const NEW: u8 = 0;
+const INITIALIZING: u8 = 1;
+const INITIALIZED: u8 = 2;
+
 /// One open legacy SSE session of this instance.
 pub struct Session {
     /// The user whose token opened it.
@@ -57,7 +61,8 @@ pub struct Session {
     link: Arc<StreamLink>,
     /// The ended peer every handler context gets (module documentation).
     peer: Peer<RoleServer>,
-    initialized: AtomicBool,
+    /// [`NEW`], [`INITIALIZING`] or [`INITIALIZED`].
+    state: AtomicU8,
     in_flight: Mutex<HashMap<RequestId, CancellationToken>>,
     /// Wakes the session's pump (shared mode).
     pub wake: Arc<Notify>,
@@ -80,7 +85,7 @@ impl Session {
             handler,
             link: Arc::new(StreamLink::new(tx)),
             peer,
-            initialized: AtomicBool::new(false),
+            state: AtomicU8::new(NEW),
             in_flight: Mutex::default(),
             wake: Arc::new(Notify::new()),
             ct,
@@ -127,9 +132,14 @@ impl Session {
         let JsonRpcRequest {
             id, mut request, ..
         } = r;
-        let initialized = self.initialized.load(Ordering::Acquire);
+        let initialized = self.state.load(Ordering::Acquire) == INITIALIZED;
         match &request {
-            ClientRequest::InitializeRequest(_) if initialized => {
+            ClientRequest::InitializeRequest(_)
+                if self
+                    .state
+                    .compare_exchange(NEW, INITIALIZING, Ordering::AcqRel, Ordering::Acquire)
+                    .is_err() =>
+            {
                 let error = ErrorData::invalid_request(
                     "this session is already initialized: initialize is sent once, \
                      as a session's first request",
@@ -141,9 +151,13 @@ impl Session {
             }
             ClientRequest::InitializeRequest(_) => {
                 let context = self.context(id.clone(), &mut request, self.ct.child_token());
-                let answer = match self.handler.handle_request(request, context).await {
+                let result = self.handler.handle_request(request, context).await;
+                let ok = matches!(result, Ok(ServerResult::InitializeResult(_)));
+                // A failed initialize may be sent again.
+                self.state
+                    .store(if ok { INITIALIZED } else { NEW }, Ordering::Release);
+                let answer = match result {
                     Ok(result @ ServerResult::InitializeResult(_)) => {
-                        self.initialized.store(true, Ordering::Release);
                         ServerJsonRpcMessage::response(result, id)
                     }
                     Ok(_) => ServerJsonRpcMessage::error(
