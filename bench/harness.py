@@ -25,6 +25,7 @@ import secrets
 import shutil
 import signal
 import socket
+import ssl
 import statistics
 import subprocess
 import sys
@@ -54,6 +55,26 @@ SESSION_VERSION = "2025-06-18"
 # An ssl.SSLContext trusting the bench's own authority, when the servers
 # serve HTTPS (bench/w5_scale.py); None: plain HTTP.
 TLS = None
+
+
+def certificate(work):
+    """A bench authority and a leaf for localhost and 127.0.0.1 it signs, in
+    `work`: (the authority's PEM, the leaf's PEM, the leaf's key)."""
+    work = Path(work)
+    work.mkdir(parents=True, exist_ok=True)
+
+    def run(*args):
+        subprocess.run(["openssl", *args], cwd=work, check=True, capture_output=True)
+    run("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+        "-days", "2", "-subj", "/CN=mcpgate bench CA", "-keyout", "ca.key", "-out", "ca.pem")
+    run("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+        "-subj", "/CN=localhost", "-keyout", "key.pem", "-out", "leaf.csr")
+    (work / "leaf.ext").write_text(
+        "basicConstraints=CA:FALSE\nkeyUsage=digitalSignature\n"
+        "extendedKeyUsage=serverAuth\nsubjectAltName=DNS:localhost,IP:127.0.0.1\n")
+    run("x509", "-req", "-in", "leaf.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+        "-CAcreateserial", "-days", "2", "-extfile", "leaf.ext", "-out", "cert.pem")
+    return work / "ca.pem", work / "cert.pem", work / "key.pem"
 
 
 def connect(port, timeout):
@@ -516,6 +537,7 @@ def audit_cost(bins, reps, seconds, smoke):
 
 
 def main():
+    global TLS
     ap = argparse.ArgumentParser()
     ap.add_argument("--bin", required=True, type=Path)
     ap.add_argument("--smoke", action="store_true")
@@ -695,6 +717,36 @@ def main():
                 log(f"  {label}: {p['sessions']} sessions, {p['bytes_per_session']:.0f} B each")
             s.stop()
             servers.remove(s)
+        # The same over HTTP/2 (native TLS, by ALPN), 190 sessions to a
+        # connection as bench/w5_scale.py holds them: how a client reaching
+        # mcpgate over HTTPS holds its sessions, and where a connection no
+        # longer sets the floor (20 KB over HTTP/1.1, 1.35 KB a stream over
+        # HTTP/2). Tokens are issued for the https resource.
+        ca, cert, key = certificate(work / "tls")
+        os.environ["MCPGATE_BENCH_CA"] = str(ca)
+        tls_config = mdir / "tls.toml"
+        tls_config.write_text(f'tls_cert_file = "{cert}"\ntls_key_file = "{key}"\n')
+        TLS = ssl.create_default_context(cafile=str(ca))
+        try:
+            for kind, label in (("streamable", "Streamable HTTP GET stream, HTTP/2"),
+                                ("sse", "legacy SSE stream, HTTP/2")):
+                s = start(Server("mcpgate-idle-h2-" + kind,
+                                 mcpgate_cmd(bins, mport, db, tls_config), mport, cwd=mdir,
+                                 ready_path="/healthz"))
+                hbase = f"https://localhost:{mport}"
+                hsetup = loadgen(bins, "setup", "--base", hbase, "--user", "bench", "--password",
+                                 password, "--grants", 1, "--out", work / f"h2-{kind}.json")
+                w5["idle"][label] = loadgen(bins, "idle", "--base", hbase,
+                                            "--token", hsetup["access_token"], "--kind", kind,
+                                            "--pid", s.proc.pid, "--per-connection", 190,
+                                            "--counts", ",".join(map(str, counts)))
+                for p in w5["idle"][label]["points"]:
+                    log(f"  {label}: {p['sessions']} sessions, "
+                        f"{p['bytes_per_session']:.0f} B each")
+                s.stop()
+                servers.remove(s)
+        finally:
+            TLS = None
         # The floor: what an open event stream costs a bare axum server on
         # the same HTTP stack (bench/ceiling's GET /mcp, keep-alives only).
         fport = free_port()

@@ -231,7 +231,9 @@ def goals(r):
         out.append(goal(g[1] >= GOAL_SUPERGATEWAY,
                         f"W4 gateway ≥ {GOAL_SUPERGATEWAY}× supergateway: {fmt_ratio(g)}"))
     for kind, limit in (("Streamable HTTP GET stream", GOAL_IDLE_STREAMABLE),
-                        ("legacy SSE stream", GOAL_IDLE_SSE)):
+                        ("Streamable HTTP GET stream, HTTP/2", GOAL_IDLE_STREAMABLE),
+                        ("legacy SSE stream", GOAL_IDLE_SSE),
+                        ("legacy SSE stream, HTTP/2", GOAL_IDLE_SSE)):
         if kind in w5["idle"]:
             worst = max(p["bytes_per_session"] for p in w5["idle"][kind]["points"])
             out.append(goal(worst <= limit, f"W5 idle {kind} ≤ {limit // 1024} KiB: "

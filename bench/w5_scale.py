@@ -50,22 +50,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import harness as h  # noqa: E402
 
 
-def certificate(work):
-    """A bench authority and a leaf for localhost and 127.0.0.1 it signs."""
-    def run(*args):
-        subprocess.run(["openssl", *args], cwd=work, check=True, capture_output=True)
-    run("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-        "-days", "2", "-subj", "/CN=mcpgate bench CA", "-keyout", "ca.key", "-out", "ca.pem")
-    run("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-        "-subj", "/CN=localhost", "-keyout", "key.pem", "-out", "leaf.csr")
-    (work / "leaf.ext").write_text(
-        "basicConstraints=CA:FALSE\nkeyUsage=digitalSignature\n"
-        "extendedKeyUsage=serverAuth\nsubjectAltName=DNS:localhost,IP:127.0.0.1\n")
-    run("x509", "-req", "-in", "leaf.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
-        "-CAcreateserial", "-days", "2", "-extfile", "leaf.ext", "-out", "cert.pem")
-    return work / "ca.pem", work / "cert.pem", work / "key.pem"
-
-
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--bins", required=True, type=Path)
@@ -86,7 +70,7 @@ def main():
     counts = [c for c in counts if c <= a.sessions]
 
     work = Path(tempfile.mkdtemp(prefix="w5scale-"))
-    ca, cert, key = certificate(work)
+    ca, cert, key = h.certificate(work)
     h.TLS = ssl.create_default_context(cafile=str(ca))
     os.environ["MCPGATE_BENCH_CA"] = str(ca)
     ctx = {
