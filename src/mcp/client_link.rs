@@ -142,6 +142,8 @@ impl ClientLink {
         }
     }
 
+    /// Sends a notification (the `notify_*` methods build the common ones
+    /// as rmcp's `Peer` does).
     pub async fn notify(&self, notification: ServerNotification) -> Result<(), ServiceError> {
         match &self.to {
             To::Rmcp(peer) => peer.send_notification(notification).await,
@@ -153,84 +155,54 @@ impl ClientLink {
     }
 
     pub async fn notify_tool_list_changed(&self) -> Result<(), ServiceError> {
-        match &self.to {
-            To::Rmcp(peer) => peer.notify_tool_list_changed().await,
-            To::Stream(_) => {
-                self.notify(ServerNotification::ToolListChangedNotification(
-                    ToolListChangedNotification::default(),
-                ))
-                .await
-            }
-        }
+        self.notify(ServerNotification::ToolListChangedNotification(
+            ToolListChangedNotification::default(),
+        ))
+        .await
     }
 
     pub async fn notify_prompt_list_changed(&self) -> Result<(), ServiceError> {
-        match &self.to {
-            To::Rmcp(peer) => peer.notify_prompt_list_changed().await,
-            To::Stream(_) => {
-                self.notify(ServerNotification::PromptListChangedNotification(
-                    PromptListChangedNotification::default(),
-                ))
-                .await
-            }
-        }
+        self.notify(ServerNotification::PromptListChangedNotification(
+            PromptListChangedNotification::default(),
+        ))
+        .await
     }
 
     pub async fn notify_resource_list_changed(&self) -> Result<(), ServiceError> {
-        match &self.to {
-            To::Rmcp(peer) => peer.notify_resource_list_changed().await,
-            To::Stream(_) => {
-                self.notify(ServerNotification::ResourceListChangedNotification(
-                    ResourceListChangedNotification::default(),
-                ))
-                .await
-            }
-        }
+        self.notify(ServerNotification::ResourceListChangedNotification(
+            ResourceListChangedNotification::default(),
+        ))
+        .await
     }
 
     pub async fn notify_resource_updated(
         &self,
         params: ResourceUpdatedNotificationParam,
     ) -> Result<(), ServiceError> {
-        match &self.to {
-            To::Rmcp(peer) => peer.notify_resource_updated(params).await,
-            To::Stream(_) => {
-                self.notify(ServerNotification::ResourceUpdatedNotification(
-                    ResourceUpdatedNotification::new(params),
-                ))
-                .await
-            }
-        }
+        self.notify(ServerNotification::ResourceUpdatedNotification(
+            ResourceUpdatedNotification::new(params),
+        ))
+        .await
     }
 
     pub async fn notify_progress(
         &self,
         params: ProgressNotificationParam,
     ) -> Result<(), ServiceError> {
-        match &self.to {
-            To::Rmcp(peer) => peer.notify_progress(params).await,
-            To::Stream(_) => {
-                self.notify(ServerNotification::ProgressNotification(
-                    ProgressNotification::new(params),
-                ))
-                .await
-            }
-        }
+        self.notify(ServerNotification::ProgressNotification(
+            ProgressNotification::new(params),
+        ))
+        .await
     }
 
     pub async fn notify_logging_message(
         &self,
         params: LoggingMessageNotificationParam,
     ) -> Result<(), ServiceError> {
-        match &self.to {
-            To::Rmcp(peer) => peer.notify_logging_message(params).await,
-            To::Stream(_) => {
-                self.notify(ServerNotification::LoggingMessageNotification(
-                    LoggingMessageNotification::new(params),
-                ))
-                .await
-            }
-        }
+        self.notify(ServerNotification::LoggingMessageNotification(
+            LoggingMessageNotification::new(params),
+        ))
+        .await
     }
 
     /// Sends the client a request and waits for its answer.

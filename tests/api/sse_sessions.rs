@@ -13,7 +13,9 @@ use crate::helpers::{TestApp, spawn_app};
 use crate::mcp_sse::{accepted, open, reply};
 use crate::mcp_support::{SseReader, initialized_notification, signed_in};
 use crate::upstream_oauth::{connect_with_link, gateway, upstream};
-use crate::upstream_oauth_elicitation::{any_message_within, read_until, url_capable};
+use crate::upstream_oauth_elicitation::{
+    any_message_within, completed_then_tools_changed, read_until, url_capable,
+};
 
 /// Opens a legacy session of `token` whose client declares `capabilities`
 /// and initializes it; returns the stream and the message path.
@@ -200,19 +202,7 @@ async fn each_legacy_session_goes_by_what_its_own_client_declared() {
     // Alice connects in the browser: her stream is told, bob's is not.
     let (_, page) = connect_with_link(&app, &upstream_b, &link, "alice", "alice-at-b").await;
     assert!(page.contains("Connected to b"), "{page}");
-    let seen = read_until(&mut a, |m| {
-        m["method"] == "notifications/tools/list_changed"
-    })
-    .await;
-    let complete: Vec<_> = seen
-        .iter()
-        .filter(|m| m["method"] == "notifications/elicitation/complete")
-        .collect();
-    assert_eq!(complete.len(), 1, "{seen:?}");
-    assert_eq!(
-        complete[0]["params"]["elicitationId"],
-        ask["params"]["elicitationId"]
-    );
+    completed_then_tools_changed(&mut a, &ask["params"]["elicitationId"]).await;
     let heard = any_message_within(&mut b, Duration::from_millis(1500)).await;
     assert_eq!(heard, None, "bob's stream heard of alice's connection");
 }

@@ -13,7 +13,8 @@ use crate::helpers::{PASSWORD, TestApp, form_action, hidden_inputs, location};
 use crate::mcp_support::signed_in;
 use crate::upstream_oauth::{connect_with_link, upstream};
 use crate::upstream_oauth_elicitation::{
-    any_message_within, connect_by_elicitation, read_until, session, tools, url_capable,
+    any_message_within, completed_then_tools_changed, connect_by_elicitation, read_until, session,
+    tools, url_capable,
 };
 
 /// Signs `user` in at `a`'s connections page and disconnects `b` there.
@@ -59,16 +60,7 @@ async fn a_connection_made_on_one_instance_reaches_only_that_users_session_on_th
 
     // Her session on the second instance: the elicitation completes, then
     // the tools change.
-    let seen = read_until(&mut alice_get, |m| {
-        m["method"] == "notifications/tools/list_changed"
-    })
-    .await;
-    let complete: Vec<_> = seen
-        .iter()
-        .filter(|m| m["method"] == "notifications/elicitation/complete")
-        .collect();
-    assert_eq!(complete.len(), 1, "{seen:?}");
-    assert_eq!(complete[0]["params"]["elicitationId"], ask["elicitationId"]);
+    completed_then_tools_changed(&mut alice_get, &ask["elicitationId"]).await;
     assert!(tools(&mut alice_c).await.contains(&"b_whoami".to_string()));
     let other = read_until(&mut alice_other_get, |m| {
         m["method"] == "notifications/tools/list_changed"

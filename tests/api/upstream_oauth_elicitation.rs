@@ -92,6 +92,25 @@ pub(crate) async fn read_until(
     panic!("the stream ended first: {seen:?}");
 }
 
+/// Reads `reader` until the tools change after a connection: asserts that
+/// exactly one `notifications/elicitation/complete` came first, and that it
+/// names `elicitation_id`.
+pub(crate) async fn completed_then_tools_changed(reader: &mut SseReader, elicitation_id: &Value) {
+    let seen = read_until(reader, |m| {
+        m["method"] == "notifications/tools/list_changed"
+    })
+    .await;
+    let complete: Vec<_> = seen
+        .iter()
+        .filter(|m| m["method"] == "notifications/elicitation/complete")
+        .collect();
+    assert_eq!(complete.len(), 1, "{seen:?}");
+    assert_eq!(
+        &complete[0]["params"]["elicitationId"], elicitation_id,
+        "{seen:?}"
+    );
+}
+
 /// Whether `reader` yields a JSON-RPC message within `limit`.
 pub(crate) async fn any_message_within(reader: &mut SseReader, limit: Duration) -> Option<Value> {
     tokio::time::timeout(limit, async {
@@ -176,16 +195,7 @@ async fn a_url_capable_client_is_sent_the_link_as_an_elicitation_and_told_when_i
     assert!(page.contains("Connected to b"), "{page}");
 
     // Alice's session: the elicitation completes, then the tools change.
-    let seen = read_until(&mut alice_get, |m| {
-        m["method"] == "notifications/tools/list_changed"
-    })
-    .await;
-    let complete: Vec<_> = seen
-        .iter()
-        .filter(|m| m["method"] == "notifications/elicitation/complete")
-        .collect();
-    assert_eq!(complete.len(), 1, "{seen:?}");
-    assert_eq!(complete[0]["params"]["elicitationId"], alice_id.as_str());
+    completed_then_tools_changed(&mut alice_get, &json!(alice_id)).await;
     assert!(tools(&mut alice_c).await.contains(&"b_whoami".to_string()));
 
     // Bob's session hears nothing of it, and still sees only b_connect.
