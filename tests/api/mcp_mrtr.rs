@@ -484,3 +484,35 @@ async fn on_a_shared_2026_upstream_two_users_questions_and_answers_never_cross()
     .await;
     assert_eq!(text(&m), "native: alice");
 }
+
+#[tokio::test]
+async fn a_builtin_tool_is_answered_at_once_and_a_state_sent_to_it_is_still_checked() {
+    let app = gateway().await;
+    let (_, token) = signed_in(&app, "alice").await;
+    // No earlier round: served without the multi-round-trip machinery.
+    let (status, m) = call(&app, &token, "echo", json!({"text": "hi"}), json!({})).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(text(&m), "hi");
+    // A state (or answers) sent with it goes through that machinery, which
+    // refuses one it did not issue, as for any tool.
+    let (status, m) = call(
+        &app,
+        &token,
+        "echo",
+        json!({"text": "hi"}),
+        json!({"requestState": "garbage"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(m["error"]["code"], -32602, "{m}");
+    let (key, state) = ask(&app, &token, "Q?").await;
+    let (_, m) = call(
+        &app,
+        &token,
+        "echo",
+        json!({"text": "hi"}),
+        json!({"inputResponses": {key: answer("evil")}, "requestState": state}),
+    )
+    .await;
+    assert_eq!(m["error"]["code"], -32602, "another call's state: {m}");
+}

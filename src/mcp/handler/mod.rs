@@ -275,7 +275,13 @@ impl ServerHandler for McpHandler {
                 }
                 _ => None,
             };
-            if let Some(m) = self.mrtr_for(&context) {
+            // A built-in tool never asks the client anything: a 2026-07-28
+            // call of one that carries no earlier round's state needs none
+            // of the multi-round-trip machinery (a task per call).
+            let builtin_first_round = self.tools.get(&request.name).is_some()
+                && request.request_state.is_none()
+                && request.input_responses.is_none();
+            if let Some(m) = self.mrtr_for(&context).filter(|_| !builtin_first_round) {
                 let escalate = task.map(|p| p.escalation(caller.clone(), request.name.to_string()));
                 return m
                     .call_tool(
