@@ -37,6 +37,7 @@ pub mod client_link;
 pub mod gate;
 pub mod handler;
 pub mod health;
+pub mod in_flight;
 pub mod inline;
 pub mod listen;
 pub mod manifest;

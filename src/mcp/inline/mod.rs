@@ -196,7 +196,7 @@ async fn post(
                 if c.params
                     .request_id
                     .as_ref()
-                    .is_some_and(|id| session.cancel(id)) =>
+                    .is_some_and(|id| session.in_flight.cancel(id)) =>
             {
                 accepted()
             }

@@ -6,15 +6,14 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock, Weak};
+use std::sync::{Arc, RwLock, Weak};
 use std::time::{Duration, Instant};
 
-use rmcp::model::RequestId;
 use rmcp::{Peer, RoleServer};
-use tokio_util::sync::CancellationToken;
 
 use crate::mcp::answers::Answers;
 use crate::mcp::handler::McpHandler;
+use crate::mcp::in_flight::InFlightRequests;
 
 pub struct InlineSession {
     pub handler: McpHandler,
@@ -25,7 +24,8 @@ pub struct InlineSession {
     /// Milliseconds since `epoch` of the last touch of rmcp's idle clock.
     touched: AtomicU64,
     epoch: Instant,
-    in_flight: Mutex<HashMap<RequestId, CancellationToken>>,
+    /// Its requests being served inline.
+    pub in_flight: InFlightRequests,
     /// Requests mcpgate sent the client on an inline response stream.
     pub answers: Answers,
 }
@@ -38,7 +38,7 @@ impl InlineSession {
             ready: AtomicBool::new(false),
             touched: AtomicU64::new(0),
             epoch: Instant::now(),
-            in_flight: Mutex::default(),
+            in_flight: InFlightRequests::default(),
             answers: Answers::default(),
         }
     }
@@ -63,32 +63,6 @@ impl InlineSession {
                 .touched
                 .compare_exchange(last, now.max(1), Ordering::Relaxed, Ordering::Relaxed)
                 .is_ok()
-    }
-
-    /// A client request being served inline; `notifications/cancelled`
-    /// naming it cancels `ct`.
-    pub fn begin(&self, id: &RequestId, ct: CancellationToken) {
-        if let Ok(mut m) = self.in_flight.lock() {
-            m.insert(id.clone(), ct);
-        }
-    }
-
-    pub fn end(&self, id: &RequestId) {
-        if let Ok(mut m) = self.in_flight.lock() {
-            m.remove(id);
-        }
-    }
-
-    /// Cancels an inline request; `false` when none has that id.
-    pub fn cancel(&self, id: &RequestId) -> bool {
-        let ct = self.in_flight.lock().ok().and_then(|mut m| m.remove(id));
-        match ct {
-            Some(ct) => {
-                ct.cancel();
-                true
-            }
-            None => false,
-        }
     }
 }
 

@@ -33,7 +33,7 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::sse::Event;
 use axum::response::{IntoResponse, Response};
 use futures::channel::mpsc;
 use futures::{FutureExt, Stream, StreamExt};
@@ -152,10 +152,10 @@ pub async fn serve(
     keep_alive: Duration,
 ) -> Response {
     let rx = open_stream(&mut context, &ct, Some(session.clone()));
-    session.begin(&id, ct.clone());
+    session.in_flight.begin(&id, ct.clone());
     let work: Work = Box::pin(async move {
         let result = session.handler.handle_request(request, context).await;
-        session.end(&id);
+        session.in_flight.end(&id);
         message_of(result, id)
     });
     respond(rx, InFlight::new(work, ct), |_| StatusCode::OK, keep_alive).await
@@ -312,12 +312,7 @@ fn events(
             }
         }
     });
-    let mut r = Sse::new(stream)
-        .keep_alive(KeepAlive::new().interval(keep_alive))
-        .into_response();
-    r.headers_mut()
-        .insert("x-accel-buffering", HeaderValue::from_static("no"));
-    r
+    crate::mcp::sse::sse_response(stream, keep_alive)
 }
 
 #[cfg(test)]

@@ -42,7 +42,6 @@ use mcpgate_core::mcp::bearer::Caller;
 use rmcp::RoleServer;
 use rmcp::model::{GetExtensions, JsonRpcMessage, ServerJsonRpcMessage};
 use rmcp::service::RxJsonRpcMessage;
-use tokio_util::sync::CancellationToken;
 
 use self::session::Session;
 use super::McpState;
@@ -180,7 +179,7 @@ pub async fn connect(State(mcp): State<Arc<McpState>>, req: Request) -> Response
         m.insert(id.clone(), session.clone());
     }
     if cluster.shared() {
-        tokio::spawn(pump(mcp.clone(), id.clone(), session.clone(), ct.clone()));
+        tokio::spawn(pump(mcp.clone(), id.clone(), session.clone()));
     }
     tracing::info!(event = "mcp.sse_session_opened", caller = ?caller.label(), "legacy SSE session opened");
 
@@ -219,7 +218,11 @@ pub async fn connect(State(mcp): State<Arc<McpState>>, req: Request) -> Response
     sse_response(stream, mcp.keep_alive)
 }
 
-fn sse_response(
+/// An event stream response: a keep-alive comment every `keep_alive` it
+/// has nothing else to send, and `X-Accel-Buffering: no` so that
+/// nginx-style proxies pass each event on at once. The inline replies'
+/// event streams (`super::inline::reply`) are made here too.
+pub(crate) fn sse_response(
     stream: impl Stream<Item = Result<Event, Infallible>> + Send + 'static,
     keep_alive: Duration,
 ) -> Response {
@@ -249,10 +252,10 @@ fn attach<T: Send + Sync + Clone + 'static>(msg: &mut RxJsonRpcMessage<RoleServe
 
 /// Shared mode: takes the session's queued messages, in order, whenever
 /// woken, and hands them to the handler with their callers.
-async fn pump(mcp: Arc<McpState>, id: String, session: Arc<Session>, ct: CancellationToken) {
+async fn pump(mcp: Arc<McpState>, id: String, session: Arc<Session>) {
     loop {
         tokio::select! {
-            _ = ct.cancelled() => return,
+            _ = session.closed() => return,
             _ = session.wake.notified() => {}
         }
         let queued = match mcp.cluster.store.take_sse_messages(&id).await {
@@ -274,7 +277,7 @@ async fn pump(mcp: Arc<McpState>, id: String, session: Arc<Session>, ct: Cancell
                 continue;
             };
             attach(&mut msg, caller);
-            if ct.is_cancelled() {
+            if session.is_closed() {
                 return;
             }
             session.take(msg).await;

@@ -2,8 +2,9 @@
 //! an rmcp service.
 //!
 //! rmcp would run a service per session: a loop task with its channels and
-//! a `Peer`, some 13 KB for each idle session (docs/benchmarks.md, workload
-//! 5). A legacy session needs none of it: every message arrives in a POST
+//! a `Peer`, which made an idle session cost 39.5 KB over HTTP/2 where it
+//! now costs 5.6 KB (docs/benchmarks.md, "Legacy SSE sessions without an
+//! rmcp service"). A legacy session needs none of it: every message arrives in a POST
 //! and every answer goes on the one event stream. So the session calls its
 //! handler itself, as rmcp's service loop does (`Service::handle_request`,
 //! a context with the request's `_meta` and extensions, a cancellation
@@ -31,9 +32,8 @@
 //! the handler finds in each request's extensions
 //! (`crate::mcp::client_link::of_request`).
 
-use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::{Arc, Mutex};
 
 use futures::channel::mpsc;
 use rmcp::model::{
@@ -44,10 +44,11 @@ use rmcp::model::{
 use rmcp::service::{RequestContext, Service};
 use rmcp::{Peer, RoleServer};
 use tokio::sync::Notify;
-use tokio_util::sync::CancellationToken;
+use tokio_util::sync::{CancellationToken, WaitForCancellationFuture};
 
 use crate::mcp::client_link::{ClientLink, StreamLink};
 use crate::mcp::handler::McpHandler;
+use crate::mcp::in_flight::InFlightRequests;
 
 const NEW: u8 = 0;
 const INITIALIZING: u8 = 1;
@@ -63,7 +64,7 @@ pub struct Session {
     peer: Peer<RoleServer>,
     /// [`NEW`], [`INITIALIZING`] or [`INITIALIZED`].
     state: AtomicU8,
-    in_flight: Mutex<HashMap<RequestId, CancellationToken>>,
+    in_flight: InFlightRequests,
     /// Wakes the session's pump (shared mode).
     pub wake: Arc<Notify>,
     /// Cancelled when the session ends: so are its requests.
@@ -86,7 +87,7 @@ impl Session {
             link: Arc::new(StreamLink::new(tx)),
             peer,
             state: AtomicU8::new(NEW),
-            in_flight: Mutex::default(),
+            in_flight: InFlightRequests::default(),
             wake: Arc::new(Notify::new()),
             ct,
         })
@@ -102,6 +103,15 @@ impl Session {
     pub fn close(&self) {
         self.ct.cancel();
         self.link.close();
+    }
+
+    /// Completes when the session has ended.
+    pub fn closed(&self) -> WaitForCancellationFuture<'_> {
+        self.ct.cancelled()
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.ct.is_cancelled()
     }
 
     /// Serves one message of the client's (its extensions carry the
@@ -140,58 +150,48 @@ impl Session {
                     .compare_exchange(NEW, INITIALIZING, Ordering::AcqRel, Ordering::Acquire)
                     .is_err() =>
             {
-                let error = ErrorData::invalid_request(
-                    "this session is already initialized: initialize is sent once, \
-                     as a session's first request",
-                    None,
-                );
-                self.send(ServerJsonRpcMessage::error(error, Some(id)))
+                return self
+                    .refuse(
+                        id,
+                        "this session is already initialized: initialize is sent once, \
+                         as a session's first request",
+                    )
                     .await;
-                return;
             }
             ClientRequest::InitializeRequest(_) => {
                 let context = self.context(id.clone(), &mut request, self.ct.child_token());
-                let result = self.handler.handle_request(request, context).await;
-                let ok = matches!(result, Ok(ServerResult::InitializeResult(_)));
                 // A failed initialize may be sent again.
-                self.state
-                    .store(if ok { INITIALIZED } else { NEW }, Ordering::Release);
-                let answer = match result {
+                let (state, answer) = match self.handler.handle_request(request, context).await {
                     Ok(result @ ServerResult::InitializeResult(_)) => {
-                        ServerJsonRpcMessage::response(result, id)
+                        (INITIALIZED, ServerJsonRpcMessage::response(result, id))
                     }
-                    Ok(_) => ServerJsonRpcMessage::error(
-                        ErrorData::internal_error("initialize gave no InitializeResult", None),
-                        Some(id),
+                    Ok(_) => (
+                        NEW,
+                        ServerJsonRpcMessage::error(
+                            ErrorData::internal_error("initialize gave no InitializeResult", None),
+                            Some(id),
+                        ),
                     ),
-                    Err(error) => ServerJsonRpcMessage::error(error, Some(id)),
+                    Err(error) => (NEW, ServerJsonRpcMessage::error(error, Some(id))),
                 };
-                self.send(answer).await;
-                return;
+                self.state.store(state, Ordering::Release);
+                return self.send(answer).await;
             }
             ClientRequest::PingRequest(_) => {}
             _ if !initialized => {
-                let error = ErrorData::invalid_request(
-                    "the session is not initialized: send initialize first",
-                    None,
-                );
-                self.send(ServerJsonRpcMessage::error(error, Some(id)))
+                return self
+                    .refuse(id, "the session is not initialized: send initialize first")
                     .await;
-                return;
             }
             _ => {}
         }
         let request_ct = self.ct.child_token();
-        if let Ok(mut m) = self.in_flight.lock() {
-            m.insert(id.clone(), request_ct.clone());
-        }
+        self.in_flight.begin(&id, request_ct.clone());
         let context = self.context(id.clone(), &mut request, request_ct.child_token());
         let session = self.clone();
         tokio::spawn(async move {
             let result = session.handler.handle_request(request, context).await;
-            if let Ok(mut m) = session.in_flight.lock() {
-                m.remove(&id);
-            }
+            session.in_flight.end(&id);
             let answer = match result {
                 Ok(result) => ServerJsonRpcMessage::response(result, id),
                 Err(error) => ServerJsonRpcMessage::error(error, Some(id)),
@@ -222,12 +222,8 @@ impl Session {
         let extensions: Extensions = std::mem::take(notification.extensions_mut());
         let method = match &notification {
             ClientNotification::CancelledNotification(c) => {
-                let ct = c.params.request_id.as_ref().and_then(|id| {
-                    let mut m = self.in_flight.lock().ok()?;
-                    m.remove(id)
-                });
-                if let Some(ct) = ct {
-                    ct.cancel();
+                if let Some(id) = &c.params.request_id {
+                    self.in_flight.cancel(id);
                 }
                 "notifications/cancelled"
             }
@@ -240,15 +236,16 @@ impl Session {
         self.handler.observe_notification(method, &extensions).await;
     }
 
+    /// Answers request `id` with `-32600` (invalid request) and `message`.
+    async fn refuse(&self, id: RequestId, message: &'static str) {
+        let error = ErrorData::invalid_request(message, None);
+        self.send(ServerJsonRpcMessage::error(error, Some(id)))
+            .await
+    }
+
     async fn send(&self, message: ServerJsonRpcMessage) {
         if self.link.send(message).await.is_err() {
             tracing::debug!("a legacy SSE session's stream closed before its answer");
         }
-    }
-}
-
-impl Drop for Session {
-    fn drop(&mut self) {
-        self.close();
     }
 }
