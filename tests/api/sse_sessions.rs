@@ -144,6 +144,12 @@ async fn relayed_requests_progress_and_cancellation_stay_in_their_own_legacy_ses
         "{progress}"
     );
     assert!(!log.exists(), "nothing cancelled yet");
+    // Bob cancelling request 3 in his own session touches nothing of alice's.
+    let bobs = json!({"jsonrpc": "2.0", "method": "notifications/cancelled",
+                      "params": {"requestId": 3, "reason": "bob's"}});
+    accepted(&app, &b_end, &bob, &bobs).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!log.exists(), "bob's cancellation reached alice's call");
     let cancel = json!({"jsonrpc": "2.0", "method": "notifications/cancelled",
                         "params": {"requestId": 3, "reason": "the test cancels"}});
     accepted(&app, &a_end, &alice, &cancel).await;
