@@ -264,8 +264,8 @@ impl App {
             sse: Default::default(),
             cancel: cancel.clone(),
             cluster: cluster.clone(),
-            session_manager: McpState::new_session_manager(settings.mcp_session_idle_timeout),
             inline: Default::default(),
+            peers: Default::default(),
             stateless: Default::default(),
             streams: Default::default(),
             tasks: Arc::new(crate::tasks::Tasks::new(
@@ -285,6 +285,7 @@ impl App {
         });
         mcp.tasks.start();
         mcp.start_cluster_tasks();
+        mcp.start_session_sweeper();
         crate::mcp::streams::start(mcp.streams.clone(), auth.clone(), cancel.child_token());
         tracing::info!(
             instance = %cluster.instance_id,

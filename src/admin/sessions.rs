@@ -72,7 +72,7 @@ impl<'a> Ctx<'a> {
         let Some(mcp) = self.mcp else {
             return Ok(OpenMcp::default());
         };
-        let sessions = mcp.session_manager.owners.of_owner(&user.id);
+        let sessions = mcp.inline.owners.of_owner(&user.id);
         let streams = mcp.streams.of_owner(&user.id);
         let tokens = sessions
             .iter()
@@ -108,7 +108,7 @@ impl<'a> Ctx<'a> {
         let mcp = self.mcp()?;
         let user = users::find(self.store, username).await?;
         let client = mcp
-            .session_manager
+            .inline
             .owners
             .of_owner(&user.id)
             .into_iter()

@@ -9,9 +9,10 @@
 //!   (tokens revoked, a Streamable HTTP session deleted, a legacy SSE
 //!   message queued), with [`bus::LocalBus`] for a single instance.
 //! - [`pg`]: [`pg::PgBus`], the bus on PostgreSQL `LISTEN`/`NOTIFY`.
-//! - [`session_store`]: rmcp's `SessionStore` on the [`Store`], so that any
-//!   instance can restore a Streamable HTTP session (rmcp replays the stored
-//!   `initialize`).
+//!
+//! A Streamable HTTP session is a row of the [`Store`] too (its owner and
+//! the client's `initialize`), from which any instance restores it
+//! (`crate::mcp::inline::lifecycle::find`).
 //! - [`caller`]: the authenticated caller of a queued SSE message, as JSON.
 //!
 //! An instance is in *shared* mode when its database is PostgreSQL; with
@@ -20,7 +21,6 @@
 pub mod bus;
 pub mod caller;
 pub mod pg;
-pub mod session_store;
 
 use std::sync::Arc;
 

@@ -8,21 +8,20 @@
 //! The gateway, the relay, tasks and upstream OAuth hold a session's
 //! [`ClientLink`], never its rmcp `Peer`. A link is one of two things:
 //!
-//! - a Streamable HTTP session's rmcp peer: rmcp runs a service per such
-//!   session, and its peer carries these messages to the session's
-//!   transport;
+//! - an rmcp peer, of a session rmcp runs a service for (a Streamable HTTP
+//!   session rmcp made itself, which mcpgate does not let happen, and the
+//!   tests' own services);
 //! - a [`StreamLink`], mcpgate's own, for a session without an rmcp service
-//!   (legacy SSE, `super::sse::session`): what is sent goes on the
-//!   session's event stream, the client's answers come back by id
+//!   (Streamable HTTP, `super::inline`; legacy SSE, `super::sse::session`):
+//!   what is sent goes on the session's event stream (a legacy session's
+//!   one stream, or a Streamable HTTP session's standalone stream,
+//!   `super::standalone`), the client's answers come back by id
 //!   (`super::answers`), and the client's `initialize` is kept in the link.
-//!   Such a session's handler contexts share one ended peer, so the handler
-//!   finds the link in the request's extensions ([`of_request`]), and asks
-//!   it (never the peer) what the client declared ([`capabilities_of`],
+//!   Such a session's handler contexts get an ended peer other sessions
+//!   may share (`super::peers`), so the handler finds the link in the
+//!   request's extensions ([`of_request`]), and asks it (never the peer's
+//!   service) what the client declared ([`capabilities_of`],
 //!   [`version_of`]).
-//!
-//! The second kind is the way to a Streamable HTTP session without an rmcp
-//! service too (docs/benchmarks.md, "Workload 5 at scale": rmcp's service
-//! is most of the 76 KB an idle Streamable HTTP session costs).
 //!
 //! Logging is deprecated by the 2026-07-28 revision (SEP-2577) but part of
 //! the earlier ones the gateway serves, hence `allow(deprecated)`.
@@ -44,6 +43,7 @@ use rmcp::service::{RequestContext, ServiceError};
 use rmcp::{Peer, RoleServer};
 
 use super::answers::Answers;
+use super::standalone::Standalone;
 
 /// See the module documentation.
 #[derive(Clone)]
@@ -117,7 +117,7 @@ impl ClientLink {
     pub fn is_closed(&self) -> bool {
         match &self.to {
             To::Rmcp(peer) => peer.is_transport_closed(),
-            To::Stream(s) => s.tx.is_closed(),
+            To::Stream(s) => s.is_closed(),
         }
     }
 
@@ -215,39 +215,84 @@ impl ClientLink {
 }
 
 /// A link of mcpgate's own: what is sent goes on the session's event
-/// stream (a bounded channel its HTTP response drains), and the client's
-/// answers to requests come back by id ([`Self::answers`]).
+/// stream, and the client's answers to requests come back by id
+/// ([`Self::answers`]).
 pub struct StreamLink {
-    tx: mpsc::Sender<ServerJsonRpcMessage>,
+    out: Outlet,
     info: RwLock<Option<Arc<InitializeRequestParams>>>,
     /// The requests sent on the stream that await the client's answer.
     pub answers: Answers,
 }
 
+enum Outlet {
+    /// A legacy SSE session's one stream (a bounded channel its HTTP
+    /// response drains).
+    Stream(mpsc::Sender<ServerJsonRpcMessage>),
+    /// A Streamable HTTP session's standalone stream, which its client
+    /// opens and reopens with `GET`.
+    Standalone(Standalone),
+}
+
 impl StreamLink {
     /// A link sending on `tx`.
     pub fn new(tx: mpsc::Sender<ServerJsonRpcMessage>) -> Self {
+        Self::with(Outlet::Stream(tx))
+    }
+
+    /// A link sending on a Streamable HTTP session's standalone stream.
+    pub fn standalone() -> Self {
+        Self::with(Outlet::Standalone(Standalone::default()))
+    }
+
+    fn with(out: Outlet) -> Self {
         Self {
-            tx,
+            out,
             info: RwLock::new(None),
             answers: Answers::default(),
         }
     }
 
-    /// Puts a message on the stream (waiting while it is full); an error
-    /// once the stream is gone.
+    /// The standalone stream, for a Streamable HTTP session's link.
+    pub fn standalone_stream(&self) -> Option<&Standalone> {
+        match &self.out {
+            Outlet::Standalone(s) => Some(s),
+            Outlet::Stream(_) => None,
+        }
+    }
+
+    /// Puts a message on the stream (a legacy one: waiting while it is
+    /// full); an error once the session has ended.
     pub async fn send(&self, message: ServerJsonRpcMessage) -> Result<(), ServiceError> {
-        self.tx
-            .clone()
-            .send(message)
-            .await
-            .map_err(|_| ServiceError::TransportClosed)
+        match &self.out {
+            Outlet::Stream(tx) => tx
+                .clone()
+                .send(message)
+                .await
+                .map_err(|_| ServiceError::TransportClosed),
+            Outlet::Standalone(s) => {
+                if s.send(&message) {
+                    Ok(())
+                } else {
+                    Err(ServiceError::TransportClosed)
+                }
+            }
+        }
+    }
+
+    fn is_closed(&self) -> bool {
+        match &self.out {
+            Outlet::Stream(tx) => tx.is_closed(),
+            Outlet::Standalone(s) => s.is_closed(),
+        }
     }
 
     /// The session ended: nothing more goes out, and requests awaiting the
     /// client's answer end without one.
     pub fn close(&self) {
-        self.tx.clone().close_channel();
+        match &self.out {
+            Outlet::Stream(tx) => tx.clone().close_channel(),
+            Outlet::Standalone(s) => s.close(),
+        }
         self.answers.close();
     }
 

@@ -45,12 +45,14 @@ pub mod message;
 pub mod mrtr;
 pub mod param_headers;
 pub mod parse;
+pub mod peers;
 pub mod rest;
 pub mod results;
 pub mod scope_gate;
 pub mod sessions;
 pub mod spans;
 pub mod sse;
+pub mod standalone;
 pub mod streams;
 pub mod tools;
 
@@ -64,6 +66,7 @@ use axum::Router;
 use axum::http::{HeaderName, Method, header};
 use axum::middleware::from_fn_with_state;
 use axum::routing::{get, post};
+use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use tokio_util::sync::CancellationToken;
 use tower_http::cors::{Any, CorsLayer};
@@ -93,10 +96,10 @@ pub struct McpState {
     pub cancel: CancellationToken,
     /// The other instances, if any, and the store the transports share.
     pub cluster: Arc<crate::cluster::Cluster>,
-    /// rmcp's in-memory Streamable HTTP sessions of this instance.
-    pub session_manager: Arc<inline::manager::TaggedSessions>,
-    /// Those of them that take requests inline.
+    /// The Streamable HTTP sessions of this instance ([`inline`]).
     pub inline: Arc<inline::registry::InlineSessions>,
+    /// The ended peers their handler contexts get ([`peers`]).
+    pub peers: peers::ClientPeers,
     /// What the stateless 2026-07-28 requests served inline share.
     pub stateless: inline::stateless::Stateless,
     /// The open event streams, ended with their token ([`streams`]).
@@ -110,11 +113,6 @@ pub struct McpState {
 }
 
 impl McpState {
-    /// rmcp's session manager, closing sessions idle for `idle`.
-    pub fn new_session_manager(idle: Duration) -> Arc<inline::manager::TaggedSessions> {
-        Arc::new(inline::manager::TaggedSessions::new(idle))
-    }
-
     /// Starts what the transports need from the other instances (shared
     /// mode): closing sessions deleted elsewhere, taking SSE messages
     /// queued elsewhere, the SSE heartbeat. Ends at shutdown.
@@ -125,10 +123,37 @@ impl McpState {
         mrtr::start_forwarding(self.mrtr.clone(), self.cancel.clone());
         sessions::follow_closures(
             self.cluster.bus.clone(),
-            self.session_manager.clone(),
+            self.inline.clone(),
             self.cancel.clone(),
         );
         sse::start_cluster_tasks(self);
+    }
+}
+
+impl McpState {
+    /// Ends the Streamable HTTP sessions unused for the idle timeout
+    /// (`mcp_session_idle_timeout`), checking every quarter of it (at most
+    /// every 30 s), until shutdown.
+    pub fn start_session_sweeper(self: &Arc<Self>) {
+        let every =
+            (self.session_idle / 4).clamp(Duration::from_millis(100), Duration::from_secs(30));
+        let weak = Arc::downgrade(self);
+        let cancel = self.cancel.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = cancel.cancelled() => return,
+                    _ = tick.tick() => {}
+                }
+                let Some(mcp) = weak.upgrade() else { return };
+                let ended = mcp.inline.sweep(mcp.session_idle);
+                if ended > 0 {
+                    tracing::debug!(sessions = ended, "idle Streamable HTTP sessions ended");
+                }
+            }
+        });
     }
 }
 
@@ -163,7 +188,7 @@ fn cors() -> CorsLayer {
 /// middleware are few: [`gate::guard`] and [`sessions::bind_to_user`],
 /// which hands on to [`inline::dispatch`].)
 #[derive(Clone)]
-struct Shared(Arc<StreamableHttpService<McpHandler, inline::manager::TaggedSessions>>);
+struct Shared(Arc<StreamableHttpService<McpHandler, LocalSessionManager>>);
 
 impl tower::Service<axum::extract::Request> for Shared {
     type Response = axum::response::Response;
@@ -203,29 +228,19 @@ pub fn routes(app: &AppState) -> Router<AppState> {
         .with_json_response(true);
     // rmcp's GET streams and the event streams of the requests it serves.
     config.sse_keep_alive = Some(mcp.keep_alive);
-    if mcp.cluster.shared() {
-        config.session_store = Some(Arc::new(
-            crate::cluster::session_store::DbSessionStore::new(
-                mcp.cluster.clone(),
-                mcp.session_idle,
-            ),
-        ));
-    }
     let tools = mcp.tools.clone();
     let gateway = mcp.gateway.clone();
     let name = mcp.server_name.clone();
-    let inline = mcp.inline.clone();
     let tasks = mcp.tasks.clone();
     let mrtr = mcp.mrtr.clone();
     let streamable = StreamableHttpService::new(
         move || {
-            Ok(
-                McpHandler::for_session(tools.clone(), gateway.clone(), &name, inline.clone())
-                    .with_tasks(tasks.clone())
-                    .with_mrtr(mrtr.clone()),
-            )
+            Ok(McpHandler::new(tools.clone(), gateway.clone(), &name)
+                .with_tasks(tasks.clone())
+                .with_mrtr(mrtr.clone()))
         },
-        mcp.session_manager.clone(),
+        // Sessions are mcpgate's ([`inline`]): rmcp's manager never holds one.
+        Arc::new(LocalSessionManager::default()),
         config,
     );
 

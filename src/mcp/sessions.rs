@@ -1,5 +1,5 @@
 //! Binding Streamable HTTP sessions to users (MCP security best practices:
-//! session hijacking). rmcp knows sessions but not users; this middleware
+//! session hijacking). A session belongs to the user who opened it: this middleware
 //! records which user's request created a session (the `Mcp-Session-Id`
 //! of the `initialize` response) and answers `404` when the same session
 //! id arrives with another user's token, exactly as for an unknown session,
@@ -16,14 +16,13 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::inline::manager::TaggedSessions;
+use super::inline::registry::InlineSessions;
 use axum::extract::{Request, State};
 use axum::http::{Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::Response;
 use mcpgate_core::mcp::bearer::Caller;
 use mcpgate_core::model::UnixTime;
-use rmcp::transport::streamable_http_server::session::SessionManager;
 use tokio_util::sync::CancellationToken;
 
 use super::McpState;
@@ -89,12 +88,11 @@ pub struct Opener<'a> {
 /// The user each Streamable HTTP session of this instance belongs to.
 ///
 /// An entry lives exactly as long as the session: it is removed when the
-/// session is deleted, and [`SessionOwners::retain`] (run by the session
-/// manager as sessions are created, see `TaggedSessions`) drops the entries
-/// of sessions rmcp no longer holds. Nothing is dropped on a timer: a
-/// session kept alive without requests (by notifications the server sends)
-/// keeps its owner. A session whose owner is unknown is refused
-/// ([`bind_to_user`] fails closed).
+/// session ends (deleted, ended in the console or elsewhere, or idle), and
+/// the sweep of idle sessions (`InlineSessions::sweep`) drops the entries
+/// of sessions this instance does not hold (learned from the database for
+/// a session it could not restore). A session whose owner is unknown is
+/// refused ([`bind_to_user`] fails closed).
 #[derive(Default)]
 pub struct SessionOwners {
     map: Mutex<HashMap<String, Owner>>,
@@ -168,7 +166,7 @@ impl SessionOwners {
             .map(|(id, _)| id.clone())
     }
 
-    fn forget(&self, session: &str) {
+    pub fn forget(&self, session: &str) {
         if let Ok(mut map) = self.map.lock() {
             map.remove(session);
         }
@@ -190,7 +188,8 @@ impl SessionOwners {
     }
 }
 
-/// Exactly rmcp's answer for an unknown session, so that a session of
+/// Exactly the answer for an unknown session (rmcp's, and
+/// `super::inline::lifecycle`'s), so that a session of
 /// another user cannot be told apart from one that does not exist.
 fn not_found() -> Response {
     let mut r = Response::new(axum::body::Body::from("Not Found: Session not found"));
@@ -217,7 +216,7 @@ async fn owner_from_store(mcp: &McpState, session: &str) -> Result<Option<String
         Ok(rec) => {
             let Some(rec) = rec else { return Ok(None) };
             if let Some(o) = &rec.user_id {
-                mcp.session_manager.owners.record(
+                mcp.inline.owners.record(
                     session,
                     Opener {
                         owner: o,
@@ -251,7 +250,7 @@ pub async fn bind_to_user(State(mcp): State<Arc<McpState>>, req: Request, next: 
             .headers()
             .get("mcp-protocol-version")
             .and_then(|v| v.to_str().ok());
-        let owner = match mcp.session_manager.owners.owner(s, version) {
+        let owner = match mcp.inline.owners.owner(s, version) {
             Some((owner, touch)) => {
                 if touch && cluster.shared() {
                     touch_session(&cluster, s).await;
@@ -275,7 +274,7 @@ pub async fn bind_to_user(State(mcp): State<Arc<McpState>>, req: Request, next: 
                 return not_found();
             }
             // Fail closed: a session whose owner is unknown is served to
-            // nobody (it is unknown to rmcp as well, or its owner was lost).
+            // nobody (it is unknown here as well, or its owner was lost).
             None => return not_found(),
         }
     }
@@ -287,7 +286,7 @@ pub async fn bind_to_user(State(mcp): State<Arc<McpState>>, req: Request, next: 
         .and_then(|v| v.to_str().ok())
         .map(str::to_string)
     {
-        mcp.session_manager.owners.record(
+        mcp.inline.owners.record(
             &created,
             Opener {
                 owner: &caller.owner(),
@@ -312,7 +311,7 @@ pub async fn bind_to_user(State(mcp): State<Arc<McpState>>, req: Request, next: 
         && let Some(s) = &session
     {
         forget_everywhere(&mcp, s).await;
-        // rmcp answers 202; the session is gone at once, and some clients
+        // A DELETE is answered 202; the session is gone at once, and some clients
         // (the Python SDK) accept only 200 or 204 here.
         if resp.status() == StatusCode::ACCEPTED {
             *resp.status_mut() = StatusCode::OK;
@@ -324,7 +323,7 @@ pub async fn bind_to_user(State(mcp): State<Arc<McpState>>, req: Request, next: 
 /// Forgets a closed session here and, in shared mode, in the database and
 /// on the other instances (which close their copy).
 async fn forget_everywhere(mcp: &McpState, session: &str) {
-    mcp.session_manager.owners.forget(session);
+    mcp.inline.owners.forget(session);
     let cluster = &mcp.cluster;
     if cluster.shared() {
         if let Err(e) = cluster.store.delete_mcp_session(session).await {
@@ -341,19 +340,16 @@ async fn forget_everywhere(mcp: &McpState, session: &str) {
 }
 
 /// Ends `owner`'s session with this [`handle`] (the admin console's "End"):
-/// rmcp closes it (its GET stream ends with it), its other open streams end,
+/// it closes (its GET stream ends with it), its other open streams end,
 /// and a later request with its id gets `404` on every instance. `false`
 /// when `owner` has no such session on this instance.
 pub async fn end_session(mcp: &McpState, owner: &str, handle_hex: &str) -> bool {
-    let Some(id) = mcp.session_manager.owners.find(owner, handle_hex) else {
+    let Some(id) = mcp.inline.owners.find(owner, handle_hex) else {
         return false;
     };
     forget_everywhere(mcp, &id).await;
     mcp.streams.end_of_session(&id);
-    let sid: rmcp::transport::streamable_http_server::session::SessionId = id.into();
-    if let Err(e) = mcp.session_manager.close_session(&sid).await {
-        tracing::debug!(error = %e, "closing a session ended in the console");
-    }
+    mcp.inline.close(&id);
     true
 }
 
@@ -369,7 +365,11 @@ async fn touch_session(cluster: &Cluster, session: &str) {
 
 /// Closes this instance's copy of sessions deleted on another instance,
 /// until `cancel`.
-pub fn follow_closures(bus: Arc<dyn Bus>, manager: Arc<TaggedSessions>, cancel: CancellationToken) {
+pub fn follow_closures(
+    bus: Arc<dyn Bus>,
+    sessions: Arc<InlineSessions>,
+    cancel: CancellationToken,
+) {
     let mut rx = bus.subscribe();
     tokio::spawn(async move {
         loop {
@@ -379,11 +379,7 @@ pub fn follow_closures(bus: Arc<dyn Bus>, manager: Arc<TaggedSessions>, cancel: 
             };
             match event {
                 Some(Event::McpSessionClosed(id)) => {
-                    manager.owners.forget(&id);
-                    let id: rmcp::transport::streamable_http_server::session::SessionId = id.into();
-                    if let Err(e) = manager.close_session(&id).await {
-                        tracing::debug!(error = %e, "closing a session deleted elsewhere");
-                    }
+                    sessions.close(&id);
                 }
                 Some(_) => {}
                 None => return,

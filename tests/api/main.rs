@@ -53,6 +53,7 @@ mod mcp_inline;
 mod mcp_listen;
 mod mcp_mrtr;
 mod mcp_rest;
+mod mcp_session_stream;
 mod mcp_sse;
 mod mcp_stateless;
 mod mcp_streamable;

@@ -21,8 +21,8 @@
 
 #![allow(deprecated)]
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
 
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CancelTaskParams, CancelledNotificationParam,
@@ -39,7 +39,6 @@ use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
 mod request;
 
 pub use super::calls::{admit_tool, all_tools, call_any_tool};
-use super::inline::registry::{InlineSessions, Registration};
 use super::mrtr::Mrtr;
 use super::results;
 use super::spans::{self, Target};
@@ -62,12 +61,6 @@ pub struct McpHandler {
     gateway: Arc<Gateway>,
     name: Arc<str>,
     session: u64,
-    /// Where a Streamable HTTP session registers for inline dispatch
-    /// (`super::inline`); `None` on the other transports.
-    inline: Option<Arc<InlineSessions>>,
-    /// The session's registration, dropped with the last clone of the
-    /// handler rmcp holds.
-    registration: Arc<OnceLock<Registration>>,
     /// Tasks (SEP-2663); without them the extension is not advertised.
     tasks: Option<Arc<Tasks>>,
     /// Multi-round-trip requests of 2026-07-28 clients (`super::mrtr`);
@@ -82,8 +75,6 @@ impl McpHandler {
             gateway,
             name: name.into(),
             session: SESSIONS.fetch_add(1, Ordering::Relaxed),
-            inline: None,
-            registration: Arc::default(),
             tasks: None,
             mrtr: None,
         }
@@ -106,36 +97,11 @@ impl McpHandler {
         self.mrtr.clone().filter(|_| super::mrtr::applies(context))
     }
 
-    /// A handler for a Streamable HTTP session, which registers itself in
-    /// `inline` when initialized.
-    pub fn for_session(
-        tools: Arc<Tools>,
-        gateway: Arc<Gateway>,
-        name: &str,
-        inline: Arc<InlineSessions>,
-    ) -> Self {
-        Self {
-            inline: Some(inline),
-            ..Self::new(tools, gateway, name)
-        }
-    }
-
-    /// A handler like this one for a session of its own (a stateless
-    /// request's: `super::inline::stateless`).
+    /// A handler like this one for a session of its own (a Streamable
+    /// HTTP session's, or a stateless request's: `super::inline`).
     pub fn fresh(&self) -> Self {
         Self {
             session: SESSIONS.fetch_add(1, Ordering::Relaxed),
-            registration: Arc::default(),
-            ..self.clone()
-        }
-    }
-
-    /// The copy the registry holds: the same session, without the
-    /// registration (which would otherwise keep itself alive).
-    fn detached(&self) -> Self {
-        Self {
-            inline: None,
-            registration: Arc::default(),
             ..self.clone()
         }
     }
@@ -189,12 +155,7 @@ impl ServerHandler for McpHandler {
 
     async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
         let span = self.notification_span("notifications/initialized", &context);
-        spans::traced_notification(span, async {
-            if let Some(r) = self.registration.get() {
-                r.ready();
-            }
-        })
-        .await
+        spans::traced_notification(span, async {}).await
     }
 
     async fn on_cancelled(

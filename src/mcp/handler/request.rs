@@ -18,7 +18,6 @@ use super::{McpHandler, PAGE_SIZE};
 use crate::gateway::Call;
 use crate::gateway::relay::{Downstream, LogFilter};
 use crate::mcp::client_link;
-use crate::mcp::inline::manager::SessionTag;
 use crate::mcp::inline::reply::RequestStream;
 use crate::mcp::spans::{self, Target};
 use crate::tasks::Tasks;
@@ -91,21 +90,13 @@ impl McpHandler {
         context: RequestContext<RoleServer>,
     ) -> Result<InitializeResult, McpError> {
         // On the session's own link: a session without an rmcp service
-        // shares its context's peer with every other such session.
+        // may share its context's peer with other sessions.
         let link = client_link::of_request(&context);
         link.set_client_info(request.clone());
         let result = self.negotiate_initialize(&request)?;
         // Told when a reload changes what this session may see.
         if let Ok(caller) = require_caller(&context) {
             self.gateway.sessions().add(caller, link);
-        }
-        if let (Some(inline), Some(SessionTag(id))) =
-            (&self.inline, context.extensions.get::<SessionTag>())
-        {
-            // Ready for inline requests at `notifications/initialized`
-            // (which rmcp replays for a session restored from the store).
-            let registration = inline.register(id.clone(), self.detached(), context.peer.clone());
-            let _ = self.registration.set(registration);
         }
         Ok(result)
     }

@@ -1,6 +1,6 @@
-//! Property tests of what inline dispatch reads before it decides to serve
-//! a message itself: the request's method and `_meta`
-//! ([`super::served_inline`]) and the headers of the POST
+//! Property tests of what dispatch reads before it decides to serve a
+//! message itself: whether a POST without a session opens one
+//! ([`super::opens_session`]) and the headers of a session's POST
 //! ([`super::plain_session_request`], RFC 9110 §12.5.1 quality values).
 //! The envelope itself is property-tested in `crate::mcp::envelope_proptests`.
 
@@ -8,23 +8,8 @@ use axum::http::{HeaderMap, HeaderValue};
 use proptest::prelude::*;
 use rmcp::model::{ClientJsonRpcMessage, JsonRpcMessage};
 
-use super::{plain_session_request, served_inline};
+use super::{accepts_events, opens_session, plain_session_request, session_era};
 use crate::mcp::envelope_proptests::client_request;
-
-const SERVED: &[&str] = &[
-    "ping",
-    "tools/list",
-    "tools/call",
-    "resources/list",
-    "resources/templates/list",
-    "resources/read",
-    "resources/subscribe",
-    "resources/unsubscribe",
-    "prompts/list",
-    "prompts/get",
-    "completion/complete",
-    "logging/setLevel",
-];
 
 /// `type/subtype`, in any case.
 fn cased(s: &'static str) -> impl Strategy<Value = String> {
@@ -108,17 +93,25 @@ fn session_version() -> impl Strategy<Value = Option<&'static str>> {
 
 proptest! {
     #[test]
-    fn a_request_is_served_inline_exactly_when_its_method_is_and_its_meta_names_no_version(
-        (mut v, method) in client_request(), versioned in any::<bool>()
+    fn only_an_initialize_whose_version_header_is_absent_or_agrees_opens_a_session(
+        (v, method) in client_request(),
+        header in proptest::option::of(prop_oneof![
+            Just("2025-06-18"), Just("2025-03-26"), Just("2026-07-28"), Just("1999-01-01")
+        ])
     ) {
-        if versioned {
-            v["params"]["_meta"]["io.modelcontextprotocol/protocolVersion"] = "2025-06-18".into();
-        }
         let m: ClientJsonRpcMessage = serde_json::from_value(v.clone()).unwrap();
         let JsonRpcMessage::Request(r) = m else {
             return Err(TestCaseError::fail(format!("{v} is not a request")));
         };
-        prop_assert_eq!(served_inline(&r.request), SERVED.contains(&method) && !versioned, "{}", v);
+        let both = ["application/json, text/event-stream".to_string()];
+        let h = headers(&both, "application/json", header);
+        // The generated initialize names 2025-06-18 in its body.
+        let agrees = header.is_none_or(|h| h == "2025-06-18");
+        prop_assert_eq!(opens_session(&h, &r.request), method == "initialize" && agrees, "{}", v);
+        // Refused by rmcp whatever it is: without both types, or not JSON.
+        let json_only = ["application/json".to_string()];
+        prop_assert!(!opens_session(&headers(&json_only, "application/json", header), &r.request));
+        prop_assert!(!opens_session(&headers(&both, "text/plain", header), &r.request));
     }
 
     #[test]
@@ -172,5 +165,7 @@ proptest! {
             }
         }
         let _ = plain_session_request(&h);
+        let _ = session_era(&h);
+        let _ = accepts_events(&h);
     }
 }

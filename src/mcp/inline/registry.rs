@@ -1,145 +1,180 @@
-//! The Streamable HTTP sessions of this instance that can take requests
-//! inline: for each, the session's handler and rmcp `Peer` (registered by
-//! the handler's `initialize`), the requests in flight (for
-//! `notifications/cancelled`), and the requests mcpgate sent the client on
-//! an inline response stream and awaits answers to.
+//! The Streamable HTTP sessions of this instance, which mcpgate serves
+//! itself (no rmcp service per session, [`super`]): for each, its handler,
+//! the ended peer its handler contexts get (`crate::mcp::peers`), its link
+//! to the client (its standalone stream, the requests sent on it awaiting
+//! answers, what the client sent at `initialize`), and its requests in
+//! flight (for `notifications/cancelled`). Also the owner of every session
+//! ([`SessionOwners`], `crate::mcp::sessions`).
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, RwLock, Weak};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
 use rmcp::{Peer, RoleServer};
+use tokio_util::sync::CancellationToken;
 
-use crate::mcp::answers::Answers;
+use crate::mcp::client_link::{ClientLink, StreamLink};
 use crate::mcp::handler::McpHandler;
 use crate::mcp::in_flight::InFlightRequests;
+use crate::mcp::sessions::SessionOwners;
+use crate::mcp::standalone::Standalone;
 
 pub struct InlineSession {
     pub handler: McpHandler,
-    /// The session's peer in rmcp: unrelated notifications (list changes,
-    /// resource updates) reach the client's GET stream through it.
+    /// The ended peer carrying the client's `initialize`.
     pub peer: Peer<RoleServer>,
-    ready: AtomicBool,
-    /// Milliseconds since `epoch` of the last touch of rmcp's idle clock.
-    touched: AtomicU64,
-    epoch: Instant,
-    /// Its requests being served inline.
+    link: Arc<StreamLink>,
+    /// Its requests being served.
     pub in_flight: InFlightRequests,
-    /// Requests mcpgate sent the client on an inline response stream.
-    pub answers: Answers,
-}
-
-impl InlineSession {
-    fn new(handler: McpHandler, peer: Peer<RoleServer>) -> Self {
-        Self {
-            handler,
-            peer,
-            ready: AtomicBool::new(false),
-            touched: AtomicU64::new(0),
-            epoch: Instant::now(),
-            in_flight: InFlightRequests::default(),
-            answers: Answers::default(),
-        }
-    }
-
-    /// Whether the client has sent `notifications/initialized`: requests
-    /// are served inline from then on.
-    pub fn is_ready(&self) -> bool {
-        self.ready.load(Ordering::Acquire)
-    }
-
-    pub fn set_ready(&self) {
-        self.ready.store(true, Ordering::Release);
-    }
-
-    /// Whether rmcp's idle clock should hear of a request now (at most
-    /// once per `every`).
-    pub fn touch_due(&self, every: Duration) -> bool {
-        let now = self.epoch.elapsed().as_millis() as u64;
-        let last = self.touched.load(Ordering::Relaxed);
-        now.saturating_sub(last) >= every.as_millis() as u64
-            && self
-                .touched
-                .compare_exchange(last, now.max(1), Ordering::Relaxed, Ordering::Relaxed)
-                .is_ok()
-    }
-}
-
-/// This instance's inline sessions, by session id.
-#[derive(Default)]
-pub struct InlineSessions {
-    map: RwLock<HashMap<Arc<str>, Arc<InlineSession>>>,
-}
-
-impl InlineSessions {
-    /// Registers a session, to be served inline once
-    /// [`Registration::ready`]. Returns the registration, whose drop
-    /// removes it.
-    pub fn register(
-        self: &Arc<Self>,
-        id: Arc<str>,
-        handler: McpHandler,
-        peer: Peer<RoleServer>,
-    ) -> Registration {
-        let session = Arc::new(InlineSession::new(handler, peer));
-        if let Ok(mut m) = self.map.write() {
-            m.insert(id.clone(), session.clone());
-        }
-        Registration {
-            sessions: Arc::downgrade(self),
-            id,
-            session,
-            _gauge: crate::telemetry::metrics::get().map(|m| m.open_session()),
-        }
-    }
-
-    /// A registered session whose rmcp service is still running.
-    pub fn get(&self, id: &str) -> Option<Arc<InlineSession>> {
-        let s = self.map.read().ok()?.get(id).cloned()?;
-        if s.peer.is_transport_closed() {
-            self.remove(id);
-            return None;
-        }
-        Some(s)
-    }
-
-    pub fn remove(&self, id: &str) {
-        if let Ok(mut m) = self.map.write() {
-            m.remove(id);
-        }
-    }
-}
-
-/// A registered session, held by the session's handler in rmcp: when rmcp
-/// drops the handler (the session closed, expired or was deleted), the
-/// session leaves the registry.
-pub struct Registration {
-    sessions: Weak<InlineSessions>,
-    id: Arc<str>,
-    session: Arc<InlineSession>,
+    /// Cancelled when the session ends: so are its requests.
+    ct: CancellationToken,
     /// Counts the session in `mcpgate_mcp_sessions` while it lives.
     _gauge: Option<crate::telemetry::metrics::GaugeGuard>,
 }
 
-impl Registration {
-    /// The client sent `notifications/initialized` (as rmcp's handler
-    /// sees it, also when rmcp replays it for a restored session).
-    pub fn ready(&self) {
-        self.session.set_ready();
+impl InlineSession {
+    /// A session served by `handler`, whose client `link` has had its
+    /// `initialize` answered; `ct` ends it.
+    pub fn new(
+        handler: McpHandler,
+        peer: Peer<RoleServer>,
+        link: Arc<StreamLink>,
+        ct: CancellationToken,
+    ) -> Self {
+        Self {
+            handler,
+            peer,
+            link,
+            in_flight: InFlightRequests::default(),
+            ct,
+            _gauge: crate::telemetry::metrics::get().map(|m| m.open_session()),
+        }
+    }
+
+    /// The session's link to its client.
+    pub fn link(&self) -> ClientLink {
+        self.link.clone().into()
+    }
+
+    pub fn stream_link(&self) -> &StreamLink {
+        &self.link
+    }
+
+    /// The session's standalone stream (what `GET` reads).
+    pub fn standalone(&self) -> Option<&Standalone> {
+        self.link.standalone_stream()
+    }
+
+    /// A token for one of its requests: cancelled when the session ends.
+    pub fn request_token(&self) -> CancellationToken {
+        self.ct.child_token()
+    }
+
+    /// Completes when the session has ended.
+    pub fn closed(&self) -> tokio_util::sync::WaitForCancellationFutureOwned {
+        self.ct.clone().cancelled_owned()
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.ct.is_cancelled()
+    }
+
+    /// The client used the session now (its idle clock starts again).
+    pub fn touch(&self) {
+        if let Some(s) = self.standalone() {
+            s.touch();
+        }
+    }
+
+    fn idle_for(&self) -> Duration {
+        self.standalone()
+            .map(Standalone::idle_for)
+            .unwrap_or_default()
+    }
+
+    /// Ends the session: its requests are cancelled, its standalone stream
+    /// ends, and requests awaiting the client's answer end without one.
+    pub fn close(&self) {
+        self.ct.cancel();
+        self.link.close();
     }
 }
 
-impl Drop for Registration {
-    fn drop(&mut self) {
-        if let Some(s) = self.sessions.upgrade() {
-            // Only this registration's entry: a restore may have replaced it.
-            if let Ok(mut m) = s.map.write()
-                && m.get(&self.id)
-                    .is_some_and(|e| Arc::ptr_eq(e, &self.session))
-            {
-                m.remove(&self.id);
+/// This instance's sessions, by session id, and their owners.
+#[derive(Default)]
+pub struct InlineSessions {
+    map: RwLock<HashMap<Arc<str>, Arc<InlineSession>>>,
+    /// The user each session belongs to (`crate::mcp::sessions`).
+    pub owners: SessionOwners,
+}
+
+impl InlineSessions {
+    /// Adds a session; when one with this id is there already (two
+    /// requests restored it at once), that one, and `session` is ended.
+    pub fn insert(&self, id: Arc<str>, session: Arc<InlineSession>) -> Arc<InlineSession> {
+        let Ok(mut m) = self.map.write() else {
+            session.close();
+            return session;
+        };
+        match m.get(&id) {
+            Some(existing) if !existing.is_closed() => {
+                session.close();
+                existing.clone()
+            }
+            _ => {
+                m.insert(id, session.clone());
+                session
             }
         }
+    }
+
+    /// An open session.
+    pub fn get(&self, id: &str) -> Option<Arc<InlineSession>> {
+        let s = self.map.read().ok()?.get(id).cloned()?;
+        (!s.is_closed()).then_some(s)
+    }
+
+    /// Ends a session and forgets it and its owner; `false` when there was
+    /// no such session.
+    pub fn close(&self, id: &str) -> bool {
+        self.owners.forget(id);
+        let s = self.map.write().ok().and_then(|mut m| m.remove(id));
+        match s {
+            Some(s) => {
+                s.close();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Ends the sessions unused for `idle` (no message from the client and
+    /// nothing sent to it, as rmcp's sessions time out) and forgets the
+    /// owners of sessions no longer here (learned from the database for a
+    /// session that could not be restored); returns how many ended.
+    pub fn sweep(&self, idle: Duration) -> usize {
+        let expired: Vec<Arc<str>> = match self.map.read() {
+            Ok(m) => m
+                .iter()
+                .filter(|(_, s)| s.is_closed() || s.idle_for() >= idle)
+                .map(|(id, _)| id.clone())
+                .collect(),
+            Err(_) => return 0,
+        };
+        for id in &expired {
+            self.close(id);
+        }
+        if let Ok(m) = self.map.read() {
+            self.owners.retain(|id| m.contains_key(id));
+        }
+        expired.len()
+    }
+
+    pub fn len(&self) -> usize {
+        self.map.read().map(|m| m.len()).unwrap_or(0)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 }

@@ -76,7 +76,7 @@ impl RequestStream {
                 None,
             ));
         };
-        let (id, answer) = session.answers.expect();
+        let (id, answer) = session.stream_link().answers.expect();
         if self
             .tx
             .unbounded_send(ServerJsonRpcMessage::request(request, id))

@@ -34,7 +34,6 @@ use std::sync::OnceLock;
 use axum::http::HeaderMap;
 use axum::http::request::Parts;
 use axum::response::Response;
-use futures::{sink, stream};
 use mcpgate_core::mcp::bearer::Caller;
 use mcpgate_core::mcp::param_headers;
 use rmcp::model::{
@@ -66,26 +65,20 @@ impl Stateless {
             let handler = McpHandler::new(mcp.tools.clone(), mcp.gateway.clone(), &mcp.server_name)
                 .with_tasks(mcp.tasks.clone())
                 .with_mrtr(mcp.mrtr.clone());
-            (handler.clone(), ended_peer(handler))
+            (handler.clone(), crate::mcp::peers::ended_peer(handler))
         })
     }
 
-    /// The ended service's peer, for the handler contexts of sessions
-    /// that have no rmcp service either (legacy SSE, `crate::mcp::sse`).
+    /// The ended service's peer, without client information.
     pub fn peer(&self, mcp: &McpState) -> Peer<RoleServer> {
         self.parts(mcp).1.clone()
     }
-}
 
-/// The peer of a service whose transport ends before it begins: dropping
-/// the `RunningService` cancels it, and its loop ends at once.
-fn ended_peer(handler: McpHandler) -> Peer<RoleServer> {
-    let transport = (
-        sink::drain::<rmcp::model::ServerJsonRpcMessage>(),
-        stream::empty::<ClientJsonRpcMessage>(),
-    );
-    let running = rmcp::service::serve_directly(handler, transport, None);
-    running.peer().clone()
+    /// A handler for a session of its own, as rmcp's service factory makes
+    /// one for each Streamable HTTP session.
+    pub fn handler(&self, mcp: &McpState) -> McpHandler {
+        self.parts(mcp).0.fresh()
+    }
 }
 
 /// Serves `request`, a stateless request [`eligible`] took, made by the
