@@ -2,7 +2,8 @@
 //! (`src/mcp/sse/session.rs`): the lifecycle, the gateway's relayed
 //! requests, progress and cancellation over the one event stream, and the
 //! isolation that rests on each session keeping its own client's
-//! `initialize` (every session's handler shares one ended rmcp peer).
+//! `initialize` (a session's handler contexts get an ended rmcp peer other
+//! sessions may share), and the tasks extension its client declared.
 
 use std::time::Duration;
 
@@ -211,4 +212,37 @@ async fn each_legacy_session_goes_by_what_its_own_client_declared() {
     completed_then_tools_changed(&mut a, &ask["params"]["elicitationId"]).await;
     let heard = any_message_within(&mut b, Duration::from_millis(1500)).await;
     assert_eq!(heard, None, "bob's stream heard of alice's connection");
+}
+
+#[tokio::test]
+async fn the_tasks_extension_declared_at_initialize_holds_for_that_legacy_session_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = crate::tasks::gateway(&dir.path().join("cancel.log")).await;
+    let (_, alice) = signed_in(&app, "alice").await;
+    let (_, bob) = signed_in(&app, "bob").await;
+    let tasks = json!({ "extensions": { crate::tasks::EXT: {} } });
+    let (mut a_events, a_endpoint) = session(&app, &alice, tasks).await;
+    let (mut b_events, b_endpoint) = session(&app, &bob, json!({})).await;
+
+    let slow = |id, label| call(id, "slow_compute", json!({ "seconds": 1, "label": label }));
+    accepted(&app, &a_endpoint, &alice, &slow(2, "a")).await;
+    let created = reply(&mut a_events, 2).await;
+    let task = created["result"]["taskId"]
+        .as_str()
+        .unwrap_or_else(|| panic!("alice's call made no task: {created}"))
+        .to_string();
+    let get = |id, task: &str| json!({"jsonrpc": "2.0", "id": id, "method": "tasks/get", "params": {"taskId": task}});
+    accepted(&app, &a_endpoint, &alice, &get(3, &task)).await;
+    assert_eq!(reply(&mut a_events, 3).await["result"]["taskId"], task);
+
+    // Bob's client declared nothing: his call runs to its result, and
+    // tasks/* need the extension.
+    accepted(&app, &b_endpoint, &bob, &slow(2, "b")).await;
+    let done = reply(&mut b_events, 2).await;
+    assert_eq!(
+        done["result"]["content"][0]["text"], "slow_compute b: done after 1 s",
+        "{done}"
+    );
+    accepted(&app, &b_endpoint, &bob, &get(3, &task)).await;
+    assert_eq!(reply(&mut b_events, 3).await["error"]["code"], -32021);
 }

@@ -168,10 +168,15 @@ pub async fn connect(State(mcp): State<Arc<McpState>>, req: Request) -> Response
     let handler = McpHandler::new(mcp.tools.clone(), mcp.gateway.clone(), &mcp.server_name)
         .with_tasks(mcp.tasks.clone());
     let ct = mcp.cancel.child_token();
+    let peers = Arc::downgrade(&mcp);
     let session = Session::new(
         caller.owner(),
         handler,
         mcp.stateless.peer(&mcp),
+        Box::new(move |info| {
+            let mcp = peers.upgrade()?;
+            Some(mcp.peers.for_client(info, || mcp.stateless.handler(&mcp)))
+        }),
         to_client,
         ct.clone(),
     );

@@ -25,21 +25,23 @@
 //!   by id ([`crate::mcp::answers`]).
 //!
 //! **Isolation.** The handler contexts get the peer of a service that has
-//! already ended, shared by every such session (as stateless requests do,
-//! `crate::mcp::inline::stateless`): nothing sent through it reaches anyone,
-//! and nothing is recorded on it. What the client sent at `initialize` is
+//! already ended: until `initialize`, one without client information (as
+//! stateless requests do, `crate::mcp::inline::stateless`); from then on
+//! one carrying the client's `initialize` (`crate::mcp::peers`), shared
+//! with sessions whose clients sent the same. Nothing sent through it
+//! reaches anyone, and nothing is recorded on it. What the client sent at `initialize` is
 //! kept on the session's own link (`ClientLink::set_client_info`), which
 //! the handler finds in each request's extensions
 //! (`crate::mcp::client_link::of_request`).
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, RwLock};
 
 use futures::channel::mpsc;
 use rmcp::model::{
     ClientJsonRpcMessage, ClientNotification, ClientRequest, ErrorData, Extensions, GetExtensions,
-    GetMeta, JsonRpcMessage, JsonRpcRequest, RequestId, RequestMetaObject, ServerJsonRpcMessage,
-    ServerResult,
+    GetMeta, InitializeRequestParams, InitializeResult, JsonRpcMessage, JsonRpcRequest, RequestId,
+    RequestMetaObject, ServerJsonRpcMessage, ServerResult,
 };
 use rmcp::service::{RequestContext, Service};
 use rmcp::{Peer, RoleServer};
@@ -49,6 +51,10 @@ use tokio_util::sync::{CancellationToken, WaitForCancellationFuture};
 use crate::mcp::client_link::{ClientLink, StreamLink};
 use crate::mcp::handler::McpHandler;
 use crate::mcp::in_flight::InFlightRequests;
+
+/// The ended peer carrying a client's `initialize` (`crate::mcp::peers`).
+/// `None` when the server is shutting down.
+pub type PeerFor = Box<dyn Fn(&InitializeRequestParams) -> Option<Peer<RoleServer>> + Send + Sync>;
 
 const NEW: u8 = 0;
 const INITIALIZING: u8 = 1;
@@ -61,7 +67,9 @@ pub struct Session {
     handler: McpHandler,
     link: Arc<StreamLink>,
     /// The ended peer every handler context gets (module documentation).
-    peer: Peer<RoleServer>,
+    peer: RwLock<Peer<RoleServer>>,
+    /// The peer carrying a client's `initialize`, once it is answered.
+    peer_for: PeerFor,
     /// [`NEW`], [`INITIALIZING`] or [`INITIALIZED`].
     state: AtomicU8,
     in_flight: InFlightRequests,
@@ -73,11 +81,13 @@ pub struct Session {
 
 impl Session {
     /// A session whose messages to the client go on `tx` (the event
-    /// stream), served by `handler` with `peer` in its contexts.
+    /// stream), served by `handler` with `peer` in its contexts, and after
+    /// `initialize` with the one `peer_for` gives.
     pub fn new(
         user_id: String,
         handler: McpHandler,
         peer: Peer<RoleServer>,
+        peer_for: PeerFor,
         tx: mpsc::Sender<ServerJsonRpcMessage>,
         ct: CancellationToken,
     ) -> Arc<Self> {
@@ -85,7 +95,8 @@ impl Session {
             user_id,
             handler,
             link: Arc::new(StreamLink::new(tx)),
-            peer,
+            peer: RwLock::new(peer),
+            peer_for,
             state: AtomicU8::new(NEW),
             in_flight: InFlightRequests::default(),
             wake: Arc::new(Notify::new()),
@@ -162,7 +173,9 @@ impl Session {
                 let context = self.context(id.clone(), &mut request, self.ct.child_token());
                 // A failed initialize may be sent again.
                 let (state, answer) = match self.handler.handle_request(request, context).await {
-                    Ok(result @ ServerResult::InitializeResult(_)) => {
+                    Ok(ServerResult::InitializeResult(result)) => {
+                        self.adopt_peer(&result);
+                        let result = ServerResult::InitializeResult(result);
                         (INITIALIZED, ServerJsonRpcMessage::response(result, id))
                     }
                     Ok(_) => (
@@ -200,6 +213,21 @@ impl Session {
         });
     }
 
+    /// After `initialize`: the contexts get the peer carrying what the
+    /// client sent, with the negotiated version (as rmcp records it).
+    fn adopt_peer(&self, result: &InitializeResult) {
+        let Some(mut info) = self.link().client_info().map(|i| (*i).clone()) else {
+            return;
+        };
+        info.protocol_version = result.protocol_version.clone();
+        let Some(peer) = (self.peer_for)(&info) else {
+            return;
+        };
+        if let Ok(mut p) = self.peer.write() {
+            *p = peer;
+        }
+    }
+
     /// A context as rmcp's service loop builds it, with the session's link.
     fn context(
         &self,
@@ -207,7 +235,11 @@ impl Session {
         request: &mut ClientRequest,
         ct: CancellationToken,
     ) -> RequestContext<RoleServer> {
-        let mut context = RequestContext::new(id, self.peer.clone());
+        let peer = match self.peer.read() {
+            Ok(p) => p.clone(),
+            Err(p) => p.into_inner().clone(),
+        };
+        let mut context = RequestContext::new(id, peer);
         context.ct = ct;
         context.meta = std::mem::replace(request.get_meta_mut(), RequestMetaObject::new());
         context.extensions = std::mem::take(request.extensions_mut());
