@@ -11,12 +11,20 @@
 //!   message the invalid-request error (`-32600`), both with HTTP `400`
 //!   (MCP Streamable HTTP: "400 Bad Request, optionally with a JSON-RPC
 //!   error response" for a POST the server cannot accept).
+//! - [`ALREADY_INITIALIZED`]: the `-32600` message for a second
+//!   `initialize` in a session (legacy SSE or Streamable HTTP).
 
 use axum::body::{Body, Bytes};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use crate::http::server::body::BodyError;
+
+/// The message of the `-32600` answering a second `initialize` in a
+/// session (MCP *Lifecycle*: initialization is the first interaction,
+/// once).
+pub const ALREADY_INITIALIZED: &str =
+    "this session is already initialized: initialize is sent once, as a session's first request";
 
 /// The whole body, at most `limit` bytes, or the answer to send instead.
 pub async fn read_body(body: Body, limit: usize) -> Result<Bytes, Response> {

@@ -35,16 +35,31 @@ pub async fn reject(mcp: &McpState, parts: &Parts, body: &Bytes) -> Option<Respo
     if parts.headers.get("mcp-method")?.as_bytes() != b"tools/call" {
         return None;
     }
+    let caller = parts.extensions.get::<Caller>()?;
+    // A tool whose schema annotates no argument has nothing to check, and
+    // its body need not be parsed here. The tool is the one `Mcp-Name`
+    // names: at this revision a `tools/call` whose `Mcp-Name` is missing or
+    // differs from its body is refused whatever its `Mcp-Param-*` headers
+    // (`inline::stateless` takes none such, and rmcp answers it `400`).
+    let mut named = None;
+    if let Ok(Some(raw)) = one_header_named(&parts.headers, "mcp-name")
+        && let Some(name) = param_headers::decode(raw)
+    {
+        let schema = schema_of(mcp, caller, &name).await?;
+        if !param_headers::has_annotations(&schema) {
+            return None;
+        }
+        named = Some((name, schema));
+    }
     let message: Value = serde_json::from_slice(body).ok()?;
     if message.get("method").and_then(Value::as_str) != Some("tools/call") {
         return None;
     }
     let params = message.get("params")?;
     let name = params.get("name")?.as_str()?;
-    let caller = parts.extensions.get::<Caller>()?;
-    let schema = match mcp.tools.get(name) {
-        Some(tool) => tool.input_schema.clone(),
-        None => mcp.gateway.tool_schema(caller, name).await?,
+    let schema = match named {
+        Some((n, schema)) if n == name => schema,
+        _ => schema_of(mcp, caller, name).await?,
     };
     let checked = param_headers::check(&schema, params.get("arguments"), |h| {
         one_header(&parts.headers, h)
@@ -66,11 +81,29 @@ pub async fn reject(mcp: &McpState, parts: &Parts, body: &Bytes) -> Option<Respo
     )
 }
 
+/// The input schema of the tool `name` as `caller` sees it (built-in, or
+/// an upstream's); `None` for a tool the caller cannot call.
+async fn schema_of(
+    mcp: &McpState,
+    caller: &Caller,
+    name: &str,
+) -> Option<std::sync::Arc<serde_json::Map<String, Value>>> {
+    match mcp.tools.get(name) {
+        Some(tool) => Some(tool.input_schema.clone()),
+        None => mcp.gateway.tool_schema(caller, name).await,
+    }
+}
+
 /// The one value of `Mcp-Param-<name>`: repeated or not visible ASCII is
 /// an error.
 fn one_header<'h>(headers: &'h HeaderMap, name: &str) -> Result<Option<&'h str>, String> {
-    let full = format!("{PREFIX}{name}");
-    let mut values = headers.get_all(full.as_str()).iter();
+    one_header_named(headers, &format!("{PREFIX}{name}"))
+}
+
+/// The one value of header `full`: repeated or not visible ASCII is an
+/// error.
+fn one_header_named<'h>(headers: &'h HeaderMap, full: &str) -> Result<Option<&'h str>, String> {
+    let mut values = headers.get_all(full).iter();
     let Some(v) = values.next() else {
         return Ok(None);
     };

@@ -384,6 +384,24 @@ async fn mcp_param_header_values_outside_visible_ascii_are_rejected() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
+
+    // An `Mcp-Name` naming a tool without annotations (the built-in echo)
+    // does not spare the annotated tool the body calls its check: the
+    // request is refused (its `Mcp-Name` differs from its body).
+    for name in ["echo", "no_such_tool"] {
+        let r = post(&app, &token, "tools/call", Some(name))
+            .json(&json!({
+                "jsonrpc": "2.0", "id": 44, "method": "tools/call",
+                "params": {"name": "test_custom_header", "arguments": {"region": "Hello"}, "_meta": meta()}
+            }))
+            .header("mcp-param-region", "Elsewhere")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{name}");
+        let m: Value = r.json().await.unwrap();
+        assert_eq!(m["error"]["code"], -32020, "{name}: {m}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

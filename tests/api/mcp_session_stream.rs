@@ -14,8 +14,8 @@ use serde_json::{Value, json};
 use crate::gateway_support::FIXTURE;
 use crate::helpers::{TestApp, spawn_app_from_file};
 use crate::mcp_support::{
-    MCP, McpClient, SseEvent, SseReader, bearer, initialize_body, initialized_notification,
-    response_message, signed_in,
+    MCP, McpClient, SseEvent, SseReader, assert_rpc_error, bearer, initialize_body,
+    initialized_notification, response_message, signed_in,
 };
 use crate::tasks::EXT;
 
@@ -214,14 +214,7 @@ async fn initialize_is_answered_once_per_session() {
         .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     let m = response_message(r, id).await;
-    assert_eq!(m["error"]["code"], -32600, "{m}");
-    assert!(
-        m["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("already initialized"),
-        "{m}"
-    );
+    assert_rpc_error(&m, -32600, "already initialized");
     let m = c.request("tools/list", json!({})).await;
     assert!(m["result"]["tools"].is_array(), "{m}");
 }

@@ -209,6 +209,17 @@ impl SseEvent {
     }
 }
 
+/// Asserts that `m` is a JSON-RPC error with `code` whose message says `says`.
+pub fn assert_rpc_error(m: &Value, code: i64, says: &str) {
+    assert_eq!(m["error"]["code"], code, "{m}");
+    assert!(
+        m["error"]["message"]
+            .as_str()
+            .is_some_and(|t| t.contains(says)),
+        "{m}"
+    );
+}
+
 /// Parses one event block (the lines between blank lines). Returns `None`
 /// for a block of comments only (keep-alives).
 fn parse_event(block: &str) -> Option<SseEvent> {

@@ -58,14 +58,10 @@ async fn only_ping_comes_before_initialize_which_comes_once() {
     let m = reply(&mut events, 1).await;
     assert_eq!(m["result"], json!({}), "{m}");
     accepted(&app, &endpoint, &at, &call(2, "whoami", json!({}))).await;
-    let m = reply(&mut events, 2).await;
-    assert_eq!(m["error"]["code"], -32600, "{m}");
-    assert!(
-        m["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("send initialize first"),
-        "{m}"
+    crate::mcp_support::assert_rpc_error(
+        &reply(&mut events, 2).await,
+        -32600,
+        "send initialize first",
     );
 
     let init = crate::mcp_support::initialize_body(3, "2024-11-05");
@@ -76,14 +72,10 @@ async fn only_ping_comes_before_initialize_which_comes_once() {
     );
     let again = crate::mcp_support::initialize_body(4, "2024-11-05");
     accepted(&app, &endpoint, &at, &again).await;
-    let m = reply(&mut events, 4).await;
-    assert_eq!(m["error"]["code"], -32600, "{m}");
-    assert!(
-        m["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("already initialized"),
-        "{m}"
+    crate::mcp_support::assert_rpc_error(
+        &reply(&mut events, 4).await,
+        -32600,
+        "already initialized",
     );
 
     // The session is unharmed, and answers the call it refused before.

@@ -156,11 +156,7 @@ async fn post(
         }
         JsonRpcMessage::Request(r) => {
             if matches!(r.request, ClientRequest::InitializeRequest(_)) {
-                let error = ErrorData::invalid_request(
-                    "this session is already initialized: initialize is sent once, \
-                     as a session's first request",
-                    None,
-                );
+                let error = ErrorData::invalid_request(message::ALREADY_INITIALIZED, None);
                 return reply::json(&ServerJsonRpcMessage::error(error, Some(r.id)));
             }
             let Some(caller) = parts.extensions.get::<Caller>().cloned() else {

@@ -162,11 +162,7 @@ impl Session {
                     .is_err() =>
             {
                 return self
-                    .refuse(
-                        id,
-                        "this session is already initialized: initialize is sent once, \
-                         as a session's first request",
-                    )
+                    .refuse(id, crate::mcp::message::ALREADY_INITIALIZED)
                     .await;
             }
             ClientRequest::InitializeRequest(_) => {

@@ -50,6 +50,21 @@ pub fn annotations(schema: &Map<String, Value>) -> Vec<(Vec<String>, String)> {
     out
 }
 
+/// Whether any property of the schema, at any depth, is annotated (what
+/// [`annotations`] finds), without building the list.
+pub fn has_annotations(schema: &Map<String, Value>) -> bool {
+    let Some(Value::Object(props)) = schema.get("properties") else {
+        return false;
+    };
+    props.values().any(|sub| match sub {
+        Value::Object(sub) => {
+            matches!(sub.get("x-mcp-header"), Some(Value::String(h)) if !h.is_empty())
+                || has_annotations(sub)
+        }
+        _ => false,
+    })
+}
+
 fn collect(
     schema: &Map<String, Value>,
     path: &mut Vec<String>,
@@ -190,6 +205,32 @@ mod tests {
                 (vec!["region".into()], "Region".into()),
             ]
         );
+    }
+
+    #[test]
+    fn has_annotations_agrees_with_annotations() {
+        let obj = |v: Value| match v {
+            Value::Object(m) => m,
+            _ => unreachable!(),
+        };
+        assert!(has_annotations(&schema()));
+        let only_nested = obj(
+            json!({"properties": {"a": {"type": "object", "properties": {
+            "b": {"type": "string", "x-mcp-header": "B"}}}}}),
+        );
+        assert!(has_annotations(&only_nested));
+        assert_eq!(annotations(&only_nested).len(), 1);
+        for none in [
+            json!({"type": "object"}),
+            json!({"properties": {"text": {"type": "string"}}}),
+            json!({"properties": {"text": {"type": "string", "x-mcp-header": ""}}}),
+            json!({"properties": {"text": {"type": "string", "x-mcp-header": 7}}}),
+            json!({"properties": "not an object"}),
+        ] {
+            let m = obj(none.clone());
+            assert!(!has_annotations(&m), "{none}");
+            assert!(annotations(&m).is_empty(), "{none}");
+        }
     }
 
     #[test]
