@@ -128,9 +128,7 @@ impl McpState {
         );
         sse::start_cluster_tasks(self);
     }
-}
 
-impl McpState {
     /// Ends the Streamable HTTP sessions unused for the idle timeout
     /// (`mcp_session_idle_timeout`), checking every quarter of it (at most
     /// every 30 s), until shutdown.

@@ -25,9 +25,11 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use futures::{sink, stream};
-use rmcp::model::{ClientJsonRpcMessage, InitializeRequestParams};
+use rmcp::model::{ClientJsonRpcMessage, InitializeRequestParams, InitializeResult};
 use rmcp::{Peer, RoleServer};
 
+use super::McpState;
+use super::client_link::ClientLink;
 use super::handler::McpHandler;
 
 /// At most this many distinct `initialize`s keep a peer; past that a
@@ -45,7 +47,7 @@ impl ClientPeers {
     /// The ended peer carrying `info` (a client's `initialize`, with the
     /// negotiated protocol version); `handler` serves the peer's service,
     /// which ends at once.
-    pub fn for_client(
+    fn for_client(
         &self,
         info: &InitializeRequestParams,
         handler: impl FnOnce() -> McpHandler,
@@ -65,14 +67,23 @@ impl ClientPeers {
         }
         peer
     }
+}
 
-    pub fn len(&self) -> usize {
-        self.map.lock().map(|m| m.len()).unwrap_or(0)
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
+/// After a session's `initialize` was answered with `result`: the
+/// negotiated version goes on the session's `link` with the rest of what
+/// the client sent (as rmcp records it on a session's peer), and the ended
+/// peer carrying it is returned, for the session's later handler contexts.
+/// `None` when the link holds no `initialize` (the handler records it
+/// there).
+pub fn after_initialize(
+    mcp: &McpState,
+    link: &ClientLink,
+    result: &InitializeResult,
+) -> Option<Peer<RoleServer>> {
+    let mut info = (*link.client_info()?).clone();
+    info.protocol_version = result.protocol_version.clone();
+    link.set_client_info(info.clone());
+    Some(mcp.peers.for_client(&info, || mcp.stateless.handler(mcp)))
 }
 
 fn with_info(handler: McpHandler, info: &InitializeRequestParams) -> Peer<RoleServer> {

@@ -87,12 +87,12 @@ async fn initialize(
     mut request: ClientRequest,
     parts: Parts,
 ) -> Result<Opened, ErrorData> {
-    let ClientRequest::InitializeRequest(init) = &request else {
+    if !matches!(request, ClientRequest::InitializeRequest(_)) {
         return Err(not_initialize());
-    };
-    let mut info = init.params.clone();
+    }
     let handler = mcp.stateless.handler(mcp);
-    let link = Arc::new(StreamLink::standalone());
+    let stream = Arc::new(StreamLink::standalone());
+    let link = ClientLink::from(stream.clone());
     let ct = mcp.cancel.child_token();
     // The initialize itself runs with a peer carrying no client
     // information: the handler records the client's on the link.
@@ -101,7 +101,7 @@ async fn initialize(
     context.meta = std::mem::replace(request.get_meta_mut(), RequestMetaObject::new());
     context.extensions = std::mem::take(request.extensions_mut());
     context.extensions.insert(parts);
-    context.extensions.insert(ClientLink::from(link.clone()));
+    context.extensions.insert(link.clone());
     let result = match handler.handle_request(request, context).await {
         Ok(ServerResult::InitializeResult(r)) => r,
         Ok(_) => {
@@ -112,12 +112,9 @@ async fn initialize(
         }
         Err(e) => return Err(e),
     };
-    // What later requests go by: the negotiated version (as rmcp records
-    // it on a session's peer).
-    info.protocol_version = result.protocol_version.clone();
-    ClientLink::from(link.clone()).set_client_info(info.clone());
-    let peer = mcp.peers.for_client(&info, || mcp.stateless.handler(mcp));
-    let session = Arc::new(InlineSession::new(handler, peer, link, ct));
+    let peer = crate::mcp::peers::after_initialize(mcp, &link, &result)
+        .unwrap_or_else(|| mcp.stateless.peer(mcp));
+    let session = Arc::new(InlineSession::new(handler, peer, stream, ct));
     Ok(Opened { session, result })
 }
 
@@ -227,6 +224,12 @@ pub fn delete(mcp: &McpState, id: &str) -> Response {
     StatusCode::ACCEPTED.into_response()
 }
 
+/// The event a stream starts with (SEP-1699): no data, the id to resume
+/// from, the reconnection delay.
+fn priming(id: &str) -> Event {
+    Event::default().id(id).retry(RETRY).data("")
+}
+
 /// rmcp's answer for a session that is gone.
 fn gone() -> Response {
     (StatusCode::NOT_FOUND, "Not Found: Session not found").into_response()
@@ -242,10 +245,7 @@ fn answer(message: ServerJsonRpcMessage, session_id: Option<&str>) -> Response {
             return StatusCode::INTERNAL_SERVER_ERROR.into_response();
         }
     };
-    let events = [
-        Event::default().id("0").retry(RETRY).data(""),
-        Event::default().data(data),
-    ];
+    let events = [priming("0"), Event::default().data(data)];
     let stream = futures::stream::iter(events.map(Ok::<_, Infallible>));
     let mut r = crate::mcp::sse::sse_response(stream, Duration::from_secs(15));
     if let Some(id) = session_id

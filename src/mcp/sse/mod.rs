@@ -173,9 +173,9 @@ pub async fn connect(State(mcp): State<Arc<McpState>>, req: Request) -> Response
         caller.owner(),
         handler,
         mcp.stateless.peer(&mcp),
-        Box::new(move |info| {
+        Box::new(move |link, result| {
             let mcp = peers.upgrade()?;
-            Some(mcp.peers.for_client(info, || mcp.stateless.handler(&mcp)))
+            super::peers::after_initialize(&mcp, link, result)
         }),
         to_client,
         ct.clone(),

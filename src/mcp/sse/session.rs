@@ -40,8 +40,8 @@ use std::sync::{Arc, RwLock};
 use futures::channel::mpsc;
 use rmcp::model::{
     ClientJsonRpcMessage, ClientNotification, ClientRequest, ErrorData, Extensions, GetExtensions,
-    GetMeta, InitializeRequestParams, InitializeResult, JsonRpcMessage, JsonRpcRequest, RequestId,
-    RequestMetaObject, ServerJsonRpcMessage, ServerResult,
+    GetMeta, InitializeResult, JsonRpcMessage, JsonRpcRequest, RequestId, RequestMetaObject,
+    ServerJsonRpcMessage, ServerResult,
 };
 use rmcp::service::{RequestContext, Service};
 use rmcp::{Peer, RoleServer};
@@ -52,9 +52,11 @@ use crate::mcp::client_link::{ClientLink, StreamLink};
 use crate::mcp::handler::McpHandler;
 use crate::mcp::in_flight::InFlightRequests;
 
-/// The ended peer carrying a client's `initialize` (`crate::mcp::peers`).
+/// After `initialize`: the ended peer carrying what the client sent, given
+/// the session's link and the result (`crate::mcp::peers::after_initialize`);
 /// `None` when the server is shutting down.
-pub type PeerFor = Box<dyn Fn(&InitializeRequestParams) -> Option<Peer<RoleServer>> + Send + Sync>;
+pub type PeerFor =
+    Box<dyn Fn(&ClientLink, &InitializeResult) -> Option<Peer<RoleServer>> + Send + Sync>;
 
 const NEW: u8 = 0;
 const INITIALIZING: u8 = 1;
@@ -212,11 +214,7 @@ impl Session {
     /// After `initialize`: the contexts get the peer carrying what the
     /// client sent, with the negotiated version (as rmcp records it).
     fn adopt_peer(&self, result: &InitializeResult) {
-        let Some(mut info) = self.link().client_info().map(|i| (*i).clone()) else {
-            return;
-        };
-        info.protocol_version = result.protocol_version.clone();
-        let Some(peer) = (self.peer_for)(&info) else {
+        let Some(peer) = (self.peer_for)(&self.link(), result) else {
             return;
         };
         if let Ok(mut p) = self.peer.write() {
