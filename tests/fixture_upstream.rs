@@ -22,7 +22,7 @@ use rmcp::transport::TokioChildProcess;
 use rmcp::{ClientHandler, ErrorData as McpError, RoleClient, ServiceExt};
 use serde_json::json;
 
-const ALL_TOOLS: [&str; 12] = [
+const ALL_TOOLS: [&str; 13] = [
     "echo",
     "add",
     "whoami_env",
@@ -35,6 +35,7 @@ const ALL_TOOLS: [&str; 12] = [
     "log",
     "change_tools",
     "trace_context",
+    "request_id",
 ];
 
 /// A client that answers the fixture's requests and records its notifications.

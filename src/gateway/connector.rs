@@ -7,13 +7,12 @@
 //! connections this makes.
 
 use std::collections::HashMap;
-use std::process::Stdio;
 use std::sync::Arc;
 
 use mcpgate_core::mcp::bearer::Caller;
 use rmcp::service::RunningService;
+use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
-use rmcp::transport::{StreamableHttpClientTransport, TokioChildProcess};
 use rmcp::{RoleClient, ServiceExt};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
@@ -21,6 +20,7 @@ use super::config::{HttpTransport, UpstreamConfig};
 use super::env::{Protected, child_env};
 use super::identity::{JwtClient, JwtSigner};
 use super::relay::{RelayHandler, RelayState, counted};
+use super::stdio::lane::Lane;
 use super::trace_header::TraceHeaderClient;
 use super::upstream::identity_values;
 use crate::outbound::Outbound;
@@ -60,7 +60,7 @@ pub(super) async fn connect(
     signer: Option<Arc<JwtSigner>>,
     relay: Arc<RelayState>,
     oauth: Option<Arc<crate::upstream_oauth::UpstreamOAuth>>,
-) -> Result<RunningService<RoleClient, RelayHandler>, String> {
+) -> Result<(RunningService<RoleClient, RelayHandler>, Option<Arc<Lane>>), String> {
     let handler = RelayHandler {
         state: relay.clone(),
     };
@@ -73,9 +73,7 @@ pub(super) async fn connect(
         if let Some(dir) = &cfg.cwd {
             cmd.current_dir(dir);
         }
-        let (transport, stderr) = TokioChildProcess::builder(cmd)
-            .stderr(Stdio::piped())
-            .spawn()
+        let (transport, lane, stderr) = super::stdio::spawn(cmd, relay.clone())
             .map_err(|e| format!("cannot start {command}: {e}"))?;
         if let Some(stderr) = stderr {
             let name = cfg.name.clone();
@@ -86,10 +84,36 @@ pub(super) async fn connect(
                 }
             });
         }
-        start(handler, counted(transport, relay), cfg.revision)
+        // The lane writes requests as 2025-11-25 clients send them; a
+        // 2026-07-28 session adds per-request metadata, which rmcp's peer
+        // does (`super::stdio::lane`).
+        let lane = (cfg.revision == super::config::Revision::V2025_11_25).then_some(lane);
+        let running = start(handler, counted(transport, relay), cfg.revision)
             .await
-            .map_err(|e| format!("initialization failed: {e}"))
+            .map_err(|e| format!("initialization failed: {e}"))?;
+        Ok((running, lane))
     } else if let Some(url) = &cfg.url {
+        connect_http(cfg, url, outbound, identity, signer, handler, relay, oauth)
+            .await
+            .map(|running| (running, None))
+    } else {
+        Err("neither command nor url is set".into())
+    }
+}
+
+/// Connects to an HTTP upstream (Streamable HTTP or legacy SSE).
+#[allow(clippy::too_many_arguments)]
+async fn connect_http(
+    cfg: &UpstreamConfig,
+    url: &str,
+    outbound: &crate::outbound::OutboundSettings,
+    identity: Option<&Caller>,
+    signer: Option<Arc<JwtSigner>>,
+    handler: RelayHandler,
+    relay: Arc<RelayState>,
+    oauth: Option<Arc<crate::upstream_oauth::UpstreamOAuth>>,
+) -> Result<RunningService<RoleClient, RelayHandler>, String> {
+    {
         let mut headers = HashMap::new();
         for (k, v) in &cfg.headers {
             if let (Ok(k), Ok(v)) = (
@@ -122,7 +146,7 @@ pub(super) async fn connect(
                         .unwrap_or_else(|| format!("initialization failed: {e}"))
                 });
         }
-        let mut config = StreamableHttpClientTransportConfig::with_uri(url.as_str());
+        let mut config = StreamableHttpClientTransportConfig::with_uri(url);
         config.custom_headers = headers;
         // Never rmcp's default client: every outbound client is ours.
         let client = Outbound::upstream().settings(outbound).build()?;
@@ -159,8 +183,6 @@ pub(super) async fn connect(
         start(handler, counted(transport, relay), cfg.revision)
             .await
             .map_err(|e| http_init_error(&e.to_string()))
-    } else {
-        Err("neither command nor url is set".into())
     }
 }
 

@@ -10,7 +10,9 @@
 //! - [`upstream`]: one upstream's connections (shared or per user), their
 //!   supervisor (restart with backoff) and status.
 //! - `connector`: starting an upstream's child process or HTTP session
-//!   and its client session.
+//!   and its client session; [`stdio`]: the transport of a child process,
+//!   whose lane carries the gateway's requests without rmcp's service task
+//!   (`sent`: a request in flight, on either path).
 //! - [`relay`]: requests and notifications from an upstream, relayed to the
 //!   right downstream session.
 //! - `reload`: the upstream list in force, swapped by a configuration
@@ -49,9 +51,11 @@ mod listening;
 pub mod relay;
 mod reload;
 pub mod scopes;
+mod sent;
 pub mod sessions;
 pub mod sse_client;
 pub mod sse_events;
+pub mod stdio;
 pub mod trace_header;
 pub mod upstream;
 
@@ -64,9 +68,8 @@ use mcpgate_core::mcp::bearer::Caller;
 use mcpgate_core::policy::Kind;
 use rmcp::ErrorData as McpError;
 use rmcp::model::{
-    CallToolRequestParams, CallToolResult, CancelledNotificationParam, ClientRequest,
-    CompleteRequestParams, CompleteResult, JsonObject, ProgressToken, Reference, Request,
-    ServerResult, SetLevelRequestParams, Tool,
+    CallToolRequestParams, CallToolResult, ClientRequest, CompleteRequestParams, CompleteResult,
+    JsonObject, ProgressToken, Reference, Request, ServerResult, SetLevelRequestParams, Tool,
 };
 use rmcp::service::PeerRequestOptions;
 use tokio_util::sync::CancellationToken;
@@ -76,6 +79,7 @@ use crate::telemetry::labels::{McpMethod, McpOutcome};
 use access::no_completion;
 use config::UpstreamConfig;
 use relay::{Downstream, service_error};
+use sent::Sent;
 use upstream::{Conn, Status, Upstream};
 
 /// JSON-RPC error code for an unknown resource (MCP spec).
@@ -505,8 +509,17 @@ impl Gateway {
         }
         let ticket = conn.relay.begin(call.downstream.as_ref());
         let gate = conn.relay.hold_sending().await;
-        let handle = match conn.peer.send_cancellable_request(req, options).await {
-            Ok(handle) => handle,
+        let timeout = options.timeout;
+        let sent = match &conn.lane {
+            Some(lane) => lane.send(req, options.meta).await.map(Sent::Lane),
+            None => conn
+                .peer
+                .send_cancellable_request(req, options)
+                .await
+                .map(Sent::Rmcp),
+        };
+        let sent = match sent {
+            Ok(sent) => sent,
             Err(e) => {
                 conn.relay.end(ticket);
                 if let Some(t) = trace {
@@ -515,22 +528,19 @@ impl Gateway {
                 return Err(service_error(&up.cfg.name, e));
             }
         };
-        let upstream_token = handle.progress_token.clone();
-        conn.relay.sent(ticket, handle.id.clone());
+        let (id, upstream_token) = sent.ids();
+        conn.relay.sent(ticket, id.clone());
         if let (Some(d), Some(tok)) = (&call.downstream, &call.progress) {
             conn.relay
                 .map_progress(upstream_token.clone(), d.clone(), tok.clone());
         }
         drop(gate);
-        let id = handle.id.clone();
         let id_sent = id.clone();
-        let peer = handle.peer.clone();
+        let canceller = sent.canceller();
         let result = tokio::select! {
-            r = handle.await_response() => r.map_err(|e| service_error(&up.cfg.name, e)),
+            r = sent.answer(timeout) => r.map_err(|e| service_error(&up.cfg.name, e)),
             _ = call.ct.cancelled() => {
-                let _ = peer
-                    .notify_cancelled(CancelledNotificationParam::new(Some(id), Some("cancelled by the client".into())))
-                    .await;
+                canceller.cancel(id, "cancelled by the client").await;
                 Err(McpError::internal_error("the request was cancelled", None))
             }
         };

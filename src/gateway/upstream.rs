@@ -69,6 +69,8 @@ pub fn identity_values(c: &Caller) -> Vec<(&'static str, &'static str, String)> 
 #[derive(Clone)]
 pub struct Conn {
     pub peer: Peer<RoleClient>,
+    /// A stdio upstream's direct path for calls (`super::stdio::lane`).
+    pub lane: Option<Arc<super::stdio::lane::Lane>>,
     pub relay: Arc<RelayState>,
     /// The upstream's tools as last listed (for routing unprefixed names).
     pub tools: Arc<Mutex<Option<Vec<Tool>>>>,
@@ -441,10 +443,11 @@ async fn supervise(up: Arc<Upstream>, slot: Arc<Slot>, key: String, identity: Op
         )
         .await
         {
-            Ok(Ok(running)) => {
+            Ok(Ok((running, lane))) => {
                 tracing::info!(upstream = %name, caller = identity.as_ref().map(|c| c.label()).unwrap_or_default(), "upstream started");
                 let conn = Conn {
                     peer: running.peer().clone(),
+                    lane,
                     relay,
                     tools,
                 };

@@ -204,7 +204,7 @@ async fn a_tool_list_longer_than_a_page_is_split_by_a_cursor_without_duplicates(
     let (_, at) = signed_in(&app, "alice").await;
     let prefix_refs: Vec<&str> = prefixes.iter().map(String::as_str).collect();
     let expected = expected_tools(&prefix_refs);
-    assert_eq!(expected.len(), 123);
+    assert_eq!(expected.len(), 133);
     assert!(expected.len() > PAGE_SIZE);
 
     let mut mcp = McpClient::new(&app, &at);
@@ -715,6 +715,40 @@ async fn a_crashing_upstream_fails_the_call_at_once_and_is_restarted() {
         (StatusCode::OK, Some("ok")),
         "{body}"
     );
+}
+
+/// The id and progress token the fixture's `request_id` tool saw.
+fn request_id_seen(reply: &str) -> (i64, i64) {
+    let (id, progress) = reply
+        .strip_prefix("id=")
+        .and_then(|r| r.split_once(";progress="))
+        .unwrap_or_else(|| panic!("{reply}"));
+    (id.parse().expect(reply), progress.parse().expect(reply))
+}
+
+/// Calls to a stdio upstream (2025-11-25) go on its lane
+/// (`src/gateway/stdio/lane.rs`): ids of their own from 2^32, each call its
+/// own progress token; a 2026-07-28 upstream's calls go through rmcp's peer
+/// (ids from 0). Everything else about the calls is the same: the other
+/// gateway tests run on the lane.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn calls_to_a_stdio_upstream_go_on_its_lane_and_a_2026_upstreams_through_rmcp() {
+    let app = spawn_gateway(vec![
+        fixture("fx", ""),
+        fixture("nx", "revision = \"2026-07-28\""),
+    ])
+    .await;
+    let (_, at) = signed_in(&app, "alice").await;
+    let (client, _events) = connect(&app, &at).await;
+    let (first, first_token) =
+        request_id_seen(&call_text(&client, "fx_request_id", json!({})).await);
+    let (second, second_token) =
+        request_id_seen(&call_text(&client, "fx_request_id", json!({})).await);
+    assert!(first >= 1 << 32, "a lane id: {first}");
+    assert!(second > first, "{first} then {second}");
+    assert_eq!((first_token, second_token), (first, second));
+    let (rmcps, _) = request_id_seen(&call_text(&client, "nx_request_id", json!({})).await);
+    assert!(rmcps < 1 << 32, "an id of rmcp's: {rmcps}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

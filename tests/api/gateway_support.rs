@@ -36,7 +36,7 @@ use crate::mcp_support::{
 pub const FIXTURE: &str = env!("CARGO_BIN_EXE_mcpgate-fixture-upstream");
 
 /// The fixture's tools, in its own names.
-pub const FIXTURE_TOOLS: [&str; 12] = [
+pub const FIXTURE_TOOLS: [&str; 13] = [
     "echo",
     "add",
     "whoami_env",
@@ -49,6 +49,7 @@ pub const FIXTURE_TOOLS: [&str; 12] = [
     "log",
     "change_tools",
     "trace_context",
+    "request_id",
 ];
 
 /// mcpgate's built-in tools.

@@ -116,6 +116,22 @@ impl Fixture {
     }
 
     #[tool(
+        description = "Reports the JSON-RPC id this call arrived with and the progress token in its \
+                       `_meta`, as `id=<id>;progress=<token or none>`."
+    )]
+    async fn request_id(
+        &self,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<CallToolResult, McpError> {
+        let progress = ctx
+            .meta
+            .get_progress_token()
+            .map(|t| t.0.to_string())
+            .unwrap_or_else(|| "none".into());
+        Ok(text(format!("id={};progress={progress}", ctx.id)))
+    }
+
+    #[tool(
         description = "Adds two numbers and returns the sum as text, e.g. a=2, b=3 gives \"5\"."
     )]
     async fn add(&self, Parameters(args): Parameters<AddArgs>) -> Result<CallToolResult, McpError> {

@@ -414,7 +414,9 @@ impl RelayState {
         }
     }
 
-    fn sending(&self, id: &RequestId) {
+    /// The request `id` is being sent (rmcp's, seen by `Counted`; or a
+    /// lane call's, `crate::gateway::stdio::lane`).
+    pub(in crate::gateway) fn sending(&self, id: &RequestId) {
         if let Ok(mut o) = self.outstanding.lock() {
             if o.len() >= 64 {
                 let stale = self.stale_after;
