@@ -16,10 +16,13 @@ upstream spend (each is bound by CPU on the one core the servers share);
 this script says how much of each total is the upstream's own, which no
 gateway can save.
 
-  bench/w4_split.py --bins DIR [--reps 5] [--seconds 10]
+  bench/w4_split.py --bins DIR [DIR ...] [--reps 5] [--seconds 10]
 
 DIR holds the release binaries `mcpgate`, `mcpgate-bench-loadgen` and
-`mcpgate-fixture-upstream`. Prints a Markdown table.
+`mcpgate-fixture-upstream`. Given two or more builds, each runs as a
+server of its own (the first build's upstream binary for all), side by
+side in the same rotation, and the ratios of each later build's workload 4
+to the first's are printed per repetition. Prints a Markdown table.
 (`bench/run` installs supergateway; `cd bench && npm ci` does too.)
 """
 import argparse
@@ -46,35 +49,39 @@ def children(pid):
 
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("--bins", required=True, type=Path)
+    p.add_argument("--bins", required=True, type=Path, nargs="+")
     p.add_argument("--reps", type=int, default=5)
     p.add_argument("--seconds", type=int, default=10)
     a = p.parse_args()
-    a.bins = a.bins.resolve()
+    builds = [b.resolve() for b in a.bins]
     work = Path(tempfile.mkdtemp(prefix="w4split-"))
-    upstream = a.bins / "mcpgate-fixture-upstream"
+    upstream = builds[0] / "mcpgate-fixture-upstream"
     servers = []
     # name -> (label, target, server)
     runs = {}
     try:
-        db = work / "mcpgate.db"
-        password = h.new_password()
-        (work / "mcpgate.toml").write_text(f'[[upstream]]\nname = "up"\ncommand = "{upstream}"\n')
-        h.add_user(a.bins, db, "bench", password)
-        port = h.free_port()
-        srv = h.Server("mcpgate", h.mcpgate_cmd(a.bins, port, db, work / "mcpgate.toml"), port,
-                       cwd=work, ready_path="/healthz").start(work)
-        servers.append(srv)
-        setup = h.loadgen(a.bins, "setup", "--base", f"http://localhost:{port}", "--user",
-                          "bench", "--password", password, "--grants", 1,
-                          "--out", work / "tokens.json")
-        token = setup["access_token"]
-        runs["gateway"] = ("4: `up_echo` through mcpgate",
-                           h.Target("mcpgate → stdio", port, "/v1/ai/mcp", tool="up_echo",
-                                    token=token), srv)
-        runs["builtin"] = ("1: mcpgate's built-in `echo`",
-                           h.Target("mcpgate echo", port, "/v1/ai/mcp", tool="echo",
-                                    token=token), srv)
+        for i, bins in enumerate(builds):
+            d = work / f"build{i}"
+            d.mkdir()
+            tag = f" ({bins.name})" if len(builds) > 1 else ""
+            db = d / "mcpgate.db"
+            password = h.new_password()
+            (d / "mcpgate.toml").write_text(f'[[upstream]]\nname = "up"\ncommand = "{upstream}"\n')
+            h.add_user(bins, db, "bench", password)
+            port = h.free_port()
+            srv = h.Server(f"mcpgate{tag}", h.mcpgate_cmd(bins, port, db, d / "mcpgate.toml"),
+                           port, cwd=d, ready_path="/healthz").start(work)
+            servers.append(srv)
+            setup = h.loadgen(bins, "setup", "--base", f"http://localhost:{port}", "--user",
+                              "bench", "--password", password, "--grants", 1,
+                              "--out", d / "tokens.json")
+            token = setup["access_token"]
+            runs[f"gateway{i}"] = (f"4: `up_echo` through mcpgate{tag}",
+                                   h.Target(f"mcpgate{tag} → stdio", port, "/v1/ai/mcp",
+                                            tool="up_echo", token=token), srv)
+            runs[f"builtin{i}"] = (f"1: mcpgate's built-in `echo`{tag}",
+                                   h.Target(f"mcpgate{tag} echo", port, "/v1/ai/mcp",
+                                            tool="echo", token=token), srv)
         sg = h.BENCH / "node_modules" / "supergateway" / "dist" / "index.js"
         if sg.exists():
             sport = h.free_port()
@@ -98,9 +105,10 @@ def main():
                 # The upstream and whatever runs it (supergateway starts it
                 # through a shell): every descendant of the server.
                 kids = children(server.proc.pid)
-                if name != "builtin" and not kids:
+                builtin = name.startswith("builtin")
+                if not builtin and not kids:
                     raise h.BenchError(f"{t.label}: no upstream process")
-                ups = kids if name != "builtin" else []
+                ups = kids if not builtin else []
                 g0, u0 = own_cpu(server.proc.pid), sum(own_cpu(k) for k in ups)
                 r = h.wrk(t, a.seconds)
                 g1, u1 = own_cpu(server.proc.pid), sum(own_cpu(k) for k in ups)
@@ -126,11 +134,18 @@ def main():
         print(f"| {label} | {h.spread([r['rps'] for r in rs], lambda v: f'{v:,.0f}')} | "
               f"{h.spread([r['server_us'] for r in rs], lambda v: f'{v:.0f} µs')} | "
               f"{h.spread([r['upstream_us'] for r in rs], lambda v: f'{v:.0f} µs')} |")
-    if "supergateway" in rows:
-        ratios = [g["rps"] / s["rps"] for g, s in zip(rows["gateway"], rows["supergateway"])]
-        print()
-        print(f"mcpgate → stdio ÷ supergateway, requests/s per repetition: "
-              f"{h.spread(ratios, lambda v: f'{v:.2f}×')} (goal ≥ 10×).")
+    print()
+    for i, bins in enumerate(builds):
+        tag = f" ({bins.name})" if len(builds) > 1 else ""
+        if "supergateway" in rows:
+            ratios = [g["rps"] / s["rps"]
+                      for g, s in zip(rows[f"gateway{i}"], rows["supergateway"])]
+            print(f"- mcpgate{tag} → stdio ÷ supergateway, requests/s per repetition: "
+                  f"{h.spread(ratios, lambda v: f'{v:.2f}×')} (goal ≥ 10×).")
+        if i > 0:
+            ratios = [b["rps"] / f["rps"] for b, f in zip(rows[f"gateway{i}"], rows["gateway0"])]
+            print(f"- workload 4, {bins.name} ÷ {builds[0].name}, requests/s per repetition: "
+                  f"{h.spread(ratios, lambda v: f'{v:.2f}×')}.")
 
 
 if __name__ == "__main__":
