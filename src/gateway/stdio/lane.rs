@@ -160,6 +160,7 @@ impl Lane {
         };
         self.relay.sending(&call.id);
         if self.outbox.push(&line).await.is_err() {
+            self.relay.answered(&call.id);
             return Err(ServiceError::TransportClosed);
         }
         Ok(call)
