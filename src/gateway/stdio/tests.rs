@@ -49,6 +49,21 @@ async fn received(up: &mut Upstream) -> Value {
     serde_json::from_str(&line).unwrap()
 }
 
+/// The upstream answers `id` (no longer waited for) and ends its output:
+/// the answer is handed on to rmcp, which drops it.
+async fn a_late_answer_goes_on_to_rmcp(
+    mut up: Upstream,
+    mut routed: Routed<DuplexStream>,
+    id: Value,
+) {
+    let late = format!("{}\n", json!({"jsonrpc": "2.0", "id": id, "result": {}}));
+    up.stdout.write_all(late.as_bytes()).await.unwrap();
+    drop(up);
+    let mut rest = Vec::new();
+    routed.read_to_end(&mut rest).await.unwrap();
+    assert_eq!(String::from_utf8(rest).unwrap(), late);
+}
+
 #[tokio::test]
 async fn a_call_goes_out_with_its_id_and_token_and_only_its_answer_is_taken() {
     let (lane, mut routed, mut up) = pipes();
@@ -157,7 +172,7 @@ async fn when_the_output_ends_waiting_and_later_calls_fail_as_closed() {
 
 #[tokio::test]
 async fn a_call_that_times_out_is_cancelled_upstream_and_its_late_answer_goes_on_to_rmcp() {
-    let (lane, mut routed, mut up) = pipes();
+    let (lane, routed, mut up) = pipes();
     let call = lane.send(echo(), None).await.unwrap();
     let id = received(&mut up).await["id"].clone();
     let r = call.answer(Some(Duration::from_millis(50))).await;
@@ -168,26 +183,16 @@ async fn a_call_that_times_out_is_cancelled_upstream_and_its_late_answer_goes_on
     assert_eq!(cancelled["method"], "notifications/cancelled");
     assert_eq!(cancelled["params"]["requestId"], id);
     assert_eq!(cancelled["params"]["reason"], "request timeout");
-    let late = format!("{}\n", json!({"jsonrpc": "2.0", "id": id, "result": {}}));
-    up.stdout.write_all(late.as_bytes()).await.unwrap();
-    drop(up.stdout);
-    let mut rest = Vec::new();
-    routed.read_to_end(&mut rest).await.unwrap();
-    assert_eq!(String::from_utf8(rest).unwrap(), late);
+    a_late_answer_goes_on_to_rmcp(up, routed, id).await;
 }
 
 #[tokio::test]
 async fn a_dropped_call_is_forgotten() {
-    let (lane, mut routed, mut up) = pipes();
+    let (lane, routed, mut up) = pipes();
     let call = lane.send(echo(), None).await.unwrap();
     let id = received(&mut up).await["id"].clone();
     drop(call);
-    let late = format!("{}\n", json!({"jsonrpc": "2.0", "id": id, "result": {}}));
-    up.stdout.write_all(late.as_bytes()).await.unwrap();
-    drop(up.stdout);
-    let mut rest = Vec::new();
-    routed.read_to_end(&mut rest).await.unwrap();
-    assert_eq!(String::from_utf8(rest).unwrap(), late);
+    a_late_answer_goes_on_to_rmcp(up, routed, id).await;
 }
 
 #[tokio::test]
