@@ -335,20 +335,27 @@ impl Gateway {
                 Err(_) if prefix.is_empty() => continue,
                 Err(e) => return Some(Err(e)),
             };
-            let cached = conn.tools.lock().ok().and_then(|c| c.clone());
-            let tools = match cached {
-                Some(t) => t,
+            // Looked up in the cached list where it lies (a call used to
+            // copy the whole list, schemas and all).
+            let cached = conn
+                .tools
+                .lock()
+                .ok()
+                .and_then(|c| c.as_ref().map(|tools| tools.iter().any(|t| t.name == own)));
+            let known = match cached {
+                Some(known) => known,
                 None => match Self::bounded(&up, conn.peer.list_all_tools()).await {
                     Ok(t) => {
+                        let known = t.iter().any(|t| t.name == own);
                         if let Ok(mut c) = conn.tools.lock() {
-                            *c = Some(t.clone());
+                            *c = Some(t);
                         }
-                        t
+                        known
                     }
                     Err(_) => continue,
                 },
             };
-            if tools.iter().any(|t| t.name == own) {
+            if known {
                 return Some(Ok((up, conn, own.to_string())));
             }
         }
@@ -365,9 +372,11 @@ impl Gateway {
         name: &str,
     ) -> Option<(String, mcpgate_core::mcp::tasks::TaskSupport)> {
         let (up, conn, own) = self.route_tool(caller, name).await?.ok()?;
-        let tools = conn.tools.lock().ok().and_then(|c| c.clone())?;
-        let tool = tools.iter().find(|t| t.name == own)?;
-        let json = serde_json::to_value(tool).ok()?;
+        let json = {
+            let tools = conn.tools.lock().ok()?;
+            let tool = tools.as_ref()?.iter().find(|t| t.name == own)?;
+            serde_json::to_value(tool).ok()?
+        };
         Some((
             up.cfg.name.clone(),
             mcpgate_core::mcp::tasks::TaskSupport::of_tool(&json),
