@@ -61,9 +61,6 @@ pub(super) async fn connect(
     relay: Arc<RelayState>,
     oauth: Option<Arc<crate::upstream_oauth::UpstreamOAuth>>,
 ) -> Result<(RunningService<RoleClient, RelayHandler>, Option<Arc<Lane>>), String> {
-    let handler = RelayHandler {
-        state: relay.clone(),
-    };
     if let Some(command) = &cfg.command {
         let mut cmd = tokio::process::Command::new(command);
         cmd.args(&cfg.args)
@@ -88,12 +85,15 @@ pub(super) async fn connect(
         // 2026-07-28 session adds per-request metadata, which rmcp's peer
         // does (`super::stdio::lane`).
         let lane = (cfg.revision == super::config::Revision::V2025_11_25).then_some(lane);
+        let handler = RelayHandler {
+            state: relay.clone(),
+        };
         let running = start(handler, counted(transport, relay), cfg.revision)
             .await
             .map_err(|e| format!("initialization failed: {e}"))?;
         Ok((running, lane))
     } else if let Some(url) = &cfg.url {
-        connect_http(cfg, url, outbound, identity, signer, handler, relay, oauth)
+        connect_http(cfg, url, outbound, identity, signer, relay, oauth)
             .await
             .map(|running| (running, None))
     } else {
@@ -102,88 +102,87 @@ pub(super) async fn connect(
 }
 
 /// Connects to an HTTP upstream (Streamable HTTP or legacy SSE).
-#[allow(clippy::too_many_arguments)]
 async fn connect_http(
     cfg: &UpstreamConfig,
     url: &str,
     outbound: &crate::outbound::OutboundSettings,
     identity: Option<&Caller>,
     signer: Option<Arc<JwtSigner>>,
-    handler: RelayHandler,
     relay: Arc<RelayState>,
     oauth: Option<Arc<crate::upstream_oauth::UpstreamOAuth>>,
 ) -> Result<RunningService<RoleClient, RelayHandler>, String> {
-    {
-        let mut headers = HashMap::new();
-        for (k, v) in &cfg.headers {
-            if let (Ok(k), Ok(v)) = (
-                axum::http::HeaderName::from_bytes(k.as_bytes()),
-                axum::http::HeaderValue::from_str(v),
-            ) {
-                headers.insert(k, v);
-            }
+    let handler = RelayHandler {
+        state: relay.clone(),
+    };
+    let mut headers = HashMap::new();
+    for (k, v) in &cfg.headers {
+        if let (Ok(k), Ok(v)) = (
+            axum::http::HeaderName::from_bytes(k.as_bytes()),
+            axum::http::HeaderValue::from_str(v),
+        ) {
+            headers.insert(k, v);
         }
-        // An OAuth upstream is someone else's server: it learns who the
-        // user is from their own token, never from mcpgate's headers.
-        if let Some(c) = identity.filter(|_| !cfg.is_oauth()) {
-            for (_, k, v) in identity_values(c) {
-                let encoded: String = url::form_urlencoded::byte_serialize(v.as_bytes()).collect();
-                if let Ok(v) = axum::http::HeaderValue::from_str(&encoded) {
-                    headers.insert(axum::http::HeaderName::from_static(k), v);
-                }
-            }
-        }
-        let signed = signer.zip(identity.cloned());
-        if cfg.transport == HttpTransport::Sse {
-            let header_map: reqwest::header::HeaderMap = headers.into_iter().collect();
-            let (transport, fault) =
-                super::sse_client::connect(url, header_map, signed, &cfg.name, outbound).await?;
-            return start(handler, counted(transport, relay), cfg.revision)
-                .await
-                .map_err(|e| {
-                    fault
-                        .take()
-                        .unwrap_or_else(|| format!("initialization failed: {e}"))
-                });
-        }
-        let mut config = StreamableHttpClientTransportConfig::with_uri(url);
-        config.custom_headers = headers;
-        // Never rmcp's default client: every outbound client is ours.
-        let client = Outbound::upstream().settings(outbound).build()?;
-        if cfg.is_oauth() {
-            let (Some(oauth), Some((user_id, _))) = (oauth, identity.and_then(|c| c.user())) else {
-                return Err("an OAuth upstream is used only by signed-in users".into());
-            };
-            let client = crate::upstream_oauth::http_client::OAuthClient {
-                inner: client,
-                oauth,
-                user_id: user_id.to_string(),
-                upstream: cfg.name.clone(),
-            };
-            let transport = StreamableHttpClientTransport::with_client(client, config);
-            return start(handler, counted(transport, relay), cfg.revision)
-                .await
-                .map_err(|e| http_init_error(&e.to_string()));
-        }
-        if let Some((signer, caller)) = signed {
-            let client = TraceHeaderClient {
-                inner: JwtClient {
-                    inner: client,
-                    signer,
-                    caller,
-                },
-            };
-            let transport = StreamableHttpClientTransport::with_client(client, config);
-            return start(handler, counted(transport, relay), cfg.revision)
-                .await
-                .map_err(|e| http_init_error(&e.to_string()));
-        }
-        let client = TraceHeaderClient { inner: client };
-        let transport = StreamableHttpClientTransport::with_client(client, config);
-        start(handler, counted(transport, relay), cfg.revision)
-            .await
-            .map_err(|e| http_init_error(&e.to_string()))
     }
+    // An OAuth upstream is someone else's server: it learns who the
+    // user is from their own token, never from mcpgate's headers.
+    if let Some(c) = identity.filter(|_| !cfg.is_oauth()) {
+        for (_, k, v) in identity_values(c) {
+            let encoded: String = url::form_urlencoded::byte_serialize(v.as_bytes()).collect();
+            if let Ok(v) = axum::http::HeaderValue::from_str(&encoded) {
+                headers.insert(axum::http::HeaderName::from_static(k), v);
+            }
+        }
+    }
+    let signed = signer.zip(identity.cloned());
+    if cfg.transport == HttpTransport::Sse {
+        let header_map: reqwest::header::HeaderMap = headers.into_iter().collect();
+        let (transport, fault) =
+            super::sse_client::connect(url, header_map, signed, &cfg.name, outbound).await?;
+        return start(handler, counted(transport, relay), cfg.revision)
+            .await
+            .map_err(|e| {
+                fault
+                    .take()
+                    .unwrap_or_else(|| format!("initialization failed: {e}"))
+            });
+    }
+    let mut config = StreamableHttpClientTransportConfig::with_uri(url);
+    config.custom_headers = headers;
+    // Never rmcp's default client: every outbound client is ours.
+    let client = Outbound::upstream().settings(outbound).build()?;
+    if cfg.is_oauth() {
+        let (Some(oauth), Some((user_id, _))) = (oauth, identity.and_then(|c| c.user())) else {
+            return Err("an OAuth upstream is used only by signed-in users".into());
+        };
+        let client = crate::upstream_oauth::http_client::OAuthClient {
+            inner: client,
+            oauth,
+            user_id: user_id.to_string(),
+            upstream: cfg.name.clone(),
+        };
+        let transport = StreamableHttpClientTransport::with_client(client, config);
+        return start(handler, counted(transport, relay), cfg.revision)
+            .await
+            .map_err(|e| http_init_error(&e.to_string()));
+    }
+    if let Some((signer, caller)) = signed {
+        let client = TraceHeaderClient {
+            inner: JwtClient {
+                inner: client,
+                signer,
+                caller,
+            },
+        };
+        let transport = StreamableHttpClientTransport::with_client(client, config);
+        return start(handler, counted(transport, relay), cfg.revision)
+            .await
+            .map_err(|e| http_init_error(&e.to_string()));
+    }
+    let client = TraceHeaderClient { inner: client };
+    let transport = StreamableHttpClientTransport::with_client(client, config);
+    start(handler, counted(transport, relay), cfg.revision)
+        .await
+        .map_err(|e| http_init_error(&e.to_string()))
 }
 
 /// A Streamable HTTP upstream's failed initialization. rmcp reports a

@@ -518,9 +518,11 @@ impl Gateway {
         }
         let ticket = conn.relay.begin(call.downstream.as_ref());
         let gate = conn.relay.hold_sending().await;
-        let timeout = options.timeout;
         let sent = match &conn.lane {
-            Some(lane) => lane.send(req, options.meta).await.map(Sent::Lane),
+            Some(lane) => lane
+                .send(req, options.meta, options.timeout)
+                .await
+                .map(Sent::Lane),
             None => conn
                 .peer
                 .send_cancellable_request(req, options)
@@ -547,7 +549,7 @@ impl Gateway {
         let id_sent = id.clone();
         let canceller = sent.canceller();
         let result = tokio::select! {
-            r = sent.answer(timeout) => r.map_err(|e| service_error(&up.cfg.name, e)),
+            r = sent.answer() => r.map_err(|e| service_error(&up.cfg.name, e)),
             _ = call.ct.cancelled() => {
                 canceller.cancel(id, "cancelled by the client").await;
                 Err(McpError::internal_error("the request was cancelled", None))

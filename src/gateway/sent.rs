@@ -37,14 +37,11 @@ impl Sent {
         }
     }
 
-    /// The answer (the timeout is the handle's own for rmcp's).
-    pub(super) async fn answer(
-        self,
-        timeout: Option<std::time::Duration>,
-    ) -> Result<ServerResult, ServiceError> {
+    /// The answer, or the request's timeout.
+    pub(super) async fn answer(self) -> Result<ServerResult, ServiceError> {
         match self {
             Sent::Rmcp(h) => h.await_response().await,
-            Sent::Lane(c) => c.answer(timeout).await,
+            Sent::Lane(c) => c.answer().await,
         }
     }
 }

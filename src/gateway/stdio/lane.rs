@@ -114,11 +114,12 @@ impl Lane {
     }
 
     /// Sends `request` with `meta` added to its `_meta`; the call is
-    /// waiting for its answer once this returns.
+    /// waiting for its answer once this returns, for at most `timeout`.
     pub async fn send(
         self: &Arc<Self>,
         mut request: ClientRequest,
         meta: Option<RequestMetaObject>,
+        timeout: Option<Duration>,
     ) -> Result<Call, ServiceError> {
         let expect = match request {
             ClientRequest::CallToolRequest(_) => Expect::ToolResult,
@@ -157,6 +158,7 @@ impl Lane {
             id,
             progress_token,
             expect,
+            timeout,
         };
         self.relay.sending(&call.id);
         if self.outbox.push(&line).await.is_err() {
@@ -228,6 +230,7 @@ pub struct Call {
     pub id: RequestId,
     pub progress_token: ProgressToken,
     expect: Expect,
+    timeout: Option<Duration>,
 }
 
 impl Call {
@@ -236,10 +239,10 @@ impl Call {
         self.lane.clone()
     }
 
-    /// The answer, or `Timeout` after `timeout` (the upstream is told the
-    /// request is cancelled), or `TransportClosed`.
-    pub async fn answer(mut self, timeout: Option<Duration>) -> Result<ServerResult, ServiceError> {
-        let line = match timeout {
+    /// The answer, or `Timeout` after the call's timeout (the upstream is
+    /// told the request is cancelled), or `TransportClosed`.
+    pub async fn answer(mut self) -> Result<ServerResult, ServiceError> {
+        let line = match self.timeout {
             Some(t) => match tokio::time::timeout(t, &mut self.rx).await {
                 Ok(r) => r,
                 Err(_) => {

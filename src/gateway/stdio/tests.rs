@@ -69,7 +69,10 @@ async fn a_call_goes_out_with_its_id_and_token_and_only_its_answer_is_taken() {
     let (lane, mut routed, mut up) = pipes();
     let mut meta = rmcp::model::RequestMetaObject::new();
     meta.insert("traceparent".into(), json!("00-abc-def-01"));
-    let call = lane.send(echo(), Some(meta)).await.unwrap();
+    let call = lane
+        .send(echo(), Some(meta), Some(Duration::from_secs(5)))
+        .await
+        .unwrap();
     let sent = received(&mut up).await;
     assert_eq!(sent["id"], json!(FIRST_ID));
     assert_eq!(sent["method"], "tools/call");
@@ -119,7 +122,7 @@ async fn a_call_goes_out_with_its_id_and_token_and_only_its_answer_is_taken() {
     routed.read_to_end(&mut handed_on).await.unwrap();
     writer.await.unwrap();
     assert_eq!(String::from_utf8(handed_on).unwrap(), expected);
-    let result = call.answer(Some(Duration::from_secs(5))).await.unwrap();
+    let result = call.answer().await.unwrap();
     let ServerResult::CallToolResult(r) = result else {
         panic!("a tool result: {result:?}")
     };
@@ -129,7 +132,7 @@ async fn a_call_goes_out_with_its_id_and_token_and_only_its_answer_is_taken() {
 #[tokio::test]
 async fn an_error_answer_is_the_calls_error() {
     let (lane, mut routed, mut up) = pipes();
-    let call = lane.send(echo(), None).await.unwrap();
+    let call = lane.send(echo(), None, None).await.unwrap();
     let id = received(&mut up).await["id"].clone();
     up.stdout
         .write_all(
@@ -145,7 +148,7 @@ async fn an_error_answer_is_the_calls_error() {
     let mut rest = Vec::new();
     routed.read_to_end(&mut rest).await.unwrap();
     assert!(rest.is_empty());
-    match call.answer(None).await {
+    match call.answer().await {
         Err(ServiceError::McpError(e)) => {
             assert_eq!((e.code.0, e.message.as_ref()), (-32602, "no tool echo"))
         }
@@ -156,16 +159,19 @@ async fn an_error_answer_is_the_calls_error() {
 #[tokio::test]
 async fn when_the_output_ends_waiting_and_later_calls_fail_as_closed() {
     let (lane, mut routed, up) = pipes();
-    let call = lane.send(echo(), None).await.unwrap();
+    let call = lane
+        .send(echo(), None, Some(Duration::from_secs(5)))
+        .await
+        .unwrap();
     drop(up.stdout);
     let mut rest = Vec::new();
     routed.read_to_end(&mut rest).await.unwrap();
     assert!(matches!(
-        call.answer(Some(Duration::from_secs(5))).await,
+        call.answer().await,
         Err(ServiceError::TransportClosed)
     ));
     assert!(matches!(
-        lane.send(echo(), None).await,
+        lane.send(echo(), None, None).await,
         Err(ServiceError::TransportClosed)
     ));
 }
@@ -173,9 +179,12 @@ async fn when_the_output_ends_waiting_and_later_calls_fail_as_closed() {
 #[tokio::test]
 async fn a_call_that_times_out_is_cancelled_upstream_and_its_late_answer_goes_on_to_rmcp() {
     let (lane, routed, mut up) = pipes();
-    let call = lane.send(echo(), None).await.unwrap();
+    let call = lane
+        .send(echo(), None, Some(Duration::from_millis(50)))
+        .await
+        .unwrap();
     let id = received(&mut up).await["id"].clone();
-    let r = call.answer(Some(Duration::from_millis(50))).await;
+    let r = call.answer().await;
     assert!(
         matches!(r, Err(ServiceError::Timeout { timeout }) if timeout == Duration::from_millis(50))
     );
@@ -189,7 +198,7 @@ async fn a_call_that_times_out_is_cancelled_upstream_and_its_late_answer_goes_on
 #[tokio::test]
 async fn a_dropped_call_is_forgotten() {
     let (lane, routed, mut up) = pipes();
-    let call = lane.send(echo(), None).await.unwrap();
+    let call = lane.send(echo(), None, None).await.unwrap();
     let id = received(&mut up).await["id"].clone();
     drop(call);
     a_late_answer_goes_on_to_rmcp(up, routed, id).await;
@@ -198,7 +207,7 @@ async fn a_dropped_call_is_forgotten() {
 #[tokio::test]
 async fn an_over_long_line_is_handed_on_whole_and_the_next_answer_still_taken() {
     let (lane, mut routed, mut up) = pipes();
-    let call = lane.send(echo(), None).await.unwrap();
+    let call = lane.send(echo(), None, None).await.unwrap();
     let id = received(&mut up).await["id"].clone();
     let long = format!("{{\"x\":\"{}\"}}\n", "a".repeat(LINE_LIMIT + 10));
     let answer = format!(
@@ -215,5 +224,5 @@ async fn an_over_long_line_is_handed_on_whole_and_the_next_answer_still_taken() 
     routed.read_to_end(&mut rest).await.unwrap();
     writer.await.unwrap();
     assert_eq!(rest.len(), long_len);
-    assert!(call.answer(None).await.is_ok());
+    assert!(call.answer().await.is_ok());
 }
