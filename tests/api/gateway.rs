@@ -751,6 +751,34 @@ async fn calls_to_a_stdio_upstream_go_on_its_lane_and_a_2026_upstreams_through_r
     assert!(rmcps < 1 << 32, "an id of rmcp's: {rmcps}");
 }
 
+/// The lane routes answers by id alone: with alice's and bob's calls in
+/// flight together on one shared stdio upstream (answered in whatever order
+/// the upstream finishes them), each call gets its own answer and nothing
+/// of the other user's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn overlapping_calls_of_two_users_on_a_shared_stdio_upstream_each_get_their_own_answer() {
+    let app = spawn_gateway(vec![fixture("fx", "")]).await;
+    let (_, alice_at) = signed_in(&app, "alice").await;
+    let (_, bob_at) = signed_in(&app, "bob").await;
+    let (alice, _alice_events) = connect(&app, &alice_at).await;
+    let (bob, _bob_events) = connect(&app, &bob_at).await;
+    let calls = (0..32).map(|i| {
+        let (client, who) = if i % 2 == 0 {
+            (&alice, "alice")
+        } else {
+            (&bob, "bob")
+        };
+        let text = format!("{who} {i}");
+        async move {
+            let got = call_text(client, "fx_echo", json!({"text": text})).await;
+            (text, got)
+        }
+    });
+    for (sent, got) in futures::future::join_all(calls).await {
+        assert_eq!(got, sent, "an answer reached the wrong call");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_hanging_upstream_call_ends_with_an_error_after_the_request_timeout() {
     let app = spawn_gateway(vec![fixture("fx", "request_timeout = \"1s\"")]).await;
